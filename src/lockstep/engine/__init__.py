@@ -1,0 +1,1 @@
+"""The Temporal side of lockstep: plans, the interpreter workflow, and step activities."""

@@ -1,0 +1,110 @@
+"""Payloads that cross the Temporal boundary. Plain frozen dataclasses (JSON by the default
+converter) so the workflow sandbox stays light and histories stay readable.
+
+A ``RunPlan`` is the workflow input: the spec compiled at the run's locked source with its
+validated params, so a replay never depends on anything that can move (repo, files, DB).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+#: step statuses, final ones included; the allowed moves live in ``engine.states``
+PENDING = "pending"
+RUNNING = "running"
+SUCCEEDED = "succeeded"
+FAILED = "failed"
+SKIPPED = "skipped"
+CANCELLED = "cancelled"
+UPSTREAM_FAILED = "upstream_failed"
+
+
+@dataclass(frozen=True)
+class RetryPlan:
+    attempts: int = 1
+    backoff_s: float = 1.0
+    max_backoff_s: float | None = None
+    on_exit_codes: list[int] | None = None
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    """One step, compiled. Strings may still hold ``${{ }}`` templates; ``run`` strings have
+    had their expressions replaced by env-var references (``bindings``) so a value never becomes
+    shell syntax."""
+
+    id: str
+    command: list[str]  # argv; for a `run:` string this is ["bash", "-c", script]
+    shell: bool  # True when `command` came from a string (its templates are in `bindings`)
+    bindings: dict[str, str] = field(default_factory=dict)  # env var -> expression source
+    env: dict[str, str] = field(default_factory=dict)  # templates allowed in values
+    needs: list[str] = field(default_factory=list)
+    condition: str | None = None  # CEL source, or None for "always"
+    retry: RetryPlan = field(default_factory=RetryPlan)
+    timeout_s: float | None = None
+    continue_on_error: bool = False
+    outputs_schema: dict[str, Any] | None = None
+    pool: str = "default"
+    is_finally: bool = False
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Where a step's working copy comes from: a snapshot blob of a directory (ad-hoc runs)."""
+
+    snapshot: str | None = None  # blob key of a tar.gz, or None for an empty workspace
+
+
+@dataclass(frozen=True)
+class ReusedStep:
+    """A step whose result is taken from an earlier run instead of executing (``runs retry``)."""
+
+    run_id: str
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    run_id: str
+    project: str
+    workflow: str
+    spec_digest: str
+    params: dict[str, Any]
+    workspace: Workspace
+    steps: list[StepPlan]  # main steps, then finally steps (is_finally=True)
+    outputs: dict[str, str] = field(default_factory=dict)  # name -> template
+    env: dict[str, str] = field(default_factory=dict)  # workflow-level env templates
+    run_timeout_s: float | None = None
+    heartbeat_timeout_s: float = 30.0
+    reuse: dict[str, ReusedStep] = field(default_factory=dict)
+    sha: str | None = None
+
+
+@dataclass(frozen=True)
+class StepTask:
+    """Input of one step attempt's activity, with every expression already resolved."""
+
+    run_id: str
+    step_id: str
+    attempt: int
+    argv: list[str]
+    env: dict[str, str]
+    workspace: Workspace
+    timeout_s: float | None
+    outputs_schema: dict[str, Any] | None
+    log_key: str
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """What an executor reports back. It never decides the run's fate; the workflow does."""
+
+    ok: bool
+    exit_code: int | None = None
+    error: str | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)
+    worker: str = ""
+    started_at: str = ""
+    finished_at: str = ""
+    timed_out: bool = False

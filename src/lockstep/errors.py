@@ -1,0 +1,119 @@
+"""The one error hierarchy. Every error a user can see is a ``LockstepError``.
+
+Categories map to HTTP statuses (``api.errors``) and CLI exit codes (``cli.output``) in one
+place each; leaves carry structured fields so callers never parse messages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class LockstepError(Exception):
+    """Root of every error lockstep raises on purpose. ``str(err)`` is one line for a user."""
+
+    #: stable machine-readable kind, used as the RFC 9457 problem ``type`` suffix
+    kind = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One problem found in a workflow file, located as ``file:line:col``."""
+
+    message: str
+    file: str = "<input>"
+    line: int = 0
+    col: int = 0
+    path: str = ""  # JSON pointer of the offending node, e.g. /steps/build/run
+
+    def __str__(self) -> str:
+        if self.line:
+            return f"{self.file}:{self.line}:{self.col}: {self.message}"
+        return f"{self.file}: {self.message}"
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "message": self.message,
+            "file": self.file,
+            "line": self.line,
+            "col": self.col,
+            "path": self.path,
+        }
+
+
+class SpecError(LockstepError):
+    """A workflow definition is invalid. Carries every diagnostic found, not just the first."""
+
+    kind = "invalid-spec"
+
+    def __init__(self, diagnostics: list[Diagnostic]) -> None:
+        self.diagnostics = list(diagnostics)
+        first = str(self.diagnostics[0]) if self.diagnostics else "invalid workflow"
+        more = len(self.diagnostics) - 1
+        super().__init__(first + (f" (and {more} more)" if more > 0 else ""))
+
+
+class ParamError(LockstepError):
+    """Run parameters do not satisfy the workflow's params schema."""
+
+    kind = "invalid-params"
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or [message]
+
+
+class InvalidRequest(LockstepError):
+    """A request is malformed in a way that is not about a workflow spec."""
+
+    kind = "invalid-request"
+
+
+class NotFound(LockstepError):
+    kind = "not-found"
+
+
+class Conflict(LockstepError):
+    kind = "conflict"
+
+
+class Unauthenticated(LockstepError):
+    kind = "unauthenticated"
+
+
+class PermissionDenied(LockstepError):
+    kind = "permission-denied"
+
+
+class PayloadTooLarge(LockstepError):
+    kind = "payload-too-large"
+
+
+class ConfigError(LockstepError):
+    """lockstep itself is misconfigured or its home is unusable."""
+
+    kind = "config"
+
+
+class EngineUnavailable(LockstepError):
+    """Temporal, the database or the server cannot be reached."""
+
+    kind = "unavailable"
+
+
+class ExecutionError(LockstepError):
+    """A step could not be executed (as opposed to a step that ran and failed)."""
+
+    kind = "execution"
+
+    def __init__(self, message: str, *, run_id: str = "", step: str = "") -> None:
+        super().__init__(message)
+        self.run_id = run_id
+        self.step = step

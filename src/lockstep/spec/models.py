@@ -1,0 +1,96 @@
+"""Typed models of ``workflow.yaml``: the single source of the format and its JSON Schema.
+
+Models are frozen and reject unknown keys; cross-field and graph rules live in
+``spec.validate`` so that every problem is reported at once with its position.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from lockstep.spec.durations import Duration
+
+NAME_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
+STEP_ID_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]*$"
+ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+StepId = Annotated[str, StringConstraints(pattern=STEP_ID_PATTERN, max_length=63)]
+EnvName = Annotated[str, StringConstraints(pattern=ENV_NAME_PATTERN, max_length=128)]
+#: An env value may be a literal scalar or a string holding ``${{ }}`` expressions.
+EnvValue = str | int | float | bool
+JsonSchema = dict[str, Any]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class RetrySpec(_Model):
+    """How often a failed step is tried again, and how long to wait in between."""
+
+    attempts: int = Field(1, ge=1, le=100, description="total attempts, the first included")
+    backoff: Duration = Field(1.0, description="wait before the second attempt; doubles after")
+    max_backoff: Duration | None = Field(None, description="cap on the wait between attempts")
+    on_exit_codes: list[int] | None = Field(
+        None, description="retry only when the step exits with one of these codes"
+    )
+
+
+class Defaults(_Model):
+    """Values every step inherits unless it sets its own."""
+
+    timeout: Duration | None = None
+    retry: RetrySpec | None = None
+    env: dict[EnvName, EnvValue] = Field(default_factory=dict)
+
+
+class StepSpec(_Model):
+    """One node of the graph. Its key in ``steps`` is its stable id."""
+
+    description: str | None = None
+    run: str | list[str] = Field(
+        description="a string runs with `bash -c` in the checkout; a list is an argv"
+    )
+    env: dict[EnvName, EnvValue] = Field(default_factory=dict)
+    needs: list[StepId] = Field(default_factory=list)
+    if_: str | bool | None = Field(None, alias="if", description="CEL condition; false skips")
+    retry: RetrySpec | None = None
+    timeout: Duration | None = None
+    continue_on_error: bool = False
+    outputs: JsonSchema | None = Field(
+        None, description="JSON Schema of what the step writes to $LOCKSTEP_OUTPUTS"
+    )
+
+
+class WorkflowSpec(_Model):
+    """The whole ``workflow.yaml``."""
+
+    name: Annotated[str, StringConstraints(pattern=NAME_PATTERN, max_length=63)]
+    description: str | None = None
+    params: JsonSchema | None = Field(None, description="JSON Schema (type: object) of params")
+    env: dict[EnvName, EnvValue] = Field(default_factory=dict)
+    defaults: Defaults = Field(default_factory=Defaults)
+    timeout: Duration | None = Field(None, description="whole-run timeout")
+    steps: dict[StepId, StepSpec] = Field(min_length=1)
+    finally_: dict[StepId, StepSpec] = Field(
+        default_factory=dict,
+        alias="finally",
+        description="steps that always run after the others: cleanup, notification",
+    )
+    outputs: dict[Annotated[str, StringConstraints(pattern=ENV_NAME_PATTERN)], str] = Field(
+        default_factory=dict, description="run outputs: name -> ${{ expression }}"
+    )
+
+    def all_steps(self) -> dict[str, StepSpec]:
+        return {**self.steps, **self.finally_}
+
+
+def json_schema() -> dict[str, Any]:
+    """The published JSON Schema of ``workflow.yaml`` (``lockstep schema``)."""
+    schema = WorkflowSpec.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://lockstep.dev/schema/workflow.json"
+    schema["title"] = "lockstep workflow.yaml"
+    return schema
