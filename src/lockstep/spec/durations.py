@@ -58,7 +58,10 @@ Duration = Annotated[
         {
             "anyOf": [
                 {"type": "number", "minimum": 0},
-                {"type": "string", "pattern": r"^\s*(\d+(\.\d+)?)(ms|s|m|h|d)?(\d+(\.\d+)?(ms|s|m|h|d))*\s*$"},
+                {
+                    "type": "string",
+                    "pattern": r"^\s*(\d+(\.\d+)?)(ms|s|m|h|d)?(\d+(\.\d+)?(ms|s|m|h|d))*\s*$",
+                },
             ],
             "description": "seconds, or a string like '30s', '10m', '1h30m'",
         }

@@ -1,0 +1,177 @@
+"""Per-step overhead of lockstep against its floors, in one invocation.
+
+Runs, on one machine and one Temporal dev server:
+  * a 100-step chain and a 1 -> 200 -> 1 fan-out of `true` steps through lockstep (a real
+    `lockstep server`, submitted over its API, timed from the run record: records, logs and
+    outputs included),
+  * the same shapes as raw Temporal Python SDK activities that spawn `true` (the engine alone),
+  * a plain loop of subprocess.run(["true"]) (the floor).
+
+    python bench/engine_overhead.py [--chain 100] [--width 200] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import httpx
+from temporalio import activity, workflow
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+BIN = Path(sys.executable).parent / "lockstep"
+
+
+# -- raw Temporal --------------------------------------------------------------------------
+
+
+@activity.defn(name="bench.true")
+async def run_true() -> int:
+    proc = await asyncio.create_subprocess_exec("true")
+    return await proc.wait()
+
+
+@workflow.defn(name="bench.chain")
+class RawChain:
+    @workflow.run
+    async def run(self, n: int) -> None:
+        for _ in range(n):
+            await workflow.execute_activity(
+                "bench.true", start_to_close_timeout=timedelta(seconds=60)
+            )
+
+
+@workflow.defn(name="bench.fanout")
+class RawFanout:
+    @workflow.run
+    async def run(self, width: int) -> None:
+        opts = {"start_to_close_timeout": timedelta(seconds=60)}
+        await workflow.execute_activity("bench.true", **opts)
+        await asyncio.gather(
+            *(workflow.execute_activity("bench.true", **opts) for _ in range(width))
+        )
+        await workflow.execute_activity("bench.true", **opts)
+
+
+async def raw_temporal(address: str, chain: int, width: int) -> tuple[float, float]:
+    client = await Client.connect(address)
+    queue = f"bench-{uuid.uuid4().hex[:8]}"
+    async with Worker(
+        client,
+        task_queue=queue,
+        workflows=[RawChain, RawFanout],
+        activities=[run_true],
+        max_concurrent_activities=64,
+    ):
+        t0 = time.perf_counter()
+        await client.execute_workflow(RawChain.run, chain, id=f"c-{queue}", task_queue=queue)
+        t1 = time.perf_counter()
+        await client.execute_workflow(RawFanout.run, width, id=f"f-{queue}", task_queue=queue)
+        t2 = time.perf_counter()
+    return t1 - t0, t2 - t1
+
+
+# -- lockstep ------------------------------------------------------------------------------
+
+
+def chain_spec(n: int) -> str:
+    lines = ["name: bench-chain", "steps:"]
+    for i in range(n):
+        needs = f", needs: [s{i - 1}]" if i else ""
+        lines.append(f"  s{i}: {{run: [\"true\"]{needs}}}")
+    return "\n".join(lines) + "\n"
+
+
+def fanout_spec(width: int) -> str:
+    lines = ["name: bench-fanout", "steps:", '  first: {run: ["true"]}']
+    for i in range(width):
+        lines.append(f'  m{i}: {{run: ["true"], needs: [first]}}')
+    mids = ", ".join(f"m{i}" for i in range(width))
+    lines.append(f'  last: {{run: ["true"], needs: [{mids}]}}')
+    return "\n".join(lines) + "\n"
+
+
+def lockstep_run(http: httpx.Client, spec: str) -> float:
+    run_id = http.post("/runs", json={"spec": spec}).raise_for_status().json()["id"]
+    while True:
+        run = http.get(f"/runs/{run_id}").json()
+        if run["status"] in ("succeeded", "failed", "cancelled"):
+            break
+        time.sleep(0.02)
+    if run["status"] != "succeeded":
+        raise SystemExit(f"bench run {run_id} {run['status']}: {run['error']}")
+    created = datetime.fromisoformat(run["created_at"])
+    return (datetime.fromisoformat(run["finished_at"]) - created).total_seconds()
+
+
+def floor(n: int) -> float:
+    t0 = time.perf_counter()
+    for _ in range(n):
+        subprocess.run(["true"], check=True)
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--chain", type=int, default=100)
+    parser.add_argument("--width", type=int, default=200)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+
+    home = Path(tempfile.mkdtemp(prefix="lockstep-bench-"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOCKSTEP_")}
+    env["LOCKSTEP_HOME"] = str(home)
+    server = subprocess.Popen([str(BIN), "server", "--port", "0"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    try:
+        info = home / "server.json"
+        deadline = time.monotonic() + 60
+        while not info.exists():
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise SystemExit("lockstep server did not start")
+            time.sleep(0.05)
+        meta = json.loads(info.read_text())
+        http = httpx.Client(base_url=meta["url"] + "/api/v1", timeout=60)
+        lockstep_run(http, chain_spec(3))  # warm-up: imports, sandbox, first workflow task
+
+        rows: dict[str, list[float]] = {k: [] for k in
+                                        ("floor", "raw_chain", "raw_fan", "ls_chain", "ls_fan")}
+        for _ in range(args.repeat):
+            rows["floor"].append(floor(args.chain))
+            raw_c, raw_f = asyncio.run(raw_temporal(meta["temporal"], args.chain, args.width))
+            rows["raw_chain"].append(raw_c)
+            rows["raw_fan"].append(raw_f)
+            rows["ls_chain"].append(lockstep_run(http, chain_spec(args.chain)))
+            rows["ls_fan"].append(lockstep_run(http, fanout_spec(args.width)))
+        med = {k: statistics.median(v) for k, v in rows.items()}
+        print(f"\nmedian of {args.repeat} (chain of {args.chain}, fan-out 1->{args.width}->1)")
+        print(f"{'what':<34}{'chain total':>13}{'per step':>11}{'fan-out':>10}")
+        print(f"{'subprocess.run([true]) loop':<34}{med['floor']:>12.2f}s"
+              f"{med['floor'] / args.chain * 1000:>9.1f}ms{'':>10}")
+        print(f"{'raw Temporal activities':<34}{med['raw_chain']:>12.2f}s"
+              f"{med['raw_chain'] / args.chain * 1000:>9.1f}ms{med['raw_fan']:>9.2f}s")
+        print(f"{'lockstep (end to end)':<34}{med['ls_chain']:>12.2f}s"
+              f"{med['ls_chain'] / args.chain * 1000:>9.1f}ms{med['ls_fan']:>9.2f}s")
+        http.close()
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(60)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""REST API ``/api/v1``: an app factory and one router per resource."""

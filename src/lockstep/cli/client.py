@@ -1,0 +1,124 @@
+"""How the CLI reaches lockstep: a server's REST API, or an embedded control plane.
+
+Both go through the same HTTP API (the embedded one in-process via an ASGI transport), so
+every command has one code path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from lockstep import errors
+from lockstep.api.app import create_app
+from lockstep.records import RunPage, RunRecord
+from lockstep.server.home import running_server
+from lockstep.server.runtime import ControlPlane
+from lockstep.settings import Settings
+
+_KINDS: dict[str, type[errors.LockstepError]] = {
+    "not-found": errors.NotFound,
+    "conflict": errors.Conflict,
+    "unauthenticated": errors.Unauthenticated,
+    "permission-denied": errors.PermissionDenied,
+    "payload-too-large": errors.PayloadTooLarge,
+    "unavailable": errors.EngineUnavailable,
+    "invalid-request": errors.InvalidRequest,
+}
+
+
+def _raise_for(resp: httpx.Response) -> None:
+    if resp.status_code < 400:
+        return
+    try:
+        body = resp.json()
+    except ValueError:
+        body = {}
+    detail = str(body.get("detail") or resp.text[:200] or resp.reason_phrase)
+    kind = str(body.get("type", "")).rsplit("/", 1)[-1]
+    if kind == "invalid-spec":
+        raise errors.SpecError(
+            [errors.Diagnostic(**d) for d in body.get("diagnostics", [])]
+            or [errors.Diagnostic(detail)]
+        )
+    if kind == "invalid-params":
+        raise errors.ParamError(detail, body.get("problems"))
+    raise _KINDS.get(kind, errors.LockstepError)(detail)
+
+
+class ApiClient:
+    """Typed calls of ``/api/v1``."""
+
+    def __init__(self, http: httpx.AsyncClient, where: str, *, embedded: bool) -> None:
+        self.http = http
+        self.where = where
+        self.embedded = embedded
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            resp = await self.http.request(method, "/api/v1" + path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise errors.EngineUnavailable(f"cannot reach lockstep at {self.where}: {exc}") from exc
+        _raise_for(resp)
+        return resp.json()
+
+    async def upload_snapshot(self, path: Path) -> str:
+        with path.open("rb") as fh:
+            data = await self._call("POST", "/snapshots", content=fh.read(),
+                                    headers={"content-type": "application/gzip"})
+        return str(data["snapshot"])
+
+    async def submit(self, body: dict[str, Any]) -> RunRecord:
+        return RunRecord.model_validate(await self._call("POST", "/runs", json=body))
+
+    async def get_run(self, run_id: str) -> RunRecord:
+        return RunRecord.model_validate(await self._call("GET", f"/runs/{_seg(run_id)}"))
+
+    async def list_runs(self, **query: Any) -> RunPage:
+        params = {k: v for k, v in query.items() if v is not None}
+        return RunPage.model_validate(await self._call("GET", "/runs", params=params))
+
+    async def logs(self, run_id: str, *, step: str | None, cursor: str | None) -> dict[str, Any]:
+        params = {k: v for k, v in {"step": step, "cursor": cursor}.items() if v}
+        data: dict[str, Any] = await self._call("GET", f"/runs/{_seg(run_id)}/logs", params=params)
+        return data
+
+    async def cancel(self, run_id: str) -> RunRecord:
+        return RunRecord.model_validate(await self._call("POST", f"/runs/{_seg(run_id)}/cancel"))
+
+    async def retry(self, run_id: str) -> RunRecord:
+        return RunRecord.model_validate(await self._call("POST", f"/runs/{_seg(run_id)}/retry"))
+
+
+def _seg(value: str) -> str:
+    # ids travel in the path: refuse anything that could change the route
+    if not value or any(c in value for c in "/?#%\\") or value in (".", ".."):
+        raise errors.InvalidRequest(f"invalid id {value!r}")
+    return value
+
+
+@contextlib.asynccontextmanager
+async def connect(settings: Settings, *, engine: bool) -> AsyncIterator[ApiClient]:
+    """A client for this invocation. ``engine``: the command needs runs to execute."""
+    url = settings.url
+    if url is None:
+        info = running_server(settings.home_dir)
+        url = str(info["url"]) if info else None
+    if url is not None:
+        async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+            yield ApiClient(http, url, embedded=False)
+        return
+    plane = ControlPlane(settings, role="cli", engine=engine)
+    services = await plane.start()
+    try:
+        app = create_app(services)
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://embedded",
+                                     timeout=60) as http:
+            yield ApiClient(http, str(settings.home_dir), embedded=True)
+    finally:
+        await plane.stop()

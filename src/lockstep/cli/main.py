@@ -1,0 +1,64 @@
+"""The ``lockstep`` command."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lockstep import __version__
+from lockstep.cli import runs
+from lockstep.cli.output import FAILED, OK, err, out
+from lockstep.cli.run import run_command
+from lockstep.cli.server import server_command, worker_command
+from lockstep.errors import SpecError
+from lockstep.spec.load import load_spec_file
+from lockstep.spec.models import json_schema
+
+app = typer.Typer(
+    name="lockstep",
+    help="Git-native, durable workflows: validate and run workflow.yaml files.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("run")(run_command)
+app.command("server")(server_command)
+app.command("worker")(worker_command)
+app.add_typer(runs.app, name="runs")
+
+
+@app.command()
+def validate(
+    files: Annotated[list[Path], typer.Argument(help="workflow files or directories")],
+) -> None:
+    """Check workflow files; print every problem as file:line:col. Exit 1 if any is invalid."""
+    bad = 0
+    for path in files:
+        try:
+            loaded = load_spec_file(path)
+        except SpecError as exc:
+            bad += 1
+            for diag in exc.diagnostics:
+                err.print(f"[red]error[/]: {diag}", markup=True, highlight=False)
+            continue
+        out.print(f"{loaded.file}: ok ({len(loaded.spec.all_steps())} steps)")
+    raise typer.Exit(FAILED if bad else OK)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of workflow.yaml (for editors)."""
+    out.print_json(json.dumps(json_schema()))
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    out.print(__version__)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,70 @@
+"""Rich renderings of run records, shared by `run`, `runs show` and the live view."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from rich.markup import escape
+from rich.table import Table
+
+from lockstep.cli.output import out, styled
+from lockstep.records import RunPage, RunRecord
+from lockstep.spec.durations import format_duration
+
+
+def elapsed(start: str | None, end: str | None) -> str:
+    if not start:
+        return ""
+    t0 = datetime.fromisoformat(start)
+    t1 = datetime.fromisoformat(end) if end else datetime.now(UTC)
+    return format_duration(max((t1 - t0).total_seconds(), 0.0))
+
+
+def run_table(run: RunRecord) -> Table:
+    table = Table(title=f"{run.workflow} · {run.id} · {styled(run.status)}", title_justify="left")
+    for col in ("step", "status", "attempt", "duration", "note"):
+        table.add_column(col, overflow="fold")
+    for step_id, step in run.steps.items():
+        note = step.error or ""
+        if step.reused_from:
+            note = f"reused from {step.reused_from}"
+        name = f"{step_id} (finally)" if step.is_finally else step_id
+        table.add_row(
+            escape(name),
+            styled(step.status),
+            str(step.attempts or ""),
+            elapsed(step.started_at, step.finished_at),
+            escape(note),
+        )
+    return table
+
+
+def print_run(run: RunRecord) -> None:
+    out.print(run_table(run))
+    if run.error:
+        out.print(f"[red]error[/]: {escape(run.error)}")
+    if run.outputs:
+        out.print("[bold]outputs[/]")
+        for name, value in run.outputs.items():
+            text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+            out.print(f"  {escape(name)} = {escape(text)}")
+    if run.retry_of:
+        out.print(f"retry of {run.retry_of}")
+    out.print(f"logs: lockstep runs logs {run.id}    record: lockstep runs show {run.id} --json")
+
+
+def runs_table(page: RunPage) -> Table:
+    table = Table()
+    for col in ("id", "workflow", "status", "created", "duration", "error"):
+        table.add_column(col, overflow="fold")
+    for r in page.items:
+        table.add_row(
+            r.id,
+            escape(r.workflow),
+            styled(r.status),
+            r.created_at[:19].replace("T", " "),
+            format_duration(r.duration_s) if r.duration_s is not None else "",
+            escape(r.error or ""),
+        )
+    return table

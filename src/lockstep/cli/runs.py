@@ -1,0 +1,150 @@
+"""``lockstep runs list|show|logs|cancel|retry``."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from lockstep.cli import watch
+from lockstep.cli.client import connect
+from lockstep.cli.output import FAILED, OK, err, fail, out, print_json
+from lockstep.cli.render import print_run, runs_table
+from lockstep.errors import LockstepError
+from lockstep.records import RunRecord
+from lockstep.settings import Settings
+
+app = typer.Typer(help="Inspect and control runs.", no_args_is_help=True)
+AsJson = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+
+
+def _guard(coro: object) -> None:
+    try:
+        code = asyncio.run(coro)  # type: ignore[arg-type]
+    except LockstepError as exc:
+        fail(exc)
+    raise typer.Exit(code or OK)
+
+
+@app.command("list")
+def list_runs(
+    status: Annotated[str | None, typer.Option(help="only runs in this status")] = None,
+    workflow: Annotated[str | None, typer.Option(help="only runs of this workflow")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 20,
+    cursor: Annotated[str | None, typer.Option(help="next_cursor of a previous page")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """List runs, newest first."""
+
+    async def _go() -> int:
+        async with connect(Settings(), engine=False) as client:
+            page = await client.list_runs(status=status, workflow=workflow, limit=limit,
+                                          cursor=cursor)
+        if as_json:
+            print_json(page.model_dump(mode="json"))
+        elif not page.items:
+            out.print("no runs yet; start one with `lockstep run workflow.yaml`")
+        else:
+            out.print(runs_table(page))
+            if page.next_cursor:
+                out.print(f"more: --cursor {page.next_cursor}")
+        return OK
+
+    _guard(_go())
+
+
+@app.command("show")
+def show(run_id: str, as_json: AsJson = False) -> None:
+    """Show one run: steps, attempts, outputs."""
+
+    async def _go() -> int:
+        async with connect(Settings(), engine=False) as client:
+            run = await client.get_run(run_id)
+        if as_json:
+            print_json(run.model_dump(mode="json"))
+        else:
+            print_run(run)
+            _print_attempts(run)
+        return OK
+
+    _guard(_go())
+
+
+def _print_attempts(run: RunRecord) -> None:
+    for step_id, step in run.steps.items():
+        for att in step.history:
+            where = f" on {att.worker}" if att.worker else ""
+            code = f" exit {att.exit_code}" if att.exit_code is not None else ""
+            why = f" — {att.error}" if att.error else ""
+            out.print(f"  {escape(step_id)} #{att.attempt}: {att.status}{code}{where}{escape(why)}")
+
+
+@app.command("logs")
+def logs(
+    run_id: str,
+    step: Annotated[str | None, typer.Argument(help="only this step")] = None,
+    follow: Annotated[bool, typer.Option("-f", "--follow", help="stream until the run ends")] = False,
+    as_json: AsJson = False,
+) -> None:
+    """Print a run's logs (all steps, or one)."""
+
+    async def _go() -> int:
+        async with connect(Settings(), engine=False) as client:
+            cursor: str | None = None
+            while True:
+                page = await client.logs(run_id, step=step, cursor=cursor)
+                for line in page["lines"]:
+                    if as_json:
+                        print_json(line)
+                    else:
+                        stream = "[red]![/]" if line["stream"] == "err" else " "
+                        label = "" if step else f"[cyan]{escape(line['step'])}[/] "
+                        out.print(f"{label}{stream}{escape(line['text'])}")
+                cursor = page["cursor"]
+                if page["lines"]:
+                    continue  # there may be more pages already written
+                if page["done"] or not follow:
+                    return OK
+                await asyncio.sleep(0.3)
+
+    _guard(_go())
+
+
+@app.command("cancel")
+def cancel(run_id: str, wait: Annotated[bool, typer.Option(help="wait until it stopped")] = True) -> None:
+    """Cancel a running run: running steps are killed, finally steps still run."""
+
+    async def _go() -> int:
+        async with connect(Settings(), engine=True) as client:
+            run = await client.cancel(run_id)
+            if wait:
+                run = await watch.wait(client, run_id, live=False)
+        err.print(f"run {run.id}: {run.status}")
+        return OK
+
+    _guard(_go())
+
+
+@app.command("retry")
+def retry(
+    run_id: str,
+    watch_: Annotated[bool, typer.Option("--watch/--no-watch")] = False,
+    as_json: AsJson = False,
+) -> None:
+    """Start a new run that reuses what succeeded and re-runs what failed or was cancelled."""
+
+    async def _go() -> int:
+        async with connect(Settings(), engine=True) as client:
+            run = await client.retry(run_id)
+            if not as_json:
+                err.print(f"run [bold]{run.id}[/] retries {run_id}")
+            run = await watch.wait(client, run.id, live=watch_)
+        if as_json:
+            print_json(run.model_dump(mode="json"))
+        else:
+            print_run(run)
+        return OK if run.status == "succeeded" else FAILED
+
+    _guard(_go())

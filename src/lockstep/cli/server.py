@@ -1,0 +1,125 @@
+"""``lockstep server`` and ``lockstep worker``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import signal
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from lockstep.api.app import create_app
+from lockstep.cli.output import err, fail
+from lockstep.errors import ConfigError, EngineUnavailable, LockstepError
+from lockstep.server.home import clear_server_info, read_json, write_server_info
+from lockstep.server.runtime import ControlPlane, connect
+from lockstep.server.workers import PoolWorker
+from lockstep.settings import Settings
+from lockstep.storage.blobs import DirectoryBlobStore
+from lockstep.storage.logs import DirectoryLogStore
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class _Uvicorn(uvicorn.Server):
+    """uvicorn without its own signal handling: the control plane owns Ctrl-C, so that it
+    stops workers and Temporal in order and exits 0."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def server_command(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="0 picks a free port")] = 8080,
+    worker: Annotated[
+        bool, typer.Option("--worker/--no-worker", help="serve pool 'default' in this process")
+    ] = True,
+) -> None:
+    """Start the control plane: embedded Temporal, API, and a worker for pool 'default'."""
+    if not _is_loopback(host):
+        fail(ConfigError(
+            f"refusing to listen on {host}: the API has no authentication yet; use 127.0.0.1"
+        ))
+    try:
+        asyncio.run(_serve(Settings(), host, port, worker))
+    except LockstepError as exc:
+        fail(exc)
+
+
+async def _serve(settings: Settings, host: str, port: int, worker: bool) -> None:
+    plane = ControlPlane(settings, role="server", pools=["default"] if worker else [])
+    services = await plane.start()
+    home = settings.home_dir
+    try:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+        url = f"http://{host}:{sock.getsockname()[1]}"
+        config = uvicorn.Config(create_app(services), log_level="warning", lifespan="off")
+        server = _Uvicorn(config)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
+        write_server_info(home, {"url": url, "temporal": plane.temporal_address})
+        err.print(f"lockstep server on {url} (home {home}, Temporal {plane.temporal_address})")
+        err.print("Ctrl-C stops it.")
+        await server.serve(sockets=[sock])
+    finally:
+        clear_server_info(home)
+        await plane.stop()
+
+
+def worker_command(
+    pool: Annotated[str, typer.Option(help="the worker pool to serve")] = "default",
+    concurrency: Annotated[int | None, typer.Option(min=1, max=1000)] = None,
+) -> None:
+    """Join a worker pool and execute its steps until stopped."""
+    try:
+        asyncio.run(_work(Settings(), pool, concurrency))
+    except LockstepError as exc:
+        fail(exc)
+
+
+async def _work(settings: Settings, pool: str, concurrency: int | None) -> None:
+    home = settings.home_dir
+    address = settings.temporal_address
+    if address is None:
+        port = read_json(home / "temporal.json").get("port")
+        if not port:
+            raise EngineUnavailable(
+                f"no Temporal address: set LOCKSTEP_TEMPORAL_ADDRESS or start `lockstep server` "
+                f"with LOCKSTEP_HOME={home}"
+            )
+        address = f"127.0.0.1:{port}"
+    client = await connect(address, settings.temporal_namespace)
+    pw = PoolWorker(client, settings, pool=pool, blobs=DirectoryBlobStore(home / "blobs"),
+                    logs=DirectoryLogStore(home / "logs"), work_root=Path(home / "work"),
+                    concurrency=concurrency)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    err.print(f"worker {pw.identity} serving pool '{pool}' via {address}")
+    task = asyncio.create_task(pw.worker.run())
+    await stop.wait()
+    await pw.worker.shutdown()
+    await task
+    pw.cleanup()

@@ -1,0 +1,28 @@
+"""Following a run until it finishes, with a live table on a terminal."""
+
+from __future__ import annotations
+
+import asyncio
+from rich.live import Live
+
+from lockstep.cli.client import ApiClient
+from lockstep.cli.output import out
+from lockstep.cli.render import run_table
+from lockstep.records import RunRecord
+
+TERMINAL = ("succeeded", "failed", "cancelled")
+
+
+async def wait(client: ApiClient, run_id: str, *, live: bool, poll_s: float = 0.2) -> RunRecord:
+    run = await client.get_run(run_id)
+    if not live:
+        while run.status not in TERMINAL:
+            await asyncio.sleep(poll_s)
+            run = await client.get_run(run_id)
+        return run
+    with Live(run_table(run), console=out, refresh_per_second=8, transient=False) as view:
+        while run.status not in TERMINAL:
+            await asyncio.sleep(poll_s)
+            run = await client.get_run(run_id)
+            view.update(run_table(run))
+    return run

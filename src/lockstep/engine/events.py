@@ -1,0 +1,31 @@
+"""State changes the interpreter workflow reports to the recorder (one writer of run state)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from lockstep.engine.types import StepResult
+
+
+@dataclass(frozen=True)
+class Event:
+    """One change. ``kind`` is one of: run_started, attempt_started, attempt_finished,
+    step_finished, run_finished."""
+
+    kind: str
+    at: str
+    step: str | None = None
+    attempt: int | None = None
+    status: str | None = None
+    result: StepResult | None = None
+    outputs: dict[str, Any] | None = None
+    error: str | None = None
+    reused_from: str | None = None
+    log_key: str | None = None
+
+
+@dataclass(frozen=True)
+class EventBatch:
+    run_id: str
+    events: list[Event] = field(default_factory=list)

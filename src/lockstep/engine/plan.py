@@ -1,0 +1,92 @@
+"""Compile a validated spec and its params into the ``RunPlan`` a run's workflow executes."""
+
+from __future__ import annotations
+
+from graphlib import TopologicalSorter
+from typing import Any
+
+from lockstep.engine.types import ReusedStep, RetryPlan, RunPlan, StepPlan, Workspace
+from lockstep.spec.expressions import condition_source, to_text
+from lockstep.spec.load import LoadedSpec
+from lockstep.spec.models import RetrySpec, StepSpec, WorkflowSpec
+from lockstep.spec.shell import compile_shell
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else to_text(value)
+
+
+def _retry(spec: RetrySpec | None) -> RetryPlan:
+    if spec is None:
+        return RetryPlan()
+    return RetryPlan(
+        attempts=spec.attempts,
+        backoff_s=spec.backoff,
+        max_backoff_s=spec.max_backoff,
+        on_exit_codes=list(spec.on_exit_codes) if spec.on_exit_codes is not None else None,
+    )
+
+
+def _step_plan(spec: WorkflowSpec, step_id: str, step: StepSpec, is_finally: bool) -> StepPlan:
+    env = {k: _text(v) for k, v in {**spec.env, **spec.defaults.env, **step.env}.items()}
+    if isinstance(step.run, str):
+        compiled = compile_shell(step.run)
+        command, bindings, shell = ["bash", "-c", compiled.script], dict(compiled.bindings), True
+    else:
+        command, bindings, shell = list(step.run), {}, False
+    return StepPlan(
+        id=step_id,
+        command=command,
+        shell=shell,
+        bindings=bindings,
+        env=env,
+        needs=list(step.needs),
+        condition=condition_source(step.if_),
+        retry=_retry(step.retry or spec.defaults.retry),
+        timeout_s=step.timeout if step.timeout is not None else spec.defaults.timeout,
+        continue_on_error=step.continue_on_error,
+        outputs_schema=step.outputs,
+        is_finally=is_finally,
+    )
+
+
+def step_order(spec: WorkflowSpec) -> list[tuple[str, bool]]:
+    """Main steps then finally steps, each group in a stable topological order."""
+    order: list[tuple[str, bool]] = []
+    for group, is_finally in ((spec.steps, False), (spec.finally_, True)):
+        sorter = TopologicalSorter({sid: [n for n in s.needs if n in group] for sid, s in group.items()})
+        order.extend((sid, is_finally) for sid in sorter.static_order())
+    return order
+
+
+def compile_plan(
+    loaded: LoadedSpec,
+    *,
+    run_id: str,
+    project: str,
+    params: dict[str, Any],
+    workspace: Workspace,
+    heartbeat_timeout_s: float,
+    reuse: dict[str, ReusedStep] | None = None,
+    sha: str | None = None,
+) -> RunPlan:
+    spec = loaded.spec
+    steps = [
+        _step_plan(spec, sid, (spec.finally_ if fin else spec.steps)[sid], fin)
+        for sid, fin in step_order(spec)
+    ]
+    return RunPlan(
+        run_id=run_id,
+        project=project,
+        workflow=spec.name,
+        spec_digest=loaded.digest,
+        params=params,
+        workspace=workspace,
+        steps=steps,
+        outputs=dict(spec.outputs),
+        env={k: _text(v) for k, v in spec.env.items()},
+        run_timeout_s=spec.timeout,
+        heartbeat_timeout_s=heartbeat_timeout_s,
+        reuse=reuse or {},
+        sha=sha,
+    )

@@ -1,0 +1,299 @@
+"""The interpreter: one Temporal workflow per run (workflow id = run id).
+
+It walks the plan's graph, starts one activity per step attempt on the step's pool queue,
+decides retries, skips and the run's fate, and reports every change to the recorder through
+batched local activities that never sit on the step path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    CancelledError,
+    TimeoutError,
+    TimeoutType,
+)
+
+with workflow.unsafe.imports_passed_through():
+    from lockstep.engine.events import Event, EventBatch
+    from lockstep.engine.states import STEP_TERMINAL
+    from lockstep.engine.types import (
+        CANCELLED,
+        FAILED,
+        SKIPPED,
+        SUCCEEDED,
+        UPSTREAM_FAILED,
+        RunPlan,
+        StepPlan,
+        StepResult,
+        StepTask,
+    )
+    from lockstep.settings import pool_queue
+    from lockstep.spec.expressions import ExpressionError, evaluate, render, to_text
+
+STEP_ACTIVITY = "lockstep.step"
+RECORD_ACTIVITY = "lockstep.record"
+WORKER_SHUTDOWN = "WorkerShutdown"
+#: a worker lost mid-step is retried this many times without using the step's own retries
+INFRA_RETRIES = 3
+#: generous bound on one attempt when the step sets no timeout; liveness comes from heartbeats
+NO_TIMEOUT = timedelta(days=30)
+
+
+def _iso(at: Any) -> str:
+    return str(at.isoformat(timespec="microseconds")).replace("+00:00", "Z")
+
+
+@workflow.defn(name="lockstep.run")
+class RunWorkflow:
+    def __init__(self) -> None:
+        self._events: list[Event] = []
+        self._closing = False
+        self._status: dict[str, str] = {}
+        self._outputs: dict[str, dict[str, Any]] = {}
+        self._continue: set[str] = set()  # failed steps whose continue_on_error lets others go
+        self._plan: RunPlan | None = None
+        self._run_status = "running"
+
+    # -- recording -------------------------------------------------------------------------
+
+    def _emit(self, kind: str, **fields: Any) -> None:
+        self._events.append(Event(kind=kind, at=_iso(workflow.now()), **fields))
+
+    async def _flusher(self) -> None:
+        assert self._plan is not None
+        while True:
+            await workflow.wait_condition(lambda: bool(self._events) or self._closing)
+            if not self._events:
+                return
+            batch, self._events = self._events, []
+            await workflow.execute_local_activity(
+                RECORD_ACTIVITY,
+                EventBatch(run_id=self._plan.run_id, events=batch),
+                start_to_close_timeout=timedelta(seconds=60),
+                retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=5)),
+            )
+
+    @workflow.query(name="status")
+    def status(self) -> dict[str, str]:
+        return dict(self._status)
+
+    # -- expressions -----------------------------------------------------------------------
+
+    def _context(self, plan: RunPlan, env: dict[str, str]) -> dict[str, Any]:
+        steps = {
+            sid: {"status": st, "outputs": self._outputs.get(sid, {})}
+            for sid, st in self._status.items()
+        }
+        run = {"id": plan.run_id, "sha": plan.sha or "", "status": self._run_status}
+        return {"params": plan.params, "steps": steps, "run": run, "env": env}
+
+    # -- the graph -------------------------------------------------------------------------
+
+    def _settle(self, step: str, status: str, *, outputs: dict[str, Any] | None = None,
+                error: str | None = None, reused_from: str | None = None) -> None:
+        self._status[step] = status
+        if outputs is not None:
+            self._outputs[step] = outputs
+        self._emit("step_finished", step=step, status=status, outputs=outputs, error=error,
+                   reused_from=reused_from)
+
+    def _satisfied(self, step: str) -> bool:
+        st = self._status[step]
+        return st in (SUCCEEDED, SKIPPED) or (st == FAILED and step in self._continue)
+
+    async def _run_step(self, plan: RunPlan, step: StepPlan, env: dict[str, str]) -> None:
+        await workflow.wait_condition(
+            lambda: all(self._status.get(n) in STEP_TERMINAL for n in step.needs)
+        )
+        blocked = [n for n in step.needs if not self._satisfied(n)]
+        if blocked:
+            why = ", ".join(f"{n} {self._status[n]}" for n in blocked)
+            cancelled = all(self._status[n] == CANCELLED for n in blocked)
+            self._settle(step.id, CANCELLED if cancelled else UPSTREAM_FAILED, error=f"needs: {why}")
+            return
+        reused = plan.reuse.get(step.id)
+        if reused is not None:
+            self._settle(step.id, SUCCEEDED, outputs=reused.outputs, reused_from=reused.run_id)
+            return
+        ctx = self._context(plan, env)
+        try:
+            if step.condition is not None:
+                verdict = evaluate(step.condition, ctx)
+                if not isinstance(verdict, bool):
+                    raise ExpressionError(f"'if' of step '{step.id}' gave {to_text(verdict)!r}, not a boolean")
+                if not verdict:
+                    self._settle(step.id, SKIPPED, error="condition is false")
+                    return
+            argv, step_env = self._render(step, ctx)
+        except ExpressionError as exc:
+            self._settle(step.id, FAILED, error=str(exc))
+            self._maybe_continue(step)
+            return
+        await self._attempts(plan, step, argv, step_env)
+
+    def _render(self, step: StepPlan, ctx: dict[str, Any]) -> tuple[list[str], dict[str, str]]:
+        env = {k: to_text(render(v, ctx)) for k, v in step.env.items()}
+        env.update({k: to_text(evaluate(src, ctx)) for k, src in step.bindings.items()})
+        if step.shell:
+            return list(step.command), env
+        return [to_text(render(arg, ctx)) for arg in step.command], env
+
+    def _maybe_continue(self, step: StepPlan) -> None:
+        if step.continue_on_error:
+            self._continue.add(step.id)
+
+    async def _attempts(self, plan: RunPlan, step: StepPlan, argv: list[str],
+                        env: dict[str, str]) -> None:
+        attempt, failures, infra = 0, 0, 0
+        queue = pool_queue(step.pool)
+        grace = 60.0
+        start_to_close = (
+            timedelta(seconds=step.timeout_s + grace) if step.timeout_s else NO_TIMEOUT
+        )
+        while True:
+            attempt += 1
+            log_key = f"{plan.run_id}/{step.id}/{attempt}"
+            task = StepTask(run_id=plan.run_id, step_id=step.id, attempt=attempt, argv=argv,
+                            env=env, workspace=plan.workspace, timeout_s=step.timeout_s,
+                            outputs_schema=step.outputs_schema, log_key=log_key)
+            self._emit("attempt_started", step=step.id, attempt=attempt, log_key=log_key)
+            self._status[step.id] = "running"
+            lost = False
+            try:
+                result = await workflow.execute_activity(
+                    STEP_ACTIVITY,
+                    task,
+                    result_type=StepResult,
+                    task_queue=queue,
+                    start_to_close_timeout=start_to_close,
+                    heartbeat_timeout=timedelta(seconds=plan.heartbeat_timeout_s),
+                    retry_policy=RetryPolicy(maximum_attempts=1),
+                    cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+                )
+            except ActivityError as exc:
+                cause, worker = exc.cause, ""
+                if isinstance(cause, CancelledError):
+                    self._cancelled_attempt(step.id, attempt)
+                    raise asyncio.CancelledError from exc
+                if isinstance(cause, TimeoutError) and cause.type == TimeoutType.HEARTBEAT:
+                    lost = True
+                    why = f"worker lost: no heartbeat for {plan.heartbeat_timeout_s:g}s"
+                    details = cause.last_heartbeat_details
+                    worker = str(details[0]) if details else ""
+                elif isinstance(cause, ApplicationError) and cause.type == WORKER_SHUTDOWN:
+                    lost, why = True, "worker shut down during the step"
+                else:
+                    why = f"step could not run: {cause or exc}"
+                result = StepResult(ok=False, error=why, worker=worker)
+            except asyncio.CancelledError:
+                self._cancelled_attempt(step.id, attempt)
+                raise
+            status = SUCCEEDED if result.ok else FAILED
+            self._emit("attempt_finished", step=step.id, attempt=attempt, status=status,
+                       result=result)
+            if result.ok:
+                self._settle(step.id, SUCCEEDED, outputs=result.outputs)
+                return
+            if lost and infra < INFRA_RETRIES:
+                infra += 1
+                continue
+            failures += 1
+            codes = step.retry.on_exit_codes
+            retryable = codes is None or (result.exit_code is not None and result.exit_code in codes)
+            if failures < step.retry.attempts and retryable and not result.timed_out:
+                await workflow.sleep(self._backoff(step, failures))
+                continue
+            self._settle(step.id, FAILED, error=result.error)
+            self._maybe_continue(step)
+            return
+
+    def _cancelled_attempt(self, step: str, attempt: int) -> None:
+        if self._status.get(step) in STEP_TERMINAL:
+            return
+        self._emit("attempt_finished", step=step, attempt=attempt, status=CANCELLED,
+                   error="cancelled")
+        self._settle(step, CANCELLED, error="cancelled")
+
+    @staticmethod
+    def _backoff(step: StepPlan, failures: int) -> float:
+        delay = step.retry.backoff_s * (2 ** (failures - 1))
+        if step.retry.max_backoff_s is not None:
+            delay = min(delay, step.retry.max_backoff_s)
+        return max(delay, 0.0)
+
+    async def _run_graph(self, plan: RunPlan, steps: list[StepPlan], env: dict[str, str]) -> None:
+        tasks = [asyncio.create_task(self._run_step(plan, s, env)) for s in steps]
+        try:
+            # return_exceptions: on cancel, wait until every step has confirmed its own stop
+            # (a running activity is only cancelled once its worker killed the process)
+            results = await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            for s in steps:  # steps stopped while waiting for needs or for a retry
+                if self._status.get(s.id) not in STEP_TERMINAL:
+                    self._settle(s.id, CANCELLED, error="cancelled")
+        for result in results:
+            if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
+                raise result  # a bug: fail the workflow task so it is retried, not hidden
+
+    # -- the run ---------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, plan: RunPlan) -> dict[str, Any]:
+        self._plan = plan
+        flusher = asyncio.create_task(self._flusher())
+        self._emit("run_started")
+        error: str | None = None
+        base_ctx = self._context(plan, {})
+        try:
+            env = {k: to_text(render(v, base_ctx)) for k, v in plan.env.items()}
+        except ExpressionError as exc:
+            env, error = {}, str(exc)
+        main = [s for s in plan.steps if not s.is_finally]
+        final = [s for s in plan.steps if s.is_finally]
+        outcome = FAILED if error else SUCCEEDED
+        if error is None:
+            graph = asyncio.create_task(self._run_graph(plan, main, env))
+            try:
+                await workflow.wait_condition(graph.done, timeout=plan.run_timeout_s)
+                graph.result()
+            except asyncio.TimeoutError:
+                error, outcome = f"run timed out after {plan.run_timeout_s:g}s", FAILED
+                await self._stop(graph)
+            except asyncio.CancelledError:
+                error, outcome = "cancelled", CANCELLED
+                await self._stop(graph)
+        if outcome == SUCCEEDED:
+            failed = [s.id for s in main if not self._satisfied(s.id)]
+            if failed:
+                outcome = FAILED
+                error = "failed steps: " + ", ".join(failed)
+        self._run_status = outcome
+        if final:
+            # cleanup and notification steps run whatever happened, even after a cancel
+            await asyncio.shield(self._run_graph(plan, final, env))
+        outputs: dict[str, Any] | None = None
+        if outcome == SUCCEEDED:
+            try:
+                ctx = self._context(plan, env)
+                outputs = {k: render(v, ctx) for k, v in plan.outputs.items()}
+            except ExpressionError as exc:
+                outcome, error = FAILED, f"run outputs: {exc}"
+        self._emit("run_finished", status=outcome, outputs=outputs, error=error)
+        self._closing = True
+        await asyncio.shield(flusher)
+        return {"status": outcome, "outputs": outputs, "error": error}
+
+    async def _stop(self, graph: asyncio.Task[None]) -> None:
+        graph.cancel()
+        try:
+            await asyncio.shield(graph)
+        except asyncio.CancelledError:
+            pass

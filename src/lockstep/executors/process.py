@@ -1,0 +1,406 @@
+"""Run one child process to completion, streaming its output into a step log.
+
+The child gets exactly the argv and environment it is given (no shell is added), stdin from
+/dev/null, and a process group of its own, so a timeout or a cancellation can stop everything it
+started, including children that ignore SIGTERM. Output is read in fixed-size pieces as it
+arrives and written to the log line by line, so memory stays flat however much a step prints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from lockstep.errors import ExecutionError
+from lockstep.storage.logs import LogStream, LogWriter
+
+logger = logging.getLogger(__name__)
+
+#: lines longer than this many bytes are stored as several lines
+LINE_MAX_BYTES = 64 * 1024
+#: after the main process exits, how long its leftovers may keep the pipes open
+DRAIN_S = 1.0
+#: how long SIGKILLed processes get to disappear before we stop waiting for them
+_REAP_S = 2.0
+_POLL_S = 0.05  # each poll may scan /proc, so not too often
+_PR_SET_PDEATHSIG = 1
+
+
+@dataclass(frozen=True)
+class ProcessOutcome:
+    exit_code: int | None  # None when the process never started; 128+N after signal N
+    timed_out: bool
+    signal: int | None
+    duration_s: float
+    error: str | None  # one line for a user; None after exit code 0
+    log_bytes: int  # bytes of the step's own output stored in the log (without line prefixes)
+    truncated: bool  # output beyond max_log_bytes was read and discarded
+
+
+def _load_prctl() -> Callable[..., int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    return prctl
+
+
+_PRCTL = _load_prctl()
+
+
+def _child_setup_for(parent: int) -> Callable[[], None] | None:
+    """A preexec_fn that makes the kernel SIGKILL the child if this worker dies.
+
+    That covers the direct child only (grandchildren are not reached; a container runtime or
+    cgroup is what contains those against a SIGKILLed worker).
+    """
+    prctl = _PRCTL
+    if prctl is None:
+        return None
+    # Built before fork: the child should do as little as possible between fork and exec.
+    args = (
+        ctypes.c_int(_PR_SET_PDEATHSIG),
+        ctypes.c_ulong(signal.SIGKILL),
+        ctypes.c_ulong(0),
+        ctypes.c_ulong(0),
+        ctypes.c_ulong(0),
+    )
+
+    def setup() -> None:
+        prctl(*args)
+        if os.getppid() != parent:  # the worker died before prctl took effect
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return setup
+
+
+def _cut(data: bytes, limit: int) -> int:
+    # Step back over UTF-8 continuation bytes so a split never breaks a character in two.
+    cut = limit
+    while cut > limit - 3 and data[cut] & 0xC0 == 0x80:
+        cut -= 1
+    return cut if data[cut] & 0xC0 != 0x80 else limit
+
+
+class _Splitter:
+    """Turns a byte stream into blocks of whole lines.
+
+    A block is one or more lines joined by '\\n' (so the log writer can format it in one go):
+    '\\r\\n' is folded to '\\n' and no line in it is longer than ``LINE_MAX_BYTES``.
+    """
+
+    def __init__(self) -> None:
+        self._pending = b""
+
+    def feed(self, data: bytes) -> list[bytes]:
+        buf = self._pending + data if self._pending else data
+        end = buf.rfind(b"\n")
+        blocks: list[bytes] = []
+        if end >= 0:
+            block = buf[:end]
+            buf = buf[end + 1 :]
+            if b"\r" in block:
+                block = block.replace(b"\r\n", b"\n").removesuffix(b"\r")
+            if len(block) > LINE_MAX_BYTES and max(map(len, block.split(b"\n"))) > LINE_MAX_BYTES:
+                for line in block.split(b"\n"):
+                    blocks.extend(_pieces(line))
+            else:
+                blocks.append(block)
+        while len(buf) > LINE_MAX_BYTES:  # a line still growing: store what is there
+            cut = _cut(buf, LINE_MAX_BYTES)
+            blocks.append(buf[:cut])
+            buf = buf[cut:]
+        self._pending = buf
+        return blocks
+
+    def flush(self) -> list[bytes]:
+        rest, self._pending = self._pending, b""
+        return [rest.removesuffix(b"\r")] if rest else []
+
+
+def _pieces(line: bytes) -> list[bytes]:
+    pieces = []
+    while len(line) > LINE_MAX_BYTES:
+        cut = _cut(line, LINE_MAX_BYTES)
+        pieces.append(line[:cut])
+        line = line[cut:]
+    pieces.append(line)
+    return pieces
+
+
+class _Sink:
+    """Writes blocks to the log, enforces the byte cap, and never raises into the event loop."""
+
+    def __init__(self, log: LogWriter, max_bytes: int | None) -> None:
+        self._log = log
+        self._max = max_bytes
+        self.bytes = 0
+        self.truncated = False
+        self.error: Exception | None = None
+
+    def write(self, stream: LogStream, blocks: list[bytes]) -> None:
+        for block in blocks:
+            if self.truncated or self.error is not None:
+                return
+            size = len(block) + 1  # every line of the block had its newline
+            if self._max is not None and self.bytes + size > self._max:
+                # Keep the whole lines that still fit, then say that the rest is gone.
+                keep = block.rfind(b"\n", 0, self._max - self.bytes)
+                self.truncated = True
+                if keep >= 0:
+                    self._append(stream, block[:keep], keep + 1)
+                self.system(f"log truncated after {self._max} bytes; further output discarded")
+                return
+            self._append(stream, block, size)
+
+    def _append(self, stream: LogStream, block: bytes, size: int) -> None:
+        try:
+            self._log.write_text(stream, block.decode("utf-8", errors="replace"))
+        except Exception as exc:
+            # Keep draining the pipes (a blocked child would hang), but stop writing; raising
+            # here would only reach the event loop's exception handler.
+            self.error = exc
+            return
+        self.bytes += size
+
+    def system(self, text: str) -> None:
+        if self.error is None:
+            try:
+                self._log.write("sys", text)
+            except Exception as exc:
+                self.error = exc
+
+
+class _Pipe(asyncio.Protocol):
+    def __init__(self, stream: LogStream, sink: _Sink, closed: asyncio.Future[None]) -> None:
+        self._stream = stream
+        self._sink = sink
+        self._splitter = _Splitter()
+        self._finished = False
+        self.closed = closed
+
+    def data_received(self, data: bytes) -> None:
+        if not self._finished:
+            self._sink.write(self._stream, self._splitter.feed(data))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.finish()
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    def finish(self) -> None:
+        """Log a last unterminated line; later data (if any) is ignored."""
+        if not self._finished:
+            self._finished = True
+            self._sink.write(self._stream, self._splitter.flush())
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether any process of group ``pgid`` is still running (zombies do not count).
+
+    ``killpg(pgid, 0)`` alone also succeeds for zombies, and orphaned zombies stay until PID 1
+    reaps them, which a bare container's PID 1 may never do; /proc tells them apart.
+    """
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        pids = [p.name for p in Path("/proc").iterdir() if p.name.isdigit()]
+    except OSError:
+        return True
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
+            return True
+    return False
+
+
+def _killpg(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+async def _gone(proc: asyncio.subprocess.Process, pgid: int, within_s: float) -> bool:
+    deadline = time.monotonic() + within_s
+    while True:
+        if proc.returncode is not None and not group_alive(pgid):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(_POLL_S)
+
+
+async def _stop_group(
+    proc: asyncio.subprocess.Process, pgid: int, grace_s: float, sink: _Sink
+) -> None:
+    """SIGTERM the group, SIGKILL whatever is left after ``grace_s``; wait until it is gone."""
+    try:
+        _killpg(pgid, signal.SIGTERM)
+        if await _gone(proc, pgid, grace_s):
+            return
+        sink.system(f"still running {grace_s:g}s after SIGTERM; sending SIGKILL")
+        _killpg(pgid, signal.SIGKILL)
+        await _gone(proc, pgid, _REAP_S)
+    except asyncio.CancelledError:
+        # Cancelled again while waiting out the grace period: no more patience.
+        _killpg(pgid, signal.SIGKILL)
+        raise
+
+
+def _not_started(start: float, error: str) -> ProcessOutcome:
+    return ProcessOutcome(None, False, None, time.monotonic() - start, error, 0, False)
+
+
+def _close_fds(*fds: int) -> None:
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
+async def run_process(
+    argv: list[str],
+    *,
+    cwd: Path,
+    env: dict[str, str],
+    timeout_s: float | None,
+    log: LogWriter,
+    heartbeat: Callable[[], None] | None = None,
+    heartbeat_every_s: float = 1.0,
+    kill_grace_s: float = 5.0,
+    max_log_bytes: int | None = None,
+) -> ProcessOutcome:
+    """Run ``argv`` and return how it ended. Never raises for a failing or missing command;
+    raises ``CancelledError`` (after killing the process group) when cancelled."""
+    start = time.monotonic()
+    if not argv:
+        return _not_started(start, "cannot start: the command is empty")
+    sink = _Sink(log, max_log_bytes)
+    loop = asyncio.get_running_loop()
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=subprocess.DEVNULL,
+            stdout=out_w,
+            stderr=err_w,
+            cwd=cwd,
+            env=env,
+            start_new_session=True,
+            preexec_fn=_child_setup_for(os.getpid()),
+        )
+    except (OSError, ValueError, subprocess.SubprocessError) as exc:
+        _close_fds(out_r, err_r)
+        reason = getattr(exc, "strerror", None) or str(exc)
+        if isinstance(exc, OSError) and exc.filename is not None and str(exc.filename) == str(cwd):
+            reason = f"working directory {cwd}: {reason}"  # chdir failed, not the command
+        return _not_started(start, f"cannot start {argv[0]!r}: {reason}")
+    finally:
+        # Only the child may hold the write ends, or we would never see end-of-file.
+        _close_fds(out_w, err_w)
+    pgid = proc.pid  # start_new_session: the child leads a new session and process group
+
+    pipes: list[_Pipe] = []
+    transports: list[asyncio.BaseTransport] = []
+    unowned = [out_r, err_r]  # read ends no transport has taken over yet
+    beat: asyncio.Task[None] | None = None
+    timed_out = False
+    ended = start
+    try:
+        streams: list[tuple[LogStream, int]] = [("out", out_r), ("err", err_r)]
+        for stream, fd in streams:
+            pipe = _Pipe(stream, sink, loop.create_future())
+            transports.append(await _connect(loop, pipe, fd))
+            unowned.remove(fd)
+            pipes.append(pipe)
+        if heartbeat is not None:
+            # create_task copies the context, so Temporal's activity.heartbeat works in there.
+            beat = asyncio.create_task(_beat(heartbeat, max(heartbeat_every_s, 0.01)))
+        try:
+            await asyncio.wait_for(proc.wait(), timeout_s)
+        except TimeoutError:
+            timed_out = True
+            sink.system(f"timed out after {timeout_s:g}s; sending SIGTERM to the process group")
+            await _stop_group(proc, pgid, kill_grace_s, sink)
+        ended = time.monotonic()
+        closed = [p.closed for p in pipes]
+        # Output still in the pipes is the step's, but a background process left holding
+        # them must not keep the step open: give it DRAIN_S, then kill what is left.
+        await asyncio.wait(closed, timeout=DRAIN_S)
+        if group_alive(pgid):
+            sink.system("killing processes the step left running")
+            _killpg(pgid, signal.SIGKILL)
+            await _gone(proc, pgid, _REAP_S)
+            await asyncio.wait(closed, timeout=DRAIN_S)
+    except BaseException:
+        if proc.returncode is None or group_alive(pgid):
+            await _stop_group(proc, pgid, kill_grace_s, sink)
+        raise
+    finally:
+        if beat is not None:
+            beat.cancel()
+        for pipe in pipes:
+            pipe.finish()
+        for transport in transports:
+            transport.close()
+        _close_fds(*unowned)
+    if sink.error is not None:
+        reason = getattr(sink.error, "strerror", None) or sink.error
+        raise ExecutionError(f"cannot write the step log: {reason}")
+    return _outcome(proc.returncode, timed_out, timeout_s, ended - start, sink)
+
+
+async def _connect(loop: asyncio.AbstractEventLoop, pipe: _Pipe, fd: int) -> asyncio.BaseTransport:
+    transport, _ = await loop.connect_read_pipe(lambda: pipe, os.fdopen(fd, "rb", buffering=0))
+    return transport
+
+
+def _outcome(
+    returncode: int | None, timed_out: bool, timeout_s: float | None, duration: float, sink: _Sink
+) -> ProcessOutcome:
+    code = returncode if returncode is not None else -signal.SIGKILL
+    sig: int | None = None
+    error: str | None = None
+    if code < 0:
+        sig = -code
+        code = 128 + sig
+        try:
+            name = signal.Signals(sig).name
+        except ValueError:
+            name = f"signal {sig}"
+        error = f"killed by signal {name}"
+    elif code != 0:
+        error = f"exited with code {code}"
+    if timed_out:
+        error = f"timed out after {timeout_s:g}s"
+    return ProcessOutcome(code, timed_out, sig, duration, error, sink.bytes, sink.truncated)
+
+
+async def _beat(heartbeat: Callable[[], None], every_s: float) -> None:
+    while True:
+        try:
+            heartbeat()
+        except Exception:
+            # A failed heartbeat must not fail the step; the engine notices missing beats.
+            logger.warning("step.heartbeat_failed", exc_info=True)
+        await asyncio.sleep(every_s)

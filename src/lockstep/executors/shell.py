@@ -1,0 +1,163 @@
+"""The shell executor: one step attempt as a local process in a private working copy.
+
+It reports what happened as a ``StepResult`` and never raises for anything the step did; only
+cancellation propagates (after the step's process group has been killed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from lockstep.engine.types import StepResult, StepTask
+from lockstep.errors import LockstepError
+from lockstep.executors.outputs import OutputError, check_outputs, read_outputs
+from lockstep.executors.process import ProcessOutcome, run_process
+from lockstep.executors.workspace import WorkspaceManager
+from lockstep.storage.logs import LogStore, LogWriter, format_ts
+
+logger = logging.getLogger(__name__)
+
+#: the only variables a step inherits from the worker; everything else comes from the task
+INHERITED_ENV = ("PATH", "HOME", "LANG")
+_DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
+def step_env(task: StepTask, *, workspace: Path, outputs: Path) -> dict[str, str]:
+    """The step's complete environment: a few worker basics, the task's, then lockstep's own
+    (last, so a task cannot point ``LOCKSTEP_OUTPUTS`` somewhere else)."""
+    env = {name: os.environ[name] for name in INHERITED_ENV if name in os.environ}
+    env.setdefault("PATH", _DEFAULT_PATH)
+    env.update(task.env)
+    env.update(
+        {
+            "LOCKSTEP_OUTPUTS": str(outputs),
+            "LOCKSTEP_RUN_ID": task.run_id,
+            "LOCKSTEP_STEP_ID": task.step_id,
+            "LOCKSTEP_ATTEMPT": str(task.attempt),
+            "LOCKSTEP_WORKSPACE": str(workspace),
+        }
+    )
+    return env
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())[:300]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _summary(outcome: ProcessOutcome) -> str:
+    if outcome.error is None:
+        return f"exit code 0 in {outcome.duration_s:.1f}s"
+    if outcome.exit_code is not None and not outcome.timed_out and outcome.signal is None:
+        return f"exit code {outcome.exit_code} in {outcome.duration_s:.1f}s"
+    return f"{outcome.error} ({outcome.duration_s:.1f}s)"
+
+
+async def execute_step(
+    task: StepTask,
+    *,
+    workspaces: WorkspaceManager,
+    logs: LogStore,
+    worker: str,
+    heartbeat: Callable[[], None] | None = None,
+    kill_grace_s: float = 5.0,
+    max_log_bytes: int | None = None,
+) -> StepResult:
+    """Run one attempt of ``task`` and report its result."""
+    started_at = format_ts()
+    log: LogWriter | None = None
+    attempt_dir: Path | None = None
+    private: Path | None = None
+    try:
+        log = logs.writer(task.log_key)
+        log.write("sys", f"attempt {task.attempt} on worker {worker}")
+        attempt_dir = await workspaces.prepare(task.workspace, f"{task.step_id}-{task.attempt}")
+        # Outputs live outside the workspace so the step's own files can never collide with
+        # them and a snapshot of the workspace never captures them.
+        private = Path(tempfile.mkdtemp(prefix=".outputs-", dir=attempt_dir.parent))
+        outputs_file = private / "outputs"
+        outputs_file.touch(mode=0o600)
+        outcome = await run_process(
+            task.argv,
+            cwd=attempt_dir,
+            env=step_env(task, workspace=attempt_dir, outputs=outputs_file),
+            timeout_s=task.timeout_s,
+            log=log,
+            heartbeat=heartbeat,
+            kill_grace_s=kill_grace_s,
+            max_log_bytes=max_log_bytes,
+        )
+        log.write("sys", _summary(outcome))
+        return _result(task, outcome, outputs_file, log, worker, started_at)
+    except asyncio.CancelledError:
+        _note(log, "cancelled")
+        raise
+    except LockstepError as exc:
+        _note(log, str(exc))
+        return _failed(str(exc), worker, started_at)
+    except Exception as exc:
+        # Our bug or the machine's (disk full, permissions): report it in one line and keep
+        # the traceback for the worker's own log, never in the result.
+        logger.exception("step.internal_error", extra={"run_id": task.run_id, "step": task.step_id})
+        message = f"internal error: {_one_line(exc)}"
+        _note(log, message)
+        return _failed(message, worker, started_at)
+    finally:
+        if log is not None:
+            log.close()
+        if private is not None:
+            await asyncio.to_thread(shutil.rmtree, private, ignore_errors=True)
+        if attempt_dir is not None:
+            await workspaces.cleanup(attempt_dir)
+
+
+def _result(
+    task: StepTask,
+    outcome: ProcessOutcome,
+    outputs_file: Path,
+    log: LogWriter,
+    worker: str,
+    started_at: str,
+) -> StepResult:
+    ok = outcome.exit_code == 0 and not outcome.timed_out
+    error = outcome.error
+    outputs: dict[str, Any] = {}
+    if ok:
+        try:
+            outputs = read_outputs(outputs_file)
+            check_outputs(outputs, task.outputs_schema, step=task.step_id)
+        except OutputError as exc:
+            log.write("sys", str(exc))
+            ok, error, outputs = False, str(exc), {}
+    return StepResult(
+        ok=ok,
+        exit_code=outcome.exit_code,
+        error=error,
+        outputs=outputs,
+        worker=worker,
+        started_at=started_at,
+        finished_at=format_ts(),
+        timed_out=outcome.timed_out,
+    )
+
+
+def _failed(error: str, worker: str, started_at: str) -> StepResult:
+    return StepResult(
+        ok=False, error=error, worker=worker, started_at=started_at, finished_at=format_ts()
+    )
+
+
+def _note(log: LogWriter | None, text: str) -> None:
+    if log is None:
+        return
+    # Best effort: the result carries the message even when the log cannot take it.
+    with contextlib.suppress(OSError, RuntimeError):
+        log.write("sys", text)

@@ -1,0 +1,142 @@
+"""Private working copies for step attempts.
+
+Each attempt gets its own directory, so parallel steps (and fan-out items) can never see each
+other's writes. A snapshot blob is extracted once into a per-worker cache and copied from there
+for every attempt, which keeps repeated attempts cheap without sharing any file between them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import shutil
+import tarfile
+import tempfile
+from pathlib import Path
+
+from lockstep.engine.types import Workspace
+from lockstep.errors import ExecutionError, PayloadTooLarge
+from lockstep.storage.blobs import BlobStore
+
+#: caps on what one snapshot may expand to, so a decompression bomb stops early
+DEFAULT_MAX_EXTRACT_BYTES = 1024 * 1024 * 1024
+DEFAULT_MAX_EXTRACT_ENTRIES = 200_000
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+class WorkspaceError(ExecutionError):
+    pass
+
+
+class WorkspaceManager:
+    """Hands out fresh attempt directories under ``root/attempts``.
+
+    Snapshot blob keys must be immutable (content-addressed): the extracted tree is cached by
+    key under ``root/snapshots`` and never re-checked against the blob.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        blobs: BlobStore,
+        *,
+        max_extract_bytes: int = DEFAULT_MAX_EXTRACT_BYTES,
+        max_extract_entries: int = DEFAULT_MAX_EXTRACT_ENTRIES,
+    ) -> None:
+        # Absolute, because attempt paths are handed to steps whose cwd is somewhere else.
+        self.root = root.absolute()
+        self._blobs = blobs
+        self._max_bytes = max_extract_bytes
+        self._max_entries = max_extract_entries
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    @property
+    def attempts_dir(self) -> Path:
+        return self.root / "attempts"
+
+    @property
+    def snapshots_dir(self) -> Path:
+        return self.root / "snapshots"
+
+    async def prepare(self, workspace: Workspace, name: str) -> Path:
+        """Return a new, empty-or-populated directory that belongs to this attempt alone."""
+        source = None
+        if workspace.snapshot is not None:
+            source = await self._extracted(workspace.snapshot)
+        safe = _UNSAFE_NAME.sub("_", name)[:60] or "attempt"
+        # The copy runs in a thread that cancellation cannot stop; if the caller is cancelled
+        # the directory is removed once that thread is done instead of being leaked.
+        job = asyncio.ensure_future(asyncio.to_thread(self._make_attempt, safe, source))
+        try:
+            return await asyncio.shield(job)
+        except asyncio.CancelledError:
+            job.add_done_callback(_remove_result)
+            raise
+
+    async def cleanup(self, path: Path) -> None:
+        """Remove an attempt directory; errors are ignored (a leftover costs only disk)."""
+        await asyncio.to_thread(shutil.rmtree, path, ignore_errors=True)
+
+    def purge_attempts(self) -> None:
+        """Remove every attempt directory. Only safe while no attempt uses this root, e.g. when
+        a worker that owns ``root`` exclusively starts after a crash."""
+        shutil.rmtree(self.attempts_dir, ignore_errors=True)
+
+    def _make_attempt(self, safe: str, source: Path | None) -> Path:
+        self.attempts_dir.mkdir(parents=True, exist_ok=True)
+        path = Path(tempfile.mkdtemp(prefix=f"{safe}-", dir=self.attempts_dir))
+        try:
+            if source is not None:
+                shutil.copytree(source, path, symlinks=True, dirs_exist_ok=True)
+        except BaseException:
+            shutil.rmtree(path, ignore_errors=True)
+            raise
+        return path
+
+    async def _extracted(self, key: str) -> Path:
+        digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+        final = self.snapshots_dir / digest
+        if final.is_dir():
+            return final
+        # One extraction per key in this process; other processes are handled by the rename.
+        lock = self._locks.setdefault(digest, asyncio.Lock())
+        async with lock:
+            if not final.is_dir():
+                await asyncio.shield(asyncio.to_thread(self._extract, key, final))
+        return final
+
+    def _extract(self, key: str, final: Path) -> None:
+        self.snapshots_dir.mkdir(parents=True, exist_ok=True)
+        temp = Path(tempfile.mkdtemp(prefix=".extract-", dir=self.snapshots_dir))
+        try:
+            with self._blobs.open(key) as blob, tarfile.open(fileobj=blob, mode="r|gz") as tar:
+                total = 0
+                for entries, member in enumerate(tar, start=1):
+                    total += member.size
+                    if total > self._max_bytes or entries > self._max_entries:
+                        raise PayloadTooLarge(
+                            f"snapshot {key!r} expands to more than {self._max_bytes} bytes or "
+                            f"{self._max_entries} files; make the workspace smaller"
+                        )
+                    # "data" refuses absolute paths, '..', links out of the tree and devices.
+                    tar.extract(member, temp, filter="data")
+            try:
+                temp.rename(final)
+            except OSError:
+                if not final.is_dir():
+                    raise
+                shutil.rmtree(temp, ignore_errors=True)  # another process won the race
+        except (tarfile.TarError, EOFError, OSError) as exc:
+            shutil.rmtree(temp, ignore_errors=True)
+            raise WorkspaceError(
+                f"cannot unpack workspace snapshot {key!r}: {exc}; re-submit the run"
+            ) from None
+        except BaseException:
+            shutil.rmtree(temp, ignore_errors=True)
+            raise
+
+
+def _remove_result(job: asyncio.Future[Path]) -> None:
+    if not job.cancelled() and job.exception() is None:
+        shutil.rmtree(job.result(), ignore_errors=True)

@@ -1,0 +1,73 @@
+"""The run record as users and scripts see it (API responses, ``--json``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class AttemptRecord(_Record):
+    attempt: int
+    status: str
+    scheduled_at: str
+    started_at: str | None = None
+    finished_at: str | None = None
+    exit_code: int | None = None
+    worker: str | None = None
+    error: str | None = None
+    log_key: str
+
+
+class StepRecord(_Record):
+    status: str
+    attempts: int = Field(description="attempts made so far")
+    outputs: dict[str, Any] | None = None
+    error: str | None = None
+    reused_from: str | None = Field(None, description="run whose result this step reused")
+    started_at: str | None = None
+    finished_at: str | None = None
+    duration_s: float | None = None
+    is_finally: bool = False
+    history: list[AttemptRecord] = Field(default_factory=list)
+
+
+class RunRecord(_Record):
+    id: str
+    project: str
+    workflow: str
+    status: str
+    params: dict[str, Any]
+    outputs: dict[str, Any] | None = None
+    error: str | None = None
+    source: str = ""
+    spec_digest: str
+    triggered_by: str = ""
+    idempotency_key: str | None = None
+    retry_of: str | None = None
+    created_at: str
+    started_at: str | None = None
+    finished_at: str | None = None
+    duration_s: float | None = None
+    steps: dict[str, StepRecord] = Field(default_factory=dict)
+
+
+class RunSummary(_Record):
+    id: str
+    project: str
+    workflow: str
+    status: str
+    created_at: str
+    finished_at: str | None = None
+    duration_s: float | None = None
+    error: str | None = None
+    triggered_by: str = ""
+
+
+class RunPage(_Record):
+    items: list[RunSummary]
+    next_cursor: str | None = None

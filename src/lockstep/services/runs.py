@@ -1,0 +1,268 @@
+"""Submitting, inspecting, cancelling and retrying runs."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from dataclasses import asdict
+from typing import Any
+
+from sqlalchemy.orm import Session
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.service import RPCError, RPCStatusCode
+
+from lockstep.engine.plan import compile_plan, step_order
+from lockstep.engine.types import ReusedStep, Workspace
+from lockstep.engine.workflow import RunWorkflow
+from lockstep.errors import Conflict, EngineUnavailable, InvalidRequest, NotFound
+from lockstep.records import RunPage, RunRecord
+from lockstep.settings import Settings
+from lockstep.spec.load import LoadedSpec, load_spec
+from lockstep.spec.params import resolve_params
+from lockstep.storage import runs as store
+from lockstep.storage.blobs import BlobStore
+from lockstep.storage.database import Database
+from lockstep.storage.db import RunRow
+from lockstep.storage.logs import LogStore
+from lockstep.services.ids import new_run_id
+
+log = logging.getLogger(__name__)
+
+
+class RunService:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        db: Database,
+        client: Client | None,
+        blobs: BlobStore,
+        logs: LogStore,
+    ) -> None:
+        self._settings = settings
+        self._db = db
+        self._client = client
+        self._blobs = blobs
+        self._logs = logs
+
+    @property
+    def engine(self) -> Client:
+        if self._client is None:
+            raise EngineUnavailable(
+                "this needs the engine: start `lockstep server` (or set LOCKSTEP_URL)"
+            )
+        return self._client
+
+    # -- submit ----------------------------------------------------------------------------
+
+    async def submit(
+        self,
+        *,
+        project: str,
+        spec_text: str,
+        file: str = "workflow.yaml",
+        params: dict[str, Any] | None = None,
+        snapshot: str | None = None,
+        source: str = "",
+        idempotency_key: str | None = None,
+        triggered_by: str = "",
+        retry_of: str | None = None,
+        reuse: dict[str, ReusedStep] | None = None,
+    ) -> tuple[RunRecord, bool]:
+        """Validate everything, record the run, start its workflow. Returns (run, created)."""
+        loaded = load_spec(spec_text, file, max_bytes=self._settings.max_spec_bytes)
+        resolved = resolve_params(params or {}, loaded.spec.params)
+        if snapshot is not None and not self._blobs.exists(snapshot):
+            raise InvalidRequest(f"snapshot '{snapshot}' not found; upload it first")
+        run_id = new_run_id()
+        workspace = Workspace(snapshot=snapshot)
+        new = store.NewRun(
+            id=run_id,
+            project=project,
+            workflow=loaded.spec.name,
+            spec_digest=loaded.digest,
+            spec_text=loaded.text,
+            source=source,
+            workspace=asdict(workspace),
+            params=resolved,
+            steps=step_order(loaded.spec),
+            triggered_by=triggered_by,
+            idempotency_key=idempotency_key,
+            retry_of=retry_of,
+        )
+
+        def _create(s: Session) -> tuple[str, bool]:
+            row, created = store.create_run(s, new)
+            return row.id, created
+
+        stored_id, created = await self._db.call(_create)
+        if created:
+            await self._start(loaded, run_id, project, resolved, workspace, reuse or {})
+        return await self.get(project, stored_id), created
+
+    async def _start(
+        self,
+        loaded: LoadedSpec,
+        run_id: str,
+        project: str,
+        params: dict[str, Any],
+        workspace: Workspace,
+        reuse: dict[str, ReusedStep],
+    ) -> None:
+        plan = compile_plan(
+            loaded,
+            run_id=run_id,
+            project=project,
+            params=params,
+            workspace=workspace,
+            heartbeat_timeout_s=self._settings.heartbeat_timeout,
+            reuse=reuse,
+        )
+        try:
+            await self.engine.start_workflow(
+                RunWorkflow.run,
+                plan,
+                id=run_id,
+                task_queue=self._settings.control_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            )
+        except RPCError as exc:
+            # the run row stays queued; `reconcile` starts it when the engine is back
+            raise EngineUnavailable(f"cannot start run {run_id}: {exc.message}") from exc
+
+    async def reconcile(self) -> int:
+        """Start the workflow of every queued run that has none (a crash between the DB
+        insert and the engine start). The workflow id makes this safe to repeat."""
+        ids = await self._db.call(lambda s: [r for r in store.unfinished_run_ids(s)])
+        started = 0
+        for run_id in ids:
+            row = await self._db.call(lambda s, rid=run_id: s.get(RunRow, rid))
+            if row is None or row.status != "queued":
+                continue
+            try:
+                await self.engine.get_workflow_handle(run_id).describe()
+                continue
+            except RPCError as exc:
+                if exc.status != RPCStatusCode.NOT_FOUND:
+                    raise EngineUnavailable(f"cannot reach the engine: {exc.message}") from exc
+            loaded = load_spec(row.spec_text, "workflow.yaml")
+            workspace = Workspace(**json.loads(row.workspace_json))
+            await self._start(loaded, run_id, row.project_id, json.loads(row.params_json), workspace, {})
+            started += 1
+        return started
+
+    # -- read ------------------------------------------------------------------------------
+
+    async def get(self, project: str, run_id: str) -> RunRecord:
+        return await self._db.call(lambda s: store.to_record(s, store.get_row(s, project, run_id)))
+
+    async def list(
+        self,
+        project: str,
+        *,
+        status: str | None = None,
+        workflow: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> RunPage:
+        return await self._db.call(
+            lambda s: store.list_runs(
+                s, project, status=status, workflow=workflow, limit=limit, cursor=cursor
+            )
+        )
+
+    # -- control ---------------------------------------------------------------------------
+
+    def _handle(self, run_id: str) -> WorkflowHandle[Any, Any]:
+        return self.engine.get_workflow_handle(run_id)
+
+    async def cancel(self, project: str, run_id: str) -> RunRecord:
+        run = await self.get(project, run_id)
+        if run.status in ("succeeded", "failed", "cancelled"):
+            raise Conflict(f"run {run_id} already {run.status}; only a running run can be cancelled")
+        try:
+            await self._handle(run_id).cancel()
+        except RPCError as exc:
+            raise EngineUnavailable(f"cannot cancel run {run_id}: {exc.message}") from exc
+        return await self.get(project, run_id)
+
+    async def retry(self, project: str, run_id: str, *, triggered_by: str = "") -> RunRecord:
+        """A new run of the same spec, params and workspace that reuses the steps that
+        succeeded and re-executes the failed/cancelled ones and everything downstream."""
+        old = await self.get(project, run_id)
+        if old.status not in ("failed", "cancelled"):
+            raise Conflict(f"run {run_id} is {old.status}; only failed or cancelled runs can be retried")
+        row = await self._db.call(lambda s: store.get_row(s, project, run_id))
+        loaded = load_spec(row.spec_text, "workflow.yaml")
+        reuse: dict[str, ReusedStep] = {}
+        for step_id, _final in step_order(loaded.spec):
+            if _final:
+                continue  # cleanup steps always run again
+            spec = loaded.spec.steps[step_id]
+            rec = old.steps.get(step_id)
+            ancestors_ok = all(n in reuse for n in spec.needs)
+            if rec is not None and rec.status == "succeeded" and ancestors_ok:
+                reuse[step_id] = ReusedStep(run_id=rec.reused_from or run_id, outputs=rec.outputs or {})
+        workspace = json.loads(row.workspace_json)
+        record, _ = await self.submit(
+            project=project,
+            spec_text=row.spec_text,
+            params=old.params,
+            snapshot=workspace.get("snapshot"),
+            source=row.source,
+            triggered_by=triggered_by,
+            retry_of=run_id,
+            reuse=reuse,
+        )
+        return record
+
+    # -- logs ------------------------------------------------------------------------------
+
+    async def logs(
+        self, project: str, run_id: str, *, step: str | None = None, cursor: str | None = None,
+        limit: int = 1000,
+    ) -> dict[str, Any]:
+        """Log lines of a run (or one step) after ``cursor``, in step order then attempt."""
+        run = await self.get(project, run_id)
+        if step is not None and step not in run.steps:
+            raise NotFound(f"step '{step}' not found in run {run_id}")
+        offsets = _decode_offsets(cursor)
+        lines: list[dict[str, Any]] = []
+        for sid, rec in run.steps.items():
+            if step is not None and sid != step:
+                continue
+            for att in rec.history:
+                key = att.log_key
+                page = self._logs.read(key, offset=offsets.get(key, 0), limit=limit - len(lines))
+                for line in page.lines:
+                    lines.append({"step": sid, "attempt": att.attempt, "ts": line.ts,
+                                  "stream": line.stream, "text": line.text})
+                offsets[key] = page.next_offset
+                if len(lines) >= limit:
+                    break
+            if len(lines) >= limit:
+                break
+        done = run.status in ("succeeded", "failed", "cancelled") and len(lines) < limit
+        return {"lines": lines, "cursor": _encode_offsets(offsets), "done": done,
+                "status": run.status}
+
+
+def _encode_offsets(offsets: dict[str, int]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(offsets).encode()).decode()
+
+
+def _decode_offsets(cursor: str | None) -> dict[str, int]:
+    if not cursor:
+        return {}
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        if not isinstance(data, dict) or not all(
+            isinstance(k, str) and isinstance(v, int) and v >= 0 for k, v in data.items()
+        ):
+            raise ValueError
+    except ValueError as exc:
+        raise InvalidRequest("invalid log cursor; pass the cursor of a previous page") from exc
+    return data

@@ -1,0 +1,326 @@
+"""Load a ``workflow.yaml``: safe YAML, then the models, then the semantic checks.
+
+Every phase that can run does, and all their diagnostics are raised together, sorted by
+position, so a user fixes a file in one round trip instead of one error at a time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import types
+import typing
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from lockstep.errors import Diagnostic, SpecError
+from lockstep.spec.models import WorkflowSpec
+from lockstep.spec.validate import did_you_mean, validate_data
+from lockstep.spec.yamlsafe import (
+    MAX_BYTES,
+    Position,
+    decode,
+    nearest_position,
+    parse_text,
+    pointer,
+)
+
+DEFAULT_FILENAME = "workflow.yaml"
+
+_NOUNS = {
+    "string_type": "a string",
+    "list_type": "a list",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+    "int_type": "an integer",
+    "int_parsing": "an integer",
+    "int_from_float": "an integer",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "bool_type": "a boolean",
+    "bool_parsing": "a boolean",
+}
+# what a whole field should be, where the generic "a list" would not help
+_EXPECTED = {
+    "needs": "a list of step ids",
+    "run": "a string (a bash script) or a list of strings (an argv)",
+    "steps": "a mapping of step id to step",
+    "finally": "a mapping of step id to step",
+    "env": "a mapping of NAME: value",
+    "params": "a mapping (a JSON Schema)",
+    "if": "an expression string or true/false",
+    "retry": "a mapping such as {attempts: 3, backoff: 2s}",
+    "defaults": "a mapping",
+}
+_BOUNDS = {
+    "greater_than": ("gt", ">"),
+    "greater_than_equal": ("ge", ">="),
+    "less_than": ("lt", "<"),
+    "less_than_equal": ("le", "<="),
+}
+_ID_RULE = "use letters, digits, '_' and '-', starting with a letter or '_'"
+_NAME_RULE = "use letters, digits and '_', not starting with a digit"
+
+
+@dataclass(frozen=True)
+class LoadedSpec:
+    """A valid workflow with what it was loaded from and where each part was written."""
+
+    spec: WorkflowSpec
+    text: str
+    file: str
+    digest: str  # sha256 hex of the exact bytes
+    positions: dict[str, Position]
+    value_positions: dict[str, Position] = field(default_factory=dict)
+
+    def position(self, ptr: str) -> Position:
+        """``(line, col)`` of a JSON pointer, or of its nearest parent that was written."""
+        return nearest_position(self.positions, ptr)
+
+
+def load_spec(
+    data: str | bytes, file: str = "<input>", *, max_bytes: int = MAX_BYTES
+) -> LoadedSpec:
+    """Parse and validate a workflow; raise ``SpecError`` listing every problem found."""
+    text = decode(data, file, max_bytes=max_bytes)
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    doc = parse_text(text, file)
+    if not isinstance(doc.data, dict):
+        line, col = doc.value_positions.get("", (1, 1))
+        raise SpecError(
+            [
+                Diagnostic(
+                    "the top level of a workflow must be a mapping with keys such as "
+                    "'name' and 'steps'",
+                    file,
+                    line,
+                    col,
+                )
+            ]
+        )
+    spec: WorkflowSpec | None = None
+    model_diagnostics: list[Diagnostic] = []
+    try:
+        spec = WorkflowSpec.model_validate(doc.data)
+    except ValidationError as err:
+        model_diagnostics = _translate(err, doc.data, doc.positions, file)
+    seen = {d.path for d in model_diagnostics}
+    diagnostics = model_diagnostics + [
+        d for d in validate_data(doc.data, doc.positions, file) if d.path not in seen
+    ]
+    if diagnostics or spec is None:
+        diagnostics.sort(key=lambda d: (d.line == 0, d.line, d.col))
+        raise SpecError(diagnostics)
+    return LoadedSpec(
+        spec=spec,
+        text=text,
+        file=file,
+        digest=hashlib.sha256(raw).hexdigest(),
+        positions=doc.positions,
+        value_positions=doc.value_positions,
+    )
+
+
+def load_spec_file(path: str | os.PathLike[str], *, max_bytes: int = MAX_BYTES) -> LoadedSpec:
+    """Load a workflow file, or ``workflow.yaml`` inside a directory."""
+    target = Path(path)
+    if target.is_dir():
+        target = target / DEFAULT_FILENAME
+    name = str(target)
+    try:
+        with target.open("rb") as handle:
+            info = os.fstat(handle.fileno())
+            if stat.S_ISREG(info.st_mode) and info.st_size > max_bytes:
+                size = f"{info.st_size} bytes"
+            else:
+                raw = handle.read(max_bytes + 1)  # bounded: the file may be a pipe or /dev/zero
+                size = "" if len(raw) <= max_bytes else f"more than {max_bytes} bytes"
+    except OSError as err:
+        raise SpecError([Diagnostic(f"cannot read {name}: {err.strerror or err}", name)]) from None
+    if size:
+        raise SpecError(
+            [Diagnostic(f"file is too large ({size}; the limit is {max_bytes} bytes)", name)]
+        )
+    return load_spec(raw, name, max_bytes=max_bytes)
+
+
+# --------------------------------------------------------------------------- model errors
+
+
+def _walk(data: Any, loc: Sequence[int | str], kind: str) -> tuple[list[str | int], bool]:
+    """The real keys in a pydantic ``loc`` (union member tags dropped), and whether the
+    error is about a mapping key rather than a value."""
+    parts: list[str | int] = []
+    current = data
+    key_error = False
+    for i, element in enumerate(loc):
+        if element == "[key]":
+            key_error = True
+            continue
+        if isinstance(current, dict) and isinstance(element, str):
+            found = element in current
+        else:
+            found = (
+                isinstance(current, list) and isinstance(element, int) and element < len(current)
+            )
+        if found:
+            parts.append(element)
+            current = current[element]
+        elif kind == "missing" and i == len(loc) - 1:
+            parts.append(element)
+    return parts, key_error
+
+
+def _translate(
+    err: ValidationError, data: Any, positions: dict[str, Position], file: str
+) -> list[Diagnostic]:
+    groups: dict[tuple[str, bool], list[tuple[list[str | int], dict[str, Any]]]] = {}
+    for error in err.errors(include_url=False):
+        parts, key_error = _walk(data, error["loc"], error["type"])
+        groups.setdefault((pointer(*parts), key_error), []).append((parts, dict(error)))
+    diagnostics: list[Diagnostic] = []
+    for (ptr, key_error), entries in groups.items():
+        # a union reports every member; a deeper error says more than "not a string"
+        deeper = any(p.startswith(ptr + "/") for p, _ in groups)
+        kept = [e for _, e in entries if not (deeper and e["type"] in _NOUNS)]
+        if not kept:
+            continue
+        message = _message(entries[0][0], kept, key_error)
+        line, col = nearest_position(positions, ptr)
+        diagnostics.append(Diagnostic(message, file, line, col, ptr))
+    return diagnostics
+
+
+def _message(parts: list[str | int], errors: list[dict[str, Any]], key_error: bool) -> str:
+    first = errors[0]
+    kind = first["type"]
+    name = str(parts[-1]) if parts else ""
+    parent = str(parts[-2]) if len(parts) > 1 else ""
+    what = _label(parts)
+    if kind == "missing":
+        return f"missing required key '{name}' {_where(parts[:-1])}"
+    if kind == "extra_forbidden":
+        model = _model_at(parts[:-1])
+        aliases = [f.alias or n for n, f in model.model_fields.items()] if model else []
+        return f"unknown key '{name}'{did_you_mean(name, aliases)}"
+    if all(e["type"] in _NOUNS for e in errors):
+        is_field = bool(parts) and _model_at(parts[:-1]) is not None
+        expected = _EXPECTED.get(name) if is_field else None
+        if is_field and name == "outputs":
+            expected = "a mapping (a JSON Schema)" if len(parts) > 1 else "a mapping of name: value"
+        if not is_field and parent == "env":
+            what = f"env value '{name}'"
+        nouns = list(dict.fromkeys(_NOUNS[e["type"]] for e in errors))
+        if "a number" in nouns and "an integer" in nouns:
+            nouns.remove("an integer")
+        expected = (
+            expected or ", ".join(nouns[:-1]) + (" or " if len(nouns) > 1 else "") + nouns[-1]
+        )
+        return f"{what} must be {expected}, got {_type_name(first.get('input'))}"
+    if kind == "string_pattern_mismatch":
+        value = first.get("input")
+        if key_error and len(parts) == 2 and parent in ("steps", "finally"):
+            return f"invalid step id '{value}'; {_ID_RULE}"
+        if key_error:
+            noun = {"env": "env name", "outputs": "output name"}.get(parent, "name")
+            return f"invalid {noun} '{value}'; {_NAME_RULE}"
+        if parts == ["name"]:
+            return (
+                f"invalid workflow name '{value}'; use lowercase letters, digits and '-', "
+                "starting with a letter or digit"
+            )
+        if parent == "needs":
+            return f"'{value}' in 'needs' is not a valid step id; {_ID_RULE}"
+        return f"{what} {value!r} does not match {first.get('ctx', {}).get('pattern')}"
+    ctx = first.get("ctx") or {}
+    if kind == "string_too_long":
+        return f"{what} is too long (at most {ctx.get('max_length')} characters)"
+    if kind == "too_short":
+        if parts == ["steps"]:
+            return "'steps' must contain at least one step"
+        return f"{what} must not be empty"
+    if kind in _BOUNDS:
+        key, op = _BOUNDS[kind]
+        return f"{what} must be {op} {ctx.get(key)}, got {first.get('input')!r}"
+    if kind == "value_error":
+        detail = str(first["msg"]).removeprefix("Value error, ")
+        return f"invalid {what}: {detail}"
+    msg = str(first["msg"])
+    return f"{what}: {msg[:1].lower()}{msg[1:]}"
+
+
+def _label(parts: list[str | int]) -> str:
+    if not parts:
+        return "the workflow"
+    if isinstance(parts[-1], int):
+        return f"item {parts[-1]} of '{parts[-2]}'" if len(parts) > 1 else f"item {parts[-1]}"
+    return f"'{parts[-1]}'"
+
+
+def _where(parts: list[str | int]) -> str:
+    if not parts:
+        return "at the top level"
+    if len(parts) >= 2 and parts[0] in ("steps", "finally"):
+        step = f"{'finally ' if parts[0] == 'finally' else ''}step '{parts[1]}'"
+        rest = ".".join(str(p) for p in parts[2:])
+        return f"in '{rest}' of {step}" if rest else f"in {step}"
+    return f"in '{'.'.join(str(p) for p in parts)}'"
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+def _model_at(parts: Sequence[str | int]) -> type[BaseModel] | None:
+    """The model that describes the mapping at ``parts``, for key suggestions."""
+    current: Any = WorkflowSpec
+    for part in parts:
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            fields = {f.alias or n: f for n, f in current.model_fields.items()}
+            found = fields.get(str(part))
+            if found is None:
+                return None
+            current = _unwrap(found.annotation)
+        elif typing.get_origin(current) in (dict, list):
+            current = _unwrap(typing.get_args(current)[-1])
+        else:
+            return None
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return current
+    return None
+
+
+def _unwrap(annotation: Any) -> Any:
+    """Strip ``Annotated`` and ``X | None`` down to the part that can hold keys."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _unwrap(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        options = [_unwrap(a) for a in typing.get_args(annotation) if a is not type(None)]
+        for option in options:
+            if (isinstance(option, type) and issubclass(option, BaseModel)) or typing.get_origin(
+                option
+            ) in (dict, list):
+                return option
+        return options[0] if options else None
+    return annotation

@@ -1,0 +1,526 @@
+"""Semantic checks of a workflow: schemas, the graph, and every expression.
+
+They run on the plain data (as loaded from YAML, or dumped from a model by alias) and read
+defensively, so they can run even when the models rejected part of the file: the user gets
+every problem in one pass. Values of the wrong type are the models' to report, not ours.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError, best_match
+
+from lockstep.errors import Diagnostic
+from lockstep.spec.expressions import (
+    OPEN,
+    ROOTS,
+    ExpressionError,
+    compile_expression,
+    find_templates,
+    references,
+    tokenize,
+    whole_template,
+)
+from lockstep.spec.models import WorkflowSpec
+from lockstep.spec.shell import compile_shell
+from lockstep.spec.yamlsafe import Position, nearest_position, pointer
+
+IF_EXAMPLE = "${{ params.deploy == true }}"
+_BOOL_OPS = frozenset({"==", "!=", "<", "<=", ">", ">=", "&&", "||"})
+_BOOL_METHODS = frozenset(
+    {"startsWith", "endsWith", "contains", "matches", "exists", "all", "exists_one", "has"}
+    | {"bool"}
+)
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` for a close candidate, else ``""``."""
+    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def one_line(text: str, limit: int = 200) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def validate_spec(
+    spec: WorkflowSpec, positions: dict[str, Position] | None = None, file: str = "<input>"
+) -> list[Diagnostic]:
+    """Semantic diagnostics of a parsed spec (positions are optional)."""
+    return validate_data(spec.model_dump(by_alias=True), positions or {}, file)
+
+
+def validate_data(
+    data: Mapping[str, Any], positions: dict[str, Position], file: str = "<input>"
+) -> list[Diagnostic]:
+    """Semantic diagnostics of workflow data, in the order found."""
+    return _Checker(data, positions, file).run()
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """Where an expression sits, which decides the names it may use."""
+
+    where: str  # for messages: "step 'b'", "workflow env", ...
+    step: str | None = None
+    is_finally: bool = False
+    steps: bool = True  # may it read steps.*?
+    run_status: bool = False
+    env: bool = True
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+class _Checker:
+    def __init__(self, data: Mapping[str, Any], positions: dict[str, Position], file: str):
+        self.data = data
+        self.positions = positions
+        self.file = file
+        self.diagnostics: list[Diagnostic] = []
+        self.params = data.get("params")
+        self.groups = {
+            "steps": {k: v for k, v in _dict(data.get("steps")).items() if isinstance(v, dict)},
+            "finally": {k: v for k, v in _dict(data.get("finally")).items() if isinstance(v, dict)},
+        }
+        self.main, self.fin = self.groups["steps"], self.groups["finally"]
+        # per group: step -> bitset of its transitive needs (by position in the group), so
+        # a file with thousands of chained steps is not quadratic in sets
+        self._ancestors: dict[str, dict[str, int]] = {}
+        self._order: dict[str, dict[str, int]] = {}
+
+    def add(self, message: str, ptr: str) -> None:
+        line, col = nearest_position(self.positions, ptr)
+        self.diagnostics.append(Diagnostic(message, self.file, line, col, ptr))
+
+    def run(self) -> list[Diagnostic]:
+        self._check_params()
+        for group, steps in self.groups.items():
+            for sid, step in steps.items():
+                if "outputs" in step and isinstance(step["outputs"], dict):
+                    self._check_outputs_schema(step["outputs"], pointer(group, sid, "outputs"))
+        for sid in self.fin:
+            if sid in self.main:
+                self.add(
+                    f"step id '{sid}' is used in both 'steps' and 'finally'; rename one",
+                    pointer("finally", sid),
+                )
+        for group in self.groups:
+            self._check_needs(group)
+            self._check_cycles(group)
+        self._check_expressions()
+        return self.diagnostics
+
+    # -- schemas
+
+    def _check_schema(self, schema: dict[str, Any], ptr: str, what: str) -> bool:
+        try:
+            Draft202012Validator.check_schema(schema)
+        except SchemaError as err:
+            self.add(
+                f"{what} is not a valid JSON Schema: {one_line(err.message)}",
+                ptr + pointer(*err.path),
+            )
+            return False
+        return True
+
+    def _check_params(self) -> None:
+        params = self.params
+        if not isinstance(params, dict) or not self._check_schema(params, "/params", "'params'"):
+            return
+        if params.get("type") != "object":
+            where = "/params/type" if "type" in params else "/params"
+            self.add("'params' must be a JSON Schema with 'type: object'", where)
+        for name, prop in _dict(params.get("properties")).items():
+            if isinstance(prop, dict) and "default" in prop:
+                error = best_match(Draft202012Validator(prop).iter_errors(prop["default"]))
+                if error is not None:
+                    self.add(
+                        f"default of param '{name}' is invalid: {one_line(error.message)}",
+                        pointer("params", "properties", name, "default"),
+                    )
+
+    def _check_outputs_schema(self, schema: dict[str, Any], ptr: str) -> None:
+        if self._check_schema(schema, ptr, "'outputs'") and schema.get("type", "object") != (
+            "object"
+        ):
+            self.add("'outputs' must be a JSON Schema with 'type: object'", ptr + "/type")
+
+    # -- graph
+
+    def _needs(self, step: dict[str, Any]) -> list[tuple[int, str]]:
+        needs = step.get("needs")
+        if not isinstance(needs, list):
+            return []
+        return [(i, dep) for i, dep in enumerate(needs) if isinstance(dep, str)]
+
+    def _check_needs(self, group: str) -> None:
+        own, other = (self.main, self.fin) if group == "steps" else (self.fin, self.main)
+        for sid, step in self.groups[group].items():
+            for index, dep in self._needs(step):
+                ptr = pointer(group, sid, "needs", index)
+                if dep == sid:
+                    self.add(f"step '{sid}' needs itself; remove it from 'needs'", ptr)
+                elif dep in own:
+                    continue
+                elif dep in other and group == "finally":
+                    self.add(
+                        f"finally step '{sid}' cannot need main step '{dep}'; "
+                        "finally steps run after all main steps anyway",
+                        ptr,
+                    )
+                elif dep in other:
+                    self.add(f"step '{sid}' cannot need finally step '{dep}'", ptr)
+                else:
+                    self.add(
+                        f"step '{sid}' needs unknown step '{dep}'{did_you_mean(dep, own)}", ptr
+                    )
+
+    def _graph(self, group: str) -> dict[str, list[str]]:
+        steps = self.groups[group]
+        return {
+            sid: [dep for _, dep in self._needs(step) if dep in steps and dep != sid]
+            for sid, step in steps.items()
+        }
+
+    def _check_cycles(self, group: str) -> None:
+        graph = self._graph(group)
+        order = {sid: i for i, sid in enumerate(graph)}
+        for component in _strongly_connected(graph):
+            if len(component) < 2:
+                continue
+            members = set(component)
+            start = min(component, key=order.__getitem__)
+            path = _cycle_through(start, graph, members)
+            index = next(i for i, dep in self._needs(self.groups[group][start]) if dep == path[1])
+            self.add("cycle: " + " -> ".join(path), pointer(group, start, "needs", index))
+
+    def needs_transitively(self, sid: str, ref: str) -> bool:
+        """Whether ``sid`` needs ``ref`` directly or through other steps of its group."""
+        group = "steps" if sid in self.main else "finally"
+        if group not in self._ancestors:
+            self._ancestors[group] = _ancestor_bits(self._graph(group))
+        if group not in self._order:
+            self._order[group] = {k: i for i, k in enumerate(self.groups[group])}
+        order = self._order[group]
+        if ref not in order:
+            return False
+        return bool(self._ancestors[group].get(sid, 0) >> order[ref] & 1)
+
+    # -- expressions
+
+    def _check_expressions(self) -> None:
+        data = self.data
+        wf_env = _Scope("workflow env", steps=False, env=False)
+        for name, value in _dict(data.get("env")).items():
+            self._check_text(value, pointer("env", name), wf_env)
+        defaults_env = _Scope("defaults env", steps=False)
+        for name, value in _dict(_dict(data.get("defaults")).get("env")).items():
+            self._check_text(value, pointer("defaults", "env", name), defaults_env)
+        for group, steps in self.groups.items():
+            for sid, step in steps.items():
+                label = f"finally step '{sid}'" if group == "finally" else f"step '{sid}'"
+                scope = _Scope(label, sid, group == "finally", run_status=group == "finally")
+                self._check_step(group, sid, step, scope)
+        outputs = _Scope("workflow outputs", run_status=True)
+        for name, value in _dict(data.get("outputs")).items():
+            self._check_text(value, pointer("outputs", name), outputs)
+
+    def _check_step(self, group: str, sid: str, step: dict[str, Any], scope: _Scope) -> None:
+        run = step.get("run")
+        if isinstance(run, str):
+            if self._check_text(run, pointer(group, sid, "run"), scope) and OPEN in run:
+                try:
+                    compile_shell(run)
+                except ValueError as err:
+                    self.add(f"in 'run' of {scope.where}: {err}", pointer(group, sid, "run"))
+        elif isinstance(run, list):
+            for index, item in enumerate(run):
+                self._check_text(item, pointer(group, sid, "run", index), scope)
+        for name, value in _dict(step.get("env")).items():
+            self._check_text(value, pointer(group, sid, "env", name), scope)
+        if "if" in step:
+            self._check_if(step["if"], pointer(group, sid, "if"), scope)
+
+    def _check_text(self, text: Any, ptr: str, scope: _Scope) -> bool:
+        """Check every template in a string; False when the templates cannot be parsed."""
+        if not isinstance(text, str) or OPEN not in text:
+            return True
+        try:
+            templates = find_templates(text)
+        except ExpressionError as err:
+            self.add(err.message, ptr)
+            return False
+        for template in templates:
+            self._check_expression(template.source, ptr, scope)
+        return True
+
+    def _check_expression(self, src: str, ptr: str, scope: _Scope) -> bool:
+        if not src:
+            self.add("empty expression '${{ }}'; write an expression inside", ptr)
+            return False
+        try:
+            compile_expression(src)
+            chains = references(src)
+        except ExpressionError as err:
+            self.add(err.message, ptr)
+            return False
+        problems: list[str] = []
+        for chain in chains:
+            problem = self._check_reference(chain, scope)
+            if problem and problem not in problems:
+                problems.append(problem)
+        for problem in problems:
+            self.add(f"expression '{src}': {problem}", ptr)
+        return not problems
+
+    def _check_reference(self, chain: tuple[str, ...], scope: _Scope) -> str | None:
+        root = chain[0]
+        if root not in ROOTS:
+            return f"unknown name '{root}'; expressions start with params, steps, run or env"
+        if root in ("item", "index"):
+            return f"'{root}' is only available inside for_each (not supported yet)"
+        if root == "secrets":
+            return "secrets are not supported yet"
+        if root == "env" and not scope.env:
+            return f"'env' cannot be used in {scope.where}"
+        if root == "params" and len(chain) > 1:
+            return self._check_param(chain[1])
+        if root == "run" and len(chain) > 1:
+            field = chain[1]
+            if field not in ("id", "sha", "status"):
+                return f"unknown field 'run.{field}'; use run.id, run.sha or run.status"
+            if field == "status" and not scope.run_status:
+                return "run.status is only available in finally steps and workflow outputs"
+        if root == "steps":
+            if not scope.steps:
+                return f"steps cannot be used in {scope.where}"
+            if len(chain) > 1:
+                return self._check_step_reference(chain, scope)
+        return None
+
+    def _check_param(self, name: str) -> str | None:
+        if self.params is None:
+            return "this workflow declares no params; add a 'params' schema"
+        if not isinstance(self.params, dict):
+            return None  # the invalid schema itself is reported
+        declared = _dict(self.params.get("properties"))
+        extra = self.params.get("additionalProperties")
+        if declared and name not in declared and not (extra is True or isinstance(extra, dict)):
+            hint = did_you_mean(name, declared) or f"; declared: {', '.join(declared)}"
+            return f"unknown param '{name}'{hint}"
+        return None
+
+    def _check_step_reference(self, chain: tuple[str, ...], scope: _Scope) -> str | None:
+        ref = chain[1]
+        if ref not in self.main and ref not in self.fin:
+            return f"unknown step '{ref}'{did_you_mean(ref, [*self.main, *self.fin])}"
+        if scope.step is None and ref in self.fin:
+            return f"{scope.where} can only use main steps, not finally step '{ref}'"
+        if scope.step is not None and (not scope.is_finally or ref in self.fin):
+            if ref == scope.step:
+                return f"{scope.where} cannot use its own outputs or status"
+            if ref in self.fin and not scope.is_finally:
+                return f"{scope.where} cannot use finally step '{ref}'"
+            if not self.needs_transitively(scope.step, ref):
+                return f"{scope.where} uses steps.{ref} but does not need it; add '{ref}' to needs"
+        if len(chain) > 2:
+            field = chain[2]
+            if field not in ("outputs", "status"):
+                return f"unknown field 'steps.{ref}.{field}'; use outputs.<name> or status"
+            if field == "outputs" and len(chain) > 3:
+                declared = self._declared_outputs(ref)
+                if declared is not None and chain[3] not in declared:
+                    name = chain[3]
+                    hint = did_you_mean(name, declared) or (
+                        f"; declared: {', '.join(declared)}" if declared else ""
+                    )
+                    return f"step '{ref}' has no output '{name}'{hint}"
+        return None
+
+    def _declared_outputs(self, sid: str) -> dict[str, Any] | None:
+        """Declared output properties, or None when any name is allowed."""
+        schema = self.main.get(sid, self.fin.get(sid, {})).get("outputs")
+        if not isinstance(schema, dict) or not isinstance(schema.get("properties"), dict):
+            return None
+        if schema.get("additionalProperties") is True:
+            return None
+        return dict(schema["properties"])
+
+    # -- if
+
+    def _check_if(self, value: Any, ptr: str, scope: _Scope) -> None:
+        if not isinstance(value, str):
+            return  # a YAML boolean is a constant; other types are the model's to report
+        src = value.strip()
+        if OPEN in value:
+            try:
+                only = whole_template(value)
+            except ExpressionError as err:
+                self.add(err.message, ptr)
+                return
+            if only is None:
+                self.add(f"'if' must be a single expression, e.g. {IF_EXAMPLE}", ptr)
+                return
+            src = only.source
+        if self._check_expression(src, ptr, scope) and not self._is_boolean(src):
+            self.add(f"'if' must be a boolean expression, e.g. {IF_EXAMPLE}; got '{src}'", ptr)
+
+    def _is_boolean(self, src: str) -> bool:
+        """Whether ``src`` is visibly boolean: a literal, a comparison or logical operator at
+        the top level, a boolean method, or a reference to something declared boolean."""
+        tokens = tokenize(src)
+        while (
+            len(tokens) >= 2 and tokens[0].value == "(" and _matching(tokens, 0) == len(tokens) - 1
+        ):
+            tokens = tokens[1:-1]
+        if not tokens:
+            return False
+        if len(tokens) == 1 and tokens[0].kind == "ident":
+            return tokens[0].value in ("true", "false")
+        if tokens[0].kind == "op" and tokens[0].value == "!":
+            return True
+        depth = 0
+        for tok in tokens:
+            if tok.kind == "op" and tok.value in "([{":
+                depth += 1
+            elif tok.kind == "op" and tok.value in ")]}":
+                depth -= 1
+            elif depth == 0 and (
+                (tok.kind == "op" and tok.value in _BOOL_OPS)
+                or (tok.kind == "ident" and tok.value == "in")
+            ):
+                return True
+        last = tokens[-1]
+        if last.kind == "op" and last.value == ")":
+            opening = _opening(tokens, len(tokens) - 1)
+            return opening > 0 and tokens[opening - 1].value in _BOOL_METHODS
+        if all(t.kind != "op" or t.value in ".[]" for t in tokens):
+            chains = references(src)
+            return len(chains) == 1 and self._declared_boolean(chains[0])
+        return False
+
+    def _declared_boolean(self, chain: tuple[str, ...]) -> bool:
+        if chain[0] == "params" and len(chain) == 2 and isinstance(self.params, dict):
+            prop = _dict(self.params.get("properties")).get(chain[1])
+            return isinstance(prop, dict) and prop.get("type") == "boolean"
+        if chain[0] == "steps" and len(chain) == 4 and chain[2] == "outputs":
+            prop = (self._declared_outputs(chain[1]) or {}).get(chain[3])
+            return isinstance(prop, dict) and prop.get("type") == "boolean"
+        return False
+
+
+def _matching(tokens: list[Any], start: int) -> int:
+    depth = 0
+    for i in range(start, len(tokens)):
+        if tokens[i].kind == "op" and tokens[i].value in "([{":
+            depth += 1
+        elif tokens[i].kind == "op" and tokens[i].value in ")]}":
+            depth -= 1
+            if depth == 0:
+                return i
+    return -1
+
+
+def _opening(tokens: list[Any], end: int) -> int:
+    depth = 0
+    for i in range(end, -1, -1):
+        if tokens[i].kind == "op" and tokens[i].value in ")]}":
+            depth += 1
+        elif tokens[i].kind == "op" and tokens[i].value in "([{":
+            depth -= 1
+            if depth == 0:
+                return i
+    return -1
+
+
+def _ancestor_bits(graph: dict[str, list[str]]) -> dict[str, int]:
+    """Each node's transitive dependencies as a bitset over the graph's key order.
+
+    Tarjan emits components dependencies-first, so one pass suffices; the members of a
+    cycle all depend on each other (the cycle itself is reported elsewhere)."""
+    order = {node: i for i, node in enumerate(graph)}
+    bits: dict[str, int] = {}
+    for component in _strongly_connected(graph):
+        members = set(component)
+        acc = 0
+        for node in component:
+            for dep in graph[node]:
+                acc |= 1 << order[dep]
+                if dep not in members:
+                    acc |= bits[dep]
+        if len(component) > 1:
+            for node in component:
+                acc |= 1 << order[node]
+        for node in component:
+            bits[node] = acc
+    return bits
+
+
+def _strongly_connected(graph: dict[str, list[str]]) -> list[list[str]]:
+    """Tarjan's algorithm without recursion (a file may hold thousands of steps)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    components: list[list[str]] = []
+    for root in graph:
+        if root in index:
+            continue
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        work = [(root, iter(graph[root]))]
+        while work:
+            node, edges = work[-1]
+            for dep in edges:
+                if dep not in index:
+                    index[dep] = low[dep] = len(index)
+                    stack.append(dep)
+                    on_stack.add(dep)
+                    work.append((dep, iter(graph[dep])))
+                    break
+                if dep in on_stack:
+                    low[node] = min(low[node], index[dep])
+            else:
+                work.pop()
+                if work:
+                    parent = work[-1][0]
+                    low[parent] = min(low[parent], low[node])
+                if low[node] == index[node]:
+                    component: list[str] = []
+                    while True:
+                        member = stack.pop()
+                        on_stack.discard(member)
+                        component.append(member)
+                        if member == node:
+                            break
+                    components.append(component)
+    return components
+
+
+def _cycle_through(start: str, graph: dict[str, list[str]], members: set[str]) -> list[str]:
+    """The shortest ``needs`` path from ``start`` back to itself, inside one component."""
+    parent: dict[str, str] = {}
+    frontier = [start]
+    while frontier:
+        following: list[str] = []
+        for node in frontier:
+            for dep in graph[node]:
+                if dep == start:
+                    path = [node]
+                    while path[-1] != start:
+                        path.append(parent[path[-1]])
+                    return [*reversed(path), start]
+                if dep in members and dep not in parent and dep != start:
+                    parent[dep] = node
+                    following.append(dep)
+        frontier = following
+    return [start, start]  # pragma: no cover - a component of two or more has a cycle

@@ -1,0 +1,1 @@
+"""Persistent state: the metadata database, and the log and blob (snapshot, artifact) stores."""

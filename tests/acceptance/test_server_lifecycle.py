@@ -1,0 +1,46 @@
+"""`lockstep server`: one per home, clean shutdown, and the CLI talking to it."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from tests.harness import Server, cli, pid_alive, wait_for
+
+
+def test_second_server_on_same_home_refuses_and_ctrl_c_stops_everything(home: Path) -> None:
+    srv = Server(home)
+    srv.start()
+    try:
+        temporal = srv.temporal_pid
+        assert temporal is not None
+        second = cli(home, "server", "--port", "0", timeout=30)
+        assert second.returncode == 1
+        assert "already in use by lockstep server" in second.stderr
+        # the CLI finds the running server by itself and goes through its API
+        wf = home / "wf.yaml"
+        wf.write_text("name: via-server\nsteps:\n  a:\n    run: echo hi\n")
+        proc = cli(home, "run", str(wf), "--json")
+        assert proc.returncode == 0, proc.stderr
+        run = json.loads(proc.stdout)
+        assert srv.run(run["id"])["status"] == "succeeded"
+    finally:
+        srv.stop()
+    assert srv.proc is not None and srv.proc.returncode == 0
+    wait_for(lambda: not pid_alive(temporal), timeout=10, what="temporal to stop")
+    assert not (home / "server.json").exists()
+
+
+def test_lockstep_url_submits_to_that_server(home: Path, server: Server, tmp_path: Path) -> None:
+    wf = tmp_path / "workflow.yaml"
+    wf.write_text("name: remote\nsteps:\n  a:\n    run: echo remote > out.txt; cat out.txt\n")
+    proc = cli(home, "run", str(wf), "--json", LOCKSTEP_URL=server.url)
+    assert proc.returncode == 0, proc.stderr
+    run = json.loads(proc.stdout)
+    assert server.run(run["id"])["status"] == "succeeded"
+    assert not (home / "lockstep.db").exists()  # nothing local: it all went to the server
+    follow = cli(home, "runs", "logs", run["id"], "-f", LOCKSTEP_URL=server.url)
+    assert "remote" in follow.stdout
+    assert not (tmp_path / "out.txt").exists()
+    assert os.listdir(tmp_path) == ["workflow.yaml"]

@@ -1,0 +1,31 @@
+"""Shared fixtures: a clean environment, and a real lockstep server for the session."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.harness import Server
+
+# The suite must not pick up a developer's lockstep configuration.
+for _name in [n for n in os.environ if n.startswith("LOCKSTEP_")]:
+    del os.environ[_name]
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One embedded control plane (Temporal dev server, API, worker) for the session."""
+    srv = Server(tmp_path_factory.mktemp("server-home"), heartbeat_timeout=5)
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    path = tmp_path / "home"
+    path.mkdir()
+    return path

@@ -1,0 +1,278 @@
+"""How a run behaves, on a real server with its embedded Temporal and worker."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from tests.harness import Server, pid_alive, wait_for
+
+
+def _t(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+def test_diamond_passes_outputs_and_runs_branches_in_parallel(server: Server) -> None:
+    spec = """
+name: diamond
+params: {type: object, properties: {word: {type: string, default: hi}}}
+steps:
+  start:
+    run: echo "word=${{ params.word }}" >> "$LOCKSTEP_OUTPUTS"
+  left:
+    needs: [start]
+    run: sleep 1; echo "v=${{ steps.start.outputs.word }}-L" >> "$LOCKSTEP_OUTPUTS"
+  right:
+    needs: [start]
+    run: sleep 1; echo "v=${{ steps.start.outputs.word }}-R" >> "$LOCKSTEP_OUTPUTS"
+  join:
+    needs: [left, right]
+    run: |
+      echo '{"both": "'"${{ steps.left.outputs.v }}+${{ steps.right.outputs.v }}"'"}' > "$LOCKSTEP_OUTPUTS"
+outputs:
+  both: ${{ steps.join.outputs.both }}
+"""
+    run = server.run_and_wait(spec, {"word": "yo"})
+    assert run["status"] == "succeeded", run
+    assert run["outputs"] == {"both": "yo-L+yo-R"}
+    assert run["params"] == {"word": "yo"}
+    left, right = run["steps"]["left"]["history"][0], run["steps"]["right"]["history"][0]
+    # the two branches overlapped in time: neither waited for the other
+    assert _t(left["started_at"]) < _t(right["finished_at"])
+    assert _t(right["started_at"]) < _t(left["finished_at"])
+
+
+def test_defaults_apply_and_typed_outputs_reach_expressions(server: Server) -> None:
+    spec = """
+name: typed
+params: {type: object, properties: {n: {type: integer, default: 4}}}
+steps:
+  a:
+    run: |
+      echo '{"n": '"${{ params.n }}"', "items": [1, 2]}' > "$LOCKSTEP_OUTPUTS"
+    outputs: {type: object, properties: {n: {type: integer}, items: {type: array}}, required: [n]}
+  b:
+    needs: [a]
+    if: ${{ steps.a.outputs.n > 3 }}
+    run: echo "size=${{ steps.a.outputs.items }}" >> "$LOCKSTEP_OUTPUTS"
+outputs:
+  n: ${{ steps.a.outputs.n }}
+"""
+    run = server.run_and_wait(spec)
+    assert run["status"] == "succeeded", run
+    assert run["outputs"] == {"n": 4}
+    assert run["steps"]["b"]["outputs"] == {"size": [1, 2]}
+
+
+def test_false_condition_skips_and_dependents_still_run(server: Server) -> None:
+    spec = """
+name: cond
+params: {type: object, properties: {go: {type: boolean, default: false}}}
+steps:
+  maybe:
+    if: ${{ params.go }}
+    run: echo ran
+  after:
+    needs: [maybe]
+    run: echo "maybe was ${{ steps.maybe.status }}"; echo "s=${{ steps.maybe.status }}" >> "$LOCKSTEP_OUTPUTS"
+"""
+    run = server.run_and_wait(spec)
+    assert run["status"] == "succeeded"
+    assert run["steps"]["maybe"]["status"] == "skipped"
+    assert run["steps"]["maybe"]["attempts"] == 0
+    assert run["steps"]["after"]["outputs"]["s"] == "skipped"
+
+
+def test_failure_marks_downstream_upstream_failed_and_finally_runs(server: Server) -> None:
+    spec = """
+name: failing
+steps:
+  ok:
+    run: "true"
+  bad:
+    run: echo boom >&2; exit 3
+  child:
+    needs: [bad]
+    run: echo never
+  grandchild:
+    needs: [child]
+    run: echo never
+finally:
+  cleanup:
+    run: echo "cleanup sees ${{ run.status }} and bad=${{ steps.bad.status }}" ; echo "seen=${{ run.status }}" >> "$LOCKSTEP_OUTPUTS"
+"""
+    run = server.run_and_wait(spec)
+    assert run["status"] == "failed"
+    assert run["error"] == "failed steps: bad, child, grandchild"
+    steps = run["steps"]
+    assert steps["ok"]["status"] == "succeeded"
+    assert steps["bad"]["status"] == "failed"
+    assert steps["bad"]["error"] == "exited with code 3"
+    assert steps["bad"]["history"][0]["exit_code"] == 3
+    assert steps["child"]["status"] == "upstream_failed"
+    assert steps["grandchild"]["status"] == "upstream_failed"
+    assert steps["cleanup"]["status"] == "succeeded"
+    assert steps["cleanup"]["outputs"] == {"seen": "failed"}
+    logs = server.logs(run["id"], "bad")
+    assert [(l["stream"], l["text"]) for l in logs if l["stream"] != "sys"] == [("err", "boom")]
+
+
+def test_continue_on_error_lets_the_run_succeed(server: Server) -> None:
+    spec = """
+name: tolerant
+steps:
+  lint:
+    run: exit 1
+    continue_on_error: true
+  build:
+    needs: [lint]
+    run: echo built
+"""
+    run = server.run_and_wait(spec)
+    assert run["status"] == "succeeded"
+    assert run["steps"]["lint"]["status"] == "failed"
+    assert run["steps"]["build"]["status"] == "succeeded"
+
+
+def test_retries_back_off_and_respect_exit_codes(server: Server) -> None:
+    spec = """
+name: retrying
+steps:
+  flaky:
+    run: '[ "$LOCKSTEP_ATTEMPT" -ge 3 ] || exit 75'
+    retry: {attempts: 3, backoff: 300ms, on_exit_codes: [75]}
+  fatal:
+    run: exit 2
+    retry: {attempts: 5, backoff: 100ms, on_exit_codes: [75]}
+"""
+    run = server.run_and_wait(spec)
+    flaky, fatal = run["steps"]["flaky"], run["steps"]["fatal"]
+    assert flaky["status"] == "succeeded" and flaky["attempts"] == 3
+    assert [a["exit_code"] for a in flaky["history"]] == [75, 75, 0]
+    # exponential backoff: 300 ms then 600 ms between attempts
+    h = flaky["history"]
+    gap1 = (_t(h[1]["scheduled_at"]) - _t(h[0]["finished_at"])).total_seconds()
+    gap2 = (_t(h[2]["scheduled_at"]) - _t(h[1]["finished_at"])).total_seconds()
+    assert 0.25 <= gap1 < gap2
+    # an exit code outside on_exit_codes is not retried
+    assert fatal["status"] == "failed" and fatal["attempts"] == 1
+
+
+def test_step_timeout_kills_the_whole_process_group(server: Server, tmp_path: Path) -> None:
+    pidfile = tmp_path / "pids"
+    spec = f"""
+name: stubborn
+steps:
+  hang:
+    timeout: 1s
+    run: |
+      trap '' TERM
+      sleep 300 &
+      echo $! > {pidfile}
+      echo $$ >> {pidfile}
+      wait
+"""
+    run = server.run_and_wait(spec)
+    step = run["steps"]["hang"]
+    assert run["status"] == "failed"
+    assert step["status"] == "failed"
+    assert "timed out after 1s" in step["error"]
+    pids = [int(p) for p in pidfile.read_text().split()]
+    wait_for(lambda: not any(pid_alive(p) for p in pids), timeout=5, what="step processes to die")
+
+
+def test_run_timeout_stops_running_steps(server: Server) -> None:
+    spec = """
+name: slow-run
+timeout: 2s
+steps:
+  long:
+    run: sleep 60
+finally:
+  note:
+    run: echo "status ${{ run.status }}"
+"""
+    run = server.run_and_wait(spec)
+    assert run["status"] == "failed"
+    assert run["error"] == "run timed out after 2s"
+    assert run["steps"]["long"]["status"] == "cancelled"
+    assert run["steps"]["note"]["status"] == "succeeded"
+
+
+@pytest.mark.parametrize(
+    ("content", "error"),
+    [
+        ("not json {", "$LOCKSTEP_OUTPUTS line 1: expected key=value"),
+        ('{"seed": "abc"}', "step 'a' output /seed: 'abc' is not of type 'integer'"),
+    ],
+)
+def test_bad_outputs_fail_the_step_with_a_precise_message(
+    server: Server, content: str, error: str
+) -> None:
+    spec = f"""
+name: bad-outputs
+steps:
+  a:
+    run: |
+      printf '%s' '{content}' > "$LOCKSTEP_OUTPUTS"
+    outputs: {{type: object, properties: {{seed: {{type: integer}}}}}}
+  b:
+    needs: [a]
+    run: echo never
+"""
+    run = server.run_and_wait(spec)
+    assert run["steps"]["a"]["status"] == "failed"
+    assert error in run["steps"]["a"]["error"]
+    assert run["steps"]["b"]["status"] == "upstream_failed"
+
+
+HOSTILE = ['"; touch /tmp/lockstep-pwned #', "$(touch /tmp/lockstep-pwned)", "`id`",
+           "line1\nline2", "a'b\"c", "*", "x=y=z"]
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_param_values_reach_steps_as_exact_bytes_never_as_shell(server: Server, value: str) -> None:
+    spec = """
+name: hostile
+params: {type: object, properties: {v: {type: string}}, required: [v]}
+steps:
+  script:
+    env: {V: "${{ params.v }}"}
+    run: |
+      printf '%s' "${{ params.v }}" > a.txt
+      printf '%s' ${{ params.v }} > b.txt
+      python3 -c 'import json,os; json.dump({"a": open("a.txt").read(), "b": open("b.txt").read(), "env": os.environ["V"]}, open(os.environ["LOCKSTEP_OUTPUTS"], "w"))'
+  argv:
+    run: [python3, -c, "import json,os,sys; json.dump({'arg': sys.argv[1]}, open(os.environ['LOCKSTEP_OUTPUTS'], 'w'))", "${{ params.v }}"]
+"""
+    run = server.run_and_wait(spec, {"v": value})
+    assert run["status"] == "succeeded", run
+    assert run["steps"]["script"]["outputs"] == {"a": value, "b": value, "env": value}
+    assert run["steps"]["argv"]["outputs"] == {"arg": value}
+    assert not os.path.exists("/tmp/lockstep-pwned")
+
+
+def test_each_step_gets_its_own_copy_of_the_workspace(server: Server, tmp_path: Path) -> None:
+    work = tmp_path / "proj"
+    work.mkdir()
+    (work / "data.txt").write_text("original\n")
+    spec = """
+name: isolated
+steps:
+  writer_a:
+    run: cat data.txt; echo a > data.txt; sleep 0.5; echo "saw=$(cat data.txt)" >> "$LOCKSTEP_OUTPUTS"
+  writer_b:
+    run: cat data.txt; echo b > data.txt; sleep 0.5; echo "saw=$(cat data.txt)" >> "$LOCKSTEP_OUTPUTS"
+  reader:
+    needs: [writer_a, writer_b]
+    run: echo "saw=$(cat data.txt)" >> "$LOCKSTEP_OUTPUTS"
+"""
+    run = server.run_and_wait(spec, workdir=work)
+    assert run["status"] == "succeeded"
+    assert run["steps"]["writer_a"]["outputs"] == {"saw": "a"}
+    assert run["steps"]["writer_b"]["outputs"] == {"saw": "b"}
+    assert run["steps"]["reader"]["outputs"] == {"saw": "original"}
+    assert (work / "data.txt").read_text() == "original\n"  # the user's directory is untouched

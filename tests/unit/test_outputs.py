@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lockstep.executors.outputs import OutputError, check_outputs, read_outputs
+
+
+def _read(tmp_path: Path, content: str | bytes, **kw: Any) -> dict[str, Any]:
+    path = tmp_path / "outputs"
+    if isinstance(content, str):
+        content = content.encode()
+    path.write_bytes(content)
+    return read_outputs(path, **kw)
+
+
+def test_missing_file_means_no_outputs(tmp_path: Path) -> None:
+    assert read_outputs(tmp_path / "absent") == {}
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("", {}),
+        ("  \n\n", {}),
+        ('{"seed": 42, "name": "x"}', {"seed": 42, "name": "x"}),
+        ('\n  {"nested": {"a": [1, 2.5, null, true]}}\n', {"nested": {"a": [1, 2.5, None, True]}}),
+        ("\ufeff{}", {}),
+        ("seed=42", {"seed": 42}),
+        ("ratio=0.5\nok=true\nnone=null", {"ratio": 0.5, "ok": True, "none": None}),
+        ('list=[1, 2]\nobj={"k": "v"}', {"list": [1, 2], "obj": {"k": "v"}}),
+        ('quoted="42"', {"quoted": "42"}),
+        ("name=hello world", {"name": "hello world"}),
+        ("v=a=b=c", {"v": "a=b=c"}),
+        ("v=", {"v": ""}),
+        ("v=  padded  ", {"v": "  padded  "}),
+        ("v=$(id) `id`; curl x|sh #", {"v": "$(id) `id`; curl x|sh #"}),
+        ("# comment\n\n_k1=1\r\nK_2=two\n", {"_k1": 1, "K_2": "two"}),
+        ("x=1\nx=2", {"x": 2}),  # appending again overrides, like $GITHUB_OUTPUT
+        ("v=NaN\nw=1e999\nz=Infinity", {"v": "NaN", "w": "1e999", "z": "Infinity"}),
+        ("v=[1, 2", {"v": "[1, 2"}),
+        ("v=tab\there\x0cform", {"v": "tab\there\x0cform"}),
+    ],
+)
+def test_outputs_parse(tmp_path: Path, content: str, expected: dict[str, Any]) -> None:
+    assert _read(tmp_path, content) == expected
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("a=1\n\njust text", "$LOCKSTEP_OUTPUTS line 3: expected key=value"),
+        ("1abc=2", "$LOCKSTEP_OUTPUTS line 1: invalid key '1abc'"),
+        ("my-key=2", "$LOCKSTEP_OUTPUTS line 1: invalid key 'my-key'"),
+        ("key =2", "$LOCKSTEP_OUTPUTS line 1: invalid key 'key '"),
+        ("=2", "$LOCKSTEP_OUTPUTS line 1: invalid key ''"),
+        ('{"a": 1,\n "b": }', "$LOCKSTEP_OUTPUTS line 2 column 7: invalid JSON"),
+        ('{"a": 1} {"b": 2}', "$LOCKSTEP_OUTPUTS line 1 column 10: invalid JSON: Extra data"),
+        ('{"a": NaN}', "$LOCKSTEP_OUTPUTS: invalid JSON: NaN is not valid JSON"),
+        ('{"a": 1e999}', "$LOCKSTEP_OUTPUTS: invalid JSON: 1e999 is out of range"),
+        ('{"a": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested too deeply"),
+        (b"a=\xff\xfe", "$LOCKSTEP_OUTPUTS is not UTF-8 (byte 2)"),
+    ],
+)
+def test_bad_outputs_name_the_line(tmp_path: Path, content: str | bytes, message: str) -> None:
+    with pytest.raises(OutputError) as err:
+        _read(tmp_path, content)
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_oversized_outputs_are_rejected(tmp_path: Path) -> None:
+    assert _read(tmp_path, "v=" + "x" * 98, max_bytes=100) == {"v": "x" * 98}
+    with pytest.raises(OutputError, match=r"larger than 1 MiB; write large results"):
+        _read(tmp_path, "v=" + "x" * (1024 * 1024))
+
+
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "seed": {"type": "integer"},
+        "cases": {"type": "array", "items": {"type": "string"}},
+        "a/b": {"type": "string"},
+    },
+    "required": ["seed"],
+    "additionalProperties": False,
+}
+
+
+@pytest.mark.parametrize(
+    ("outputs", "message"),
+    [
+        ({"seed": "abc"}, "step 'prepare' output /seed: 'abc' is not of type 'integer'"),
+        (
+            {"seed": 1, "cases": ["ok", 3]},
+            "step 'prepare' output /cases/1: 3 is not of type 'string'",
+        ),
+        ({"seed": 1, "a/b": 1}, "step 'prepare' output /a~1b: 1 is not of type 'string'"),
+        ({}, "step 'prepare' outputs: 'seed' is a required property"),
+        (
+            {"seed": "x", "cases": [1]},
+            "step 'prepare' output /cases/0: 1 is not of type 'string' (and 1 more)",
+        ),
+        (
+            {"seed": 1, "extra": 2},
+            "step 'prepare' outputs: Additional properties are not allowed "
+            "('extra' was unexpected)",
+        ),
+    ],
+)
+def test_schema_violation_names_step_and_pointer(outputs: dict[str, Any], message: str) -> None:
+    with pytest.raises(OutputError) as err:
+        check_outputs(outputs, SCHEMA, step="prepare")
+    assert str(err.value) == message
+    assert err.value.step == "prepare"
+
+
+def test_valid_outputs_and_no_schema_pass() -> None:
+    check_outputs({"seed": 3, "cases": ["leo"]}, SCHEMA, step="s")
+    check_outputs({"anything": object()}, None, step="s")
+
+
+def test_huge_offending_value_gives_a_short_message() -> None:
+    with pytest.raises(OutputError) as err:
+        check_outputs({"seed": "x" * 100_000}, SCHEMA, step="s")
+    assert len(str(err.value)) < 400
+
+
+def test_invalid_schema_is_reported_not_raised_raw() -> None:
+    with pytest.raises(OutputError, match=r"step 's' has an invalid outputs schema"):
+        check_outputs({}, {"type": "nonsense"}, step="s")
