@@ -91,7 +91,7 @@ def chain_spec(n: int) -> str:
     lines = ["name: bench-chain", "steps:"]
     for i in range(n):
         needs = f", needs: [s{i - 1}]" if i else ""
-        lines.append(f"  s{i}: {{run: [\"true\"]{needs}}}")
+        lines.append(f'  s{i}: {{run: ["true"]{needs}}}')
     return "\n".join(lines) + "\n"
 
 
@@ -134,9 +134,13 @@ def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="lockstep-bench-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOCKSTEP_")}
     env["LOCKSTEP_HOME"] = str(home)
-    server = subprocess.Popen([str(BIN), "server", "--port", "0"], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
+    server = subprocess.Popen(
+        [str(BIN), "server", "--port", "0"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         info = home / "server.json"
         deadline = time.monotonic() + 60
@@ -148,8 +152,9 @@ def main() -> None:
         http = httpx.Client(base_url=meta["url"] + "/api/v1", timeout=60)
         lockstep_run(http, chain_spec(3))  # warm-up: imports, sandbox, first workflow task
 
-        rows: dict[str, list[float]] = {k: [] for k in
-                                        ("floor", "raw_chain", "raw_fan", "ls_chain", "ls_fan")}
+        rows: dict[str, list[float]] = {
+            k: [] for k in ("floor", "raw_chain", "raw_fan", "ls_chain", "ls_fan")
+        }
         for _ in range(args.repeat):
             rows["floor"].append(floor(args.chain))
             raw_c, raw_f = asyncio.run(raw_temporal(meta["temporal"], args.chain, args.width))
@@ -160,12 +165,18 @@ def main() -> None:
         med = {k: statistics.median(v) for k, v in rows.items()}
         print(f"\nmedian of {args.repeat} (chain of {args.chain}, fan-out 1->{args.width}->1)")
         print(f"{'what':<34}{'chain total':>13}{'per step':>11}{'fan-out':>10}")
-        print(f"{'subprocess.run([true]) loop':<34}{med['floor']:>12.2f}s"
-              f"{med['floor'] / args.chain * 1000:>9.1f}ms{'':>10}")
-        print(f"{'raw Temporal activities':<34}{med['raw_chain']:>12.2f}s"
-              f"{med['raw_chain'] / args.chain * 1000:>9.1f}ms{med['raw_fan']:>9.2f}s")
-        print(f"{'lockstep (end to end)':<34}{med['ls_chain']:>12.2f}s"
-              f"{med['ls_chain'] / args.chain * 1000:>9.1f}ms{med['ls_fan']:>9.2f}s")
+        print(
+            f"{'subprocess.run([true]) loop':<34}{med['floor']:>12.2f}s"
+            f"{med['floor'] / args.chain * 1000:>9.1f}ms{'':>10}"
+        )
+        print(
+            f"{'raw Temporal activities':<34}{med['raw_chain']:>12.2f}s"
+            f"{med['raw_chain'] / args.chain * 1000:>9.1f}ms{med['raw_fan']:>9.2f}s"
+        )
+        print(
+            f"{'lockstep (end to end)':<34}{med['ls_chain']:>12.2f}s"
+            f"{med['ls_chain'] / args.chain * 1000:>9.1f}ms{med['ls_fan']:>9.2f}s"
+        )
         http.close()
     finally:
         server.send_signal(signal.SIGINT)

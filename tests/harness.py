@@ -25,8 +25,9 @@ T = TypeVar("T")
 TERMINAL = ("succeeded", "failed", "cancelled")
 
 
-def wait_for(predicate: Callable[[], T], *, timeout: float = 30, every: float = 0.05,
-             what: str = "condition") -> T:
+def wait_for(
+    predicate: Callable[[], T], *, timeout: float = 30, every: float = 0.05, what: str = "condition"
+) -> T:
     """Poll ``predicate`` until it returns something truthy; fail after ``timeout``."""
     deadline = time.monotonic() + timeout
     while True:
@@ -46,12 +47,23 @@ def env_for(home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def cli(home: Path, *args: str, timeout: float = 120, input: str | None = None,
-        cwd: Path | None = None, **env: str) -> subprocess.CompletedProcess[str]:
+def cli(
+    home: Path,
+    *args: str,
+    timeout: float = 120,
+    input: str | None = None,
+    cwd: Path | None = None,
+    **env: str,
+) -> subprocess.CompletedProcess[str]:
     """Run ``lockstep ARGS`` as a user would; returns the finished process."""
     return subprocess.run(
-        [str(BIN), *args], env=env_for(home, **env), capture_output=True, text=True,
-        timeout=timeout, input=input, cwd=cwd,
+        [str(BIN), *args],
+        env=env_for(home, **env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        input=input,
+        cwd=cwd,
     )
 
 
@@ -70,8 +82,9 @@ def pid_alive(pid: int) -> bool:
 class Server:
     """A `lockstep server` process on its own home, reached over HTTP."""
 
-    def __init__(self, home: Path, *, worker: bool = True, heartbeat_timeout: float = 5,
-                 **env: str) -> None:
+    def __init__(
+        self, home: Path, *, worker: bool = True, heartbeat_timeout: float = 5, **env: str
+    ) -> None:
         self.home = home
         self.worker = worker
         self.env = {"LOCKSTEP_HEARTBEAT_TIMEOUT": str(heartbeat_timeout), **env}
@@ -82,9 +95,15 @@ class Server:
         info = self.home / "server.json"
         info.unlink(missing_ok=True)
         args = [str(BIN), "server", "--port", "0"] + ([] if self.worker else ["--no-worker"])
-        self.log = open(self.home / "server.out", "a")  # noqa: SIM115
-        self.proc = subprocess.Popen(args, env=env_for(self.home, **self.env), stdout=self.log,
-                                     stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        self.log = open(self.home / "server.out", "a")
+        self.proc = subprocess.Popen(
+            args,
+            env=env_for(self.home, **self.env),
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
 
         def ready() -> bool:
             if self.proc is not None and self.proc.poll() is not None:
@@ -97,8 +116,9 @@ class Server:
 
     @property
     def temporal_pid(self) -> int | None:
-        out = subprocess.run(["pgrep", "-f", f"db-filename {self.home}/temporal.db"],
-                             capture_output=True, text=True)
+        out = subprocess.run(
+            ["pgrep", "-f", f"db-filename {self.home}/temporal.db"], capture_output=True, text=True
+        )
         pids = [int(p) for p in out.stdout.split()]
         return pids[0] if pids else None
 
@@ -112,6 +132,7 @@ class Server:
             os.kill(temporal, signal.SIGKILL)
             wait_for(lambda: not pid_alive(temporal), what="temporal to die")
         self.http.close()
+        self.log.close()
 
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
@@ -120,8 +141,9 @@ class Server:
         try:
             self.proc.wait(30)
         except subprocess.TimeoutExpired:
-            dump = subprocess.run(["py-spy", "dump", "--pid", str(self.proc.pid)],
-                                  capture_output=True, text=True)
+            dump = subprocess.run(
+                ["py-spy", "dump", "--pid", str(self.proc.pid)], capture_output=True, text=True
+            )
             (self.home / "hang.txt").write_text(dump.stdout + dump.stderr)
             self.proc.kill()
             self.proc.wait()
@@ -130,8 +152,15 @@ class Server:
 
     # -- API helpers -----------------------------------------------------------------------
 
-    def submit(self, spec: str, params: dict[str, Any] | None = None, *,
-               workdir: Path | None = None, expect: int = 201, **extra: Any) -> dict[str, Any]:
+    def submit(
+        self,
+        spec: str,
+        params: dict[str, Any] | None = None,
+        *,
+        workdir: Path | None = None,
+        expect: int = 201,
+        **extra: Any,
+    ) -> dict[str, Any]:
         body: dict[str, Any] = {"spec": spec, "params": params or {}, **extra}
         if workdir is not None:
             body["snapshot"] = self.upload(workdir)
@@ -154,14 +183,23 @@ class Server:
         data: dict[str, Any] = resp.json()
         return data
 
-    def wait(self, run_id: str, *, timeout: float = 60,
-             until: Callable[[dict[str, Any]], bool] | None = None) -> dict[str, Any]:
+    def wait(
+        self,
+        run_id: str,
+        *,
+        timeout: float = 60,
+        until: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> dict[str, Any]:
         check = until or (lambda r: r["status"] in TERMINAL)
-        return wait_for(lambda: (r := self.run(run_id)) and check(r) and r, timeout=timeout,
-                        what=f"run {run_id}")
+        return wait_for(
+            lambda: (r := self.run(run_id)) and check(r) and r,
+            timeout=timeout,
+            what=f"run {run_id}",
+        )
 
-    def run_and_wait(self, spec: str, params: dict[str, Any] | None = None, *,
-                     timeout: float = 60, **kwargs: Any) -> dict[str, Any]:
+    def run_and_wait(
+        self, spec: str, params: dict[str, Any] | None = None, *, timeout: float = 60, **kwargs: Any
+    ) -> dict[str, Any]:
         return self.wait(self.submit(spec, params, **kwargs)["id"], timeout=timeout)
 
     def logs(self, run_id: str, step: str | None = None) -> list[dict[str, Any]]:

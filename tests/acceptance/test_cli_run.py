@@ -51,12 +51,27 @@ def test_failed_run_exits_1_and_prints_the_reason(home: Path, tmp_path: Path) ->
 @pytest.mark.parametrize(
     ("yaml_text", "args", "message"),
     [
-        ("name: x\nsteps:\n  a:\n    run: [unclosed\n", [], "workflow.yaml:4:"),
-        ("name: x\nsteps:\n  a:\n    rnu: echo\n", [], "workflow.yaml:4:5: unknown key 'rnu'; did you mean 'run'?"),
-        ("name: x\nsteps:\n  a: {run: echo, needs: [b]}\n  b: {run: echo, needs: [a]}\n", [], "cycle: a -> b -> a"),
-        ("name: x\nparams: {type: object, properties: {n: {type: integer}}}\nsteps:\n  a: {run: echo}\n",
-         ["-p", "n=abc"], "n"),
-        ("name: x\nsteps:\n  a: {run: echo}\n", ["-p", "ghost=1"], "this workflow declares no params"),
+        ("name: x\nsteps:\n  a:\n    run: [unclosed\n", [], "workflow.yaml:5:1: invalid YAML"),
+        (
+            "name: x\nsteps:\n  a:\n    rnu: echo\n",
+            [],
+            "workflow.yaml:4:5: unknown key 'rnu'; did you mean 'run'?",
+        ),
+        (
+            "name: x\nsteps:\n  a: {run: echo, needs: [b]}\n  b: {run: echo, needs: [a]}\n",
+            [],
+            "cycle: a -> b -> a",
+        ),
+        (
+            "name: x\nparams: {type: object, properties: {n: {type: integer}}}\nsteps:\n  a: {run: echo}\n",
+            ["-p", "n=abc"],
+            "n",
+        ),
+        (
+            "name: x\nsteps:\n  a: {run: echo}\n",
+            ["-p", "ghost=1"],
+            "this workflow declares no params",
+        ),
         ("name: x\nsteps:\n  a: {run: 'echo ${{ params. }}'}\n", [], "workflow.yaml:3:"),
     ],
 )

@@ -43,4 +43,4 @@ def test_lockstep_url_submits_to_that_server(home: Path, server: Server, tmp_pat
     follow = cli(home, "runs", "logs", run["id"], "-f", LOCKSTEP_URL=server.url)
     assert "remote" in follow.stdout
     assert not (tmp_path / "out.txt").exists()
-    assert os.listdir(tmp_path) == ["workflow.yaml"]
+    assert sorted(os.listdir(tmp_path)) == ["home", "workflow.yaml"]

@@ -46,8 +46,11 @@ steps:
       echo "y=${{ steps.prepare.outputs.x }}" >> "$LOCKSTEP_OUTPUTS"
 """
         run_id = server.submit(spec)["id"]
-        wait_for(lambda: _logged(server, run_id, "long", "begin attempt 1"), timeout=30,
-                 what="the long step to start")
+        wait_for(
+            lambda: _logged(server, run_id, "long", "begin attempt 1"),
+            timeout=30,
+            what="the long step to start",
+        )
         first.send_signal(signal.SIGKILL)
         first.wait()
         second = _worker(home)
@@ -94,8 +97,11 @@ steps:
     server.start()
     try:
         run_id = server.submit(spec)["id"]
-        wait_for(lambda: _logged(server, run_id, "two", "tick 3"), timeout=30,
-                 what="step two to be running")
+        wait_for(
+            lambda: _logged(server, run_id, "two", "tick 3"),
+            timeout=30,
+            what="step two to be running",
+        )
         server.kill9()
         server.start()
         run = server.wait(run_id, timeout=90)

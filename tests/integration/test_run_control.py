@@ -147,12 +147,21 @@ def test_list_filters_and_paginates(server: Server) -> None:
 @pytest.mark.parametrize(
     ("body", "status", "detail"),
     [
-        ({"spec": "name: x\nsteps: {a: {run: 'true'}}\n", "params": {"nope": 1}}, 422,
-         "this workflow declares no params"),
+        (
+            {"spec": "name: x\nsteps: {a: {run: 'true'}}\n", "params": {"nope": 1}},
+            422,
+            "this workflow declares no params",
+        ),
         ({"spec": "name: x\nsteps:\n  a: {rnu: 'true'}\n"}, 422, "did you mean 'run'?"),
         ({"spec": "name: x\nsteps: {a: {run: 'true'}}\n", "surprise": 1}, 422, "surprise"),
-        ({"spec": "name: x\nsteps: {a: {run: 'true'}}\n", "snapshot": "snapshots/" + "0" * 64
-          + ".tar.gz"}, 400, "not found"),
+        (
+            {
+                "spec": "name: x\nsteps: {a: {run: 'true'}}\n",
+                "snapshot": "snapshots/" + "0" * 64 + ".tar.gz",
+            },
+            400,
+            "not found",
+        ),
     ],
 )
 def test_rejected_submissions_create_no_run(
@@ -174,6 +183,9 @@ def test_unknown_run_is_a_clean_404(server: Server) -> None:
 
 
 def test_oversized_body_is_refused_before_work(server: Server) -> None:
-    resp = server.http.post("/runs", content=b"{" + b" " * (2 * 1024 * 1024) + b"}",
-                            headers={"content-type": "application/json"})
+    resp = server.http.post(
+        "/runs",
+        content=b"{" + b" " * (2 * 1024 * 1024) + b"}",
+        headers={"content-type": "application/json"},
+    )
     assert resp.status_code == 413

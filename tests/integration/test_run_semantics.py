@@ -229,8 +229,15 @@ steps:
     assert run["steps"]["b"]["status"] == "upstream_failed"
 
 
-HOSTILE = ['"; touch /tmp/lockstep-pwned #', "$(touch /tmp/lockstep-pwned)", "`id`",
-           "line1\nline2", "a'b\"c", "*", "x=y=z"]
+HOSTILE = [
+    '"; touch /tmp/lockstep-pwned #',
+    "$(touch /tmp/lockstep-pwned)",
+    "`id`",
+    "line1\nline2",
+    "a'b\"c",
+    "*",
+    "x=y=z",
+]
 
 
 @pytest.mark.parametrize("value", HOSTILE)

@@ -14,10 +14,8 @@ from typing import Any
 import httpx
 
 from lockstep import errors
-from lockstep.api.app import create_app
 from lockstep.records import RunPage, RunRecord
 from lockstep.server.home import running_server
-from lockstep.server.runtime import ControlPlane
 from lockstep.settings import Settings
 
 _KINDS: dict[str, type[errors.LockstepError]] = {
@@ -68,8 +66,12 @@ class ApiClient:
 
     async def upload_snapshot(self, path: Path) -> str:
         with path.open("rb") as fh:
-            data = await self._call("POST", "/snapshots", content=fh.read(),
-                                    headers={"content-type": "application/gzip"})
+            data = await self._call(
+                "POST",
+                "/snapshots",
+                content=fh.read(),
+                headers={"content-type": "application/gzip"},
+            )
         return str(data["snapshot"])
 
     async def submit(self, body: dict[str, Any]) -> RunRecord:
@@ -112,13 +114,19 @@ async def connect(settings: Settings, *, engine: bool) -> AsyncIterator[ApiClien
         async with httpx.AsyncClient(base_url=url, timeout=60) as http:
             yield ApiClient(http, url, embedded=False)
         return
+    # imported here: the engine stack (Temporal, FastAPI, SQLAlchemy) costs seconds to import
+    # and commands that talk to a server never need it
+    from lockstep.api.app import create_app
+    from lockstep.server.runtime import ControlPlane
+
     plane = ControlPlane(settings, role="cli", engine=engine)
     services = await plane.start()
     try:
         app = create_app(services)
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://embedded",
-                                     timeout=60) as http:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://embedded", timeout=60
+        ) as http:
             yield ApiClient(http, str(settings.home_dir), embedded=True)
     finally:
         await plane.stop()

@@ -12,7 +12,7 @@ from lockstep import __version__
 from lockstep.cli import runs
 from lockstep.cli.output import FAILED, OK, err, out
 from lockstep.cli.run import run_command
-from lockstep.cli.server import server_command, worker_command
+from lockstep.cli.server_commands import server_command, worker_command
 from lockstep.errors import SpecError
 from lockstep.spec.load import load_spec_file
 from lockstep.spec.models import json_schema

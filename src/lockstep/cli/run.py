@@ -39,21 +39,41 @@ def run_command(
     live = (sys.stdout.isatty() and not as_json) if watch_ is None else watch_
     try:
         loaded = load_spec_file(file, max_bytes=settings.max_spec_bytes)
-        params = resolve_params(parse_cli_params(param or [], loaded.spec.params), loaded.spec.params)
+        params = resolve_params(
+            parse_cli_params(param or [], loaded.spec.params), loaded.spec.params
+        )
     except LockstepError as exc:
         fail(exc, REJECTED)
-    code = asyncio.run(_run(settings, loaded.file, loaded.text, params, live=live, as_json=as_json,
-                            key=idempotency_key, detach=detach))
+    code = asyncio.run(
+        _run(
+            settings,
+            Path(loaded.file).resolve(),
+            loaded.text,
+            params,
+            live=live,
+            as_json=as_json,
+            key=idempotency_key,
+            detach=detach,
+        )
+    )
     raise typer.Exit(code)
 
 
-async def _run(settings: Settings, file: str, text: str, params: dict[str, object], *, live: bool,
-               as_json: bool, key: str | None, detach: bool) -> int:
-    workdir = Path(file).resolve().parent
+async def _run(
+    settings: Settings,
+    path: Path,
+    text: str,
+    params: dict[str, object],
+    *,
+    live: bool,
+    as_json: bool,
+    key: str | None,
+    detach: bool,
+) -> int:
     try:
         async with connect(settings, engine=True) as client:
             try:
-                run = await _submit(client, settings, workdir, file, text, params, key)
+                run = await _submit(client, settings, path, text, params, key)
             except LockstepError as exc:
                 fail(exc, REJECTED)
             if detach and not client.embedded:
@@ -76,17 +96,32 @@ async def _run(settings: Settings, file: str, text: str, params: dict[str, objec
     return OK if run.status == "succeeded" else FAILED
 
 
-async def _submit(client: ApiClient, settings: Settings, workdir: Path, file: str, text: str,
-                  params: dict[str, object], key: str | None) -> RunRecord:
+async def _submit(
+    client: ApiClient,
+    settings: Settings,
+    path: Path,
+    text: str,
+    params: dict[str, object],
+    key: str | None,
+) -> RunRecord:
     with tempfile.TemporaryDirectory() as tmp:
         archive = Path(tmp) / "snapshot.tar.gz"
         await asyncio.to_thread(
-            snapshot_directory, workdir, archive, exclude=[settings.home_dir],
+            snapshot_directory,
+            path.parent,
+            archive,
+            exclude=[settings.home_dir],
             max_bytes=settings.max_snapshot_bytes,
         )
         snapshot = await client.upload_snapshot(archive)
-    body = {"spec": text, "file": Path(file).name, "params": params, "snapshot": snapshot,
-            "source": f"file:{Path(file).resolve()}", "idempotency_key": key}
+    body = {
+        "spec": text,
+        "file": path.name,
+        "params": params,
+        "snapshot": snapshot,
+        "source": f"file:{path}",
+        "idempotency_key": key,
+    }
     return await client.submit(body)
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from collections.abc import Coroutine
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -20,9 +21,9 @@ app = typer.Typer(help="Inspect and control runs.", no_args_is_help=True)
 AsJson = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 
 
-def _guard(coro: object) -> None:
+def _guard(coro: Coroutine[Any, Any, int]) -> None:
     try:
-        code = asyncio.run(coro)  # type: ignore[arg-type]
+        code = asyncio.run(coro)
     except LockstepError as exc:
         fail(exc)
     raise typer.Exit(code or OK)
@@ -40,8 +41,9 @@ def list_runs(
 
     async def _go() -> int:
         async with connect(Settings(), engine=False) as client:
-            page = await client.list_runs(status=status, workflow=workflow, limit=limit,
-                                          cursor=cursor)
+            page = await client.list_runs(
+                status=status, workflow=workflow, limit=limit, cursor=cursor
+            )
         if as_json:
             print_json(page.model_dump(mode="json"))
         elif not page.items:
@@ -85,7 +87,9 @@ def _print_attempts(run: RunRecord) -> None:
 def logs(
     run_id: str,
     step: Annotated[str | None, typer.Argument(help="only this step")] = None,
-    follow: Annotated[bool, typer.Option("-f", "--follow", help="stream until the run ends")] = False,
+    follow: Annotated[
+        bool, typer.Option("-f", "--follow", help="stream until the run ends")
+    ] = False,
     as_json: AsJson = False,
 ) -> None:
     """Print a run's logs (all steps, or one)."""
@@ -113,7 +117,9 @@ def logs(
 
 
 @app.command("cancel")
-def cancel(run_id: str, wait: Annotated[bool, typer.Option(help="wait until it stopped")] = True) -> None:
+def cancel(
+    run_id: str, wait: Annotated[bool, typer.Option(help="wait until it stopped")] = True
+) -> None:
     """Cancel a running run: running steps are killed, finally steps still run."""
 
     async def _go() -> int:

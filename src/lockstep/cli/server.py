@@ -1,4 +1,4 @@
-"""``lockstep server`` and ``lockstep worker``."""
+"""What ``lockstep server`` and ``lockstep worker`` run."""
 
 from __future__ import annotations
 
@@ -9,14 +9,12 @@ import signal
 import socket
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
 
-import typer
 import uvicorn
 
 from lockstep.api.app import create_app
-from lockstep.cli.output import err, fail
-from lockstep.errors import ConfigError, EngineUnavailable, LockstepError
+from lockstep.cli.output import err
+from lockstep.errors import ConfigError, EngineUnavailable
 from lockstep.server.home import clear_server_info, read_json, write_server_info
 from lockstep.server.runtime import ControlPlane, connect
 from lockstep.server.workers import PoolWorker
@@ -43,22 +41,12 @@ class _Uvicorn(uvicorn.Server):
         yield
 
 
-def server_command(
-    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=0, max=65535, help="0 picks a free port")] = 8080,
-    worker: Annotated[
-        bool, typer.Option("--worker/--no-worker", help="serve pool 'default' in this process")
-    ] = True,
-) -> None:
-    """Start the control plane: embedded Temporal, API, and a worker for pool 'default'."""
+def serve(host: str, port: int, worker: bool) -> None:
     if not _is_loopback(host):
-        fail(ConfigError(
+        raise ConfigError(
             f"refusing to listen on {host}: the API has no authentication yet; use 127.0.0.1"
-        ))
-    try:
-        asyncio.run(_serve(Settings(), host, port, worker))
-    except LockstepError as exc:
-        fail(exc)
+        )
+    asyncio.run(_serve(Settings(), host, port, worker))
 
 
 async def _serve(settings: Settings, host: str, port: int, worker: bool) -> None:
@@ -87,15 +75,8 @@ async def _serve(settings: Settings, host: str, port: int, worker: bool) -> None
         await plane.stop()
 
 
-def worker_command(
-    pool: Annotated[str, typer.Option(help="the worker pool to serve")] = "default",
-    concurrency: Annotated[int | None, typer.Option(min=1, max=1000)] = None,
-) -> None:
-    """Join a worker pool and execute its steps until stopped."""
-    try:
-        asyncio.run(_work(Settings(), pool, concurrency))
-    except LockstepError as exc:
-        fail(exc)
+def work(pool: str, concurrency: int | None) -> None:
+    asyncio.run(_work(Settings(), pool, concurrency))
 
 
 async def _work(settings: Settings, pool: str, concurrency: int | None) -> None:
@@ -110,9 +91,15 @@ async def _work(settings: Settings, pool: str, concurrency: int | None) -> None:
             )
         address = f"127.0.0.1:{port}"
     client = await connect(address, settings.temporal_namespace)
-    pw = PoolWorker(client, settings, pool=pool, blobs=DirectoryBlobStore(home / "blobs"),
-                    logs=DirectoryLogStore(home / "logs"), work_root=Path(home / "work"),
-                    concurrency=concurrency)
+    pw = PoolWorker(
+        client,
+        settings,
+        pool=pool,
+        blobs=DirectoryBlobStore(home / "blobs"),
+        logs=DirectoryLogStore(home / "logs"),
+        work_root=Path(home / "work"),
+        concurrency=concurrency,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

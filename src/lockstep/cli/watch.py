@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+
 from rich.live import Live
 
 from lockstep.cli.client import ApiClient

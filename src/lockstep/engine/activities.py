@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
-
-import asyncio
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError

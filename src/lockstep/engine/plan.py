@@ -5,7 +5,7 @@ from __future__ import annotations
 from graphlib import TopologicalSorter
 from typing import Any
 
-from lockstep.engine.types import ReusedStep, RetryPlan, RunPlan, StepPlan, Workspace
+from lockstep.engine.types import RetryPlan, ReusedStep, RunPlan, StepPlan, Workspace
 from lockstep.spec.expressions import condition_source, to_text
 from lockstep.spec.load import LoadedSpec
 from lockstep.spec.models import RetrySpec, StepSpec, WorkflowSpec
@@ -54,7 +54,9 @@ def step_order(spec: WorkflowSpec) -> list[tuple[str, bool]]:
     """Main steps then finally steps, each group in a stable topological order."""
     order: list[tuple[str, bool]] = []
     for group, is_finally in ((spec.steps, False), (spec.finally_, True)):
-        sorter = TopologicalSorter({sid: [n for n in s.needs if n in group] for sid, s in group.items()})
+        sorter = TopologicalSorter(
+            {sid: [n for n in s.needs if n in group] for sid, s in group.items()}
+        )
         order.extend((sid, is_finally) for sid in sorter.static_order())
     return order
 

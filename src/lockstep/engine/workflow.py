@@ -8,6 +8,8 @@ batched local activities that never sit on the step path.
 from __future__ import annotations
 
 import asyncio
+import builtins
+import contextlib
 from datetime import timedelta
 from typing import Any
 
@@ -97,13 +99,26 @@ class RunWorkflow:
 
     # -- the graph -------------------------------------------------------------------------
 
-    def _settle(self, step: str, status: str, *, outputs: dict[str, Any] | None = None,
-                error: str | None = None, reused_from: str | None = None) -> None:
+    def _settle(
+        self,
+        step: str,
+        status: str,
+        *,
+        outputs: dict[str, Any] | None = None,
+        error: str | None = None,
+        reused_from: str | None = None,
+    ) -> None:
         self._status[step] = status
         if outputs is not None:
             self._outputs[step] = outputs
-        self._emit("step_finished", step=step, status=status, outputs=outputs, error=error,
-                   reused_from=reused_from)
+        self._emit(
+            "step_finished",
+            step=step,
+            status=status,
+            outputs=outputs,
+            error=error,
+            reused_from=reused_from,
+        )
 
     def _satisfied(self, step: str) -> bool:
         st = self._status[step]
@@ -117,7 +132,9 @@ class RunWorkflow:
         if blocked:
             why = ", ".join(f"{n} {self._status[n]}" for n in blocked)
             cancelled = all(self._status[n] == CANCELLED for n in blocked)
-            self._settle(step.id, CANCELLED if cancelled else UPSTREAM_FAILED, error=f"needs: {why}")
+            self._settle(
+                step.id, CANCELLED if cancelled else UPSTREAM_FAILED, error=f"needs: {why}"
+            )
             return
         reused = plan.reuse.get(step.id)
         if reused is not None:
@@ -128,7 +145,9 @@ class RunWorkflow:
             if step.condition is not None:
                 verdict = evaluate(step.condition, ctx)
                 if not isinstance(verdict, bool):
-                    raise ExpressionError(f"'if' of step '{step.id}' gave {to_text(verdict)!r}, not a boolean")
+                    raise ExpressionError(
+                        f"'if' of step '{step.id}' gave {to_text(verdict)!r}, not a boolean"
+                    )
                 if not verdict:
                     self._settle(step.id, SKIPPED, error="condition is false")
                     return
@@ -150,20 +169,27 @@ class RunWorkflow:
         if step.continue_on_error:
             self._continue.add(step.id)
 
-    async def _attempts(self, plan: RunPlan, step: StepPlan, argv: list[str],
-                        env: dict[str, str]) -> None:
+    async def _attempts(
+        self, plan: RunPlan, step: StepPlan, argv: list[str], env: dict[str, str]
+    ) -> None:
         attempt, failures, infra = 0, 0, 0
         queue = pool_queue(step.pool)
         grace = 60.0
-        start_to_close = (
-            timedelta(seconds=step.timeout_s + grace) if step.timeout_s else NO_TIMEOUT
-        )
+        start_to_close = timedelta(seconds=step.timeout_s + grace) if step.timeout_s else NO_TIMEOUT
         while True:
             attempt += 1
             log_key = f"{plan.run_id}/{step.id}/{attempt}"
-            task = StepTask(run_id=plan.run_id, step_id=step.id, attempt=attempt, argv=argv,
-                            env=env, workspace=plan.workspace, timeout_s=step.timeout_s,
-                            outputs_schema=step.outputs_schema, log_key=log_key)
+            task = StepTask(
+                run_id=plan.run_id,
+                step_id=step.id,
+                attempt=attempt,
+                argv=argv,
+                env=env,
+                workspace=plan.workspace,
+                timeout_s=step.timeout_s,
+                outputs_schema=step.outputs_schema,
+                log_key=log_key,
+            )
             self._emit("attempt_started", step=step.id, attempt=attempt, log_key=log_key)
             self._status[step.id] = "running"
             lost = False
@@ -197,8 +223,9 @@ class RunWorkflow:
                 self._cancelled_attempt(step.id, attempt)
                 raise
             status = SUCCEEDED if result.ok else FAILED
-            self._emit("attempt_finished", step=step.id, attempt=attempt, status=status,
-                       result=result)
+            self._emit(
+                "attempt_finished", step=step.id, attempt=attempt, status=status, result=result
+            )
             if result.ok:
                 self._settle(step.id, SUCCEEDED, outputs=result.outputs)
                 return
@@ -207,7 +234,9 @@ class RunWorkflow:
                 continue
             failures += 1
             codes = step.retry.on_exit_codes
-            retryable = codes is None or (result.exit_code is not None and result.exit_code in codes)
+            retryable = codes is None or (
+                result.exit_code is not None and result.exit_code in codes
+            )
             if failures < step.retry.attempts and retryable and not result.timed_out:
                 await workflow.sleep(self._backoff(step, failures))
                 continue
@@ -218,8 +247,9 @@ class RunWorkflow:
     def _cancelled_attempt(self, step: str, attempt: int) -> None:
         if self._status.get(step) in STEP_TERMINAL:
             return
-        self._emit("attempt_finished", step=step, attempt=attempt, status=CANCELLED,
-                   error="cancelled")
+        self._emit(
+            "attempt_finished", step=step, attempt=attempt, status=CANCELLED, error="cancelled"
+        )
         self._settle(step, CANCELLED, error="cancelled")
 
     @staticmethod
@@ -227,7 +257,7 @@ class RunWorkflow:
         delay = step.retry.backoff_s * (2 ** (failures - 1))
         if step.retry.max_backoff_s is not None:
             delay = min(delay, step.retry.max_backoff_s)
-        return max(delay, 0.0)
+        return float(max(delay, 0.0))
 
     async def _run_graph(self, plan: RunPlan, steps: list[StepPlan], env: dict[str, str]) -> None:
         tasks = [asyncio.create_task(self._run_step(plan, s, env)) for s in steps]
@@ -264,7 +294,7 @@ class RunWorkflow:
             try:
                 await workflow.wait_condition(graph.done, timeout=plan.run_timeout_s)
                 graph.result()
-            except asyncio.TimeoutError:
+            except builtins.TimeoutError:
                 error, outcome = f"run timed out after {plan.run_timeout_s:g}s", FAILED
                 await self._stop(graph)
             except asyncio.CancelledError:
@@ -293,7 +323,5 @@ class RunWorkflow:
 
     async def _stop(self, graph: asyncio.Task[None]) -> None:
         graph.cancel()
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await asyncio.shield(graph)
-        except asyncio.CancelledError:
-            pass

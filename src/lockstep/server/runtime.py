@@ -77,8 +77,9 @@ class ControlPlane:
         runs = RunService(settings=settings, db=self._db, client=client, blobs=blobs, logs=logs)
         workers = [control_worker(client, settings, self._db)]
         for pool in self.pools:
-            pw = PoolWorker(client, settings, pool=pool, blobs=blobs, logs=logs,
-                            work_root=home / "work")
+            pw = PoolWorker(
+                client, settings, pool=pool, blobs=blobs, logs=logs, work_root=home / "work"
+            )
             self._pool_workers.append(pw)
             workers.append(pw.worker)
         self._tasks = [asyncio.create_task(w.run()) for w in workers]

@@ -70,17 +70,22 @@ class DevServer:
         port = self._port()
         self.address = f"127.0.0.1:{port}"
         args = [
-            _binary(), "server", "start-dev", "--headless", "--ip", "127.0.0.1",
-            "--port", str(port), "--db-filename", str(self.home / "temporal.db"),
-            "--log-level", "error",
+            _binary(),
+            "server",
+            "start-dev",
+            "--headless",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--db-filename",
+            str(self.home / "temporal.db"),
+            "--log-level",
+            "error",
         ]
         for value in self.dynamic_config:
             args += ["--dynamic-config-value", value]
-        log = open(self.home / "temporal.log", "ab")  # noqa: SIM115 - lives with the process
-        self.proc = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
-        )
-        log.close()
+        self.proc = self._spawn(args)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         while True:
@@ -93,7 +98,7 @@ class DevServer:
                 client = await Client.connect(self.address)
                 await client.service_client.check_health()
                 return self.address
-            except Exception:  # noqa: BLE001 - not up yet; poll until the deadline
+            except Exception:
                 if loop.time() > deadline:
                     self.stop()
                     raise EngineUnavailable(
@@ -101,6 +106,12 @@ class DevServer:
                         f"see {self.home / 'temporal.log'}"
                     ) from None
                 await asyncio.sleep(0.05)
+
+    def _spawn(self, args: list[str]) -> subprocess.Popen[bytes]:
+        with open(self.home / "temporal.log", "ab") as log:
+            return subprocess.Popen(
+                args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+            )
 
     def stop(self, timeout_s: float = 10.0) -> None:
         proc, self.proc = self.proc, None

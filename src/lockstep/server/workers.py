@@ -43,7 +43,7 @@ def _remove_dead_workers_dirs(work_root: Path) -> None:
         return
     host = socket.gethostname()
     for entry in work_root.iterdir():
-        name, _, pid = entry.name.rpartition("-")
+        _, _, pid = entry.name.rpartition("-")
         if not entry.name.startswith(host + "-") or not pid.isdigit():
             continue
         try:

@@ -18,6 +18,7 @@ from lockstep.engine.types import ReusedStep, Workspace
 from lockstep.engine.workflow import RunWorkflow
 from lockstep.errors import Conflict, EngineUnavailable, InvalidRequest, NotFound
 from lockstep.records import RunPage, RunRecord
+from lockstep.services.ids import new_run_id
 from lockstep.settings import Settings
 from lockstep.spec.load import LoadedSpec, load_spec
 from lockstep.spec.params import resolve_params
@@ -26,7 +27,6 @@ from lockstep.storage.blobs import BlobStore
 from lockstep.storage.database import Database
 from lockstep.storage.db import RunRow
 from lockstep.storage.logs import LogStore
-from lockstep.services.ids import new_run_id
 
 log = logging.getLogger(__name__)
 
@@ -136,10 +136,14 @@ class RunService:
     async def reconcile(self) -> int:
         """Start the workflow of every queued run that has none (a crash between the DB
         insert and the engine start). The workflow id makes this safe to repeat."""
-        ids = await self._db.call(lambda s: [r for r in store.unfinished_run_ids(s)])
+        ids = await self._db.call(store.unfinished_run_ids)
         started = 0
         for run_id in ids:
-            row = await self._db.call(lambda s, rid=run_id: s.get(RunRow, rid))
+
+            def _row(s: Session, rid: str = run_id) -> RunRow | None:
+                return s.get(RunRow, rid)
+
+            row = await self._db.call(_row)
             if row is None or row.status != "queued":
                 continue
             try:
@@ -150,7 +154,9 @@ class RunService:
                     raise EngineUnavailable(f"cannot reach the engine: {exc.message}") from exc
             loaded = load_spec(row.spec_text, "workflow.yaml")
             workspace = Workspace(**json.loads(row.workspace_json))
-            await self._start(loaded, run_id, row.project_id, json.loads(row.params_json), workspace, {})
+            await self._start(
+                loaded, run_id, row.project_id, json.loads(row.params_json), workspace, {}
+            )
             started += 1
         return started
 
@@ -182,7 +188,9 @@ class RunService:
     async def cancel(self, project: str, run_id: str) -> RunRecord:
         run = await self.get(project, run_id)
         if run.status in ("succeeded", "failed", "cancelled"):
-            raise Conflict(f"run {run_id} already {run.status}; only a running run can be cancelled")
+            raise Conflict(
+                f"run {run_id} already {run.status}; only a running run can be cancelled"
+            )
         try:
             await self._handle(run_id).cancel()
         except RPCError as exc:
@@ -194,7 +202,9 @@ class RunService:
         succeeded and re-executes the failed/cancelled ones and everything downstream."""
         old = await self.get(project, run_id)
         if old.status not in ("failed", "cancelled"):
-            raise Conflict(f"run {run_id} is {old.status}; only failed or cancelled runs can be retried")
+            raise Conflict(
+                f"run {run_id} is {old.status}; only failed or cancelled runs can be retried"
+            )
         row = await self._db.call(lambda s: store.get_row(s, project, run_id))
         loaded = load_spec(row.spec_text, "workflow.yaml")
         reuse: dict[str, ReusedStep] = {}
@@ -205,7 +215,9 @@ class RunService:
             rec = old.steps.get(step_id)
             ancestors_ok = all(n in reuse for n in spec.needs)
             if rec is not None and rec.status == "succeeded" and ancestors_ok:
-                reuse[step_id] = ReusedStep(run_id=rec.reused_from or run_id, outputs=rec.outputs or {})
+                reuse[step_id] = ReusedStep(
+                    run_id=rec.reused_from or run_id, outputs=rec.outputs or {}
+                )
         workspace = json.loads(row.workspace_json)
         record, _ = await self.submit(
             project=project,
@@ -222,7 +234,12 @@ class RunService:
     # -- logs ------------------------------------------------------------------------------
 
     async def logs(
-        self, project: str, run_id: str, *, step: str | None = None, cursor: str | None = None,
+        self,
+        project: str,
+        run_id: str,
+        *,
+        step: str | None = None,
+        cursor: str | None = None,
         limit: int = 1000,
     ) -> dict[str, Any]:
         """Log lines of a run (or one step) after ``cursor``, in step order then attempt."""
@@ -238,16 +255,27 @@ class RunService:
                 key = att.log_key
                 page = self._logs.read(key, offset=offsets.get(key, 0), limit=limit - len(lines))
                 for line in page.lines:
-                    lines.append({"step": sid, "attempt": att.attempt, "ts": line.ts,
-                                  "stream": line.stream, "text": line.text})
+                    lines.append(
+                        {
+                            "step": sid,
+                            "attempt": att.attempt,
+                            "ts": line.ts,
+                            "stream": line.stream,
+                            "text": line.text,
+                        }
+                    )
                 offsets[key] = page.next_offset
                 if len(lines) >= limit:
                     break
             if len(lines) >= limit:
                 break
         done = run.status in ("succeeded", "failed", "cancelled") and len(lines) < limit
-        return {"lines": lines, "cursor": _encode_offsets(offsets), "done": done,
-                "status": run.status}
+        return {
+            "lines": lines,
+            "cursor": _encode_offsets(offsets),
+            "done": done,
+            "status": run.status,
+        }
 
 
 def _encode_offsets(offsets: dict[str, int]) -> str:

@@ -14,9 +14,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import cel
-
 from lockstep.errors import LockstepError
+from lockstep.spec._cel import cel
 
 #: names an expression may start with; ``item``, ``index`` and ``secrets`` are reserved
 ROOTS = frozenset({"params", "steps", "run", "env", "item", "index", "secrets"})

@@ -206,7 +206,9 @@ def list_runs(
                 and_(RunRow.created_at == created, RunRow.id < run_id),
             )
         )
-    rows = list(s.scalars(query.order_by(RunRow.created_at.desc(), RunRow.id.desc()).limit(limit + 1)))
+    rows = list(
+        s.scalars(query.order_by(RunRow.created_at.desc(), RunRow.id.desc()).limit(limit + 1))
+    )
     items = [
         RunSummary(
             id=r.id,
@@ -221,7 +223,9 @@ def list_runs(
         )
         for r in rows[:limit]
     ]
-    return RunPage(items=items, next_cursor=_encode_cursor(rows[limit - 1]) if len(rows) > limit else None)
+    return RunPage(
+        items=items, next_cursor=_encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+    )
 
 
 def apply_events(s: Session, run_id: str, events: list[Event]) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import os
 import tempfile
 from pathlib import Path
 from typing import Annotated
@@ -27,22 +29,19 @@ async def upload_snapshot(
 ) -> SnapshotOut:
     cap = svc.settings.max_snapshot_bytes
     digest, size = hashlib.sha256(), 0
-    with tempfile.NamedTemporaryFile(dir=svc.settings.home_dir, delete=False) as tmp:
-        tmp_path = Path(tmp.name)
-        try:
+    fd, name = await asyncio.to_thread(tempfile.mkstemp, dir=svc.settings.home_dir)
+    tmp_path = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as tmp:
             async for chunk in request.stream():
                 size += len(chunk)
                 if size > cap:
                     raise PayloadTooLarge(f"snapshot is larger than {cap} bytes")
                 digest.update(chunk)
-                tmp.write(chunk)
-        except BaseException:
-            tmp_path.unlink(missing_ok=True)
-            raise
-    key = f"snapshots/{digest.hexdigest()}.tar.gz"
-    try:
-        if not svc.blobs.exists(key):
-            svc.blobs.put_file(key, tmp_path)
+                await asyncio.to_thread(tmp.write, chunk)
+        key = f"snapshots/{digest.hexdigest()}.tar.gz"
+        if not await asyncio.to_thread(svc.blobs.exists, key):
+            await asyncio.to_thread(svc.blobs.put_file, key, tmp_path)
     finally:
-        tmp_path.unlink(missing_ok=True)
+        await asyncio.to_thread(tmp_path.unlink, missing_ok=True)
     return SnapshotOut(snapshot=key, size=size)

@@ -1,0 +1,39 @@
+"""``lockstep server`` and ``lockstep worker`` entry points (the engine stack loads lazily)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from lockstep.cli.output import fail
+from lockstep.errors import LockstepError
+
+
+def server_command(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="0 picks a free port")] = 8080,
+    worker: Annotated[
+        bool, typer.Option("--worker/--no-worker", help="serve pool 'default' in this process")
+    ] = True,
+) -> None:
+    """Start the control plane: embedded Temporal, API, and a worker for pool 'default'."""
+    from lockstep.cli import server
+
+    try:
+        server.serve(host, port, worker)
+    except LockstepError as exc:
+        fail(exc)
+
+
+def worker_command(
+    pool: Annotated[str, typer.Option(help="the worker pool to serve")] = "default",
+    concurrency: Annotated[int | None, typer.Option(min=1, max=1000)] = None,
+) -> None:
+    """Join a worker pool and execute its steps until stopped."""
+    from lockstep.cli import server
+
+    try:
+        server.work(pool, concurrency)
+    except LockstepError as exc:
+        fail(exc)
