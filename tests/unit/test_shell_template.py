@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -25,8 +24,6 @@ HOSTILE = [
     "-n",
     "ünïcödé ✓",
 ]
-
-needs_bash = pytest.mark.skipif(shutil.which("bash") is None, reason="bash is not installed")
 
 
 def run_bash(template: ShellTemplate, value: str, cwd: str) -> bytes:
@@ -57,18 +54,23 @@ SCRIPTS = [
 ]
 
 
-@needs_bash
-@pytest.mark.parametrize("script", SCRIPTS)
-@pytest.mark.parametrize("value", HOSTILE, ids=range(len(HOSTILE)))
+# command substitution strips trailing newlines by design: those pairs are not expected
+# to round-trip, so they are left out rather than skipped
+EXACT = [
+    (script, value)
+    for script in SCRIPTS
+    for value in HOSTILE
+    if not (value.endswith("\n") and ("$(" in script or "`" in script))
+]
+
+
+@pytest.mark.parametrize(("script", "value"), EXACT)
 def test_value_reaches_bash_as_exact_bytes(script: str, value: str, tmp_path: Path) -> None:
-    if value.endswith("\n") and ("$(" in script or "`" in script):
-        pytest.skip("command substitution strips trailing newlines by design")
     template = compile_shell(script)
     assert template.bindings == {"LOCKSTEP_EXPR_0": "params.v"}
     assert run_bash(template, value, str(tmp_path)) == value.encode()
 
 
-@needs_bash
 @pytest.mark.parametrize("value", HOSTILE, ids=range(len(HOSTILE)))
 def test_hostile_value_runs_nothing(value: str, tmp_path: Path) -> None:
     template = compile_shell("echo ${{ params.v }} > /dev/null; touch done")
