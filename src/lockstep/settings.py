@@ -28,7 +28,9 @@ class Settings(BaseSettings):
             "matching.numTaskqueueWritePartitions=1",
         ]
     )
-    control_queue: str = "lockstep-control"
+    #: the interpreter's task queue; sharing pool 'default's queue lets Temporal dispatch a
+    #: default-pool step eagerly to the server's own worker (one round trip less a step)
+    control_queue: str = "lockstep-pool-default"
     heartbeat_timeout: float = Field(30.0, gt=0, le=600, description="seconds")
     kill_grace: float = Field(5.0, ge=0, le=300, description="SIGTERM → SIGKILL, seconds")
     worker_concurrency: int = Field(16, ge=1, le=1000)

@@ -13,6 +13,7 @@ import contextlib
 import ctypes
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -84,6 +85,39 @@ def _child_setup_for(parent: int) -> Callable[[], None] | None:
             os.kill(os.getpid(), signal.SIGKILL)
 
     return setup
+
+
+#: util-linux's setpriv sets the parent-death signal and then execs the command. Cheaper than a
+#: preexec_fn, which forces a full fork() of the (large) worker instead of vfork: measured
+#: here 2.3 ms against 4.1 ms a spawn in a small process, and ~25 ms less in the server.
+_SETPRIV = shutil.which("setpriv")
+
+
+def _launcher(argv: list[str]) -> tuple[list[str], Callable[[], None] | None]:
+    """The argv to spawn and the preexec_fn to use, so the step dies with its worker."""
+    if _SETPRIV is None:
+        return argv, _child_setup_for(os.getpid())
+    return [_SETPRIV, "--pdeathsig", "KILL", "--", *argv], None
+
+
+def _missing_command(argv0: str, env: dict[str, str], cwd: Path) -> str | None:
+    """Why ``argv0`` cannot be executed, as exec would say; None when it can.
+
+    Checked up front because with a launcher the failing exec happens in the launcher, which
+    would report it as an exit code instead of "cannot start".
+    """
+    if not cwd.is_dir():
+        return None  # the spawn reports the working directory itself
+    if "/" in argv0:
+        path = Path(argv0) if Path(argv0).is_absolute() else cwd / argv0
+        if not path.exists():
+            return "No such file or directory"
+        if path.is_dir() or not os.access(path, os.X_OK):
+            return "Permission denied"
+        return None
+    if shutil.which(argv0, path=env.get("PATH", os.defpath)) is None:
+        return "No such file or directory"
+    return None
 
 
 def _cut(data: bytes, limit: int) -> int:
@@ -294,20 +328,23 @@ async def run_process(
     start = time.monotonic()
     if not argv:
         return _not_started(start, "cannot start: the command is empty")
+    if (missing := _missing_command(argv[0], env, cwd)) is not None:
+        return _not_started(start, f"cannot start {argv[0]!r}: {missing}")
+    spawn_argv, preexec = _launcher(argv)
     sink = _Sink(log, max_log_bytes)
     loop = asyncio.get_running_loop()
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     try:
         proc = await asyncio.create_subprocess_exec(
-            *argv,
+            *spawn_argv,
             stdin=subprocess.DEVNULL,
             stdout=out_w,
             stderr=err_w,
             cwd=cwd,
             env=env,
             start_new_session=True,
-            preexec_fn=_child_setup_for(os.getpid()),
+            preexec_fn=preexec,
         )
     except (OSError, ValueError, subprocess.SubprocessError) as exc:
         _close_fds(out_r, err_r)

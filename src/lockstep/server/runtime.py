@@ -17,7 +17,7 @@ from lockstep.server.home import HomeLock
 from lockstep.server.temporal_dev import DevServer
 from lockstep.server.workers import PoolWorker, control_worker
 from lockstep.services.runs import RunService
-from lockstep.settings import Settings
+from lockstep.settings import Settings, pool_queue
 from lockstep.storage.blobs import DirectoryBlobStore
 from lockstep.storage.database import Database
 from lockstep.storage.logs import DirectoryLogStore
@@ -75,10 +75,18 @@ class ControlPlane:
             self.temporal_address = await self._dev.start()
         client = await connect(self.temporal_address, settings.temporal_namespace)
         runs = RunService(settings=settings, db=self._db, client=client, blobs=blobs, logs=logs)
-        workers = [control_worker(client, settings, self._db)]
+        # the interpreter shares the worker of the pool on its own queue when there is one
+        merged = next((p for p in self.pools if pool_queue(p) == settings.control_queue), None)
+        workers = [] if merged else [control_worker(client, settings, self._db)]
         for pool in self.pools:
             pw = PoolWorker(
-                client, settings, pool=pool, blobs=blobs, logs=logs, work_root=home / "work"
+                client,
+                settings,
+                pool=pool,
+                blobs=blobs,
+                logs=logs,
+                work_root=home / "work",
+                interpreter_db=self._db if pool == merged else None,
             )
             self._pool_workers.append(pw)
             workers.append(pw.worker)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -21,16 +23,20 @@ from lockstep.storage.database import Database
 from lockstep.storage.logs import LogStore
 
 
-def control_worker(client: Client, settings: Settings, db: Database) -> Worker:
-    runner = SandboxedWorkflowRunner(
+def _sandbox() -> SandboxedWorkflowRunner:
+    return SandboxedWorkflowRunner(
         restrictions=SandboxRestrictions.default.with_passthrough_modules("lockstep", "cel")
     )
+
+
+def control_worker(client: Client, settings: Settings, db: Database) -> Worker:
+    """The interpreter alone, for a server that runs no step of its own."""
     return Worker(
         client,
         task_queue=settings.control_queue,
         workflows=[RunWorkflow],
         activities=[Recorder(db).record],
-        workflow_runner=runner,
+        workflow_runner=_sandbox(),
         # the recorder is local-only: this worker must never take step tasks
         no_remote_activities=True,
         max_concurrent_local_activities=64,
@@ -67,7 +73,12 @@ class PoolWorker:
         logs: LogStore,
         work_root: Path,
         concurrency: int | None = None,
+        interpreter_db: Database | None = None,
     ) -> None:
+        """``interpreter_db``: also serve the run interpreter from this worker (the server's
+        own pool, when it shares the control queue). Temporal then hands a step scheduled on
+        that queue straight back to the worker that decided it (eager activity dispatch),
+        saving a matching round trip on every step."""
         self.identity = worker_identity(pool)
         self.work_dir = work_root / self.identity.replace("/", "-")
         activities = StepActivities(
@@ -80,10 +91,20 @@ class PoolWorker:
         _remove_dead_workers_dirs(work_root)
         # heartbeats carry cancellation back to the step: send them at least every 2 s so a
         # cancel or timeout reaches the process promptly whatever the heartbeat timeout is
+        served: list[Callable[..., Any]] = [activities.run_step]
+        interpreter: dict[str, Any] = {}
+        if interpreter_db is not None:
+            served.append(Recorder(interpreter_db).record)
+            interpreter = {
+                "workflows": [RunWorkflow],
+                "workflow_runner": _sandbox(),
+                "max_concurrent_local_activities": 64,
+            }
         self.worker = Worker(
             client,
             task_queue=pool_queue(pool),
-            activities=[activities.run_step],
+            activities=served,
+            **interpreter,
             identity=self.identity,
             max_concurrent_activities=concurrency or settings.worker_concurrency,
             max_heartbeat_throttle_interval=timedelta(seconds=2),
