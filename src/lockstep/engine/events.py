@@ -1,7 +1,7 @@
 """State changes the interpreter workflow reports to the recorder (one writer of run state)."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: Temporal's converter resolves these hints on
+# every payload, and string annotations made that ~8% of a busy server's CPU.
 from dataclasses import dataclass, field
 from typing import Any
 

@@ -5,8 +5,8 @@ A ``RunPlan`` is the workflow input: the spec compiled at the run's locked sourc
 validated params, so a replay never depends on anything that can move (repo, files, DB).
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: Temporal's converter resolves these hints on
+# every payload, and string annotations made that ~8% of a busy server's CPU.
 from dataclasses import dataclass, field
 from typing import Any
 
