@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import BIN, Server, env_for, wait_for
+from tests.harness import BIN, Server, env_for, pid_alive, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -113,5 +113,26 @@ steps:
         assert _logged(server, run_id, "one", "done one")
         ticks = [l["text"] for l in server.logs(run_id, "two") if l["text"].startswith("tick")]
         assert ticks == ["tick 1", "tick 2", "tick 3"] * 2
+    finally:
+        server.stop()
+
+
+def test_a_killed_server_takes_its_embedded_temporal_with_it(home: Path) -> None:
+    server = Server(home)
+    server.start()
+    temporal = server.temporal_pid
+    assert temporal is not None
+    assert server.proc is not None
+    server.proc.kill()
+    server.proc.wait()
+    server.log.close()
+    server.http.close()
+    # no orphan keeps the history file: a restart starts the one and only dev server on it
+    wait_for(lambda: not pid_alive(temporal), timeout=15, what="temporal to follow its parent")
+    server.start()
+    try:
+        assert server.run_and_wait("name: after\nsteps:\n  a: {run: 'true'}\n")["status"] == (
+            "succeeded"
+        )
     finally:
         server.stop()

@@ -108,6 +108,11 @@ class DevServer:
                 await asyncio.sleep(0.05)
 
     def _spawn(self, args: list[str]) -> subprocess.Popen[bytes]:
+        # The dev server must not outlive us: an orphan would keep the history file and a
+        # restart would start a second server on it. SIGTERM lets it close its database.
+        setpriv = shutil.which("setpriv")
+        if setpriv is not None:
+            args = [setpriv, "--pdeathsig", "TERM", "--", *args]
         with open(self.home / "temporal.log", "ab") as log:
             return subprocess.Popen(
                 args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
