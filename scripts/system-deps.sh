@@ -12,6 +12,7 @@ case "$what" in
     have git || need+=(git)
     have bash || need+=(bash)
     have pgrep || need+=(procps)
+    have setpriv || need+=(util-linux)
     ;;
 esac
 [ ${#need[@]} -eq 0 ] && exit 0
