@@ -113,7 +113,13 @@ class Server:
 
         wait_for(ready, timeout=timeout, what="server start")
         self.url = json.loads(info.read_text())["url"]
-        self.http = httpx.Client(base_url=self.url + "/api/v1", timeout=30)
+        self.token = (self.home / "admin.token").read_text().strip()
+        auth = {"authorization": f"Bearer {self.token}"}
+        #: the admin's view of project "default"; ``api`` is the root of /api/v1
+        self.http = httpx.Client(
+            base_url=self.url + "/api/v1/projects/default", timeout=30, headers=auth
+        )
+        self.api = httpx.Client(base_url=self.url + "/api/v1", timeout=30, headers=auth)
 
     @property
     def temporal_pid(self) -> int | None:
@@ -133,6 +139,7 @@ class Server:
             os.kill(temporal, signal.SIGKILL)
             wait_for(lambda: not pid_alive(temporal), what="temporal to die")
         self.http.close()
+        self.api.close()
         self.log.close()
 
     def stop(self) -> None:
@@ -151,6 +158,7 @@ class Server:
             self.proc.kill()
             self.proc.wait()
         self.http.close()
+        self.api.close()
         self.log.close()
 
     # -- API helpers -----------------------------------------------------------------------

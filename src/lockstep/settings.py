@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     max_snapshot_bytes: int = 200 * 1024 * 1024
     max_log_bytes: int | None = None
     project: str = "default"
+    token: str | None = Field(
+        None, description="API token for LOCKSTEP_URL (else `lockstep login`)"
+    )
+    config_dir: Path = Field(Path("~/.config/lockstep"), description="where `login` keeps tokens")
 
     @property
     def home_dir(self) -> Path:

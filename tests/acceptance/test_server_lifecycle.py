@@ -35,12 +35,14 @@ def test_second_server_on_same_home_refuses_and_ctrl_c_stops_everything(home: Pa
 def test_lockstep_url_submits_to_that_server(home: Path, server: Server, tmp_path: Path) -> None:
     wf = tmp_path / "workflow.yaml"
     wf.write_text("name: remote\nsteps:\n  a:\n    run: echo remote > out.txt; cat out.txt\n")
-    proc = cli(home, "run", str(wf), "--json", LOCKSTEP_URL=server.url)
+    proc = cli(home, "run", str(wf), "--json", LOCKSTEP_URL=server.url, LOCKSTEP_TOKEN=server.token)
     assert proc.returncode == 0, proc.stderr
     run = json.loads(proc.stdout)
     assert server.run(run["id"])["status"] == "succeeded"
     assert not (home / "lockstep.db").exists()  # nothing local: it all went to the server
-    follow = cli(home, "runs", "logs", run["id"], "-f", LOCKSTEP_URL=server.url)
+    follow = cli(
+        home, "runs", "logs", run["id"], "-f", LOCKSTEP_URL=server.url, LOCKSTEP_TOKEN=server.token
+    )
     assert "remote" in follow.stdout
     assert not (tmp_path / "out.txt").exists()
     assert sorted(os.listdir(tmp_path)) == ["home", "workflow.yaml"]

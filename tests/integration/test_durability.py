@@ -127,6 +127,7 @@ def test_a_killed_server_takes_its_embedded_temporal_with_it(home: Path) -> None
     server.proc.wait()
     server.log.close()
     server.http.close()
+    server.api.close()
     # no orphan keeps the history file: a restart starts the one and only dev server on it
     wait_for(lambda: not pid_alive(temporal), timeout=15, what="temporal to follow its parent")
     server.start()

@@ -157,7 +157,7 @@ def test_list_filters_and_paginates(server: Server) -> None:
         (
             {
                 "spec": "name: x\nsteps: {a: {run: 'true'}}\n",
-                "snapshot": "snapshots/" + "0" * 64 + ".tar.gz",
+                "snapshot": "snapshots/default/" + "0" * 64 + ".tar.gz",
             },
             400,
             "not found",

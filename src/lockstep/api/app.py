@@ -6,9 +6,10 @@ from fastapi import FastAPI
 
 from lockstep import __version__
 from lockstep.api import errors
+from lockstep.api.audit import AuditLog
 from lockstep.api.deps import Services
 from lockstep.api.limits import BodyLimit
-from lockstep.api.routers import health, runs, snapshots
+from lockstep.api.routers import audit, health, projects, runs, snapshots, tokens
 
 API = "/api/v1"
 
@@ -23,11 +24,21 @@ def create_app(services: Services) -> FastAPI:
     )
     app.state.services = services
     errors.install(app)
-    for router in (health.router, runs.router, snapshots.router):
+    routers = (
+        health.router,
+        projects.router,
+        tokens.router,
+        runs.router,
+        snapshots.router,
+        audit.router,
+    )
+    for router in routers:
         app.include_router(router, prefix=API)
     app.add_middleware(
         BodyLimit,
         default=1024 * 1024,
-        overrides={f"{API}/snapshots": services.settings.max_snapshot_bytes},
+        overrides={},
+        suffix_overrides={"/snapshots": services.settings.max_snapshot_bytes},
     )
+    app.add_middleware(AuditLog, db=services.db)
     return app

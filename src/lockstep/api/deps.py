@@ -1,14 +1,29 @@
-"""Request dependencies: the services container and the caller's project."""
+"""Request dependencies: the services, the caller, and the one policy check.
+
+Every project-scoped route declares ``Depends(require("<permission>"))``; nothing else in
+the API decides who may do what. A caller who is not a member of a project gets 404 for it,
+exactly as for a project that does not exist, so membership never leaks.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, Path, Request
 
+from lockstep.auth.principal import LOCAL, Principal
+from lockstep.auth.roles import PERMISSIONS
+from lockstep.errors import NotFound, PermissionDenied, Unauthenticated
 from lockstep.services.runs import RunService
 from lockstep.settings import Settings
+from lockstep.storage import identity
 from lockstep.storage.blobs import BlobStore
+from lockstep.storage.database import Database
+from lockstep.storage.db import ProjectRow
+
+PROJECT_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 
 
 @dataclass(frozen=True)
@@ -16,6 +31,8 @@ class Services:
     settings: Settings
     runs: RunService
     blobs: BlobStore
+    db: Database
+    auth: bool = True
 
 
 def services(request: Request) -> Services:
@@ -23,7 +40,60 @@ def services(request: Request) -> Services:
     return svc
 
 
-def project(request: Request) -> str:
-    # a single project until authentication and tenancy arrive (issue 3)
+async def principal(request: Request) -> Principal:
     svc: Services = request.app.state.services
-    return svc.settings.project
+    if not svc.auth:
+        request.state.principal = LOCAL
+        return LOCAL
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if not header:
+        raise Unauthenticated(
+            "missing token: send 'Authorization: Bearer <token>' (lockstep login)"
+        )
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("malformed Authorization header; expected 'Bearer <token>'")
+    who = await svc.db.call(lambda s: identity.authenticate(s, token.strip()))
+    request.state.principal = who
+    return who
+
+
+Caller = Annotated[Principal, Depends(principal)]
+
+
+@dataclass(frozen=True)
+class Access:
+    """A caller allowed to act in one project."""
+
+    principal: Principal
+    project: str
+
+
+def require(permission: str) -> Callable[..., Awaitable[Access]]:
+    needed = PERMISSIONS[permission]
+
+    async def check(
+        request: Request,
+        caller: Caller,
+        project: Annotated[str, Path(pattern=PROJECT_PATTERN)],
+    ) -> Access:
+        svc: Services = request.app.state.services
+        role = caller.role_in(project)
+        exists = role is not None and await svc.db.call(
+            lambda s: s.get(ProjectRow, project) is not None
+        )
+        if role is None or not exists:
+            raise NotFound(f"project '{project}' not found")
+        if role < needed:
+            raise PermissionDenied(
+                f"{permission} needs the {needed.name} role; you are {role.name} in '{project}'"
+            )
+        return Access(principal=caller, project=project)
+
+    return check
+
+
+async def superuser(caller: Caller) -> Principal:
+    if not caller.superuser:
+        raise PermissionDenied("only a server administrator may do this")
+    return caller

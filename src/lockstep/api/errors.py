@@ -52,7 +52,10 @@ def install(app: FastAPI) -> None:
         if isinstance(exc, errors.ParamError):
             extra["problems"] = exc.problems
         status = status_for(exc)
-        return problem(status, exc.kind, exc.kind.replace("-", " "), str(exc), **extra)
+        resp = problem(status, exc.kind, exc.kind.replace("-", " "), str(exc), **extra)
+        if status == 401:
+            resp.headers["WWW-Authenticate"] = 'Bearer realm="lockstep"'
+        return resp
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

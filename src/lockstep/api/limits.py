@@ -11,16 +11,27 @@ from lockstep.api.errors import PROBLEM, TYPE_BASE
 
 
 class BodyLimit:
-    def __init__(self, app: ASGIApp, *, default: int, overrides: dict[str, int]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        default: int,
+        overrides: dict[str, int],
+        suffix_overrides: dict[str, int] | None = None,
+    ) -> None:
         self.app = app
         self.default = default
         self.overrides = overrides
+        self.suffixes = suffix_overrides or {}  # path ending -> limit (e.g. "/snapshots")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.overrides.get(scope["path"], self.default)
+        path: str = scope["path"]
+        limit = self.overrides.get(path) or next(
+            (v for k, v in self.suffixes.items() if path.endswith(k)), self.default
+        )
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:

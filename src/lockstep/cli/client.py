@@ -14,8 +14,9 @@ from typing import Any
 import httpx
 
 from lockstep import errors
+from lockstep.cli import credentials
 from lockstep.records import RunPage, RunRecord
-from lockstep.server.home import running_server
+from lockstep.server.home import local_admin_token, running_server
 from lockstep.settings import Settings
 
 _KINDS: dict[str, type[errors.LockstepError]] = {
@@ -51,10 +52,14 @@ def _raise_for(resp: httpx.Response) -> None:
 class ApiClient:
     """Typed calls of ``/api/v1``."""
 
-    def __init__(self, http: httpx.AsyncClient, where: str, *, embedded: bool) -> None:
+    def __init__(
+        self, http: httpx.AsyncClient, where: str, *, embedded: bool, project: str
+    ) -> None:
         self.http = http
         self.where = where
         self.embedded = embedded
+        self.project = project
+        self._p = f"/projects/{_seg(project)}"
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
@@ -62,38 +67,50 @@ class ApiClient:
         except httpx.HTTPError as exc:
             raise errors.EngineUnavailable(f"cannot reach lockstep at {self.where}: {exc}") from exc
         _raise_for(resp)
+        if resp.status_code == 204 or not resp.content:
+            return None
         return resp.json()
+
+    async def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Any API call (paths relative to /api/v1), for the admin commands."""
+        return await self._call(method, path, **kwargs)
 
     async def upload_snapshot(self, path: Path) -> str:
         with path.open("rb") as fh:
             data = await self._call(
                 "POST",
-                "/snapshots",
+                f"{self._p}/snapshots",
                 content=fh.read(),
                 headers={"content-type": "application/gzip"},
             )
         return str(data["snapshot"])
 
     async def submit(self, body: dict[str, Any]) -> RunRecord:
-        return RunRecord.model_validate(await self._call("POST", "/runs", json=body))
+        return RunRecord.model_validate(await self._call("POST", f"{self._p}/runs", json=body))
 
     async def get_run(self, run_id: str) -> RunRecord:
-        return RunRecord.model_validate(await self._call("GET", f"/runs/{_seg(run_id)}"))
+        return RunRecord.model_validate(await self._call("GET", f"{self._p}/runs/{_seg(run_id)}"))
 
     async def list_runs(self, **query: Any) -> RunPage:
         params = {k: v for k, v in query.items() if v is not None}
-        return RunPage.model_validate(await self._call("GET", "/runs", params=params))
+        return RunPage.model_validate(await self._call("GET", f"{self._p}/runs", params=params))
 
     async def logs(self, run_id: str, *, step: str | None, cursor: str | None) -> dict[str, Any]:
         params = {k: v for k, v in {"step": step, "cursor": cursor}.items() if v}
-        data: dict[str, Any] = await self._call("GET", f"/runs/{_seg(run_id)}/logs", params=params)
+        data: dict[str, Any] = await self._call(
+            "GET", f"{self._p}/runs/{_seg(run_id)}/logs", params=params
+        )
         return data
 
     async def cancel(self, run_id: str) -> RunRecord:
-        return RunRecord.model_validate(await self._call("POST", f"/runs/{_seg(run_id)}/cancel"))
+        return RunRecord.model_validate(
+            await self._call("POST", f"{self._p}/runs/{_seg(run_id)}/cancel")
+        )
 
     async def retry(self, run_id: str) -> RunRecord:
-        return RunRecord.model_validate(await self._call("POST", f"/runs/{_seg(run_id)}/retry"))
+        return RunRecord.model_validate(
+            await self._call("POST", f"{self._p}/runs/{_seg(run_id)}/retry")
+        )
 
 
 def _seg(value: str) -> str:
@@ -106,20 +123,25 @@ def _seg(value: str) -> str:
 @contextlib.asynccontextmanager
 async def connect(settings: Settings, *, engine: bool) -> AsyncIterator[ApiClient]:
     """A client for this invocation. ``engine``: the command needs runs to execute."""
-    url = settings.url
+    url, token = settings.url, settings.token
     if url is None:
         info = running_server(settings.home_dir)
-        url = str(info["url"]) if info else None
+        if info:
+            url = str(info["url"])
+            token = token or local_admin_token(settings.home_dir)
     if url is not None:
-        async with httpx.AsyncClient(base_url=url, timeout=60) as http:
-            yield ApiClient(http, url, embedded=False)
+        token = token or credentials.load(settings.config_dir, url)
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        async with httpx.AsyncClient(base_url=url, timeout=60, headers=headers) as http:
+            yield ApiClient(http, url, embedded=False, project=settings.project)
         return
     # imported here: the engine stack (Temporal, FastAPI, SQLAlchemy) costs seconds to import
     # and commands that talk to a server never need it
     from lockstep.api.app import create_app
     from lockstep.server.runtime import ControlPlane
 
-    plane = ControlPlane(settings, role="cli", engine=engine)
+    # in-process, no network: the caller owns the home, so no token is involved
+    plane = ControlPlane(settings, role="cli", engine=engine, auth=False)
     services = await plane.start()
     try:
         app = create_app(services)
@@ -127,6 +149,6 @@ async def connect(settings: Settings, *, engine: bool) -> AsyncIterator[ApiClien
         async with httpx.AsyncClient(
             transport=transport, base_url="http://embedded", timeout=60
         ) as http:
-            yield ApiClient(http, str(settings.home_dir), embedded=True)
+            yield ApiClient(http, str(settings.home_dir), embedded=True, project=settings.project)
     finally:
         await plane.stop()

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from lockstep import __version__
-from lockstep.cli import runs
+from lockstep.cli import admin, context, runs
 from lockstep.cli.output import FAILED, OK, err, out
 from lockstep.cli.run import run_command
 from lockstep.cli.server_commands import server_command, worker_command
@@ -28,6 +28,21 @@ app.command("run")(run_command)
 app.command("server")(server_command)
 app.command("worker")(worker_command)
 app.add_typer(runs.app, name="runs")
+app.add_typer(admin.projects, name="projects")
+app.add_typer(admin.members, name="members")
+app.add_typer(admin.tokens, name="tokens")
+app.command("audit")(admin.audit_command)
+app.command("login")(admin.login_command)
+
+
+@app.callback()
+def _global(
+    project: Annotated[
+        str | None,
+        typer.Option("--project", help="the project to act in (LOCKSTEP_PROJECT; 'default')"),
+    ] = None,
+) -> None:
+    context.override(project=project)
 
 
 @app.command()
@@ -61,4 +76,10 @@ def version() -> None:
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except (SystemExit, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        err.print(f"[red]error[/]: unexpected {type(exc).__name__}: {exc}; please report this")
+        raise SystemExit(FAILED) from None

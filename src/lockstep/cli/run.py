@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from lockstep.cli import watch
+from lockstep.cli import context, watch
 from lockstep.cli.client import ApiClient, connect
 from lockstep.cli.output import FAILED, OK, REJECTED, err, fail, out, print_json
 from lockstep.cli.render import print_run
@@ -35,7 +35,7 @@ def run_command(
     detach: Annotated[bool, typer.Option("--detach", help="submit and return at once")] = False,
 ) -> None:
     """Run a workflow file now; exit 0 if it succeeded, 1 if it failed, 2 if rejected."""
-    settings = Settings()
+    settings = context.settings()
     live = (sys.stdout.isatty() and not as_json) if watch_ is None else watch_
     try:
         loaded = load_spec_file(file, max_bytes=settings.max_spec_bytes)

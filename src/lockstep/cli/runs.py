@@ -9,13 +9,12 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from lockstep.cli import watch
+from lockstep.cli import context, watch
 from lockstep.cli.client import connect
 from lockstep.cli.output import FAILED, OK, err, fail, out, print_json
 from lockstep.cli.render import print_run, runs_table
 from lockstep.errors import LockstepError
 from lockstep.records import RunRecord
-from lockstep.settings import Settings
 
 app = typer.Typer(help="Inspect and control runs.", no_args_is_help=True)
 AsJson = Annotated[bool, typer.Option("--json", help="machine-readable output")]
@@ -40,7 +39,7 @@ def list_runs(
     """List runs, newest first."""
 
     async def _go() -> int:
-        async with connect(Settings(), engine=False) as client:
+        async with connect(context.settings(), engine=False) as client:
             page = await client.list_runs(
                 status=status, workflow=workflow, limit=limit, cursor=cursor
             )
@@ -62,7 +61,7 @@ def show(run_id: str, as_json: AsJson = False) -> None:
     """Show one run: steps, attempts, outputs."""
 
     async def _go() -> int:
-        async with connect(Settings(), engine=False) as client:
+        async with connect(context.settings(), engine=False) as client:
             run = await client.get_run(run_id)
         if as_json:
             print_json(run.model_dump(mode="json"))
@@ -95,7 +94,7 @@ def logs(
     """Print a run's logs (all steps, or one)."""
 
     async def _go() -> int:
-        async with connect(Settings(), engine=False) as client:
+        async with connect(context.settings(), engine=False) as client:
             cursor: str | None = None
             while True:
                 page = await client.logs(run_id, step=step, cursor=cursor)
@@ -123,7 +122,7 @@ def cancel(
     """Cancel a running run: running steps are killed, finally steps still run."""
 
     async def _go() -> int:
-        async with connect(Settings(), engine=True) as client:
+        async with connect(context.settings(), engine=True) as client:
             run = await client.cancel(run_id)
             if wait:
                 run = await watch.wait(client, run_id, live=False)
@@ -142,7 +141,7 @@ def retry(
     """Start a new run that reuses what succeeded and re-runs what failed or was cancelled."""
 
     async def _go() -> int:
-        async with connect(Settings(), engine=True) as client:
+        async with connect(context.settings(), engine=True) as client:
             run = await client.retry(run_id)
             if not as_json:
                 err.print(f"run [bold]{run.id}[/] retries {run_id}")

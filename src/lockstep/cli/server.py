@@ -13,6 +13,7 @@ from pathlib import Path
 import uvicorn
 
 from lockstep.api.app import create_app
+from lockstep.cli import context
 from lockstep.cli.output import err
 from lockstep.errors import ConfigError, EngineUnavailable
 from lockstep.server.home import clear_server_info, read_json, write_server_info
@@ -41,16 +42,17 @@ class _Uvicorn(uvicorn.Server):
         yield
 
 
-def serve(host: str, port: int, worker: bool) -> None:
-    if not _is_loopback(host):
+def serve(host: str, port: int, worker: bool, *, auth: bool) -> None:
+    if not auth and not _is_loopback(host):
         raise ConfigError(
-            f"refusing to listen on {host}: the API has no authentication yet; use 127.0.0.1"
+            f"refusing to listen on {host} without authentication; --no-auth is for loopback "
+            "(127.0.0.1) only"
         )
-    asyncio.run(_serve(Settings(), host, port, worker))
+    asyncio.run(_serve(context.settings(), host, port, worker, auth))
 
 
-async def _serve(settings: Settings, host: str, port: int, worker: bool) -> None:
-    plane = ControlPlane(settings, role="server", pools=["default"] if worker else [])
+async def _serve(settings: Settings, host: str, port: int, worker: bool, auth: bool) -> None:
+    plane = ControlPlane(settings, role="server", pools=["default"] if worker else [], auth=auth)
     services = await plane.start()
     home = settings.home_dir
     try:
@@ -68,6 +70,13 @@ async def _serve(settings: Settings, host: str, port: int, worker: bool) -> None
             loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
         write_server_info(home, {"url": url, "temporal": plane.temporal_address})
         err.print(f"lockstep server on {url} (home {home}, Temporal {plane.temporal_address})")
+        if plane.initial_token:
+            # shown once, like Jupyter's; the local CLI reads it from the owner-only file
+            err.print(
+                f"admin token (shown once, also in {home}/admin.token): {plane.initial_token}"
+            )
+        elif not auth:
+            err.print("[yellow]authentication is off (--no-auth)[/]")
         err.print("Ctrl-C stops it.")
         await server.serve(sockets=[sock])
     finally:
@@ -76,7 +85,7 @@ async def _serve(settings: Settings, host: str, port: int, worker: bool) -> None
 
 
 def work(pool: str, concurrency: int | None) -> None:
-    asyncio.run(_work(Settings(), pool, concurrency))
+    asyncio.run(_work(context.settings(), pool, concurrency))
 
 
 async def _work(settings: Settings, pool: str, concurrency: int | None) -> None:

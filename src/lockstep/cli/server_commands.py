@@ -16,12 +16,15 @@ def server_command(
     worker: Annotated[
         bool, typer.Option("--worker/--no-worker", help="serve pool 'default' in this process")
     ] = True,
+    no_auth: Annotated[
+        bool, typer.Option("--no-auth", help="no tokens: a loopback-only demo server")
+    ] = False,
 ) -> None:
     """Start the control plane: embedded Temporal, API, and a worker for pool 'default'."""
     from lockstep.cli import server
 
     try:
-        server.serve(host, port, worker)
+        server.serve(host, port, worker, auth=not no_auth)
     except LockstepError as exc:
         fail(exc)
 

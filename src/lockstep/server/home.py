@@ -9,7 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.orm import Session
+
+from lockstep.auth.roles import Role
 from lockstep.errors import ConfigError
+from lockstep.storage import identity
 
 
 @dataclass
@@ -88,3 +92,29 @@ def clear_server_info(home: Path) -> None:
 
 def read_json(path: Path) -> dict[str, Any]:
     return _read(path)
+
+
+ADMIN_TOKEN_FILE = "admin.token"  # noqa: S105 - a file name, not a secret
+
+
+def bootstrap_admin(s: Session, home: Path) -> str | None:
+    """On a server's first start: an administrator and its token, written to a file only the
+    owner can read (so the local CLI works) and returned to be printed once."""
+    if identity.has_users(s):
+        return None
+    admin = identity.ensure_user(s, "admin", superuser=True)
+    identity.set_member(s, "default", "admin", Role.admin)
+    token, _ = identity.create_token(s, admin, "initial admin token")
+    path = home / ADMIN_TOKEN_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(token + "\n")
+    path.chmod(0o600)
+    return token
+
+
+def local_admin_token(home: Path) -> str | None:
+    try:
+        return (home / ADMIN_TOKEN_FILE).read_text().strip() or None
+    except OSError:
+        return None

@@ -13,7 +13,7 @@ from temporalio.service import RPCError
 
 from lockstep.api.deps import Services
 from lockstep.errors import EngineUnavailable
-from lockstep.server.home import HomeLock
+from lockstep.server.home import HomeLock, bootstrap_admin
 from lockstep.server.temporal_dev import DevServer
 from lockstep.server.workers import PoolWorker, control_worker
 from lockstep.services.runs import RunService
@@ -38,6 +38,10 @@ class ControlPlane:
     role: str = "server"
     #: False: only the metadata DB (read-only CLI commands without a server); no lock taken
     engine: bool = True
+    #: False: every caller is the local administrator (embedded CLI, `server --no-auth`)
+    auth: bool = True
+    #: set on the first start of an authenticated server: the admin token, to print once
+    initial_token: str | None = None
     pools: list[str] = field(default_factory=lambda: ["default"])
     services: Services | None = None
     temporal_address: str = ""
@@ -66,7 +70,7 @@ class ControlPlane:
         logs = DirectoryLogStore(home / "logs")
         if not self.engine:
             runs = RunService(settings=settings, db=self._db, client=None, blobs=blobs, logs=logs)
-            self.services = Services(settings=settings, runs=runs, blobs=blobs)
+            self.services = Services(settings, runs, blobs, self._db, auth=self.auth)
             return self.services
         if settings.temporal_address:
             self.temporal_address = settings.temporal_address
@@ -92,7 +96,9 @@ class ControlPlane:
             workers.append(pw.worker)
         self._tasks = [asyncio.create_task(w.run()) for w in workers]
         self._workers = workers
-        self.services = Services(settings=settings, runs=runs, blobs=blobs)
+        self.services = Services(settings, runs, blobs, self._db, auth=self.auth)
+        if self.auth:
+            self.initial_token = await self._db.call(lambda s: bootstrap_admin(s, home))
         started = await runs.reconcile()
         if started:
             log.info("runs.reconciled", extra={"count": started})

@@ -74,7 +74,9 @@ class RunService:
         """Validate everything, record the run, start its workflow. Returns (run, created)."""
         loaded = load_spec(spec_text, file, max_bytes=self._settings.max_spec_bytes)
         resolved = resolve_params(params or {}, loaded.spec.params)
-        if snapshot is not None and not self._blobs.exists(snapshot):
+        if snapshot is not None and (
+            not snapshot.startswith(f"snapshots/{project}/") or not self._blobs.exists(snapshot)
+        ):
             raise InvalidRequest(f"snapshot '{snapshot}' not found; upload it first")
         run_id = new_run_id()
         workspace = Workspace(snapshot=snapshot)

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from lockstep.api.deps import Services, project, services
+from lockstep.api.deps import Access, Services, require, services
 from lockstep.records import RunPage, RunRecord, StepRecord
 
 router = APIRouter(tags=["runs"])
 Svc = Annotated[Services, Depends(services)]
-Project = Annotated[str, Depends(project)]
+Read = Annotated[Access, Depends(require("runs:read"))]
+Write = Annotated[Access, Depends(require("runs:write"))]
+BASE = "/projects/{project}/runs"
 RUN_ID = r"^[A-Za-z0-9_-]{1,64}$"
+SNAPSHOT = r"^snapshots/[a-z0-9-]+/[0-9a-f]{64}\.tar\.gz$"
+RunId = Annotated[str, Path(pattern=RUN_ID)]
 
 
 class RunSubmit(BaseModel):
@@ -22,7 +26,9 @@ class RunSubmit(BaseModel):
     spec: str = Field(description="the workflow.yaml text", max_length=1024 * 1024)
     file: str = Field("workflow.yaml", max_length=255, description="name used in diagnostics")
     params: dict[str, Any] = Field(default_factory=dict)
-    snapshot: str | None = Field(None, max_length=200, pattern=r"^snapshots/[0-9a-f]{64}\.tar\.gz$")
+    snapshot: str | None = Field(
+        None, max_length=200, pattern=r"^snapshots/[a-z0-9-]+/[0-9a-f]{64}\.tar\.gz$"
+    )
     source: str = Field("", max_length=1000)
     idempotency_key: str | None = Field(None, min_length=1, max_length=200)
 
@@ -42,65 +48,66 @@ class LogPageOut(BaseModel):
     status: str
 
 
-@router.post("/runs", status_code=201, response_model=RunRecord)
-async def submit_run(body: RunSubmit, svc: Svc, proj: Project, response: Response) -> RunRecord:
+@router.post(BASE, status_code=201, response_model=RunRecord)
+async def submit_run(body: RunSubmit, svc: Svc, access: Write, response: Response) -> RunRecord:
     record, created = await svc.runs.submit(
-        project=proj,
+        project=access.project,
         spec_text=body.spec,
         file=body.file,
         params=body.params,
         snapshot=body.snapshot,
         source=body.source,
         idempotency_key=body.idempotency_key,
-        triggered_by="api",
+        triggered_by=f"user:{access.principal.name}",
     )
     if not created:
         response.status_code = 200
     return record
 
 
-@router.get("/runs", response_model=RunPage)
+@router.get(BASE, response_model=RunPage)
 async def list_runs(
     svc: Svc,
-    proj: Project,
+    access: Read,
     status: Annotated[str | None, Query(pattern=r"^[a-z_]{1,20}$")] = None,
     workflow: Annotated[str | None, Query(max_length=63)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> RunPage:
-    return await svc.runs.list(proj, status=status, workflow=workflow, limit=limit, cursor=cursor)
+    return await svc.runs.list(
+        access.project, status=status, workflow=workflow, limit=limit, cursor=cursor
+    )
 
 
-RunId = Annotated[str, Query(pattern=RUN_ID)]
+@router.get(BASE + "/{run_id}", response_model=RunRecord)
+async def show_run(run_id: RunId, svc: Svc, access: Read) -> RunRecord:
+    return await svc.runs.get(access.project, run_id)
 
 
-@router.get("/runs/{run_id}", response_model=RunRecord)
-async def show_run(run_id: str, svc: Svc, proj: Project) -> RunRecord:
-    return await svc.runs.get(proj, run_id)
+@router.get(BASE + "/{run_id}/steps", response_model=dict[str, StepRecord])
+async def run_steps(run_id: RunId, svc: Svc, access: Read) -> dict[str, StepRecord]:
+    return (await svc.runs.get(access.project, run_id)).steps
 
 
-@router.get("/runs/{run_id}/steps", response_model=dict[str, StepRecord])
-async def run_steps(run_id: str, svc: Svc, proj: Project) -> dict[str, StepRecord]:
-    return (await svc.runs.get(proj, run_id)).steps
-
-
-@router.get("/runs/{run_id}/logs", response_model=LogPageOut)
+@router.get(BASE + "/{run_id}/logs", response_model=LogPageOut)
 async def run_logs(
-    run_id: str,
+    run_id: RunId,
     svc: Svc,
-    proj: Project,
+    access: Read,
     step: Annotated[str | None, Query(max_length=63)] = None,
     cursor: Annotated[str | None, Query(max_length=100_000)] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> dict[str, Any]:
-    return await svc.runs.logs(proj, run_id, step=step, cursor=cursor, limit=limit)
+    return await svc.runs.logs(access.project, run_id, step=step, cursor=cursor, limit=limit)
 
 
-@router.post("/runs/{run_id}/cancel", response_model=RunRecord)
-async def cancel_run(run_id: str, svc: Svc, proj: Project) -> RunRecord:
-    return await svc.runs.cancel(proj, run_id)
+@router.post(BASE + "/{run_id}/cancel", response_model=RunRecord)
+async def cancel_run(run_id: RunId, svc: Svc, access: Write) -> RunRecord:
+    return await svc.runs.cancel(access.project, run_id)
 
 
-@router.post("/runs/{run_id}/retry", status_code=201, response_model=RunRecord)
-async def retry_run(run_id: str, svc: Svc, proj: Project) -> RunRecord:
-    return await svc.runs.retry(proj, run_id, triggered_by="api")
+@router.post(BASE + "/{run_id}/retry", status_code=201, response_model=RunRecord)
+async def retry_run(run_id: RunId, svc: Svc, access: Write) -> RunRecord:
+    return await svc.runs.retry(
+        access.project, run_id, triggered_by=f"user:{access.principal.name}"
+    )

@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
-from lockstep.api.deps import Services, services
+from lockstep.api.deps import Access, Services, require, services
 from lockstep.errors import PayloadTooLarge
 
 router = APIRouter(tags=["snapshots"])
@@ -23,9 +23,11 @@ class SnapshotOut(BaseModel):
     size: int
 
 
-@router.post("/snapshots", status_code=201, response_model=SnapshotOut)
+@router.post("/projects/{project}/snapshots", status_code=201, response_model=SnapshotOut)
 async def upload_snapshot(
-    request: Request, svc: Annotated[Services, Depends(services)]
+    request: Request,
+    svc: Annotated[Services, Depends(services)],
+    access: Annotated[Access, Depends(require("runs:write"))],
 ) -> SnapshotOut:
     cap = svc.settings.max_snapshot_bytes
     digest, size = hashlib.sha256(), 0
@@ -39,7 +41,8 @@ async def upload_snapshot(
                     raise PayloadTooLarge(f"snapshot is larger than {cap} bytes")
                 digest.update(chunk)
                 await asyncio.to_thread(tmp.write, chunk)
-        key = f"snapshots/{digest.hexdigest()}.tar.gz"
+        # per project: a digest learnt from one project never opens another's files
+        key = f"snapshots/{access.project}/{digest.hexdigest()}.tar.gz"
         if not await asyncio.to_thread(svc.blobs.exists, key):
             await asyncio.to_thread(svc.blobs.put_file, key, tmp_path)
     finally:

@@ -1,0 +1,59 @@
+"""Append every mutating call to the audit log: who, with which token, what, from where,
+and how it ended. Bodies are never recorded (they may hold secret values)."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from lockstep.auth.principal import Principal
+from lockstep.storage import identity
+from lockstep.storage.database import Database
+
+log = logging.getLogger(__name__)
+_MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_PROJECT = re.compile(r"^/api/v1/projects/([a-z0-9][a-z0-9-]{0,62})(?:/|$)")
+
+
+class AuditLog:
+    def __init__(self, app: ASGIApp, *, db: Database) -> None:
+        self.app = app
+        self.db = db
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in _MUTATING:
+            await self.app(scope, receive, send)
+            return
+        status = 500
+
+        async def watch(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        finally:
+            await self._append(scope, status)
+
+    async def _append(self, scope: Scope, status: int) -> None:
+        path: str = scope["path"]
+        match = _PROJECT.match(path)
+        who = scope.get("state", {}).get("principal")
+        client = scope.get("client")
+        try:
+            await self.db.call(
+                lambda s: identity.append_audit(
+                    s,
+                    project=match.group(1) if match else None,
+                    principal=who if isinstance(who, Principal) else None,
+                    action=f"{scope['method']} {path}",
+                    address=client[0] if client else None,
+                    status=status,
+                )
+            )
+        except Exception:
+            log.exception("audit.append_failed")

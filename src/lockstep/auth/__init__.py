@@ -1,0 +1,1 @@
+"""Identity and authorization: tokens, principals, roles and the permission table."""

@@ -1,0 +1,35 @@
+"""Roles per project and the one table of what each permission needs."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class Role(IntEnum):
+    """Each role includes everything the roles below it may do."""
+
+    viewer = 1
+    operator = 2
+    maintainer = 3
+    admin = 4
+
+
+#: permission -> the least role that holds it
+PERMISSIONS: dict[str, Role] = {
+    "project:read": Role.viewer,
+    "runs:read": Role.viewer,
+    "runs:write": Role.operator,  # submit, cancel, retry, upload snapshots
+    "secrets:read": Role.maintainer,  # names only: values are never readable
+    "secrets:write": Role.maintainer,
+    "members:read": Role.admin,
+    "members:write": Role.admin,
+    "audit:read": Role.admin,
+}
+
+
+def parse_role(value: str) -> Role:
+    try:
+        return Role[value]
+    except KeyError:
+        names = ", ".join(r.name for r in Role)
+        raise ValueError(f"unknown role '{value}'; roles are {names}") from None
