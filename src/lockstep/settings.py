@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     max_snapshot_bytes: int = 200 * 1024 * 1024
     max_log_bytes: int | None = None
     project: str = "default"
+    #: key for secrets at rest (Fernet); a generated owner-only key file in the home if unset
+    secret_key: SecretStr | None = None
     token: str | None = Field(
         None, description="API token for LOCKSTEP_URL (else `lockstep login`)"
     )

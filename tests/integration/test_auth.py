@@ -39,12 +39,16 @@ POLICY: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/projects/{project}/snapshots"): "operator",
     ("GET", "/api/v1/projects/{project}/audit"): "admin",
     ("GET", "/api/v1/audit"): "superuser",
+    ("PUT", "/api/v1/projects/{project}/secrets/{name}"): "maintainer",
+    ("GET", "/api/v1/projects/{project}/secrets"): "maintainer",
+    ("DELETE", "/api/v1/projects/{project}/secrets/{name}"): "maintainer",
 }
 BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/projects"): {"name": "made-by-matrix"},
     ("PUT", "/api/v1/projects/{project}/members"): {"user": "someone", "role": "viewer"},
     ("POST", "/api/v1/tokens"): {"name": "matrix"},
     ("POST", "/api/v1/projects/{project}/runs"): {"spec": "name: m\nsteps: {a: {run: 'true'}}\n"},
+    ("PUT", "/api/v1/projects/{project}/secrets/{name}"): {"value": "matrix-value"},
 }
 
 

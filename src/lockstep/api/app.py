@@ -9,7 +9,7 @@ from lockstep.api import errors
 from lockstep.api.audit import AuditLog
 from lockstep.api.deps import Services
 from lockstep.api.limits import BodyLimit
-from lockstep.api.routers import audit, health, projects, runs, snapshots, tokens
+from lockstep.api.routers import audit, health, projects, runs, secrets, snapshots, tokens
 
 API = "/api/v1"
 
@@ -31,6 +31,7 @@ def create_app(services: Services) -> FastAPI:
         runs.router,
         snapshots.router,
         audit.router,
+        secrets.router,
     )
     for router in routers:
         app.include_router(router, prefix=API)

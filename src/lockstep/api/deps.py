@@ -16,6 +16,7 @@ from fastapi import Depends, Path, Request
 from lockstep.auth.principal import LOCAL, Principal
 from lockstep.auth.roles import PERMISSIONS
 from lockstep.errors import NotFound, PermissionDenied, Unauthenticated
+from lockstep.secrets.crypto import SecretBox
 from lockstep.services.runs import RunService
 from lockstep.settings import Settings
 from lockstep.storage import identity
@@ -32,6 +33,7 @@ class Services:
     runs: RunService
     blobs: BlobStore
     db: Database
+    box: SecretBox
     auth: bool = True
 
 

@@ -21,6 +21,7 @@ AsJson = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 projects = typer.Typer(help="Projects: the tenancy boundary.", no_args_is_help=True)
 members = typer.Typer(help="Who may do what in a project.", no_args_is_help=True)
 tokens = typer.Typer(help="API tokens.", no_args_is_help=True)
+secrets = typer.Typer(help="Project secrets (write-only).", no_args_is_help=True)
 
 
 def _go(fn: Any) -> None:
@@ -141,6 +142,41 @@ def tokens_revoke(token_id: str) -> None:
     async def run(c: ApiClient) -> None:
         await c.call("DELETE", f"/tokens/{token_id}")
         err.print(f"token {token_id} revoked")
+
+    _go(run)
+
+
+@secrets.command("set")
+def secrets_set(name: str) -> None:
+    """Set a secret; the value is read from standard input (never from the command line)."""
+    value = getpass.getpass("value: ") if sys.stdin.isatty() else sys.stdin.read()
+    value = value.removesuffix("\n")
+
+    async def run(c: ApiClient) -> None:
+        await c.call("PUT", f"/projects/{c.project}/secrets/{name}", json={"value": value})
+        err.print(f"secret {name} set in {c.project}")
+
+    _go(run)
+
+
+@secrets.command("list")
+def secrets_list(as_json: AsJson = False) -> None:
+    """Secret names in the project (values are never shown)."""
+
+    async def run(c: ApiClient) -> None:
+        cols = ["name", "updated_at", "updated_by"]
+        _show(await c.call("GET", f"/projects/{c.project}/secrets"), cols, as_json)
+
+    _go(run)
+
+
+@secrets.command("delete")
+def secrets_delete(name: str) -> None:
+    """Delete a secret."""
+
+    async def run(c: ApiClient) -> None:
+        await c.call("DELETE", f"/projects/{c.project}/secrets/{name}")
+        err.print(f"secret {name} deleted from {c.project}")
 
     _go(run)
 

@@ -31,6 +31,7 @@ app.add_typer(runs.app, name="runs")
 app.add_typer(admin.projects, name="projects")
 app.add_typer(admin.members, name="members")
 app.add_typer(admin.tokens, name="tokens")
+app.add_typer(admin.secrets, name="secrets")
 app.command("audit")(admin.audit_command)
 app.command("login")(admin.login_command)
 

@@ -17,10 +17,11 @@ from lockstep.cli import context
 from lockstep.cli.output import err
 from lockstep.errors import ConfigError, EngineUnavailable
 from lockstep.server.home import clear_server_info, read_json, write_server_info
-from lockstep.server.runtime import ControlPlane, connect
-from lockstep.server.workers import PoolWorker
+from lockstep.server.runtime import ControlPlane, connect, secret_box
+from lockstep.server.workers import PoolWorker, db_secret_resolver
 from lockstep.settings import Settings
 from lockstep.storage.blobs import DirectoryBlobStore
+from lockstep.storage.database import Database
 from lockstep.storage.logs import DirectoryLogStore
 
 
@@ -100,10 +101,15 @@ async def _work(settings: Settings, pool: str, concurrency: int | None) -> None:
             )
         address = f"127.0.0.1:{port}"
     client = await connect(address, settings.temporal_namespace)
+    # a worker beside the server (same home) reads secrets from the metadata DB; workers on
+    # other hosts, without DB access, arrive with worker pools (issue 6)
+    db = Database(settings.sqlalchemy_url())
+    await asyncio.to_thread(db.open)
     pw = PoolWorker(
         client,
         settings,
         pool=pool,
+        secrets=db_secret_resolver(db, secret_box(settings)),
         blobs=DirectoryBlobStore(home / "blobs"),
         logs=DirectoryLogStore(home / "logs"),
         work_root=Path(home / "work"),
@@ -119,3 +125,4 @@ async def _work(settings: Settings, pool: str, concurrency: int | None) -> None:
     await pw.worker.shutdown()
     await task
     pw.cleanup()
+    db.close()

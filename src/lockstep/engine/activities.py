@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import Any
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -12,15 +15,34 @@ from temporalio.exceptions import ApplicationError
 from lockstep.engine.events import EventBatch
 from lockstep.engine.types import StepResult, StepTask
 from lockstep.engine.workflow import RECORD_ACTIVITY, STEP_ACTIVITY, WORKER_SHUTDOWN
+from lockstep.errors import ExecutionError, LockstepError
 from lockstep.executors.shell import execute_step
 from lockstep.executors.workspace import WorkspaceManager
+from lockstep.secrets.masking import Masker, MaskingLogWriter
 from lockstep.storage.database import Database
-from lockstep.storage.logs import LogStore
+from lockstep.storage.logs import LogStore, LogWriter
 from lockstep.storage.runs import apply_events
 
 
 def worker_identity(pool: str) -> str:
     return f"{socket.gethostname()}/{pool}/{os.getpid()}"
+
+
+SecretResolver = Callable[[str, list[str]], Awaitable[dict[str, str]]]
+
+
+class _MaskedLogs:
+    """A log store whose writers mask the attempt's secrets before anything is stored."""
+
+    def __init__(self, inner: LogStore, masker: Masker) -> None:
+        self._inner = inner
+        self._masker = masker
+
+    def writer(self, key: str) -> LogWriter:
+        return MaskingLogWriter(self._inner.writer(key), self._masker)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
 
 
 class StepActivities:
@@ -34,31 +56,59 @@ class StepActivities:
         identity: str,
         kill_grace_s: float,
         max_log_bytes: int | None = None,
+        secrets: SecretResolver | None = None,
     ) -> None:
         self._workspaces = workspaces
         self._logs = logs
         self._identity = identity
         self._kill_grace_s = kill_grace_s
         self._max_log_bytes = max_log_bytes
+        self._secrets = secrets
 
     @activity.defn(name=STEP_ACTIVITY)
     async def run_step(self, task: StepTask) -> StepResult:
+        logs: LogStore = self._logs
+        masker = Masker(())
+        if task.secrets:
+            try:
+                values = await self._resolve(task)
+            except LockstepError as exc:
+                return StepResult(ok=False, error=str(exc), worker=self._identity)
+            masker = Masker(values.values())
+            # values exist only here and in the step's environment: never in the engine
+            env = {**task.env, **{var: values[name] for var, name in task.secrets.items()}}
+            task = replace(task, env=env)
+            logs = _MaskedLogs(self._logs, masker)
         try:
-            return await execute_step(
+            result = await execute_step(
                 task,
                 workspaces=self._workspaces,
-                logs=self._logs,
+                logs=logs,
                 worker=self._identity,
                 # the worker's name rides on each heartbeat, so a lost attempt still says where
                 heartbeat=lambda: activity.heartbeat(self._identity),
                 kill_grace_s=self._kill_grace_s,
                 max_log_bytes=self._max_log_bytes,
             )
+            if masker:
+                result = replace(
+                    result,
+                    outputs=masker.mask_value(result.outputs),
+                    error=masker.mask(result.error) if result.error else result.error,
+                )
+            return result
         except asyncio.CancelledError:
             if activity.is_worker_shutdown():
                 # not the user's cancel: the engine reschedules this attempt elsewhere
                 raise ApplicationError("worker shut down", type=WORKER_SHUTDOWN) from None
             raise
+
+    async def _resolve(self, task: StepTask) -> dict[str, str]:
+        if self._secrets is None:
+            raise ExecutionError(
+                f"step '{task.step_id}' uses secrets but worker {self._identity} cannot read them"
+            )
+        return await self._secrets(task.project, sorted(set(task.secrets.values())))
 
 
 class Recorder:

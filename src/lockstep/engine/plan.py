@@ -6,7 +6,7 @@ from graphlib import TopologicalSorter
 from typing import Any
 
 from lockstep.engine.types import RetryPlan, ReusedStep, RunPlan, StepPlan, Workspace
-from lockstep.spec.expressions import condition_source, to_text
+from lockstep.spec.expressions import condition_source, secret_reference, to_text
 from lockstep.spec.load import LoadedSpec
 from lockstep.spec.models import RetrySpec, StepSpec, WorkflowSpec
 from lockstep.spec.shell import compile_shell
@@ -28,7 +28,9 @@ def _retry(spec: RetrySpec | None) -> RetryPlan:
 
 
 def _step_plan(spec: WorkflowSpec, step_id: str, step: StepSpec, is_finally: bool) -> StepPlan:
-    env = {k: _text(v) for k, v in {**spec.env, **spec.defaults.env, **step.env}.items()}
+    merged = {**spec.env, **spec.defaults.env, **step.env}
+    secrets = {k: name for k, v in merged.items() if (name := secret_reference(v)) is not None}
+    env = {k: _text(v) for k, v in merged.items() if k not in secrets}
     if isinstance(step.run, str):
         compiled = compile_shell(step.run)
         command, bindings, shell = ["bash", "-c", compiled.script], dict(compiled.bindings), True
@@ -47,6 +49,7 @@ def _step_plan(spec: WorkflowSpec, step_id: str, step: StepSpec, is_finally: boo
         continue_on_error=step.continue_on_error,
         outputs_schema=step.outputs,
         is_finally=is_finally,
+        secrets=secrets,
     )
 
 
@@ -92,3 +95,11 @@ def compile_plan(
         reuse=reuse or {},
         sha=sha,
     )
+
+
+def secret_names(spec: WorkflowSpec) -> list[str]:
+    """Every secret a run of ``spec`` will ask for, sorted."""
+    values = [*spec.env.values(), *spec.defaults.env.values()]
+    for step in spec.all_steps().values():
+        values.extend(step.env.values())
+    return sorted({name for v in values if (name := secret_reference(v)) is not None})

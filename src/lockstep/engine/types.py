@@ -47,6 +47,7 @@ class StepPlan:
     outputs_schema: dict[str, Any] | None = None
     pool: str = "default"
     is_finally: bool = False
+    secrets: dict[str, str] = field(default_factory=dict)  # env var -> secret name
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,9 @@ class StepTask:
     timeout_s: float | None
     outputs_schema: dict[str, Any] | None
     log_key: str
+    project: str = "default"
+    #: env var -> secret name; the worker resolves values, they never enter the engine
+    secrets: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -189,6 +189,8 @@ class RunWorkflow:
                 timeout_s=step.timeout_s,
                 outputs_schema=step.outputs_schema,
                 log_key=log_key,
+                project=plan.project,
+                secrets=step.secrets,
             )
             self._emit("attempt_started", step=step.id, attempt=attempt, log_key=log_key)
             self._status[step.id] = "running"

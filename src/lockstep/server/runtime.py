@@ -13,9 +13,10 @@ from temporalio.service import RPCError
 
 from lockstep.api.deps import Services
 from lockstep.errors import EngineUnavailable
+from lockstep.secrets.crypto import SecretBox
 from lockstep.server.home import HomeLock, bootstrap_admin
 from lockstep.server.temporal_dev import DevServer
-from lockstep.server.workers import PoolWorker, control_worker
+from lockstep.server.workers import PoolWorker, control_worker, db_secret_resolver
 from lockstep.services.runs import RunService
 from lockstep.settings import Settings, pool_queue
 from lockstep.storage.blobs import DirectoryBlobStore
@@ -23,6 +24,11 @@ from lockstep.storage.database import Database
 from lockstep.storage.logs import DirectoryLogStore
 
 log = logging.getLogger(__name__)
+
+
+def secret_box(settings: Settings) -> SecretBox:
+    key = settings.secret_key.get_secret_value() if settings.secret_key else None
+    return SecretBox.from_settings(key, settings.home_dir)
 
 
 async def connect(address: str, namespace: str) -> Client:
@@ -68,9 +74,10 @@ class ControlPlane:
         await asyncio.to_thread(self._db.open)
         blobs = DirectoryBlobStore(home / "blobs")
         logs = DirectoryLogStore(home / "logs")
+        box = secret_box(settings)
         if not self.engine:
             runs = RunService(settings=settings, db=self._db, client=None, blobs=blobs, logs=logs)
-            self.services = Services(settings, runs, blobs, self._db, auth=self.auth)
+            self.services = Services(settings, runs, blobs, self._db, box, auth=self.auth)
             return self.services
         if settings.temporal_address:
             self.temporal_address = settings.temporal_address
@@ -91,12 +98,13 @@ class ControlPlane:
                 logs=logs,
                 work_root=home / "work",
                 interpreter_db=self._db if pool == merged else None,
+                secrets=db_secret_resolver(self._db, box),
             )
             self._pool_workers.append(pw)
             workers.append(pw.worker)
         self._tasks = [asyncio.create_task(w.run()) for w in workers]
         self._workers = workers
-        self.services = Services(settings, runs, blobs, self._db, auth=self.auth)
+        self.services = Services(settings, runs, blobs, self._db, box, auth=self.auth)
         if self.auth:
             self.initial_token = await self._db.call(lambda s: bootstrap_admin(s, home))
         started = await runs.reconcile()

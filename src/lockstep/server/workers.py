@@ -14,10 +14,17 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from lockstep.engine.activities import Recorder, StepActivities, worker_identity
+from lockstep.engine.activities import (
+    Recorder,
+    SecretResolver,
+    StepActivities,
+    worker_identity,
+)
 from lockstep.engine.workflow import RunWorkflow
 from lockstep.executors.workspace import WorkspaceManager
+from lockstep.secrets.crypto import SecretBox
 from lockstep.settings import Settings, pool_queue
+from lockstep.storage import secrets as secret_store
 from lockstep.storage.blobs import BlobStore
 from lockstep.storage.database import Database
 from lockstep.storage.logs import LogStore
@@ -74,6 +81,7 @@ class PoolWorker:
         work_root: Path,
         concurrency: int | None = None,
         interpreter_db: Database | None = None,
+        secrets: SecretResolver | None = None,
     ) -> None:
         """``interpreter_db``: also serve the run interpreter from this worker (the server's
         own pool, when it shares the control queue). Temporal then hands a step scheduled on
@@ -87,6 +95,7 @@ class PoolWorker:
             identity=self.identity,
             kill_grace_s=settings.kill_grace,
             max_log_bytes=settings.max_log_bytes,
+            secrets=secrets,
         )
         _remove_dead_workers_dirs(work_root)
         # heartbeats carry cancellation back to the step: send them at least every 2 s so a
@@ -114,3 +123,12 @@ class PoolWorker:
 
     def cleanup(self) -> None:
         shutil.rmtree(self.work_dir, ignore_errors=True)
+
+
+def db_secret_resolver(db: Database, box: SecretBox) -> SecretResolver:
+    """Reads secret values straight from the metadata DB (a worker beside the server)."""
+
+    async def resolve(project: str, names: list[str]) -> dict[str, str]:
+        return await db.call(lambda s: secret_store.resolve(s, box, project, names))
+
+    return resolve

@@ -13,7 +13,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
-from lockstep.engine.plan import compile_plan, step_order
+from lockstep.engine.plan import compile_plan, secret_names, step_order
 from lockstep.engine.types import ReusedStep, Workspace
 from lockstep.engine.workflow import RunWorkflow
 from lockstep.errors import Conflict, EngineUnavailable, InvalidRequest, NotFound
@@ -23,6 +23,7 @@ from lockstep.settings import Settings
 from lockstep.spec.load import LoadedSpec, load_spec
 from lockstep.spec.params import resolve_params
 from lockstep.storage import runs as store
+from lockstep.storage import secrets as secret_store
 from lockstep.storage.blobs import BlobStore
 from lockstep.storage.database import Database
 from lockstep.storage.db import RunRow
@@ -74,6 +75,14 @@ class RunService:
         """Validate everything, record the run, start its workflow. Returns (run, created)."""
         loaded = load_spec(spec_text, file, max_bytes=self._settings.max_spec_bytes)
         resolved = resolve_params(params or {}, loaded.spec.params)
+        wanted = secret_names(loaded.spec)
+        if wanted:
+            absent = await self._db.call(lambda s: secret_store.missing(s, project, wanted))
+            if absent:
+                raise InvalidRequest(
+                    f"missing secrets in project '{project}': {', '.join(absent)}; "
+                    "set them with `lockstep secrets set NAME`"
+                )
         if snapshot is not None and (
             not snapshot.startswith(f"snapshots/{project}/") or not self._blobs.exists(snapshot)
         ):

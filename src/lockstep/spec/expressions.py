@@ -383,3 +383,18 @@ def to_text(value: Any) -> str:
             value, sort_keys=False, ensure_ascii=False, separators=(",", ":"), default=str
         )
     return str(value)
+
+
+_SECRET_REF = re.compile(r"^\s*\$\{\{\s*secrets\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}\s*$")
+
+
+def secret_reference(value: object) -> str | None:
+    """The secret NAME when ``value`` is exactly ``${{ secrets.NAME }}``, else None.
+
+    Secrets are only ever whole env values: the engine carries the name, the worker puts the
+    value into the step's environment, and no expression ever sees it.
+    """
+    if not isinstance(value, str) or "secrets" not in value:
+        return None
+    match = _SECRET_REF.match(value)
+    return match.group(1) if match else None

@@ -8,6 +8,7 @@ every problem in one pass. Values of the wrong type are the models' to report, n
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,14 +24,16 @@ from lockstep.spec.expressions import (
     compile_expression,
     find_templates,
     references,
+    secret_reference,
     tokenize,
     whole_template,
 )
-from lockstep.spec.models import WorkflowSpec
+from lockstep.spec.models import SECRET_NAME_PATTERN, WorkflowSpec
 from lockstep.spec.shell import compile_shell
 from lockstep.spec.yamlsafe import Position, nearest_position, pointer
 
 IF_EXAMPLE = "${{ params.deploy == true }}"
+SECRET_NAME = re.compile(SECRET_NAME_PATTERN)
 _BOOL_OPS = frozenset({"==", "!=", "<", "<=", ">", ">=", "&&", "||"})
 _BOOL_METHODS = frozenset(
     {"startsWith", "endsWith", "contains", "matches", "exists", "all", "exists_one", "has"}
@@ -220,10 +223,10 @@ class _Checker:
         data = self.data
         wf_env = _Scope("workflow env", steps=False, env=False)
         for name, value in _dict(data.get("env")).items():
-            self._check_text(value, pointer("env", name), wf_env)
+            self._check_env_value(value, pointer("env", name), wf_env)
         defaults_env = _Scope("defaults env", steps=False)
         for name, value in _dict(_dict(data.get("defaults")).get("env")).items():
-            self._check_text(value, pointer("defaults", "env", name), defaults_env)
+            self._check_env_value(value, pointer("defaults", "env", name), defaults_env)
         for group, steps in self.groups.items():
             for sid, step in steps.items():
                 label = f"finally step '{sid}'" if group == "finally" else f"step '{sid}'"
@@ -245,9 +248,16 @@ class _Checker:
             for index, item in enumerate(run):
                 self._check_text(item, pointer(group, sid, "run", index), scope)
         for name, value in _dict(step.get("env")).items():
-            self._check_text(value, pointer(group, sid, "env", name), scope)
+            self._check_env_value(value, pointer(group, sid, "env", name), scope)
         if "if" in step:
             self._check_if(step["if"], pointer(group, sid, "if"), scope)
+
+    def _check_env_value(self, value: Any, ptr: str, scope: _Scope) -> None:
+        name = secret_reference(value)
+        if name is None:
+            self._check_text(value, ptr, scope)
+        elif not SECRET_NAME.fullmatch(name):
+            self.add(f"secret names must match {SECRET_NAME.pattern}, got '{name}'", ptr)
 
     def _check_text(self, text: Any, ptr: str, scope: _Scope) -> bool:
         """Check every template in a string; False when the templates cannot be parsed."""
@@ -288,7 +298,7 @@ class _Checker:
         if root in ("item", "index"):
             return f"'{root}' is only available inside for_each (not supported yet)"
         if root == "secrets":
-            return "secrets are not supported yet"
+            return "a secret can only be a whole env value, e.g. TOKEN: ${{ secrets.API_TOKEN }}"
         if root == "env" and not scope.env:
             return f"'env' cannot be used in {scope.where}"
         if root == "params" and len(chain) > 1:

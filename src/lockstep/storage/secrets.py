@@ -16,10 +16,11 @@ from sqlalchemy.orm import Session
 
 from lockstep.errors import Conflict, InvalidRequest, NotFound
 from lockstep.secrets.crypto import SecretBox
+from lockstep.spec.models import SECRET_NAME_PATTERN
 from lockstep.storage.database import utcnow
 from lockstep.storage.db import ProjectRow, SecretRow
 
-NAME_PATTERN = r"^[A-Z_][A-Z0-9_]*$"
+NAME_PATTERN = SECRET_NAME_PATTERN
 _NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 MAX_NAME_CHARS = 128
 MAX_VALUE_BYTES = 64 * 1024
