@@ -74,3 +74,37 @@ def test_conditions_are_cel_sources() -> None:
     assert steps["y"].condition == "true"
     assert steps["a"].condition is None
     assert steps["z"].is_finally and not steps["a"].is_finally
+
+
+def test_secrets_travel_as_names_only() -> None:
+    from lockstep.engine.plan import secret_names
+
+    spec = (
+        "name: s\n"
+        "env: {GLOBAL: '${{ secrets.SHARED }}'}\n"
+        "steps:\n"
+        "  a: {run: 'true', env: {TOKEN: '${{ secrets.API_TOKEN }}', PLAIN: x}}\n"
+    )
+    loaded = load_spec(spec)
+    assert secret_names(loaded.spec) == ["API_TOKEN", "SHARED"]
+    plan = compile_plan(
+        loaded,
+        run_id="r",
+        project="p",
+        params={},
+        workspace=Workspace(snapshot=None),
+        heartbeat_timeout_s=30,
+    )
+    step = plan.steps[0]
+    assert step.secrets == {"GLOBAL": "SHARED", "TOKEN": "API_TOKEN"}
+    assert step.env == {"PLAIN": "x"}
+    assert "secrets" not in repr(step.env)
+
+
+def test_secret_names_in_env_are_validated() -> None:
+    import pytest
+
+    from lockstep.errors import SpecError
+
+    with pytest.raises(SpecError, match="secret names must match"):
+        load_spec("name: s\nsteps:\n  a: {run: 'true', env: {T: '${{ secrets.lower }}'}}\n")

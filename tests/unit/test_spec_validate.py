@@ -322,7 +322,7 @@ steps:
         ),
         (
             "run: echo ${{ secrets.token }}",
-            "expression 'secrets.token': secrets are not supported yet",
+            "expression 'secrets.token': a secret can only be a whole env value, e.g. TOKEN: ${{ secrets.API_TOKEN }}",
         ),
         (
             "run: echo ${{ foo.bar }}",
