@@ -43,7 +43,8 @@ def test_the_api_survives_generated_requests(tmp_path: Path) -> None:
             env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "SCHEMATHESIS_HOOKS": ""},
         )
         assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
-        # and the server is still healthy afterwards
-        assert server.http.get("/runs").status_code == 200
+        # and the server is still healthy afterwards (the fuzzer may have revoked the admin's
+        # own token through DELETE /tokens/{id}, which is its right)
+        assert server.api.get("/health").json()["status"] == "ok"
     finally:
         server.stop()

@@ -189,3 +189,17 @@ def test_oversized_body_is_refused_before_work(server: Server) -> None:
         headers={"content-type": "application/json"},
     )
     assert resp.status_code == 413
+
+
+def test_malformed_json_and_hostile_path_parameters_change_nothing(server: Server) -> None:
+    before = server.http.get("/runs", params={"limit": 500}).json()["items"]
+    bad = server.http.post(
+        "/runs", content=b'{"spec": ', headers={"content-type": "application/json"}
+    )
+    assert bad.status_code == 422
+    assert bad.headers["content-type"] == "application/problem+json"
+    for path in ("/runs/%00", "/runs/a%2F..%2Fb", "/runs/..%2F..%2Fetc", "/runs/" + "x" * 300):
+        resp = server.http.get(path)
+        assert resp.status_code in (404, 422), (path, resp.status_code)
+        assert "Traceback" not in resp.text
+    assert server.http.get("/runs", params={"limit": 500}).json()["items"] == before
