@@ -18,7 +18,9 @@ for _name in [n for n in os.environ if n.startswith("LOCKSTEP_")]:
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """One embedded control plane (Temporal dev server, API, worker) for the session."""
-    srv = Server(tmp_path_factory.mktemp("server-home"), heartbeat_timeout=5)
+    srv = Server(
+        tmp_path_factory.mktemp("server-home"), heartbeat_timeout=5, LOCKSTEP_GIT_ALLOW_FILE="true"
+    )
     srv.start()
     yield srv
     srv.stop()

@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     max_snapshot_bytes: int = 200 * 1024 * 1024
     max_log_bytes: int | None = None
     project: str = "default"
+    #: git remotes: file:// and plain http are refused unless enabled (tests, trusted LANs)
+    git_allow_file: bool = False
+    git_allow_http: bool = False
+    git_timeout: float = Field(60.0, gt=0, le=3600, description="seconds per git call")
     #: key for secrets at rest (Fernet); a generated owner-only key file in the home if unset
     secret_key: SecretStr | None = None
     token: str | None = Field(

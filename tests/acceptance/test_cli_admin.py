@@ -87,3 +87,34 @@ def test_a_token_is_required_without_login(server: Server, home: Path, tmp_path:
     )
     assert proc.returncode == 1
     assert "missing token" in proc.stderr
+
+
+def test_repos_and_definitions_from_the_command_line(
+    server: Server, home: Path, tmp_path: Path
+) -> None:
+    import subprocess
+
+    bare, work = tmp_path / "cli.git", tmp_path / "cli-work"
+    g = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "init.defaultBranch=main"]
+    subprocess.run([*g, "init", "--bare", str(bare)], check=True, capture_output=True)
+    subprocess.run([*g, "clone", str(bare), str(work)], check=True, capture_output=True)
+    (work / "workflow.yaml").write_text("name: from-cli\nsteps:\n  a:\n    rnu: x\n")
+    for cmd in (
+        ["checkout", "-b", "main"],
+        ["add", "-A"],
+        ["commit", "-m", "c"],
+        ["push", "origin", "main"],
+    ):
+        subprocess.run([*g, *cmd], cwd=work, check=True, capture_output=True)
+    env = {"LOCKSTEP_URL": server.url, "LOCKSTEP_TOKEN": server.token}
+    added = cli(home, "repos", "add", f"file://{bare}", "--name", "cli-repo", **env)
+    assert added.returncode == 0, added.stderr
+    scanned = cli(home, "repos", "scan", "cli-repo", **env)
+    assert scanned.returncode == 0, scanned.stderr
+    shown = cli(home, "definitions", "show", "from-cli", **env)
+    assert shown.returncode == 0, shown.stderr
+    assert "main @" in shown.stdout and "invalid" in shown.stdout
+    assert "workflow.yaml:4:5: unknown key 'rnu'; did you mean 'run'?" in shown.stdout
+    refused = cli(home, "repos", "add", "ext::sh -c id", "--name", "evil", **env)
+    assert refused.returncode == 1
+    assert refused.stderr.startswith("error: ") and "Traceback" not in refused.stderr

@@ -42,6 +42,13 @@ POLICY: dict[tuple[str, str], str] = {
     ("PUT", "/api/v1/projects/{project}/secrets/{name}"): "maintainer",
     ("GET", "/api/v1/projects/{project}/secrets"): "maintainer",
     ("DELETE", "/api/v1/projects/{project}/secrets/{name}"): "maintainer",
+    ("POST", "/api/v1/projects/{project}/repositories"): "maintainer",
+    ("GET", "/api/v1/projects/{project}/repositories"): "viewer",
+    ("POST", "/api/v1/projects/{project}/repositories/{name}/scan"): "maintainer",
+    ("DELETE", "/api/v1/projects/{project}/repositories/{name}"): "maintainer",
+    ("GET", "/api/v1/projects/{project}/definitions"): "viewer",
+    ("GET", "/api/v1/projects/{project}/definitions/{name}"): "viewer",
+    ("GET", "/api/v1/projects/{project}/definitions/{name}/versions"): "viewer",
 }
 BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/projects"): {"name": "made-by-matrix"},
@@ -49,6 +56,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/tokens"): {"name": "matrix"},
     ("POST", "/api/v1/projects/{project}/runs"): {"spec": "name: m\nsteps: {a: {run: 'true'}}\n"},
     ("PUT", "/api/v1/projects/{project}/secrets/{name}"): {"value": "matrix-value"},
+    ("POST", "/api/v1/projects/{project}/repositories"): {"url": "file:///nonexistent/repo.git"},
 }
 
 

@@ -9,7 +9,16 @@ from lockstep.api import errors
 from lockstep.api.audit import AuditLog
 from lockstep.api.deps import Services
 from lockstep.api.limits import BodyLimit
-from lockstep.api.routers import audit, health, projects, runs, secrets, snapshots, tokens
+from lockstep.api.routers import (
+    audit,
+    health,
+    projects,
+    registry,
+    runs,
+    secrets,
+    snapshots,
+    tokens,
+)
 
 API = "/api/v1"
 
@@ -32,6 +41,7 @@ def create_app(services: Services) -> FastAPI:
         snapshots.router,
         audit.router,
         secrets.router,
+        registry.router,
     )
     for router in routers:
         app.include_router(router, prefix=API)

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lockstep import errors
+from lockstep.registry.urls import GitError
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,7 @@ STATUS: dict[type[errors.LockstepError], int] = {
     errors.EngineUnavailable: 503,
     errors.ConfigError: 500,
     errors.ExecutionError: 500,
+    GitError: 400,
 }
 PROBLEM = "application/problem+json"
 TYPE_BASE = "https://lockstep.dev/problems/"

@@ -19,6 +19,9 @@ PERMISSIONS: dict[str, Role] = {
     "project:read": Role.viewer,
     "runs:read": Role.viewer,
     "runs:write": Role.operator,  # submit, cancel, retry, upload snapshots
+    "repos:read": Role.viewer,
+    "repos:write": Role.maintainer,
+    "definitions:read": Role.viewer,
     "secrets:read": Role.maintainer,  # names only: values are never readable
     "secrets:write": Role.maintainer,
     "members:read": Role.admin,

@@ -24,7 +24,7 @@ tokens = typer.Typer(help="API tokens.", no_args_is_help=True)
 secrets = typer.Typer(help="Project secrets (write-only).", no_args_is_help=True)
 
 
-def _go(fn: Any) -> None:
+def go(fn: Any) -> None:
     async def main() -> int:
         async with connect(context.settings(), engine=False) as client:
             await fn(client)
@@ -45,7 +45,7 @@ def _table(rows: list[dict[str, Any]], cols: list[str]) -> Table:
     return table
 
 
-def _show(data: Any, cols: list[str], as_json: bool) -> None:
+def show(data: Any, cols: list[str], as_json: bool) -> None:
     if as_json:
         print_json(data)
     else:
@@ -57,9 +57,9 @@ def projects_list(as_json: AsJson = False) -> None:
     """Projects you can see, with your role in each."""
 
     async def run(c: ApiClient) -> None:
-        _show(await c.call("GET", "/projects"), ["name", "role"], as_json)
+        show(await c.call("GET", "/projects"), ["name", "role"], as_json)
 
-    _go(run)
+    go(run)
 
 
 @projects.command("create")
@@ -70,7 +70,7 @@ def projects_create(name: str) -> None:
         await c.call("POST", "/projects", json={"name": name})
         err.print(f"project {name} created")
 
-    _go(run)
+    go(run)
 
 
 @members.command("list")
@@ -78,9 +78,9 @@ def members_list(as_json: AsJson = False) -> None:
     """Members of the project (--project) and their roles."""
 
     async def run(c: ApiClient) -> None:
-        _show(await c.call("GET", f"/projects/{c.project}/members"), ["user", "role"], as_json)
+        show(await c.call("GET", f"/projects/{c.project}/members"), ["user", "role"], as_json)
 
-    _go(run)
+    go(run)
 
 
 @members.command("add")
@@ -93,7 +93,7 @@ def members_add(
         await c.call("PUT", f"/projects/{c.project}/members", json={"user": user, "role": role})
         err.print(f"{user} is {role} in {c.project}")
 
-    _go(run)
+    go(run)
 
 
 @members.command("remove")
@@ -104,7 +104,7 @@ def members_remove(user: str) -> None:
         await c.call("DELETE", f"/projects/{c.project}/members/{user}")
         err.print(f"{user} removed from {c.project}")
 
-    _go(run)
+    go(run)
 
 
 @tokens.command("create")
@@ -121,7 +121,7 @@ def tokens_create(
         err.print(f"token {data['id']} for {data['user']} (shown once):")
         sys.stdout.write(data["token"] + "\n")
 
-    _go(run)
+    go(run)
 
 
 @tokens.command("list")
@@ -130,9 +130,9 @@ def tokens_list(as_json: AsJson = False) -> None:
 
     async def run(c: ApiClient) -> None:
         cols = ["id", "name", "user", "prefix", "created_at", "expires_at", "revoked_at"]
-        _show(await c.call("GET", "/tokens"), cols, as_json)
+        show(await c.call("GET", "/tokens"), cols, as_json)
 
-    _go(run)
+    go(run)
 
 
 @tokens.command("revoke")
@@ -143,7 +143,7 @@ def tokens_revoke(token_id: str) -> None:
         await c.call("DELETE", f"/tokens/{token_id}")
         err.print(f"token {token_id} revoked")
 
-    _go(run)
+    go(run)
 
 
 @secrets.command("set")
@@ -156,7 +156,7 @@ def secrets_set(name: str) -> None:
         await c.call("PUT", f"/projects/{c.project}/secrets/{name}", json={"value": value})
         err.print(f"secret {name} set in {c.project}")
 
-    _go(run)
+    go(run)
 
 
 @secrets.command("list")
@@ -165,9 +165,9 @@ def secrets_list(as_json: AsJson = False) -> None:
 
     async def run(c: ApiClient) -> None:
         cols = ["name", "updated_at", "updated_by"]
-        _show(await c.call("GET", f"/projects/{c.project}/secrets"), cols, as_json)
+        show(await c.call("GET", f"/projects/{c.project}/secrets"), cols, as_json)
 
-    _go(run)
+    go(run)
 
 
 @secrets.command("delete")
@@ -178,7 +178,7 @@ def secrets_delete(name: str) -> None:
         await c.call("DELETE", f"/projects/{c.project}/secrets/{name}")
         err.print(f"secret {name} deleted from {c.project}")
 
-    _go(run)
+    go(run)
 
 
 def audit_command(
@@ -191,9 +191,9 @@ def audit_command(
     async def run(c: ApiClient) -> None:
         path = "/audit" if all_projects else f"/projects/{c.project}/audit"
         cols = ["at", "project", "user", "action", "status", "address"]
-        _show(await c.call("GET", path, params={"limit": limit}), cols, as_json)
+        show(await c.call("GET", path, params={"limit": limit}), cols, as_json)
 
-    _go(run)
+    go(run)
 
 
 def login_command(

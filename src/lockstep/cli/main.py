@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from lockstep import __version__
-from lockstep.cli import admin, context, runs
+from lockstep.cli import admin, context, registry, runs
 from lockstep.cli.output import FAILED, OK, err, out
 from lockstep.cli.run import run_command
 from lockstep.cli.server_commands import server_command, worker_command
@@ -32,6 +32,8 @@ app.add_typer(admin.projects, name="projects")
 app.add_typer(admin.members, name="members")
 app.add_typer(admin.tokens, name="tokens")
 app.add_typer(admin.secrets, name="secrets")
+app.add_typer(registry.repos, name="repos")
+app.add_typer(registry.definitions, name="definitions")
 app.command("audit")(admin.audit_command)
 app.command("login")(admin.login_command)
 

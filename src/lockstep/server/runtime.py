@@ -17,6 +17,7 @@ from lockstep.secrets.crypto import SecretBox
 from lockstep.server.home import HomeLock, bootstrap_admin
 from lockstep.server.temporal_dev import DevServer
 from lockstep.server.workers import PoolWorker, control_worker, db_secret_resolver
+from lockstep.services.registry import RegistryService
 from lockstep.services.runs import RunService
 from lockstep.settings import Settings, pool_queue
 from lockstep.storage.blobs import DirectoryBlobStore
@@ -75,9 +76,10 @@ class ControlPlane:
         blobs = DirectoryBlobStore(home / "blobs")
         logs = DirectoryLogStore(home / "logs")
         box = secret_box(settings)
+        registry = RegistryService(settings=settings, db=self._db, box=box, root=home / "mirrors")
         if not self.engine:
             runs = RunService(settings=settings, db=self._db, client=None, blobs=blobs, logs=logs)
-            self.services = Services(settings, runs, blobs, self._db, box, auth=self.auth)
+            self.services = Services(settings, runs, blobs, self._db, box, registry, auth=self.auth)
             return self.services
         if settings.temporal_address:
             self.temporal_address = settings.temporal_address
@@ -104,7 +106,7 @@ class ControlPlane:
             workers.append(pw.worker)
         self._tasks = [asyncio.create_task(w.run()) for w in workers]
         self._workers = workers
-        self.services = Services(settings, runs, blobs, self._db, box, auth=self.auth)
+        self.services = Services(settings, runs, blobs, self._db, box, registry, auth=self.auth)
         if self.auth:
             self.initial_token = await self._db.call(lambda s: bootstrap_admin(s, home))
         started = await runs.reconcile()

@@ -174,3 +174,69 @@ class SecretRow(Base):
     created_at: Mapped[str] = mapped_column(String(32))
     updated_at: Mapped[str] = mapped_column(String(32))
     updated_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class RepositoryRow(Base):
+    __tablename__ = "repositories"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"))
+    name: Mapped[str] = mapped_column(String(100))
+    url: Mapped[str] = mapped_column(Text)  # never holds credentials
+    branches_json: Mapped[str] = mapped_column(Text)
+    tags_json: Mapped[str] = mapped_column(Text)
+    credentials: Mapped[str | None] = mapped_column(String(128), nullable=True)  # secret name
+    poll_s: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[str] = mapped_column(String(32))
+    archived_at: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    scanned_at: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    refs_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class DefinitionRow(Base):
+    __tablename__ = "definitions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"))
+    repository_id: Mapped[str | None] = mapped_column(ForeignKey("repositories.id"), nullable=True)
+    path: Mapped[str] = mapped_column(Text)
+    name: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[str] = mapped_column(String(32))
+    archived_at: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+
+class DefinitionRefRow(Base):
+    """What a definition looks like on one watched ref: its commit and whether it is valid."""
+
+    __tablename__ = "definition_refs"
+
+    definition_id: Mapped[str] = mapped_column(ForeignKey("definitions.id"), primary_key=True)
+    ref: Mapped[str] = mapped_column(String(255), primary_key=True)
+    sha: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    errors_json: Mapped[str] = mapped_column(Text)
+    version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    scanned_at: Mapped[str] = mapped_column(String(32))
+
+
+class VersionRow(Base):
+    __tablename__ = "versions"
+
+    definition_id: Mapped[str] = mapped_column(ForeignKey("definitions.id"), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64))
+    spec_text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[str] = mapped_column(String(32))
+
+
+class VersionSourceRow(Base):
+    """A commit at which a version's exact content was seen."""
+
+    __tablename__ = "version_sources"
+
+    definition_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sha: Mapped[str] = mapped_column(String(64), primary_key=True)
+    path: Mapped[str] = mapped_column(Text)
+    seen_at: Mapped[str] = mapped_column(String(32))

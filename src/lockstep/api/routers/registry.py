@@ -1,0 +1,146 @@
+"""Connected repositories and the definitions the scanner finds in them."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from lockstep.api.deps import Access, Services, require, services
+from lockstep.services.registry import store_list
+from lockstep.storage import registry as store
+from lockstep.storage.db import RepositoryRow
+
+router = APIRouter(tags=["registry"])
+Svc = Annotated[Services, Depends(services)]
+RepoName = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9._-]{0,99}$")]
+DefName = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9._-]{0,99}$")]
+REPOS = "/projects/{project}/repositories"
+
+
+class RepositoryIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str = Field(min_length=1, max_length=2000)
+    name: str | None = Field(None, max_length=100)
+    branches: list[str] = Field(default_factory=lambda: ["main"], max_length=50)
+    tags: list[str] = Field(default_factory=list, max_length=50)
+    credentials: str | None = Field(None, pattern=r"^[A-Z_][A-Z0-9_]*$", max_length=128)
+    poll_s: int = Field(60, ge=5, le=86400)
+
+
+class RepositoryOut(BaseModel):
+    name: str
+    url: str
+    branches: list[str]
+    tags: list[str]
+    credentials: str | None = None
+    poll_s: int
+    created_at: str
+    scanned_at: str | None = None
+    error: str | None = None
+
+
+class ScanOut(BaseModel):
+    repository: RepositoryOut
+    changed: bool
+    files: int
+
+
+class RefOut(BaseModel):
+    ref: str
+    sha: str
+    status: str
+    errors: list[str]
+    version: int | None = None
+    scanned_at: str
+
+
+class DefinitionOut(BaseModel):
+    name: str
+    repository: str | None = None
+    path: str
+    latest_version: int | None = None
+    archived: bool = False
+    refs: list[RefOut]
+
+
+def _repo(row: RepositoryRow) -> RepositoryOut:
+    return RepositoryOut(
+        name=row.name,
+        url=row.url,
+        branches=store_list(row.branches_json),
+        tags=store_list(row.tags_json),
+        credentials=row.credentials,
+        poll_s=row.poll_s,
+        created_at=row.created_at,
+        scanned_at=row.scanned_at,
+        error=row.error,
+    )
+
+
+@router.post(REPOS, status_code=201, response_model=RepositoryOut)
+async def add_repository(
+    body: RepositoryIn, svc: Svc, access: Annotated[Access, Depends(require("repos:write"))]
+) -> RepositoryOut:
+    row = await svc.registry.add(
+        access.project,
+        url=body.url,
+        name=body.name,
+        branches=body.branches,
+        tags=body.tags,
+        credentials=body.credentials,
+        poll_s=body.poll_s,
+    )
+    return _repo(row)
+
+
+@router.get(REPOS, response_model=list[RepositoryOut])
+async def list_repositories(
+    svc: Svc, access: Annotated[Access, Depends(require("repos:read"))]
+) -> list[RepositoryOut]:
+    rows = await svc.db.call(lambda s: store.list_repositories(s, access.project))
+    return [_repo(r) for r in rows]
+
+
+@router.post(REPOS + "/{name}/scan", response_model=ScanOut)
+async def scan_repository(
+    name: RepoName, svc: Svc, access: Annotated[Access, Depends(require("repos:write"))]
+) -> ScanOut:
+    row, result = await svc.registry.scan(access.project, name)
+    return ScanOut(
+        repository=_repo(row),
+        changed=bool(result and result.changed),
+        files=len(result.files) if result else 0,
+    )
+
+
+@router.delete(REPOS + "/{name}", status_code=204)
+async def remove_repository(
+    name: RepoName, svc: Svc, access: Annotated[Access, Depends(require("repos:write"))]
+) -> Response:
+    await svc.db.call(lambda s: store.remove_repository(s, access.project, name))
+    return Response(status_code=204)
+
+
+@router.get("/projects/{project}/definitions", response_model=list[DefinitionOut])
+async def list_definitions(
+    svc: Svc, access: Annotated[Access, Depends(require("definitions:read"))]
+) -> list[DefinitionOut]:
+    infos = await svc.db.call(lambda s: store.list_definitions(s, access.project))
+    return [DefinitionOut.model_validate(i, from_attributes=True) for i in infos]
+
+
+@router.get("/projects/{project}/definitions/{name}", response_model=DefinitionOut)
+async def show_definition(
+    name: DefName, svc: Svc, access: Annotated[Access, Depends(require("definitions:read"))]
+) -> DefinitionOut:
+    info = await svc.db.call(lambda s: store.get_definition(s, access.project, name))
+    return DefinitionOut.model_validate(info, from_attributes=True)
+
+
+@router.get("/projects/{project}/definitions/{name}/versions")
+async def list_versions(
+    name: DefName, svc: Svc, access: Annotated[Access, Depends(require("definitions:read"))]
+) -> list[dict[str, Any]]:
+    return await svc.db.call(lambda s: store.versions(s, access.project, name))

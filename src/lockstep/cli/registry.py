@@ -1,0 +1,130 @@
+"""``lockstep repos …`` and ``lockstep definitions …``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from lockstep.cli.admin import AsJson, go, show
+from lockstep.cli.client import ApiClient
+from lockstep.cli.output import err, out, print_json
+
+repos = typer.Typer(help="Connected Git repositories.", no_args_is_help=True)
+definitions = typer.Typer(help="Workflows discovered in repositories.", no_args_is_help=True)
+
+
+def _split(value: str | None) -> list[str] | None:
+    return [p.strip() for p in value.split(",") if p.strip()] if value else None
+
+
+@repos.command("add")
+def repos_add(
+    url: str,
+    name: Annotated[str | None, typer.Option(help="defaults to the URL's last segment")] = None,
+    branches: Annotated[str, typer.Option(help="comma-separated patterns")] = "main",
+    tags: Annotated[str | None, typer.Option(help="comma-separated patterns, e.g. 'v*'")] = None,
+    credentials: Annotated[
+        str | None, typer.Option(help="a project secret: token or user:token")
+    ] = None,
+    poll: Annotated[int, typer.Option(min=5, max=86400, help="seconds between polls")] = 60,
+) -> None:
+    """Connect a repository; its workflow files appear as definitions after a scan."""
+
+    async def run(c: ApiClient) -> None:
+        body: dict[str, Any] = {
+            "url": url,
+            "branches": _split(branches) or [],
+            "tags": _split(tags) or [],
+            "poll_s": poll,
+        }
+        if name:
+            body["name"] = name
+        if credentials:
+            body["credentials"] = credentials
+        row = await c.call("POST", f"/projects/{c.project}/repositories", json=body)
+        err.print(f"repository {row['name']} connected ({row['url']})")
+
+    go(run)
+
+
+@repos.command("list")
+def repos_list(as_json: AsJson = False) -> None:
+    """Connected repositories, with their last scan and error."""
+
+    async def run(c: ApiClient) -> None:
+        cols = ["name", "url", "branches", "tags", "scanned_at", "error"]
+        show(await c.call("GET", f"/projects/{c.project}/repositories"), cols, as_json)
+
+    go(run)
+
+
+@repos.command("scan")
+def repos_scan(name: str, as_json: AsJson = False) -> None:
+    """Scan a repository now."""
+
+    async def run(c: ApiClient) -> None:
+        data = await c.call("POST", f"/projects/{c.project}/repositories/{name}/scan")
+        if as_json:
+            print_json(data)
+            return
+        repo = data["repository"]
+        if repo["error"]:
+            err.print(f"[red]scan failed[/]: {escape(repo['error'])}")
+            raise SystemExit(1)
+        err.print(f"scanned {name}: {data['files']} workflow files")
+
+    go(run)
+
+
+@repos.command("remove")
+def repos_remove(name: str) -> None:
+    """Disconnect a repository; its definitions are archived, runs keep their history."""
+
+    async def run(c: ApiClient) -> None:
+        await c.call("DELETE", f"/projects/{c.project}/repositories/{name}")
+        err.print(f"repository {name} removed")
+
+    go(run)
+
+
+@definitions.command("list")
+def definitions_list(as_json: AsJson = False) -> None:
+    """Definitions with their latest version and per-ref status."""
+
+    async def run(c: ApiClient) -> None:
+        data = await c.call("GET", f"/projects/{c.project}/definitions")
+        if as_json:
+            print_json(data)
+            return
+        rows = [
+            {**d, "refs": ", ".join(f"{r['ref']}:{r['status']}" for r in d["refs"])} for d in data
+        ]
+        show(rows, ["name", "repository", "path", "latest_version", "refs"], False)
+
+    go(run)
+
+
+@definitions.command("show")
+def definitionsshow(name: str, as_json: AsJson = False) -> None:
+    """One definition: each watched ref's commit, status and every validation error."""
+
+    async def run(c: ApiClient) -> None:
+        data = await c.call("GET", f"/projects/{c.project}/definitions/{name}")
+        if as_json:
+            print_json(data)
+            return
+        out.print(
+            f"[bold]{escape(data['name'])}[/] ({escape(str(data['repository']))}:"
+            f"{escape(data['path'])}) latest version {data['latest_version']}"
+        )
+        for ref in data["refs"]:
+            out.print(
+                f"  {escape(ref['ref'])} @ {ref['sha'][:12]}: {ref['status']}"
+                + (f" → version {ref['version']}" if ref["version"] else "")
+            )
+            for line in ref["errors"]:
+                out.print(f"    [red]{escape(line)}[/]")
+
+    go(run)

@@ -1,0 +1,126 @@
+"""Connecting repositories and scanning them into definitions and versions."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from lockstep.errors import InvalidRequest, LockstepError
+from lockstep.registry.mirror import MirrorCache
+from lockstep.registry.scanner import ScanResult, scan
+from lockstep.registry.urls import GitError, RemoteUrl, parse_remote
+from lockstep.secrets.crypto import SecretBox
+from lockstep.settings import Settings
+from lockstep.storage import registry as store
+from lockstep.storage import secrets as secret_store
+from lockstep.storage.database import Database
+from lockstep.storage.db import RepositoryRow
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
+_PATTERN = re.compile(r"^[A-Za-z0-9._/*?\[\]-]{1,200}$")
+
+
+def default_name(remote: RemoteUrl) -> str:
+    tail = remote.url.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git").lower()
+    return re.sub(r"[^a-z0-9._-]+", "-", tail).strip("-.") or "repo"
+
+
+class RegistryService:
+    def __init__(self, *, settings: Settings, db: Database, box: SecretBox, root: Path) -> None:
+        self._settings = settings
+        self._db = db
+        self._box = box
+        self.mirrors = MirrorCache(root)
+
+    def _remote(self, url: str) -> RemoteUrl:
+        return parse_remote(
+            url, allow_http=self._settings.git_allow_http, allow_file=self._settings.git_allow_file
+        )
+
+    async def add(
+        self,
+        project: str,
+        *,
+        url: str,
+        name: str | None,
+        branches: list[str],
+        tags: list[str],
+        credentials: str | None,
+        poll_s: int,
+    ) -> RepositoryRow:
+        remote = self._remote(url)  # refused before git ever runs
+        name = name or default_name(remote)
+        if not _NAME.fullmatch(name):
+            raise InvalidRequest(f"invalid repository name '{name}'; use a-z, 0-9, '.', '_', '-'")
+        for pattern in [*branches, *tags]:
+            if not _PATTERN.fullmatch(pattern) or pattern.startswith("-"):
+                raise InvalidRequest(f"invalid ref pattern '{pattern}'")
+        if credentials is not None:
+            absent = await self._db.call(lambda s: secret_store.missing(s, project, [credentials]))
+            if absent:
+                raise InvalidRequest(
+                    f"credentials secret '{credentials}' is not set in project '{project}'"
+                )
+        return await self._db.call(
+            lambda s: store.add_repository(
+                s,
+                project,
+                name=name,
+                url=remote.url,
+                branches=branches,
+                tags=tags,
+                credentials=credentials,
+                poll_s=poll_s,
+            )
+        )
+
+    async def scan(self, project: str, name: str) -> tuple[RepositoryRow, ScanResult | None]:
+        """Scan one repository now. A git failure is recorded on the repository (and returned
+        as None), never raised: one broken remote must not stop the others."""
+        repo = await self._db.call(lambda s: store.get_repository(s, project, name))
+        previous = None  # an explicit scan always re-reads; the poller passes the last refs
+        result: ScanResult | None = None
+        error: str | None = None
+        try:
+            remote = self._remote(repo.url)
+            auth_url = await self._auth_url(project, repo, remote)
+            result = await scan(
+                remote,
+                self.mirrors,
+                branches=store_list(repo.branches_json),
+                tags=store_list(repo.tags_json),
+                previous=previous,
+                auth_url=auth_url,
+                allow_file=self._settings.git_allow_file,
+                timeout_s=self._settings.git_timeout,
+            )
+        except GitError as exc:
+            error = str(exc)
+        except LockstepError as exc:
+            error = str(exc)
+        final = result or ScanResult(refs={}, changed=False)
+
+        def _record(s: Session) -> RepositoryRow:
+            row = store.get_repository(s, project, name)
+            store.record_scan(s, row, final, error=error)
+            return row
+
+        return await self._db.call(_record), result
+
+    async def _auth_url(self, project: str, repo: RepositoryRow, remote: RemoteUrl) -> str | None:
+        if repo.credentials is None:
+            return None
+        secret = repo.credentials
+        values = await self._db.call(
+            lambda s: secret_store.resolve(s, self._box, project, [secret])
+        )
+        user, _, token = values[secret].rpartition(":")
+        return remote.with_credentials(user or "git", token)
+
+
+def store_list(text: str) -> list[str]:
+    value = json.loads(text)
+    return [str(v) for v in value] if isinstance(value, list) else []

@@ -1,0 +1,291 @@
+"""Repositories, definitions, their per-ref status and versions: queries and the one place
+where a scan's findings are recorded."""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets as _random
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from lockstep.errors import Conflict, NotFound
+from lockstep.registry.scanner import ScanResult
+from lockstep.storage.database import utcnow
+from lockstep.storage.db import (
+    DefinitionRefRow,
+    DefinitionRow,
+    RepositoryRow,
+    VersionRow,
+    VersionSourceRow,
+)
+
+
+@dataclass(frozen=True)
+class RefStatus:
+    ref: str
+    sha: str
+    status: str  # valid | invalid
+    errors: list[str]
+    version: int | None
+    scanned_at: str
+
+
+@dataclass(frozen=True)
+class DefinitionInfo:
+    name: str
+    repository: str | None
+    path: str
+    latest_version: int | None
+    refs: list[RefStatus] = field(default_factory=list)
+    archived: bool = False
+
+
+def _new_id(kind: str) -> str:
+    return f"{kind}_{_random.token_hex(8)}"
+
+
+def add_repository(
+    s: Session,
+    project: str,
+    *,
+    name: str,
+    url: str,
+    branches: list[str],
+    tags: list[str],
+    credentials: str | None,
+    poll_s: int,
+) -> RepositoryRow:
+    existing = s.scalar(
+        select(RepositoryRow).where(
+            RepositoryRow.project_id == project,
+            RepositoryRow.name == name,
+            RepositoryRow.archived_at.is_(None),
+        )
+    )
+    if existing is not None:
+        raise Conflict(f"repository '{name}' already exists in project '{project}'")
+    row = RepositoryRow(
+        id=_new_id("repo"),
+        project_id=project,
+        name=name,
+        url=url,
+        branches_json=json.dumps(branches),
+        tags_json=json.dumps(tags),
+        credentials=credentials,
+        poll_s=poll_s,
+        created_at=utcnow(),
+    )
+    s.add(row)
+    s.flush()
+    return row
+
+
+def get_repository(s: Session, project: str, name: str) -> RepositoryRow:
+    row = s.scalar(
+        select(RepositoryRow).where(
+            RepositoryRow.project_id == project,
+            RepositoryRow.name == name,
+            RepositoryRow.archived_at.is_(None),
+        )
+    )
+    if row is None:
+        raise NotFound(f"repository '{name}' not found; list them with `lockstep repos list`")
+    return row
+
+
+def list_repositories(s: Session, project: str) -> list[RepositoryRow]:
+    return list(
+        s.scalars(
+            select(RepositoryRow)
+            .where(RepositoryRow.project_id == project, RepositoryRow.archived_at.is_(None))
+            .order_by(RepositoryRow.name)
+        )
+    )
+
+
+def remove_repository(s: Session, project: str, name: str) -> None:
+    """Archive the repository and its definitions; versions and runs keep their history."""
+    row = get_repository(s, project, name)
+    now = utcnow()
+    row.archived_at = now
+    for d in s.scalars(select(DefinitionRow).where(DefinitionRow.repository_id == row.id)):
+        d.archived_at = d.archived_at or now
+
+
+def record_scan(s: Session, repo: RepositoryRow, result: ScanResult, *, error: str | None) -> None:
+    repo.scanned_at = utcnow()
+    repo.error = error
+    if error is not None or not result.changed:
+        return
+    repo.refs_json = json.dumps(result.refs)
+    now = utcnow()
+    seen: set[tuple[str, str]] = set()
+    for found in result.files:
+        definition = _definition_for(s, repo, found.path, found.name)
+        version: int | None = None
+        if found.valid:
+            version = _version_for(
+                s, definition.id, found.digest, found.text, found.sha, found.path, now
+            )
+        seen.add((definition.id, found.ref))
+        ref_row = s.get(DefinitionRefRow, (definition.id, found.ref))
+        if ref_row is None:
+            ref_row = DefinitionRefRow(definition_id=definition.id, ref=found.ref)
+            s.add(ref_row)
+        ref_row.sha = found.sha
+        ref_row.status = "valid" if found.valid else "invalid"
+        ref_row.errors_json = json.dumps(found.errors)
+        ref_row.version = version
+        ref_row.scanned_at = now
+    # a ref that no longer exists (deleted branch) or no longer holds the file is forgotten;
+    # the versions it produced stay
+    for definition in s.scalars(
+        select(DefinitionRow).where(DefinitionRow.repository_id == repo.id)
+    ):
+        for ref_row in s.scalars(
+            select(DefinitionRefRow).where(DefinitionRefRow.definition_id == definition.id)
+        ):
+            if (definition.id, ref_row.ref) not in seen:
+                s.delete(ref_row)
+
+
+def _slug(text: str) -> str:
+    slug = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
+    return slug[:63] or "workflow"
+
+
+def _definition_for(s: Session, repo: RepositoryRow, path: str, name: str | None) -> DefinitionRow:
+    row = s.scalar(
+        select(DefinitionRow).where(
+            DefinitionRow.repository_id == repo.id, DefinitionRow.path == path
+        )
+    )
+    if row is not None:
+        return row
+    wanted = name or _slug(path.removesuffix(".yaml"))
+    taken = s.scalar(
+        select(DefinitionRow.id).where(
+            DefinitionRow.project_id == repo.project_id, DefinitionRow.name == wanted
+        )
+    )
+    if taken is not None:  # the same workflow name in another repository or path
+        wanted = f"{repo.name}-{_slug(path.removesuffix('.yaml'))}"[:100]
+    row = DefinitionRow(
+        id=_new_id("def"),
+        project_id=repo.project_id,
+        repository_id=repo.id,
+        path=path,
+        name=wanted,
+        created_at=utcnow(),
+    )
+    s.add(row)
+    s.flush()
+    return row
+
+
+def _version_for(
+    s: Session, definition_id: str, digest: str, text: str, sha: str, path: str, now: str
+) -> int:
+    """The version with this exact content, created on first sight (next number)."""
+    number = s.scalar(
+        select(VersionRow.number).where(
+            VersionRow.definition_id == definition_id, VersionRow.digest == digest
+        )
+    )
+    if number is None:
+        last = s.scalar(
+            select(func.max(VersionRow.number)).where(VersionRow.definition_id == definition_id)
+        )
+        number = (last or 0) + 1
+        s.add(
+            VersionRow(
+                definition_id=definition_id,
+                number=number,
+                digest=digest,
+                spec_text=text,
+                created_at=now,
+            )
+        )
+    if s.get(VersionSourceRow, (definition_id, number, sha)) is None:
+        s.add(
+            VersionSourceRow(
+                definition_id=definition_id, number=number, sha=sha, path=path, seen_at=now
+            )
+        )
+    return int(number)
+
+
+def describe(s: Session, definition: DefinitionRow) -> DefinitionInfo:
+    repo = s.get(RepositoryRow, definition.repository_id) if definition.repository_id else None
+    latest = s.scalar(
+        select(func.max(VersionRow.number)).where(VersionRow.definition_id == definition.id)
+    )
+    refs = [
+        RefStatus(
+            ref=r.ref,
+            sha=r.sha,
+            status=r.status,
+            errors=json.loads(r.errors_json),
+            version=r.version,
+            scanned_at=r.scanned_at,
+        )
+        for r in s.scalars(
+            select(DefinitionRefRow)
+            .where(DefinitionRefRow.definition_id == definition.id)
+            .order_by(DefinitionRefRow.ref)
+        )
+    ]
+    return DefinitionInfo(
+        name=definition.name,
+        repository=repo.name if repo else None,
+        path=definition.path,
+        latest_version=latest,
+        refs=refs,
+        archived=definition.archived_at is not None,
+    )
+
+
+def list_definitions(s: Session, project: str) -> list[DefinitionInfo]:
+    rows = s.scalars(
+        select(DefinitionRow)
+        .where(DefinitionRow.project_id == project, DefinitionRow.archived_at.is_(None))
+        .order_by(DefinitionRow.name)
+    )
+    return [describe(s, d) for d in rows]
+
+
+def get_definition(s: Session, project: str, name: str) -> DefinitionInfo:
+    row = s.scalar(
+        select(DefinitionRow).where(DefinitionRow.project_id == project, DefinitionRow.name == name)
+    )
+    if row is None:
+        raise NotFound(f"definition '{name}' not found; list them with `lockstep definitions list`")
+    return describe(s, row)
+
+
+def versions(s: Session, project: str, name: str) -> list[dict[str, Any]]:
+    row = s.scalar(
+        select(DefinitionRow).where(DefinitionRow.project_id == project, DefinitionRow.name == name)
+    )
+    if row is None:
+        raise NotFound(f"definition '{name}' not found")
+    out = []
+    for v in s.scalars(
+        select(VersionRow).where(VersionRow.definition_id == row.id).order_by(VersionRow.number)
+    ):
+        sources = [
+            {"sha": src.sha, "path": src.path, "seen_at": src.seen_at}
+            for src in s.scalars(
+                select(VersionSourceRow).where(
+                    VersionSourceRow.definition_id == row.id, VersionSourceRow.number == v.number
+                )
+            )
+        ]
+        out.append(
+            {"number": v.number, "digest": v.digest, "created_at": v.created_at, "sources": sources}
+        )
+    return out

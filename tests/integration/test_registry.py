@@ -1,0 +1,215 @@
+"""Connected repositories: the scanner finds workflow files on watched refs, validates them,
+and keeps per-ref status and immutable versions. Real git, local bare repositories."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.harness import Server
+
+GOOD = "name: build\nsteps:\n  compile:\n    run: echo compiling\n"
+GOOD_2 = "name: build\nsteps:\n  compile:\n    run: echo compiling v2\n"
+BAD = "name: build\nsteps:\n  compile:\n    rnu: echo typo\n"
+
+
+def git(cwd: Path, *args: str) -> str:
+    out = subprocess.run(
+        [
+            "git",
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "-c",
+            "init.defaultBranch=main",
+            *args,
+        ],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout.strip()
+
+
+class Repo:
+    """A bare 'remote' and a working clone that pushes to it."""
+
+    def __init__(self, root: Path) -> None:
+        self.bare = root / "remote.git"
+        self.work = root / "work"
+        root.mkdir(parents=True, exist_ok=True)
+        git(root, "init", "--bare", str(self.bare))
+        git(root, "clone", str(self.bare), str(self.work))
+        git(self.work, "checkout", "-b", "main")
+
+    @property
+    def url(self) -> str:
+        return f"file://{self.bare}"
+
+    def commit(self, files: dict[str, str], message: str = "change") -> str:
+        for name, text in files.items():
+            path = self.work / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+        git(self.work, "add", "-A")
+        git(self.work, "commit", "-m", message)
+        return git(self.work, "rev-parse", "HEAD")
+
+    def push(self, *refs: str, force: bool = False) -> None:
+        git(self.work, "push", *(["--force"] if force else []), "origin", *refs)
+
+
+def _definition(server: Server, name: str) -> dict:
+    resp = server.http.get(f"/definitions/{name}")
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+def _scan(server: Server, repo: str) -> dict:
+    resp = server.http.post(f"/repositories/{repo}/scan")
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+def test_scanner_tracks_refs_versions_errors_and_history(server: Server, tmp_path: Path) -> None:
+    repo = Repo(tmp_path / "r1")
+    first = repo.commit(
+        {
+            "workflow.yaml": GOOD,
+            "ci/lint.workflow.yaml": "name: lint\nsteps:\n  l: {run: 'true'}\n",
+            ".lockstep/nightly.yaml": "name: nightly\nsteps:\n  n: {run: 'true'}\n",
+            "docs/notes.yaml": "not: a workflow\n",
+        }
+    )
+    repo.push("main")
+    git(repo.work, "tag", "v1.0")
+    git(repo.work, "push", "origin", "v1.0")
+    git(repo.work, "checkout", "-b", "feature-x")
+    repo.commit({"workflow.yaml": BAD})
+    repo.push("feature-x")
+    git(repo.work, "checkout", "main")
+
+    resp = server.http.post(
+        "/repositories",
+        json={"url": repo.url, "name": "app", "branches": ["main", "feature-*"], "tags": ["v*"]},
+    )
+    assert resp.status_code == 201, resp.text
+    scanned = _scan(server, "app")
+    assert scanned["repository"]["error"] is None
+    names = {d["name"] for d in server.http.get("/definitions").json()}
+    assert {"build", "lint", "nightly"} <= names  # docs/notes.yaml is not a workflow file
+
+    build = _definition(server, "build")
+    refs = {r["ref"]: r for r in build["refs"]}
+    assert refs["main"]["status"] == "valid" and refs["main"]["sha"] == first
+    assert refs["main"]["version"] == 1
+    assert refs["v1.0"]["version"] == 1  # same content at a tag: the same version
+    # why feature-x is not runnable, with the position of the problem
+    assert refs["feature-x"]["status"] == "invalid"
+    assert any(
+        "workflow.yaml:4:5: unknown key 'rnu'; did you mean 'run'?" in e
+        for e in refs["feature-x"]["errors"]
+    )
+
+    # a new commit with new content: version 2; identical content later: no new version
+    second = repo.commit({"workflow.yaml": GOOD_2})
+    repo.push("main")
+    _scan(server, "app")
+    assert _definition(server, "build")["latest_version"] == 2
+    third = repo.commit({"README": "docs only"})
+    repo.push("main")
+    _scan(server, "app")
+    versions = server.http.get("/definitions/build/versions").json()
+    assert [v["number"] for v in versions] == [1, 2]
+    assert {s["sha"] for s in versions[1]["sources"]} == {second, third}
+
+    # an invalid push shows its errors and leaves the last valid version in place
+    repo.commit({"workflow.yaml": BAD})
+    repo.push("main")
+    _scan(server, "app")
+    build = _definition(server, "build")
+    main = next(r for r in build["refs"] if r["ref"] == "main")
+    assert main["status"] == "invalid" and main["version"] is None
+    assert build["latest_version"] == 2
+
+    # force-push main back and delete the feature branch: history is kept
+    git(repo.work, "reset", "--hard", first)
+    repo.push("main", force=True)
+    git(repo.work, "push", "origin", "--delete", "feature-x")
+    _scan(server, "app")
+    build = _definition(server, "build")
+    assert {r["ref"] for r in build["refs"]} == {"main", "v1.0"}
+    assert next(r for r in build["refs"] if r["ref"] == "main")["version"] == 1
+    assert [v["number"] for v in server.http.get("/definitions/build/versions").json()] == [1, 2]
+
+    # versions are immutable records, down to the database
+    db = sqlite3.connect(server.home / "lockstep.db")
+    with pytest.raises(sqlite3.IntegrityError, match="immutable"):
+        db.execute("UPDATE versions SET spec_text = 'x'")
+    db.close()
+
+
+def test_a_symlinked_workflow_is_reported_and_nothing_outside_is_read(
+    server: Server, tmp_path: Path
+) -> None:
+    repo = Repo(tmp_path / "r2")
+    (repo.work / "workflow.yaml").symlink_to("/etc/passwd")
+    repo.commit({"ok.workflow.yaml": "name: sym-ok\nsteps:\n  a: {run: 'true'}\n"})
+    repo.push("main")
+    assert (
+        server.http.post("/repositories", json={"url": repo.url, "name": "sym"}).status_code == 201
+    )
+    _scan(server, "sym")
+    defs = {d["path"]: d for d in server.http.get("/definitions").json()}
+    linked = defs["workflow.yaml"]
+    assert linked["refs"][0]["status"] == "invalid"
+    assert "symbolic link" in linked["refs"][0]["errors"][0]
+    assert "root:" not in str(linked)
+    assert defs["ok.workflow.yaml"]["refs"][0]["status"] == "valid"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ext::sh -c touch% /tmp/lockstep-git-pwned",
+        "--upload-pack=touch /tmp/lockstep-git-pwned",
+        "-oProxyCommand=touch /tmp/lockstep-git-pwned",
+        "fd::17",
+        "https://user:pass@example.com/r.git",
+        "gopher://example.com/r.git",
+        "",
+    ],
+)
+def test_hostile_urls_are_refused_before_git_runs(server: Server, url: str) -> None:
+    resp = server.http.post("/repositories", json={"url": url, "name": "hostile"})
+    assert resp.status_code in (400, 422), resp.text
+    assert resp.headers["content-type"] == "application/problem+json"
+    assert "pass" not in resp.json()["detail"]
+    assert not Path("/tmp/lockstep-git-pwned").exists()
+    names = [r["name"] for r in server.http.get("/repositories").json()]
+    assert "hostile" not in names
+
+
+def test_a_vanished_repository_is_reported_and_others_still_scan(
+    server: Server, tmp_path: Path
+) -> None:
+    gone, fine = Repo(tmp_path / "gone"), Repo(tmp_path / "fine")
+    for r, name in ((gone, "gone"), (fine, "fine")):
+        r.commit({"workflow.yaml": f"name: wf-{name}\nsteps:\n  a: {{run: 'true'}}\n"})
+        r.push("main")
+        assert (
+            server.http.post("/repositories", json={"url": r.url, "name": name}).status_code == 201
+        )
+    subprocess.run(["rm", "-rf", str(gone.bare)], check=True)
+    result = _scan(server, "gone")
+    assert result["repository"]["error"]
+    assert str(gone.bare) in result["repository"]["error"] or "not" in result["repository"]["error"]
+    assert _scan(server, "fine")["repository"]["error"] is None
+    assert _definition(server, "wf-fine")["refs"][0]["status"] == "valid"
+    listed = {r["name"]: r for r in server.http.get("/repositories").json()}
+    assert listed["gone"]["error"] and listed["fine"]["error"] is None
