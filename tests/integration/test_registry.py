@@ -3,13 +3,17 @@ and keeps per-ref status and immutable versions. Real git, local bare repositori
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import sqlite3
 import subprocess
 from pathlib import Path
 
+import httpx
 import pytest
 
-from tests.harness import Server
+from tests.harness import Server, wait_for
 
 GOOD = "name: build\nsteps:\n  compile:\n    run: echo compiling\n"
 GOOD_2 = "name: build\nsteps:\n  compile:\n    run: echo compiling v2\n"
@@ -213,3 +217,92 @@ def test_a_vanished_repository_is_reported_and_others_still_scan(
     assert _definition(server, "wf-fine")["refs"][0]["status"] == "valid"
     listed = {r["name"]: r for r in server.http.get("/repositories").json()}
     assert listed["gone"]["error"] and listed["fine"]["error"] is None
+
+
+def _hook(server: Server, body: bytes, headers: dict[str, str]) -> httpx.Response:
+    return httpx.post(
+        server.url + "/api/v1/hooks/git",
+        content=body,
+        headers={"content-type": "application/json", **headers},
+        timeout=30,
+    )
+
+
+def _latest(server: Server, name: str) -> int | None:
+    return _definition(server, name)["latest_version"]
+
+
+def test_signed_push_webhooks_rescan_and_unsigned_ones_change_nothing(
+    server: Server, tmp_path: Path
+) -> None:
+    repo = Repo(tmp_path / "hooked")
+    repo.commit({"workflow.yaml": "name: hooked-wf\nsteps:\n  a: {run: 'echo 1'}\n"})
+    repo.push("main")
+    resp = server.http.post(
+        "/repositories", json={"url": repo.url, "name": "hooked", "poll_s": 86400}
+    )
+    assert resp.status_code == 201, resp.text
+    secret = resp.json()["webhook_secret"]
+    assert secret not in server.http.get("/repositories").text  # shown once, never again
+    _scan(server, "hooked")
+    assert _latest(server, "hooked-wf") == 1
+
+    n = 1
+    for shape in ("github", "gitlab", "gitea"):
+        n += 1
+        repo.commit({"workflow.yaml": f"name: hooked-wf\nsteps:\n  a: {{run: 'echo {n}'}}\n"})
+        repo.push("main")
+        if shape == "gitlab":
+            body = json.dumps(
+                {"ref": "refs/heads/main", "project": {"git_http_url": repo.url}}
+            ).encode()
+            good, bad = {"x-gitlab-token": secret}, {"x-gitlab-token": "wrong"}
+        else:
+            body = json.dumps(
+                {"ref": "refs/heads/main", "repository": {"clone_url": repo.url}}
+            ).encode()
+            digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+            header = "x-hub-signature-256" if shape == "github" else "x-gitea-signature"
+            prefix = "sha256=" if shape == "github" else ""
+            good, bad = {header: prefix + digest}, {header: prefix + "0" * 64}
+        for wrong in (bad, {}):
+            refused = _hook(server, body, wrong)
+            assert refused.status_code == 401, (shape, refused.text)
+        assert _latest(server, "hooked-wf") == n - 1  # nothing was scanned
+        accepted = _hook(server, body, good)
+        assert accepted.status_code == 202, (shape, accepted.text)
+        wait_for(
+            lambda n=n: _latest(server, "hooked-wf") == n,
+            timeout=10,
+            what=f"the {shape} push to be scanned",
+        )
+    assert _hook(server, b"not json", {"x-gitlab-token": secret}).status_code == 400
+
+
+def test_polling_picks_up_pushes_and_an_unchanged_remote_is_not_fetched(
+    server: Server, tmp_path: Path
+) -> None:
+    repo = Repo(tmp_path / "polled")
+    repo.commit({"workflow.yaml": "name: polled-wf\nsteps:\n  a: {run: 'echo 1'}\n"})
+    repo.push("main")
+    resp = server.http.post("/repositories", json={"url": repo.url, "name": "polled", "poll_s": 5})
+    assert resp.status_code == 201
+    wait_for(
+        lambda: server.http.get("/definitions/polled-wf").status_code == 200,
+        timeout=20,
+        what="the first poll",
+    )
+    repo.commit({"workflow.yaml": "name: polled-wf\nsteps:\n  a: {run: 'echo 2'}\n"})
+    repo.push("main")
+    wait_for(lambda: _latest(server, "polled-wf") == 2, timeout=20, what="the next poll")
+
+    def state() -> tuple[str, dict[str, float]]:
+        row = next(r for r in server.http.get("/repositories").json() if r["name"] == "polled")
+        files = {
+            str(p): p.stat().st_mtime for p in (server.home / "mirrors").rglob("*") if p.is_file()
+        }
+        return row["scanned_at"], files
+
+    scanned, before = state()
+    wait_for(lambda: state()[0] != scanned, timeout=20, what="an unchanged poll")
+    assert state()[1] == before  # the poll listed refs and fetched nothing

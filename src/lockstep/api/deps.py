@@ -17,7 +17,7 @@ from lockstep.auth.principal import LOCAL, Principal
 from lockstep.auth.roles import PERMISSIONS
 from lockstep.errors import NotFound, PermissionDenied, Unauthenticated
 from lockstep.secrets.crypto import SecretBox
-from lockstep.services.registry import RegistryService
+from lockstep.services.registry import Poller, RegistryService
 from lockstep.services.runs import RunService
 from lockstep.settings import Settings
 from lockstep.storage import identity
@@ -36,6 +36,7 @@ class Services:
     db: Database
     box: SecretBox
     registry: RegistryService
+    poller: Poller
     auth: bool = True
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated, Any
 
 import typer
@@ -45,6 +46,8 @@ def repos_add(
             body["credentials"] = credentials
         row = await c.call("POST", f"/projects/{c.project}/repositories", json=body)
         err.print(f"repository {row['name']} connected ({row['url']})")
+        err.print(f"push webhook: POST {c.where}{row['webhook_url']}, signed with (shown once):")
+        sys.stdout.write(row["webhook_secret"] + "\n")
 
     go(run)
 

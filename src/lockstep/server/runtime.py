@@ -17,7 +17,7 @@ from lockstep.secrets.crypto import SecretBox
 from lockstep.server.home import HomeLock, bootstrap_admin
 from lockstep.server.temporal_dev import DevServer
 from lockstep.server.workers import PoolWorker, control_worker, db_secret_resolver
-from lockstep.services.registry import RegistryService
+from lockstep.services.registry import Poller, RegistryService
 from lockstep.services.runs import RunService
 from lockstep.settings import Settings, pool_queue
 from lockstep.storage.blobs import DirectoryBlobStore
@@ -77,9 +77,12 @@ class ControlPlane:
         logs = DirectoryLogStore(home / "logs")
         box = secret_box(settings)
         registry = RegistryService(settings=settings, db=self._db, box=box, root=home / "mirrors")
+        poller = Poller(registry, self._db)
         if not self.engine:
             runs = RunService(settings=settings, db=self._db, client=None, blobs=blobs, logs=logs)
-            self.services = Services(settings, runs, blobs, self._db, box, registry, auth=self.auth)
+            self.services = Services(
+                settings, runs, blobs, self._db, box, registry, poller, auth=self.auth
+            )
             return self.services
         if settings.temporal_address:
             self.temporal_address = settings.temporal_address
@@ -106,9 +109,14 @@ class ControlPlane:
             workers.append(pw.worker)
         self._tasks = [asyncio.create_task(w.run()) for w in workers]
         self._workers = workers
-        self.services = Services(settings, runs, blobs, self._db, box, registry, auth=self.auth)
+        self.services = Services(
+            settings, runs, blobs, self._db, box, registry, poller, auth=self.auth
+        )
         if self.auth:
             self.initial_token = await self._db.call(lambda s: bootstrap_admin(s, home))
+        if self.role == "server":
+            # the background scanner lives in the server; one-shot CLI runs do not poll
+            self._tasks.append(asyncio.create_task(poller.run()))
         started = await runs.reconcile()
         if started:
             log.info("runs.reconciled", extra={"count": started})

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import re
+import secrets
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -19,6 +24,7 @@ from lockstep.storage import secrets as secret_store
 from lockstep.storage.database import Database
 from lockstep.storage.db import RepositoryRow
 
+log = logging.getLogger(__name__)
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
 _PATTERN = re.compile(r"^[A-Za-z0-9._/*?\[\]-]{1,200}$")
 
@@ -50,7 +56,8 @@ class RegistryService:
         tags: list[str],
         credentials: str | None,
         poll_s: int,
-    ) -> RepositoryRow:
+    ) -> tuple[RepositoryRow, str]:
+        """Connect a repository; returns it and its webhook secret (shown this once)."""
         remote = self._remote(url)  # refused before git ever runs
         name = name or default_name(remote)
         if not _NAME.fullmatch(name):
@@ -64,7 +71,9 @@ class RegistryService:
                 raise InvalidRequest(
                     f"credentials secret '{credentials}' is not set in project '{project}'"
                 )
-        return await self._db.call(
+        hook_secret = "whsec_" + secrets.token_urlsafe(24)
+        sealed = self._box.encrypt(project, f"webhook:{name}", hook_secret)
+        row = await self._db.call(
             lambda s: store.add_repository(
                 s,
                 project,
@@ -74,14 +83,19 @@ class RegistryService:
                 tags=tags,
                 credentials=credentials,
                 poll_s=poll_s,
+                webhook_secret=sealed,
             )
         )
+        return row, hook_secret
 
-    async def scan(self, project: str, name: str) -> tuple[RepositoryRow, ScanResult | None]:
+    async def scan(
+        self, project: str, name: str, *, if_changed: bool = False
+    ) -> tuple[RepositoryRow, ScanResult | None]:
         """Scan one repository now. A git failure is recorded on the repository (and returned
-        as None), never raised: one broken remote must not stop the others."""
+        as None), never raised: one broken remote must not stop the others. ``if_changed``:
+        an unchanged remote (same refs as last time) costs one ref listing and no fetch."""
         repo = await self._db.call(lambda s: store.get_repository(s, project, name))
-        previous = None  # an explicit scan always re-reads; the poller passes the last refs
+        previous = json.loads(repo.refs_json) if if_changed and repo.refs_json else None
         result: ScanResult | None = None
         error: str | None = None
         try:
@@ -110,6 +124,14 @@ class RegistryService:
 
         return await self._db.call(_record), result
 
+    async def hook_candidates(self) -> list[tuple[RepositoryRow, str]]:
+        rows = await self._db.call(store.all_active_repositories)
+        return [
+            (r, self._box.decrypt(r.project_id, f"webhook:{r.name}", r.webhook_secret))
+            for r in rows
+            if r.webhook_secret
+        ]
+
     async def _auth_url(self, project: str, repo: RepositoryRow, remote: RemoteUrl) -> str | None:
         if repo.credentials is None:
             return None
@@ -124,3 +146,35 @@ class RegistryService:
 def store_list(text: str) -> list[str]:
     value = json.loads(text)
     return [str(v) for v in value] if isinstance(value, list) else []
+
+
+class Poller:
+    """Rescans each repository when its poll interval has passed (and on webhooks)."""
+
+    def __init__(self, registry: RegistryService, db: Database, *, tick_s: float = 1.0) -> None:
+        self._registry = registry
+        self._db = db
+        self._tick_s = tick_s
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.poll_once()
+            except Exception:  # a poll must never kill the server; the next tick retries
+                log.exception("registry.poll_failed")
+            await asyncio.sleep(self._tick_s)
+
+    async def poll_once(self) -> None:
+        now = datetime.now(UTC)
+        for repo in await self._db.call(store.all_active_repositories):
+            last = datetime.fromisoformat(repo.scanned_at) if repo.scanned_at else None
+            if last is None or (now - last).total_seconds() >= repo.poll_s:
+                await self._registry.scan(repo.project_id, repo.name, if_changed=True)
+
+    def rescan_soon(self, rows: list[RepositoryRow]) -> None:
+        """Webhook deliveries are acknowledged at once and processed here, in the background."""
+        for row in rows:
+            task = asyncio.create_task(self._registry.scan(row.project_id, row.name))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)

@@ -192,6 +192,7 @@ class RepositoryRow(Base):
     scanned_at: Mapped[str | None] = mapped_column(String(32), nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     refs_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+    webhook_secret: Mapped[str | None] = mapped_column(Text, nullable=True)  # encrypted
 
 
 class DefinitionRow(Base):

@@ -58,6 +58,7 @@ def add_repository(
     tags: list[str],
     credentials: str | None,
     poll_s: int,
+    webhook_secret: str | None = None,
 ) -> RepositoryRow:
     existing = s.scalar(
         select(RepositoryRow).where(
@@ -78,6 +79,7 @@ def add_repository(
         credentials=credentials,
         poll_s=poll_s,
         created_at=utcnow(),
+        webhook_secret=webhook_secret,
     )
     s.add(row)
     s.flush()
@@ -105,6 +107,10 @@ def list_repositories(s: Session, project: str) -> list[RepositoryRow]:
             .order_by(RepositoryRow.name)
         )
     )
+
+
+def all_active_repositories(s: Session) -> list[RepositoryRow]:
+    return list(s.scalars(select(RepositoryRow).where(RepositoryRow.archived_at.is_(None))))
 
 
 def remove_repository(s: Session, project: str, name: str) -> None:

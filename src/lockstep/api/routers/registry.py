@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from lockstep.api.deps import Access, Services, require, services
+from lockstep.services import hooks
 from lockstep.services.registry import store_list
 from lockstep.storage import registry as store
 from lockstep.storage.db import RepositoryRow
@@ -39,6 +40,11 @@ class RepositoryOut(BaseModel):
     created_at: str
     scanned_at: str | None = None
     error: str | None = None
+
+
+class NewRepositoryOut(RepositoryOut):
+    webhook_secret: str = Field(description="shown this once: sign push webhooks with it")
+    webhook_url: str = "/api/v1/hooks/git"
 
 
 class ScanOut(BaseModel):
@@ -79,11 +85,11 @@ def _repo(row: RepositoryRow) -> RepositoryOut:
     )
 
 
-@router.post(REPOS, status_code=201, response_model=RepositoryOut)
+@router.post(REPOS, status_code=201, response_model=NewRepositoryOut)
 async def add_repository(
     body: RepositoryIn, svc: Svc, access: Annotated[Access, Depends(require("repos:write"))]
-) -> RepositoryOut:
-    row = await svc.registry.add(
+) -> NewRepositoryOut:
+    row, hook_secret = await svc.registry.add(
         access.project,
         url=body.url,
         name=body.name,
@@ -92,7 +98,17 @@ async def add_repository(
         credentials=body.credentials,
         poll_s=body.poll_s,
     )
-    return _repo(row)
+    return NewRepositoryOut(**_repo(row).model_dump(), webhook_secret=hook_secret)
+
+
+@router.post("/hooks/git", status_code=202)
+async def git_push_hook(request: Request, svc: Svc) -> dict[str, int]:
+    """A push event (GitHub, GitLab or Gitea shape), signed with the repository's secret.
+    Acknowledged at once; the rescan runs in the background."""
+    body = await request.body()
+    rows = hooks.accepted(await svc.registry.hook_candidates(), body, request.headers)
+    svc.poller.rescan_soon(rows)
+    return {"accepted": len(rows)}
 
 
 @router.get(REPOS, response_model=list[RepositoryOut])

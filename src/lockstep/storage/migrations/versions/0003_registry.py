@@ -31,6 +31,7 @@ def upgrade() -> None:
         sa.Column("scanned_at", sa.String(32)),
         sa.Column("error", sa.Text),
         sa.Column("refs_json", sa.Text),
+        sa.Column("webhook_secret", sa.Text),
         sa.UniqueConstraint("project_id", "name", name="uq_repositories_name"),
     )
     op.create_table(
