@@ -49,6 +49,11 @@ class RunRecord(_Record):
     triggered_by: str = ""
     idempotency_key: str | None = None
     retry_of: str | None = None
+    definition: str | None = Field(None, description="the definition this run executes")
+    version: int | None = Field(None, description="its version, locked at creation")
+    sha: str | None = Field(None, description="the commit, locked at creation")
+    instance: str | None = None
+    selector: str | None = Field(None, description="what the run was asked to run (a ref)")
     created_at: str
     started_at: str | None = None
     finished_at: str | None = None

@@ -50,6 +50,9 @@ POLICY: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/projects/{project}/definitions/{name}"): "viewer",
     ("GET", "/api/v1/projects/{project}/definitions/{name}/versions"): "viewer",
     ("POST", "/api/v1/hooks/git"): "signed",
+    ("POST", "/api/v1/projects/{project}/instances"): "maintainer",
+    ("GET", "/api/v1/projects/{project}/instances"): "viewer",
+    ("POST", "/api/v1/projects/{project}/instances/{name}/runs"): "operator",
 }
 BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/projects"): {"name": "made-by-matrix"},
@@ -58,6 +61,11 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/projects/{project}/runs"): {"spec": "name: m\nsteps: {a: {run: 'true'}}\n"},
     ("PUT", "/api/v1/projects/{project}/secrets/{name}"): {"value": "matrix-value"},
     ("POST", "/api/v1/projects/{project}/repositories"): {"url": "file:///nonexistent/repo.git"},
+    ("POST", "/api/v1/projects/{project}/instances"): {
+        "name": "m",
+        "definition": "nothing-here",
+        "ref": "main",
+    },
 }
 
 

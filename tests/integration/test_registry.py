@@ -306,3 +306,81 @@ def test_polling_picks_up_pushes_and_an_unchanged_remote_is_not_fetched(
     scanned, before = state()
     wait_for(lambda: state()[0] != scanned, timeout=20, what="an unchanged poll")
     assert state()[1] == before  # the poll listed refs and fetched nothing
+
+
+LOCKED = """name: locked-wf
+params: {type: object, properties: {who: {type: string, default: nobody}}}
+steps:
+  read:
+    run: |
+      echo "data=$(cat data.txt)" >> "$LOCKSTEP_OUTPUTS"
+      echo "sha=${{ run.sha }}" >> "$LOCKSTEP_OUTPUTS"
+      echo "who=${{ params.who }}" >> "$LOCKSTEP_OUTPUTS"
+"""
+
+
+def test_instances_lock_each_run_to_a_commit_and_version(server: Server, tmp_path: Path) -> None:
+    repo = Repo(tmp_path / "locked")
+    first = repo.commit({"workflow.yaml": LOCKED, "data.txt": "one"})
+    repo.push("main")
+    assert (
+        server.http.post(
+            "/repositories", json={"url": repo.url, "name": "locked", "poll_s": 86400}
+        ).status_code
+        == 201
+    )
+    _scan(server, "locked")
+    for name, ref in (("follow-main", "main"), ("pinned", first[:10])):
+        resp = server.http.post(
+            "/instances",
+            json={"name": name, "definition": "locked-wf", "ref": ref, "params": ["who=inst"]},
+        )
+        assert resp.status_code == 201, resp.text
+
+    def run(instance: str, *params: str) -> dict:
+        resp = server.http.post(f"/instances/{instance}/runs", json={"params": list(params)})
+        assert resp.status_code == 201, resp.text
+        return server.wait(resp.json()["id"])
+
+    a = run("follow-main")
+    assert a["status"] == "succeeded", a
+    assert (a["sha"], a["version"], a["definition"], a["instance"], a["selector"]) == (
+        first,
+        1,
+        "locked-wf",
+        "follow-main",
+        "main",
+    )
+    assert a["steps"]["read"]["outputs"] == {"data": "one", "sha": first, "who": "inst"}
+
+    second = repo.commit({"workflow.yaml": LOCKED.replace("nobody", "somebody"), "data.txt": "two"})
+    repo.push("main")
+    _scan(server, "locked")
+    b = run("follow-main", "who=override")
+    assert (b["sha"], b["version"]) == (second, 2)  # the branch instance follows
+    assert b["steps"]["read"]["outputs"] == {"data": "two", "sha": second, "who": "override"}
+    c = run("pinned")
+    assert (c["sha"], c["version"]) == (first, 1)  # the SHA instance never moves
+    assert c["steps"]["read"]["outputs"]["data"] == "one"
+
+
+@pytest.mark.parametrize(
+    ("ref", "status"), [("--output=/tmp/x", 400), ("refs/../../x", 400), ("no-such-branch", 404)]
+)
+def test_bad_instance_refs_are_refused(
+    server: Server, tmp_path: Path, ref: str, status: int
+) -> None:
+    repo = Repo(tmp_path / "refs")
+    repo.commit({"workflow.yaml": "name: refs-wf\nsteps:\n  a: {run: 'true'}\n"})
+    repo.push("main")
+    name = f"refs-{abs(hash(ref)) % 10000}"
+    server.http.post("/repositories", json={"url": repo.url, "name": name, "poll_s": 86400})
+    _scan(server, name)
+    created = server.http.post(
+        "/instances", json={"name": f"i-{name}", "definition": "refs-wf", "ref": ref}
+    )
+    if created.status_code == 201:
+        resp = server.http.post(f"/instances/i-{name}/runs", json={})
+        assert resp.status_code == status, resp.text
+    else:
+        assert created.status_code == status, created.text

@@ -17,6 +17,7 @@ from lockstep.auth.principal import LOCAL, Principal
 from lockstep.auth.roles import PERMISSIONS
 from lockstep.errors import NotFound, PermissionDenied, Unauthenticated
 from lockstep.secrets.crypto import SecretBox
+from lockstep.services.instances import InstanceService
 from lockstep.services.registry import Poller, RegistryService
 from lockstep.services.runs import RunService
 from lockstep.settings import Settings
@@ -37,6 +38,7 @@ class Services:
     box: SecretBox
     registry: RegistryService
     poller: Poller
+    instances: InstanceService
     auth: bool = True
 
 

@@ -22,6 +22,8 @@ PERMISSIONS: dict[str, Role] = {
     "repos:read": Role.viewer,
     "repos:write": Role.maintainer,
     "definitions:read": Role.viewer,
+    "instances:read": Role.viewer,
+    "instances:write": Role.maintainer,
     "secrets:read": Role.maintainer,  # names only: values are never readable
     "secrets:write": Role.maintainer,
     "members:read": Role.admin,

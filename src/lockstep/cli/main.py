@@ -34,6 +34,7 @@ app.add_typer(admin.tokens, name="tokens")
 app.add_typer(admin.secrets, name="secrets")
 app.add_typer(registry.repos, name="repos")
 app.add_typer(registry.definitions, name="definitions")
+app.add_typer(registry.instances, name="instances")
 app.command("audit")(admin.audit_command)
 app.command("login")(admin.login_command)
 

@@ -131,3 +131,75 @@ def definitionsshow(name: str, as_json: AsJson = False) -> None:
                 out.print(f"    [red]{escape(line)}[/]")
 
     go(run)
+
+
+instances = typer.Typer(
+    help="Saved configurations: a definition pinned to a ref.", no_args_is_help=True
+)
+Params = Annotated[list[str] | None, typer.Option("-p", "--param", help="key=value")]
+
+
+@instances.command("create")
+def instances_create(
+    name: str,
+    definition: Annotated[str, typer.Option(help="the definition to run")],
+    ref: Annotated[str, typer.Option(help="branch (follows it), git tag or commit SHA (pinned)")],
+    param: Params = None,
+) -> None:
+    """Create an instance; a branch instance follows the branch, a tag/SHA one never moves."""
+
+    async def run(c: ApiClient) -> None:
+        body = {"name": name, "definition": definition, "ref": ref, "params": param or []}
+        await c.call("POST", f"/projects/{c.project}/instances", json=body)
+        err.print(f"instance {name}: {definition}@{ref}")
+
+    go(run)
+
+
+@instances.command("list")
+def instances_list(as_json: AsJson = False) -> None:
+    """Instances of the project."""
+
+    async def run(c: ApiClient) -> None:
+        show(
+            await c.call("GET", f"/projects/{c.project}/instances"),
+            ["name", "definition", "ref", "params"],
+            as_json,
+        )
+
+    go(run)
+
+
+@instances.command("run")
+def instances_run(
+    name: str,
+    param: Params = None,
+    watch_: Annotated[bool, typer.Option("--watch/--no-watch")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Run an instance: its ref is resolved now to a commit and version, and locked."""
+    from lockstep.cli import watch
+    from lockstep.cli.render import print_run
+    from lockstep.records import RunRecord
+
+    result: dict[str, Any] = {}
+
+    async def run(c: ApiClient) -> None:
+        data = await c.call(
+            "POST", f"/projects/{c.project}/instances/{name}/runs", json={"params": param or []}
+        )
+        record = RunRecord.model_validate(data)
+        if not as_json:
+            err.print(
+                f"run [bold]{record.id}[/]: {record.definition} version {record.version} "
+                f"at {str(record.sha)[:12]}"
+            )
+        result["run"] = await watch.wait(c, record.id, live=watch_)
+
+    go(run)
+    final: RunRecord = result["run"]
+    if as_json:
+        print_json(final.model_dump(mode="json"))
+    else:
+        print_run(final)
+    raise typer.Exit(0 if final.status == "succeeded" else 1)

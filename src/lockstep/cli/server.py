@@ -16,6 +16,7 @@ from lockstep.api.app import create_app
 from lockstep.cli import context
 from lockstep.cli.output import err
 from lockstep.errors import ConfigError, EngineUnavailable
+from lockstep.registry.mirror import MirrorCache
 from lockstep.server.home import clear_server_info, read_json, write_server_info
 from lockstep.server.runtime import ControlPlane, connect, secret_box
 from lockstep.server.workers import PoolWorker, db_secret_resolver
@@ -110,6 +111,7 @@ async def _work(settings: Settings, pool: str, concurrency: int | None) -> None:
         settings,
         pool=pool,
         secrets=db_secret_resolver(db, secret_box(settings)),
+        mirrors=MirrorCache(home / "mirrors"),
         blobs=DirectoryBlobStore(home / "blobs"),
         logs=DirectoryLogStore(home / "logs"),
         work_root=Path(home / "work"),

@@ -52,9 +52,12 @@ class StepPlan:
 
 @dataclass(frozen=True)
 class Workspace:
-    """Where a step's working copy comes from: a snapshot blob of a directory (ad-hoc runs)."""
+    """Where a step's working copy comes from: a snapshot blob of a directory (ad-hoc runs),
+    or a repository at an exact commit (runs of a git-backed definition)."""
 
     snapshot: str | None = None  # blob key of a tar.gz, or None for an empty workspace
+    repo: str | None = None  # credential-free remote URL
+    sha: str | None = None  # the commit every attempt of the run checks out
 
 
 @dataclass(frozen=True)

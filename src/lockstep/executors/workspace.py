@@ -13,6 +13,7 @@ import re
 import shutil
 import tarfile
 import tempfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from lockstep.engine.types import Workspace
@@ -59,8 +60,13 @@ class WorkspaceManager:
     def snapshots_dir(self) -> Path:
         return self.root / "snapshots"
 
+    #: fills an empty directory with ``repo`` at ``sha`` (set by workers that serve git runs)
+    checkout: Callable[[str, str, Path], Awaitable[None]] | None = None
+
     async def prepare(self, workspace: Workspace, name: str) -> Path:
         """Return a new, empty-or-populated directory that belongs to this attempt alone."""
+        if workspace.sha is not None and workspace.repo is not None:
+            return await self._checked_out(workspace.repo, workspace.sha, name)
         source = None
         if workspace.snapshot is not None:
             source = await self._extracted(workspace.snapshot)
@@ -73,6 +79,18 @@ class WorkspaceManager:
         except asyncio.CancelledError:
             job.add_done_callback(_remove_result)
             raise
+
+    async def _checked_out(self, repo: str, sha: str, name: str) -> Path:
+        if self.checkout is None:
+            raise WorkspaceError(f"this worker cannot check out git workspaces ({repo})")
+        safe = _UNSAFE_NAME.sub("_", name)[:60] or "attempt"
+        path = await asyncio.to_thread(self._make_attempt, safe, None)
+        try:
+            await self.checkout(repo, sha, path)
+        except BaseException:
+            await self.cleanup(path)
+            raise
+        return path
 
     async def cleanup(self, path: Path) -> None:
         """Remove an attempt directory; errors are ignored (a leftover costs only disk)."""

@@ -17,6 +17,7 @@ from lockstep.secrets.crypto import SecretBox
 from lockstep.server.home import HomeLock, bootstrap_admin
 from lockstep.server.temporal_dev import DevServer
 from lockstep.server.workers import PoolWorker, control_worker, db_secret_resolver
+from lockstep.services.instances import InstanceService
 from lockstep.services.registry import Poller, RegistryService
 from lockstep.services.runs import RunService
 from lockstep.settings import Settings, pool_queue
@@ -80,9 +81,7 @@ class ControlPlane:
         poller = Poller(registry, self._db)
         if not self.engine:
             runs = RunService(settings=settings, db=self._db, client=None, blobs=blobs, logs=logs)
-            self.services = Services(
-                settings, runs, blobs, self._db, box, registry, poller, auth=self.auth
-            )
+            self.services = self._services(runs, blobs, box, registry, poller)
             return self.services
         if settings.temporal_address:
             self.temporal_address = settings.temporal_address
@@ -104,14 +103,13 @@ class ControlPlane:
                 work_root=home / "work",
                 interpreter_db=self._db if pool == merged else None,
                 secrets=db_secret_resolver(self._db, box),
+                mirrors=registry.mirrors,
             )
             self._pool_workers.append(pw)
             workers.append(pw.worker)
         self._tasks = [asyncio.create_task(w.run()) for w in workers]
         self._workers = workers
-        self.services = Services(
-            settings, runs, blobs, self._db, box, registry, poller, auth=self.auth
-        )
+        self.services = self._services(runs, blobs, box, registry, poller)
         if self.auth:
             self.initial_token = await self._db.call(lambda s: bootstrap_admin(s, home))
         if self.role == "server":
@@ -121,6 +119,22 @@ class ControlPlane:
         if started:
             log.info("runs.reconciled", extra={"count": started})
         return self.services
+
+    def _services(
+        self,
+        runs: RunService,
+        blobs: DirectoryBlobStore,
+        box: SecretBox,
+        registry: RegistryService,
+        poller: Poller,
+    ) -> Services:
+        assert self._db is not None
+        instances = InstanceService(
+            settings=self.settings, db=self._db, registry=registry, runs=runs
+        )
+        return Services(
+            self.settings, runs, blobs, self._db, box, registry, poller, instances, auth=self.auth
+        )
 
     async def stop(self) -> None:
         for w in getattr(self, "_workers", []):

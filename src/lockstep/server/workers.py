@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,8 @@ from lockstep.engine.activities import (
 )
 from lockstep.engine.workflow import RunWorkflow
 from lockstep.executors.workspace import WorkspaceManager
+from lockstep.registry.mirror import MirrorCache
+from lockstep.registry.urls import GitError, parse_remote
 from lockstep.secrets.crypto import SecretBox
 from lockstep.settings import Settings, pool_queue
 from lockstep.storage import secrets as secret_store
@@ -82,6 +84,7 @@ class PoolWorker:
         concurrency: int | None = None,
         interpreter_db: Database | None = None,
         secrets: SecretResolver | None = None,
+        mirrors: MirrorCache | None = None,
     ) -> None:
         """``interpreter_db``: also serve the run interpreter from this worker (the server's
         own pool, when it shares the control queue). Temporal then hands a step scheduled on
@@ -89,8 +92,11 @@ class PoolWorker:
         saving a matching round trip on every step."""
         self.identity = worker_identity(pool)
         self.work_dir = work_root / self.identity.replace("/", "-")
+        workspaces = WorkspaceManager(self.work_dir, blobs)
+        if mirrors is not None:
+            workspaces.checkout = git_checkout(mirrors, settings)
         activities = StepActivities(
-            workspaces=WorkspaceManager(self.work_dir, blobs),
+            workspaces=workspaces,
             logs=logs,
             identity=self.identity,
             kill_grace_s=settings.kill_grace,
@@ -132,3 +138,24 @@ def db_secret_resolver(db: Database, box: SecretBox) -> SecretResolver:
         return await db.call(lambda s: secret_store.resolve(s, box, project, names))
 
     return resolve
+
+
+def git_checkout(
+    mirrors: MirrorCache, settings: Settings
+) -> Callable[[str, str, Path], Awaitable[None]]:
+    """Checks a run's commit out of the mirror cache, fetching once if the commit is new."""
+
+    async def checkout(repo: str, sha: str, dest: Path) -> None:
+        remote = parse_remote(
+            repo, allow_http=settings.git_allow_http, allow_file=settings.git_allow_file
+        )
+        mirror = mirrors.mirror_path(remote)
+        try:
+            await mirrors.checkout(mirror, sha, dest)
+        except GitError:
+            await mirrors.sync(
+                remote, allow_file=settings.git_allow_file, timeout_s=settings.git_timeout
+            )
+            await mirrors.checkout(mirror, sha, dest)
+
+    return checkout

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -30,6 +30,18 @@ from lockstep.storage.db import RunRow
 from lockstep.storage.logs import LogStore
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Locked:
+    """What a run of a git-backed definition is locked to, resolved once at creation."""
+
+    repo: str | None = None
+    sha: str | None = None
+    definition: str | None = None
+    version: int | None = None
+    instance: str | None = None
+    selector: str | None = None
 
 
 class RunService:
@@ -71,6 +83,7 @@ class RunService:
         triggered_by: str = "",
         retry_of: str | None = None,
         reuse: dict[str, ReusedStep] | None = None,
+        locked: Locked | None = None,
     ) -> tuple[RunRecord, bool]:
         """Validate everything, record the run, start its workflow. Returns (run, created)."""
         loaded = load_spec(spec_text, file, max_bytes=self._settings.max_spec_bytes)
@@ -88,7 +101,8 @@ class RunService:
         ):
             raise InvalidRequest(f"snapshot '{snapshot}' not found; upload it first")
         run_id = new_run_id()
-        workspace = Workspace(snapshot=snapshot)
+        lock = locked or Locked()
+        workspace = Workspace(snapshot=snapshot, repo=lock.repo, sha=lock.sha)
         new = store.NewRun(
             id=run_id,
             project=project,
@@ -102,6 +116,11 @@ class RunService:
             triggered_by=triggered_by,
             idempotency_key=idempotency_key,
             retry_of=retry_of,
+            definition=lock.definition,
+            version=lock.version,
+            sha=lock.sha,
+            instance=lock.instance,
+            selector=lock.selector,
         )
 
         def _create(s: Session) -> tuple[str, bool]:
@@ -130,6 +149,7 @@ class RunService:
             workspace=workspace,
             heartbeat_timeout_s=self._settings.heartbeat_timeout,
             reuse=reuse,
+            sha=workspace.sha,
         )
         try:
             await self.engine.start_workflow(

@@ -57,6 +57,11 @@ class RunRow(Base):
     triggered_by: Mapped[str] = mapped_column(String(200), default="")
     idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
     retry_of: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    definition: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    sha: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    instance: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    selector: Mapped[str | None] = mapped_column(String(255), nullable=True)
     created_at: Mapped[str] = mapped_column(String(32))
     started_at: Mapped[str | None] = mapped_column(String(32), nullable=True)
     finished_at: Mapped[str | None] = mapped_column(String(32), nullable=True)
@@ -241,3 +246,17 @@ class VersionSourceRow(Base):
     sha: Mapped[str] = mapped_column(String(64), primary_key=True)
     path: Mapped[str] = mapped_column(Text)
     seen_at: Mapped[str] = mapped_column(String(32))
+
+
+class InstanceRow(Base):
+    """A saved configuration: a definition, a ref selector and default params."""
+
+    __tablename__ = "instances"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"))
+    name: Mapped[str] = mapped_column(String(100))
+    definition_id: Mapped[str] = mapped_column(ForeignKey("definitions.id"))
+    ref: Mapped[str] = mapped_column(String(255))
+    params_json: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[str] = mapped_column(String(32))

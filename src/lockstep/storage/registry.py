@@ -18,6 +18,7 @@ from lockstep.storage.database import utcnow
 from lockstep.storage.db import (
     DefinitionRefRow,
     DefinitionRow,
+    InstanceRow,
     RepositoryRow,
     VersionRow,
     VersionSourceRow,
@@ -134,7 +135,7 @@ def record_scan(s: Session, repo: RepositoryRow, result: ScanResult, *, error: s
         definition = _definition_for(s, repo, found.path, found.name)
         version: int | None = None
         if found.valid:
-            version = _version_for(
+            version = version_for(
                 s, definition.id, found.digest, found.text, found.sha, found.path, now
             )
         seen.add((definition.id, found.ref))
@@ -193,7 +194,7 @@ def _definition_for(s: Session, repo: RepositoryRow, path: str, name: str | None
     return row
 
 
-def _version_for(
+def version_for(
     s: Session, definition_id: str, digest: str, text: str, sha: str, path: str, now: str
 ) -> int:
     """The version with this exact content, created on first sight (next number)."""
@@ -295,3 +296,77 @@ def versions(s: Session, project: str, name: str) -> list[dict[str, Any]]:
             {"number": v.number, "digest": v.digest, "created_at": v.created_at, "sources": sources}
         )
     return out
+
+
+def definition_row(s: Session, project: str, name: str) -> DefinitionRow:
+    row = s.scalar(
+        select(DefinitionRow).where(
+            DefinitionRow.project_id == project,
+            DefinitionRow.name == name,
+            DefinitionRow.archived_at.is_(None),
+        )
+    )
+    if row is None:
+        raise NotFound(f"definition '{name}' not found; list them with `lockstep definitions list`")
+    return row
+
+
+def create_instance(
+    s: Session, project: str, *, name: str, definition: str, ref: str, params: list[str]
+) -> InstanceRow:
+    target = definition_row(s, project, definition)
+    if (
+        s.scalar(
+            select(InstanceRow.id).where(
+                InstanceRow.project_id == project, InstanceRow.name == name
+            )
+        )
+        is not None
+    ):
+        raise Conflict(f"instance '{name}' already exists in project '{project}'")
+    row = InstanceRow(
+        id=_new_id("inst"),
+        project_id=project,
+        name=name,
+        definition_id=target.id,
+        ref=ref,
+        params_json=json.dumps(params),
+        created_at=utcnow(),
+    )
+    s.add(row)
+    s.flush()
+    return row
+
+
+def get_instance(s: Session, project: str, name: str) -> InstanceRow:
+    row = s.scalar(
+        select(InstanceRow).where(InstanceRow.project_id == project, InstanceRow.name == name)
+    )
+    if row is None:
+        raise NotFound(f"instance '{name}' not found; list them with `lockstep instances list`")
+    return row
+
+
+def list_instances(s: Session, project: str) -> list[dict[str, Any]]:
+    out = []
+    for inst in s.scalars(
+        select(InstanceRow).where(InstanceRow.project_id == project).order_by(InstanceRow.name)
+    ):
+        definition = s.get(DefinitionRow, inst.definition_id)
+        out.append(
+            {
+                "name": inst.name,
+                "definition": definition.name if definition else None,
+                "ref": inst.ref,
+                "params": json.loads(inst.params_json),
+                "created_at": inst.created_at,
+            }
+        )
+    return out
+
+
+def spec_of(s: Session, definition_id: str, number: int) -> str:
+    row = s.get(VersionRow, (definition_id, number))
+    if row is None:
+        raise NotFound(f"version {number} not found")
+    return row.spec_text

@@ -37,6 +37,11 @@ class NewRun:
     triggered_by: str = ""
     idempotency_key: str | None = None
     retry_of: str | None = None
+    definition: str | None = None
+    version: int | None = None
+    sha: str | None = None
+    instance: str | None = None
+    selector: str | None = None
 
 
 def _dumps(value: Any) -> str:
@@ -77,6 +82,11 @@ def create_run(s: Session, new: NewRun) -> tuple[RunRow, bool]:
         triggered_by=new.triggered_by,
         idempotency_key=new.idempotency_key,
         retry_of=new.retry_of,
+        definition=new.definition,
+        version=new.version,
+        sha=new.sha,
+        instance=new.instance,
+        selector=new.selector,
         created_at=utcnow(),
     )
     s.add(row)
@@ -164,6 +174,11 @@ def to_record(s: Session, row: RunRow) -> RunRecord:
         triggered_by=row.triggered_by,
         idempotency_key=row.idempotency_key,
         retry_of=row.retry_of,
+        definition=row.definition,
+        version=row.version,
+        sha=row.sha,
+        instance=row.instance,
+        selector=row.selector,
         created_at=row.created_at,
         started_at=row.started_at,
         finished_at=row.finished_at,

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from lockstep.api.deps import Access, Services, require, services
+from lockstep.records import RunRecord
 from lockstep.services import hooks
 from lockstep.services.registry import store_list
 from lockstep.storage import registry as store
@@ -160,3 +161,53 @@ async def list_versions(
     name: DefName, svc: Svc, access: Annotated[Access, Depends(require("definitions:read"))]
 ) -> list[dict[str, Any]]:
     return await svc.db.call(lambda s: store.versions(s, access.project, name))
+
+
+class InstanceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,99}$")
+    definition: str = Field(max_length=100)
+    ref: str = Field(min_length=1, max_length=255, description="branch, git tag or commit SHA")
+    params: list[str] = Field(
+        default_factory=list, max_length=100, description="default key=value params"
+    )
+
+
+class InstanceRunIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    params: list[str] = Field(default_factory=list, max_length=100)
+
+
+@router.post("/projects/{project}/instances", status_code=201)
+async def create_instance(
+    body: InstanceIn, svc: Svc, access: Annotated[Access, Depends(require("instances:write"))]
+) -> dict[str, Any]:
+    return await svc.instances.create(
+        access.project,
+        name=body.name,
+        definition=body.definition,
+        ref=body.ref,
+        params=body.params,
+    )
+
+
+@router.get("/projects/{project}/instances")
+async def list_instances(
+    svc: Svc, access: Annotated[Access, Depends(require("instances:read"))]
+) -> list[dict[str, Any]]:
+    return await svc.db.call(lambda s: store.list_instances(s, access.project))
+
+
+@router.post("/projects/{project}/instances/{name}/runs", status_code=201, response_model=RunRecord)
+async def run_instance(
+    name: DefName,
+    body: InstanceRunIn,
+    svc: Svc,
+    access: Annotated[Access, Depends(require("runs:write"))],
+) -> RunRecord:
+    return await svc.instances.run(
+        access.project,
+        name,
+        params=body.params,
+        triggered_by=f"user:{access.principal.name}",
+    )

@@ -76,6 +76,21 @@ def upgrade() -> None:
         sa.Column("path", sa.Text, nullable=False),
         sa.Column("seen_at", sa.String(32), nullable=False),
     )
+    op.create_table(
+        "instances",
+        sa.Column("id", sa.String(64), primary_key=True),
+        sa.Column("project_id", sa.String(64), sa.ForeignKey("projects.id"), nullable=False),
+        sa.Column("name", sa.String(100), nullable=False),
+        sa.Column("definition_id", sa.String(64), sa.ForeignKey("definitions.id"), nullable=False),
+        sa.Column("ref", sa.String(255), nullable=False),
+        sa.Column("params_json", sa.Text, nullable=False),
+        sa.Column("created_at", sa.String(32), nullable=False),
+        sa.UniqueConstraint("project_id", "name", name="uq_instances_name"),
+    )
+    # what a run is locked to, for runs of a definition
+    for column in ("definition", "sha", "instance", "selector"):
+        op.add_column("runs", sa.Column(column, sa.String(255)))
+    op.add_column("runs", sa.Column("version", sa.Integer))
     # a version is an immutable record: the database refuses to change or remove one
     dialect = op.get_bind().dialect.name
     if dialect == "sqlite":
