@@ -54,6 +54,8 @@ class RunRecord(_Record):
     sha: str | None = Field(None, description="the commit, locked at creation")
     instance: str | None = None
     selector: str | None = Field(None, description="what the run was asked to run (a ref)")
+    rerun_of: str | None = Field(None, description="the run this one reproduces")
+    rerun_policy: str | None = Field(None, description="'same' commit or 'latest' ref")
     created_at: str
     started_at: str | None = None
     finished_at: str | None = None

@@ -46,3 +46,21 @@ def test_lockstep_url_submits_to_that_server(home: Path, server: Server, tmp_pat
     assert "remote" in follow.stdout
     assert not (tmp_path / "out.txt").exists()
     assert sorted(os.listdir(tmp_path)) == ["home", "workflow.yaml"]
+
+
+def test_runs_rerun_reproduces_an_ad_hoc_run(home: Path, server: Server, tmp_path: Path) -> None:
+    wf = tmp_path / "workflow.yaml"
+    wf.write_text(
+        "name: again\nparams: {type: object, properties: {n: {type: integer, default: 1}}}\n"
+        'steps:\n  a:\n    run: echo "n=${{ params.n }}" >> "$LOCKSTEP_OUTPUTS"\n'
+    )
+    env = {"LOCKSTEP_URL": server.url, "LOCKSTEP_TOKEN": server.token}
+    first = json.loads(cli(home, "run", str(wf), "-p", "n=7", "--json", **env).stdout)
+    wf.write_text("name: again\nsteps:\n  a: {run: 'exit 1'}\n")  # the file changes later
+    proc = cli(home, "runs", "rerun", first["id"], "--json", **env)
+    assert proc.returncode == 0, proc.stderr
+    again = json.loads(proc.stdout)
+    assert again["steps"]["a"]["outputs"] == {"n": 7}
+    assert (again["rerun_of"], again["rerun_policy"]) == (first["id"], "same")
+    latest = cli(home, "runs", "rerun", first["id"], "--latest", **env)
+    assert latest.returncode == 1 and "needs one" in latest.stderr

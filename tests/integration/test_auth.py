@@ -53,6 +53,7 @@ POLICY: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/projects/{project}/instances"): "maintainer",
     ("GET", "/api/v1/projects/{project}/instances"): "viewer",
     ("POST", "/api/v1/projects/{project}/instances/{name}/runs"): "operator",
+    ("POST", "/api/v1/projects/{project}/runs/{run_id}/rerun"): "operator",
 }
 BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/projects"): {"name": "made-by-matrix"},

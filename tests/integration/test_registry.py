@@ -363,6 +363,21 @@ def test_instances_lock_each_run_to_a_commit_and_version(server: Server, tmp_pat
     assert (c["sha"], c["version"]) == (first, 1)  # the SHA instance never moves
     assert c["steps"]["read"]["outputs"]["data"] == "one"
 
+    # reproduce the first run after main moved: same commit, version and params
+    same = server.http.post(f"/runs/{a['id']}/rerun", json={})
+    assert same.status_code == 201, same.text
+    same_run = server.wait(same.json()["id"])
+    assert (same_run["sha"], same_run["version"], same_run["params"]) == (first, 1, a["params"])
+    assert (same_run["rerun_of"], same_run["rerun_policy"]) == (a["id"], "same")
+    assert same_run["steps"]["read"]["outputs"]["data"] == "one"
+    # or on the instance's ref as it is now, keeping the params
+    latest = server.http.post(f"/runs/{a['id']}/rerun", json={"latest": True})
+    assert latest.status_code == 201, latest.text
+    latest_run = server.wait(latest.json()["id"])
+    assert (latest_run["sha"], latest_run["version"]) == (second, 2)
+    assert latest_run["params"] == a["params"]
+    assert (latest_run["rerun_of"], latest_run["rerun_policy"]) == (a["id"], "latest")
+
 
 @pytest.mark.parametrize(
     ("ref", "status"), [("--output=/tmp/x", 400), ("refs/../../x", 400), ("no-such-branch", 404)]

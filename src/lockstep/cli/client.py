@@ -107,6 +107,10 @@ class ApiClient:
             await self._call("POST", f"{self._p}/runs/{_seg(run_id)}/cancel")
         )
 
+    async def rerun(self, run_id: str, *, latest: bool) -> RunRecord:
+        path = f"{self._p}/runs/{_seg(run_id)}/rerun"
+        return RunRecord.model_validate(await self._call("POST", path, json={"latest": latest}))
+
     async def retry(self, run_id: str) -> RunRecord:
         return RunRecord.model_validate(
             await self._call("POST", f"{self._p}/runs/{_seg(run_id)}/retry")

@@ -153,3 +153,29 @@ def retry(
         return OK if run.status == "succeeded" else FAILED
 
     _guard(_go())
+
+
+@app.command("rerun")
+def rerun(
+    run_id: str,
+    latest: Annotated[
+        bool, typer.Option("--latest", help="the instance's ref as it is now, same params")
+    ] = False,
+    watch_: Annotated[bool, typer.Option("--watch/--no-watch")] = False,
+    as_json: AsJson = False,
+) -> None:
+    """Reproduce a run: the same commit, version and params, even if the branch moved."""
+
+    async def _go() -> int:
+        async with connect(context.settings(), engine=True) as client:
+            run = await client.rerun(run_id, latest=latest)
+            if not as_json:
+                err.print(f"run [bold]{run.id}[/] reruns {run_id} ({run.rerun_policy})")
+            run = await watch.wait(client, run.id, live=watch_)
+        if as_json:
+            print_json(run.model_dump(mode="json"))
+        else:
+            print_run(run)
+        return OK if run.status == "succeeded" else FAILED
+
+    _guard(_go())

@@ -48,7 +48,14 @@ class InstanceService:
         return {"name": name, "definition": definition, "ref": ref, "params": params}
 
     async def run(
-        self, project: str, name: str, *, params: list[str], triggered_by: str
+        self,
+        project: str,
+        name: str,
+        *,
+        params: list[str],
+        triggered_by: str,
+        typed: dict[str, Any] | None = None,
+        rerun_of: str | None = None,
     ) -> RunRecord:
         inst = await self._db.call(lambda s: store.get_instance(s, project, name))
         definition, repo = await self._db.call(lambda s: _owner(s, inst.definition_id))
@@ -56,6 +63,7 @@ class InstanceService:
         loaded = load_spec(text, definition.path)
         given = {
             **parse_cli_params(json.loads(inst.params_json), loaded.spec.params),
+            **(typed or {}),
             **parse_cli_params(params, loaded.spec.params),
         }
         record, _ = await self._runs.submit(
@@ -72,9 +80,27 @@ class InstanceService:
                 version=version,
                 instance=inst.name,
                 selector=inst.ref,
+                rerun_of=rerun_of,
+                rerun_policy="latest" if rerun_of else None,
             ),
         )
         return record
+
+    async def rerun_latest(self, project: str, run_id: str, *, triggered_by: str) -> RunRecord:
+        """Run ``run_id``'s instance again on its ref as it is now, with the same params."""
+        old = await self._runs.get(project, run_id)
+        if old.instance is None:
+            raise InvalidRequest(
+                f"run {run_id} did not come from an instance; `--latest` needs one"
+            )
+        return await self.run(
+            project,
+            old.instance,
+            params=[],
+            typed=old.params,
+            triggered_by=triggered_by,
+            rerun_of=run_id,
+        )
 
     async def _resolve(
         self, project: str, definition: DefinitionRow, repo: RepositoryRow, ref: str

@@ -42,6 +42,8 @@ class Locked:
     version: int | None = None
     instance: str | None = None
     selector: str | None = None
+    rerun_of: str | None = None
+    rerun_policy: str | None = None
 
 
 class RunService:
@@ -121,6 +123,8 @@ class RunService:
             sha=lock.sha,
             instance=lock.instance,
             selector=lock.selector,
+            rerun_of=lock.rerun_of,
+            rerun_policy=lock.rerun_policy,
         )
 
         def _create(s: Session) -> tuple[str, bool]:
@@ -259,6 +263,32 @@ class RunService:
             triggered_by=triggered_by,
             retry_of=run_id,
             reuse=reuse,
+        )
+        return record
+
+    async def rerun(self, project: str, run_id: str, *, triggered_by: str = "") -> RunRecord:
+        """A new run of exactly what ``run_id`` ran: the same spec (version), commit,
+        workspace and params, even if its branch has moved since."""
+        old = await self.get(project, run_id)
+        row = await self._db.call(lambda s: store.get_row(s, project, run_id))
+        workspace = json.loads(row.workspace_json)
+        record, _ = await self.submit(
+            project=project,
+            spec_text=row.spec_text,
+            params=old.params,
+            snapshot=workspace.get("snapshot"),
+            source=row.source,
+            triggered_by=triggered_by,
+            locked=Locked(
+                repo=workspace.get("repo"),
+                sha=old.sha,
+                definition=old.definition,
+                version=old.version,
+                instance=old.instance,
+                selector=old.selector,
+                rerun_of=run_id,
+                rerun_policy="same",
+            ),
         )
         return record
 

@@ -62,6 +62,8 @@ class RunRow(Base):
     sha: Mapped[str | None] = mapped_column(String(255), nullable=True)
     instance: Mapped[str | None] = mapped_column(String(255), nullable=True)
     selector: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    rerun_of: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    rerun_policy: Mapped[str | None] = mapped_column(String(255), nullable=True)
     created_at: Mapped[str] = mapped_column(String(32))
     started_at: Mapped[str | None] = mapped_column(String(32), nullable=True)
     finished_at: Mapped[str | None] = mapped_column(String(32), nullable=True)

@@ -42,6 +42,8 @@ class NewRun:
     sha: str | None = None
     instance: str | None = None
     selector: str | None = None
+    rerun_of: str | None = None
+    rerun_policy: str | None = None
 
 
 def _dumps(value: Any) -> str:
@@ -87,6 +89,8 @@ def create_run(s: Session, new: NewRun) -> tuple[RunRow, bool]:
         sha=new.sha,
         instance=new.instance,
         selector=new.selector,
+        rerun_of=new.rerun_of,
+        rerun_policy=new.rerun_policy,
         created_at=utcnow(),
     )
     s.add(row)
@@ -179,6 +183,8 @@ def to_record(s: Session, row: RunRow) -> RunRecord:
         sha=row.sha,
         instance=row.instance,
         selector=row.selector,
+        rerun_of=row.rerun_of,
+        rerun_policy=row.rerun_policy,
         created_at=row.created_at,
         started_at=row.started_at,
         finished_at=row.finished_at,

@@ -111,3 +111,18 @@ async def retry_run(run_id: RunId, svc: Svc, access: Write) -> RunRecord:
     return await svc.runs.retry(
         access.project, run_id, triggered_by=f"user:{access.principal.name}"
     )
+
+
+class RerunIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    latest: bool = Field(False, description="the instance's ref as it is now, not the same commit")
+
+
+@router.post(BASE + "/{run_id}/rerun", status_code=201, response_model=RunRecord)
+async def rerun_run(run_id: RunId, body: RerunIn, svc: Svc, access: Write) -> RunRecord:
+    """Reproduce a run: the same commit, version and params (or, with ``latest``, the same
+    instance and params on its ref's current commit). The new run records which."""
+    who = f"user:{access.principal.name}"
+    if body.latest:
+        return await svc.instances.rerun_latest(access.project, run_id, triggered_by=who)
+    return await svc.runs.rerun(access.project, run_id, triggered_by=who)

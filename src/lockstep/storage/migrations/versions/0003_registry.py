@@ -88,7 +88,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("project_id", "name", name="uq_instances_name"),
     )
     # what a run is locked to, for runs of a definition
-    for column in ("definition", "sha", "instance", "selector"):
+    for column in ("definition", "sha", "instance", "selector", "rerun_of", "rerun_policy"):
         op.add_column("runs", sa.Column(column, sa.String(255)))
     op.add_column("runs", sa.Column("version", sa.Integer))
     # a version is an immutable record: the database refuses to change or remove one
