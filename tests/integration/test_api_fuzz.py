@@ -40,6 +40,7 @@ def test_the_api_survives_generated_requests(tmp_path: Path) -> None:
             capture_output=True,
             text=True,
             timeout=900,
+            cwd=tmp_path,  # its cache stays out of the working tree
             env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "SCHEMATHESIS_HOOKS": ""},
         )
         assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]

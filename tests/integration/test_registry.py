@@ -399,3 +399,32 @@ def test_bad_instance_refs_are_refused(
         assert resp.status_code == status, resp.text
     else:
         assert created.status_code == status, created.text
+
+
+def test_a_retry_stays_on_the_failed_runs_commit(server: Server, tmp_path: Path) -> None:
+    marker = tmp_path / "fixed"
+    repo = Repo(tmp_path / "retried")
+    spec = (
+        "name: retried-wf\nsteps:\n  read:\n    run: |\n"
+        '      echo "data=$(cat data.txt)" >> "$LOCKSTEP_OUTPUTS"\n'
+        f"      test -e {marker}\n"
+    )
+    first = repo.commit({"workflow.yaml": spec, "data.txt": "one"})
+    repo.push("main")
+    server.http.post("/repositories", json={"url": repo.url, "name": "retried", "poll_s": 86400})
+    _scan(server, "retried")
+    server.http.post(
+        "/instances", json={"name": "retried-main", "definition": "retried-wf", "ref": "main"}
+    )
+    failed = server.wait(server.http.post("/instances/retried-main/runs", json={}).json()["id"])
+    assert failed["status"] == "failed" and failed["sha"] == first
+    repo.commit({"data.txt": "two"})  # the branch moves on
+    repo.push("main")
+    _scan(server, "retried")
+    marker.touch()
+    resp = server.http.post(f"/runs/{failed['id']}/retry")
+    assert resp.status_code == 201, resp.text
+    retried = server.wait(resp.json()["id"])
+    assert retried["status"] == "succeeded", retried
+    assert (retried["sha"], retried["version"], retried["retry_of"]) == (first, 1, failed["id"])
+    assert retried["steps"]["read"]["outputs"] == {"data": "one"}

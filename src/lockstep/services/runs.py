@@ -253,32 +253,36 @@ class RunService:
                 reuse[step_id] = ReusedStep(
                     run_id=rec.reused_from or run_id, outputs=rec.outputs or {}
                 )
-        workspace = json.loads(row.workspace_json)
-        record, _ = await self.submit(
-            project=project,
-            spec_text=row.spec_text,
-            params=old.params,
-            snapshot=workspace.get("snapshot"),
-            source=row.source,
-            triggered_by=triggered_by,
-            retry_of=run_id,
-            reuse=reuse,
-        )
-        return record
+        return await self._again(old, row, triggered_by=triggered_by, reuse=reuse, retry_of=run_id)
 
     async def rerun(self, project: str, run_id: str, *, triggered_by: str = "") -> RunRecord:
         """A new run of exactly what ``run_id`` ran: the same spec (version), commit,
         workspace and params, even if its branch has moved since."""
         old = await self.get(project, run_id)
         row = await self._db.call(lambda s: store.get_row(s, project, run_id))
+        return await self._again(old, row, triggered_by=triggered_by, rerun_of=run_id)
+
+    async def _again(
+        self,
+        old: RunRecord,
+        row: RunRow,
+        *,
+        triggered_by: str,
+        reuse: dict[str, ReusedStep] | None = None,
+        retry_of: str | None = None,
+        rerun_of: str | None = None,
+    ) -> RunRecord:
+        """Submit ``old``'s spec, params and workspace again, locked to the same commit."""
         workspace = json.loads(row.workspace_json)
         record, _ = await self.submit(
-            project=project,
+            project=old.project,
             spec_text=row.spec_text,
             params=old.params,
             snapshot=workspace.get("snapshot"),
             source=row.source,
             triggered_by=triggered_by,
+            retry_of=retry_of,
+            reuse=reuse,
             locked=Locked(
                 repo=workspace.get("repo"),
                 sha=old.sha,
@@ -286,8 +290,8 @@ class RunService:
                 version=old.version,
                 instance=old.instance,
                 selector=old.selector,
-                rerun_of=run_id,
-                rerun_policy="same",
+                rerun_of=rerun_of,
+                rerun_policy="same" if rerun_of else None,
             ),
         )
         return record
