@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 
 from lockstep.cli import context, watch
-from lockstep.cli.client import connect
+from lockstep.cli.client import ApiClient, connect
 from lockstep.cli.output import FAILED, OK, err, fail, out, print_json
 from lockstep.cli.render import print_run, runs_table
 from lockstep.errors import LockstepError
@@ -132,6 +132,20 @@ def cancel(
     _guard(_go())
 
 
+async def _follow(
+    client: ApiClient, run: RunRecord, note: str, *, live: bool, as_json: bool
+) -> int:
+    """Follow a run that a command just started, then print its record."""
+    if not as_json:
+        err.print(f"run [bold]{run.id}[/] {note}")
+    run = await watch.wait(client, run.id, live=live)
+    if as_json:
+        print_json(run.model_dump(mode="json"))
+    else:
+        print_run(run)
+    return OK if run.status == "succeeded" else FAILED
+
+
 @app.command("retry")
 def retry(
     run_id: str,
@@ -143,14 +157,7 @@ def retry(
     async def _go() -> int:
         async with connect(context.settings(), engine=True) as client:
             run = await client.retry(run_id)
-            if not as_json:
-                err.print(f"run [bold]{run.id}[/] retries {run_id}")
-            run = await watch.wait(client, run.id, live=watch_)
-        if as_json:
-            print_json(run.model_dump(mode="json"))
-        else:
-            print_run(run)
-        return OK if run.status == "succeeded" else FAILED
+            return await _follow(client, run, f"retries {run_id}", live=watch_, as_json=as_json)
 
     _guard(_go())
 
@@ -169,13 +176,7 @@ def rerun(
     async def _go() -> int:
         async with connect(context.settings(), engine=True) as client:
             run = await client.rerun(run_id, latest=latest)
-            if not as_json:
-                err.print(f"run [bold]{run.id}[/] reruns {run_id} ({run.rerun_policy})")
-            run = await watch.wait(client, run.id, live=watch_)
-        if as_json:
-            print_json(run.model_dump(mode="json"))
-        else:
-            print_run(run)
-        return OK if run.status == "succeeded" else FAILED
+            note = f"reruns {run_id} ({run.rerun_policy})"
+            return await _follow(client, run, note, live=watch_, as_json=as_json)
 
     _guard(_go())

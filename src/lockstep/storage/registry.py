@@ -266,20 +266,11 @@ def list_definitions(s: Session, project: str) -> list[DefinitionInfo]:
 
 
 def get_definition(s: Session, project: str, name: str) -> DefinitionInfo:
-    row = s.scalar(
-        select(DefinitionRow).where(DefinitionRow.project_id == project, DefinitionRow.name == name)
-    )
-    if row is None:
-        raise NotFound(f"definition '{name}' not found; list them with `lockstep definitions list`")
-    return describe(s, row)
+    return describe(s, definition_row(s, project, name, archived=True))
 
 
 def versions(s: Session, project: str, name: str) -> list[dict[str, Any]]:
-    row = s.scalar(
-        select(DefinitionRow).where(DefinitionRow.project_id == project, DefinitionRow.name == name)
-    )
-    if row is None:
-        raise NotFound(f"definition '{name}' not found")
+    row = definition_row(s, project, name, archived=True)
     out = []
     for v in s.scalars(
         select(VersionRow).where(VersionRow.definition_id == row.id).order_by(VersionRow.number)
@@ -298,14 +289,14 @@ def versions(s: Session, project: str, name: str) -> list[dict[str, Any]]:
     return out
 
 
-def definition_row(s: Session, project: str, name: str) -> DefinitionRow:
-    row = s.scalar(
-        select(DefinitionRow).where(
-            DefinitionRow.project_id == project,
-            DefinitionRow.name == name,
-            DefinitionRow.archived_at.is_(None),
-        )
+def definition_row(s: Session, project: str, name: str, *, archived: bool = False) -> DefinitionRow:
+    """A definition by name; ``archived``: also one whose repository was removed (history)."""
+    query = select(DefinitionRow).where(
+        DefinitionRow.project_id == project, DefinitionRow.name == name
     )
+    if not archived:
+        query = query.where(DefinitionRow.archived_at.is_(None))
+    row = s.scalar(query)
     if row is None:
         raise NotFound(f"definition '{name}' not found; list them with `lockstep definitions list`")
     return row
