@@ -36,6 +36,13 @@ class StepRecord(_Record):
     history: list[AttemptRecord] = Field(default_factory=list)
 
 
+class SourceRecord(_Record):
+    repo: str
+    ref: str = Field(description="what the spec asked for")
+    sha: str = Field(description="the commit it resolved to when the run was created")
+    path: str
+
+
 class RunRecord(_Record):
     id: str
     project: str
@@ -52,6 +59,9 @@ class RunRecord(_Record):
     definition: str | None = Field(None, description="the definition this run executes")
     version: int | None = Field(None, description="its version, locked at creation")
     sha: str | None = Field(None, description="the commit, locked at creation")
+    sources: list[SourceRecord] = Field(
+        default_factory=list, description="other repositories in the workspace, locked"
+    )
     instance: str | None = None
     selector: str | None = Field(None, description="what the run was asked to run (a ref)")
     rerun_of: str | None = Field(None, description="the run this one reproduces")

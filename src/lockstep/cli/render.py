@@ -49,8 +49,16 @@ def print_run(run: RunRecord) -> None:
         for name, value in run.outputs.items():
             text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
             out.print(f"  {escape(name)} = {escape(text)}")
+    if run.definition:
+        out.print(f"definition {escape(run.definition)} version {run.version}")
+    if run.sha:
+        out.print(f"commit {run.sha}")
+    for src in run.sources:
+        out.print(f"source {escape(src.path)}: {escape(src.repo)} {escape(src.ref)} @ {src.sha}")
     if run.retry_of:
         out.print(f"retry of {run.retry_of}")
+    if run.rerun_of:
+        out.print(f"rerun of {run.rerun_of} ({run.rerun_policy})")
     out.print(f"logs: lockstep runs logs {run.id}    record: lockstep runs show {run.id} --json")
 
 

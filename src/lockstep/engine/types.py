@@ -51,6 +51,17 @@ class StepPlan:
 
 
 @dataclass(frozen=True)
+class SourceCheckout:
+    """One ``sources:`` entry, locked: the repository and the commit its ref resolved to."""
+
+    repo: str  # credential-free remote URL
+    ref: str  # what the spec asked for, kept for the record
+    sha: str
+    path: str  # relative to the workspace root, checked by ``spec.sources``
+    credentials: str | None = None  # secret name, resolved by whoever has to fetch
+
+
+@dataclass(frozen=True)
 class Workspace:
     """Where a step's working copy comes from: a snapshot blob of a directory (ad-hoc runs),
     or a repository at an exact commit (runs of a git-backed definition)."""
@@ -58,6 +69,16 @@ class Workspace:
     snapshot: str | None = None  # blob key of a tar.gz, or None for an empty workspace
     repo: str | None = None  # credential-free remote URL
     sha: str | None = None  # the commit every attempt of the run checks out
+    sources: list[SourceCheckout] = field(default_factory=list)
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> "Workspace":
+        """Rebuild one stored with ``dataclasses.asdict``."""
+        sources = [SourceCheckout(**s) for s in data.get("sources") or []]
+        return Workspace(
+            snapshot=data.get("snapshot"), repo=data.get("repo"), sha=data.get("sha"),
+            sources=sources,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -79,7 +79,9 @@ async def execute_step(
     try:
         log = logs.writer(task.log_key)
         log.write("sys", f"attempt {task.attempt} on worker {worker}")
-        attempt_dir = await workspaces.prepare(task.workspace, f"{task.step_id}-{task.attempt}")
+        attempt_dir = await workspaces.prepare(
+            task.workspace, f"{task.step_id}-{task.attempt}", project=task.project
+        )
         # Outputs live outside the workspace so the step's own files can never collide with
         # them and a snapshot of the workspace never captures them.
         private = Path(tempfile.mkdtemp(prefix=".outputs-", dir=attempt_dir.parent))

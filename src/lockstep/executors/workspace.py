@@ -60,13 +60,28 @@ class WorkspaceManager:
     def snapshots_dir(self) -> Path:
         return self.root / "snapshots"
 
-    #: fills an empty directory with ``repo`` at ``sha`` (set by workers that serve git runs)
-    checkout: Callable[[str, str, Path], Awaitable[None]] | None = None
+    #: fills an empty directory with ``repo`` at ``sha`` (set by workers that serve git runs);
+    #: the last argument is (project, secret name) when the remote needs credentials
+    checkout: Callable[[str, str, Path, tuple[str, str] | None], Awaitable[None]] | None = None
 
-    async def prepare(self, workspace: Workspace, name: str) -> Path:
-        """Return a new, empty-or-populated directory that belongs to this attempt alone."""
+    async def prepare(self, workspace: Workspace, name: str, *, project: str = "default") -> Path:
+        """Return a new, empty-or-populated directory that belongs to this attempt alone: the
+        run's commit or snapshot, with every locked ``sources:`` entry checked out inside."""
         if workspace.sha is not None and workspace.repo is not None:
-            return await self._checked_out(workspace.repo, workspace.sha, name)
+            path = await self._checked_out(workspace.repo, workspace.sha, name, None)
+        else:
+            path = await self._copied(workspace, name)
+        try:
+            for source in workspace.sources:
+                dest = await asyncio.to_thread(_source_dir, path, source.path)
+                auth = (project, source.credentials) if source.credentials else None
+                await self._fill(source.repo, source.sha, dest, auth)
+        except BaseException:
+            await self.cleanup(path)
+            raise
+        return path
+
+    async def _copied(self, workspace: Workspace, name: str) -> Path:
         source = None
         if workspace.snapshot is not None:
             source = await self._extracted(workspace.snapshot)
@@ -80,17 +95,22 @@ class WorkspaceManager:
             job.add_done_callback(_remove_result)
             raise
 
-    async def _checked_out(self, repo: str, sha: str, name: str) -> Path:
-        if self.checkout is None:
-            raise WorkspaceError(f"this worker cannot check out git workspaces ({repo})")
+    async def _checked_out(
+        self, repo: str, sha: str, name: str, auth: tuple[str, str] | None
+    ) -> Path:
         safe = _UNSAFE_NAME.sub("_", name)[:60] or "attempt"
         path = await asyncio.to_thread(self._make_attempt, safe, None)
         try:
-            await self.checkout(repo, sha, path)
+            await self._fill(repo, sha, path, auth)
         except BaseException:
             await self.cleanup(path)
             raise
         return path
+
+    async def _fill(self, repo: str, sha: str, dest: Path, auth: tuple[str, str] | None) -> None:
+        if self.checkout is None:
+            raise WorkspaceError(f"this worker cannot check out git workspaces ({repo})")
+        await self.checkout(repo, sha, dest, auth)
 
     async def cleanup(self, path: Path) -> None:
         """Remove an attempt directory; errors are ignored (a leftover costs only disk)."""
@@ -153,6 +173,26 @@ class WorkspaceManager:
         except BaseException:
             shutil.rmtree(temp, ignore_errors=True)
             raise
+
+
+def _source_dir(root: Path, relative: str) -> Path:
+    """The empty directory a source lands in. The checkout above it came from a repository, so
+    a symlink on the way (``vendor -> /etc``) must not carry the clone out of the workspace."""
+    dest = root
+    for part in relative.split("/"):
+        dest = dest / part
+        if dest.is_symlink():
+            raise WorkspaceError(
+                f"source path '{relative}' goes through a symlink in the checkout; "
+                "choose a path the repository does not use"
+            )
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+        raise WorkspaceError(
+            f"source path '{relative}' already exists in the checkout; "
+            "choose a path the repository does not use"
+        )
+    dest.mkdir(parents=True, exist_ok=True)
+    return dest
 
 
 def _remove_result(job: asyncio.Future[Path]) -> None:

@@ -97,6 +97,12 @@ class RemoteUrl:
         return f"https://{quote(username, safe='')}:{quote(token, safe='')}@{rest}"
 
 
+def url_with_secret(remote: RemoteUrl, secret_value: str) -> str:
+    """``remote`` with the ``user:token`` held by a credentials secret (user defaults to git)."""
+    user, _, token = secret_value.rpartition(":")
+    return remote.with_credentials(user or "git", token)
+
+
 def parse_remote(url: str, *, allow_http: bool = False, allow_file: bool = False) -> RemoteUrl:
     """Validate a user-supplied remote URL; raise ``GitError`` saying what is wrong otherwise."""
     if not url:

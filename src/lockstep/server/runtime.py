@@ -89,7 +89,14 @@ class ControlPlane:
             self._dev = DevServer(home, settings.temporal_dynamic_config)
             self.temporal_address = await self._dev.start()
         client = await connect(self.temporal_address, settings.temporal_namespace)
-        runs = RunService(settings=settings, db=self._db, client=client, blobs=blobs, logs=logs)
+        runs = RunService(
+            settings=settings,
+            db=self._db,
+            client=client,
+            blobs=blobs,
+            logs=logs,
+            sources=registry.resolve_sources,
+        )
         # the interpreter shares the worker of the pool on its own queue when there is one
         merged = next((p for p in self.pools if pool_queue(p) == settings.control_queue), None)
         workers = [] if merged else [control_worker(client, settings, self._db)]

@@ -23,7 +23,7 @@ from lockstep.engine.activities import (
 from lockstep.engine.workflow import RunWorkflow
 from lockstep.executors.workspace import WorkspaceManager
 from lockstep.registry.mirror import MirrorCache
-from lockstep.registry.urls import GitError, parse_remote
+from lockstep.registry.urls import GitError, parse_remote, url_with_secret
 from lockstep.secrets.crypto import SecretBox
 from lockstep.settings import Settings, pool_queue
 from lockstep.storage import secrets as secret_store
@@ -94,7 +94,7 @@ class PoolWorker:
         self.work_dir = work_root / self.identity.replace("/", "-")
         workspaces = WorkspaceManager(self.work_dir, blobs)
         if mirrors is not None:
-            workspaces.checkout = git_checkout(mirrors, settings)
+            workspaces.checkout = git_checkout(mirrors, settings, secrets)
         activities = StepActivities(
             workspaces=workspaces,
             logs=logs,
@@ -141,21 +141,37 @@ def db_secret_resolver(db: Database, box: SecretBox) -> SecretResolver:
 
 
 def git_checkout(
-    mirrors: MirrorCache, settings: Settings
-) -> Callable[[str, str, Path], Awaitable[None]]:
-    """Checks a run's commit out of the mirror cache, fetching once if the commit is new."""
+    mirrors: MirrorCache, settings: Settings, secrets: SecretResolver | None = None
+) -> Callable[[str, str, Path, tuple[str, str] | None], Awaitable[None]]:
+    """Checks a commit out of the mirror cache, fetching once if the commit is new there.
+    ``auth`` is (project, secret name) of a private remote's ``user:token``."""
 
-    async def checkout(repo: str, sha: str, dest: Path) -> None:
+    async def checkout(repo: str, sha: str, dest: Path, auth: tuple[str, str] | None) -> None:
         remote = parse_remote(
             repo, allow_http=settings.git_allow_http, allow_file=settings.git_allow_file
         )
         mirror = mirrors.mirror_path(remote)
         try:
             await mirrors.checkout(mirror, sha, dest)
+            return
         except GitError:
-            await mirrors.sync(
-                remote, allow_file=settings.git_allow_file, timeout_s=settings.git_timeout
-            )
-            await mirrors.checkout(mirror, sha, dest)
+            pass
+        auth_url = None
+        if auth is not None:
+            if secrets is None:
+                raise GitError(
+                    f"{remote.display} needs credentials and this worker cannot read secrets",
+                    reason="invalid-credentials",
+                )
+            project, name = auth
+            value = (await secrets(project, [name]))[name]
+            auth_url = url_with_secret(remote, value)
+        await mirrors.sync(
+            remote,
+            auth_url=auth_url,
+            allow_file=settings.git_allow_file,
+            timeout_s=settings.git_timeout,
+        )
+        await mirrors.checkout(mirror, sha, dest)
 
     return checkout

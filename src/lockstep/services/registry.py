@@ -13,12 +13,15 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from lockstep.engine.types import SourceCheckout
 from lockstep.errors import InvalidRequest, LockstepError
+from lockstep.registry.git import ls_remote
 from lockstep.registry.mirror import MirrorCache
 from lockstep.registry.scanner import ScanResult, scan
-from lockstep.registry.urls import GitError, RemoteUrl, parse_remote
+from lockstep.registry.urls import GitError, RemoteUrl, parse_remote, url_with_secret
 from lockstep.secrets.crypto import SecretBox
 from lockstep.settings import Settings
+from lockstep.spec.models import SourceSpec
 from lockstep.storage import registry as store
 from lockstep.storage import secrets as secret_store
 from lockstep.storage.database import Database
@@ -66,11 +69,7 @@ class RegistryService:
             if not _PATTERN.fullmatch(pattern) or pattern.startswith("-"):
                 raise InvalidRequest(f"invalid ref pattern '{pattern}'")
         if credentials is not None:
-            absent = await self._db.call(lambda s: secret_store.missing(s, project, [credentials]))
-            if absent:
-                raise InvalidRequest(
-                    f"credentials secret '{credentials}' is not set in project '{project}'"
-                )
+            await self._require_secret(project, credentials, f"repository '{name}'")
         hook_secret = "whsec_" + secrets.token_urlsafe(24)
         sealed = self._box.encrypt(project, f"webhook:{name}", hook_secret)
         row = await self._db.call(
@@ -132,15 +131,58 @@ class RegistryService:
             if r.webhook_secret
         ]
 
+    async def _require_secret(self, project: str, name: str, user: str) -> None:
+        absent = await self._db.call(lambda s: secret_store.missing(s, project, [name]))
+        if absent:
+            raise InvalidRequest(
+                f"credentials secret '{name}' of {user} is not set in project '{project}'; "
+                "set it with `lockstep secrets set`"
+            )
+
     async def _auth_url(self, project: str, repo: RepositoryRow, remote: RemoteUrl) -> str | None:
-        if repo.credentials is None:
+        return await self._secret_url(project, repo.credentials, remote)
+
+    async def _secret_url(self, project: str, secret: str | None, remote: RemoteUrl) -> str | None:
+        if secret is None:
             return None
-        secret = repo.credentials
         values = await self._db.call(
             lambda s: secret_store.resolve(s, self._box, project, [secret])
         )
-        user, _, token = values[secret].rpartition(":")
-        return remote.with_credentials(user or "git", token)
+        return url_with_secret(remote, values[secret])
+
+    async def resolve_sources(
+        self, project: str, sources: list[SourceSpec]
+    ) -> list[SourceCheckout]:
+        """Lock every ``sources:`` entry to a commit, now: one ref listing per remote, and a
+        fetch into the mirror cache only when the remote moved (workers check out from it)."""
+        locked: list[SourceCheckout] = []
+        for source in sources:
+            remote = self._remote(source.repo)
+            if source.credentials is not None:
+                await self._require_secret(project, source.credentials, f"source '{source.path}'")
+            auth_url = await self._secret_url(project, source.credentials, remote)
+            timeout = self._settings.git_timeout
+            allow_file = self._settings.git_allow_file
+            refs = await ls_remote(
+                remote, auth_url=auth_url, allow_file=allow_file, timeout_s=timeout
+            )
+            mirror = await self.mirrors.sync(
+                remote, refs, auth_url=auth_url, allow_file=allow_file, timeout_s=timeout
+            )
+            try:
+                sha = await self.mirrors.resolve(mirror, source.ref)
+            except GitError as exc:
+                raise InvalidRequest(f"source '{source.path}' ({remote.display}): {exc}") from None
+            locked.append(
+                SourceCheckout(
+                    repo=remote.url,
+                    ref=source.ref,
+                    sha=sha,
+                    path=source.path,
+                    credentials=source.credentials,
+                )
+            )
+        return locked
 
 
 def store_list(text: str) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -14,13 +15,14 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from lockstep.engine.plan import compile_plan, secret_names, step_order
-from lockstep.engine.types import ReusedStep, Workspace
+from lockstep.engine.types import ReusedStep, SourceCheckout, Workspace
 from lockstep.engine.workflow import RunWorkflow
 from lockstep.errors import Conflict, EngineUnavailable, InvalidRequest, NotFound
 from lockstep.records import RunPage, RunRecord
 from lockstep.services.ids import new_run_id
 from lockstep.settings import Settings
 from lockstep.spec.load import LoadedSpec, load_spec
+from lockstep.spec.models import SourceSpec
 from lockstep.spec.params import resolve_params
 from lockstep.storage import runs as store
 from lockstep.storage import secrets as secret_store
@@ -44,6 +46,12 @@ class Locked:
     selector: str | None = None
     rerun_of: str | None = None
     rerun_policy: str | None = None
+    #: ``sources:`` already locked (a rerun); None resolves the spec's refs now
+    sources: list[SourceCheckout] | None = None
+
+
+#: locks a spec's ``sources:`` to commits for a project (the registry does it)
+SourceResolver = Callable[[str, list[SourceSpec]], Awaitable[list[SourceCheckout]]]
 
 
 class RunService:
@@ -55,8 +63,10 @@ class RunService:
         client: Client | None,
         blobs: BlobStore,
         logs: LogStore,
+        sources: SourceResolver | None = None,
     ) -> None:
         self._settings = settings
+        self._sources = sources
         self._db = db
         self._client = client
         self._blobs = blobs
@@ -102,9 +112,12 @@ class RunService:
             not snapshot.startswith(f"snapshots/{project}/") or not self._blobs.exists(snapshot)
         ):
             raise InvalidRequest(f"snapshot '{snapshot}' not found; upload it first")
-        run_id = new_run_id()
         lock = locked or Locked()
-        workspace = Workspace(snapshot=snapshot, repo=lock.repo, sha=lock.sha)
+        sources = lock.sources
+        if sources is None:
+            sources = await self._lock_sources(project, list(loaded.spec.sources))
+        run_id = new_run_id()
+        workspace = Workspace(snapshot=snapshot, repo=lock.repo, sha=lock.sha, sources=sources)
         new = store.NewRun(
             id=run_id,
             project=project,
@@ -135,6 +148,13 @@ class RunService:
         if created:
             await self._start(loaded, run_id, project, resolved, workspace, reuse or {})
         return await self.get(project, stored_id), created
+
+    async def _lock_sources(self, project: str, specs: list[SourceSpec]) -> list[SourceCheckout]:
+        if not specs:
+            return []
+        if self._sources is None:
+            raise EngineUnavailable("'sources:' needs the engine; start `lockstep server`")
+        return await self._sources(project, specs)
 
     async def _start(
         self,
@@ -188,7 +208,7 @@ class RunService:
                 if exc.status != RPCStatusCode.NOT_FOUND:
                     raise EngineUnavailable(f"cannot reach the engine: {exc.message}") from exc
             loaded = load_spec(row.spec_text, "workflow.yaml")
-            workspace = Workspace(**json.loads(row.workspace_json))
+            workspace = Workspace.from_dict(json.loads(row.workspace_json))
             await self._start(
                 loaded, run_id, row.project_id, json.loads(row.params_json), workspace, {}
             )
@@ -292,6 +312,7 @@ class RunService:
                 selector=old.selector,
                 rerun_of=rerun_of,
                 rerun_policy="same" if rerun_of else None,
+                sources=Workspace.from_dict(workspace).sources,
             ),
         )
         return record

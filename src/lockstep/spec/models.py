@@ -47,6 +47,17 @@ class Defaults(_Model):
     env: dict[EnvName, EnvValue] = Field(default_factory=dict)
 
 
+class SourceSpec(_Model):
+    """Another repository cloned into the workspace at run time, locked to a commit at creation."""
+
+    repo: str = Field(description="remote URL (https, ssh, git; http and file when enabled)")
+    ref: str = Field(description="branch, tag or commit SHA; resolved when a run is created")
+    path: str = Field(description="where it lands, relative to the workspace root")
+    credentials: Annotated[str, StringConstraints(pattern=SECRET_NAME_PATTERN)] | None = Field(
+        None, description="project secret holding 'user:token' for a private https remote"
+    )
+
+
 class StepSpec(_Model):
     """One node of the graph. Its key in ``steps`` is its stable id."""
 
@@ -72,6 +83,9 @@ class WorkflowSpec(_Model):
     description: str | None = None
     params: JsonSchema | None = Field(None, description="JSON Schema (type: object) of params")
     env: dict[EnvName, EnvValue] = Field(default_factory=dict)
+    sources: list[SourceSpec] = Field(
+        default_factory=list, max_length=20, description="other repositories in the workspace"
+    )
     defaults: Defaults = Field(default_factory=Defaults)
     timeout: Duration | None = Field(None, description="whole-run timeout")
     steps: dict[StepId, StepSpec] = Field(min_length=1)

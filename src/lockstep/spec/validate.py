@@ -31,6 +31,7 @@ from lockstep.spec.expressions import (
 from lockstep.spec.graph import ancestor_bits, cycle_through, strongly_connected
 from lockstep.spec.models import SECRET_NAME_PATTERN, WorkflowSpec
 from lockstep.spec.shell import compile_shell
+from lockstep.spec.sources import check_sources
 from lockstep.spec.yamlsafe import Position, nearest_position, pointer
 
 IF_EXAMPLE = "${{ params.deploy == true }}"
@@ -106,6 +107,7 @@ class _Checker:
 
     def run(self) -> list[Diagnostic]:
         self._check_params()
+        check_sources(self.data.get("sources"), self.add)
         for group, steps in self.groups.items():
             for sid, step in steps.items():
                 if "outputs" in step and isinstance(step["outputs"], dict):

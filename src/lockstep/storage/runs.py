@@ -16,7 +16,14 @@ from sqlalchemy.orm import Session
 from lockstep.engine.events import Event
 from lockstep.engine.states import RUN_TERMINAL, run_can_move, step_can_move
 from lockstep.errors import InvalidRequest, NotFound
-from lockstep.records import AttemptRecord, RunPage, RunRecord, RunSummary, StepRecord
+from lockstep.records import (
+    AttemptRecord,
+    RunPage,
+    RunRecord,
+    RunSummary,
+    SourceRecord,
+    StepRecord,
+)
 from lockstep.storage.database import utcnow
 from lockstep.storage.db import AttemptRow, RunRow, StepRow
 
@@ -181,6 +188,7 @@ def to_record(s: Session, row: RunRow) -> RunRecord:
         definition=row.definition,
         version=row.version,
         sha=row.sha,
+        sources=_sources(row.workspace_json),
         instance=row.instance,
         selector=row.selector,
         rerun_of=row.rerun_of,
@@ -191,6 +199,14 @@ def to_record(s: Session, row: RunRow) -> RunRecord:
         duration_s=_duration(row.started_at, row.finished_at),
         steps=steps,
     )
+
+
+def _sources(workspace_json: str) -> list[SourceRecord]:
+    workspace = _loads(workspace_json) or {}
+    return [
+        SourceRecord(repo=s["repo"], ref=s["ref"], sha=s["sha"], path=s["path"])
+        for s in workspace.get("sources") or []
+    ]
 
 
 def _encode_cursor(row: RunRow) -> str:
