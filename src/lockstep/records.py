@@ -63,6 +63,7 @@ class RunRecord(_Record):
         default_factory=list, description="other repositories in the workspace, locked"
     )
     instance: str | None = None
+    pool: str | None = Field(None, description="worker pool of the steps that name none")
     selector: str | None = Field(None, description="what the run was asked to run (a ref)")
     rerun_of: str | None = Field(None, description="the run this one reproduces")
     rerun_policy: str | None = Field(None, description="'same' commit or 'latest' ref")

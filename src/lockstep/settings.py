@@ -59,6 +59,10 @@ class Settings(BaseSettings):
         return f"sqlite:///{self.home_dir / 'lockstep.db'}"
 
 
+#: worker pool names: they become part of a Temporal task queue name
+POOL_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+
+
 def pool_queue(pool: str) -> str:
     """The Temporal task queue that serves worker pool ``pool``."""
     return f"lockstep-pool-{pool}"

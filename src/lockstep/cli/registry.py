@@ -145,11 +145,20 @@ def instances_create(
     definition: Annotated[str, typer.Option(help="the definition to run")],
     ref: Annotated[str, typer.Option(help="branch (follows it), git tag or commit SHA (pinned)")],
     param: Params = None,
+    pool: Annotated[
+        str | None, typer.Option(help="worker pool for the steps that do not name one")
+    ] = None,
 ) -> None:
     """Create an instance; a branch instance follows the branch, a tag/SHA one never moves."""
 
     async def run(c: ApiClient) -> None:
-        body = {"name": name, "definition": definition, "ref": ref, "params": param or []}
+        body = {
+            "name": name,
+            "definition": definition,
+            "ref": ref,
+            "params": param or [],
+            "pool": pool,
+        }
         await c.call("POST", f"/projects/{c.project}/instances", json=body)
         err.print(f"instance {name}: {definition}@{ref}")
 
@@ -163,7 +172,7 @@ def instances_list(as_json: AsJson = False) -> None:
     async def run(c: ApiClient) -> None:
         show(
             await c.call("GET", f"/projects/{c.project}/instances"),
-            ["name", "definition", "ref", "params"],
+            ["name", "definition", "ref", "params", "pool"],
             as_json,
         )
 

@@ -53,6 +53,8 @@ def print_run(run: RunRecord) -> None:
         out.print(f"definition {escape(run.definition)} version {run.version}")
     if run.sha:
         out.print(f"commit {run.sha}")
+    if run.pool:
+        out.print(f"pool {escape(run.pool)}")
     for src in run.sources:
         out.print(f"source {escape(src.path)}: {escape(src.repo)} {escape(src.ref)} @ {src.sha}")
     if run.retry_of:

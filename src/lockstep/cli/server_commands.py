@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 import typer
 
-from lockstep.cli.output import fail
-from lockstep.errors import LockstepError
+from lockstep.cli.output import REJECTED, fail
+from lockstep.errors import InvalidRequest, LockstepError
+from lockstep.settings import POOL_PATTERN
 
 
 def server_command(
@@ -36,6 +38,14 @@ def worker_command(
     """Join a worker pool and execute its steps until stopped."""
     from lockstep.cli import server
 
+    if not re.fullmatch(POOL_PATTERN, pool):
+        fail(
+            InvalidRequest(
+                f"invalid pool name {pool[:80]!r}: use lowercase letters, digits and '-' "
+                "(at most 63 characters)"
+            ),
+            REJECTED,
+        )
     try:
         server.work(pool, concurrency)
     except LockstepError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from graphlib import TopologicalSorter
 from typing import Any
 
@@ -74,10 +75,11 @@ def compile_plan(
     heartbeat_timeout_s: float,
     reuse: dict[str, ReusedStep] | None = None,
     sha: str | None = None,
+    pool: str = "default",
 ) -> RunPlan:
     spec = loaded.spec
     steps = [
-        _step_plan(spec, sid, (spec.finally_ if fin else spec.steps)[sid], fin)
+        replace(_step_plan(spec, sid, (spec.finally_ if fin else spec.steps)[sid], fin), pool=pool)
         for sid, fin in step_order(spec)
     ]
     return RunPlan(

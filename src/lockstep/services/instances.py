@@ -34,7 +34,14 @@ class InstanceService:
         self._runs = runs
 
     async def create(
-        self, project: str, *, name: str, definition: str, ref: str, params: list[str]
+        self,
+        project: str,
+        *,
+        name: str,
+        definition: str,
+        ref: str,
+        params: list[str],
+        pool: str | None = None,
     ) -> dict[str, Any]:
         if not _NAME.fullmatch(name):
             raise InvalidRequest(f"invalid instance name '{name}'; use a-z, 0-9, '.', '_', '-'")
@@ -42,10 +49,10 @@ class InstanceService:
             check_ref_name(ref)
         await self._db.call(
             lambda s: store.create_instance(
-                s, project, name=name, definition=definition, ref=ref, params=params
+                s, project, name=name, definition=definition, ref=ref, params=params, pool=pool
             )
         )
-        return {"name": name, "definition": definition, "ref": ref, "params": params}
+        return {"name": name, "definition": definition, "ref": ref, "params": params, "pool": pool}
 
     async def run(
         self,
@@ -82,6 +89,7 @@ class InstanceService:
                 selector=inst.ref,
                 rerun_of=rerun_of,
                 rerun_policy="latest" if rerun_of else None,
+                pool=inst.pool,
             ),
         )
         return record

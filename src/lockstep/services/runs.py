@@ -48,6 +48,8 @@ class Locked:
     rerun_policy: str | None = None
     #: ``sources:`` already locked (a rerun); None resolves the spec's refs now
     sources: list[SourceCheckout] | None = None
+    #: the worker pool for steps that name none (an instance's placement)
+    pool: str | None = None
 
 
 #: locks a spec's ``sources:`` to commits for a project (the registry does it)
@@ -138,6 +140,7 @@ class RunService:
             selector=lock.selector,
             rerun_of=lock.rerun_of,
             rerun_policy=lock.rerun_policy,
+            pool=lock.pool,
         )
 
         def _create(s: Session) -> tuple[str, bool]:
@@ -146,7 +149,7 @@ class RunService:
 
         stored_id, created = await self._db.call(_create)
         if created:
-            await self._start(loaded, run_id, project, resolved, workspace, reuse or {})
+            await self._start(loaded, run_id, project, resolved, workspace, reuse or {}, lock.pool)
         return await self.get(project, stored_id), created
 
     async def _lock_sources(self, project: str, specs: list[SourceSpec]) -> list[SourceCheckout]:
@@ -164,9 +167,11 @@ class RunService:
         params: dict[str, Any],
         workspace: Workspace,
         reuse: dict[str, ReusedStep],
+        pool: str | None,
     ) -> None:
         plan = compile_plan(
             loaded,
+            pool=pool or "default",
             run_id=run_id,
             project=project,
             params=params,
@@ -210,7 +215,7 @@ class RunService:
             loaded = load_spec(row.spec_text, "workflow.yaml")
             workspace = Workspace.from_dict(json.loads(row.workspace_json))
             await self._start(
-                loaded, run_id, row.project_id, json.loads(row.params_json), workspace, {}
+                loaded, run_id, row.project_id, json.loads(row.params_json), workspace, {}, row.pool
             )
             started += 1
         return started
@@ -313,6 +318,7 @@ class RunService:
                 rerun_of=rerun_of,
                 rerun_policy="same" if rerun_of else None,
                 sources=Workspace.from_dict(workspace).sources,
+                pool=old.pool,
             ),
         )
         return record

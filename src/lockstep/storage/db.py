@@ -64,6 +64,7 @@ class RunRow(Base):
     selector: Mapped[str | None] = mapped_column(String(255), nullable=True)
     rerun_of: Mapped[str | None] = mapped_column(String(255), nullable=True)
     rerun_policy: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    pool: Mapped[str | None] = mapped_column(String(63), nullable=True)
     created_at: Mapped[str] = mapped_column(String(32))
     started_at: Mapped[str | None] = mapped_column(String(32), nullable=True)
     finished_at: Mapped[str | None] = mapped_column(String(32), nullable=True)
@@ -262,3 +263,4 @@ class InstanceRow(Base):
     ref: Mapped[str] = mapped_column(String(255))
     params_json: Mapped[str] = mapped_column(Text)
     created_at: Mapped[str] = mapped_column(String(32))
+    pool: Mapped[str | None] = mapped_column(String(63), nullable=True)

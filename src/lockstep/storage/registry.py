@@ -303,7 +303,14 @@ def definition_row(s: Session, project: str, name: str, *, archived: bool = Fals
 
 
 def create_instance(
-    s: Session, project: str, *, name: str, definition: str, ref: str, params: list[str]
+    s: Session,
+    project: str,
+    *,
+    name: str,
+    definition: str,
+    ref: str,
+    params: list[str],
+    pool: str | None = None,
 ) -> InstanceRow:
     target = definition_row(s, project, definition)
     if (
@@ -323,6 +330,7 @@ def create_instance(
         ref=ref,
         params_json=json.dumps(params),
         created_at=utcnow(),
+        pool=pool,
     )
     s.add(row)
     s.flush()
@@ -350,6 +358,7 @@ def list_instances(s: Session, project: str) -> list[dict[str, Any]]:
                 "definition": definition.name if definition else None,
                 "ref": inst.ref,
                 "params": json.loads(inst.params_json),
+                "pool": inst.pool,
                 "created_at": inst.created_at,
             }
         )

@@ -47,6 +47,7 @@ class NewRun:
     definition: str | None = None
     version: int | None = None
     sha: str | None = None
+    pool: str | None = None
     instance: str | None = None
     selector: str | None = None
     rerun_of: str | None = None
@@ -94,6 +95,7 @@ def create_run(s: Session, new: NewRun) -> tuple[RunRow, bool]:
         definition=new.definition,
         version=new.version,
         sha=new.sha,
+        pool=new.pool,
         instance=new.instance,
         selector=new.selector,
         rerun_of=new.rerun_of,
@@ -189,6 +191,7 @@ def to_record(s: Session, row: RunRow) -> RunRecord:
         version=row.version,
         sha=row.sha,
         sources=_sources(row.workspace_json),
+        pool=row.pool,
         instance=row.instance,
         selector=row.selector,
         rerun_of=row.rerun_of,

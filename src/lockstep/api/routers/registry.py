@@ -11,6 +11,7 @@ from lockstep.api.deps import Access, Services, require, services
 from lockstep.records import RunRecord
 from lockstep.services import hooks
 from lockstep.services.registry import store_list
+from lockstep.settings import POOL_PATTERN
 from lockstep.storage import registry as store
 from lockstep.storage.db import RepositoryRow
 
@@ -171,6 +172,9 @@ class InstanceIn(BaseModel):
     params: list[str] = Field(
         default_factory=list, max_length=100, description="default key=value params"
     )
+    pool: str | None = Field(
+        None, pattern=POOL_PATTERN, description="worker pool for steps that name none"
+    )
 
 
 class InstanceRunIn(BaseModel):
@@ -188,6 +192,7 @@ async def create_instance(
         definition=body.definition,
         ref=body.ref,
         params=body.params,
+        pool=body.pool,
     )
 
 
