@@ -45,6 +45,7 @@ unit: $(VENV)/.dev-installed
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/engine_overhead.py
+	$(BIN)/python bench/registry_scan.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_HOME) .pytest_cache .mypy_cache .ruff_cache

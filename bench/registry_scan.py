@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import os
 import shutil
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -233,7 +232,7 @@ async def scan_all(
 
 
 def per_repo(counts: Counter[str], repos: int) -> str:
-    return f"{sum(counts.values()) / repos:g}"
+    return f"{sum(counts.values()) / repos:.1f}"
 
 
 # -- the benchmark -------------------------------------------------------------------------
@@ -313,18 +312,16 @@ async def run(args: argparse.Namespace, tmp: Path) -> list[Row]:
         before = mirror_snapshot(registry.mirrors.root)
         secs, read = await scan_all(registry, names, limit, if_changed=True)
         git_calls = calls.take()
-        after = mirror_snapshot(registry.mirrors.root)
-        touched = changed(before, after)
-        now = await db.call(census)
+        touched = changed(before, mirror_snapshot(registry.mirrors.root))
+        new = (await db.call(census)).versions - after_first.versions
         assert git_calls["fetch"] == 0 and touched == 0, (git_calls, touched)
-        assert now.versions == after_first.versions and read == 0
+        assert new == 0 and read == 0, (new, read)
         rows.append(
             Row(
                 "lockstep unchanged rescan (poll)",
                 secs,
-                f"fetches: {git_calls['fetch']}, mirror files changed: {touched}/"
-                f"{len(before)}, new versions: {now.versions - after_first.versions}, "
-                f"git procs/repo: {per_repo(git_calls, n)}",
+                f"fetches: {git_calls['fetch']}, mirror files changed: {touched}/{len(before)}, "
+                f"new versions: {new}, git procs/repo: {per_repo(git_calls, n)}",
             )
         )
 
@@ -337,14 +334,14 @@ async def run(args: argparse.Namespace, tmp: Path) -> list[Row]:
         secs, read = await scan_all(registry, names, limit, if_changed=False)
         git_calls = calls.take()
         touched = changed(before, mirror_snapshot(registry.mirrors.root))
-        now = await db.call(census)
-        assert git_calls["fetch"] == 0 and now.versions == after_first.versions
+        new = (await db.call(census)).versions - after_first.versions
+        assert git_calls["fetch"] == 0 and new == 0, (git_calls, new)
         rows.append(
             Row(
                 "lockstep forced rescan",
                 secs,
-                f"files re-read: {read}, fetches: {git_calls['fetch']}, mirror files "
-                f"changed: {touched}/{len(before)}, new versions: {now.versions - after_first.versions}, "
+                f"files re-read: {read}, fetches: {git_calls['fetch']}, mirror files changed: "
+                f"{touched}/{len(before)}, new versions: {new}, "
                 f"git procs/repo: {per_repo(git_calls, n)}",
             )
         )
@@ -388,9 +385,7 @@ def main() -> None:
     try:
         rows = asyncio.run(run(args, tmp))
     finally:
-        if args.keep:
-            print(f"kept {tmp}", file=sys.stderr)
-        else:
+        if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
     print(
         f"\n{args.repos} repositories x {args.files} workflow files, "
@@ -401,6 +396,8 @@ def main() -> None:
         ms = row.seconds / args.repos * 1000
         print(f"{row.phase:<36}{row.seconds:>9.2f}{ms:>10.1f}   {row.notes}")
     print(f"wall time (setup included): {time.perf_counter() - started:.1f}s")
+    if args.keep:
+        print(f"kept {tmp}")
 
 
 def _git_version() -> str:
