@@ -22,6 +22,10 @@ class LockstepError(Exception):
     def __str__(self) -> str:
         return self.message
 
+    def fields(self) -> dict[str, object]:
+        """Structured details added to the API's problem document."""
+        return {}
+
 
 @dataclass(frozen=True)
 class Diagnostic:

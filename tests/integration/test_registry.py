@@ -302,7 +302,7 @@ def test_instances_lock_each_run_to_a_commit_and_version(server: Server, tmp_pat
         1,
         "locked-wf",
         "follow-main",
-        "main",
+        "locked-wf@main",
     )
     assert a["steps"]["read"]["outputs"] == {"data": "one", "sha": first, "who": "inst"}
 

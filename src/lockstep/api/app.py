@@ -18,6 +18,7 @@ from lockstep.api.routers import (
     secrets,
     snapshots,
     tokens,
+    versions,
 )
 
 API = "/api/v1"
@@ -42,6 +43,7 @@ def create_app(services: Services) -> FastAPI:
         audit.router,
         secrets.router,
         registry.router,
+        versions.router,
     )
     for router in routers:
         app.include_router(router, prefix=API)

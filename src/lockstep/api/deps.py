@@ -20,6 +20,7 @@ from lockstep.secrets.crypto import SecretBox
 from lockstep.services.instances import InstanceService
 from lockstep.services.registry import Poller, RegistryService
 from lockstep.services.runs import RunService
+from lockstep.services.versions import VersionService
 from lockstep.settings import Settings
 from lockstep.storage import identity
 from lockstep.storage.blobs import BlobStore
@@ -39,6 +40,7 @@ class Services:
     registry: RegistryService
     poller: Poller
     instances: InstanceService
+    versions: VersionService
     auth: bool = True
 
 

@@ -48,7 +48,7 @@ def problem(status: int, kind: str, title: str, detail: str, **extra: Any) -> JS
 def install(app: FastAPI) -> None:
     @app.exception_handler(errors.LockstepError)
     async def _lockstep(_: Request, exc: errors.LockstepError) -> JSONResponse:
-        extra: dict[str, Any] = {}
+        extra: dict[str, Any] = dict(exc.fields())
         if isinstance(exc, errors.SpecError):
             extra["diagnostics"] = [d.as_dict() for d in exc.diagnostics]
         if isinstance(exc, errors.ParamError):

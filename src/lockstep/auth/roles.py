@@ -22,6 +22,8 @@ PERMISSIONS: dict[str, Role] = {
     "repos:read": Role.viewer,
     "repos:write": Role.maintainer,
     "definitions:read": Role.viewer,
+    "definitions:write": Role.maintainer,  # create, edit drafts, publish, archive versions
+    "tags:write": Role.maintainer,  # promote and roll back ($LIVE, $STAGING, ...)
     "instances:read": Role.viewer,
     "instances:write": Role.maintainer,
     "secrets:read": Role.maintainer,  # names only: values are never readable

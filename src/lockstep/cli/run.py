@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import tempfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -14,7 +15,7 @@ from lockstep.cli import context, watch
 from lockstep.cli.client import ApiClient, connect
 from lockstep.cli.output import FAILED, OK, REJECTED, err, fail, out, print_json
 from lockstep.cli.render import print_run
-from lockstep.errors import LockstepError
+from lockstep.errors import InvalidRequest, LockstepError
 from lockstep.records import RunRecord
 from lockstep.settings import Settings
 from lockstep.spec.load import load_spec_file
@@ -23,7 +24,13 @@ from lockstep.storage.snapshots import snapshot_directory
 
 
 def run_command(
-    file: Annotated[Path, typer.Argument(help="workflow.yaml (or a directory holding one)")],
+    target: Annotated[
+        str,
+        typer.Argument(
+            help="workflow.yaml (or a directory holding one), an instance, or a selector: "
+            "DEFINITION, DEFINITION@7, DEFINITION@$LIVE, DEFINITION@main"
+        ),
+    ],
     param: Annotated[list[str] | None, typer.Option("-p", "--param", help="key=value")] = None,
     watch_: Annotated[
         bool | None, typer.Option("--watch/--no-watch", help="live view (default on a terminal)")
@@ -34,46 +41,52 @@ def run_command(
     ] = None,
     detach: Annotated[bool, typer.Option("--detach", help="submit and return at once")] = False,
 ) -> None:
-    """Run a workflow file now; exit 0 if it succeeded, 1 if it failed, 2 if rejected."""
+    """Run a workflow file, an instance or a version now; exit 0 if it succeeded, 1 if it
+    failed, 2 if rejected."""
     settings = context.settings()
     live = (sys.stdout.isatty() and not as_json) if watch_ is None else watch_
-    try:
-        loaded = load_spec_file(file, max_bytes=settings.max_spec_bytes)
-        params = resolve_params(
-            parse_cli_params(param or [], loaded.spec.params), loaded.spec.params
-        )
-    except LockstepError as exc:
-        fail(exc, REJECTED)
-    code = asyncio.run(
-        _run(
-            settings,
-            Path(loaded.file).resolve(),
-            loaded.text,
-            params,
-            live=live,
-            as_json=as_json,
-            key=idempotency_key,
-            detach=detach,
-        )
-    )
+    submit: Submit
+    if (
+        Path(target).exists()
+        or target.endswith((".yaml", ".yml", ".json"))
+        or "/" in target.split("@")[0]
+    ):
+        try:
+            loaded = load_spec_file(target, max_bytes=settings.max_spec_bytes)
+            params = resolve_params(
+                parse_cli_params(param or [], loaded.spec.params), loaded.spec.params
+            )
+        except LockstepError as exc:
+            fail(exc, REJECTED)
+        path, text = Path(loaded.file).resolve(), loaded.text
+
+        async def submit(client: ApiClient) -> RunRecord:
+            return await _submit(client, settings, path, text, params, idempotency_key)
+
+    else:
+
+        async def submit(client: ApiClient) -> RunRecord:
+            return await _submit_named(client, target, param or [], idempotency_key)
+
+    code = asyncio.run(_run(settings, submit, live=live, as_json=as_json, detach=detach))
     raise typer.Exit(code)
+
+
+Submit = Callable[[ApiClient], Awaitable[RunRecord]]
 
 
 async def _run(
     settings: Settings,
-    path: Path,
-    text: str,
-    params: dict[str, object],
+    submit: Submit,
     *,
     live: bool,
     as_json: bool,
-    key: str | None,
     detach: bool,
 ) -> int:
     try:
         async with connect(settings, engine=True) as client:
             try:
-                run = await _submit(client, settings, path, text, params, key)
+                run = await submit(client)
             except LockstepError as exc:
                 fail(exc, REJECTED)
             if detach and not client.embedded:
@@ -94,6 +107,24 @@ async def _run(
         fail(exc, FAILED)
     _report(run, as_json=as_json, final=True)
     return OK if run.status == "succeeded" else FAILED
+
+
+async def _submit_named(
+    client: ApiClient, target: str, args: list[str], key: str | None
+) -> RunRecord:
+    """An instance by name, else a selector (a bare name is the definition's $LIVE/latest)."""
+    if "@" not in target:
+        names = {
+            i["name"] for i in await client.call("GET", f"/projects/{client.project}/instances")
+        }
+        if target in names:
+            if key is not None:
+                raise InvalidRequest("--idempotency-key is not supported for instance runs yet")
+            data = await client.call(
+                "POST", f"/projects/{client.project}/instances/{target}/runs", json={"params": args}
+            )
+            return RunRecord.model_validate(data)
+    return await client.submit({"selector": target, "args": args, "idempotency_key": key})
 
 
 async def _submit(

@@ -20,6 +20,7 @@ from lockstep.server.workers import PoolWorker, control_worker, db_secret_resolv
 from lockstep.services.instances import InstanceService
 from lockstep.services.registry import Poller, RegistryService
 from lockstep.services.runs import RunService
+from lockstep.services.versions import VersionService
 from lockstep.settings import Settings, pool_queue
 from lockstep.storage.blobs import DirectoryBlobStore
 from lockstep.storage.database import Database
@@ -136,11 +137,19 @@ class ControlPlane:
         poller: Poller,
     ) -> Services:
         assert self._db is not None
-        instances = InstanceService(
-            settings=self.settings, db=self._db, registry=registry, runs=runs
-        )
+        versions = VersionService(settings=self.settings, db=self._db, registry=registry, runs=runs)
+        instances = InstanceService(db=self._db, runs=runs, versions=versions)
         return Services(
-            self.settings, runs, blobs, self._db, box, registry, poller, instances, auth=self.auth
+            self.settings,
+            runs,
+            blobs,
+            self._db,
+            box,
+            registry,
+            poller,
+            instances,
+            versions,
+            auth=self.auth,
         )
 
     async def stop(self) -> None:

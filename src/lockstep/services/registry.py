@@ -43,6 +43,7 @@ class RegistryService:
         self._db = db
         self._box = box
         self.mirrors = MirrorCache(root)
+        self._scan_locks: dict[tuple[str, str], asyncio.Lock] = {}
 
     def _remote(self, url: str) -> RemoteUrl:
         return parse_remote(
@@ -89,6 +90,14 @@ class RegistryService:
 
     async def scan(
         self, project: str, name: str, *, if_changed: bool = False
+    ) -> tuple[RepositoryRow, ScanResult | None]:
+        # one scan of a repository at a time: a slow poll finishing after a newer manual scan
+        # would otherwise record an older view of the remote over it
+        async with self._scan_locks.setdefault((project, name), asyncio.Lock()):
+            return await self._scan(project, name, if_changed=if_changed)
+
+    async def _scan(
+        self, project: str, name: str, *, if_changed: bool
     ) -> tuple[RepositoryRow, ScanResult | None]:
         """Scan one repository now. A git failure is recorded on the repository (and returned
         as None), never raised: one broken remote must not stop the others. ``if_changed``:

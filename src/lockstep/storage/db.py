@@ -213,6 +213,7 @@ class DefinitionRow(Base):
     name: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[str] = mapped_column(String(32))
     archived_at: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class DefinitionRefRow(Base):
@@ -237,6 +238,8 @@ class VersionRow(Base):
     digest: Mapped[str] = mapped_column(String(64))
     spec_text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[str] = mapped_column(String(32))
+    publisher: Mapped[str | None] = mapped_column(Text, nullable=True)
+    message: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class VersionSourceRow(Base):
@@ -264,3 +267,55 @@ class InstanceRow(Base):
     params_json: Mapped[str] = mapped_column(Text)
     created_at: Mapped[str] = mapped_column(String(32))
     pool: Mapped[str | None] = mapped_column(String(63), nullable=True)
+
+
+class DraftRow(Base):
+    """The editable spec of an API-published definition; validated on every save."""
+
+    __tablename__ = "drafts"
+
+    definition_id: Mapped[str] = mapped_column(ForeignKey("definitions.id"), primary_key=True)
+    spec_text: Mapped[str] = mapped_column(Text)
+    digest: Mapped[str] = mapped_column(String(64))
+    errors_json: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[str] = mapped_column(String(32))
+    updated_by: Mapped[str] = mapped_column(String(255))
+
+
+class VersionArchiveRow(Base):
+    """A version hidden from listings (runs and selectors by number still reach it)."""
+
+    __tablename__ = "version_archive"
+
+    definition_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    archived_at: Mapped[str] = mapped_column(String(32))
+    archived_by: Mapped[str] = mapped_column(String(255))
+
+
+class TagRow(Base):
+    """Where a tag points now; ``moves`` counts its moves (what `--expect` compares)."""
+
+    __tablename__ = "tags"
+
+    definition_id: Mapped[str] = mapped_column(ForeignKey("definitions.id"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    moves: Mapped[int] = mapped_column(Integer)
+    moved_at: Mapped[str] = mapped_column(String(32))
+    moved_by: Mapped[str] = mapped_column(String(255))
+
+
+class TagMoveRow(Base):
+    """One move of a tag, kept forever (append-only in the database)."""
+
+    __tablename__ = "tag_moves"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    definition_id: Mapped[str] = mapped_column(String(64), index=True)
+    tag: Mapped[str] = mapped_column(String(64))
+    from_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    to_version: Mapped[int] = mapped_column(Integer)
+    moved_by: Mapped[str] = mapped_column(String(255))
+    moved_at: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)

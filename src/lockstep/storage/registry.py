@@ -45,7 +45,7 @@ class DefinitionInfo:
     archived: bool = False
 
 
-def _new_id(kind: str) -> str:
+def new_id(kind: str) -> str:
     return f"{kind}_{_random.token_hex(8)}"
 
 
@@ -71,7 +71,7 @@ def add_repository(
     if existing is not None:
         raise Conflict(f"repository '{name}' already exists in project '{project}'")
     row = RepositoryRow(
-        id=_new_id("repo"),
+        id=new_id("repo"),
         project_id=project,
         name=name,
         url=url,
@@ -182,7 +182,7 @@ def _definition_for(s: Session, repo: RepositoryRow, path: str, name: str | None
     if taken is not None:  # the same workflow name in another repository or path
         wanted = f"{repo.name}-{_slug(path.removesuffix('.yaml'))}"[:100]
     row = DefinitionRow(
-        id=_new_id("def"),
+        id=new_id("def"),
         project_id=repo.project_id,
         repository_id=repo.id,
         path=path,
@@ -269,26 +269,6 @@ def get_definition(s: Session, project: str, name: str) -> DefinitionInfo:
     return describe(s, definition_row(s, project, name, archived=True))
 
 
-def versions(s: Session, project: str, name: str) -> list[dict[str, Any]]:
-    row = definition_row(s, project, name, archived=True)
-    out = []
-    for v in s.scalars(
-        select(VersionRow).where(VersionRow.definition_id == row.id).order_by(VersionRow.number)
-    ):
-        sources = [
-            {"sha": src.sha, "path": src.path, "seen_at": src.seen_at}
-            for src in s.scalars(
-                select(VersionSourceRow).where(
-                    VersionSourceRow.definition_id == row.id, VersionSourceRow.number == v.number
-                )
-            )
-        ]
-        out.append(
-            {"number": v.number, "digest": v.digest, "created_at": v.created_at, "sources": sources}
-        )
-    return out
-
-
 def definition_row(s: Session, project: str, name: str, *, archived: bool = False) -> DefinitionRow:
     """A definition by name; ``archived``: also one whose repository was removed (history)."""
     query = select(DefinitionRow).where(
@@ -323,7 +303,7 @@ def create_instance(
     ):
         raise Conflict(f"instance '{name}' already exists in project '{project}'")
     row = InstanceRow(
-        id=_new_id("inst"),
+        id=new_id("inst"),
         project_id=project,
         name=name,
         definition_id=target.id,

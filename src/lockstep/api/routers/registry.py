@@ -157,13 +157,6 @@ async def show_definition(
     return DefinitionOut.model_validate(info, from_attributes=True)
 
 
-@router.get("/projects/{project}/definitions/{name}/versions")
-async def list_versions(
-    name: DefName, svc: Svc, access: Annotated[Access, Depends(require("definitions:read"))]
-) -> list[dict[str, Any]]:
-    return await svc.db.call(lambda s: store.versions(s, access.project, name))
-
-
 class InstanceIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,99}$")

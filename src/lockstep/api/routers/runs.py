@@ -8,7 +8,9 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from lockstep.api.deps import Access, Services, require, services
+from lockstep.errors import InvalidRequest
 from lockstep.records import RunPage, RunRecord, StepRecord
+from lockstep.registry.selectors import MAX_SELECTOR
 
 router = APIRouter(tags=["runs"])
 Svc = Annotated[Services, Depends(services)]
@@ -23,7 +25,17 @@ RunId = Annotated[str, Path(pattern=RUN_ID)]
 class RunSubmit(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    spec: str = Field(description="the workflow.yaml text", max_length=1024 * 1024)
+    spec: str | None = Field(None, description="the workflow.yaml text", max_length=1024 * 1024)
+    selector: str | None = Field(
+        None,
+        max_length=MAX_SELECTOR,
+        description="what to run instead of `spec`: D, D@7, D@$LIVE, D@main, D@<sha>",
+    )
+    args: list[str] = Field(
+        default_factory=list,
+        max_length=100,
+        description="key=value params typed by the selected version's schema (like -p)",
+    )
     file: str = Field("workflow.yaml", max_length=255, description="name used in diagnostics")
     params: dict[str, Any] = Field(default_factory=dict)
     snapshot: str | None = Field(
@@ -50,6 +62,25 @@ class LogPageOut(BaseModel):
 
 @router.post(BASE, status_code=201, response_model=RunRecord)
 async def submit_run(body: RunSubmit, svc: Svc, access: Write, response: Response) -> RunRecord:
+    if (body.spec is None) == (body.selector is None):
+        raise InvalidRequest("give exactly one of 'spec' (a workflow) or 'selector' (e.g. D@$LIVE)")
+    if body.spec is None:
+        assert body.selector is not None
+        if body.snapshot is not None:
+            raise InvalidRequest("a run of a version takes no snapshot; drop 'snapshot'")
+        record, created = await svc.versions.run(
+            access.project,
+            body.selector,
+            params=body.params,
+            args=body.args,
+            triggered_by=f"user:{access.principal.name}",
+            idempotency_key=body.idempotency_key,
+        )
+        if not created:
+            response.status_code = 200
+        return record
+    if body.args:
+        raise InvalidRequest("'args' go with 'selector'; pass a spec's params in 'params'")
     record, created = await svc.runs.submit(
         project=access.project,
         spec_text=body.spec,

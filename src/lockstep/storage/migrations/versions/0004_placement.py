@@ -22,5 +22,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_column("runs", "pool")
-    op.drop_column("instances", "pool")
+    raise NotImplementedError("lockstep does not downgrade its metadata database")

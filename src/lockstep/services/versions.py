@@ -1,0 +1,366 @@
+"""Versions, drafts, tags and selectors: one way to name, promote and roll back what runs,
+whether the workflow lives in Git or was published through the API."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from lockstep.errors import InvalidRequest, NotFound, SpecError
+from lockstep.records import RunRecord
+from lockstep.registry.selectors import LIVE, Selector, check_tag, parse_selector
+from lockstep.registry.urls import GitError, is_sha, parse_remote
+from lockstep.services.registry import RegistryService
+from lockstep.services.runs import Locked, RunService
+from lockstep.settings import Settings
+from lockstep.spec.diff import diff_specs, spec_data
+from lockstep.spec.load import load_spec
+from lockstep.spec.params import parse_cli_params
+from lockstep.storage import registry as reg
+from lockstep.storage import versions as store
+from lockstep.storage.database import Database, utcnow
+from lockstep.storage.db import DefinitionRefRow, DefinitionRow, RepositoryRow
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """What a selector names, decided once: a version, and for git the commit to check out."""
+
+    definition: str
+    number: int
+    text: str
+    file: str
+    selector: str
+    sha: str | None = None
+    repo: str | None = None
+
+
+def _spec_data(text: str, file: str) -> dict[str, Any]:
+    return spec_data(load_spec(text, file).spec)
+
+
+class VersionService:
+    def __init__(
+        self, *, settings: Settings, db: Database, registry: RegistryService, runs: RunService
+    ) -> None:
+        self._settings = settings
+        self._db = db
+        self._registry = registry
+        self._runs = runs
+
+    async def _definition(self, project: str, name: str) -> DefinitionRow:
+        return await self._db.call(lambda s: reg.definition_row(s, project, name, archived=True))
+
+    # -- API-published definitions ---------------------------------------------------------
+
+    async def create(self, project: str, name: str, description: str | None) -> None:
+        await self._db.call(lambda s: store.create_api_definition(s, project, name, description))
+
+    async def save_draft(self, project: str, name: str, text: str, by: str) -> dict[str, Any]:
+        """Store the draft whatever its state, with every validation error and its position,
+        so an editor can save work in progress; only a valid draft can be published."""
+        definition = await self._definition(project, name)
+        store.check_publishable(definition)
+        errors: list[str] = []
+        try:
+            loaded = load_spec(text, f"{name}.yaml", max_bytes=self._settings.max_spec_bytes)
+            digest = loaded.digest
+        except SpecError as exc:
+            errors = [str(d) for d in exc.diagnostics] or [str(exc)]
+            digest = ""
+        row = await self._db.call(
+            lambda s: store.save_draft(s, definition, text, digest, errors, by)
+        )
+        return store.draft_out(row)
+
+    async def get_draft(self, project: str, name: str) -> dict[str, Any]:
+        definition = await self._definition(project, name)
+        return await self._db.call(lambda s: store.draft_out(store.get_draft(s, definition)))
+
+    async def publish(
+        self, project: str, name: str, *, by: str, message: str | None
+    ) -> tuple[dict[str, Any], bool]:
+        """The draft becomes a version (or the existing version with the same content)."""
+        definition = await self._definition(project, name)
+        store.check_publishable(definition)
+
+        def _publish(s: Session) -> tuple[dict[str, Any], bool]:
+            draft = store.get_draft(s, definition)
+            # re-validated here: the rules may have changed since the draft was saved
+            loaded = load_spec(draft.spec_text, f"{name}.yaml")
+            number, created = store.publish(s, definition, loaded.text, loaded.digest, by, message)
+            row = store.version_row(s, definition, number)
+            return store.version_out(s, definition, row), created
+
+        return await self._db.call(_publish)
+
+    # -- versions ----------------------------------------------------------------------------
+
+    async def list_versions(self, project: str, name: str, *, archived: bool) -> list[Any]:
+        definition = await self._definition(project, name)
+        return await self._db.call(lambda s: store.list_versions(s, definition, archived=archived))
+
+    async def show(self, project: str, selector: str) -> dict[str, Any]:
+        resolved = await self.resolve(project, selector)
+        definition = await self._definition(project, resolved.definition)
+
+        def _show(s: Session) -> dict[str, Any]:
+            row = store.version_row(s, definition, resolved.number)
+            return {**store.version_out(s, definition, row), "spec": row.spec_text}
+
+        return {**await self._db.call(_show), "selector": selector, "sha": resolved.sha}
+
+    async def archive(self, project: str, name: str, number: int, by: str) -> None:
+        definition = await self._definition(project, name)
+        await self._db.call(lambda s: store.archive_version(s, definition, number, by))
+
+    async def diff(self, project: str, old: str, new: str) -> dict[str, Any]:
+        a, b = await self.resolve(project, old), await self.resolve(project, new)
+        result = diff_specs(_spec_data(a.text, a.file), _spec_data(b.text, b.file))
+        return {
+            "from": {"definition": a.definition, "version": a.number},
+            "to": {"definition": b.definition, "version": b.number},
+            **result.to_json(),
+            "lines": result.render(),
+        }
+
+    # -- tags ----------------------------------------------------------------------------------
+
+    async def set_tag(
+        self,
+        project: str,
+        name: str,
+        tag: str,
+        number: int,
+        *,
+        by: str,
+        expect: int | None = None,
+        expect_unset: bool = False,
+        reason: str | None = None,
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
+        check_tag(tag)
+        definition = await self._definition(project, name)
+        current = await self._db.call(lambda s: store.tag_target(s, definition, tag))
+        await self._db.call(lambda s: store.version_row(s, definition, number))
+        change: dict[str, Any] | None = None
+        if current is not None and current != number:
+            change = await self.diff(project, f"{name}@{current}", f"{name}@{number}")
+        out: dict[str, Any] = {"tag": tag, "from": current, "to": number, "diff": change}
+        if dry_run:
+            return {**out, "moved": False, "dry_run": True}
+
+        def _move(s: Session) -> tuple[int | None, bool]:
+            return store.move_tag(
+                s,
+                definition,
+                tag,
+                number,
+                by=by,
+                expect=expect,
+                expect_unset=expect_unset,
+                reason=reason,
+            )
+
+        try:
+            previous, moved = await self._db.call(_move)
+        except IntegrityError:
+            # two first moves of a new tag raced on a database with concurrent writers: the
+            # loser sees the winner's row now and compares against it
+            previous, moved = await self._db.call(_move)
+        return {**out, "from": previous, "moved": moved, "dry_run": False}
+
+    async def tagged(self, project: str, name: str, tag: str) -> dict[str, Any]:
+        """The version ``tag`` points at, whole, in one call."""
+        return await self.show(project, f"{name}@{check_tag(tag)}")
+
+    async def tags(self, project: str, name: str) -> list[dict[str, Any]]:
+        definition = await self._definition(project, name)
+        return await self._db.call(lambda s: store.list_tags(s, definition))
+
+    async def history(self, project: str, name: str, tag: str | None) -> list[dict[str, Any]]:
+        if tag is not None:
+            check_tag(tag)
+        definition = await self._definition(project, name)
+        return await self._db.call(lambda s: store.tag_history(s, definition, tag))
+
+    # -- selectors -------------------------------------------------------------------------
+
+    async def resolve(self, project: str, text: str | Selector) -> Resolved:
+        sel = parse_selector(text) if isinstance(text, str) else text
+        definition = await self._definition(project, sel.definition)
+        repo = await self._db.call(
+            lambda s: (
+                s.get(RepositoryRow, definition.repository_id) if definition.repository_id else None
+            )
+        )
+        if sel.kind == "ref":
+            if repo is None:
+                raise InvalidRequest(
+                    f"'{sel.definition}' was published through the API and has no branches, "
+                    f"tags or commits; use {sel.definition}@<number> or {sel.definition}@$TAG"
+                )
+            return await self._at_ref(definition, repo, sel)
+        number = await self._db.call(lambda s: self._number(s, definition, sel))
+        text_, source = await self._db.call(
+            lambda s: (
+                store.version_row(s, definition, number).spec_text,
+                store.newest_commit(s, definition, number),
+            )
+        )
+        sha = source[0] if source and repo is not None else None
+        file = source[1] if source else f"{definition.name}.yaml"
+        return Resolved(
+            definition=definition.name,
+            number=number,
+            text=text_,
+            file=file,
+            selector=sel.text,
+            sha=sha,
+            repo=repo.url if repo is not None and sha else None,
+        )
+
+    @staticmethod
+    def _number(s: Session, definition: DefinitionRow, sel: Selector) -> int:
+        if sel.kind == "number":
+            return store.version_row(s, definition, int(sel.value)).number
+        tag = sel.value if sel.kind == "tag" else LIVE
+        target = store.tag_target(s, definition, tag)
+        if target is not None:
+            return target
+        if sel.kind == "tag":
+            raise NotFound(
+                f"tag {tag} is not set on '{definition.name}'; set it with "
+                f"`lockstep tags set {definition.name} '{tag}' VERSION`"
+            )
+        latest = store.latest_number(s, definition)
+        if latest is None:
+            raise NotFound(f"definition '{definition.name}' has no versions yet")
+        return latest
+
+    async def _at_ref(
+        self, definition: DefinitionRow, repo: RepositoryRow, sel: Selector
+    ) -> Resolved:
+        value = sel.value
+        refs: dict[str, str] = json.loads(repo.refs_json or "{}")
+        names = (
+            [value] if value.startswith("refs/") else [f"refs/heads/{value}", f"refs/tags/{value}"]
+        )
+        found = {n: refs[n] for n in names if n in refs}
+        commits = (
+            await self._db.call(lambda s: store.commits_with_prefix(s, definition, value.lower()))
+            if is_sha(value)
+            else []
+        )
+        options = [
+            f"{'branch' if n.startswith('refs/heads/') else 'tag'} {n} at {sha[:12]}"
+            for n, sha in found.items()
+        ]
+        options += [f"commit {c}" for c in commits if c not in found.values()]
+        if len(options) > 1:
+            raise InvalidRequest(
+                f"selector '{sel.text}' is ambiguous: {'; '.join(options)}; name one exactly "
+                f"(e.g. {sel.definition}@refs/heads/{value} or a longer SHA)"
+            )
+        ref_row = None
+        if len(found) == 1 and not value.startswith("refs/"):
+            ref_row = await self._db.call(lambda s: s.get(DefinitionRefRow, (definition.id, value)))
+        if ref_row is not None:
+            if ref_row.status != "valid" or ref_row.version is None:
+                first = (json.loads(ref_row.errors_json) or ["invalid"])[0]
+                raise InvalidRequest(
+                    f"'{definition.name}' is not runnable on {value}: {first} "
+                    f"(see `lockstep definitions show {definition.name}`)"
+                )
+            number = ref_row.version
+            text = await self._db.call(lambda s: reg.spec_of(s, definition.id, number))
+            return Resolved(
+                definition.name, number, text, definition.path, sel.text, ref_row.sha, repo.url
+            )
+        if not found and not is_sha(value):
+            raise NotFound(
+                f"'{value}' is not a scanned branch or tag of repository '{repo.name}'; "
+                "scan it or use a commit SHA"
+            )
+        return await self._from_mirror(definition, repo, sel, commits[0] if commits else value)
+
+    async def _from_mirror(
+        self, definition: DefinitionRow, repo: RepositoryRow, sel: Selector, rev: str
+    ) -> Resolved:
+        """A commit the scanner never recorded for this file: read it from the mirror, and
+        register its content as a version (the same one when the content is known)."""
+        mirrors = self._registry.mirrors
+        remote = parse_remote(
+            repo.url,
+            allow_http=self._settings.git_allow_http,
+            allow_file=self._settings.git_allow_file,
+        )
+        mirror = mirrors.mirror_path(remote)
+        if not mirror.exists():
+            mirror = await mirrors.sync(remote, allow_file=self._settings.git_allow_file)
+        try:
+            sha = await mirrors.resolve(mirror, rev)
+        except GitError as exc:
+            if exc.reason == "not-found":
+                raise NotFound(str(exc)) from None
+            raise
+        data = await mirrors.read_file(mirror, sha, definition.path)
+        loaded = load_spec(data, definition.path)  # a SpecError here rejects the run
+        number = await self._db.call(
+            lambda s: reg.version_for(
+                s, definition.id, loaded.digest, loaded.text, sha, definition.path, utcnow()
+            )
+        )
+        return Resolved(
+            definition.name, number, loaded.text, definition.path, sel.text, sha, repo.url
+        )
+
+    # -- runs ------------------------------------------------------------------------------
+
+    async def run(
+        self,
+        project: str,
+        selector: str | Selector,
+        *,
+        params: dict[str, Any] | None = None,
+        args: list[str] | None = None,
+        defaults: list[str] | None = None,
+        triggered_by: str,
+        idempotency_key: str | None = None,
+        instance: str | None = None,
+        pool: str | None = None,
+        rerun_of: str | None = None,
+    ) -> tuple[RunRecord, bool]:
+        """Resolve ``selector`` now, once, and submit a run locked to what it named."""
+        got = await self.resolve(project, selector)
+        schema = load_spec(got.text, got.file).spec.params
+        given = {
+            **parse_cli_params(defaults or [], schema),
+            **(params or {}),
+            **parse_cli_params(args or [], schema),
+        }
+        origin = f"git:{got.repo}@{got.sha}:{got.file}" if got.sha else f"version:{got.selector}"
+        return await self._runs.submit(
+            project=project,
+            spec_text=got.text,
+            file=got.file,
+            params=given,
+            source=origin,
+            triggered_by=triggered_by,
+            idempotency_key=idempotency_key,
+            locked=Locked(
+                repo=got.repo,
+                sha=got.sha,
+                definition=got.definition,
+                version=got.number,
+                instance=instance,
+                selector=got.selector,
+                rerun_of=rerun_of,
+                rerun_policy="latest" if rerun_of else None,
+                pool=pool,
+            ),
+        )
