@@ -14,7 +14,7 @@ from lockstep.cli.admin import AsJson, go, show
 from lockstep.cli.client import ApiClient
 from lockstep.cli.output import REJECTED, err, fail, out, print_json
 from lockstep.errors import InvalidRequest, NotFound, SpecError
-from lockstep.spec.load import load_spec
+from lockstep.spec.documents import load_workflow, spec_name
 
 versions = typer.Typer(help="Immutable versions of definitions.", no_args_is_help=True)
 tags = typer.Typer(help="Tags ($LIVE, $STAGING, …) pointing at versions.", no_args_is_help=True)
@@ -37,7 +37,7 @@ def publish_command(
     version number. Identical content gives back the existing version."""
     try:
         text = file.read_text(encoding="utf-8")
-        name = definition or load_spec(text, file.name).spec.name
+        name = definition or spec_name(load_workflow(text, file.name))
     except (OSError, UnicodeDecodeError) as exc:
         fail(InvalidRequest(f"cannot read {file}: {exc}"), REJECTED)
     except SpecError as exc:

@@ -16,6 +16,7 @@ from lockstep.engine.events import EventBatch
 from lockstep.engine.types import StepResult, StepTask
 from lockstep.engine.workflow import RECORD_ACTIVITY, STEP_ACTIVITY, WORKER_SHUTDOWN
 from lockstep.errors import ExecutionError, LockstepError
+from lockstep.executors.http import execute_service_step
 from lockstep.executors.shell import execute_step
 from lockstep.executors.workspace import WorkspaceManager
 from lockstep.secrets.masking import Masker, MaskingLogWriter
@@ -80,6 +81,8 @@ class StepActivities:
             task = replace(task, env=env)
             logs = _MaskedLogs(self._logs, masker)
         try:
+            if task.executor in ("noop", "http"):
+                return await execute_service_step(task, logs=logs, worker=self._identity)
             result = await execute_step(
                 task,
                 workspaces=self._workspaces,

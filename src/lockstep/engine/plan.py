@@ -6,9 +6,17 @@ from dataclasses import replace
 from graphlib import TopologicalSorter
 from typing import Any
 
-from lockstep.engine.types import RetryPlan, ReusedStep, RunPlan, StepPlan, Workspace
+from lockstep.engine.types import (
+    Branch,
+    RetryPlan,
+    ReusedStep,
+    RunPlan,
+    StepPlan,
+    Workspace,
+)
 from lockstep.spec.expressions import condition_source, secret_reference, to_text
 from lockstep.spec.load import LoadedSpec
+from lockstep.spec.machine import LoadedMachine
 from lockstep.spec.models import RetrySpec, StepSpec, WorkflowSpec
 from lockstep.spec.shell import compile_shell
 
@@ -105,3 +113,58 @@ def secret_names(spec: WorkflowSpec) -> list[str]:
     for step in spec.all_steps().values():
         values.extend(step.env.values())
     return sorted({name for v in values if (name := secret_reference(v)) is not None})
+
+
+def compile_machine(
+    machine: LoadedMachine,
+    *,
+    run_id: str,
+    project: str,
+    params: dict[str, Any],
+    workspace: Workspace,
+    heartbeat_timeout_s: float,
+    pool: str = "default",
+) -> RunPlan:
+    """A state machine as a plan: every step, its executor and contract, and its exits."""
+    steps = []
+    for step in machine.steps.values():
+        config = dict(step.config)
+        command: list[str] = []
+        shell = False
+        if step.executor == "shell":
+            run = config.pop("run")
+            shell = isinstance(run, str)
+            command = ["bash", "-c", run] if shell else [str(a) for a in run]
+        t = step.transition
+        if t.conditional:
+            branches = [Branch(c, n) for c, n in t.conditions] + [Branch(None, t.default)]
+        else:
+            branches = [Branch(None, t.next)]
+        timeout = config.pop("timeout", None)
+        steps.append(
+            StepPlan(
+                id=step.name,
+                command=command,
+                shell=shell,
+                env={k: str(v) for k, v in config.pop("env", {}).items()},
+                timeout_s=float(timeout) if timeout is not None else None,
+                outputs_schema=step.output_schema,
+                pool=pool,
+                executor=step.executor,
+                config=config,
+                input_schema=step.input_schema,
+                branches=branches,
+                max_visits=step.max_visits,
+            )
+        )
+    return RunPlan(
+        run_id=run_id,
+        project=project,
+        workflow=machine.name,
+        spec_digest=machine.digest,
+        params=params,
+        workspace=workspace,
+        steps=steps,
+        heartbeat_timeout_s=heartbeat_timeout_s,
+        start=machine.start,
+    )

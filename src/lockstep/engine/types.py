@@ -29,6 +29,15 @@ class RetryPlan:
 
 
 @dataclass(frozen=True)
+class Branch:
+    """One way out of a state-machine step: to ``next`` (None ends the run) when ``condition``
+    (CEL over output, input, params, visits) holds, or always when it is None."""
+
+    condition: str | None
+    next: str | None
+
+
+@dataclass(frozen=True)
 class StepPlan:
     """One step, compiled. Strings may still hold ``${{ }}`` templates; ``run`` strings have
     had their expressions replaced by env-var references (``bindings``) so a value never becomes
@@ -48,6 +57,15 @@ class StepPlan:
     pool: str = "default"
     is_finally: bool = False
     secrets: dict[str, str] = field(default_factory=dict)  # env var -> secret name
+    #: what runs it: "shell" (argv), "noop" or "http" (``config``: url, method, headers...)
+    executor: str = "shell"
+    config: dict[str, Any] = field(default_factory=dict)
+    #: typed contract: the step's input (``with:`` values, or the previous state's output)
+    input_schema: dict[str, Any] | None = None
+    inputs: dict[str, Any] = field(default_factory=dict)  # name -> template (``with:``)
+    #: state-machine steps: where to go next, tried in order (condition None = always)
+    branches: list[Branch] = field(default_factory=list)
+    max_visits: int = 0
 
 
 @dataclass(frozen=True)
@@ -104,6 +122,8 @@ class RunPlan:
     heartbeat_timeout_s: float = 30.0
     reuse: dict[str, ReusedStep] = field(default_factory=dict)
     sha: str | None = None
+    #: set for a state machine: the first step; steps then follow ``branches``, not ``needs``
+    start: str | None = None
 
 
 @dataclass(frozen=True)
@@ -122,6 +142,16 @@ class StepTask:
     project: str = "default"
     #: env var -> secret name; the worker resolves values, they never enter the engine
     secrets: dict[str, str] = field(default_factory=dict)
+    #: a container step: the image reference, and its limits (None: the runtime's default)
+    image: str | None = None
+    cpu: float | None = None
+    memory_bytes: int | None = None
+    executor: str = "shell"
+    config: dict[str, Any] = field(default_factory=dict)
+    #: typed contract: checked by the worker before the step starts, handed to it as
+    #: ``$LOCKSTEP_INPUT`` (a JSON file); None when the step takes no input
+    input: Any = None
+    input_schema: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -136,3 +166,4 @@ class StepResult:
     started_at: str = ""
     finished_at: str = ""
     timed_out: bool = False
+    image_digest: str | None = None  # the exact image a container step ran

@@ -63,6 +63,7 @@ class RunWorkflow:
         self._continue: set[str] = set()  # failed steps whose continue_on_error lets others go
         self._plan: RunPlan | None = None
         self._run_status = "running"
+        self._attempt_no: dict[str, int] = {}  # per step, across a state machine's visits
 
     # -- recording -------------------------------------------------------------------------
 
@@ -170,14 +171,25 @@ class RunWorkflow:
             self._continue.add(step.id)
 
     async def _attempts(
-        self, plan: RunPlan, step: StepPlan, argv: list[str], env: dict[str, str]
-    ) -> None:
-        attempt, failures, infra = 0, 0, 0
+        self,
+        plan: RunPlan,
+        step: StepPlan,
+        argv: list[str],
+        env: dict[str, str],
+        data: Any = None,
+        *,
+        settle: bool = True,
+    ) -> StepResult:
+        """Run ``step`` until it succeeds or its retries are spent, then settle it (unless
+        ``settle`` is False: a state machine settles a step once it has left it for good).
+        ``data``: the step's input, for steps with a typed contract or a state machine's."""
+        attempt, failures, infra = self._attempt_no.get(step.id, 0), 0, 0
         queue = pool_queue(step.pool)
         grace = 60.0
         start_to_close = timedelta(seconds=step.timeout_s + grace) if step.timeout_s else NO_TIMEOUT
         while True:
             attempt += 1
+            self._attempt_no[step.id] = attempt
             log_key = f"{plan.run_id}/{step.id}/{attempt}"
             task = StepTask(
                 run_id=plan.run_id,
@@ -191,10 +203,15 @@ class RunWorkflow:
                 log_key=log_key,
                 project=plan.project,
                 secrets=step.secrets,
+                executor=step.executor,
+                config=step.config,
+                input=data,
+                input_schema=step.input_schema,
             )
             self._emit("attempt_started", step=step.id, attempt=attempt, log_key=log_key)
             self._status[step.id] = "running"
             lost = False
+            result: StepResult
             try:
                 result = await workflow.execute_activity(
                     STEP_ACTIVITY,
@@ -229,8 +246,9 @@ class RunWorkflow:
                 "attempt_finished", step=step.id, attempt=attempt, status=status, result=result
             )
             if result.ok:
-                self._settle(step.id, SUCCEEDED, outputs=result.outputs)
-                return
+                if settle:
+                    self._settle(step.id, SUCCEEDED, outputs=result.outputs)
+                return result
             if lost and infra < INFRA_RETRIES:
                 infra += 1
                 continue
@@ -242,9 +260,10 @@ class RunWorkflow:
             if failures < step.retry.attempts and retryable and not result.timed_out:
                 await workflow.sleep(self._backoff(step, failures))
                 continue
-            self._settle(step.id, FAILED, error=result.error)
-            self._maybe_continue(step)
-            return
+            if settle:
+                self._settle(step.id, FAILED, error=result.error)
+                self._maybe_continue(step)
+            return result
 
     def _cancelled_attempt(self, step: str, attempt: int) -> None:
         if self._status.get(step) in STEP_TERMINAL:

@@ -129,23 +129,32 @@ def _one_line(message: str) -> str:
 
 def check_outputs(outputs: dict[str, Any], schema: dict[str, Any] | None, *, step: str) -> None:
     """Raise ``OutputError`` naming the step and the JSON pointer of the first violation."""
+    check_contract(outputs, schema, step=step, what="output")
+
+
+def check_input(value: Any, schema: dict[str, Any] | None, *, step: str) -> None:
+    """The same check for what a step is given, before it starts."""
+    check_contract(value, schema, step=step, what="input")
+
+
+def check_contract(value: Any, schema: dict[str, Any] | None, *, step: str, what: str) -> None:
     if schema is None:
         return
     try:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
         raise OutputError(
-            f"step {step!r} has an invalid outputs schema: {_one_line(exc.message)}", step=step
+            f"step {step!r} has an invalid {what} schema: {_one_line(exc.message)}", step=step
         ) from None
     validator = Draft202012Validator(schema)
     errors = sorted(
-        validator.iter_errors(outputs),
+        validator.iter_errors(value),
         key=lambda e: (_pointer(e), e.validator or "", e.message),
     )
     if not errors:
         return
     first = errors[0]
     pointer = _pointer(first)
-    where = f"output {pointer}" if pointer else "outputs"
+    where = f"{what} {pointer}" if pointer else f"{what}s" if what == "output" else what
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     raise OutputError(f"step {step!r} {where}: {_one_line(first.message)}{more}", step=step)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import shutil
@@ -18,7 +19,7 @@ from typing import Any
 
 from lockstep.engine.types import StepResult, StepTask
 from lockstep.errors import LockstepError
-from lockstep.executors.outputs import OutputError, check_outputs, read_outputs
+from lockstep.executors.outputs import OutputError, check_input, check_outputs, read_outputs
 from lockstep.executors.process import ProcessOutcome, run_process
 from lockstep.executors.workspace import WorkspaceManager
 from lockstep.storage.logs import LogStore, LogWriter, format_ts
@@ -79,6 +80,7 @@ async def execute_step(
     try:
         log = logs.writer(task.log_key)
         log.write("sys", f"attempt {task.attempt} on worker {worker}")
+        check_input(task.input, task.input_schema, step=task.step_id)
         attempt_dir = await workspaces.prepare(
             task.workspace, f"{task.step_id}-{task.attempt}", project=task.project
         )
@@ -87,10 +89,15 @@ async def execute_step(
         private = Path(tempfile.mkdtemp(prefix=".outputs-", dir=attempt_dir.parent))
         outputs_file = private / "outputs"
         outputs_file.touch(mode=0o600)
+        env = step_env(task, workspace=attempt_dir, outputs=outputs_file)
+        if task.input is not None:
+            input_file = private / "input.json"
+            input_file.write_text(json.dumps(task.input, ensure_ascii=False))
+            env["LOCKSTEP_INPUT"] = str(input_file)
         outcome = await run_process(
             task.argv,
             cwd=attempt_dir,
-            env=step_env(task, workspace=attempt_dir, outputs=outputs_file),
+            env=env,
             timeout_s=task.timeout_s,
             log=log,
             heartbeat=heartbeat,

@@ -20,6 +20,7 @@ from lockstep.engine.activities import (
     StepActivities,
     worker_identity,
 )
+from lockstep.engine.machine import MachineWorkflow
 from lockstep.engine.workflow import RunWorkflow
 from lockstep.executors.workspace import WorkspaceManager
 from lockstep.registry.mirror import MirrorCache
@@ -43,7 +44,7 @@ def control_worker(client: Client, settings: Settings, db: Database) -> Worker:
     return Worker(
         client,
         task_queue=settings.control_queue,
-        workflows=[RunWorkflow],
+        workflows=[RunWorkflow, MachineWorkflow],
         activities=[Recorder(db).record],
         workflow_runner=_sandbox(),
         # the recorder is local-only: this worker must never take step tasks
@@ -111,7 +112,7 @@ class PoolWorker:
         if interpreter_db is not None:
             served.append(Recorder(interpreter_db).record)
             interpreter = {
-                "workflows": [RunWorkflow],
+                "workflows": [RunWorkflow, MachineWorkflow],
                 "workflow_runner": _sandbox(),
                 "max_concurrent_local_activities": 64,
             }

@@ -14,16 +14,19 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
-from lockstep.engine.plan import compile_plan, secret_names, step_order
-from lockstep.engine.types import ReusedStep, SourceCheckout, Workspace
+from lockstep.engine.machine import MachineWorkflow
+from lockstep.engine.plan import compile_machine, compile_plan, secret_names, step_order
+from lockstep.engine.types import ReusedStep, RunPlan, SourceCheckout, Workspace
 from lockstep.engine.workflow import RunWorkflow
 from lockstep.errors import Conflict, EngineUnavailable, InvalidRequest, NotFound
 from lockstep.records import RunPage, RunRecord
 from lockstep.services.ids import new_run_id
 from lockstep.settings import Settings
-from lockstep.spec.load import LoadedSpec, load_spec
+from lockstep.spec.documents import Loaded, load_workflow, params_schema, spec_name
+from lockstep.spec.load import LoadedSpec
+from lockstep.spec.machine import LoadedMachine
 from lockstep.spec.models import SourceSpec
-from lockstep.spec.params import resolve_params
+from lockstep.spec.params import check_params, resolve_params
 from lockstep.storage import runs as store
 from lockstep.storage import secrets as secret_store
 from lockstep.storage.blobs import BlobStore
@@ -100,9 +103,19 @@ class RunService:
         locked: Locked | None = None,
     ) -> tuple[RunRecord, bool]:
         """Validate everything, record the run, start its workflow. Returns (run, created)."""
-        loaded = load_spec(spec_text, file, max_bytes=self._settings.max_spec_bytes)
-        resolved = resolve_params(params or {}, loaded.spec.params)
-        wanted = secret_names(loaded.spec)
+        loaded = load_workflow(spec_text, file, max_bytes=self._settings.max_spec_bytes)
+        if isinstance(loaded, LoadedMachine):
+            # a state machine's params are its first step's input, checked by that contract
+            resolved = dict(params or {})
+            check_params(resolved, params_schema(loaded))
+            wanted: list[str] = []
+            specs: list[SourceSpec] = []
+            order = [(name, False) for name in loaded.steps]
+        else:
+            resolved = resolve_params(params or {}, loaded.spec.params)
+            wanted = secret_names(loaded.spec)
+            specs = list(loaded.spec.sources)
+            order = step_order(loaded.spec)
         if wanted:
             absent = await self._db.call(lambda s: secret_store.missing(s, project, wanted))
             if absent:
@@ -117,19 +130,19 @@ class RunService:
         lock = locked or Locked()
         sources = lock.sources
         if sources is None:
-            sources = await self._lock_sources(project, list(loaded.spec.sources))
+            sources = await self._lock_sources(project, specs)
         run_id = new_run_id()
         workspace = Workspace(snapshot=snapshot, repo=lock.repo, sha=lock.sha, sources=sources)
         new = store.NewRun(
             id=run_id,
             project=project,
-            workflow=loaded.spec.name,
+            workflow=spec_name(loaded),
             spec_digest=loaded.digest,
             spec_text=loaded.text,
             source=source,
             workspace=asdict(workspace),
             params=resolved,
-            steps=step_order(loaded.spec),
+            steps=order,
             triggered_by=triggered_by,
             idempotency_key=idempotency_key,
             retry_of=retry_of,
@@ -161,7 +174,7 @@ class RunService:
 
     async def _start(
         self,
-        loaded: LoadedSpec,
+        loaded: Loaded,
         run_id: str,
         project: str,
         params: dict[str, Any],
@@ -169,6 +182,18 @@ class RunService:
         reuse: dict[str, ReusedStep],
         pool: str | None,
     ) -> None:
+        if isinstance(loaded, LoadedMachine):
+            plan = compile_machine(
+                loaded,
+                run_id=run_id,
+                project=project,
+                params=params,
+                workspace=workspace,
+                heartbeat_timeout_s=self._settings.heartbeat_timeout,
+                pool=pool or "default",
+            )
+            await self._launch(MachineWorkflow.run, plan, run_id)
+            return
         plan = compile_plan(
             loaded,
             pool=pool or "default",
@@ -180,9 +205,12 @@ class RunService:
             reuse=reuse,
             sha=workspace.sha,
         )
+        await self._launch(RunWorkflow.run, plan, run_id)
+
+    async def _launch(self, entry: Any, plan: RunPlan, run_id: str) -> None:
         try:
             await self.engine.start_workflow(
-                RunWorkflow.run,
+                entry,
                 plan,
                 id=run_id,
                 task_queue=self._settings.control_queue,
@@ -212,7 +240,7 @@ class RunService:
             except RPCError as exc:
                 if exc.status != RPCStatusCode.NOT_FOUND:
                     raise EngineUnavailable(f"cannot reach the engine: {exc.message}") from exc
-            loaded = load_spec(row.spec_text, "workflow.yaml")
+            loaded = load_workflow(row.spec_text, "workflow.yaml")
             workspace = Workspace.from_dict(json.loads(row.workspace_json))
             await self._start(
                 loaded, run_id, row.project_id, json.loads(row.params_json), workspace, {}, row.pool
@@ -266,9 +294,12 @@ class RunService:
                 f"run {run_id} is {old.status}; only failed or cancelled runs can be retried"
             )
         row = await self._db.call(lambda s: store.get_row(s, project, run_id))
-        loaded = load_spec(row.spec_text, "workflow.yaml")
+        loaded = load_workflow(row.spec_text, "workflow.yaml")
         reuse: dict[str, ReusedStep] = {}
-        for step_id, _final in step_order(loaded.spec):
+        # a state machine starts again from its first state: its steps may loop
+        order = [] if isinstance(loaded, LoadedMachine) else step_order(loaded.spec)
+        for step_id, _final in order:
+            assert isinstance(loaded, LoadedSpec)
             if _final:
                 continue  # cleanup steps always run again
             spec = loaded.spec.steps[step_id]

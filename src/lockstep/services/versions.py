@@ -17,7 +17,8 @@ from lockstep.registry.urls import GitError, is_sha, parse_remote
 from lockstep.services.registry import RegistryService
 from lockstep.services.runs import Locked, RunService
 from lockstep.settings import Settings
-from lockstep.spec.diff import diff_specs, spec_data
+from lockstep.spec.diff import diff_specs
+from lockstep.spec.documents import load_workflow, params_schema, plain_data
 from lockstep.spec.load import load_spec
 from lockstep.spec.params import parse_cli_params
 from lockstep.storage import registry as reg
@@ -40,7 +41,7 @@ class Resolved:
 
 
 def _spec_data(text: str, file: str) -> dict[str, Any]:
-    return spec_data(load_spec(text, file).spec)
+    return plain_data(load_workflow(text, file))
 
 
 class VersionService:
@@ -67,7 +68,7 @@ class VersionService:
         store.check_publishable(definition)
         errors: list[str] = []
         try:
-            loaded = load_spec(text, f"{name}.yaml", max_bytes=self._settings.max_spec_bytes)
+            loaded = load_workflow(text, f"{name}.yaml", max_bytes=self._settings.max_spec_bytes)
             digest = loaded.digest
         except SpecError as exc:
             errors = [str(d) for d in exc.diagnostics] or [str(exc)]
@@ -91,7 +92,7 @@ class VersionService:
         def _publish(s: Session) -> tuple[dict[str, Any], bool]:
             draft = store.get_draft(s, definition)
             # re-validated here: the rules may have changed since the draft was saved
-            loaded = load_spec(draft.spec_text, f"{name}.yaml")
+            loaded = load_workflow(draft.spec_text, f"{name}.yaml")
             number, created = store.publish(s, definition, loaded.text, loaded.digest, by, message)
             row = store.version_row(s, definition, number)
             return store.version_out(s, definition, row), created
@@ -337,7 +338,7 @@ class VersionService:
     ) -> tuple[RunRecord, bool]:
         """Resolve ``selector`` now, once, and submit a run locked to what it named."""
         got = await self.resolve(project, selector)
-        schema = load_spec(got.text, got.file).spec.params
+        schema = params_schema(load_workflow(got.text, got.file))
         given = {
             **parse_cli_params(defaults or [], schema),
             **(params or {}),

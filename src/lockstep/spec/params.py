@@ -119,12 +119,7 @@ def resolve_params(
     given: dict[str, Any], schema: dict[str, Any] | None, *, max_bytes: int = MAX_PARAMS_BYTES
 ) -> dict[str, Any]:
     """``given`` with defaults applied, validated against ``schema``; a new dict."""
-    try:
-        size = len(json.dumps(given, ensure_ascii=False, allow_nan=False).encode("utf-8"))
-    except (TypeError, ValueError) as err:
-        raise ParamError(f"params must be plain JSON values: {err}") from None
-    if size > max_bytes:
-        raise ParamError(f"params are too large ({size} bytes; the limit is {max_bytes} bytes)")
+    _size(given, max_bytes)
     if schema is None:
         if given:
             raise ParamError(f"{_NO_PARAMS}; got {', '.join(given)}")
@@ -133,6 +128,29 @@ def resolve_params(
     for name, prop in _properties(schema).items():
         if name not in result and isinstance(prop, dict) and "default" in prop:
             result[name] = copy.deepcopy(prop["default"])
+    _validate(result, schema)
+    return result
+
+
+def check_params(given: dict[str, Any], schema: dict[str, Any] | None) -> None:
+    """Check ``given`` as is (no defaults applied) against an optional schema, e.g. the input
+    contract of a state machine's first step."""
+    _size(given, MAX_PARAMS_BYTES)
+    if schema is not None:
+        _validate(given, schema)
+
+
+def _size(given: dict[str, Any], max_bytes: int) -> int:
+    try:
+        size = len(json.dumps(given, ensure_ascii=False, allow_nan=False).encode("utf-8"))
+    except (TypeError, ValueError) as err:
+        raise ParamError(f"params must be plain JSON values: {err}") from None
+    if size > max_bytes:
+        raise ParamError(f"params are too large ({size} bytes; the limit is {max_bytes} bytes)")
+    return size
+
+
+def _validate(result: dict[str, Any], schema: dict[str, Any]) -> None:
     try:
         validator = Draft202012Validator(schema)
         errors = sorted(validator.iter_errors(result), key=lambda e: list(map(str, e.path)))
@@ -144,7 +162,6 @@ def resolve_params(
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise ParamError(problems[0] + more, problems)
-    return result
 
 
 def _problem(error: Any, schema: dict[str, Any]) -> str:

@@ -1,0 +1,106 @@
+"""The ``http`` and ``noop`` executors: steps that call a service or pass their input on.
+
+An http step sends its input as a JSON body (or as query parameters for GET) and its output
+is the JSON object the service answers. Both check the input contract before anything is
+sent and the output contract before anything downstream sees it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+from lockstep.engine.types import StepResult, StepTask
+from lockstep.errors import ExecutionError, LockstepError
+from lockstep.executors.outputs import check_input, check_outputs
+from lockstep.storage.logs import LogStore, format_ts
+
+DEFAULT_TIMEOUT_S = 30.0
+#: an answer bigger than this is refused rather than held in memory
+MAX_RESPONSE_BYTES = 1024 * 1024
+_SHOWN = 200
+
+
+class HttpStepError(ExecutionError):
+    pass
+
+
+def _object(value: Any, step: str, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise HttpStepError(
+            f"step {step!r} {what} must be a JSON object, got {type(value).__name__}"
+        )
+    return value
+
+
+async def _call(task: StepTask, log_lines: list[str]) -> dict[str, Any]:
+    config = task.config
+    method = str(config.get("method", "POST")).upper()
+    url = str(config["url"])
+    headers = {str(k): str(v) for k, v in (config.get("headers") or {}).items()}
+    timeout = float(config.get("timeout") or task.timeout_s or DEFAULT_TIMEOUT_S)
+    body = task.input if task.input is not None else {}
+    request: dict[str, Any] = {"headers": headers}
+    if method in ("GET", "DELETE"):
+        request["params"] = {
+            k: json.dumps(v) if not isinstance(v, str) else v for k, v in body.items()
+        }
+    else:
+        request["json"] = body
+    log_lines.append(f"{method} {url}")
+    try:
+        async with (
+            httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client,
+            client.stream(method, url, **request) as resp,
+        ):
+            data = bytearray()
+            async for chunk in resp.aiter_bytes():
+                data += chunk
+                if len(data) > MAX_RESPONSE_BYTES:
+                    raise HttpStepError(
+                        f"{method} {url} answered more than {MAX_RESPONSE_BYTES} bytes"
+                    )
+    except httpx.TimeoutException:
+        raise HttpStepError(f"{method} {url} timed out after {timeout:g}s") from None
+    except httpx.HTTPError as exc:
+        raise HttpStepError(f"{method} {url} failed: {exc}") from None
+    text = data.decode("utf-8", "replace")
+    log_lines.append(f"HTTP {resp.status_code} ({len(data)} bytes)")
+    if not 200 <= resp.status_code < 300:
+        raise HttpStepError(
+            f"{method} {url} answered HTTP {resp.status_code}: {' '.join(text.split())[:_SHOWN]}"
+        )
+    try:
+        answer = json.loads(text) if text.strip() else {}
+    except json.JSONDecodeError:
+        raise HttpStepError(
+            f"{method} {url} answered something that is not JSON: {text[:_SHOWN]!r}"
+        ) from None
+    return _object(answer, task.step_id, "HTTP answer")
+
+
+async def execute_service_step(task: StepTask, *, logs: LogStore, worker: str) -> StepResult:
+    """Run a ``noop`` or ``http`` step attempt; never raises for what the step did."""
+    started_at = format_ts()
+    log = logs.writer(task.log_key)
+    lines = [f"attempt {task.attempt} on worker {worker}"]
+    try:
+        check_input(task.input, task.input_schema, step=task.step_id)
+        if task.executor == "noop":
+            outputs = _object(task.input if task.input is not None else {}, task.step_id, "input")
+        else:
+            outputs = await _call(task, lines)
+        check_outputs(outputs, task.outputs_schema, step=task.step_id)
+    except LockstepError as exc:
+        lines.append(str(exc))
+        return StepResult(
+            ok=False, error=str(exc), worker=worker, started_at=started_at, finished_at=format_ts()
+        )
+    finally:
+        log.write_many(("sys", line) for line in lines)
+        log.close()
+    return StepResult(
+        ok=True, outputs=outputs, worker=worker, started_at=started_at, finished_at=format_ts()
+    )

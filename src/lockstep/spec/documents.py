@@ -1,0 +1,52 @@
+"""One entry point for both workflow formats: ``workflow.yaml`` and the JSON state machine."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lockstep.errors import LockstepError
+from lockstep.spec.load import LoadedSpec, load_spec
+from lockstep.spec.machine import LoadedMachine, is_machine, load_machine
+from lockstep.spec.yamlsafe import MAX_BYTES, parse_text
+
+Loaded = LoadedSpec | LoadedMachine
+
+
+def _looks_like_machine(data: str | bytes, file: str, max_bytes: int) -> bool:
+    marker = b"workflowName" if isinstance(data, bytes) else "workflowName"
+    if marker not in data:  # type: ignore[operator]
+        return False
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    if len(text) > max_bytes:
+        return False  # load_spec reports the size
+    try:
+        return is_machine(parse_text(text, file).data)
+    except LockstepError:
+        return False  # not parseable: load_spec says why
+
+
+def load_workflow(
+    data: str | bytes, file: str = "workflow.yaml", *, max_bytes: int = MAX_BYTES
+) -> Loaded:
+    """Parse and validate either format; raise ``SpecError`` listing every problem found."""
+    if _looks_like_machine(data, file, max_bytes):
+        return load_machine(data, file, max_bytes=max_bytes)
+    return load_spec(data, file, max_bytes=max_bytes)
+
+
+def params_schema(loaded: Loaded) -> dict[str, Any] | None:
+    """What a run's params must satisfy: ``params``, or a state machine's first input."""
+    if isinstance(loaded, LoadedMachine):
+        return loaded.steps[loaded.start].input_schema
+    return loaded.spec.params
+
+
+def spec_name(loaded: Loaded) -> str:
+    return loaded.name if isinstance(loaded, LoadedMachine) else loaded.spec.name
+
+
+def plain_data(loaded: Loaded) -> dict[str, Any]:
+    """The document as plain data, for diffs."""
+    if isinstance(loaded, LoadedMachine):
+        return loaded.data
+    return loaded.spec.model_dump(by_alias=True, exclude_defaults=True, mode="json")
