@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.harness import Server
+from tests.podman import Podman, podman_service
 
 # The suite must not pick up a developer's lockstep configuration.
 for _name in [n for n in os.environ if n.startswith("LOCKSTEP_")]:
@@ -31,3 +32,11 @@ def home(tmp_path: Path) -> Path:
     path = tmp_path / "home"
     path.mkdir()
     return path
+
+
+@pytest.fixture(scope="session")
+def podman(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Podman]:
+    """A real Podman serving the Docker API on a private socket, with the busybox test images.
+    Started by the first test that asks for it; fails (never skips) when Podman cannot run."""
+    with podman_service(tmp_path_factory.mktemp("podman")) as service:
+        yield service

@@ -14,6 +14,7 @@ from lockstep.engine.types import (
     StepPlan,
     Workspace,
 )
+from lockstep.spec.contracts import resolved
 from lockstep.spec.expressions import condition_source, secret_reference, to_text
 from lockstep.spec.load import LoadedSpec
 from lockstep.spec.machine import LoadedMachine
@@ -56,9 +57,11 @@ def _step_plan(spec: WorkflowSpec, step_id: str, step: StepSpec, is_finally: boo
         retry=_retry(step.retry or spec.defaults.retry),
         timeout_s=step.timeout if step.timeout is not None else spec.defaults.timeout,
         continue_on_error=step.continue_on_error,
-        outputs_schema=step.outputs,
+        outputs_schema=resolved(step.outputs, spec.definitions),
         is_finally=is_finally,
         secrets=secrets,
+        input_schema=resolved(step.input, spec.definitions),
+        inputs=dict(step.with_),
     )
 
 

@@ -53,6 +53,17 @@ def _iso(at: Any) -> str:
     return str(at.isoformat(timespec="microseconds")).replace("+00:00", "Z")
 
 
+def _deep_render(value: Any, ctx: dict[str, Any]) -> Any:
+    """``with:`` values: every string rendered (a whole ``${{ }}`` keeps its JSON type)."""
+    if isinstance(value, str):
+        return render(value, ctx)
+    if isinstance(value, dict):
+        return {k: _deep_render(v, ctx) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_deep_render(v, ctx) for v in value]
+    return value
+
+
 @workflow.defn(name="lockstep.run")
 class RunWorkflow:
     def __init__(self) -> None:
@@ -153,11 +164,12 @@ class RunWorkflow:
                     self._settle(step.id, SKIPPED, error="condition is false")
                     return
             argv, step_env = self._render(step, ctx)
+            data = _deep_render(step.inputs, ctx) if step.inputs or step.input_schema else None
         except ExpressionError as exc:
             self._settle(step.id, FAILED, error=str(exc))
             self._maybe_continue(step)
             return
-        await self._attempts(plan, step, argv, step_env)
+        await self._attempts(plan, step, argv, step_env, data)
 
     def _render(self, step: StepPlan, ctx: dict[str, Any]) -> tuple[list[str], dict[str, str]]:
         env = {k: to_text(render(v, ctx)) for k, v in step.env.items()}

@@ -293,6 +293,17 @@ def _create(api: APIClient, *, image_id: str, argv: list[str], config: dict[str,
     return str(created["Id"])
 
 
+def _attach(api: APIClient, cid: str) -> tuple[Any, str | None]:
+    """The output socket, or the runtime's reason why the command cannot start (Podman
+    creates the container's process when attaching, so a missing executable fails here)."""
+    try:
+        return api.attach_socket(cid, {"stdout": 1, "stderr": 1, "stream": 1, "logs": 1}), None
+    except docker.errors.APIError as exc:
+        if exc.status_code == 404:
+            raise
+        return None, _explanation(exc)
+
+
 def _start(api: APIClient, cid: str) -> str | None:
     """Start the container; the runtime's reason when the command could not be started."""
     try:
@@ -302,10 +313,6 @@ def _start(api: APIClient, cid: str) -> str | None:
             raise
         return _explanation(exc)
     return None
-
-
-def _attach(api: APIClient, cid: str) -> Any:
-    return api.attach_socket(cid, {"stdout": 1, "stderr": 1, "stream": 1, "logs": 1})
 
 
 def _wait(api: APIClient, cid: str) -> int:
@@ -456,10 +463,11 @@ async def run_container(
         created = asyncio.ensure_future(runtime.call("creating the container", create))
         cid = await asyncio.shield(created)
         # Attached before the start, so not a byte of output is missed.
-        sock = await runtime.call("attaching to the container", partial(_attach, cid=cid))
-        output = _Output(sock, sink)
         start = time.monotonic()
-        problem = await runtime.call("starting the container", partial(_start, cid=cid))
+        sock, problem = await runtime.call("attaching to the container", partial(_attach, cid=cid))
+        if sock is not None:
+            output = _Output(sock, sink)
+            problem = await runtime.call("starting the container", partial(_start, cid=cid))
         if problem is not None:
             error = f"cannot start {argv[0]!r}: {problem}"
             duration = time.monotonic() - start

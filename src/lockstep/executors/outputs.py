@@ -144,7 +144,9 @@ def check_contract(value: Any, schema: dict[str, Any] | None, *, step: str, what
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
         raise OutputError(
-            f"step {step!r} has an invalid {what} schema: {_one_line(exc.message)}", step=step
+            f"step {step!r} has an invalid {what}{'s' if what == 'output' else ''} schema: "
+            f"{_one_line(exc.message)}",
+            step=step,
         ) from None
     validator = Draft202012Validator(schema)
     errors = sorted(

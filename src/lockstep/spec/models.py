@@ -72,7 +72,17 @@ class StepSpec(_Model):
     timeout: Duration | None = None
     continue_on_error: bool = False
     outputs: JsonSchema | None = Field(
-        None, description="JSON Schema of what the step writes to $LOCKSTEP_OUTPUTS"
+        None,
+        description="JSON Schema of what the step writes to $LOCKSTEP_OUTPUTS "
+        "(or {$ref: '#/definitions/NAME'})",
+    )
+    with_: dict[EnvName, Any] = Field(
+        default_factory=dict,
+        alias="with",
+        description="the step's input (strings may hold ${{ }}); a JSON file at $LOCKSTEP_INPUT",
+    )
+    input: JsonSchema | None = Field(
+        None, description="JSON Schema the step's `with` input must satisfy before it starts"
     )
 
 
@@ -88,6 +98,9 @@ class WorkflowSpec(_Model):
     )
     defaults: Defaults = Field(default_factory=Defaults)
     timeout: Duration | None = Field(None, description="whole-run timeout")
+    definitions: dict[str, JsonSchema] = Field(
+        default_factory=dict, description="JSON Schemas steps' contracts can $ref"
+    )
     steps: dict[StepId, StepSpec] = Field(min_length=1)
     finally_: dict[StepId, StepSpec] = Field(
         default_factory=dict,

@@ -17,6 +17,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError, best_match
 
 from lockstep.errors import Diagnostic
+from lockstep.spec.contracts import CONTRACTS, check_references, resolved, template_strings
 from lockstep.spec.expressions import (
     OPEN,
     ROOTS,
@@ -108,10 +109,24 @@ class _Checker:
     def run(self) -> list[Diagnostic]:
         self._check_params()
         check_sources(self.data.get("sources"), self.add)
+        definitions = _dict(self.data.get("definitions"))
+        for name, schema in definitions.items():
+            if isinstance(schema, dict):
+                self._check_schema(schema, pointer("definitions", name), f"definition '{name}'")
         for group, steps in self.groups.items():
             for sid, step in steps.items():
-                if "outputs" in step and isinstance(step["outputs"], dict):
-                    self._check_outputs_schema(step["outputs"], pointer(group, sid, "outputs"))
+                for key in CONTRACTS:
+                    schema = step.get(key)
+                    ptr = pointer(group, sid, key)
+                    if not isinstance(schema, dict) or not check_references(
+                        schema, ptr, definitions, self.add
+                    ):
+                        continue
+                    schema = resolved(schema, definitions) or {}
+                    if key == "outputs":
+                        self._check_outputs_schema(schema, ptr)
+                    else:
+                        self._check_schema(schema, ptr, "'input'")
         for sid in self.fin:
             if sid in self.main:
                 self.add(
@@ -252,6 +267,8 @@ class _Checker:
                 self._check_text(item, pointer(group, sid, "run", index), scope)
         for name, value in _dict(step.get("env")).items():
             self._check_env_value(value, pointer(group, sid, "env", name), scope)
+        for text, ptr in template_strings(step.get("with"), pointer(group, sid, "with")):
+            self._check_text(text, ptr, scope)
         if "if" in step:
             self._check_if(step["if"], pointer(group, sid, "if"), scope)
 

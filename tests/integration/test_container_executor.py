@@ -1,0 +1,348 @@
+"""The container executor primitive against a real Podman (Docker API on its own socket)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+
+from lockstep.executors.container import (
+    MANAGED_LABEL,
+    ContainerOutcome,
+    ContainerRuntime,
+    ContainerRuntimeUnreachable,
+    ImageUnavailable,
+    InvalidImageReference,
+    run_container,
+)
+from lockstep.executors.process import ProcessOutcome
+from lockstep.storage.logs import LogStream
+from tests.podman import Podman
+
+MiB = 1024 * 1024
+
+
+class MemoryLog:
+    """A LogWriter that keeps (stream, line) pairs in memory."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, str]] = []
+
+    def write(self, stream: LogStream, text: str, ts: datetime | None = None) -> int:
+        self.lines.append((stream, text))
+        return len(text)
+
+    def write_many(self, lines: Iterable[tuple[LogStream, str]], ts: datetime | None = None) -> int:
+        return sum(self.write(stream, text) for stream, text in lines)
+
+    def write_text(self, stream: LogStream, text: str, ts: datetime | None = None) -> int:
+        return self.write_many(((stream, line) for line in text.split("\n")), ts)
+
+    def close(self) -> None:
+        pass
+
+    def of(self, stream: str) -> list[str]:
+        return [text for s, text in self.lines if s == stream]
+
+
+@pytest.fixture
+async def runtime(podman: Podman) -> AsyncIterator[ContainerRuntime]:
+    rt = ContainerRuntime(podman.socket)
+    yield rt
+    rt.close()
+
+
+@pytest.fixture
+def dirs(tmp_path: Path) -> tuple[Path, Path]:
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    private = tmp_path / "private"
+    private.mkdir()
+    outputs = private / "outputs"
+    outputs.touch(mode=0o600)
+    return workspace, outputs
+
+
+async def run(
+    argv: list[str],
+    runtime: ContainerRuntime,
+    podman: Podman,
+    dirs: tuple[Path, Path],
+    log: MemoryLog | None = None,
+    **kwargs: Any,
+) -> ContainerOutcome:
+    workspace, outputs = dirs
+    kwargs.setdefault("image", podman.image)
+    kwargs.setdefault("env", {})
+    kwargs.setdefault("timeout_s", 60)
+    return await run_container(
+        argv,
+        runtime=runtime,
+        workspace=workspace,
+        outputs=outputs,
+        log=log if log is not None else MemoryLog(),
+        **kwargs,
+    )
+
+
+def leftovers(podman: Podman, step: str) -> list[Any]:
+    """The containers, running or not, of ``step`` (by the labels every run gets)."""
+    client = docker.DockerClient(base_url=podman.socket)
+    labels = [f"lockstep.step={step}", MANAGED_LABEL]
+    try:
+        return client.api.containers(all=True, filters={"label": labels})
+    finally:
+        client.close()
+
+
+async def test_hello_world_keeps_stdout_and_stderr_apart(
+    runtime: ContainerRuntime, podman: Podman, dirs: tuple[Path, Path]
+) -> None:
+    log = MemoryLog()
+    step = f"hello-{uuid.uuid4().hex[:8]}"
+    script = "echo hello; echo oops >&2; echo world; printf 'no newline'"
+    outcome = await run(["sh", "-c", script], runtime, podman, dirs, log, labels={"step": step})
+
+    assert isinstance(outcome, ProcessOutcome)
+    assert (outcome.exit_code, outcome.error, outcome.timed_out) == (0, None, False)
+    assert (outcome.signal, outcome.oom_killed, outcome.truncated) == (None, False, False)
+    assert log.of("out") == ["hello", "world", "no newline"]
+    assert log.of("err") == ["oops"]
+    assert outcome.log_bytes == len("hello\nworld\nno newline\noops\n")
+    client = docker.DockerClient(base_url=podman.socket)
+    try:
+        assert outcome.image_digest == client.images.get(podman.image).id
+    finally:
+        client.close()
+    assert outcome.image_digest is not None and outcome.image_digest.startswith("sha256:")
+    assert leftovers(podman, step) == []
+
+
+async def test_argv_is_the_command_exactly(
+    runtime: ContainerRuntime, podman: Podman, dirs: tuple[Path, Path]
+) -> None:
+    # No shell is added and the image's ENTRYPOINT does not run: argv is all there is.
+    log = MemoryLog()
+    argv = ["echo", "two  spaces", "$HOME", "; id", "*"]
+    outcome = await run(argv, runtime, podman, dirs, log, image=podman.entrypoint_image)
+    assert outcome.exit_code == 0
+    assert log.of("out") == ["two  spaces $HOME ; id *"]
+
+
+async def test_workspace_is_mounted_read_write_as_the_working_directory(
+    runtime: ContainerRuntime, podman: Podman, dirs: tuple[Path, Path]
+) -> None:
+    workspace, _ = dirs
+    (workspace / "input.txt").write_text("from the host\n")
+    log = MemoryLog()
+    script = 'pwd; echo "$LOCKSTEP_WORKSPACE"; cat input.txt; mkdir -p sub; echo made > sub/new.txt'
+    env = {"LOCKSTEP_WORKSPACE": "/elsewhere"}  # lockstep's own value wins
+    outcome = await run(["sh", "-c", script], runtime, podman, dirs, log, env=env)
+    assert outcome.exit_code == 0, log.lines
+    assert log.of("out") == ["/workspace", "/workspace", "from the host"]
+    assert (workspace / "sub" / "new.txt").read_text() == "made\n"
+
+
+async def test_outputs_written_in_the_container_are_read_on_the_host(
+    runtime: ContainerRuntime, podman: Podman, dirs: tuple[Path, Path]
+) -> None:
+    _, outputs = dirs
+    log = MemoryLog()
+    script = 'echo "$LOCKSTEP_OUTPUTS"; echo \'{"answer": 42}\' > "$LOCKSTEP_OUTPUTS"'
+    env = {"LOCKSTEP_OUTPUTS": "/tmp/not-this"}
+    outcome = await run(["sh", "-c", script], runtime, podman, dirs, log, env=env)
+    assert outcome.exit_code == 0, log.lines
+    assert log.of("out") == ["/lockstep/outputs"]
+    assert outputs.read_text() == '{"answer": 42}\n'
+
+
+async def test_env_values_arrive_byte_for_byte(
+    runtime: ContainerRuntime, podman: Podman, dirs: tuple[Path, Path]
+) -> None:
+    workspace, _ = dirs
+    values = {
+        "V_SHELL": '"; curl x|sh #',
+        "V_SUBST": "$(id) `id` ${HOME}",
+        "V_NEWLINE": "line one\nline two\n",
+        "V_EQUALS": "a=b==c",
+        "V_QUOTES": "'single' \"double\" \\back",
+        "V_UNICODE": "grüße ✓",
+        "V_EMPTY": "",
+        "V_SPACES": "  padded  ",
+    }
+    script = "for n in " + " ".join(values) + '; do eval "printf %s \\"\\$$n\\"" > "$n"; done'
+    outcome = await run(["sh", "-c", script], runtime, podman, dirs, env=values)
+    assert outcome.exit_code == 0
+    for name, value in values.items():
+        assert (workspace / name).read_bytes() == value.encode(), name
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "error"),
+    [
+        (["sh", "-c", "exit 3"], 3, "exited with code 3"),
+        (["false"], 1, "exited with code 1"),
+        (["no-such-command"], None, "cannot start 'no-such-command': "),
+    ],
+)
+async def test_failures_are_reported_as_outcomes(
+    argv: list[str],
+    code: int | None,
+    error: str,
+    runtime: ContainerRuntime,
+    podman: Podman,
+    dirs: tuple[Path, Path],
+) -> None:
+    outcome = await run(argv, runtime, podman, dirs)
+    assert outcome.exit_code == code
+    assert outcome.error is not None and outcome.error.startswith(error)
+    assert "\n" not in outcome.error
+    assert not outcome.timed_out and not outcome.oom_killed
+
+
+async def test_timeout_kills_a_container_that_ignores_sigterm(
+    runtime: ContainerRuntime, podman: Podman, dirs: tuple[Path, Path]
+) -> None:
+    log = MemoryLog()
+    step = f"timeout-{uuid.uuid4().hex[:8]}"
+    beats: list[float] = []
+    started = time.monotonic()
+    outcome = await run(
+        ["sh", "-c", "trap '' TERM; echo started; sleep 100"],
+        runtime, podman, dirs, log,
+        timeout_s=1, kill_grace_s=1, labels={"step": step},
+        heartbeat=lambda: beats.append(time.monotonic()),
+    )  # fmt: skip
+    elapsed = time.monotonic() - started
+
+    assert outcome.timed_out
+    assert outcome.error == "timed out after 1s"
+    assert outcome.exit_code == 137 and outcome.signal == 9
+    assert not outcome.oom_killed
+    assert elapsed < 1 + 1 + 5, elapsed
+    assert log.of("out") == ["started"]
+    assert any("sending SIGKILL" in line for line in log.of("sys"))
+    assert len(beats) >= 2 and max(b - a for a, b in itertools.pairwise(beats)) < 2
+    assert leftovers(podman, step) == []
+
+
+async def test_cancellation_kills_and_removes_the_container(
+    runtime: ContainerRuntime, podman: Podman, dirs: tuple[Path, Path]
+) -> None:
+    log = MemoryLog()
+    step = f"cancel-{uuid.uuid4().hex[:8]}"
+    task = asyncio.create_task(
+        run(["sh", "-c", "echo started; sleep 100"], runtime, podman, dirs, log,
+            labels={"step": step}, kill_grace_s=30)
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while log.of("out") != ["started"]:
+        assert time.monotonic() < deadline, log.lines
+        assert not task.done()
+        await asyncio.sleep(0.05)
+    assert len(leftovers(podman, step)) == 1
+    started = time.monotonic()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert time.monotonic() - started < 10  # SIGKILL at once, not the 30 s grace
+    assert leftovers(podman, step) == []
+
+
+async def test_out_of_memory_is_reported_clearly(
+    runtime: ContainerRuntime, podman: Podman, dirs: tuple[Path, Path]
+) -> None:
+    # `tail` keeps the current line in memory, and /dev/zero has no newline.
+    outcome = await run(
+        ["sh", "-c", "tail /dev/zero"], runtime, podman, dirs, memory_bytes=32 * MiB
+    )
+    assert outcome.oom_killed
+    assert outcome.exit_code == 137 and not outcome.timed_out
+    assert outcome.error is not None and outcome.error.startswith("out of memory")
+    assert "32 MiB" in outcome.error and "raise resources.memory" in outcome.error
+
+
+async def test_cpu_and_memory_limits_reach_the_container(
+    runtime: ContainerRuntime, podman: Podman, dirs: tuple[Path, Path]
+) -> None:
+    log = MemoryLog()
+    # cgroup v2 shows both in one directory; v1 in one directory per controller
+    script = (
+        "cat /sys/fs/cgroup/cpu.max 2>/dev/null || cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us;"
+        "cat /sys/fs/cgroup/memory.max 2>/dev/null"
+        " || cat /sys/fs/cgroup/memory/memory.limit_in_bytes"
+    )
+    outcome = await run(
+        ["sh", "-c", script], runtime, podman, dirs, log, cpu=0.5, memory_bytes=64 * MiB
+    )
+    assert outcome.exit_code == 0, log.lines
+    cpu, memory = log.of("out")
+    assert cpu.split()[0] == "50000"
+    assert memory == str(64 * MiB)
+
+
+async def test_log_is_capped_at_max_log_bytes(
+    runtime: ContainerRuntime, podman: Podman, dirs: tuple[Path, Path]
+) -> None:
+    log = MemoryLog()
+    script = "i=0; while [ $i -lt 200 ]; do echo line-$i; i=$((i+1)); done; echo done >&2"
+    outcome = await run(["sh", "-c", script], runtime, podman, dirs, log, max_log_bytes=100)
+    assert outcome.exit_code == 0
+    assert outcome.truncated and outcome.log_bytes <= 100
+    assert log.of("out")[:2] == ["line-0", "line-1"]
+    assert "line-199" not in log.of("out")
+    assert any("log truncated after 100 bytes" in line for line in log.of("sys"))
+
+
+async def test_missing_image_is_a_clear_error(
+    runtime: ContainerRuntime, podman: Podman, dirs: tuple[Path, Path]
+) -> None:
+    image = f"localhost/lockstep-test/missing-{uuid.uuid4().hex[:8]}:1"
+    with pytest.raises(ImageUnavailable) as caught:
+        await run(["true"], runtime, podman, dirs, image=image)
+    message = str(caught.value)
+    assert message.startswith(f"image '{image}' not found locally and cannot be pulled: ")
+    assert message.endswith("; build or load it on the worker")
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    "image",
+    ["", "-rm", "busy box", "busybox\n", "a\x00b", "x" * 256, "Upper/Case", "name:tag:more"],
+)
+async def test_bad_image_reference_is_refused_before_the_runtime(
+    image: str, tmp_path: Path, dirs: tuple[Path, Path]
+) -> None:
+    # The runtime does not exist: the reference is refused without a single API call.
+    runtime = ContainerRuntime(f"unix://{tmp_path}/no.sock")
+    workspace, outputs = dirs
+    with pytest.raises(InvalidImageReference, match=r"^invalid image reference .*: \S"):
+        await run_container(
+            ["true"], runtime=runtime, image=image, workspace=workspace, outputs=outputs,
+            env={}, timeout_s=None, log=MemoryLog(),
+        )  # fmt: skip
+
+
+async def test_unreachable_runtime_is_a_clear_error(
+    tmp_path: Path, dirs: tuple[Path, Path]
+) -> None:
+    url = f"unix://{tmp_path}/missing.sock"
+    runtime = ContainerRuntime(url)
+    workspace, outputs = dirs
+    with pytest.raises(ContainerRuntimeUnreachable) as caught:
+        await run_container(
+            ["true"], runtime=runtime, image="busybox", workspace=workspace, outputs=outputs,
+            env={}, timeout_s=None, log=MemoryLog(),
+        )  # fmt: skip
+    assert str(caught.value) == (
+        f"container runtime at {url} is unreachable: No such file or directory; "
+        "start podman/docker on this worker"
+    )
