@@ -99,7 +99,7 @@ def test_every_problem_is_reported_at_once_sorted_by_line() -> None:
             run: make test
           deploy:
             needs: [test]
-            image: x
+            imag: x
         """
     )
     assert found == [
@@ -109,7 +109,7 @@ def test_every_problem_is_reported_at_once_sorted_by_line() -> None:
         "w.yaml:7:13: step 'test' needs unknown step 'biuld'; did you mean 'build'?",
         "w.yaml:7:20: cycle: test -> deploy -> test",
         "w.yaml:9:3: missing required key 'run' in step 'deploy'",
-        "w.yaml:11:5: unknown key 'image'",
+        "w.yaml:11:5: unknown key 'imag'; did you mean 'image'?",
     ]
     with pytest.raises(SpecError) as caught:
         load_spec(FULL.replace("name: orbit-sim", "name: Orbit").replace("neds", "x"), "w.yaml")
@@ -122,7 +122,7 @@ def test_every_problem_is_reported_at_once_sorted_by_line() -> None:
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ("  a:\n    run: x\n    iamge: y\n", "unknown key 'iamge'"),
+        ("  a:\n    run: x\n    iamge: y\n", "unknown key 'iamge'; did you mean 'image'?"),
         (
             "  a:\n    run: x\n    retry: {attemps: 2}\n",
             "unknown key 'attemps'; did you mean 'attempts'?",

@@ -43,7 +43,13 @@ def _step_plan(spec: WorkflowSpec, step_id: str, step: StepSpec, is_finally: boo
     env = {k: _text(v) for k, v in merged.items() if k not in secrets}
     if isinstance(step.run, str):
         compiled = compile_shell(step.run)
-        command, bindings, shell = ["bash", "-c", compiled.script], dict(compiled.bindings), True
+        # in an image, the POSIX shell every image has; the env-var references work in both
+        interpreter = "sh" if step.image else "bash"
+        command, bindings, shell = (
+            [interpreter, "-c", compiled.script],
+            dict(compiled.bindings),
+            True,
+        )
     else:
         command, bindings, shell = list(step.run), {}, False
     return StepPlan(
@@ -62,6 +68,12 @@ def _step_plan(spec: WorkflowSpec, step_id: str, step: StepSpec, is_finally: boo
         secrets=secrets,
         input_schema=resolved(step.input, spec.definitions),
         inputs=dict(step.with_),
+        image=step.image,
+        cpu=step.resources.cpu if step.resources else None,
+        memory_bytes=step.resources.memory if step.resources else None,
+        pull=step.pull,
+        network=step.network,
+        user=step.user,
     )
 
 
@@ -86,13 +98,16 @@ def compile_plan(
     heartbeat_timeout_s: float,
     reuse: dict[str, ReusedStep] | None = None,
     sha: str | None = None,
-    pool: str = "default",
+    pool: str | None = None,
 ) -> RunPlan:
+    """``pool``: the run's placement override (an instance's); a step's own ``runs_on`` still
+    wins, and ``defaults.runs_on`` applies below it."""
     spec = loaded.spec
-    steps = [
-        replace(_step_plan(spec, sid, (spec.finally_ if fin else spec.steps)[sid], fin), pool=pool)
-        for sid, fin in step_order(spec)
-    ]
+    steps = []
+    for sid, fin in step_order(spec):
+        step = (spec.finally_ if fin else spec.steps)[sid]
+        where = step.runs_on or pool or spec.defaults.runs_on or "default"
+        steps.append(replace(_step_plan(spec, sid, step, fin), pool=where))
     return RunPlan(
         run_id=run_id,
         project=project,

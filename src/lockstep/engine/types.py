@@ -66,6 +66,13 @@ class StepPlan:
     #: state-machine steps: where to go next, tried in order (condition None = always)
     branches: list[Branch] = field(default_factory=list)
     max_visits: int = 0
+    #: a container step: image, limits and how to get and run it
+    image: str | None = None
+    cpu: float | None = None
+    memory_bytes: int | None = None
+    pull: str = "if-not-present"
+    network: str = "default"
+    user: str | None = None
 
 
 @dataclass(frozen=True)
@@ -146,6 +153,9 @@ class StepTask:
     image: str | None = None
     cpu: float | None = None
     memory_bytes: int | None = None
+    pull: str = "if-not-present"
+    network: str = "default"
+    user: str | None = None
     executor: str = "shell"
     config: dict[str, Any] = field(default_factory=dict)
     #: typed contract: checked by the worker before the step starts, handed to it as

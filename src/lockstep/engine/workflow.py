@@ -219,6 +219,12 @@ class RunWorkflow:
                 config=step.config,
                 input=data,
                 input_schema=step.input_schema,
+                image=step.image,
+                cpu=step.cpu,
+                memory_bytes=step.memory_bytes,
+                pull=step.pull,
+                network=step.network,
+                user=step.user,
             )
             self._emit("attempt_started", step=step.id, attempt=attempt, log_key=log_key)
             self._status[step.id] = "running"

@@ -196,7 +196,7 @@ class RunService:
             return
         plan = compile_plan(
             loaded,
-            pool=pool or "default",
+            pool=pool,
             run_id=run_id,
             project=project,
             params=params,

@@ -6,11 +6,12 @@ Models are frozen and reject unknown keys; cross-field and graph rules live in
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from lockstep.spec.durations import Duration
+from lockstep.spec.quantities import Cpu, Image, Memory
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
 STEP_ID_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]*$"
@@ -39,12 +40,23 @@ class RetrySpec(_Model):
     )
 
 
+PoolName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
+
+
 class Defaults(_Model):
     """Values every step inherits unless it sets its own."""
 
     timeout: Duration | None = None
     retry: RetrySpec | None = None
     env: dict[EnvName, EnvValue] = Field(default_factory=dict)
+    runs_on: PoolName | None = Field(None, description="worker pool of steps that name none")
+
+
+class Resources(_Model):
+    """Limits a container step runs under (enforced by the container runtime)."""
+
+    cpu: Cpu | None = None
+    memory: Memory | None = None
 
 
 class SourceSpec(_Model):
@@ -84,6 +96,17 @@ class StepSpec(_Model):
     input: JsonSchema | None = Field(
         None, description="JSON Schema the step's `with` input must satisfy before it starts"
     )
+    image: Image | None = Field(
+        None, description="run in a container of this image (`run` string: sh -c, list: argv)"
+    )
+    resources: Resources | None = None
+    pull: Literal["if-not-present", "always", "never"] = "if-not-present"
+    network: Literal["default", "none"] = "default"
+    user: (
+        Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}(:[A-Za-z0-9_.-]{1,64})?$")]
+        | None
+    ) = Field(None, description="user (and group) the container runs as, e.g. '1000:1000'")
+    runs_on: PoolName | None = Field(None, description="the worker pool that runs this step")
 
 
 class WorkflowSpec(_Model):
