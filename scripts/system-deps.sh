@@ -13,10 +13,20 @@ case "$what" in
     have bash || need+=(bash)
     have pgrep || need+=(procps)
     have setpriv || need+=(util-linux)
+    # container steps: Podman serves the Docker API; runc runs them (see podman-setup.sh);
+    # a static busybox is what the tests build their local image from (no registry needed)
+    have podman || need+=(podman)
+    have runc || need+=(runc)
+    dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' ||
+      need+=(busybox-static)
     ;;
 esac
-[ ${#need[@]} -eq 0 ] && exit 0
-if [ "$(id -u)" -ne 0 ]; then sudo=sudo; else sudo=; fi
-echo "installing system packages: ${need[*]}"
-$sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then sudo=sudo; else sudo=; fi
+  echo "installing system packages: ${need[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+if [ "$what" = test ]; then
+  bash "$(dirname "$0")/podman-setup.sh"
+fi

@@ -21,6 +21,10 @@ class AttemptRecord(_Record):
     worker: str | None = None
     error: str | None = None
     log_key: str
+    image_digest: str | None = Field(None, description="the exact image a container step ran")
+    image_changed_from: str | None = Field(
+        None, description="the digest this step's image had in the previous run, if different"
+    )
 
 
 class StepRecord(_Record):

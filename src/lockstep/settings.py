@@ -5,6 +5,7 @@ Nothing else in lockstep reads ``os.environ`` for its own options.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field, SecretStr
@@ -48,10 +49,18 @@ class Settings(BaseSettings):
         None, description="API token for LOCKSTEP_URL (else `lockstep login`)"
     )
     config_dir: Path = Field(Path("~/.config/lockstep"), description="where `login` keeps tokens")
+    #: Docker Engine API of the worker's container runtime (Docker, or Podman's service)
+    container_host: str | None = Field(
+        None, description="e.g. unix:///run/podman.sock; else DOCKER_HOST, else Docker's socket"
+    )
 
     @property
     def home_dir(self) -> Path:
         return self.home.expanduser().resolve()
+
+    def container_url(self) -> str:
+        # DOCKER_HOST is the convention every Docker client follows; honour it as they do
+        return self.container_host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
 
     def sqlalchemy_url(self) -> str:
         if self.database_url:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterable
@@ -190,7 +191,7 @@ async def test_env_values_arrive_byte_for_byte(
     [
         (["sh", "-c", "exit 3"], 3, "exited with code 3"),
         (["false"], 1, "exited with code 1"),
-        (["no-such-command"], None, "cannot start 'no-such-command': "),
+        (["no-such-command"], None, "cannot start 'no-such-command': exec: \"no-such-command\": "),
     ],
 )
 async def test_failures_are_reported_as_outcomes(
@@ -266,8 +267,8 @@ async def test_out_of_memory_is_reported_clearly(
     )
     assert outcome.oom_killed
     assert outcome.exit_code == 137 and not outcome.timed_out
-    assert outcome.error is not None and outcome.error.startswith("out of memory")
-    assert "32 MiB" in outcome.error and "raise resources.memory" in outcome.error
+    assert outcome.error is not None and outcome.error.startswith("killed: out of memory (limit ")
+    assert "(limit 32Mi" in outcome.error and "raise resources.memory" in outcome.error
 
 
 async def test_cpu_and_memory_limits_reach_the_container(
@@ -331,18 +332,42 @@ async def test_bad_image_reference_is_refused_before_the_runtime(
         )  # fmt: skip
 
 
+@pytest.mark.parametrize(
+    ("stale", "reason"), [(False, "No such file or directory"), (True, "Connection refused")]
+)
 async def test_unreachable_runtime_is_a_clear_error(
-    tmp_path: Path, dirs: tuple[Path, Path]
+    stale: bool, reason: str, tmp_path: Path, dirs: tuple[Path, Path]
 ) -> None:
-    url = f"unix://{tmp_path}/missing.sock"
-    runtime = ContainerRuntime(url)
+    path = tmp_path / "runtime.sock"
+    if stale:  # the socket file of a runtime that is gone
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.bind(str(path))
+    url = f"unix://{path}"
     workspace, outputs = dirs
     with pytest.raises(ContainerRuntimeUnreachable) as caught:
         await run_container(
-            ["true"], runtime=runtime, image="busybox", workspace=workspace, outputs=outputs,
-            env={}, timeout_s=None, log=MemoryLog(),
+            ["true"], runtime=ContainerRuntime(url), image="busybox", workspace=workspace,
+            outputs=outputs, env={}, timeout_s=None, log=MemoryLog(),
         )  # fmt: skip
     assert str(caught.value) == (
-        f"container runtime at {url} is unreachable: No such file or directory; "
-        "start podman/docker on this worker"
+        f"container runtime at {url} is unreachable: {reason}; start podman/docker on this worker"
     )
+
+
+async def test_concurrent_runs_share_one_runtime(
+    runtime: ContainerRuntime, podman: Podman, tmp_path: Path
+) -> None:
+    async def one(n: int) -> tuple[ContainerOutcome, MemoryLog]:
+        workspace, private = tmp_path / f"ws{n}", tmp_path / f"private{n}"
+        workspace.mkdir()
+        private.mkdir()
+        log = MemoryLog()
+        script = f"sleep 0.5; echo run-{n}; echo {n} > /workspace/n"
+        outcome = await run(["sh", "-c", script], runtime, podman, (workspace, private / "o"), log)
+        return outcome, log
+
+    results = await asyncio.gather(*(one(n) for n in range(4)))
+    for n, (outcome, log) in enumerate(results):
+        assert outcome.exit_code == 0
+        assert log.of("out") == [f"run-{n}"]
+        assert (tmp_path / f"ws{n}" / "n").read_text() == f"{n}\n"

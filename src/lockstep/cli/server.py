@@ -123,8 +123,12 @@ async def _work(settings: Settings, pool: str, concurrency: int | None) -> None:
         loop.add_signal_handler(sig, stop.set)
     err.print(f"worker {pw.identity} serving pool '{pool}' via {address}")
     task = asyncio.create_task(pw.worker.run())
+    reaper = asyncio.create_task(pw.reap())
     await stop.wait()
     await pw.worker.shutdown()
     await task
+    reaper.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await reaper
     pw.cleanup()
     db.close()

@@ -16,6 +16,7 @@ from lockstep.engine.events import EventBatch
 from lockstep.engine.types import StepResult, StepTask
 from lockstep.engine.workflow import RECORD_ACTIVITY, STEP_ACTIVITY, WORKER_SHUTDOWN
 from lockstep.errors import ExecutionError, LockstepError
+from lockstep.executors.container import ContainerRuntime
 from lockstep.executors.http import execute_service_step
 from lockstep.executors.shell import execute_step
 from lockstep.executors.workspace import WorkspaceManager
@@ -58,7 +59,9 @@ class StepActivities:
         kill_grace_s: float,
         max_log_bytes: int | None = None,
         secrets: SecretResolver | None = None,
+        containers: ContainerRuntime | None = None,
     ) -> None:
+        self._containers = containers
         self._workspaces = workspaces
         self._logs = logs
         self._identity = identity
@@ -92,6 +95,7 @@ class StepActivities:
                 heartbeat=lambda: activity.heartbeat(self._identity),
                 kill_grace_s=self._kill_grace_s,
                 max_log_bytes=self._max_log_bytes,
+                containers=self._containers,
             )
             if masker:
                 result = replace(

@@ -21,6 +21,7 @@ import logging
 import math
 import re
 import signal
+import socket
 import threading
 import time
 import uuid
@@ -53,18 +54,21 @@ MANAGED_LABEL = "lockstep.managed"
 HEARTBEAT_EVERY_S = 1.0
 #: how long a SIGKILLed container gets to be reported gone before we stop waiting for it
 _REAP_S = 5.0
-_MAX_REFERENCE = 255
+#: each running step holds two connections (output stream, wait) outside the pool's reuse
+_MAX_POOL = 64
 
-# The reference grammar of distribution/reference: [domain[:port]/]path[:tag][@digest]
+# distribution/reference's grammar: [domain[:port]/]path[:tag][@digest], or an image id
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_DOMAIN_PART = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
-_DOMAIN = rf"(?:{_DOMAIN_PART}(?:\.{_DOMAIN_PART})*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?"
-_TAG = r"\w[\w.-]{0,127}"
+_DOMAIN = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
 _DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
 _REFERENCE = re.compile(
-    rf"(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*(?::{_TAG})?(?:@{_DIGEST})?"
+    rf"(?:{_DOMAIN}(?::[0-9]+)?/)?{_COMPONENT}(?:/{_COMPONENT})*"
+    rf"(?::\w[\w.-]{{0,127}})?(?:@{_DIGEST})?|(?:sha256:)?[0-9a-f]{{64}}"
 )
-_IMAGE_ID = re.compile(r"(?:sha256:)?[0-9a-f]{64}")
+
+_RUNC_REASON = re.compile(
+    r"unable to start container process: (.+?)(?:: (?:OCI runtime|unknown).*)?$"
+)
 
 
 class ContainerRuntimeUnreachable(ExecutionError):
@@ -91,17 +95,17 @@ class ContainerOutcome(ProcessOutcome):
 
 def check_image_reference(image: str) -> None:
     """Raise ``InvalidImageReference`` unless ``image`` is ``[registry/]name[:tag][@digest]``
-    or an image id. Checked before the API sees it, so no value is ever taken for an option."""
+    or an image id; checked before the API sees it, so it is never taken for anything else."""
     problem = None
     if not image:
         problem = "it is empty"
-    elif len(image) > _MAX_REFERENCE:
-        problem = f"it is longer than {_MAX_REFERENCE} characters"
+    elif len(image) > 255:
+        problem = "it is longer than 255 characters"
     elif any(ch.isspace() or not ch.isprintable() for ch in image):
         problem = "it contains whitespace or control characters"
     elif image.startswith("-"):
         problem = "it starts with '-'"
-    elif not (_REFERENCE.fullmatch(image) or _IMAGE_ID.fullmatch(image)):
+    elif not _REFERENCE.fullmatch(image):
         problem = "expected [registry/]name[:tag][@digest] with a lowercase name"
     if problem is not None:
         raise InvalidImageReference(f"invalid image reference {image[:100]!r}: {problem}")
@@ -112,19 +116,15 @@ def _one_line(text: str) -> str:
 
 
 def _reason(exc: BaseException) -> str:
-    """The most telling reason in an exception chain: an OSError's own words if there is one
-    (requests buries 'No such file or directory' three wrappers deep)."""
-    seen: set[int] = set()
-    todo: list[BaseException] = [exc]
+    """An OSError's own words from anywhere in the chain (requests wraps them deeply)."""
+    todo, seen = [exc], set()
     while todo:
         err = todo.pop(0)
-        if id(err) in seen:
-            continue
-        seen.add(id(err))
         if isinstance(err, OSError) and err.strerror:
             return err.strerror
-        todo.extend(arg for arg in err.args if isinstance(arg, BaseException))
-        todo.extend(e for e in (err.__cause__, err.__context__) if e is not None)
+        seen.add(id(err))
+        more = [*err.args, err.__cause__, err.__context__]
+        todo += [e for e in more if isinstance(e, BaseException) and id(e) not in seen]
     return _one_line(str(exc)) or type(exc).__name__
 
 
@@ -135,8 +135,8 @@ def _explanation(exc: docker.errors.APIError) -> str:
 class ContainerRuntime:
     """One Docker Engine API endpoint, e.g. ``unix:///run/podman/podman.sock``.
 
-    Creating it does not touch the runtime: the first call connects (and asks for the API
-    version, which docker's client does on construction), in a thread like every call.
+    Creating it does not touch the runtime: the first call connects (docker's client asks for
+    the API version as it is constructed), in a thread like every call.
     """
 
     def __init__(self, url: str, *, timeout_s: float = 60) -> None:
@@ -148,13 +148,19 @@ class ContainerRuntime:
     def _api(self) -> APIClient:
         with self._lock:
             if self._client is None:
+                if self.url.startswith("unix://"):
+                    # Our own probe first: docker's client leaks its socket when the connect
+                    # fails, and the OSError says plainly why (translated as unreachable).
+                    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+                        probe.settimeout(self.timeout_s)
+                        probe.connect(self.url.removeprefix("unix://"))
                 self._client = docker.DockerClient(
-                    base_url=self.url, timeout=math.ceil(self.timeout_s)
+                    base_url=self.url, timeout=math.ceil(self.timeout_s), max_pool_size=_MAX_POOL
                 )
             return self._client.api
 
     def call_sync(self, what: str, fn: Callable[[APIClient], T]) -> T:
-        """``fn(api)``, with any failure of the runtime as an ``ExecutionError``."""
+        """``fn(api)``, any failure of the runtime turned into an ``ExecutionError``."""
         try:
             return fn(self._api())
         except LockstepError:
@@ -191,17 +197,12 @@ def _in_daemon_thread(fn: Callable[[], T], name: str) -> asyncio.Future[T]:
     """Run ``fn`` in a daemon thread; its result or exception arrives in the returned future."""
     loop = asyncio.get_running_loop()
     future: asyncio.Future[T] = loop.create_future()
+    # Retrieved up front: a result nobody awaits any more (after a cancel) is not an error.
+    future.add_done_callback(lambda f: f.cancelled() or f.exception())
 
     def settle(ok: bool, value: Any) -> None:
         if not future.done():
-            if ok:
-                future.set_result(value)
-            else:
-                future.set_exception(value)
-
-    # Retrieved here so an outcome nobody waits for any more (after a cancel) is not reported
-    # as a "never retrieved" exception.
-    future.add_done_callback(lambda f: f.cancelled() or f.exception())
+            future.set_result(value) if ok else future.set_exception(value)
 
     def run() -> None:
         try:
@@ -216,8 +217,8 @@ def _in_daemon_thread(fn: Callable[[], T], name: str) -> asyncio.Future[T]:
 
 
 class _Output:
-    """The container's stdout and stderr, read from the attach socket in a daemon thread and
-    written to the log on the event loop, so the log (and the byte cap) has one writer."""
+    """stdout and stderr from the attach socket, read in a daemon thread and logged on the
+    event loop (as ``run_process`` does), so the log and its byte cap have a single writer."""
 
     def __init__(self, sock: Any, sink: _Sink) -> None:
         loop = asyncio.get_running_loop()
@@ -233,10 +234,9 @@ class _Output:
                 if stream in self._pipes and isinstance(data, bytes):
                     loop.call_soon_threadsafe(self._pipes[stream].data_received, data)
         except (OSError, ValueError, RuntimeError):
-            pass  # the runtime dropped the stream (the container was removed) or the loop closed
+            pass  # the stream broke off (container removed) or the loop is gone
         finally:
-            response = getattr(sock, "_response", None)
-            if response is not None:
+            if (response := getattr(sock, "_response", None)) is not None:
                 response.close()
             with contextlib.suppress(OSError):
                 sock.close()
@@ -250,31 +250,36 @@ class _Output:
 def _image_id(api: APIClient, image: str) -> str | None:
     try:
         info: dict[str, Any] = api.inspect_image(image)  # type: ignore[no-untyped-call]
-        return str(info["Id"])
     except docker.errors.NotFound:
         return None
+    return str(info["Id"])
 
 
 def _pull(api: APIClient, image: str) -> str | None:
-    """Pull ``image``; the runtime's reason when it could not (pull errors arrive in the
-    progress stream of a successful response, not as an HTTP error)."""
+    """Pull ``image``; why not, if it failed (a failed pull can answer 200 with the error in
+    the progress stream)."""
     for message in api.pull(image, stream=True, decode=True):
         if isinstance(message, dict) and message.get("error"):
             return _one_line(str(message["error"]))
     return None
 
 
-async def _ensure_image(runtime: ContainerRuntime, image: str, sink: _Sink) -> str:
-    """The id of ``image``, pulling it once if it is not on the worker."""
-    image_id = await runtime.call("looking up the image", partial(_image_id, image=image))
+async def _ensure_image(
+    runtime: ContainerRuntime, image: str, sink: _Sink, pull: str = "if-not-present"
+) -> str:
+    """The id of ``image`` by pull policy: ``if-not-present`` pulls once when missing,
+    ``always`` pulls first, ``never`` only uses what the worker has."""
+    image_id = None
+    if pull != "always":
+        image_id = await runtime.call("looking up the image", partial(_image_id, image=image))
     if image_id is not None:
         return image_id
+    if pull == "never":
+        raise ImageUnavailable(f"image not found: {image} (pull policy never)")
     sink.system(f"image {image} is not on this worker; pulling it")
     try:
         problem = await runtime.call("pulling the image", partial(_pull, image=image))
-    except ContainerRuntimeUnreachable:
-        raise
-    except ExecutionError as exc:
+    except ContainerRuntimeError as exc:
         problem = str(exc)
     if problem is None:
         image_id = await runtime.call("looking up the image", partial(_image_id, image=image))
@@ -287,44 +292,37 @@ async def _ensure_image(runtime: ContainerRuntime, image: str, sink: _Sink) -> s
 
 
 def _create(api: APIClient, *, image_id: str, argv: list[str], config: dict[str, Any]) -> str:
-    # Entrypoint and Cmd both set: the container runs argv, never the image's entrypoint with
-    # argv as its arguments (an empty Cmd does not pull in the image's CMD either).
-    created = api.create_container(image_id, command=argv[1:], entrypoint=argv[:1], **config)
-    return str(created["Id"])
+    # Entrypoint and Cmd both set: the container runs argv, not the image's entrypoint with
+    # argv as its arguments (and an empty Cmd does not bring in the image's CMD).
+    config = {**config, "host_config": api.create_host_config(**config["host_config"])}
+    return str(api.create_container(image_id, argv[1:], entrypoint=argv[:1], **config)["Id"])
 
 
-def _attach(api: APIClient, cid: str) -> tuple[Any, str | None]:
-    """The output socket, or the runtime's reason why the command cannot start (Podman
-    creates the container's process when attaching, so a missing executable fails here)."""
+def _refused(call: Callable[[], T]) -> tuple[T | None, str | None]:
+    """``call()``, or the runtime's reason when it refuses (a missing container is an error)."""
     try:
-        return api.attach_socket(cid, {"stdout": 1, "stderr": 1, "stream": 1, "logs": 1}), None
+        return call(), None
     except docker.errors.APIError as exc:
         if exc.status_code == 404:
             raise
-        return None, _explanation(exc)
+        text = _explanation(exc)
+        # runc's own words without the layers of runtimes around them (Podman and Docker alike)
+        found = _RUNC_REASON.search(text)
+        return None, found.group(1) if found else text
 
 
-def _start(api: APIClient, cid: str) -> str | None:
-    """Start the container; the runtime's reason when the command could not be started."""
-    try:
-        api.start(cid)
-    except docker.errors.APIError as exc:
-        if exc.status_code == 404:
-            raise
-        return _explanation(exc)
-    return None
+def _attach_and_start(api: APIClient, cid: str) -> tuple[Any, str | None]:
+    """The output socket (attached before the start, so no output is missed), or why the
+    command cannot start. Podman creates the process when attaching: a missing executable
+    fails there."""
+    params = {"stdout": 1, "stderr": 1, "stream": 1, "logs": 1}
+    sock, problem = _refused(lambda: api.attach_socket(cid, params))
+    if problem is None:
+        _, problem = _refused(lambda: api.start(cid))
+    return sock, problem
 
 
-def _wait(api: APIClient, cid: str) -> int:
-    return int(api.wait(cid)["StatusCode"])  # no request timeout: a step may run for hours
-
-
-def _state(api: APIClient, cid: str) -> dict[str, Any]:
-    state: dict[str, Any] = api.inspect_container(cid)["State"]
-    return state
-
-
-def _remove(api: APIClient, cid: str) -> None:
+def remove_container(api: APIClient, cid: str) -> None:
     # SIGKILL first: Podman's forced removal would send SIGTERM and wait out the stop timeout.
     with contextlib.suppress(docker.errors.APIError):
         api.kill(cid, "SIGKILL")
@@ -336,22 +334,17 @@ def _remove(api: APIClient, cid: str) -> None:
     raise ContainerRuntimeError(f"container {cid[:12]} is still there after a forced removal")
 
 
-async def _kill(runtime: ContainerRuntime, cid: str, sig: str) -> None:
-    with contextlib.suppress(ContainerRuntimeError):  # it may have exited already
-        await runtime.call(f"sending {sig}", lambda api: api.kill(cid, sig))
-
-
 async def _stop(
     runtime: ContainerRuntime, cid: str, exited: asyncio.Future[int], grace_s: float, sink: _Sink
 ) -> int | None:
     """SIGTERM the container, SIGKILL it after ``grace_s``; its exit code once it is down."""
-    await _kill(runtime, cid, "SIGTERM")
-    with contextlib.suppress(TimeoutError):
-        return await asyncio.wait_for(asyncio.shield(exited), grace_s)
-    sink.system(f"still running {grace_s:g}s after SIGTERM; sending SIGKILL")
-    await _kill(runtime, cid, "SIGKILL")
-    with contextlib.suppress(TimeoutError):
-        return await asyncio.wait_for(asyncio.shield(exited), _REAP_S)
+    for sig, wait_s in (("SIGTERM", grace_s), ("SIGKILL", _REAP_S)):
+        if sig == "SIGKILL":
+            sink.system(f"still running {grace_s:g}s after SIGTERM; sending SIGKILL")
+        with contextlib.suppress(ContainerRuntimeError):  # it may have exited already
+            await runtime.call(f"sending {sig}", partial(APIClient.kill, container=cid, signal=sig))
+        with contextlib.suppress(TimeoutError):
+            return await asyncio.wait_for(asyncio.shield(exited), wait_s)
     return None
 
 
@@ -361,62 +354,53 @@ async def _cleanup(runtime: ContainerRuntime, created: asyncio.Future[str], sink
     except Exception:
         return
     try:
-        await runtime.call("removing the container", partial(_remove, cid=cid))
+        await runtime.call("removing the container", partial(remove_container, cid=cid))
     except ExecutionError as exc:
         logger.warning("container.remove_failed", extra={"container": cid, "error": str(exc)})
         sink.system(f"could not remove container {cid[:12]}: {exc}")
 
 
-def _size(n: int) -> str:
-    for unit, name in ((1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")):
-        if n >= unit:
-            return f"{n / unit:.4g} {name}"
-    return f"{n} bytes"
-
-
 def _container_config(
-    *,
     workspace: Path,
     outputs: Path,
     env: dict[str, str],
     cpu: float | None,
     memory_bytes: int | None,
     labels: dict[str, str] | None,
-    kill_grace_s: float,
+    network: str = "default",
+    user: str | None = None,
 ) -> dict[str, Any]:
     if not workspace.is_dir():
         raise ExecutionError(f"workspace {workspace} is not a directory")
-    workspace, outputs = workspace.resolve(), outputs.resolve()
     env = {
         **env,
         "LOCKSTEP_WORKSPACE": WORKSPACE_DIR,
         "LOCKSTEP_OUTPUTS": f"{OUTPUTS_DIR}/{outputs.name}",
     }
     for name, value in env.items():
-        # "K=V" strings are exact for any value, but a name with '=' would split elsewhere.
+        # "K=V" strings carry any value exactly, but a name with '=' would split elsewhere.
         if not name or "=" in name or "\0" in name or "\0" in value:
             raise ExecutionError(f"invalid environment variable {name[:100]!r} for a container")
     names = {
-        key if key.startswith("lockstep.") else f"lockstep.{key}": value
-        for key, value in (labels or {}).items()
-    }
-    host_config = {
-        # Mounts, not "src:dst" binds: a ':' in a host path cannot be misread.
-        "mounts": [
-            Mount(WORKSPACE_DIR, str(workspace), type="bind"),
-            Mount(OUTPUTS_DIR, str(outputs.parent), type="bind"),
-        ],
-        "nano_cpus": round(cpu * 1e9) if cpu is not None else None,
-        "mem_limit": memory_bytes,
-        "memswap_limit": memory_bytes,  # the same as the limit: no swap on top of it
+        k if k.startswith("lockstep.") else f"lockstep.{k}": v for k, v in (labels or {}).items()
     }
     return {
         "environment": [f"{k}={v}" for k, v in env.items()],
         "working_dir": WORKSPACE_DIR,
         "labels": {**names, MANAGED_LABEL: "1"},
         "name": f"lockstep-{uuid.uuid4().hex[:16]}",
-        "stop_timeout": max(1, math.ceil(kill_grace_s)),
-        "host_config": host_config,
+        "host_config": {
+            # Mounts, not "src:dst" binds: a ':' in a host path cannot be misread.
+            "mounts": [
+                Mount(WORKSPACE_DIR, str(workspace.resolve()), type="bind"),
+                Mount(OUTPUTS_DIR, str(outputs.resolve().parent), type="bind"),
+            ],
+            "nano_cpus": round(cpu * 1e9) if cpu is not None else None,
+            "mem_limit": memory_bytes,
+            "memswap_limit": memory_bytes,  # the same as the limit: no swap on top of it
+            **({"network_mode": "none"} if network == "none" else {}),
+        },
+        **({"user": user} if user else {}),
     }
 
 
@@ -436,45 +420,48 @@ async def run_container(
     cpu: float | None = None,
     memory_bytes: int | None = None,
     labels: dict[str, str] | None = None,
+    pull: str = "if-not-present",
+    network: str = "default",
+    user: str | None = None,
 ) -> ContainerOutcome:
     """Run ``argv`` in a container of ``image`` and return how it ended.
 
     Raises ``ExecutionError`` when the step cannot run at all (bad image reference, image not
-    available, runtime unreachable or failing); raises ``CancelledError`` after the container
-    is killed and removed when cancelled. Never leaves the container behind.
+    available, runtime unreachable or failing), and ``CancelledError`` when cancelled, after
+    the container is killed and removed. Never leaves the container behind.
     """
     check_image_reference(image)
-    start = time.monotonic()
-    sink = _Sink(log, max_log_bytes)
     if not argv:
-        error = "cannot start: the command is empty"
-        return ContainerOutcome(None, False, None, 0.0, error, 0, False)
+        return ContainerOutcome(
+            None, False, None, 0.0, "cannot start: the command is empty", 0, False
+        )
     config = _container_config(
-        workspace=workspace, outputs=outputs, env=env, cpu=cpu,
-        memory_bytes=memory_bytes, labels=labels, kill_grace_s=kill_grace_s,
-    )  # fmt: skip
+        workspace, outputs, env, cpu, memory_bytes, labels, network=network, user=user
+    )
+    sink = _Sink(log, max_log_bytes)
     beat = asyncio.create_task(_beat(heartbeat, HEARTBEAT_EVERY_S)) if heartbeat else None
     created: asyncio.Future[str] | None = None
     output: _Output | None = None
     try:
-        image_id = await _ensure_image(runtime, image, sink)
+        image_id = await _ensure_image(runtime, image, sink, pull)
         sink.system(f"container image {image} ({image_id})")
         create = partial(_create, image_id=image_id, argv=argv, config=config)
         created = asyncio.ensure_future(runtime.call("creating the container", create))
         cid = await asyncio.shield(created)
-        # Attached before the start, so not a byte of output is missed.
         start = time.monotonic()
-        sock, problem = await runtime.call("attaching to the container", partial(_attach, cid=cid))
+        sock, problem = await runtime.call(
+            "starting the container", partial(_attach_and_start, cid=cid)
+        )
         if sock is not None:
             output = _Output(sock, sink)
-            problem = await runtime.call("starting the container", partial(_start, cid=cid))
-        if problem is not None:
-            error = f"cannot start {argv[0]!r}: {problem}"
+        if problem is not None or output is None:
+            failed = f"cannot start {argv[0]!r}: {problem}"
             duration = time.monotonic() - start
-            return ContainerOutcome(None, False, None, duration, error, 0, False, image_id)
-        wait = partial(_wait, cid=cid)
+            return ContainerOutcome(None, False, None, duration, failed, 0, False, image_id)
+        wait = partial(APIClient.wait, container=cid)  # no request timeout: steps run for hours
         exited = _in_daemon_thread(
-            partial(runtime.call_sync, "waiting for the container", wait), "container-wait"
+            lambda: int(runtime.call_sync("waiting for the container", wait)["StatusCode"]),
+            "container-wait",
         )
         timed_out = False
         try:
@@ -486,15 +473,14 @@ async def run_container(
         duration = time.monotonic() - start
         await asyncio.wait([output.done], timeout=DRAIN_S)
         output.finish()
-        state = await runtime.call("inspecting the container", partial(_state, cid=cid))
-        if code is None:
-            code = int(state.get("ExitCode") or 128 + signal.SIGKILL)
-        outcome = _outcome(code, timed_out, timeout_s, duration, sink, image_id)
-        if (oom := _oom_error(state, code, timed_out, memory_bytes)) is not None:
-            outcome = ContainerOutcome(
-                code, False, signal.SIGKILL, duration, oom, sink.bytes, sink.truncated,
-                image_id, oom_killed=True,
-            )  # fmt: skip
+        inspect = partial(APIClient.inspect_container, container=cid)
+        state: dict[str, Any] = (await runtime.call("inspecting the container", inspect))["State"]
+        if code is None:  # never seen to exit: the forced removal below ends it
+            code = 128 + signal.SIGKILL
+        error, sig, oom = _verdict(code, timed_out, timeout_s, state, memory_bytes)
+        outcome = ContainerOutcome(
+            code, timed_out, sig, duration, error, sink.bytes, sink.truncated, image_id, oom
+        )
     finally:
         if beat is not None:
             beat.cancel()
@@ -510,35 +496,28 @@ async def run_container(
     return outcome
 
 
-def _outcome(
-    code: int, timed_out: bool, timeout_s: float | None, duration: float, sink: _Sink, image_id: str
-) -> ContainerOutcome:
-    sig: int | None = None
-    error = f"exited with code {code}" if code != 0 else None
+def _verdict(
+    code: int,
+    timed_out: bool,
+    timeout_s: float | None,
+    state: dict[str, Any],
+    memory_bytes: int | None,
+) -> tuple[str | None, int | None, bool]:
+    """The outcome's error, signal and oom_killed for a container that exited with ``code``."""
+    killed = signal.SIGKILL if code == 128 + signal.SIGKILL else None
     if timed_out:
-        error = f"timed out after {timeout_s:g}s"
-        with contextlib.suppress(ValueError):
-            sig = signal.Signals(code - 128) if code > 128 else None
-    return ContainerOutcome(
-        code, timed_out, sig, duration, error, sink.bytes, sink.truncated, image_id
-    )
-
-
-def _oom_error(
-    state: dict[str, Any], code: int, timed_out: bool, memory_bytes: int | None
-) -> str | None:
-    if memory_bytes is None:
-        return None
-    limit = _size(memory_bytes)
-    if state.get("OOMKilled"):
-        return (
-            f"out of memory: the step used more than {limit} (memory limit); raise resources.memory"
-        )
-    # Podman on cgroup v1 does not report OOMKilled; a SIGKILL we did not send, under a memory
+        return f"timed out after {timeout_s:g}s", (code - 128 if code > 128 else None), False
+    reported = bool(state.get("OOMKilled"))
+    # Podman does not report OOMKilled on cgroup v1: a SIGKILL we did not send, under a memory
     # limit, is then the kernel's OOM killer in all likelihood.
-    if code == 128 + signal.SIGKILL and not timed_out:
+    if memory_bytes is not None and (reported or killed):
+        limit = f"{memory_bytes / (1 << 20):.4g}Mi"
+        # cgroup v1 leaves the flag unset: a SIGKILL we did not send is the kernel's OOM killer
+        # in all likelihood, and the message says so
+        likely = "" if reported else ", most likely"
         return (
-            f"out of memory (most likely): the step was killed with SIGKILL under its {limit} "
-            "memory limit; raise resources.memory"
+            f"killed: out of memory (limit {limit}{likely}); raise resources.memory",
+            killed,
+            True,
         )
-    return None
+    return (f"exited with code {code}" if code else None), None, False

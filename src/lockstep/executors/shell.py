@@ -12,13 +12,20 @@ import json
 import logging
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from lockstep.engine.types import StepResult, StepTask
-from lockstep.errors import LockstepError
+from lockstep.errors import ExecutionError, LockstepError
+from lockstep.executors.container import (
+    OUTPUTS_DIR,
+    ContainerOutcome,
+    ContainerRuntime,
+    run_container,
+)
 from lockstep.executors.outputs import OutputError, check_input, check_outputs, read_outputs
 from lockstep.executors.process import ProcessOutcome, run_process
 from lockstep.executors.workspace import WorkspaceManager
@@ -37,16 +44,23 @@ def step_env(task: StepTask, *, workspace: Path, outputs: Path) -> dict[str, str
     env = {name: os.environ[name] for name in INHERITED_ENV if name in os.environ}
     env.setdefault("PATH", _DEFAULT_PATH)
     env.update(task.env)
-    env.update(
-        {
-            "LOCKSTEP_OUTPUTS": str(outputs),
-            "LOCKSTEP_RUN_ID": task.run_id,
-            "LOCKSTEP_STEP_ID": task.step_id,
-            "LOCKSTEP_ATTEMPT": str(task.attempt),
-            "LOCKSTEP_WORKSPACE": str(workspace),
-        }
-    )
+    env.update(_lockstep_env(task))
+    env.update({"LOCKSTEP_OUTPUTS": str(outputs), "LOCKSTEP_WORKSPACE": str(workspace)})
     return env
+
+
+def _lockstep_env(task: StepTask) -> dict[str, str]:
+    return {
+        "LOCKSTEP_RUN_ID": task.run_id,
+        "LOCKSTEP_STEP_ID": task.step_id,
+        "LOCKSTEP_ATTEMPT": str(task.attempt),
+    }
+
+
+def worker_host_pid() -> tuple[str, str]:
+    """Where this worker process lives: its containers carry it, so a restarted worker can
+    find and remove what an earlier life of it left behind."""
+    return socket.gethostname(), str(os.getpid())
 
 
 def _one_line(exc: BaseException) -> str:
@@ -71,8 +85,10 @@ async def execute_step(
     heartbeat: Callable[[], None] | None = None,
     kill_grace_s: float = 5.0,
     max_log_bytes: int | None = None,
+    containers: ContainerRuntime | None = None,
 ) -> StepResult:
-    """Run one attempt of ``task`` and report its result."""
+    """Run one attempt of ``task`` (a local process, or a container when it has an image)
+    and report its result."""
     started_at = format_ts()
     log: LogWriter | None = None
     attempt_dir: Path | None = None
@@ -89,21 +105,28 @@ async def execute_step(
         private = Path(tempfile.mkdtemp(prefix=".outputs-", dir=attempt_dir.parent))
         outputs_file = private / "outputs"
         outputs_file.touch(mode=0o600)
-        env = step_env(task, workspace=attempt_dir, outputs=outputs_file)
         if task.input is not None:
-            input_file = private / "input.json"
-            input_file.write_text(json.dumps(task.input, ensure_ascii=False))
-            env["LOCKSTEP_INPUT"] = str(input_file)
-        outcome = await run_process(
-            task.argv,
-            cwd=attempt_dir,
-            env=env,
-            timeout_s=task.timeout_s,
-            log=log,
-            heartbeat=heartbeat,
-            kill_grace_s=kill_grace_s,
-            max_log_bytes=max_log_bytes,
-        )
+            (private / "input.json").write_text(json.dumps(task.input, ensure_ascii=False))
+        outcome: ProcessOutcome
+        if task.image is not None:
+            outcome = await _in_container(
+                task, containers, attempt_dir, outputs_file, log, worker, heartbeat,
+                kill_grace_s, max_log_bytes,
+            )  # fmt: skip
+        else:
+            env = step_env(task, workspace=attempt_dir, outputs=outputs_file)
+            if task.input is not None:
+                env["LOCKSTEP_INPUT"] = str(private / "input.json")
+            outcome = await run_process(
+                task.argv,
+                cwd=attempt_dir,
+                env=env,
+                timeout_s=task.timeout_s,
+                log=log,
+                heartbeat=heartbeat,
+                kill_grace_s=kill_grace_s,
+                max_log_bytes=max_log_bytes,
+            )
         log.write("sys", _summary(outcome))
         return _result(task, outcome, outputs_file, log, worker, started_at)
     except asyncio.CancelledError:
@@ -126,6 +149,56 @@ async def execute_step(
             await asyncio.to_thread(shutil.rmtree, private, ignore_errors=True)
         if attempt_dir is not None:
             await workspaces.cleanup(attempt_dir)
+
+
+async def _in_container(
+    task: StepTask,
+    containers: ContainerRuntime | None,
+    workspace: Path,
+    outputs_file: Path,
+    log: LogWriter,
+    worker: str,
+    heartbeat: Callable[[], None] | None,
+    kill_grace_s: float,
+    max_log_bytes: int | None,
+) -> ContainerOutcome:
+    if containers is None:
+        raise ExecutionError(
+            f"step '{task.step_id}' needs a container runtime and worker {worker} has none; "
+            "set LOCKSTEP_CONTAINER_HOST (or DOCKER_HOST) on the worker"
+        )
+    assert task.image is not None
+    # the image's own PATH and HOME stay: only the task's variables and lockstep's go in
+    env = {**task.env, **_lockstep_env(task)}
+    if task.input is not None:
+        env["LOCKSTEP_INPUT"] = f"{OUTPUTS_DIR}/input.json"
+    host, pid = worker_host_pid()
+    return await run_container(
+        task.argv,
+        runtime=containers,
+        image=task.image,
+        workspace=workspace,
+        outputs=outputs_file,
+        env=env,
+        timeout_s=task.timeout_s,
+        log=log,
+        heartbeat=heartbeat,
+        kill_grace_s=kill_grace_s,
+        max_log_bytes=max_log_bytes,
+        cpu=task.cpu,
+        memory_bytes=task.memory_bytes,
+        labels={
+            "run": task.run_id,
+            "step": task.step_id,
+            "attempt": str(task.attempt),
+            "worker": worker,
+            "host": host,
+            "pid": pid,
+        },
+        pull=task.pull,
+        network=task.network,
+        user=task.user,
+    )
 
 
 def _result(
@@ -155,6 +228,7 @@ def _result(
         started_at=started_at,
         finished_at=format_ts(),
         timed_out=outcome.timed_out,
+        image_digest=getattr(outcome, "image_digest", None),
     )
 
 

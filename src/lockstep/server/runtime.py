@@ -116,6 +116,7 @@ class ControlPlane:
             self._pool_workers.append(pw)
             workers.append(pw.worker)
         self._tasks = [asyncio.create_task(w.run()) for w in workers]
+        self._tasks += [asyncio.create_task(pw.reap()) for pw in self._pool_workers]
         self._workers = workers
         self.services = self._services(runs, blobs, box, registry, poller)
         if self.auth:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import socket
@@ -22,6 +23,9 @@ from lockstep.engine.activities import (
 )
 from lockstep.engine.machine import MachineWorkflow
 from lockstep.engine.workflow import RunWorkflow
+from lockstep.errors import ExecutionError
+from lockstep.executors.container import ContainerRuntime
+from lockstep.executors.reaper import reap_leftovers
 from lockstep.executors.workspace import WorkspaceManager
 from lockstep.registry.mirror import MirrorCache
 from lockstep.registry.urls import GitError, parse_remote, url_with_secret
@@ -31,6 +35,8 @@ from lockstep.storage import secrets as secret_store
 from lockstep.storage.blobs import BlobStore
 from lockstep.storage.database import Database
 from lockstep.storage.logs import LogStore
+
+log = logging.getLogger(__name__)
 
 
 def _sandbox() -> SandboxedWorkflowRunner:
@@ -96,7 +102,9 @@ class PoolWorker:
         workspaces = WorkspaceManager(self.work_dir, blobs)
         if mirrors is not None:
             workspaces.checkout = git_checkout(mirrors, settings, secrets)
+        self.containers = ContainerRuntime(settings.container_url())
         activities = StepActivities(
+            containers=self.containers,
             workspaces=workspaces,
             logs=logs,
             identity=self.identity,
@@ -130,6 +138,17 @@ class PoolWorker:
 
     def cleanup(self) -> None:
         shutil.rmtree(self.work_dir, ignore_errors=True)
+
+    async def reap(self) -> None:
+        """Remove containers an earlier life of a worker on this host left running. A host
+        without a container runtime has none: that is not an error here."""
+        try:
+            removed = await reap_leftovers(self.containers, host=socket.gethostname())
+        except ExecutionError as exc:
+            log.info("worker.reap_skipped", extra={"reason": str(exc)})
+            return
+        if removed:
+            log.warning("worker.reaped_containers", extra={"count": len(removed)})
 
 
 def db_secret_resolver(db: Database, box: SecretBox) -> SecretResolver:

@@ -102,6 +102,7 @@ class AttemptRow(Base):
     worker: Mapped[str | None] = mapped_column(String(200), nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     log_key: Mapped[str] = mapped_column(String(250))
+    image_digest: Mapped[str | None] = mapped_column(String(100), nullable=True)
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:

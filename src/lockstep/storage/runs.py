@@ -155,6 +155,8 @@ def to_record(s: Session, row: RunRow) -> RunRecord:
                 worker=a.worker,
                 error=a.error,
                 log_key=a.log_key,
+                image_digest=a.image_digest,
+                image_changed_from=_previous_digest(s, row, a),
             )
         )
     steps = {
@@ -202,6 +204,27 @@ def to_record(s: Session, row: RunRow) -> RunRecord:
         duration_s=_duration(row.started_at, row.finished_at),
         steps=steps,
     )
+
+
+def _previous_digest(s: Session, run: RunRow, attempt: AttemptRow) -> str | None:
+    """The image digest of the same step in the project's previous run of this workflow, when
+    it differs from ``attempt``'s (an image tag moved between runs)."""
+    if attempt.image_digest is None:
+        return None
+    before = s.scalar(
+        select(AttemptRow.image_digest)
+        .join(RunRow, RunRow.id == AttemptRow.run_id)
+        .where(
+            RunRow.project_id == run.project_id,
+            RunRow.workflow == run.workflow,
+            RunRow.created_at < run.created_at,
+            AttemptRow.step_id == attempt.step_id,
+            AttemptRow.image_digest.is_not(None),
+        )
+        .order_by(RunRow.created_at.desc(), AttemptRow.attempt.desc())
+        .limit(1)
+    )
+    return before if before is not None and before != attempt.image_digest else None
 
 
 def _sources(workspace_json: str) -> list[SourceRecord]:
@@ -333,6 +356,7 @@ def _apply(s: Session, run: RunRow, ev: Event) -> None:
             attempt.worker = result.worker or None
             attempt.started_at = result.started_at or None
             attempt.error = result.error
+            attempt.image_digest = result.image_digest
         else:
             attempt.error = ev.error
         step.error = attempt.error

@@ -1,0 +1,198 @@
+"""Container steps through the whole engine, on a real Podman: the checkout at /workspace,
+outputs, env and secrets inside, honest failures, digests, and no container left behind."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+
+from lockstep.executors.container import MANAGED_LABEL
+from tests.harness import BIN, Server, env_for, wait_for
+from tests.podman import Podman
+
+
+@pytest.fixture(scope="module")
+def boxed(tmp_path_factory: pytest.TempPathFactory, podman: Podman) -> Iterator[Server]:
+    """A server whose worker runs containers on the test Podman."""
+    srv = Server(
+        tmp_path_factory.mktemp("boxed-home"),
+        heartbeat_timeout=5,
+        LOCKSTEP_CONTAINER_HOST=podman.socket,
+    )
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+def _ours(podman: Podman, **labels: str) -> list[dict[str, Any]]:
+    client = docker.DockerClient(base_url=podman.socket)
+    try:
+        wanted = [f"{MANAGED_LABEL}=1"] + [f"lockstep.{k}={v}" for k, v in labels.items()]
+        found: list[dict[str, Any]] = client.api.containers(all=True, filters={"label": wanted})
+        return found
+    finally:
+        client.close()
+
+
+def test_a_container_step_sees_the_workspace_env_and_secrets(
+    boxed: Server, podman: Podman, tmp_path: Path
+) -> None:
+    (tmp_path / "in.txt").write_text("from the checkout\n")
+    assert boxed.http.put("/secrets/BOX_TOKEN", json={"value": "s3cr3t-box"}).status_code in (
+        200,
+        201,
+        204,
+    )
+    spec = f"""
+name: boxed
+params:
+  type: object
+  properties: {{who: {{type: string, default: "a b; $(id)"}}}}
+steps:
+  inside:
+    image: {podman.image}
+    env:
+      WHO: ${{{{ params.who }}}}
+      TOKEN: ${{{{ secrets.BOX_TOKEN }}}}
+    network: none
+    run: |
+      echo "read=$(cat in.txt)" >> "$LOCKSTEP_OUTPUTS"
+      echo "who=$WHO" >> "$LOCKSTEP_OUTPUTS"
+      echo "pwd=$(pwd)" >> "$LOCKSTEP_OUTPUTS"
+      echo "nets=$(ls /sys/class/net | tr '\\n' ' ')" >> "$LOCKSTEP_OUTPUTS"
+      echo "token is $TOKEN"
+      echo to-stderr >&2
+      echo made > made.txt
+  argv:
+    image: {podman.image}
+    needs: [inside]
+    run: [sh, -c, 'echo "n=$#" >> "$LOCKSTEP_OUTPUTS"', x, "${{{{ params.who }}}}"]
+"""
+    run = boxed.run_and_wait(spec, workdir=tmp_path)
+    assert run["status"] == "succeeded", run["steps"]
+    out = run["steps"]["inside"]["outputs"]
+    assert out["read"] == "from the checkout"
+    assert out["who"] == "a b; $(id)"  # exact bytes, no shell parsed them
+    assert out["pwd"] == "/workspace"
+    assert out["nets"].split() == ["lo"]  # network: none
+    assert run["steps"]["argv"]["outputs"] == {"n": 1}
+    attempt = run["steps"]["inside"]["history"][0]
+    assert attempt["image_digest"].startswith("sha256:")
+    lines = boxed.logs(run["id"], "inside")
+    texts = [(line["stream"], line["text"]) for line in lines]
+    assert ("out", "token is ***") in texts and ("err", "to-stderr") in texts
+    assert not (tmp_path / "made.txt").exists()  # the attempt had its own copy
+    assert _ours(podman, run=run["id"]) == []
+
+
+@pytest.mark.parametrize(
+    ("step", "error"),
+    [
+        (
+            "    image: {image}\n    resources: {{memory: 32Mi}}\n    run: tail /dev/zero\n",
+            "killed: out of memory (limit 32Mi",
+        ),
+        (
+            "    image: localhost/lockstep-test/nope:1\n    pull: never\n    run: 'true'\n",
+            "image not found: localhost/lockstep-test/nope:1 (pull policy never)",
+        ),
+        ("    image: {image}\n    run: exit 3\n", "exited with code 3"),
+        (
+            "    image: {image}\n    timeout: 1s\n    run: trap '' TERM; sleep 60\n",
+            "timed out after 1s",
+        ),
+    ],
+)
+def test_container_failures_are_honest_and_leave_nothing(
+    boxed: Server, podman: Podman, step: str, error: str
+) -> None:
+    spec = "name: boxfail\nsteps:\n  a:\n" + step.format(image=podman.image)
+    run = boxed.run_and_wait(spec, timeout=120)
+    assert run["status"] == "failed"
+    assert error in run["steps"]["a"]["error"], run["steps"]["a"]
+    assert _ours(podman, run=run["id"]) == []
+
+
+def test_cancel_stops_and_removes_the_container(boxed: Server, podman: Podman) -> None:
+    spec = f"name: boxcancel\nsteps:\n  a:\n    image: {podman.image}\n    run: sleep 300\n"
+    run_id = boxed.submit(spec)["id"]
+    wait_for(lambda: len(_ours(podman, run=run_id)) == 1, timeout=60)
+    assert boxed.http.post(f"/runs/{run_id}/cancel").status_code == 200
+    run = boxed.wait(run_id, timeout=60)
+    assert run["status"] == "cancelled"
+    assert _ours(podman, run=run_id) == []
+
+
+def test_a_moved_image_tag_is_reported_on_the_next_run(boxed: Server, podman: Podman) -> None:
+    tag = "localhost/lockstep-test/moving:1"
+    subprocess.run(["podman", "tag", podman.image, tag], check=True)
+    spec = f"name: moving\nsteps:\n  a:\n    image: {tag}\n    run: ['true']\n"
+    first = boxed.run_and_wait(spec)["steps"]["a"]["history"][0]
+    subprocess.run(["podman", "tag", podman.entrypoint_image, tag], check=True)
+    second = boxed.run_and_wait(spec)["steps"]["a"]["history"][0]
+    assert first["image_digest"] != second["image_digest"]
+    assert second["image_changed_from"] == first["image_digest"]
+    third = boxed.run_and_wait(spec)["steps"]["a"]["history"][0]
+    assert third["image_changed_from"] is None
+
+
+def test_a_worker_removes_what_a_dead_worker_left(
+    boxed: Server, podman: Podman, tmp_path: Path
+) -> None:
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    client = docker.DockerClient(base_url=podman.socket)
+    try:
+        labels = {
+            MANAGED_LABEL: "1",
+            "lockstep.host": socket.gethostname(),
+            "lockstep.pid": str(dead.pid),
+            "lockstep.run": "left-behind",
+        }
+        container = client.containers.run(
+            podman.image, ["sleep", "300"], labels=labels, detach=True
+        )
+    finally:
+        client.close()
+    assert len(_ours(podman, run="left-behind")) == 1
+    worker = subprocess.Popen(
+        [str(BIN), "worker", "--pool", "reaper"],
+        env=env_for(boxed.home, LOCKSTEP_CONTAINER_HOST=podman.socket),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait_for(lambda: _ours(podman, run="left-behind") == [], timeout=60)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+    assert container.id
+
+
+@pytest.mark.slow
+def test_fifty_steps_with_failures_timeouts_and_cancels_leak_no_container(
+    boxed: Server, podman: Podman
+) -> None:
+    kinds = ["'true'", "exit 1", "trap '' TERM; sleep 60", "sleep 60"]
+    steps = "".join(
+        f"  s{i}:\n    image: {podman.image}\n    continue_on_error: true\n"
+        + ("    timeout: 1s\n" if i % 4 == 2 else "")
+        + f"    run: {kinds[i % 4]}\n"
+        for i in range(25)
+    )
+    spec = "name: leaks\nsteps:\n" + steps
+    finished = boxed.submit(spec)["id"]
+    cancelled = boxed.submit(spec)["id"]
+    wait_for(lambda: len(_ours(podman, run=cancelled)) >= 3, timeout=120)
+    boxed.http.post(f"/runs/{cancelled}/cancel")
+    assert boxed.wait(cancelled, timeout=180)["status"] == "cancelled"
+    boxed.http.post(f"/runs/{finished}/cancel")  # its sleepers would take a minute
+    boxed.wait(finished, timeout=180)
+    assert _ours(podman, run=cancelled) == [] and _ours(podman, run=finished) == []
