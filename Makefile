@@ -46,6 +46,7 @@ unit: $(VENV)/.dev-installed
 bench: $(VENV)/.installed
 	$(BIN)/python bench/engine_overhead.py
 	$(BIN)/python bench/registry_scan.py
+	$(BIN)/python bench/container_step.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_HOME) .pytest_cache .mypy_cache .ruff_cache

@@ -144,14 +144,18 @@ def main() -> None:
         start_new_session=True,
     )
     try:
-        info = home / "server.json"
+        info, token = home / "server.json", home / "admin.token"
         deadline = time.monotonic() + 60
-        while not info.exists():
+        while not (info.exists() and token.exists()):
             if time.monotonic() > deadline or server.poll() is not None:
                 raise SystemExit("lockstep server did not start")
             time.sleep(0.05)
         meta = json.loads(info.read_text())
-        http = httpx.Client(base_url=meta["url"] + "/api/v1", timeout=60)
+        http = httpx.Client(
+            base_url=meta["url"] + "/api/v1/projects/default",
+            headers={"authorization": f"Bearer {token.read_text().strip()}"},
+            timeout=60,
+        )
         lockstep_run(http, chain_spec(3))  # warm-up: imports, sandbox, first workflow task
 
         rows: dict[str, list[float]] = {
