@@ -90,6 +90,7 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="lockstep-bench-box-"))
     try:
+        (work / "podman").mkdir()
         with podman_service(work / "podman") as podman:
             server, http = start_server(work / "home", podman.socket)
             try:
