@@ -25,6 +25,8 @@ class AttemptRecord(_Record):
     image_changed_from: str | None = Field(
         None, description="the digest this step's image had in the previous run, if different"
     )
+    pool: str | None = Field(None, description="the worker pool the attempt was placed on")
+    waiting: str | None = Field(None, description="why a scheduled attempt has not started")
 
 
 class StepRecord(_Record):

@@ -20,6 +20,7 @@ ROLES = ("viewer", "operator", "maintainer", "admin")
 POLICY: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/health"): "public",
     ("GET", "/api/v1/me"): "anyone",
+    ("GET", "/api/v1/workers"): "anyone",
     ("GET", "/api/v1/projects"): "anyone",
     ("POST", "/api/v1/projects"): "superuser",
     ("GET", "/api/v1/projects/{project}"): "viewer",

@@ -19,6 +19,7 @@ from lockstep.api.routers import (
     snapshots,
     tokens,
     versions,
+    workers,
 )
 
 API = "/api/v1"
@@ -44,6 +45,7 @@ def create_app(services: Services) -> FastAPI:
         secrets.router,
         registry.router,
         versions.router,
+        workers.router,
     )
     for router in routers:
         app.include_router(router, prefix=API)

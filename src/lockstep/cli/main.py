@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from lockstep import __version__
-from lockstep.cli import admin, context, registry, runs, versions
+from lockstep.cli import admin, context, registry, runs, versions, workers
 from lockstep.cli.output import FAILED, OK, err, out
 from lockstep.cli.run import run_command
 from lockstep.cli.server_commands import server_command, worker_command
@@ -37,6 +37,7 @@ app.add_typer(registry.definitions, name="definitions")
 app.add_typer(registry.instances, name="instances")
 app.add_typer(versions.versions, name="versions")
 app.add_typer(versions.tags, name="tags")
+app.add_typer(workers.workers, name="workers")
 app.command("publish")(versions.publish_command)
 app.command("audit")(admin.audit_command)
 app.command("login")(admin.login_command)

@@ -27,6 +27,8 @@ def run_table(run: RunRecord) -> Table:
         table.add_column(col, overflow="fold")
     for step_id, step in run.steps.items():
         note = step.error or ""
+        if step.status == "running" and step.history and step.history[-1].waiting:
+            note = step.history[-1].waiting
         if step.reused_from:
             note = f"reused from {step.reused_from}"
         name = f"{step_id} (finally)" if step.is_finally else step_id

@@ -19,7 +19,7 @@ from lockstep.errors import ConfigError, EngineUnavailable
 from lockstep.registry.mirror import MirrorCache
 from lockstep.server.home import clear_server_info, read_json, write_server_info
 from lockstep.server.runtime import ControlPlane, connect, secret_box
-from lockstep.server.workers import PoolWorker, db_secret_resolver
+from lockstep.server.workers import PoolWorker, db_reporter, db_secret_resolver
 from lockstep.settings import Settings
 from lockstep.storage.blobs import DirectoryBlobStore
 from lockstep.storage.database import Database
@@ -86,11 +86,13 @@ async def _serve(settings: Settings, host: str, port: int, worker: bool, auth: b
         await plane.stop()
 
 
-def work(pool: str, concurrency: int | None) -> None:
-    asyncio.run(_work(context.settings(), pool, concurrency))
+def work(pool: str, concurrency: int | None, labels: dict[str, str]) -> None:
+    asyncio.run(_work(context.settings(), pool, concurrency, labels))
 
 
-async def _work(settings: Settings, pool: str, concurrency: int | None) -> None:
+async def _work(
+    settings: Settings, pool: str, concurrency: int | None, labels: dict[str, str]
+) -> None:
     home = settings.home_dir
     address = settings.temporal_address
     if address is None:
@@ -116,6 +118,7 @@ async def _work(settings: Settings, pool: str, concurrency: int | None) -> None:
         logs=DirectoryLogStore(home / "logs"),
         work_root=Path(home / "work"),
         concurrency=concurrency,
+        labels=labels,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -123,12 +126,16 @@ async def _work(settings: Settings, pool: str, concurrency: int | None) -> None:
         loop.add_signal_handler(sig, stop.set)
     err.print(f"worker {pw.identity} serving pool '{pool}' via {address}")
     task = asyncio.create_task(pw.worker.run())
-    reaper = asyncio.create_task(pw.reap())
+    report = db_reporter(db)
+    helpers = [asyncio.create_task(pw.reap()), asyncio.create_task(pw.report_forever(report))]
     await stop.wait()
     await pw.worker.shutdown()
     await task
-    reaper.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await reaper
+    for helper in helpers:
+        helper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await helper
+    with contextlib.suppress(Exception):
+        await report(pw.report(stopped=True))
     pw.cleanup()
     db.close()

@@ -34,9 +34,19 @@ def server_command(
 def worker_command(
     pool: Annotated[str, typer.Option(help="the worker pool to serve")] = "default",
     concurrency: Annotated[int | None, typer.Option(min=1, max=1000)] = None,
+    label: Annotated[
+        list[str] | None, typer.Option("--label", help="k=v, shown in `workers list`")
+    ] = None,
 ) -> None:
     """Join a worker pool and execute its steps until stopped."""
     from lockstep.cli import server
+
+    labels: dict[str, str] = {}
+    for item in label or []:
+        key, eq, value = item.partition("=")
+        if not eq or not re.fullmatch(r"[A-Za-z0-9_.-]{1,63}", key) or len(value) > 200:
+            fail(InvalidRequest(f"invalid label {item[:80]!r}: use key=value"), REJECTED)
+        labels[key] = value
 
     if not re.fullmatch(POOL_PATTERN, pool):
         fail(
@@ -47,6 +57,6 @@ def worker_command(
             REJECTED,
         )
     try:
-        server.work(pool, concurrency)
+        server.work(pool, concurrency, labels)
     except LockstepError as exc:
         fail(exc)

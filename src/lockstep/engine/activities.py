@@ -62,6 +62,7 @@ class StepActivities:
         containers: ContainerRuntime | None = None,
     ) -> None:
         self._containers = containers
+        self.running = 0  # attempts in progress, for the worker's reports
         self._workspaces = workspaces
         self._logs = logs
         self._identity = identity
@@ -71,6 +72,13 @@ class StepActivities:
 
     @activity.defn(name=STEP_ACTIVITY)
     async def run_step(self, task: StepTask) -> StepResult:
+        self.running += 1
+        try:
+            return await self._run_step(task)
+        finally:
+            self.running -= 1
+
+    async def _run_step(self, task: StepTask) -> StepResult:
         logs: LogStore = self._logs
         masker = Masker(())
         if task.secrets:

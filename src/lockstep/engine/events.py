@@ -23,6 +23,7 @@ class Event:
     error: str | None = None
     reused_from: str | None = None
     log_key: str | None = None
+    pool: str | None = None  # attempt_started: the pool the attempt was placed on
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,11 @@ def _step_plan(spec: WorkflowSpec, step_id: str, step: StepSpec, is_finally: boo
         secrets=secrets,
         input_schema=resolved(step.input, spec.definitions),
         inputs=dict(step.with_),
+        schedule_timeout_s=(
+            step.schedule_timeout
+            if step.schedule_timeout is not None
+            else spec.defaults.schedule_timeout
+        ),
         image=step.image,
         cpu=step.resources.cpu if step.resources else None,
         memory_bytes=step.resources.memory if step.resources else None,

@@ -66,6 +66,8 @@ class StepPlan:
     #: state-machine steps: where to go next, tried in order (condition None = always)
     branches: list[Branch] = field(default_factory=list)
     max_visits: int = 0
+    #: fail the attempt when no worker of the pool takes it within this many seconds
+    schedule_timeout_s: float | None = None
     #: a container step: image, limits and how to get and run it
     image: str | None = None
     cpu: float | None = None

@@ -226,7 +226,9 @@ class RunWorkflow:
                 network=step.network,
                 user=step.user,
             )
-            self._emit("attempt_started", step=step.id, attempt=attempt, log_key=log_key)
+            self._emit(
+                "attempt_started", step=step.id, attempt=attempt, log_key=log_key, pool=step.pool
+            )
             self._status[step.id] = "running"
             lost = False
             result: StepResult
@@ -238,6 +240,11 @@ class RunWorkflow:
                     task_queue=queue,
                     start_to_close_timeout=start_to_close,
                     heartbeat_timeout=timedelta(seconds=plan.heartbeat_timeout_s),
+                    schedule_to_start_timeout=(
+                        timedelta(seconds=step.schedule_timeout_s)
+                        if step.schedule_timeout_s
+                        else None
+                    ),
                     retry_policy=RetryPolicy(maximum_attempts=1),
                     cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
                 )
@@ -251,6 +258,13 @@ class RunWorkflow:
                     why = f"worker lost: no heartbeat for {plan.heartbeat_timeout_s:g}s"
                     details = cause.last_heartbeat_details
                     worker = str(details[0]) if details else ""
+                elif (
+                    isinstance(cause, TimeoutError) and cause.type == TimeoutType.SCHEDULE_TO_START
+                ):
+                    why = (
+                        f"no worker of pool '{step.pool}' took the step within "
+                        f"{step.schedule_timeout_s:g}s (schedule_timeout)"
+                    )
                 elif isinstance(cause, ApplicationError) and cause.type == WORKER_SHUTDOWN:
                     lost, why = True, "worker shut down during the step"
                 else:

@@ -16,7 +16,7 @@ from lockstep.errors import EngineUnavailable
 from lockstep.secrets.crypto import SecretBox
 from lockstep.server.home import HomeLock, bootstrap_admin
 from lockstep.server.temporal_dev import DevServer
-from lockstep.server.workers import PoolWorker, control_worker, db_secret_resolver
+from lockstep.server.workers import PoolWorker, control_worker, db_reporter, db_secret_resolver
 from lockstep.services.instances import InstanceService
 from lockstep.services.registry import Poller, RegistryService
 from lockstep.services.runs import RunService
@@ -117,6 +117,8 @@ class ControlPlane:
             workers.append(pw.worker)
         self._tasks = [asyncio.create_task(w.run()) for w in workers]
         self._tasks += [asyncio.create_task(pw.reap()) for pw in self._pool_workers]
+        report = db_reporter(self._db)
+        self._tasks += [asyncio.create_task(pw.report_forever(report)) for pw in self._pool_workers]
         self._workers = workers
         self.services = self._services(runs, blobs, box, registry, poller)
         if self.auth:
@@ -165,6 +167,9 @@ class ControlPlane:
         self._tasks = []
         for pw in self._pool_workers:
             pw.cleanup()
+            if self._db is not None:
+                with contextlib.suppress(Exception):
+                    await db_reporter(self._db)(pw.report(stopped=True))
         if self._dev is not None:
             await asyncio.to_thread(self._dev.stop)
             self._dev = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import shutil
@@ -15,6 +16,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from lockstep import __version__
 from lockstep.engine.activities import (
     Recorder,
     SecretResolver,
@@ -32,9 +34,11 @@ from lockstep.registry.urls import GitError, parse_remote, url_with_secret
 from lockstep.secrets.crypto import SecretBox
 from lockstep.settings import Settings, pool_queue
 from lockstep.storage import secrets as secret_store
+from lockstep.storage import workers as worker_store
 from lockstep.storage.blobs import BlobStore
 from lockstep.storage.database import Database
 from lockstep.storage.logs import LogStore
+from lockstep.storage.workers import REPORT_EVERY_S, WorkerReport
 
 log = logging.getLogger(__name__)
 
@@ -92,18 +96,22 @@ class PoolWorker:
         interpreter_db: Database | None = None,
         secrets: SecretResolver | None = None,
         mirrors: MirrorCache | None = None,
+        labels: dict[str, str] | None = None,
     ) -> None:
         """``interpreter_db``: also serve the run interpreter from this worker (the server's
         own pool, when it shares the control queue). Temporal then hands a step scheduled on
         that queue straight back to the worker that decided it (eager activity dispatch),
         saving a matching round trip on every step."""
         self.identity = worker_identity(pool)
+        self.pool = pool
+        self.labels = dict(labels or {})
+        self.capacity = concurrency or settings.worker_concurrency
         self.work_dir = work_root / self.identity.replace("/", "-")
         workspaces = WorkspaceManager(self.work_dir, blobs)
         if mirrors is not None:
             workspaces.checkout = git_checkout(mirrors, settings, secrets)
         self.containers = ContainerRuntime(settings.container_url())
-        activities = StepActivities(
+        self.activities = activities = StepActivities(
             containers=self.containers,
             workspaces=workspaces,
             logs=logs,
@@ -139,6 +147,29 @@ class PoolWorker:
     def cleanup(self) -> None:
         shutil.rmtree(self.work_dir, ignore_errors=True)
 
+    def report(self, *, stopped: bool = False) -> WorkerReport:
+        return WorkerReport(
+            identity=self.identity,
+            pool=self.pool,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            capacity=self.capacity,
+            running=self.activities.running,
+            version=__version__,
+            labels=self.labels,
+            stopped=stopped,
+        )
+
+    async def report_forever(self, send: Callable[[WorkerReport], Awaitable[None]]) -> None:
+        """Tell the registry this worker is alive (and how busy) until cancelled. A failed
+        report is retried at the next tick: the registry is advisory, steps go on."""
+        while True:
+            try:
+                await send(self.report())
+            except Exception:
+                log.warning("worker.report_failed", exc_info=True)
+            await asyncio.sleep(REPORT_EVERY_S)
+
     async def reap(self) -> None:
         """Remove containers an earlier life of a worker on this host left running. A host
         without a container runtime has none: that is not an error here."""
@@ -149,6 +180,15 @@ class PoolWorker:
             return
         if removed:
             log.warning("worker.reaped_containers", extra={"count": len(removed)})
+
+
+def db_reporter(db: Database) -> Callable[[WorkerReport], Awaitable[None]]:
+    """Reports straight into the metadata DB (a worker beside the server)."""
+
+    async def send(report: WorkerReport) -> None:
+        await db.call(lambda s: worker_store.report(s, report))
+
+    return send
 
 
 def db_secret_resolver(db: Database, box: SecretBox) -> SecretResolver:

@@ -50,6 +50,7 @@ class Defaults(_Model):
     retry: RetrySpec | None = None
     env: dict[EnvName, EnvValue] = Field(default_factory=dict)
     runs_on: PoolName | None = Field(None, description="worker pool of steps that name none")
+    schedule_timeout: Duration | None = None
 
 
 class Resources(_Model):
@@ -107,6 +108,9 @@ class StepSpec(_Model):
         | None
     ) = Field(None, description="user (and group) the container runs as, e.g. '1000:1000'")
     runs_on: PoolName | None = Field(None, description="the worker pool that runs this step")
+    schedule_timeout: Duration | None = Field(
+        None, description="fail when no worker of the pool takes the step within this time"
+    )
 
 
 class WorkflowSpec(_Model):

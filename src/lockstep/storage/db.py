@@ -103,6 +103,7 @@ class AttemptRow(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     log_key: Mapped[str] = mapped_column(String(250))
     image_digest: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    pool: Mapped[str | None] = mapped_column(String(63), nullable=True)
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -320,3 +321,21 @@ class TagMoveRow(Base):
     moved_by: Mapped[str] = mapped_column(String(255))
     moved_at: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class WorkerRow(Base):
+    """A worker process serving a pool; ``last_seen`` is its heartbeat."""
+
+    __tablename__ = "workers"
+
+    identity: Mapped[str] = mapped_column(String(200), primary_key=True)
+    pool: Mapped[str] = mapped_column(String(63), index=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    labels_json: Mapped[str] = mapped_column(Text)
+    capacity: Mapped[int] = mapped_column(Integer)
+    running: Mapped[int] = mapped_column(Integer)
+    version: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[str] = mapped_column(String(32))
+    last_seen: Mapped[str] = mapped_column(String(32))
+    stopped_at: Mapped[str | None] = mapped_column(String(32), nullable=True)

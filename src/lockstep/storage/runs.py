@@ -26,6 +26,7 @@ from lockstep.records import (
 )
 from lockstep.storage.database import utcnow
 from lockstep.storage.db import AttemptRow, RunRow, StepRow
+from lockstep.storage.workers import live_pools
 
 log = logging.getLogger(__name__)
 
@@ -139,11 +140,17 @@ def get_row(s: Session, project: str, run_id: str) -> RunRow:
 
 def to_record(s: Session, row: RunRow) -> RunRecord:
     attempts: dict[str, list[AttemptRecord]] = {}
+    pools: set[str] | None = None  # live pools, looked up once and only when needed
     for a in s.scalars(
         select(AttemptRow)
         .where(AttemptRow.run_id == row.id)
         .order_by(AttemptRow.step_id, AttemptRow.attempt)
     ):
+        waiting = None
+        if a.status == "running" and a.worker is None and a.pool:
+            # scheduled and not started: say so when no worker can take it
+            pools = live_pools(s) if pools is None else pools
+            waiting = None if a.pool in pools else f"waiting: no worker in pool {a.pool}"
         attempts.setdefault(a.step_id, []).append(
             AttemptRecord(
                 attempt=a.attempt,
@@ -157,6 +164,8 @@ def to_record(s: Session, row: RunRow) -> RunRecord:
                 log_key=a.log_key,
                 image_digest=a.image_digest,
                 image_changed_from=_previous_digest(s, row, a),
+                pool=a.pool,
+                waiting=waiting,
             )
         )
     steps = {
@@ -335,6 +344,7 @@ def _apply(s: Session, run: RunRow, ev: Event) -> None:
                 status="running",
                 scheduled_at=ev.at,
                 log_key=ev.log_key or "",
+                pool=ev.pool,
             )
         )
         if step_can_move(step.status, "running"):

@@ -1,0 +1,30 @@
+"""``lockstep workers …``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from lockstep.cli.admin import AsJson, go, show
+from lockstep.cli.client import ApiClient
+
+workers = typer.Typer(help="Workers and the pools they serve.", no_args_is_help=True)
+
+
+@workers.command("list")
+def workers_list(
+    all_: Annotated[bool, typer.Option("--all", help="also stopped and lost workers")] = False,
+    as_json: AsJson = False,
+) -> None:
+    """Workers: pool, host, labels, capacity, running steps, last heartbeat, version."""
+
+    async def run(c: ApiClient) -> None:
+        rows = await c.call("GET", "/workers", params={"all": str(all_).lower()})
+        if not as_json:
+            for row in rows:
+                row["labels"] = ",".join(f"{k}={v}" for k, v in row["labels"].items())
+        cols = ["identity", "pool", "host", "labels", "capacity", "running", "last_seen"]
+        show(rows, [*cols, "version", "state"], as_json)
+
+    go(run)

@@ -1,0 +1,80 @@
+"""The worker registry: each worker reports itself every few seconds; a worker not seen for
+``LIVE_FOR`` is gone (killed, or its host lost), and one that stopped says so."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lockstep.storage.database import utcnow
+from lockstep.storage.db import WorkerRow
+
+#: how often a worker reports, and after how long without a report it counts as gone
+REPORT_EVERY_S = 5.0
+LIVE_FOR = timedelta(seconds=3 * REPORT_EVERY_S)
+
+
+@dataclass(frozen=True)
+class WorkerReport:
+    identity: str
+    pool: str
+    host: str
+    pid: int
+    capacity: int
+    running: int
+    version: str
+    labels: dict[str, str] = field(default_factory=dict)
+    stopped: bool = False
+
+
+def report(s: Session, r: WorkerReport) -> None:
+    now = utcnow()
+    row = s.get(WorkerRow, r.identity)
+    if row is None:
+        row = WorkerRow(identity=r.identity, started_at=now)
+        s.add(row)
+    row.pool, row.host, row.pid = r.pool, r.host, r.pid
+    row.labels_json = json.dumps(r.labels, sort_keys=True)
+    row.capacity, row.running, row.version = r.capacity, r.running, r.version
+    row.last_seen = now
+    row.stopped_at = now if r.stopped else None
+
+
+def _live(row: WorkerRow, now: datetime) -> bool:
+    seen = datetime.fromisoformat(row.last_seen.replace("Z", "+00:00"))
+    return row.stopped_at is None and now - seen <= LIVE_FOR
+
+
+def live_pools(s: Session) -> set[str]:
+    now = datetime.fromisoformat(utcnow().replace("Z", "+00:00"))
+    return {r.pool for r in s.scalars(select(WorkerRow)) if _live(r, now)}
+
+
+def list_workers(s: Session, *, include_gone: bool = False) -> list[dict[str, Any]]:
+    now = datetime.fromisoformat(utcnow().replace("Z", "+00:00"))
+    out = []
+    for r in s.scalars(select(WorkerRow).order_by(WorkerRow.pool, WorkerRow.identity)):
+        live = _live(r, now)
+        if not live and not include_gone:
+            continue
+        out.append(
+            {
+                "identity": r.identity,
+                "pool": r.pool,
+                "host": r.host,
+                "pid": r.pid,
+                "labels": json.loads(r.labels_json),
+                "capacity": r.capacity,
+                "running": r.running,
+                "version": r.version,
+                "started_at": r.started_at,
+                "last_seen": r.last_seen,
+                "state": "live" if live else ("stopped" if r.stopped_at else "gone"),
+            }
+        )
+    return out
