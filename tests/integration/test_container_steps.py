@@ -3,6 +3,7 @@ outputs, env and secrets inside, honest failures, digests, and no container left
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -196,3 +197,52 @@ def test_fifty_steps_with_failures_timeouts_and_cancels_leak_no_container(
     boxed.http.post(f"/runs/{finished}/cancel")  # its sleepers would take a minute
     boxed.wait(finished, timeout=180)
     assert _ours(podman, run=cancelled) == [] and _ours(podman, run=finished) == []
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_container_step_is_replaced_and_its_container_reaped(
+    tmp_path: Path, podman: Podman
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    server = Server(home, worker=False, heartbeat_timeout=3, LOCKSTEP_CONTAINER_HOST=podman.socket)
+    server.start()
+
+    def worker() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [str(BIN), "worker", "--pool", "default"],
+            env=env_for(
+                home, LOCKSTEP_CONTAINER_HOST=podman.socket, LOCKSTEP_HEARTBEAT_TIMEOUT="3"
+            ),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+    first, second = worker(), None
+    try:
+        spec = (
+            f"name: boxed-loss\nsteps:\n  long:\n    image: {podman.image}\n    run: |\n"
+            '      echo "begin $LOCKSTEP_ATTEMPT"\n'
+            '      if [ "$LOCKSTEP_ATTEMPT" = 1 ]; then sleep 300; fi\n'
+            '      echo "done=$LOCKSTEP_ATTEMPT" >> "$LOCKSTEP_OUTPUTS"\n'
+        )
+        run_id = server.submit(spec)["id"]
+        wait_for(lambda: len(_ours(podman, run=run_id, attempt="1")) == 1, timeout=60)
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        # the dead worker's container outlives it, until a worker on this host starts
+        assert len(_ours(podman, run=run_id, attempt="1")) == 1
+        second = worker()
+        run = server.wait(run_id, timeout=90)
+        assert run["status"] == "succeeded", run["steps"]
+        lost, redo = run["steps"]["long"]["history"]
+        assert lost["error"] == "worker lost: no heartbeat for 3s"
+        assert redo["status"] == "succeeded" and run["steps"]["long"]["outputs"] == {"done": 2}
+        wait_for(lambda: _ours(podman, run=run_id) == [], timeout=60)
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                proc.wait(30)
+        server.stop()
