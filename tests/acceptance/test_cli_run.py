@@ -127,3 +127,15 @@ def test_schema_is_published_json_schema(home: Path) -> None:
     schema = json.loads(proc.stdout)
     assert schema["title"] == "lockstep workflow.yaml"
     assert {"name", "steps", "params", "finally", "outputs"} <= set(schema["properties"])
+
+
+def test_validate_warns_about_a_pool_no_worker_has_served(home: Path, tmp_path: Path) -> None:
+    spec = tmp_path / "workflow.yaml"
+    spec.write_text(
+        "name: placed\ndefaults: {runs_on: gpu-typo}\nsteps:\n"
+        "  a: {run: 'true'}\n  b: {run: 'true', runs_on: default}\n"
+    )
+    proc = cli(home, "validate", str(spec))
+    assert proc.returncode == 0, proc.stderr  # a warning, not an error
+    assert f"{spec}:2:12: step 'a' runs on pool 'gpu-typo'" in proc.stderr
+    assert "step 'b'" not in proc.stderr

@@ -14,8 +14,9 @@ from lockstep.cli.output import FAILED, OK, err, out
 from lockstep.cli.run import run_command
 from lockstep.cli.server_commands import server_command, worker_command
 from lockstep.errors import SpecError
-from lockstep.spec.load import load_spec_file
+from lockstep.spec.load import LoadedSpec, load_spec_file
 from lockstep.spec.models import json_schema
+from lockstep.spec.yamlsafe import pointer
 
 app = typer.Typer(
     name="lockstep",
@@ -68,7 +69,38 @@ def validate(
                 err.print(f"[red]error[/]: {diag}", markup=True, highlight=False)
             continue
         out.print(f"{loaded.file}: ok ({len(loaded.spec.all_steps())} steps)")
+        _warn_unknown_pools(loaded)
     raise typer.Exit(FAILED if bad else OK)
+
+
+def _warn_unknown_pools(loaded: LoadedSpec) -> None:
+    """A pool no worker has ever served is most likely a typo: say so (not an error: the
+    workers may simply not have started yet)."""
+    wanted = {
+        sid: step.runs_on or loaded.spec.defaults.runs_on
+        for sid, step in loaded.spec.all_steps().items()
+    }
+    if not any(pool and pool != "default" for pool in wanted.values()):
+        return
+    from lockstep.cli.admin import go
+    from lockstep.cli.client import ApiClient
+
+    async def check(c: ApiClient) -> None:
+        known = {w["pool"] for w in await c.call("GET", "/workers", params={"all": "true"})}
+        for sid, pool in wanted.items():
+            if pool and pool != "default" and pool not in known:
+                group = "finally" if sid in loaded.spec.finally_ else "steps"
+                has_own = loaded.spec.all_steps()[sid].runs_on is not None
+                ptr = pointer(group, sid, "runs_on") if has_own else "/defaults/runs_on"
+                line, col = loaded.position(ptr)
+                err.print(
+                    f"[yellow]warning[/]: {loaded.file}:{line}:{col}: step '{sid}' runs on pool "
+                    f"'{pool}', which no worker has served; start one with "
+                    f"`lockstep worker --pool {pool}`",
+                    highlight=False,
+                )
+
+    go(check)
 
 
 @app.command()
