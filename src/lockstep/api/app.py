@@ -19,6 +19,7 @@ from lockstep.api.routers import (
     snapshots,
     tokens,
     versions,
+    worker_api,
     workers,
 )
 
@@ -46,6 +47,7 @@ def create_app(services: Services) -> FastAPI:
         registry.router,
         versions.router,
         workers.router,
+        worker_api.router,
     )
     for router in routers:
         app.include_router(router, prefix=API)

@@ -42,6 +42,7 @@ class Services:
     instances: InstanceService
     versions: VersionService
     auth: bool = True
+    engine_address: str = ""  # host:port of Temporal, for workers on other hosts
 
 
 def services(request: Request) -> Services:

@@ -22,7 +22,7 @@ from lockstep.executors.shell import execute_step
 from lockstep.executors.workspace import WorkspaceManager
 from lockstep.secrets.masking import Masker, MaskingLogWriter
 from lockstep.storage.database import Database
-from lockstep.storage.logs import LogStore, LogWriter
+from lockstep.storage.logs import LogSink, LogWriter
 from lockstep.storage.runs import apply_events
 
 
@@ -30,13 +30,15 @@ def worker_identity(pool: str) -> str:
     return f"{socket.gethostname()}/{pool}/{os.getpid()}"
 
 
-SecretResolver = Callable[[str, list[str]], Awaitable[dict[str, str]]]
+#: (project, secret names, run id) -> values; the run id lets a remote server check that the
+#: run asking really uses those secrets
+SecretResolver = Callable[[str, list[str], str], Awaitable[dict[str, str]]]
 
 
 class _MaskedLogs:
     """A log store whose writers mask the attempt's secrets before anything is stored."""
 
-    def __init__(self, inner: LogStore, masker: Masker) -> None:
+    def __init__(self, inner: LogSink, masker: Masker) -> None:
         self._inner = inner
         self._masker = masker
 
@@ -54,7 +56,7 @@ class StepActivities:
         self,
         *,
         workspaces: WorkspaceManager,
-        logs: LogStore,
+        logs: LogSink,
         identity: str,
         kill_grace_s: float,
         max_log_bytes: int | None = None,
@@ -79,7 +81,7 @@ class StepActivities:
             self.running -= 1
 
     async def _run_step(self, task: StepTask) -> StepResult:
-        logs: LogStore = self._logs
+        logs: LogSink = self._logs
         masker = Masker(())
         if task.secrets:
             try:
@@ -123,7 +125,7 @@ class StepActivities:
             raise ExecutionError(
                 f"step '{task.step_id}' uses secrets but worker {self._identity} cannot read them"
             )
-        return await self._secrets(task.project, sorted(set(task.secrets.values())))
+        return await self._secrets(task.project, sorted(set(task.secrets.values())), task.run_id)
 
 
 class Recorder:

@@ -15,7 +15,7 @@ import httpx
 from lockstep.engine.types import StepResult, StepTask
 from lockstep.errors import ExecutionError, LockstepError
 from lockstep.executors.outputs import check_input, check_outputs
-from lockstep.storage.logs import LogStore, format_ts
+from lockstep.storage.logs import LogSink, format_ts
 
 DEFAULT_TIMEOUT_S = 30.0
 #: an answer bigger than this is refused rather than held in memory
@@ -81,7 +81,7 @@ async def _call(task: StepTask, log_lines: list[str]) -> dict[str, Any]:
     return _object(answer, task.step_id, "HTTP answer")
 
 
-async def execute_service_step(task: StepTask, *, logs: LogStore, worker: str) -> StepResult:
+async def execute_service_step(task: StepTask, *, logs: LogSink, worker: str) -> StepResult:
     """Run a ``noop`` or ``http`` step attempt; never raises for what the step did."""
     started_at = format_ts()
     log = logs.writer(task.log_key)

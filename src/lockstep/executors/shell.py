@@ -29,7 +29,7 @@ from lockstep.executors.container import (
 from lockstep.executors.outputs import OutputError, check_input, check_outputs, read_outputs
 from lockstep.executors.process import ProcessOutcome, run_process
 from lockstep.executors.workspace import WorkspaceManager
-from lockstep.storage.logs import LogStore, LogWriter, format_ts
+from lockstep.storage.logs import LogSink, LogWriter, format_ts
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ async def execute_step(
     task: StepTask,
     *,
     workspaces: WorkspaceManager,
-    logs: LogStore,
+    logs: LogSink,
     worker: str,
     heartbeat: Callable[[], None] | None = None,
     kill_grace_s: float = 5.0,
@@ -98,7 +98,10 @@ async def execute_step(
         log.write("sys", f"attempt {task.attempt} on worker {worker}")
         check_input(task.input, task.input_schema, step=task.step_id)
         attempt_dir = await workspaces.prepare(
-            task.workspace, f"{task.step_id}-{task.attempt}", project=task.project
+            task.workspace,
+            f"{task.step_id}-{task.attempt}",
+            project=task.project,
+            run_id=task.run_id,
         )
         # Outputs live outside the workspace so the step's own files can never collide with
         # them and a snapshot of the workspace never captures them.

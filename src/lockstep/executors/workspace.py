@@ -15,6 +15,7 @@ import tarfile
 import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import NamedTuple
 
 from lockstep.engine.types import Workspace
 from lockstep.errors import ExecutionError, PayloadTooLarge
@@ -28,6 +29,14 @@ _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]")
 
 class WorkspaceError(ExecutionError):
     pass
+
+
+class SourceAuth(NamedTuple):
+    """Which credentials secret a private remote needs, and for which run."""
+
+    project: str
+    secret: str
+    run_id: str
 
 
 class WorkspaceManager:
@@ -62,9 +71,11 @@ class WorkspaceManager:
 
     #: fills an empty directory with ``repo`` at ``sha`` (set by workers that serve git runs);
     #: the last argument is (project, secret name) when the remote needs credentials
-    checkout: Callable[[str, str, Path, tuple[str, str] | None], Awaitable[None]] | None = None
+    checkout: Callable[[str, str, Path, SourceAuth | None], Awaitable[None]] | None = None
 
-    async def prepare(self, workspace: Workspace, name: str, *, project: str = "default") -> Path:
+    async def prepare(
+        self, workspace: Workspace, name: str, *, project: str = "default", run_id: str = ""
+    ) -> Path:
         """Return a new, empty-or-populated directory that belongs to this attempt alone: the
         run's commit or snapshot, with every locked ``sources:`` entry checked out inside."""
         if workspace.sha is not None and workspace.repo is not None:
@@ -74,7 +85,9 @@ class WorkspaceManager:
         try:
             for source in workspace.sources:
                 dest = await asyncio.to_thread(_source_dir, path, source.path)
-                auth = (project, source.credentials) if source.credentials else None
+                auth = (
+                    SourceAuth(project, source.credentials, run_id) if source.credentials else None
+                )
                 await self._fill(source.repo, source.sha, dest, auth)
         except BaseException:
             await self.cleanup(path)
@@ -95,9 +108,7 @@ class WorkspaceManager:
             job.add_done_callback(_remove_result)
             raise
 
-    async def _checked_out(
-        self, repo: str, sha: str, name: str, auth: tuple[str, str] | None
-    ) -> Path:
+    async def _checked_out(self, repo: str, sha: str, name: str, auth: SourceAuth | None) -> Path:
         safe = _UNSAFE_NAME.sub("_", name)[:60] or "attempt"
         path = await asyncio.to_thread(self._make_attempt, safe, None)
         try:
@@ -107,7 +118,7 @@ class WorkspaceManager:
             raise
         return path
 
-    async def _fill(self, repo: str, sha: str, dest: Path, auth: tuple[str, str] | None) -> None:
+    async def _fill(self, repo: str, sha: str, dest: Path, auth: SourceAuth | None) -> None:
         if self.checkout is None:
             raise WorkspaceError(f"this worker cannot check out git workspaces ({repo})")
         await self.checkout(repo, sha, dest, auth)

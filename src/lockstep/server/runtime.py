@@ -153,6 +153,7 @@ class ControlPlane:
             instances,
             versions,
             auth=self.auth,
+            engine_address=self.temporal_address,
         )
 
     async def stop(self) -> None:

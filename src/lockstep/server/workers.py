@@ -28,7 +28,7 @@ from lockstep.engine.workflow import RunWorkflow
 from lockstep.errors import ExecutionError
 from lockstep.executors.container import ContainerRuntime
 from lockstep.executors.reaper import reap_leftovers
-from lockstep.executors.workspace import WorkspaceManager
+from lockstep.executors.workspace import SourceAuth, WorkspaceManager
 from lockstep.registry.mirror import MirrorCache
 from lockstep.registry.urls import GitError, parse_remote, url_with_secret
 from lockstep.secrets.crypto import SecretBox
@@ -37,7 +37,7 @@ from lockstep.storage import secrets as secret_store
 from lockstep.storage import workers as worker_store
 from lockstep.storage.blobs import BlobStore
 from lockstep.storage.database import Database
-from lockstep.storage.logs import LogStore
+from lockstep.storage.logs import LogSink
 from lockstep.storage.workers import REPORT_EVERY_S, WorkerReport
 
 log = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ class PoolWorker:
         *,
         pool: str,
         blobs: BlobStore,
-        logs: LogStore,
+        logs: LogSink,
         work_root: Path,
         concurrency: int | None = None,
         interpreter_db: Database | None = None,
@@ -194,7 +194,7 @@ def db_reporter(db: Database) -> Callable[[WorkerReport], Awaitable[None]]:
 def db_secret_resolver(db: Database, box: SecretBox) -> SecretResolver:
     """Reads secret values straight from the metadata DB (a worker beside the server)."""
 
-    async def resolve(project: str, names: list[str]) -> dict[str, str]:
+    async def resolve(project: str, names: list[str], run_id: str) -> dict[str, str]:
         return await db.call(lambda s: secret_store.resolve(s, box, project, names))
 
     return resolve
@@ -202,11 +202,11 @@ def db_secret_resolver(db: Database, box: SecretBox) -> SecretResolver:
 
 def git_checkout(
     mirrors: MirrorCache, settings: Settings, secrets: SecretResolver | None = None
-) -> Callable[[str, str, Path, tuple[str, str] | None], Awaitable[None]]:
+) -> Callable[[str, str, Path, SourceAuth | None], Awaitable[None]]:
     """Checks a commit out of the mirror cache, fetching once if the commit is new there.
     ``auth`` is (project, secret name) of a private remote's ``user:token``."""
 
-    async def checkout(repo: str, sha: str, dest: Path, auth: tuple[str, str] | None) -> None:
+    async def checkout(repo: str, sha: str, dest: Path, auth: SourceAuth | None) -> None:
         remote = parse_remote(
             repo, allow_http=settings.git_allow_http, allow_file=settings.git_allow_file
         )
@@ -223,8 +223,7 @@ def git_checkout(
                     f"{remote.display} needs credentials and this worker cannot read secrets",
                     reason="invalid-credentials",
                 )
-            project, name = auth
-            value = (await secrets(project, [name]))[name]
+            value = (await secrets(auth.project, [auth.secret], auth.run_id))[auth.secret]
             auth_url = url_with_secret(remote, value)
         await mirrors.sync(
             remote,

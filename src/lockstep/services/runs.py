@@ -78,6 +78,10 @@ class RunService:
         self._logs = logs
 
     @property
+    def log_store(self) -> LogStore:
+        return self._logs
+
+    @property
     def engine(self) -> Client:
         if self._client is None:
             raise EngineUnavailable(

@@ -67,7 +67,13 @@ class LogWriter(Protocol):
     def close(self) -> None: ...
 
 
-class LogStore(Protocol):
+class LogSink(Protocol):
+    """Where a worker writes step logs (a directory, or the server's API)."""
+
+    def writer(self, key: str) -> LogWriter: ...
+
+
+class LogStore(LogSink, Protocol):
     def writer(self, key: str) -> LogWriter: ...
 
     def read(

@@ -1,0 +1,142 @@
+"""What a worker on another host needs from the server, since it has no database: where the
+engine is, a place to report itself, the secrets of the run it executes, workspace snapshots
+and a log sink. Only server administrators' tokens may call these (workers are run by them)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Response
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from lockstep.api.deps import Services, services, superuser
+from lockstep.auth.principal import Principal
+from lockstep.engine.plan import secret_names
+from lockstep.errors import InvalidRequest, NotFound, PermissionDenied
+from lockstep.settings import POOL_PATTERN
+from lockstep.spec.documents import load_workflow
+from lockstep.spec.load import LoadedSpec
+from lockstep.storage import secrets as secret_store
+from lockstep.storage import workers as worker_store
+from lockstep.storage.db import RunRow
+
+router = APIRouter(prefix="/worker", tags=["workers"])
+Svc = Annotated[Services, Depends(services)]
+Admin = Annotated[Principal, Depends(superuser)]
+_SNAPSHOT = re.compile(r"^snapshots/[a-z0-9-]+/[0-9a-f]{64}\.tar\.gz$")
+_LOG_KEY = re.compile(r"^([A-Za-z0-9_-]{1,64})/[A-Za-z0-9_-]{1,63}/[0-9]{1,6}$")
+_CHUNK = 1024 * 1024
+
+
+class ReportIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    identity: str = Field(max_length=200)
+    pool: str = Field(pattern=POOL_PATTERN)
+    host: str = Field(max_length=255)
+    pid: int = Field(ge=0)
+    capacity: int = Field(ge=1, le=100_000)
+    running: int = Field(ge=0)
+    version: str = Field(max_length=64)
+    labels: dict[str, str] = Field(default_factory=dict, max_length=50)
+    stopped: bool = False
+
+
+class SecretsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    project: str = Field(max_length=64)
+    run_id: str = Field(max_length=64)
+    names: list[str] = Field(max_length=100)
+
+
+class LogsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    key: str = Field(max_length=250)
+    lines: list[tuple[datetime, Literal["out", "err", "sys"], str]] = Field(max_length=10_000)
+
+
+@router.get("/config")
+async def config(admin: Admin, svc: Svc) -> dict[str, Any]:
+    """Where the engine is, so a worker needs only the server's URL and a token."""
+    return {
+        "temporal_address": svc.engine_address,
+        "temporal_namespace": svc.settings.temporal_namespace,
+        "heartbeat_timeout": svc.settings.heartbeat_timeout,
+    }
+
+
+@router.post("/report", status_code=204)
+async def report(body: ReportIn, admin: Admin, svc: Svc) -> Response:
+    got = worker_store.WorkerReport(**body.model_dump())
+    await svc.db.call(lambda s: worker_store.report(s, got))
+    return Response(status_code=204)
+
+
+@router.post("/secrets")
+async def secrets(body: SecretsIn, admin: Admin, svc: Svc) -> dict[str, dict[str, str]]:
+    """Values of the secrets a running run uses, for the worker executing one of its steps;
+    a name the run's workflow does not use, or a run that is not running, gets nothing."""
+
+    def _allowed(s: Any) -> list[str]:
+        row = s.get(RunRow, body.run_id)
+        if row is None or row.project_id != body.project:
+            raise NotFound(f"run '{body.run_id}' not found")
+        if row.status != "running":
+            raise PermissionDenied(f"run '{body.run_id}' is {row.status}, not running")
+        loaded = load_workflow(row.spec_text, "workflow.yaml")
+        if not isinstance(loaded, LoadedSpec):
+            return []
+        return secret_names(loaded.spec) + [
+            s.credentials for s in loaded.spec.sources if s.credentials
+        ]
+
+    allowed = set(await svc.db.call(_allowed))
+    refused = sorted(set(body.names) - allowed)
+    if refused:
+        raise PermissionDenied(f"run '{body.run_id}' does not use {', '.join(refused)}")
+    values = await svc.db.call(
+        lambda s: secret_store.resolve(s, svc.box, body.project, sorted(set(body.names)))
+    )
+    return {"values": values}
+
+
+@router.get("/blobs")
+async def blob(
+    admin: Admin, svc: Svc, key: Annotated[str, Query(max_length=200)]
+) -> StreamingResponse:
+    """A workspace snapshot, streamed (never held in memory whole)."""
+    if not _SNAPSHOT.fullmatch(key) or not svc.blobs.exists(key):
+        raise NotFound(f"snapshot '{key[:100]}' not found")
+
+    def chunks() -> Iterator[bytes]:
+        with svc.blobs.open(key) as f:
+            while chunk := f.read(_CHUNK):
+                yield chunk
+
+    return StreamingResponse(chunks(), media_type="application/gzip")
+
+
+@router.post("/logs", status_code=204)
+async def logs(body: LogsIn, admin: Admin, svc: Svc) -> Response:
+    """Append a batch of a step attempt's log lines; acknowledged once stored."""
+    match = _LOG_KEY.fullmatch(body.key)
+    if match is None:
+        raise InvalidRequest("invalid log key; expected RUN/STEP/ATTEMPT")
+    exists = await svc.db.call(lambda s: s.get(RunRow, match.group(1)) is not None)
+    if not exists:
+        raise NotFound(f"run '{match.group(1)}' not found")
+
+    def _append() -> None:
+        writer = svc.runs.log_store.writer(body.key)
+        try:
+            for ts, stream, text in body.lines:
+                writer.write(stream, text, ts=ts)
+        finally:
+            writer.close()
+
+    await asyncio.to_thread(_append)
+    return Response(status_code=204)
