@@ -14,8 +14,6 @@ and prints medians and the ratio.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import shutil
 import signal
 import statistics
@@ -23,55 +21,19 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime
 from pathlib import Path
 
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench._server import start_server, timed_run  # noqa: E402
 from tests.podman import podman_service  # noqa: E402 - the tests' recipe for Podman
-
-BIN = Path(sys.executable).parent / "lockstep"
-
-
-def start_server(home: Path, socket_url: str) -> tuple[subprocess.Popen[bytes], httpx.Client]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOCKSTEP_")}
-    env.update(LOCKSTEP_HOME=str(home), LOCKSTEP_CONTAINER_HOST=socket_url)
-    server = subprocess.Popen(
-        [str(BIN), "server", "--port", "0"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    info, token = home / "server.json", home / "admin.token"
-    deadline = time.monotonic() + 60
-    while not (info.exists() and token.exists()):
-        if time.monotonic() > deadline or server.poll() is not None:
-            raise SystemExit("lockstep server did not start")
-        time.sleep(0.05)
-    url = json.loads(info.read_text())["url"]
-    http = httpx.Client(
-        base_url=f"{url}/api/v1/projects/default",
-        headers={"authorization": f"Bearer {token.read_text().strip()}"},
-        timeout=60,
-    )
-    return server, http
 
 
 def lockstep_once(http: httpx.Client, image: str) -> float:
     spec = f"name: bench-box\nsteps:\n  a:\n    image: {image}\n    run: ['true']\n"
-    run_id = http.post("/runs", json={"spec": spec}).raise_for_status().json()["id"]
-    while True:
-        run = http.get(f"/runs/{run_id}").json()
-        if run["status"] in ("succeeded", "failed", "cancelled"):
-            break
-        time.sleep(0.01)
-    if run["status"] != "succeeded":
-        raise SystemExit(f"bench run {run_id} {run['status']}: {run['error']}")
-    created = datetime.fromisoformat(run["created_at"])
-    return (datetime.fromisoformat(run["finished_at"]) - created).total_seconds()
+    return timed_run(http, spec)
 
 
 def podman_once(socket_url: str, image: str) -> float:
@@ -92,7 +54,8 @@ def main() -> None:
     try:
         (work / "podman").mkdir()
         with podman_service(work / "podman") as podman:
-            server, http = start_server(work / "home", podman.socket)
+            (work / "home").mkdir()
+            server, http, _ = start_server(work / "home", LOCKSTEP_CONTAINER_HOST=podman.socket)
             try:
                 lockstep_once(http, podman.image)  # warm-up: imports, sandbox, image lookup
                 podman_once(podman.socket, podman.image)

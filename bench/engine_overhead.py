@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
 import shutil
 import signal
 import statistics
@@ -24,7 +22,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -32,8 +30,8 @@ from temporalio import activity, workflow
 from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-BIN = Path(sys.executable).parent / "lockstep"
-
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench._server import start_server, timed_run
 
 # -- raw Temporal --------------------------------------------------------------------------
 
@@ -107,16 +105,7 @@ def fanout_spec(width: int) -> str:
 
 
 def lockstep_run(http: httpx.Client, spec: str) -> float:
-    run_id = http.post("/runs", json={"spec": spec}).raise_for_status().json()["id"]
-    while True:
-        run = http.get(f"/runs/{run_id}").json()
-        if run["status"] in ("succeeded", "failed", "cancelled"):
-            break
-        time.sleep(0.02)
-    if run["status"] != "succeeded":
-        raise SystemExit(f"bench run {run_id} {run['status']}: {run['error']}")
-    created = datetime.fromisoformat(run["created_at"])
-    return (datetime.fromisoformat(run["finished_at"]) - created).total_seconds()
+    return timed_run(http, spec, poll_s=0.02)
 
 
 def floor(n: int) -> float:
@@ -134,28 +123,8 @@ def main() -> None:
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="lockstep-bench-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOCKSTEP_")}
-    env["LOCKSTEP_HOME"] = str(home)
-    server = subprocess.Popen(
-        [str(BIN), "server", "--port", "0"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    server, http, meta = start_server(home)
     try:
-        info, token = home / "server.json", home / "admin.token"
-        deadline = time.monotonic() + 60
-        while not (info.exists() and token.exists()):
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise SystemExit("lockstep server did not start")
-            time.sleep(0.05)
-        meta = json.loads(info.read_text())
-        http = httpx.Client(
-            base_url=meta["url"] + "/api/v1/projects/default",
-            headers={"authorization": f"Bearer {token.read_text().strip()}"},
-            timeout=60,
-        )
         lockstep_run(http, chain_spec(3))  # warm-up: imports, sandbox, first workflow task
 
         rows: dict[str, list[float]] = {

@@ -24,6 +24,7 @@ from lockstep.spec.validate import did_you_mean, validate_data
 from lockstep.spec.yamlsafe import (
     MAX_BYTES,
     Position,
+    YamlDocument,
     decode,
     nearest_position,
     parse_text,
@@ -84,26 +85,27 @@ class LoadedSpec:
         return nearest_position(self.positions, ptr)
 
 
-def load_spec(
-    data: str | bytes, file: str = "<input>", *, max_bytes: int = MAX_BYTES
-) -> LoadedSpec:
-    """Parse and validate a workflow; raise ``SpecError`` listing every problem found."""
+def parse_mapping(
+    data: str | bytes, file: str, max_bytes: int, expected: str
+) -> tuple[str, bytes, YamlDocument]:
+    """Decode and safely parse a document whose top level must be a mapping; returns its text,
+    its exact bytes (for the digest) and the parsed document with positions."""
     text = decode(data, file, max_bytes=max_bytes)
     raw = data.encode("utf-8") if isinstance(data, str) else data
     doc = parse_text(text, file)
     if not isinstance(doc.data, dict):
         line, col = doc.value_positions.get("", (1, 1))
-        raise SpecError(
-            [
-                Diagnostic(
-                    "the top level of a workflow must be a mapping with keys such as "
-                    "'name' and 'steps'",
-                    file,
-                    line,
-                    col,
-                )
-            ]
-        )
+        raise SpecError([Diagnostic(f"the top level of {expected}", file, line, col)])
+    return text, raw, doc
+
+
+def load_spec(
+    data: str | bytes, file: str = "<input>", *, max_bytes: int = MAX_BYTES
+) -> LoadedSpec:
+    """Parse and validate a workflow; raise ``SpecError`` listing every problem found."""
+    text, raw, doc = parse_mapping(
+        data, file, max_bytes, "a workflow must be a mapping with keys such as 'name' and 'steps'"
+    )
     spec: WorkflowSpec | None = None
     model_diagnostics: list[Diagnostic] = []
     try:

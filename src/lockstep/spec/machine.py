@@ -58,8 +58,9 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
-from lockstep.errors import Diagnostic, SpecError
+from lockstep.errors import SpecError
 from lockstep.spec.durations import parse_duration
+from lockstep.spec.load import parse_mapping
 from lockstep.spec.machine_validate import (
     DEFAULT_MAX_VISITS,
     EXECUTORS,
@@ -68,7 +69,7 @@ from lockstep.spec.machine_validate import (
     resolve_schema,
     validate_machine,
 )
-from lockstep.spec.yamlsafe import MAX_BYTES, Position, decode, nearest_position, parse_text
+from lockstep.spec.yamlsafe import MAX_BYTES, Position, nearest_position
 
 __all__ = [
     "DEFAULT_MAX_VISITS",
@@ -155,22 +156,10 @@ def load_machine(
     "timeout"}``; ``http`` -> ``{"url", "method" (upper case), "headers", "timeout"}``, with
     ``env``/``headers`` defaulting to ``{}`` and ``timeout`` to ``None`` (else seconds).
     """
-    text = decode(data, file, max_bytes=max_bytes)
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    doc = parse_text(text, file)
-    if not isinstance(doc.data, dict):
-        line, col = doc.value_positions.get("", (1, 1))
-        raise SpecError(
-            [
-                Diagnostic(
-                    "the top level of a state-machine workflow must be a mapping with "
-                    "'workflowName' and 'steps'",
-                    file,
-                    line,
-                    col,
-                )
-            ]
-        )
+    text, raw, doc = parse_mapping(
+        data, file, max_bytes, "a state-machine workflow must be a mapping with "
+        "'workflowName' and 'steps'",
+    )  # fmt: skip
     diagnostics = validate_machine(doc.data, doc.positions, file)
     if diagnostics:
         diagnostics.sort(key=lambda d: (d.line == 0, d.line, d.col))
