@@ -313,3 +313,20 @@ def test_git_selectors_branch_tag_sha_and_ambiguity(server: Server, tmp_path: Pa
     assert not_here.status_code == 405
     push_instead = server.http.put("/definitions/gitsel/draft", content=spec)
     assert push_instead.status_code == 400 and "push to it" in push_instead.text
+    # a short SHA that two recorded commits share is ambiguous, and the error lists both
+    twins = ["abcdef1" + "0" * 33, "abcdef1" + "1" * 33]
+    db = sqlite3.connect(server.home / "lockstep.db")
+    try:
+        (def_id,) = db.execute("SELECT id FROM definitions WHERE name = 'gitsel'").fetchone()
+        for sha in twins:
+            db.execute(
+                "INSERT INTO version_sources (definition_id, number, sha, path, seen_at) "
+                "VALUES (?, 1, ?, 'workflow.yaml', '2026-01-01T00:00:00Z')",
+                (def_id, sha),
+            )
+        db.commit()
+    finally:
+        db.close()
+    twin = server.http.post("/runs", json={"selector": "gitsel@abcdef1"})
+    assert twin.status_code == 400
+    assert all(f"commit {sha}" in twin.json()["detail"] for sha in twins)
