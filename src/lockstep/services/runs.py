@@ -368,8 +368,10 @@ class RunService:
         step: str | None = None,
         cursor: str | None = None,
         limit: int = 1000,
+        line_cursors: bool = False,
     ) -> dict[str, Any]:
-        """Log lines of a run (or one step) after ``cursor``, in step order then attempt."""
+        """Log lines of a run (or one step) after ``cursor``, in step order then attempt;
+        ``line_cursors``: each line also says where to resume right after it."""
         run = await self.get(project, run_id)
         if step is not None and step not in run.steps:
             raise NotFound(f"step '{step}' not found in run {run_id}")
@@ -381,16 +383,21 @@ class RunService:
             for att in rec.history:
                 key = att.log_key
                 page = self._logs.read(key, offset=offsets.get(key, 0), limit=limit - len(lines))
-                for line in page.lines:
-                    lines.append(
-                        {
-                            "step": sid,
-                            "attempt": att.attempt,
-                            "ts": line.ts,
-                            "stream": line.stream,
-                            "text": line.text,
-                        }
-                    )
+                for i, line in enumerate(page.lines):
+                    entry = {
+                        "step": sid,
+                        "attempt": att.attempt,
+                        "ts": line.ts,
+                        "stream": line.stream,
+                        "text": line.text,
+                    }
+                    if line_cursors:
+                        # where to resume right after this line (a live stream's event id)
+                        end = page.lines[i + 1].offset if i + 1 < len(page.lines) else None
+                        entry["cursor"] = _encode_offsets(
+                            {**offsets, key: page.next_offset if end is None else end}
+                        )
+                    lines.append(entry)
                 offsets[key] = page.next_offset
                 if len(lines) >= limit:
                     break

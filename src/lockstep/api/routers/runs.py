@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Response
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from lockstep.api.deps import Access, Services, require, services
+from lockstep.api.streams import follow_logs
 from lockstep.errors import InvalidRequest
 from lockstep.records import RunPage, RunRecord, StepRecord
 from lockstep.registry.selectors import MAX_SELECTOR
@@ -128,8 +130,22 @@ async def run_logs(
     step: Annotated[str | None, Query(max_length=63)] = None,
     cursor: Annotated[str | None, Query(max_length=100_000)] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
-) -> dict[str, Any]:
-    return await svc.runs.logs(access.project, run_id, step=step, cursor=cursor, limit=limit)
+    follow: bool = False,
+    last_event_id: Annotated[str | None, Header(max_length=100_000)] = None,
+) -> Any:
+    """A page of log lines; with ``follow=true`` a Server-Sent Events stream of every line
+    (``id`` = where to resume, so a reconnect with ``Last-Event-ID`` loses and repeats
+    nothing) that ends with an ``end`` event once the run has finished."""
+    if not follow:
+        return await svc.runs.logs(access.project, run_id, step=step, cursor=cursor, limit=limit)
+    start = last_event_id or cursor
+    # a missing run or a bad cursor is an error answer, not a stream broken off
+    await svc.runs.logs(access.project, run_id, step=step, cursor=start, limit=1)
+    return StreamingResponse(
+        follow_logs(svc.runs, access.project, run_id, step, start),
+        media_type="text/event-stream",
+        headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+    )
 
 
 @router.post(BASE + "/{run_id}/cancel", response_model=RunRecord)

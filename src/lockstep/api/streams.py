@@ -1,0 +1,41 @@
+"""Server-Sent Events: a run's log lines as they are written."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+from lockstep.services.runs import RunService
+
+#: how often a quiet stream looks for new lines, and sends a comment to keep proxies open
+POLL_S = 0.25
+KEEPALIVE_S = 15.0
+PAGE = 500
+
+
+async def follow_logs(
+    runs: RunService, project: str, run_id: str, step: str | None, cursor: str | None
+) -> AsyncIterator[str]:
+    """Every line after ``cursor``, then new ones as they come, until the run has finished and
+    everything is sent. Pages are bounded, so a huge log never sits in memory."""
+    quiet = 0.0
+    while True:
+        page = await runs.logs(
+            project, run_id, step=step, cursor=cursor, limit=PAGE, line_cursors=True
+        )
+        for line in page["lines"]:
+            event_id = line.pop("cursor")
+            yield f"id: {event_id}\nevent: line\ndata: {json.dumps(line, ensure_ascii=False)}\n\n"
+        cursor = page["cursor"]
+        if page["done"]:
+            yield f"event: end\ndata: {json.dumps({'status': page['status']})}\n\n"
+            return
+        if page["lines"]:
+            quiet = 0.0
+            continue
+        await asyncio.sleep(POLL_S)
+        quiet += POLL_S
+        if quiet >= KEEPALIVE_S:
+            quiet = 0.0
+            yield ": keepalive\n\n"
