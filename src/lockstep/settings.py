@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(16, ge=1, le=1000)
     max_spec_bytes: int = 1024 * 1024
     max_snapshot_bytes: int = 200 * 1024 * 1024
+    max_artifact_bytes: int = 10 * 1024**3
     max_log_bytes: int | None = None
     project: str = "default"
     #: git remotes: file:// and plain http are refused unless enabled (tests, trusted LANs)

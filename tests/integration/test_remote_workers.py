@@ -21,10 +21,15 @@ steps:
     run: |
       echo "token $TOKEN"
       echo "x=$(cat data.txt)-a" >> "$LOCKSTEP_OUTPUTS"
+      echo "made on a" > made.txt
+    artifacts: {made: made.txt}
   b:
     runs_on: remote-b
     needs: [a]
-    run: echo "x=${{ steps.a.outputs.x }}-b" >> "$LOCKSTEP_OUTPUTS"
+    inputs: {artifacts: [a.made]}
+    run: |
+      echo "x=${{ steps.a.outputs.x }}-b" >> "$LOCKSTEP_OUTPUTS"
+      echo "made=$(cat made.txt)" >> "$LOCKSTEP_OUTPUTS"
   c:
     runs_on: remote-a
     needs: [b]
@@ -67,6 +72,7 @@ def test_steps_hop_between_remote_pools(
     run = server.run_and_wait(SPEC, workdir=work, timeout=90)
     assert run["status"] == "succeeded", run["steps"]
     assert run["steps"]["c"]["outputs"] == {"x": "data-a-b-c"}
+    assert run["steps"]["b"]["outputs"]["made"] == "made on a"  # an artifact across hosts
     pools = {sid: s["history"][0]["worker"].split("/")[1] for sid, s in run["steps"].items()}
     assert pools == {"a": "remote-a", "b": "remote-b", "c": "remote-a"}
     texts = [line["text"] for line in server.logs(run["id"], "a")]

@@ -10,6 +10,7 @@ from lockstep.api.audit import AuditLog
 from lockstep.api.deps import Services
 from lockstep.api.limits import BodyLimit
 from lockstep.api.routers import (
+    artifacts,
     audit,
     health,
     projects,
@@ -43,6 +44,7 @@ def create_app(services: Services) -> FastAPI:
         runs.router,
         snapshots.router,
         audit.router,
+        artifacts.router,
         secrets.router,
         registry.router,
         versions.router,
@@ -55,7 +57,10 @@ def create_app(services: Services) -> FastAPI:
         BodyLimit,
         default=1024 * 1024,
         overrides={},
-        suffix_overrides={"/snapshots": services.settings.max_snapshot_bytes},
+        suffix_overrides={
+            "/snapshots": services.settings.max_snapshot_bytes,
+            "/worker/blobs": services.settings.max_artifact_bytes,
+        },
     )
     app.add_middleware(AuditLog, db=services.db)
     return app

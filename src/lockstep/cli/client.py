@@ -71,6 +71,28 @@ class ApiClient:
             return None
         return resp.json()
 
+    async def download(self, path: str, dest: Path) -> int:
+        """Stream ``path`` into ``dest`` (written under a temporary name, then renamed)."""
+        part = dest.with_name(dest.name + ".part")
+        size = 0
+        try:
+            async with self.http.stream("GET", "/api/v1" + path) as resp:
+                if resp.status_code >= 400:
+                    await resp.aread()
+                    _raise_for(resp)
+                with part.open("wb") as out:
+                    async for chunk in resp.aiter_bytes():
+                        out.write(chunk)
+                        size += len(chunk)
+        except httpx.HTTPError as exc:
+            part.unlink(missing_ok=True)
+            raise errors.EngineUnavailable(f"cannot reach lockstep at {self.where}: {exc}") from exc
+        except BaseException:
+            part.unlink(missing_ok=True)
+            raise
+        part.replace(dest)
+        return size
+
     async def call(self, method: str, path: str, **kwargs: Any) -> Any:
         """Any API call (paths relative to /api/v1), for the admin commands."""
         return await self._call(method, path, **kwargs)

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from lockstep import __version__
-from lockstep.cli import admin, context, registry, runs, versions, workers
+from lockstep.cli import admin, artifacts, context, registry, runs, versions, workers
 from lockstep.cli.output import FAILED, OK, err, out
 from lockstep.cli.run import run_command
 from lockstep.cli.server_commands import server_command, worker_command
@@ -28,6 +28,8 @@ app = typer.Typer(
 app.command("run")(run_command)
 app.command("server")(server_command)
 app.command("worker")(worker_command)
+runs.app.command("artifacts")(artifacts.artifacts_command)
+runs.app.command("download")(artifacts.download_command)
 app.add_typer(runs.app, name="runs")
 app.add_typer(admin.projects, name="projects")
 app.add_typer(admin.members, name="members")

@@ -68,6 +68,8 @@ def _step_plan(spec: WorkflowSpec, step_id: str, step: StepSpec, is_finally: boo
         secrets=secrets,
         input_schema=resolved(step.input, spec.definitions),
         inputs=dict(step.with_),
+        artifacts=dict(step.artifacts),
+        artifact_inputs=list(step.inputs.artifacts) if step.inputs else [],
         schedule_timeout_s=(
             step.schedule_timeout
             if step.schedule_timeout is not None

@@ -66,6 +66,9 @@ class StepPlan:
     #: state-machine steps: where to go next, tried in order (condition None = always)
     branches: list[Branch] = field(default_factory=list)
     max_visits: int = 0
+    #: artifacts to store after success (name -> path or glob), and the upstream ones to get
+    artifacts: dict[str, str] = field(default_factory=dict)
+    artifact_inputs: list[str] = field(default_factory=list)  # "step.name"
     #: fail the attempt when no worker of the pool takes it within this many seconds
     schedule_timeout_s: float | None = None
     #: a container step: image, limits and how to get and run it
@@ -109,11 +112,25 @@ class Workspace:
 
 
 @dataclass(frozen=True)
+class ArtifactRef:
+    """A stored artifact: what it was called, where its bytes are, and what they are."""
+
+    step: str
+    name: str
+    key: str  # blob key
+    kind: str  # "file" (the bytes of one file at ``path``) or "tar" (a tar.gz of ``paths``)
+    size: int
+    sha256: str
+    paths: list[str] = field(default_factory=list)  # workspace-relative, as produced
+
+
+@dataclass(frozen=True)
 class ReusedStep:
     """A step whose result is taken from an earlier run instead of executing (``runs retry``)."""
 
     run_id: str
     outputs: dict[str, Any] = field(default_factory=dict)
+    artifacts: list[ArtifactRef] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -164,6 +181,8 @@ class StepTask:
     #: ``$LOCKSTEP_INPUT`` (a JSON file); None when the step takes no input
     input: Any = None
     input_schema: dict[str, Any] | None = None
+    artifacts: dict[str, str] = field(default_factory=dict)  # to store: name -> path/glob
+    artifact_inputs: list[ArtifactRef] = field(default_factory=list)  # to place first
 
 
 @dataclass(frozen=True)
@@ -179,3 +198,4 @@ class StepResult:
     finished_at: str = ""
     timed_out: bool = False
     image_digest: str | None = None  # the exact image a container step ran
+    artifacts: list[ArtifactRef] = field(default_factory=list)

@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         SKIPPED,
         SUCCEEDED,
         UPSTREAM_FAILED,
+        ArtifactRef,
         RunPlan,
         StepPlan,
         StepResult,
@@ -75,6 +76,7 @@ class RunWorkflow:
         self._plan: RunPlan | None = None
         self._run_status = "running"
         self._attempt_no: dict[str, int] = {}  # per step, across a state machine's visits
+        self._artifacts: dict[str, list[ArtifactRef]] = {}  # what each succeeded step stored
 
     # -- recording -------------------------------------------------------------------------
 
@@ -150,6 +152,7 @@ class RunWorkflow:
             return
         reused = plan.reuse.get(step.id)
         if reused is not None:
+            self._artifacts[step.id] = list(reused.artifacts)
             self._settle(step.id, SUCCEEDED, outputs=reused.outputs, reused_from=reused.run_id)
             return
         ctx = self._context(plan, env)
@@ -219,6 +222,13 @@ class RunWorkflow:
                 config=step.config,
                 input=data,
                 input_schema=step.input_schema,
+                artifacts=step.artifacts,
+                artifact_inputs=[
+                    ref
+                    for wanted in step.artifact_inputs
+                    for ref in self._artifacts.get(wanted.split(".", 1)[0], [])
+                    if ref.name == wanted.split(".", 1)[1]
+                ],
                 image=step.image,
                 cpu=step.cpu,
                 memory_bytes=step.memory_bytes,
@@ -278,6 +288,7 @@ class RunWorkflow:
                 "attempt_finished", step=step.id, attempt=attempt, status=status, result=result
             )
             if result.ok:
+                self._artifacts[step.id] = list(result.artifacts)
                 if settle:
                     self._settle(step.id, SUCCEEDED, outputs=result.outputs)
                 return result

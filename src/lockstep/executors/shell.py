@@ -15,11 +15,13 @@ import shutil
 import socket
 import tempfile
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from lockstep.engine.types import StepResult, StepTask
 from lockstep.errors import ExecutionError, LockstepError
+from lockstep.executors.artifacts import place_artifacts, store_artifacts
 from lockstep.executors.container import (
     OUTPUTS_DIR,
     ContainerOutcome,
@@ -103,6 +105,7 @@ async def execute_step(
             project=task.project,
             run_id=task.run_id,
         )
+        await place_artifacts(workspaces.blobs, attempt_dir, task.artifact_inputs)
         # Outputs live outside the workspace so the step's own files can never collide with
         # them and a snapshot of the workspace never captures them.
         private = Path(tempfile.mkdtemp(prefix=".outputs-", dir=attempt_dir.parent))
@@ -131,7 +134,16 @@ async def execute_step(
                 max_log_bytes=max_log_bytes,
             )
         log.write("sys", _summary(outcome))
-        return _result(task, outcome, outputs_file, log, worker, started_at)
+        result = _result(task, outcome, outputs_file, log, worker, started_at)
+        if result.ok and task.artifacts:
+            prefix = f"artifacts/{task.project}/{task.run_id}/{task.step_id}/{task.attempt}"
+            refs = await store_artifacts(
+                workspaces.blobs, attempt_dir, step=task.step_id, patterns=task.artifacts,
+                prefix=prefix,
+            )  # fmt: skip
+            log.write("sys", f"stored {len(refs)} artifact(s): {', '.join(r.name for r in refs)}")
+            result = replace(result, artifacts=refs)
+        return result
     except asyncio.CancelledError:
         _note(log, "cancelled")
         raise

@@ -62,6 +62,10 @@ class WorkspaceManager:
         self._locks: dict[str, asyncio.Lock] = {}
 
     @property
+    def blobs(self) -> BlobStore:
+        return self._blobs
+
+    @property
     def attempts_dir(self) -> Path:
         return self.root / "attempts"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import builtins
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -16,7 +17,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from lockstep.engine.machine import MachineWorkflow
 from lockstep.engine.plan import compile_machine, compile_plan, secret_names, step_order
-from lockstep.engine.types import ReusedStep, RunPlan, SourceCheckout, Workspace
+from lockstep.engine.types import ArtifactRef, ReusedStep, RunPlan, SourceCheckout, Workspace
 from lockstep.engine.workflow import RunWorkflow
 from lockstep.errors import Conflict, EngineUnavailable, InvalidRequest, NotFound
 from lockstep.records import RunPage, RunRecord
@@ -27,6 +28,7 @@ from lockstep.spec.load import LoadedSpec
 from lockstep.spec.machine import LoadedMachine
 from lockstep.spec.models import SourceSpec
 from lockstep.spec.params import check_params, resolve_params
+from lockstep.storage import artifacts as artifact_store
 from lockstep.storage import runs as store
 from lockstep.storage import secrets as secret_store
 from lockstep.storage.blobs import BlobStore
@@ -310,10 +312,17 @@ class RunService:
             rec = old.steps.get(step_id)
             ancestors_ok = all(n in reuse for n in spec.needs)
             if rec is not None and rec.status == "succeeded" and ancestors_ok:
+                source = rec.reused_from or run_id
+                stored = await self._stored_artifacts(project, source)
                 reuse[step_id] = ReusedStep(
-                    run_id=rec.reused_from or run_id, outputs=rec.outputs or {}
+                    run_id=source,
+                    outputs=rec.outputs or {},
+                    artifacts=[a for a in stored if a.step == step_id],
                 )
         return await self._again(old, row, triggered_by=triggered_by, reuse=reuse, retry_of=run_id)
+
+    async def _stored_artifacts(self, project: str, run_id: str) -> builtins.list[ArtifactRef]:
+        return await self._db.call(lambda s: artifact_store.artifacts(s, project, run_id))
 
     async def rerun(self, project: str, run_id: str, *, triggered_by: str = "") -> RunRecord:
         """A new run of exactly what ``run_id`` ran: the same spec (version), commit,

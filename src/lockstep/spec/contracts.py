@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from lockstep.spec.machine_validate import ref_target, resolve_schema, schema_refs
 from lockstep.spec.yamlsafe import pointer
 
 CONTRACTS = ("input", "outputs")
@@ -14,9 +15,6 @@ CONTRACTS = ("input", "outputs")
 
 def resolved(schema: dict[str, Any] | None, definitions: dict[str, Any]) -> dict[str, Any] | None:
     """A self-contained copy of a contract whose references all resolve (validated first)."""
-    # imported here: the dialect's validator imports the validator that imports this module
-    from lockstep.spec.machine_validate import resolve_schema
-
     if schema is None:
         return None
     return resolve_schema(schema, definitions) if definitions else schema
@@ -26,8 +24,6 @@ def check_references(
     schema: Any, ptr: str, definitions: dict[str, Any], add: Callable[[str, str], None]
 ) -> bool:
     """Report every ``$ref`` that is not ``#/definitions/<a defined name>``; True if none."""
-    from lockstep.spec.machine_validate import ref_target, schema_refs
-
     ok = True
     for at, keyword, value in schema_refs(schema, ptr):
         if keyword != "$ref":

@@ -19,8 +19,9 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from lockstep.errors import Diagnostic, SpecError
+from lockstep.spec.hints import did_you_mean
 from lockstep.spec.models import WorkflowSpec
-from lockstep.spec.validate import did_you_mean, validate_data
+from lockstep.spec.validate import validate_data
 from lockstep.spec.yamlsafe import (
     MAX_BYTES,
     Position,

@@ -19,8 +19,8 @@ from jsonschema.exceptions import SchemaError
 from lockstep.errors import Diagnostic
 from lockstep.spec.durations import parse_duration
 from lockstep.spec.expressions import OPEN, ExpressionError, compile_expression, references
+from lockstep.spec.hints import did_you_mean, one_line
 from lockstep.spec.models import ENV_NAME_PATTERN
-from lockstep.spec.validate import did_you_mean, one_line
 from lockstep.spec.yamlsafe import Position, escape_pointer, nearest_position, pointer
 
 EXECUTORS = ("noop", "shell", "http")

@@ -71,6 +71,19 @@ class SourceSpec(_Model):
     )
 
 
+ArtifactName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")]
+
+
+class InputsSpec(_Model):
+    """What a step receives from upstream steps besides outputs."""
+
+    artifacts: list[str] = Field(
+        default_factory=list,
+        max_length=100,
+        description="'step.name' of upstream artifacts, placed in the workspace as produced",
+    )
+
+
 class StepSpec(_Model):
     """One node of the graph. Its key in ``steps`` is its stable id."""
 
@@ -108,6 +121,11 @@ class StepSpec(_Model):
         | None
     ) = Field(None, description="user (and group) the container runs as, e.g. '1000:1000'")
     runs_on: PoolName | None = Field(None, description="the worker pool that runs this step")
+    artifacts: dict[ArtifactName, str] = Field(
+        default_factory=dict,
+        description="name -> file, directory or glob in the workspace, stored after success",
+    )
+    inputs: InputsSpec | None = None
     schedule_timeout: Duration | None = Field(
         None, description="fail when no worker of the pool takes the step within this time"
     )

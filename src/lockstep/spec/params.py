@@ -11,7 +11,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 from lockstep.errors import ParamError
-from lockstep.spec.validate import did_you_mean, one_line
+from lockstep.spec.hints import did_you_mean, one_line
 from lockstep.spec.yamlsafe import pointer
 
 MAX_PARAMS_BYTES = 256 * 1024

@@ -7,9 +7,8 @@ every problem in one pass. Values of the wrong type are the models' to report, n
 
 from __future__ import annotations
 
-import difflib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +16,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError, best_match
 
 from lockstep.errors import Diagnostic
+from lockstep.spec.artifact_rules import check_artifacts
 from lockstep.spec.contracts import CONTRACTS, check_references, resolved, template_strings
 from lockstep.spec.expressions import (
     OPEN,
@@ -30,6 +30,7 @@ from lockstep.spec.expressions import (
     whole_template,
 )
 from lockstep.spec.graph import ancestor_bits, cycle_through, strongly_connected
+from lockstep.spec.hints import did_you_mean, one_line
 from lockstep.spec.models import SECRET_NAME_PATTERN, WorkflowSpec
 from lockstep.spec.shell import compile_shell
 from lockstep.spec.sources import check_sources
@@ -42,17 +43,6 @@ _BOOL_METHODS = frozenset(
     {"startsWith", "endsWith", "contains", "matches", "exists", "all", "exists_one", "has"}
     | {"bool"}
 )
-
-
-def did_you_mean(word: str, candidates: Iterable[str]) -> str:
-    """``"; did you mean 'x'?"`` for a close candidate, else ``""``."""
-    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
-    return f"; did you mean '{close[0]}'?" if close else ""
-
-
-def one_line(text: str, limit: int = 200) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
 def validate_spec(
@@ -109,6 +99,7 @@ class _Checker:
     def run(self) -> list[Diagnostic]:
         self._check_params()
         check_sources(self.data.get("sources"), self.add)
+        check_artifacts(self.groups, self.add, self.needs_transitively)
         definitions = _dict(self.data.get("definitions"))
         for name, schema in definitions.items():
             if isinstance(schema, dict):

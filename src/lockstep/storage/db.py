@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Engine,
     ForeignKey,
     Index,
@@ -339,3 +340,20 @@ class WorkerRow(Base):
     started_at: Mapped[str] = mapped_column(String(32))
     last_seen: Mapped[str] = mapped_column(String(32))
     stopped_at: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+
+class ArtifactRow(Base):
+    """An artifact a step stored (from its successful attempt)."""
+
+    __tablename__ = "artifacts"
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), primary_key=True)
+    step_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    key: Mapped[str] = mapped_column(String(1024))
+    kind: Mapped[str] = mapped_column(String(8))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    paths_json: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[str] = mapped_column(String(32))

@@ -25,7 +25,7 @@ from lockstep.records import (
     StepRecord,
 )
 from lockstep.storage.database import utcnow
-from lockstep.storage.db import AttemptRow, RunRow, StepRow
+from lockstep.storage.db import ArtifactRow, AttemptRow, RunRow, StepRow
 from lockstep.storage.workers import live_pools
 
 log = logging.getLogger(__name__)
@@ -367,6 +367,22 @@ def _apply(s: Session, run: RunRow, ev: Event) -> None:
             attempt.started_at = result.started_at or None
             attempt.error = result.error
             attempt.image_digest = result.image_digest
+            for ref in result.artifacts:
+                if s.get(ArtifactRow, (run.id, ev.step, ref.name)) is None:
+                    s.add(
+                        ArtifactRow(
+                            run_id=run.id,
+                            step_id=ev.step,
+                            name=ref.name,
+                            attempt=ev.attempt,
+                            key=ref.key,
+                            kind=ref.kind,
+                            size=ref.size,
+                            sha256=ref.sha256,
+                            paths_json=_dumps(ref.paths),
+                            created_at=ev.at,
+                        )
+                    )
         else:
             attempt.error = ev.error
         step.error = attempt.error

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -31,6 +31,10 @@ Admin = Annotated[Principal, Depends(superuser)]
 _SNAPSHOT = re.compile(r"^snapshots/[a-z0-9-]+/[0-9a-f]{64}\.tar\.gz$")
 _LOG_KEY = re.compile(r"^([A-Za-z0-9_-]{1,64})/[A-Za-z0-9_-]{1,63}/[0-9]{1,6}$")
 _CHUNK = 1024 * 1024
+_ARTIFACT = re.compile(
+    r"^artifacts/[a-z0-9-]+/[A-Za-z0-9_-]{1,64}/[A-Za-z0-9_-]{1,63}/[0-9]{1,6}/"
+    r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$"
+)
 
 
 class ReportIn(BaseModel):
@@ -108,8 +112,8 @@ async def secrets(body: SecretsIn, admin: Admin, svc: Svc) -> dict[str, dict[str
 async def blob(
     admin: Admin, svc: Svc, key: Annotated[str, Query(max_length=200)]
 ) -> StreamingResponse:
-    """A workspace snapshot, streamed (never held in memory whole)."""
-    if not _SNAPSHOT.fullmatch(key) or not svc.blobs.exists(key):
+    """A workspace snapshot or an artifact, streamed (never held in memory whole)."""
+    if not (_SNAPSHOT.fullmatch(key) or _ARTIFACT.fullmatch(key)) or not svc.blobs.exists(key):
         raise NotFound(f"snapshot '{key[:100]}' not found")
 
     def chunks() -> Iterator[bytes]:
@@ -118,6 +122,17 @@ async def blob(
                 yield chunk
 
     return StreamingResponse(chunks(), media_type="application/gzip")
+
+
+@router.put("/blobs", status_code=201)
+async def put_blob(
+    request: Request, admin: Admin, svc: Svc, key: Annotated[str, Query(max_length=1024)]
+) -> dict[str, Any]:
+    """An artifact a remote worker stored, streamed to the blob store under its run's prefix."""
+    if not _ARTIFACT.fullmatch(key):
+        raise InvalidRequest("artifact keys are artifacts/PROJECT/RUN/STEP/ATTEMPT/NAME")
+    info = await svc.blobs.put_stream(key, request.stream(), svc.settings.max_artifact_bytes)
+    return {"key": info.key, "size": info.size, "sha256": info.sha256}
 
 
 @router.post("/logs", status_code=204)

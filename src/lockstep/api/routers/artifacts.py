@@ -1,0 +1,57 @@
+"""A run's artifacts: listed, and downloaded as a stream (never whole in memory)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import PurePosixPath
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path
+from fastapi.responses import StreamingResponse
+
+from lockstep.api.deps import Access, Services, require, services
+from lockstep.spec.models import STEP_ID_PATTERN
+from lockstep.storage import artifacts as store
+
+router = APIRouter(tags=["artifacts"])
+Svc = Annotated[Services, Depends(services)]
+Read = Annotated[Access, Depends(require("runs:read"))]
+RunId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+StepId = Annotated[str, Path(pattern=STEP_ID_PATTERN, max_length=63)]
+Name = Annotated[str, Path(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")]
+BASE = "/projects/{project}/runs/{run_id}/artifacts"
+_CHUNK = 1024 * 1024
+
+
+@router.get(BASE)
+async def list_artifacts(run_id: RunId, svc: Svc, access: Read) -> list[dict[str, Any]]:
+    refs = await svc.db.call(lambda s: store.artifacts(s, access.project, run_id))
+    return [{k: v for k, v in asdict(r).items() if k != "key"} for r in refs]
+
+
+@router.get(BASE + "/{step}/{name}")
+async def download_artifact(
+    run_id: RunId, step: StepId, name: Name, svc: Svc, access: Read
+) -> StreamingResponse:
+    """The artifact's bytes: the file itself, or a tar.gz of a directory or glob."""
+    ref = await svc.db.call(lambda s: store.artifact(s, access.project, run_id, step, name))
+
+    def chunks() -> Iterator[bytes]:
+        with svc.blobs.open(ref.key) as f:
+            while chunk := f.read(_CHUNK):
+                yield chunk
+
+    if ref.kind == "file":
+        filename, media = PurePosixPath(ref.paths[0]).name, "application/octet-stream"
+    else:
+        filename, media = f"{name}.tar.gz", "application/gzip"
+    return StreamingResponse(
+        chunks(),
+        media_type=media,
+        headers={
+            "content-disposition": f'attachment; filename="{filename}"',
+            "content-length": str(ref.size),
+            "x-lockstep-sha256": ref.sha256,
+        },
+    )
