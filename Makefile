@@ -38,7 +38,7 @@ typecheck: $(VENV)/.dev-installed
 	$(BIN)/mypy
 
 test: system-deps $(VENV)/.dev-installed lint typecheck
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=20
 
 unit: $(VENV)/.dev-installed
 	$(BIN)/pytest -q tests/unit

@@ -303,7 +303,9 @@ def test_git_selectors_branch_tag_sha_and_ambiguity(server: Server, tmp_path: Pa
     assert branch["steps"]["a"]["outputs"] == {"v": "two"}
     tagged = _run(server, "gitsel@v1.0")
     assert (tagged["sha"], tagged["version"]) == (one, 1)
-    by_sha = _run(server, f"gitsel@{one[:7]}")
+    # a prefix of only digits would be a version number: take the shortest that is not
+    prefix = next(one[:n] for n in range(7, 41) if not one[:n].isdigit())
+    by_sha = _run(server, f"gitsel@{prefix}")
     assert (by_sha["sha"], by_sha["steps"]["a"]["outputs"]) == (one, {"v": "one"})
     by_number = _run(server, "gitsel@1")
     assert (by_number["sha"], by_number["version"]) == (one, 1)
