@@ -35,6 +35,9 @@ class StepRecord(_Record):
     outputs: dict[str, Any] | None = None
     error: str | None = None
     reused_from: str | None = Field(None, description="run whose result this step reused")
+    cached_from: str | None = Field(
+        None, description="RUN/STEP/ATTEMPT whose cached result this step took"
+    )
     started_at: str | None = None
     finished_at: str | None = None
     duration_s: float | None = None

@@ -31,6 +31,8 @@ def run_table(run: RunRecord) -> Table:
             note = step.history[-1].waiting
         if step.reused_from:
             note = f"reused from {step.reused_from}"
+        if step.cached_from:
+            note = f"cached: {step.cached_from}"
         name = f"{step_id} (finally)" if step.is_finally else step_id
         table.add_row(
             escape(name),

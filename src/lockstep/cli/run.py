@@ -40,6 +40,9 @@ def run_command(
         str | None, typer.Option("--idempotency-key", help="submit at most once per key")
     ] = None,
     detach: Annotated[bool, typer.Option("--detach", help="submit and return at once")] = False,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="execute every step, even cacheable ones")
+    ] = False,
 ) -> None:
     """Run a workflow file, an instance or a version now; exit 0 if it succeeded, 1 if it
     failed, 2 if rejected."""
@@ -61,12 +64,16 @@ def run_command(
         path, text = Path(loaded.file).resolve(), loaded.text
 
         async def submit(client: ApiClient) -> RunRecord:
-            return await _submit(client, settings, path, text, params, idempotency_key)
+            return await _submit(
+                client, settings, path, text, params, idempotency_key, no_cache=no_cache
+            )
 
     else:
 
         async def submit(client: ApiClient) -> RunRecord:
-            return await _submit_named(client, target, param or [], idempotency_key)
+            return await _submit_named(
+                client, target, param or [], idempotency_key, no_cache=no_cache
+            )
 
     code = asyncio.run(_run(settings, submit, live=live, as_json=as_json, detach=detach))
     raise typer.Exit(code)
@@ -110,7 +117,7 @@ async def _run(
 
 
 async def _submit_named(
-    client: ApiClient, target: str, args: list[str], key: str | None
+    client: ApiClient, target: str, args: list[str], key: str | None, *, no_cache: bool
 ) -> RunRecord:
     """An instance by name, else a selector (a bare name is the definition's $LIVE/latest)."""
     if "@" not in target:
@@ -124,7 +131,8 @@ async def _submit_named(
                 "POST", f"/projects/{client.project}/instances/{target}/runs", json={"params": args}
             )
             return RunRecord.model_validate(data)
-    return await client.submit({"selector": target, "args": args, "idempotency_key": key})
+    body = {"selector": target, "args": args, "idempotency_key": key, "no_cache": no_cache}
+    return await client.submit(body)
 
 
 async def _submit(
@@ -134,6 +142,8 @@ async def _submit(
     text: str,
     params: dict[str, object],
     key: str | None,
+    *,
+    no_cache: bool = False,
 ) -> RunRecord:
     with tempfile.TemporaryDirectory() as tmp:
         archive = Path(tmp) / "snapshot.tar.gz"
@@ -152,6 +162,7 @@ async def _submit(
         "snapshot": snapshot,
         "source": f"file:{path}",
         "idempotency_key": key,
+        "no_cache": no_cache,
     }
     return await client.submit(body)
 

@@ -13,14 +13,20 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from lockstep.engine.events import EventBatch
-from lockstep.engine.types import StepResult, StepTask
-from lockstep.engine.workflow import RECORD_ACTIVITY, STEP_ACTIVITY, WORKER_SHUTDOWN
+from lockstep.engine.types import CacheHit, CacheQuery, StepResult, StepTask
+from lockstep.engine.workflow import (
+    CACHE_ACTIVITY,
+    RECORD_ACTIVITY,
+    STEP_ACTIVITY,
+    WORKER_SHUTDOWN,
+)
 from lockstep.errors import ExecutionError, LockstepError
 from lockstep.executors.container import ContainerRuntime
 from lockstep.executors.http import execute_service_step
 from lockstep.executors.shell import execute_step
 from lockstep.executors.workspace import WorkspaceManager
 from lockstep.secrets.masking import Masker, MaskingLogWriter
+from lockstep.storage import cache
 from lockstep.storage.database import Database
 from lockstep.storage.logs import LogSink, LogWriter
 from lockstep.storage.runs import apply_events
@@ -137,3 +143,7 @@ class Recorder:
     @activity.defn(name=RECORD_ACTIVITY)
     async def record(self, batch: EventBatch) -> None:
         await self._db.call(lambda s: apply_events(s, batch.run_id, batch.events))
+
+    @activity.defn(name=CACHE_ACTIVITY)
+    async def cache_lookup(self, query: CacheQuery) -> CacheHit | None:
+        return await self._db.call(lambda s: cache.lookup(s, query.project, query.key, query.ttl_s))

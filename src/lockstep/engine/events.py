@@ -24,6 +24,8 @@ class Event:
     reused_from: str | None = None
     log_key: str | None = None
     pool: str | None = None  # attempt_started: the pool the attempt was placed on
+    cache_key: str | None = None  # attempt_finished of a cacheable step: file it under this
+    cached_from: str | None = None  # step_finished from the cache: RUN/STEP/ATTEMPT
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from lockstep.spec.contracts import resolved
 from lockstep.spec.expressions import condition_source, secret_reference, to_text
 from lockstep.spec.load import LoadedSpec
 from lockstep.spec.machine import LoadedMachine
-from lockstep.spec.models import RetrySpec, StepSpec, WorkflowSpec
+from lockstep.spec.models import CacheSpec, RetrySpec, StepSpec, WorkflowSpec
 from lockstep.spec.shell import compile_shell
 
 
@@ -69,6 +69,9 @@ def _step_plan(spec: WorkflowSpec, step_id: str, step: StepSpec, is_finally: boo
         input_schema=resolved(step.input, spec.definitions),
         inputs=dict(step.with_),
         artifacts=dict(step.artifacts),
+        cache=bool(step.cache),
+        cache_key=step.cache.key if isinstance(step.cache, CacheSpec) else None,
+        cache_ttl_s=step.cache.ttl if isinstance(step.cache, CacheSpec) else None,
         artifact_inputs=list(step.inputs.artifacts) if step.inputs else [],
         schedule_timeout_s=(
             step.schedule_timeout
@@ -106,6 +109,7 @@ def compile_plan(
     reuse: dict[str, ReusedStep] | None = None,
     sha: str | None = None,
     pool: str | None = None,
+    no_cache: bool = False,
 ) -> RunPlan:
     """``pool``: the run's placement override (an instance's); a step's own ``runs_on`` still
     wins, and ``defaults.runs_on`` applies below it."""
@@ -129,6 +133,7 @@ def compile_plan(
         heartbeat_timeout_s=heartbeat_timeout_s,
         reuse=reuse or {},
         sha=sha,
+        no_cache=no_cache,
     )
 
 

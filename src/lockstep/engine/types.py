@@ -69,6 +69,10 @@ class StepPlan:
     #: artifacts to store after success (name -> path or glob), and the upstream ones to get
     artifacts: dict[str, str] = field(default_factory=dict)
     artifact_inputs: list[str] = field(default_factory=list)  # "step.name"
+    #: caching: on, its extra key template, and how long a result may be reused
+    cache: bool = False
+    cache_key: str | None = None
+    cache_ttl_s: float | None = None
     #: fail the attempt when no worker of the pool takes it within this many seconds
     schedule_timeout_s: float | None = None
     #: a container step: image, limits and how to get and run it
@@ -125,6 +129,24 @@ class ArtifactRef:
 
 
 @dataclass(frozen=True)
+class CacheQuery:
+    project: str
+    key: str
+    ttl_s: float | None = None
+
+
+@dataclass(frozen=True)
+class CacheHit:
+    """An earlier successful attempt whose result a cacheable step reuses."""
+
+    run_id: str
+    step: str
+    attempt: int
+    outputs: dict[str, Any] = field(default_factory=dict)
+    artifacts: list[ArtifactRef] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class ReusedStep:
     """A step whose result is taken from an earlier run instead of executing (``runs retry``)."""
 
@@ -150,6 +172,7 @@ class RunPlan:
     sha: str | None = None
     #: set for a state machine: the first step; steps then follow ``branches``, not ``needs``
     start: str | None = None
+    no_cache: bool = False  # the run asked to execute every step
 
 
 @dataclass(frozen=True)

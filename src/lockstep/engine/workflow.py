@@ -24,6 +24,7 @@ from temporalio.exceptions import (
 )
 
 with workflow.unsafe.imports_passed_through():
+    from lockstep.engine.caching import cache_key
     from lockstep.engine.events import Event, EventBatch
     from lockstep.engine.states import STEP_TERMINAL
     from lockstep.engine.types import (
@@ -33,6 +34,8 @@ with workflow.unsafe.imports_passed_through():
         SUCCEEDED,
         UPSTREAM_FAILED,
         ArtifactRef,
+        CacheHit,
+        CacheQuery,
         RunPlan,
         StepPlan,
         StepResult,
@@ -42,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
     from lockstep.spec.expressions import ExpressionError, evaluate, render, to_text
 
 STEP_ACTIVITY = "lockstep.step"
+CACHE_ACTIVITY = "lockstep.cache_lookup"
 RECORD_ACTIVITY = "lockstep.record"
 WORKER_SHUTDOWN = "WorkerShutdown"
 #: a worker lost mid-step is retried this many times without using the step's own retries
@@ -121,6 +125,7 @@ class RunWorkflow:
         outputs: dict[str, Any] | None = None,
         error: str | None = None,
         reused_from: str | None = None,
+        cached_from: str | None = None,
     ) -> None:
         self._status[step] = status
         if outputs is not None:
@@ -132,6 +137,7 @@ class RunWorkflow:
             outputs=outputs,
             error=error,
             reused_from=reused_from,
+            cached_from=cached_from,
         )
 
     def _satisfied(self, step: str) -> bool:
@@ -168,11 +174,40 @@ class RunWorkflow:
                     return
             argv, step_env = self._render(step, ctx)
             data = _deep_render(step.inputs, ctx) if step.inputs or step.input_schema else None
+            extra = render(step.cache_key, ctx) if step.cache_key else None
         except ExpressionError as exc:
             self._settle(step.id, FAILED, error=str(exc))
             self._maybe_continue(step)
             return
-        await self._attempts(plan, step, argv, step_env, data)
+        key = None
+        if step.cache and not plan.no_cache:
+            inputs = self._artifact_inputs(step)
+            key = cache_key(plan, step, argv, step_env, data, inputs, extra)
+            hit: CacheHit | None = await workflow.execute_local_activity(
+                CACHE_ACTIVITY,
+                CacheQuery(plan.project, key, step.cache_ttl_s),
+                result_type=CacheHit,
+                start_to_close_timeout=timedelta(seconds=30),
+            )
+            if hit is not None:
+                self._artifacts[step.id] = list(hit.artifacts)
+                self._settle(
+                    step.id,
+                    SUCCEEDED,
+                    outputs=hit.outputs,
+                    reused_from=hit.run_id,
+                    cached_from=f"{hit.run_id}/{hit.step}/{hit.attempt}",
+                )
+                return
+        await self._attempts(plan, step, argv, step_env, data, cache=key)
+
+    def _artifact_inputs(self, step: StepPlan) -> list[ArtifactRef]:
+        return [
+            ref
+            for wanted in step.artifact_inputs
+            for ref in self._artifacts.get(wanted.split(".", 1)[0], [])
+            if ref.name == wanted.split(".", 1)[1]
+        ]
 
     def _render(self, step: StepPlan, ctx: dict[str, Any]) -> tuple[list[str], dict[str, str]]:
         env = {k: to_text(render(v, ctx)) for k, v in step.env.items()}
@@ -194,6 +229,7 @@ class RunWorkflow:
         data: Any = None,
         *,
         settle: bool = True,
+        cache: str | None = None,
     ) -> StepResult:
         """Run ``step`` until it succeeds or its retries are spent, then settle it (unless
         ``settle`` is False: a state machine settles a step once it has left it for good).
@@ -223,12 +259,7 @@ class RunWorkflow:
                 input=data,
                 input_schema=step.input_schema,
                 artifacts=step.artifacts,
-                artifact_inputs=[
-                    ref
-                    for wanted in step.artifact_inputs
-                    for ref in self._artifacts.get(wanted.split(".", 1)[0], [])
-                    if ref.name == wanted.split(".", 1)[1]
-                ],
+                artifact_inputs=self._artifact_inputs(step),
                 image=step.image,
                 cpu=step.cpu,
                 memory_bytes=step.memory_bytes,
@@ -285,7 +316,12 @@ class RunWorkflow:
                 raise
             status = SUCCEEDED if result.ok else FAILED
             self._emit(
-                "attempt_finished", step=step.id, attempt=attempt, status=status, result=result
+                "attempt_finished",
+                step=step.id,
+                attempt=attempt,
+                status=status,
+                result=result,
+                cache_key=cache if result.ok else None,
             )
             if result.ok:
                 self._artifacts[step.id] = list(result.artifacts)

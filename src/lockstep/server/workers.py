@@ -55,7 +55,7 @@ def control_worker(client: Client, settings: Settings, db: Database) -> Worker:
         client,
         task_queue=settings.control_queue,
         workflows=[RunWorkflow, MachineWorkflow],
-        activities=[Recorder(db).record],
+        activities=[(recorder := Recorder(db)).record, recorder.cache_lookup],
         workflow_runner=_sandbox(),
         # the recorder is local-only: this worker must never take step tasks
         no_remote_activities=True,
@@ -126,7 +126,8 @@ class PoolWorker:
         served: list[Callable[..., Any]] = [activities.run_step]
         interpreter: dict[str, Any] = {}
         if interpreter_db is not None:
-            served.append(Recorder(interpreter_db).record)
+            recorder = Recorder(interpreter_db)
+            served += [recorder.record, recorder.cache_lookup]
             interpreter = {
                 "workflows": [RunWorkflow, MachineWorkflow],
                 "workflow_runner": _sandbox(),

@@ -107,6 +107,7 @@ class RunService:
         retry_of: str | None = None,
         reuse: dict[str, ReusedStep] | None = None,
         locked: Locked | None = None,
+        no_cache: bool = False,
     ) -> tuple[RunRecord, bool]:
         """Validate everything, record the run, start its workflow. Returns (run, created)."""
         loaded = load_workflow(spec_text, file, max_bytes=self._settings.max_spec_bytes)
@@ -160,6 +161,7 @@ class RunService:
             rerun_of=lock.rerun_of,
             rerun_policy=lock.rerun_policy,
             pool=lock.pool,
+            no_cache=no_cache,
         )
 
         def _create(s: Session) -> tuple[str, bool]:
@@ -168,7 +170,9 @@ class RunService:
 
         stored_id, created = await self._db.call(_create)
         if created:
-            await self._start(loaded, run_id, project, resolved, workspace, reuse or {}, lock.pool)
+            await self._start(
+                loaded, run_id, project, resolved, workspace, reuse or {}, lock.pool, no_cache
+            )
         return await self.get(project, stored_id), created
 
     async def _lock_sources(self, project: str, specs: list[SourceSpec]) -> list[SourceCheckout]:
@@ -187,6 +191,7 @@ class RunService:
         workspace: Workspace,
         reuse: dict[str, ReusedStep],
         pool: str | None,
+        no_cache: bool = False,
     ) -> None:
         if isinstance(loaded, LoadedMachine):
             plan = compile_machine(
@@ -210,6 +215,7 @@ class RunService:
             heartbeat_timeout_s=self._settings.heartbeat_timeout,
             reuse=reuse,
             sha=workspace.sha,
+            no_cache=no_cache,
         )
         await self._launch(RunWorkflow.run, plan, run_id)
 
@@ -249,7 +255,14 @@ class RunService:
             loaded = load_workflow(row.spec_text, "workflow.yaml")
             workspace = Workspace.from_dict(json.loads(row.workspace_json))
             await self._start(
-                loaded, run_id, row.project_id, json.loads(row.params_json), workspace, {}, row.pool
+                loaded,
+                run_id,
+                row.project_id,
+                json.loads(row.params_json),
+                workspace,
+                {},
+                row.pool,
+                bool(row.no_cache),
             )
             started += 1
         return started

@@ -335,6 +335,7 @@ class VersionService:
         instance: str | None = None,
         pool: str | None = None,
         rerun_of: str | None = None,
+        no_cache: bool = False,
     ) -> tuple[RunRecord, bool]:
         """Resolve ``selector`` now, once, and submit a run locked to what it named."""
         got = await self.resolve(project, selector)
@@ -353,6 +354,7 @@ class VersionService:
             source=origin,
             triggered_by=triggered_by,
             idempotency_key=idempotency_key,
+            no_cache=no_cache,
             locked=Locked(
                 repo=got.repo,
                 sha=got.sha,

@@ -84,6 +84,13 @@ class InputsSpec(_Model):
     )
 
 
+class CacheSpec(_Model):
+    """Reuse an earlier successful result of this step when nothing it depends on changed."""
+
+    key: str | None = Field(None, description="extra key material, e.g. ${{ params.version }}")
+    ttl: Duration | None = Field(None, description="how long a result may be reused")
+
+
 class StepSpec(_Model):
     """One node of the graph. Its key in ``steps`` is its stable id."""
 
@@ -126,6 +133,9 @@ class StepSpec(_Model):
         description="name -> file, directory or glob in the workspace, stored after success",
     )
     inputs: InputsSpec | None = None
+    cache: bool | CacheSpec = Field(
+        False, description="reuse a matching earlier success (spec, inputs, artifacts, commit)"
+    )
     schedule_timeout: Duration | None = Field(
         None, description="fail when no worker of the pool takes the step within this time"
     )

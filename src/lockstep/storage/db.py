@@ -66,6 +66,7 @@ class RunRow(Base):
     rerun_of: Mapped[str | None] = mapped_column(String(255), nullable=True)
     rerun_policy: Mapped[str | None] = mapped_column(String(255), nullable=True)
     pool: Mapped[str | None] = mapped_column(String(63), nullable=True)
+    no_cache: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[str] = mapped_column(String(32))
     started_at: Mapped[str | None] = mapped_column(String(32), nullable=True)
     finished_at: Mapped[str | None] = mapped_column(String(32), nullable=True)
@@ -85,6 +86,7 @@ class StepRow(Base):
     outputs_json: Mapped[str | None] = mapped_column(Text, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     reused_from: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    cached_from: Mapped[str | None] = mapped_column(String(200), nullable=True)
     started_at: Mapped[str | None] = mapped_column(String(32), nullable=True)
     finished_at: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
@@ -356,4 +358,19 @@ class ArtifactRow(Base):
     size: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
     paths_json: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[str] = mapped_column(String(32))
+
+
+class CacheEntryRow(Base):
+    """The latest successful attempt of a cacheable step with this key, in a project."""
+
+    __tablename__ = "cache_entries"
+
+    project_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(64))
+    step_id: Mapped[str] = mapped_column(String(63))
+    attempt: Mapped[int] = mapped_column(Integer)
+    outputs_json: Mapped[str] = mapped_column(Text)
+    artifacts_json: Mapped[str] = mapped_column(Text)
     created_at: Mapped[str] = mapped_column(String(32))

@@ -24,6 +24,7 @@ from lockstep.records import (
     SourceRecord,
     StepRecord,
 )
+from lockstep.storage.cache import remember
 from lockstep.storage.database import utcnow
 from lockstep.storage.db import ArtifactRow, AttemptRow, RunRow, StepRow
 from lockstep.storage.workers import live_pools
@@ -49,6 +50,7 @@ class NewRun:
     version: int | None = None
     sha: str | None = None
     pool: str | None = None
+    no_cache: bool = False
     instance: str | None = None
     selector: str | None = None
     rerun_of: str | None = None
@@ -97,6 +99,7 @@ def create_run(s: Session, new: NewRun) -> tuple[RunRow, bool]:
         version=new.version,
         sha=new.sha,
         pool=new.pool,
+        no_cache=int(new.no_cache),
         instance=new.instance,
         selector=new.selector,
         rerun_of=new.rerun_of,
@@ -175,6 +178,7 @@ def to_record(s: Session, row: RunRow) -> RunRecord:
             outputs=_loads(st.outputs_json),
             error=st.error,
             reused_from=st.reused_from,
+            cached_from=st.cached_from,
             started_at=st.started_at,
             finished_at=st.finished_at,
             duration_s=_duration(st.started_at, st.finished_at),
@@ -367,6 +371,8 @@ def _apply(s: Session, run: RunRow, ev: Event) -> None:
             attempt.started_at = result.started_at or None
             attempt.error = result.error
             attempt.image_digest = result.image_digest
+            if ev.cache_key and ev.status == "succeeded":
+                remember(s, run.project_id, ev.cache_key, run.id, ev.step, ev.attempt or 0, result)
             for ref in result.artifacts:
                 if s.get(ArtifactRow, (run.id, ev.step, ref.name)) is None:
                     s.add(
@@ -394,6 +400,7 @@ def _apply(s: Session, run: RunRow, ev: Event) -> None:
         step.outputs_json = None if ev.outputs is None else _dumps(ev.outputs)
         step.error = ev.error
         step.reused_from = ev.reused_from
+        step.cached_from = ev.cached_from
         step.finished_at = ev.at
         if ev.status == "succeeded" and ev.reused_from:
             step.started_at = step.started_at or ev.at

@@ -45,6 +45,7 @@ class RunSubmit(BaseModel):
     )
     source: str = Field("", max_length=1000)
     idempotency_key: str | None = Field(None, min_length=1, max_length=200)
+    no_cache: bool = Field(False, description="execute every step, even cacheable ones")
 
 
 class LogLineOut(BaseModel):
@@ -77,6 +78,7 @@ async def submit_run(body: RunSubmit, svc: Svc, access: Write, response: Respons
             args=body.args,
             triggered_by=f"user:{access.principal.name}",
             idempotency_key=body.idempotency_key,
+            no_cache=body.no_cache,
         )
         if not created:
             response.status_code = 200
@@ -92,6 +94,7 @@ async def submit_run(body: RunSubmit, svc: Svc, access: Write, response: Respons
         source=body.source,
         idempotency_key=body.idempotency_key,
         triggered_by=f"user:{access.principal.name}",
+        no_cache=body.no_cache,
     )
     if not created:
         response.status_code = 200
