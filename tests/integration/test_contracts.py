@@ -81,3 +81,26 @@ def test_unknown_definitions_are_reported_with_positions(server: Server) -> None
     assert resp.status_code == 422
     assert "workflow.yaml:24:13:" in resp.json()["detail"]
     assert "does not name a definition" in resp.json()["detail"]
+
+
+RUN_OUTPUTS = """\
+name: typed-run
+outputs_schema:
+  type: object
+  properties: {total: {type: number}, label: {type: string, maxLength: 3}}
+  required: [total]
+outputs:
+  total: ${{ steps.a.outputs.total }}
+  label: ${{ steps.a.outputs.label }}
+steps:
+  a:
+    run: echo 'total=2.5' >> "$LOCKSTEP_OUTPUTS"; echo "label=LABEL" >> "$LOCKSTEP_OUTPUTS"
+"""
+
+
+def test_run_outputs_are_typed_by_their_schema(server: Server) -> None:
+    ok = server.run_and_wait(RUN_OUTPUTS.replace("label=LABEL", "label=abc"))
+    assert ok["status"] == "succeeded" and ok["outputs"] == {"total": 2.5, "label": "abc"}
+    bad = server.run_and_wait(RUN_OUTPUTS)
+    assert bad["status"] == "failed" and bad["outputs"] is None
+    assert bad["error"] == "the run's output /label: 'LABEL' is too long"

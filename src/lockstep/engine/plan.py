@@ -134,6 +134,7 @@ def compile_plan(
         reuse=reuse or {},
         sha=sha,
         no_cache=no_cache,
+        outputs_schema=resolved(spec.outputs_schema, spec.definitions),
     )
 
 

@@ -173,6 +173,7 @@ class RunPlan:
     #: set for a state machine: the first step; steps then follow ``branches``, not ``needs``
     start: str | None = None
     no_cache: bool = False  # the run asked to execute every step
+    outputs_schema: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

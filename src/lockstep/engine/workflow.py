@@ -41,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
         StepResult,
         StepTask,
     )
+    from lockstep.executors.outputs import OutputError, check_contract
     from lockstep.settings import pool_queue
     from lockstep.spec.expressions import ExpressionError, evaluate, render, to_text
 
@@ -414,8 +415,13 @@ class RunWorkflow:
             try:
                 ctx = self._context(plan, env)
                 outputs = {k: render(v, ctx) for k, v in plan.outputs.items()}
+                check_contract(
+                    outputs, plan.outputs_schema, step="", what="output", subject="the run's"
+                )
             except ExpressionError as exc:
                 outcome, error = FAILED, f"run outputs: {exc}"
+            except OutputError as exc:
+                outcome, error, outputs = FAILED, str(exc), None
         self._emit("run_finished", status=outcome, outputs=outputs, error=error)
         self._closing = True
         await asyncio.shield(flusher)

@@ -137,14 +137,18 @@ def check_input(value: Any, schema: dict[str, Any] | None, *, step: str) -> None
     check_contract(value, schema, step=step, what="input")
 
 
-def check_contract(value: Any, schema: dict[str, Any] | None, *, step: str, what: str) -> None:
+def check_contract(
+    value: Any, schema: dict[str, Any] | None, *, step: str, what: str, subject: str = ""
+) -> None:
+    """``subject`` names what is checked in messages (default: the step)."""
+    subject = subject or f"step {step!r}"
     if schema is None:
         return
     try:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
         raise OutputError(
-            f"step {step!r} has an invalid {what}{'s' if what == 'output' else ''} schema: "
+            f"{subject} has an invalid {what}{'s' if what == 'output' else ''} schema: "
             f"{_one_line(exc.message)}",
             step=step,
         ) from None
@@ -159,4 +163,4 @@ def check_contract(value: Any, schema: dict[str, Any] | None, *, step: str, what
     pointer = _pointer(first)
     where = f"{what} {pointer}" if pointer else f"{what}s" if what == "output" else what
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    raise OutputError(f"step {step!r} {where}: {_one_line(first.message)}{more}", step=step)
+    raise OutputError(f"{subject} {where}: {_one_line(first.message)}{more}", step=step)

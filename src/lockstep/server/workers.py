@@ -45,7 +45,9 @@ log = logging.getLogger(__name__)
 
 def _sandbox() -> SandboxedWorkflowRunner:
     return SandboxedWorkflowRunner(
-        restrictions=SandboxRestrictions.default.with_passthrough_modules("lockstep", "cel")
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(
+            "lockstep", "cel", "jsonschema"
+        )
     )
 
 

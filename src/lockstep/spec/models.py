@@ -165,6 +165,9 @@ class WorkflowSpec(_Model):
     outputs: dict[Annotated[str, StringConstraints(pattern=ENV_NAME_PATTERN)], str] = Field(
         default_factory=dict, description="run outputs: name -> ${{ expression }}"
     )
+    outputs_schema: JsonSchema | None = Field(
+        None, description="JSON Schema the run's outputs must satisfy (or the run fails)"
+    )
 
     def all_steps(self) -> dict[str, StepSpec]:
         return {**self.steps, **self.finally_}

@@ -101,6 +101,11 @@ class _Checker:
         check_sources(self.data.get("sources"), self.add)
         check_artifacts(self.groups, self.add, self.needs_transitively)
         definitions = _dict(self.data.get("definitions"))
+        run_schema = self.data.get("outputs_schema")
+        if isinstance(run_schema, dict) and check_references(
+            run_schema, "/outputs_schema", definitions, self.add
+        ):
+            self._check_outputs_schema(resolved(run_schema, definitions) or {}, "/outputs_schema")
         for name, schema in definitions.items():
             if isinstance(schema, dict):
                 self._check_schema(schema, pointer("definitions", name), f"definition '{name}'")
