@@ -10,6 +10,7 @@ import pytest
 
 from tests.harness import Server
 from tests.podman import Podman, podman_service
+from tests.s3 import S3, s3_server
 
 # The suite must not pick up a developer's lockstep configuration.
 for _name in [n for n in os.environ if n.startswith("LOCKSTEP_")]:
@@ -40,3 +41,10 @@ def podman(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Podman]:
     Started by the first test that asks for it; fails (never skips) when Podman cannot run."""
     with podman_service(tmp_path_factory.mktemp("podman")) as service:
         yield service
+
+
+@pytest.fixture(scope="session")
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3]:
+    """A real S3 API server (moto) with a bucket, started by the first test that asks."""
+    with s3_server(tmp_path_factory.mktemp("s3")) as store:
+        yield store

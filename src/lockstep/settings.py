@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     max_spec_bytes: int = 1024 * 1024
     max_snapshot_bytes: int = 200 * 1024 * 1024
     max_artifact_bytes: int = 10 * 1024**3
+    #: where artifacts go: s3://bucket/prefix (credentials from the usual AWS_* variables);
+    #: unset keeps them in the home's blob directory
+    artifacts: str | None = Field(None, pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,62}(/.*)?$")
+    s3_endpoint: str | None = Field(None, description="an S3-compatible endpoint URL")
     max_log_bytes: int | None = None
     project: str = "default"
     #: git remotes: file:// and plain http are refused unless enabled (tests, trusted LANs)

@@ -22,9 +22,9 @@ from lockstep.server.remote import RemoteServer
 from lockstep.server.runtime import ControlPlane, connect, secret_box
 from lockstep.server.workers import PoolWorker, db_reporter, db_secret_resolver
 from lockstep.settings import Settings
-from lockstep.storage.blobs import DirectoryBlobStore
 from lockstep.storage.database import Database
 from lockstep.storage.logs import DirectoryLogStore
+from lockstep.storage.stores import blob_store
 from lockstep.storage.workers import WorkerReport
 
 
@@ -139,7 +139,7 @@ async def _work(
         pool=pool,
         secrets=db_secret_resolver(db, secret_box(settings)),
         mirrors=MirrorCache(home / "mirrors"),
-        blobs=DirectoryBlobStore(home / "blobs"),
+        blobs=blob_store(settings, home / "blobs"),
         logs=DirectoryLogStore(home / "logs"),
         work_root=Path(home / "work"),
         concurrency=concurrency,

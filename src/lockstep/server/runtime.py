@@ -22,9 +22,10 @@ from lockstep.services.registry import Poller, RegistryService
 from lockstep.services.runs import RunService
 from lockstep.services.versions import VersionService
 from lockstep.settings import Settings, pool_queue
-from lockstep.storage.blobs import DirectoryBlobStore
+from lockstep.storage.blobs import BlobStore
 from lockstep.storage.database import Database
 from lockstep.storage.logs import DirectoryLogStore
+from lockstep.storage.stores import blob_store
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ class ControlPlane:
         settings, home = self.settings, self.settings.home_dir
         self._db = Database(settings.sqlalchemy_url())
         await asyncio.to_thread(self._db.open)
-        blobs = DirectoryBlobStore(home / "blobs")
+        blobs = blob_store(settings, home / "blobs")
         logs = DirectoryLogStore(home / "logs")
         box = secret_box(settings)
         registry = RegistryService(settings=settings, db=self._db, box=box, root=home / "mirrors")
@@ -134,7 +135,7 @@ class ControlPlane:
     def _services(
         self,
         runs: RunService,
-        blobs: DirectoryBlobStore,
+        blobs: BlobStore,
         box: SecretBox,
         registry: RegistryService,
         poller: Poller,
