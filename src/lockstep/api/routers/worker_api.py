@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from lockstep.api.deps import Services, services, superuser
 from lockstep.auth.principal import Principal
@@ -39,14 +39,17 @@ _ARTIFACT = re.compile(
 
 class ReportIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    identity: str = Field(max_length=200)
+    identity: str = Field(pattern=r"^[A-Za-z0-9._:/-]{1,200}$")
     pool: str = Field(pattern=POOL_PATTERN)
-    host: str = Field(max_length=255)
-    pid: int = Field(ge=0)
+    host: str = Field(pattern=r"^[A-Za-z0-9._-]{1,255}$")
+    pid: int = Field(ge=0, le=2**31)
     capacity: int = Field(ge=1, le=100_000)
-    running: int = Field(ge=0)
-    version: str = Field(max_length=64)
-    labels: dict[str, str] = Field(default_factory=dict, max_length=50)
+    running: int = Field(ge=0, le=100_000)
+    version: str = Field(pattern=r"^[A-Za-z0-9._+-]{1,64}$")
+    labels: dict[
+        Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,63}$")],
+        Annotated[str, StringConstraints(pattern=r"^[\x20-\x7e]{0,200}$")],
+    ] = Field(default_factory=dict, max_length=50)
     stopped: bool = False
 
 
