@@ -9,7 +9,6 @@ acknowledged its batch.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import tempfile
 import threading
@@ -199,6 +198,5 @@ class RemoteLogWriter:
             self._closing = True
             self._cond.notify_all()
         self._thread.join(CLOSE_WAIT_S)
-        with contextlib.suppress(Exception):
-            if self._thread.is_alive():
-                log.warning("worker.log_close_timeout", extra={"key": self._key})
+        if self._thread.is_alive():
+            log.warning("worker.log_close_timeout", extra={"key": self._key})
