@@ -32,7 +32,9 @@ class AttemptRecord(_Record):
 class StepRecord(_Record):
     status: str
     attempts: int = Field(description="attempts made so far")
-    outputs: dict[str, Any] | None = None
+    outputs: dict[str, Any] | list[Any] | None = Field(
+        None, description="an object; a list in item order for a for_each step"
+    )
     error: str | None = None
     reused_from: str | None = Field(None, description="run whose result this step reused")
     cached_from: str | None = Field(
@@ -43,6 +45,10 @@ class StepRecord(_Record):
     duration_s: float | None = None
     is_finally: bool = False
     history: list[AttemptRecord] = Field(default_factory=list)
+    items: dict[str, int] | None = Field(
+        None, description="a for_each step: its items by status, and 'total'"
+    )
+    index: int | None = Field(None, description="a for_each item: its index in the list")
 
 
 class SourceRecord(_Record):

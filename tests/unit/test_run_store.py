@@ -10,6 +10,7 @@ from sqlalchemy.exc import DatabaseError
 from lockstep.engine.events import Event
 from lockstep.engine.states import RUN_TRANSITIONS, STEP_TRANSITIONS, run_can_move, step_can_move
 from lockstep.engine.types import StepResult
+from lockstep.storage import recorder
 from lockstep.storage import runs as store
 from lockstep.storage.database import Database
 from lockstep.storage.db import RunRow
@@ -74,9 +75,9 @@ def test_events_build_the_record_and_replays_change_nothing(db: Database) -> Non
         store.create_run(s, _new())
     for split in (3, 6, len(EVENTS)):  # a replayed prefix, then the whole history again
         with db.session() as s:
-            store.apply_events(s, "r1", EVENTS[:split])
+            recorder.apply_events(s, "r1", EVENTS[:split])
     with db.session() as s:
-        store.apply_events(s, "r1", EVENTS)
+        recorder.apply_events(s, "r1", EVENTS)
         record = store.to_record(s, store.get_row(s, "default", "r1"))
     assert record.status == "succeeded" and record.outputs == {"x": 1}
     a = record.steps["a"]
@@ -92,7 +93,7 @@ def test_events_build_the_record_and_replays_change_nothing(db: Database) -> Non
 def test_finished_run_rows_cannot_be_changed(db: Database) -> None:
     with db.session() as s:
         store.create_run(s, _new())
-        store.apply_events(s, "r1", EVENTS)
+        recorder.apply_events(s, "r1", EVENTS)
     with pytest.raises(DatabaseError, match="immutable"), db.session() as s:
         row = s.get(RunRow, "r1")
         assert row is not None

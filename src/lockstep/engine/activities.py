@@ -29,7 +29,7 @@ from lockstep.secrets.masking import Masker, MaskingLogWriter
 from lockstep.storage import cache
 from lockstep.storage.database import Database
 from lockstep.storage.logs import LogSink, LogWriter
-from lockstep.storage.runs import apply_events
+from lockstep.storage.recorder import apply_events
 
 
 def worker_identity(pool: str) -> str:

@@ -11,7 +11,7 @@ from lockstep.engine.types import StepResult
 @dataclass(frozen=True)
 class Event:
     """One change. ``kind`` is one of: run_started, attempt_started, attempt_finished,
-    step_finished, run_finished."""
+    step_finished, fanout_started, run_finished."""
 
     kind: str
     at: str
@@ -19,13 +19,14 @@ class Event:
     attempt: int | None = None
     status: str | None = None
     result: StepResult | None = None
-    outputs: dict[str, Any] | None = None
+    outputs: Any = None  # a step's: an object, or a list for a fan-out step
     error: str | None = None
     reused_from: str | None = None
     log_key: str | None = None
     pool: str | None = None  # attempt_started: the pool the attempt was placed on
     cache_key: str | None = None  # attempt_finished of a cacheable step: file it under this
     cached_from: str | None = None  # step_finished from the cache: RUN/STEP/ATTEMPT
+    items: int | None = None  # fanout_started: how many items the step runs
 
 
 @dataclass(frozen=True)

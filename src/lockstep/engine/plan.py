@@ -16,6 +16,7 @@ from lockstep.engine.types import (
 )
 from lockstep.spec.contracts import resolved
 from lockstep.spec.expressions import condition_source, secret_reference, to_text
+from lockstep.spec.fanout_rules import for_each_source
 from lockstep.spec.load import LoadedSpec
 from lockstep.spec.machine import LoadedMachine
 from lockstep.spec.models import CacheSpec, RetrySpec, StepSpec, WorkflowSpec
@@ -51,7 +52,7 @@ def _step_plan(spec: WorkflowSpec, step_id: str, step: StepSpec, is_finally: boo
             True,
         )
     else:
-        command, bindings, shell = list(step.run), {}, False
+        command, bindings, shell = list(step.run or []), {}, False
     return StepPlan(
         id=step_id,
         command=command,
@@ -84,6 +85,11 @@ def _step_plan(spec: WorkflowSpec, step_id: str, step: StepSpec, is_finally: boo
         pull=step.pull,
         network=step.network,
         user=step.user,
+        executor=step.uses or "shell",
+        for_each=for_each_source(step.for_each),
+        items=list(step.for_each) if isinstance(step.for_each, list) else None,
+        max_parallel=step.max_parallel,
+        fail_fast=step.fail_fast is not False,
     )
 
 

@@ -82,6 +82,15 @@ class StepPlan:
     pull: str = "if-not-present"
     network: str = "default"
     user: str | None = None
+    #: fan-out: run once per item of this CEL list (or of the literal ``items``)
+    for_each: str | None = None
+    items: list[Any] | None = None
+    max_parallel: int | None = None
+    fail_fast: bool = True
+
+    @property
+    def fans_out(self) -> bool:
+        return self.for_each is not None or self.items is not None
 
 
 @dataclass(frozen=True)
@@ -151,7 +160,7 @@ class ReusedStep:
     """A step whose result is taken from an earlier run instead of executing (``runs retry``)."""
 
     run_id: str
-    outputs: dict[str, Any] = field(default_factory=dict)
+    outputs: Any = field(default_factory=dict)  # a fan-out step's is a list
     artifacts: list[ArtifactRef] = field(default_factory=list)
 
 
@@ -222,4 +231,14 @@ class StepResult:
     finished_at: str = ""
     timed_out: bool = False
     image_digest: str | None = None  # the exact image a container step ran
+    artifacts: list[ArtifactRef] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ItemOutcome:
+    """How one item of a fan-out ended: what the fan-out step aggregates."""
+
+    status: str
+    outputs: dict[str, Any] | None = None
+    error: str | None = None
     artifacts: list[ArtifactRef] = field(default_factory=list)

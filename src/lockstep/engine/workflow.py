@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -26,6 +27,14 @@ from temporalio.exceptions import (
 with workflow.unsafe.imports_passed_through():
     from lockstep.engine.caching import cache_key
     from lockstep.engine.events import Event, EventBatch
+    from lockstep.engine.items import (
+        BATCH,
+        BatchResult,
+        FanOutBatch,
+        aggregate,
+        batches,
+        context_for,
+    )
     from lockstep.engine.states import STEP_TERMINAL
     from lockstep.engine.types import (
         CANCELLED,
@@ -36,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
         ArtifactRef,
         CacheHit,
         CacheQuery,
+        ItemOutcome,
         RunPlan,
         StepPlan,
         StepResult,
@@ -43,9 +53,18 @@ with workflow.unsafe.imports_passed_through():
     )
     from lockstep.executors.outputs import OutputError, check_contract
     from lockstep.settings import pool_queue
-    from lockstep.spec.expressions import ExpressionError, evaluate, render, to_text
+    from lockstep.spec.expressions import (
+        OPEN,
+        ExpressionError,
+        evaluate,
+        references,
+        render,
+        to_text,
+    )
+    from lockstep.spec.models import MAX_ITEMS
 
 STEP_ACTIVITY = "lockstep.step"
+FANOUT_WORKFLOW = "lockstep.fanout"
 CACHE_ACTIVITY = "lockstep.cache_lookup"
 RECORD_ACTIVITY = "lockstep.record"
 WORKER_SHUTDOWN = "WorkerShutdown"
@@ -57,6 +76,32 @@ NO_TIMEOUT = timedelta(days=30)
 
 def _iso(at: Any) -> str:
     return str(at.isoformat(timespec="microseconds")).replace("+00:00", "Z")
+
+
+def _reads_item(step: StepPlan) -> bool:
+    return step.condition is not None and any(
+        chain[0] in ("item", "index") for chain in references(step.condition)
+    )
+
+
+_JSON_KINDS = {str: "a string", dict: "an object", int: "a number", float: "a number"}
+_JSON_KINDS.update({bool: "a boolean", type(None): "null"})
+
+
+def _items(step: StepPlan, ctx: dict[str, Any]) -> list[Any]:
+    """The items a fan-out step runs: its literal list, or what its expression gives."""
+    assert step.for_each is not None or step.items is not None
+    value = step.items if step.items is not None else evaluate(step.for_each or "", ctx)
+    if not isinstance(value, list):
+        raise ExpressionError(
+            f"for_each of step '{step.id}' gave {to_text(value)[:80]!r} "
+            f"({_JSON_KINDS.get(type(value), type(value).__name__)}), not a list"
+        )
+    if len(value) > MAX_ITEMS:
+        raise ExpressionError(
+            f"for_each of step '{step.id}' gave {len(value)} items; the most is {MAX_ITEMS}"
+        )
+    return value
 
 
 def _deep_render(value: Any, ctx: dict[str, Any]) -> Any:
@@ -76,7 +121,8 @@ class RunWorkflow:
         self._events: list[Event] = []
         self._closing = False
         self._status: dict[str, str] = {}
-        self._outputs: dict[str, dict[str, Any]] = {}
+        self._outputs: dict[str, Any] = {}  # an object per step; a list for a fan-out step
+        self._errors: dict[str, str | None] = {}
         self._continue: set[str] = set()  # failed steps whose continue_on_error lets others go
         self._plan: RunPlan | None = None
         self._run_status = "running"
@@ -112,6 +158,7 @@ class RunWorkflow:
         steps = {
             sid: {"status": st, "outputs": self._outputs.get(sid, {})}
             for sid, st in self._status.items()
+            if "[" not in sid  # fan-out items are seen through their step
         }
         run = {"id": plan.run_id, "sha": plan.sha or "", "status": self._run_status}
         return {"params": plan.params, "steps": steps, "run": run, "env": env}
@@ -123,12 +170,13 @@ class RunWorkflow:
         step: str,
         status: str,
         *,
-        outputs: dict[str, Any] | None = None,
+        outputs: Any = None,
         error: str | None = None,
         reused_from: str | None = None,
         cached_from: str | None = None,
     ) -> None:
         self._status[step] = status
+        self._errors[step] = error
         if outputs is not None:
             self._outputs[step] = outputs
         self._emit(
@@ -163,22 +211,54 @@ class RunWorkflow:
             self._settle(step.id, SUCCEEDED, outputs=reused.outputs, reused_from=reused.run_id)
             return
         ctx = self._context(plan, env)
+        items: list[Any] | None = None
         try:
-            if step.condition is not None:
-                verdict = evaluate(step.condition, ctx)
-                if not isinstance(verdict, bool):
-                    raise ExpressionError(
-                        f"'if' of step '{step.id}' gave {to_text(verdict)!r}, not a boolean"
-                    )
-                if not verdict:
-                    self._settle(step.id, SKIPPED, error="condition is false")
-                    return
-            argv, step_env = self._render(step, ctx)
-            data = _deep_render(step.inputs, ctx) if step.inputs or step.input_schema else None
-            extra = render(step.cache_key, ctx) if step.cache_key else None
+            # a condition that reads the item is decided per item, any other once
+            whole = step.condition is not None and not (step.fans_out and _reads_item(step))
+            if whole and not self._holds(step, ctx):
+                self._settle(step.id, SKIPPED, error="condition is false")
+                return
+            if step.fans_out:
+                items = _items(step, ctx)
         except ExpressionError as exc:
             self._settle(step.id, FAILED, error=str(exc))
             self._maybe_continue(step)
+            return
+        if items is None:
+            await self._execute(plan, step, ctx)
+        else:
+            await self._fan_out(plan, step, ctx, items)
+
+    def _holds(self, step: StepPlan, ctx: dict[str, Any]) -> bool:
+        assert step.condition is not None
+        verdict = evaluate(step.condition, ctx)
+        if not isinstance(verdict, bool):
+            raise ExpressionError(
+                f"'if' of step '{step.id}' gave {to_text(verdict)!r}, not a boolean"
+            )
+        return verdict
+
+    async def _execute(
+        self, plan: RunPlan, step: StepPlan, ctx: dict[str, Any], *, condition: bool = False
+    ) -> None:
+        """Render ``step`` in ``ctx``, then take a cached result or run its attempts; either
+        way the step is settled. ``condition``: decide its ``if`` here (a fan-out item's)."""
+        try:
+            if condition and step.condition is not None and not self._holds(step, ctx):
+                self._settle(step.id, SKIPPED, error="condition is false")
+                return
+            argv, step_env = self._render(step, ctx)
+            data = _deep_render(step.inputs, ctx) if step.inputs or step.input_schema else None
+            extra = render(step.cache_key, ctx) if step.cache_key else None
+            if any(OPEN in path for path in step.artifacts.values()):
+                paths = {k: to_text(render(v, ctx)) for k, v in step.artifacts.items()}
+                step = replace(step, artifacts=paths)
+        except ExpressionError as exc:
+            self._settle(step.id, FAILED, error=str(exc))
+            self._maybe_continue(step)
+            return
+        if step.executor == "noop":
+            self._pass_on(step, data)
             return
         key = None
         if step.cache and not plan.no_cache:
@@ -201,6 +281,19 @@ class RunWorkflow:
                 )
                 return
         await self._attempts(plan, step, argv, step_env, data, cache=key)
+
+    def _pass_on(self, step: StepPlan, data: Any) -> None:
+        """A noop step is decided here, with no worker and no attempt: its input, checked
+        against its contracts, becomes its outputs."""
+        outputs = data if data is not None else {}
+        try:
+            check_contract(outputs, step.input_schema, step=step.id, what="input")
+            check_contract(outputs, step.outputs_schema, step=step.id, what="output")
+        except OutputError as exc:
+            self._settle(step.id, FAILED, error=str(exc))
+            self._maybe_continue(step)
+            return
+        self._settle(step.id, SUCCEEDED, outputs=outputs)
 
     def _artifact_inputs(self, step: StepPlan) -> list[ArtifactRef]:
         return [
@@ -373,6 +466,117 @@ class RunWorkflow:
         for result in results:
             if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
                 raise result  # a bug: fail the workflow task so it is retried, not hidden
+
+    # -- fan-out -----------------------------------------------------------------------------
+
+    async def _fan_out(
+        self, plan: RunPlan, step: StepPlan, ctx: dict[str, Any], items: list[Any]
+    ) -> None:
+        n = len(items)
+        self._emit("fanout_started", step=step.id, items=n)
+        self._status[step.id] = "running"
+        parallel = step.max_parallel or max(n, 1)
+        if n <= BATCH:
+            outcomes = await self._run_items(
+                plan, step, ctx, items, 0, parallel, fail_fast=step.fail_fast
+            )
+        else:
+            outcomes = await self._run_batches(plan, step, ctx, items, parallel)
+        status, error = aggregate(step.id, outcomes)
+        self._artifacts[step.id] = [ref for o in outcomes for ref in o.artifacts]
+        outputs = [o.outputs if o.status == SUCCEEDED else None for o in outcomes]
+        self._settle(step.id, status, outputs=outputs, error=error)
+        if status == FAILED:
+            self._maybe_continue(step)
+
+    async def _run_items(
+        self,
+        plan: RunPlan,
+        step: StepPlan,
+        ctx: dict[str, Any],
+        items: list[Any],
+        first: int,
+        parallel: int,
+        *,
+        fail_fast: bool,
+    ) -> list[ItemOutcome]:
+        """Run ``items`` (indexes from ``first``) as item steps, ``parallel`` at a time. With
+        ``fail_fast`` a failed item stops the others; items never started are cancelled."""
+        outcomes: list[ItemOutcome | None] = [None] * len(items)
+        pending = iter(range(len(items)))
+        lanes: list[asyncio.Task[None]] = []
+
+        async def lane() -> None:
+            for i in pending:
+                outcomes[i] = await self._run_item(plan, step, ctx, items[i], first + i)
+                if fail_fast and outcomes[i].status == FAILED:  # type: ignore[union-attr]
+                    for other in lanes:
+                        if other is not asyncio.current_task():
+                            other.cancel()
+                    return
+
+        lanes.extend(asyncio.create_task(lane()) for _ in range(min(parallel, len(items))))
+        await asyncio.gather(*lanes, return_exceptions=True)
+        return [o or ItemOutcome(CANCELLED, error="not run: another item failed") for o in outcomes]
+
+    async def _run_item(
+        self, plan: RunPlan, step: StepPlan, ctx: dict[str, Any], item: Any, index: int
+    ) -> ItemOutcome:
+        sid = f"{step.id}[{index}]"
+        await self._execute(
+            plan,
+            replace(step, id=sid, for_each=None, items=None),
+            {**ctx, "item": item, "index": index},
+            condition=True,
+        )
+        status = self._status[sid]
+        if status != SUCCEEDED:
+            return ItemOutcome(status, error=self._errors.get(sid))
+        return ItemOutcome(
+            status, outputs=self._outputs.get(sid), artifacts=self._artifacts.get(sid, [])
+        )
+
+    async def _run_batches(
+        self, plan: RunPlan, step: StepPlan, ctx: dict[str, Any], items: list[Any], parallel: int
+    ) -> list[ItemOutcome]:
+        """A wide fan-out: a child workflow per batch, so no history grows with the items."""
+        spans, at_once, per_batch = batches(len(items), parallel)
+        results: list[list[ItemOutcome] | None] = [None] * len(spans)
+        pending = iter(range(len(spans)))
+        lanes: list[asyncio.Task[None]] = []
+        upstream = {k: v for k, v in self._artifacts.items() if "[" not in k}
+        ctx = context_for(step, ctx)
+
+        async def lane() -> None:
+            for b in pending:
+                start, end = spans[b]
+                batch = FanOutBatch(
+                    plan=plan, step=step.id, context=ctx, artifacts=upstream,
+                    items=items[start:end], first=start, parallel=per_batch,
+                    fail_fast=step.fail_fast,
+                )  # fmt: skip
+                done: BatchResult = await workflow.execute_child_workflow(
+                    FANOUT_WORKFLOW,
+                    batch,
+                    id=f"{plan.run_id}.{step.id}.{start}",
+                    result_type=BatchResult,
+                    cancellation_type=workflow.ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
+                )
+                results[b] = done.outcomes
+                if step.fail_fast and any(o.status == FAILED for o in done.outcomes):
+                    for other in lanes:
+                        if other is not asyncio.current_task():
+                            other.cancel()
+                    return
+
+        lanes.extend(asyncio.create_task(lane()) for _ in range(at_once))
+        await asyncio.gather(*lanes, return_exceptions=True)
+        not_run = ItemOutcome(CANCELLED, error="not run: another item failed")
+        return [
+            o
+            for b, (start, end) in enumerate(spans)
+            for o in (results[b] or [not_run] * (end - start))
+        ]
 
     # -- the run ---------------------------------------------------------------------------
 

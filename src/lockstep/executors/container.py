@@ -39,7 +39,7 @@ from docker.types import Mount
 from docker.utils.socket import STDERR, STDOUT, frames_iter_no_tty
 
 from lockstep.errors import ExecutionError, LockstepError
-from lockstep.executors.process import DRAIN_S, ProcessOutcome, _beat, _Pipe, _Sink
+from lockstep.executors.process import DRAIN_S, ProcessOutcome, _Pipe, _Sink, beat_forever
 from lockstep.storage.logs import LogWriter
 
 logger = logging.getLogger(__name__)
@@ -439,7 +439,7 @@ async def run_container(
         workspace, outputs, env, cpu, memory_bytes, labels, network=network, user=user
     )
     sink = _Sink(log, max_log_bytes)
-    beat = asyncio.create_task(_beat(heartbeat, HEARTBEAT_EVERY_S)) if heartbeat else None
+    beat = asyncio.create_task(beat_forever(heartbeat, HEARTBEAT_EVERY_S)) if heartbeat else None
     created: asyncio.Future[str] | None = None
     output: _Output | None = None
     try:

@@ -372,7 +372,7 @@ async def run_process(
             pipes.append(pipe)
         if heartbeat is not None:
             # create_task copies the context, so Temporal's activity.heartbeat works in there.
-            beat = asyncio.create_task(_beat(heartbeat, max(heartbeat_every_s, 0.01)))
+            beat = asyncio.create_task(beat_forever(heartbeat, max(heartbeat_every_s, 0.01)))
         try:
             await asyncio.wait_for(proc.wait(), timeout_s)
         except TimeoutError:
@@ -433,7 +433,7 @@ def _outcome(
     return ProcessOutcome(code, timed_out, sig, duration, error, sink.bytes, sink.truncated)
 
 
-async def _beat(heartbeat: Callable[[], None], every_s: float) -> None:
+async def beat_forever(heartbeat: Callable[[], None], every_s: float) -> None:
     while True:
         try:
             heartbeat()

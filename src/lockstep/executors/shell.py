@@ -14,7 +14,7 @@ import os
 import shutil
 import socket
 import tempfile
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ from lockstep.executors.container import (
     run_container,
 )
 from lockstep.executors.outputs import OutputError, check_input, check_outputs, read_outputs
-from lockstep.executors.process import ProcessOutcome, run_process
+from lockstep.executors.process import ProcessOutcome, beat_forever, run_process
 from lockstep.executors.workspace import WorkspaceManager
 from lockstep.storage.logs import LogSink, LogWriter, format_ts
 
@@ -78,6 +78,23 @@ def _summary(outcome: ProcessOutcome) -> str:
     return f"{outcome.error} ({outcome.duration_s:.1f}s)"
 
 
+@contextlib.asynccontextmanager
+async def _beating(heartbeat: Callable[[], None] | None) -> AsyncIterator[None]:
+    """Heartbeat while the body runs: checking out a repository or storing a gigabyte of
+    artifacts may take longer than the heartbeat timeout, and the worker is not lost."""
+    if heartbeat is None:
+        yield
+        return
+
+    beats = asyncio.create_task(beat_forever(heartbeat, 1.0))
+    try:
+        yield
+    finally:
+        beats.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await beats
+
+
 async def execute_step(
     task: StepTask,
     *,
@@ -99,13 +116,14 @@ async def execute_step(
         log = logs.writer(task.log_key)
         log.write("sys", f"attempt {task.attempt} on worker {worker}")
         check_input(task.input, task.input_schema, step=task.step_id)
-        attempt_dir = await workspaces.prepare(
-            task.workspace,
-            f"{task.step_id}-{task.attempt}",
-            project=task.project,
-            run_id=task.run_id,
-        )
-        await place_artifacts(workspaces.blobs, attempt_dir, task.artifact_inputs)
+        async with _beating(heartbeat):
+            attempt_dir = await workspaces.prepare(
+                task.workspace,
+                f"{task.step_id}-{task.attempt}",
+                project=task.project,
+                run_id=task.run_id,
+            )
+            await place_artifacts(workspaces.blobs, attempt_dir, task.artifact_inputs)
         # Outputs live outside the workspace so the step's own files can never collide with
         # them and a snapshot of the workspace never captures them.
         private = Path(tempfile.mkdtemp(prefix=".outputs-", dir=attempt_dir.parent))
@@ -137,10 +155,11 @@ async def execute_step(
         result = _result(task, outcome, outputs_file, log, worker, started_at)
         if result.ok and task.artifacts:
             prefix = f"artifacts/{task.project}/{task.run_id}/{task.step_id}/{task.attempt}"
-            refs = await store_artifacts(
-                workspaces.blobs, attempt_dir, step=task.step_id, patterns=task.artifacts,
-                prefix=prefix,
-            )  # fmt: skip
+            async with _beating(heartbeat):
+                refs = await store_artifacts(
+                    workspaces.blobs, attempt_dir, step=task.step_id, patterns=task.artifacts,
+                    prefix=prefix,
+                )  # fmt: skip
             log.write("sys", f"stored {len(refs)} artifact(s): {', '.join(r.name for r in refs)}")
             result = replace(result, artifacts=refs)
         return result

@@ -82,6 +82,12 @@ class DevServer:
             str(self.home / "temporal.db"),
             "--log-level",
             "error",
+            # WAL with normal sync: a killed process loses nothing committed (only a power
+            # cut can drop the last transactions), and each event is no longer an fsync
+            "--sqlite-pragma",
+            "journal_mode=wal",
+            "--sqlite-pragma",
+            "synchronous=normal",
         ]
         for value in self.dynamic_config:
             args += ["--dynamic-config-value", value]

@@ -23,6 +23,7 @@ from lockstep.engine.activities import (
     StepActivities,
     worker_identity,
 )
+from lockstep.engine.fanout import FanOutWorkflow
 from lockstep.engine.machine import MachineWorkflow
 from lockstep.engine.workflow import RunWorkflow
 from lockstep.errors import ExecutionError
@@ -56,7 +57,7 @@ def control_worker(client: Client, settings: Settings, db: Database) -> Worker:
     return Worker(
         client,
         task_queue=settings.control_queue,
-        workflows=[RunWorkflow, MachineWorkflow],
+        workflows=[RunWorkflow, MachineWorkflow, FanOutWorkflow],
         activities=[(recorder := Recorder(db)).record, recorder.cache_lookup],
         workflow_runner=_sandbox(),
         # the recorder is local-only: this worker must never take step tasks
@@ -131,7 +132,7 @@ class PoolWorker:
             recorder = Recorder(interpreter_db)
             served += [recorder.record, recorder.cache_lookup]
             interpreter = {
-                "workflows": [RunWorkflow, MachineWorkflow],
+                "workflows": [RunWorkflow, MachineWorkflow, FanOutWorkflow],
                 "workflow_runner": _sandbox(),
                 "max_concurrent_local_activities": 64,
             }

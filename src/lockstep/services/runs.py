@@ -20,7 +20,7 @@ from lockstep.engine.plan import compile_machine, compile_plan, secret_names, st
 from lockstep.engine.types import ArtifactRef, ReusedStep, RunPlan, SourceCheckout, Workspace
 from lockstep.engine.workflow import RunWorkflow
 from lockstep.errors import Conflict, EngineUnavailable, InvalidRequest, NotFound
-from lockstep.records import RunPage, RunRecord
+from lockstep.records import RunPage, RunRecord, StepRecord
 from lockstep.services.ids import new_run_id
 from lockstep.settings import Settings
 from lockstep.spec.documents import Loaded, load_workflow, params_schema, spec_name
@@ -33,7 +33,7 @@ from lockstep.storage import runs as store
 from lockstep.storage import secrets as secret_store
 from lockstep.storage.blobs import BlobStore
 from lockstep.storage.database import Database
-from lockstep.storage.db import RunRow
+from lockstep.storage.db import RunRow, StepRow
 from lockstep.storage.logs import LogStore
 
 log = logging.getLogger(__name__)
@@ -272,6 +272,30 @@ class RunService:
     async def get(self, project: str, run_id: str) -> RunRecord:
         return await self._db.call(lambda s: store.to_record(s, store.get_row(s, project, run_id)))
 
+    async def _item(self, project: str, run_id: str, step: str) -> dict[str, StepRecord]:
+        """``{step: record}`` of a fan-out item ``STEP[i]``, or NotFound."""
+        parent, _, index = step.partition("[")
+        if index[:-1].isdigit() and index.endswith("]"):
+            page = await self.items(
+                project, run_id, parent, status=None, offset=int(index[:-1]), limit=1
+            )
+            if page and page[0].index == int(index[:-1]):
+                return {step: page[0]}
+        raise NotFound(f"step '{step}' not found in run {run_id}")
+
+    async def items(
+        self, project: str, run_id: str, step: str, *, status: str | None, offset: int, limit: int
+    ) -> list[StepRecord]:
+        """A page of a for_each step's items."""
+
+        def page(s: Session) -> list[StepRecord]:
+            row = store.get_row(s, project, run_id)
+            if s.get(StepRow, (run_id, step)) is None:
+                raise NotFound(f"run '{run_id}' has no step '{step}'")
+            return store.list_items(s, row, step, status=status, offset=offset, limit=limit)
+
+        return await self._db.call(page)
+
     async def list(
         self,
         project: str,
@@ -395,11 +419,12 @@ class RunService:
         """Log lines of a run (or one step) after ``cursor``, in step order then attempt;
         ``line_cursors``: each line also says where to resume right after it."""
         run = await self.get(project, run_id)
-        if step is not None and step not in run.steps:
-            raise NotFound(f"step '{step}' not found in run {run_id}")
+        steps = run.steps
+        if step is not None and step not in steps:
+            steps = await self._item(project, run_id, step)
         offsets = _decode_offsets(cursor)
         lines: list[dict[str, Any]] = []
-        for sid, rec in run.steps.items():
+        for sid, rec in steps.items():
             if step is not None and sid != step:
                 continue
             for att in rec.history:

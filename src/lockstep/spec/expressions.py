@@ -329,11 +329,32 @@ def _first_sentence(message: str) -> str:
     return first[:1].lower() + first[1:]
 
 
+@functools.lru_cache(maxsize=2048)
+def _reads(src: str) -> tuple[frozenset[str], frozenset[str] | None]:
+    """The roots ``src`` reads, and the step ids it reads (None: ``steps`` as a whole)."""
+    chains = references(src)
+    roots = frozenset(c[0] for c in chains)
+    if any(c == ("steps",) for c in chains):
+        return roots, None
+    return roots, frozenset(c[1] for c in chains if c[0] == "steps")
+
+
+def _narrowed(src: str, context: Mapping[str, Any]) -> dict[str, Any]:
+    """Only the variables ``src`` reads: CEL converts every value it is given, and a fan-out
+    evaluates its items' expressions thousands of times next to large upstream outputs."""
+    roots, step_ids = _reads(src)
+    narrow = {k: v for k, v in context.items() if k in roots}
+    steps = narrow.get("steps")
+    if step_ids is not None and isinstance(steps, Mapping):
+        narrow["steps"] = {k: v for k, v in steps.items() if k in step_ids}
+    return narrow
+
+
 def evaluate(src: str, context: Mapping[str, Any]) -> Any:
     """The value of CEL ``src`` with ``context`` as its variables."""
     program = compile_expression(src)
     try:
-        return program.execute(dict(context))
+        return program.execute(_narrowed(src, context))
     except KeyError as err:
         detail = f"no such key {err.args[0]!r}" if err.args else "no such key"
     except Exception as err:  # the cel binding raises several types; all mean "failed"

@@ -15,6 +15,8 @@ from lockstep.spec.quantities import Cpu, Image, Memory
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
 STEP_ID_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]*$"
+#: a step as recorded: its id, or ``id[i]`` for item i of a for_each step
+RECORDED_STEP_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]{0,62}(\[[0-9]{1,5}\])?$"
 ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 SECRET_NAME_PATTERN = r"^[A-Z_][A-Z0-9_]*$"  # noqa: S105 - a name pattern, not a secret
 
@@ -23,6 +25,8 @@ EnvName = Annotated[str, StringConstraints(pattern=ENV_NAME_PATTERN, max_length=
 #: An env value may be a literal scalar or a string holding ``${{ }}`` expressions.
 EnvValue = str | int | float | bool
 JsonSchema = dict[str, Any]
+#: the most items one for_each may expand to
+MAX_ITEMS = 50_000
 
 
 class _Model(BaseModel):
@@ -95,8 +99,22 @@ class StepSpec(_Model):
     """One node of the graph. Its key in ``steps`` is its stable id."""
 
     description: str | None = None
-    run: str | list[str] = Field(
-        description="a string runs with `bash -c` in the checkout; a list is an argv"
+    run: str | list[str] | None = Field(
+        None, description="a string runs with `bash -c` in the checkout; a list is an argv"
+    )
+    uses: Literal["noop"] | None = Field(
+        None, description="a built-in step instead of `run`: noop passes its `with:` on as outputs"
+    )
+    for_each: str | list[Any] | None = Field(
+        None,
+        description="run the step once per item of this list (${{ expression }} or a YAML "
+        "list); ${{ item }} and ${{ index }} inside; outputs become a list in item order",
+    )
+    max_parallel: int | None = Field(
+        None, ge=1, le=MAX_ITEMS, description="for_each: at most this many items at once"
+    )
+    fail_fast: bool | None = Field(
+        None, description="for_each: stop the other items when one fails (default true)"
     )
     env: dict[EnvName, EnvValue] = Field(default_factory=dict)
     needs: list[StepId] = Field(default_factory=list)

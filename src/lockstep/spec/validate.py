@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -29,6 +29,7 @@ from lockstep.spec.expressions import (
     tokenize,
     whole_template,
 )
+from lockstep.spec.fanout_rules import check_step_shape, for_each_source
 from lockstep.spec.graph import ancestor_bits, cycle_through, strongly_connected
 from lockstep.spec.hints import did_you_mean, one_line
 from lockstep.spec.models import SECRET_NAME_PATTERN, WorkflowSpec
@@ -69,6 +70,7 @@ class _Scope:
     steps: bool = True  # may it read steps.*?
     run_status: bool = False
     env: bool = True
+    items: bool = False  # may it read item and index (a for_each step)?
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -245,6 +247,10 @@ class _Checker:
             for sid, step in steps.items():
                 label = f"finally step '{sid}'" if group == "finally" else f"step '{sid}'"
                 scope = _Scope(label, sid, group == "finally", run_status=group == "finally")
+                check_step_shape(group, sid, step, self.add)
+                self._check_for_each(group, sid, step, scope)
+                if step.get("for_each") is not None:
+                    scope = replace(scope, items=True)
                 self._check_step(group, sid, step, scope)
         outputs = _Scope("workflow outputs", run_status=True)
         for name, value in _dict(data.get("outputs")).items():
@@ -267,6 +273,18 @@ class _Checker:
             self._check_text(text, ptr, scope)
         if "if" in step:
             self._check_if(step["if"], pointer(group, sid, "if"), scope)
+        for name, path in _dict(step.get("artifacts")).items():
+            self._check_text(path, pointer(group, sid, "artifacts", name), scope)
+
+    def _check_for_each(self, group: str, sid: str, step: dict[str, Any], scope: _Scope) -> None:
+        """The list expression itself: no item or index yet (they come from it)."""
+        try:
+            src = for_each_source(step.get("for_each"))
+        except ExpressionError as err:
+            self.add(err.message, pointer(group, sid, "for_each"))
+            return
+        if src is not None:
+            self._check_expression(src, pointer(group, sid, "for_each"), scope)
 
     def _check_env_value(self, value: Any, ptr: str, scope: _Scope) -> None:
         name = secret_reference(value)
@@ -311,8 +329,8 @@ class _Checker:
         root = chain[0]
         if root not in ROOTS:
             return f"unknown name '{root}'; expressions start with params, steps, run or env"
-        if root in ("item", "index"):
-            return f"'{root}' is only available inside for_each (not supported yet)"
+        if root in ("item", "index") and not scope.items:
+            return f"'{root}' is only available in a step with for_each"
         if root == "secrets":
             return "a secret can only be a whole env value, e.g. TOKEN: ${{ secrets.API_TOKEN }}"
         if root == "env" and not scope.env:
@@ -361,6 +379,13 @@ class _Checker:
             field = chain[2]
             if field not in ("outputs", "status"):
                 return f"unknown field 'steps.{ref}.{field}'; use outputs.<name> or status"
+            producer = self.main.get(ref, self.fin.get(ref, {}))
+            if field == "outputs" and len(chain) > 3 and producer.get("for_each") is not None:
+                return (
+                    f"steps.{ref}.outputs is a list (one entry per for_each item); use e.g. "
+                    f"steps.{ref}.outputs[0].{chain[3]} or "
+                    f"steps.{ref}.outputs.map(o, o.{chain[3]})"
+                )
             if field == "outputs" and len(chain) > 3:
                 declared = self._declared_outputs(ref)
                 if declared is not None and chain[3] not in declared:

@@ -17,7 +17,7 @@ from typing import BinaryIO, Protocol
 
 from lockstep.errors import InvalidRequest, NotFound, PayloadTooLarge
 
-_SEGMENT = re.compile(r"[A-Za-z0-9_.=-]+")
+_SEGMENT = re.compile(r"[A-Za-z0-9_.=\[\]-]+")  # [ ]: fan-out items, step[i]
 _MAX_KEY_CHARS = 1024
 _COPY_CHUNK = 1024 * 1024
 
@@ -60,7 +60,7 @@ def validate_key(key: str) -> list[str]:
         for segment in key.split("/"):
             if segment in ("", ".", "..") or not _SEGMENT.fullmatch(segment):
                 problem = (
-                    "each '/'-separated part must be letters, digits, '_', '.', '=' or '-' "
+                    "each '/'-separated part must be letters, digits or '_.=-[]' "
                     "(and not empty, '.' or '..')"
                 )
                 break

@@ -76,9 +76,10 @@ class StepRow(Base):
     """The current state of one step of one run (its latest attempt's outcome)."""
 
     __tablename__ = "step_states"
+    __table_args__ = (Index("ix_step_states_parent", "run_id", "parent"),)
 
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), primary_key=True)
-    step_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    step_id: Mapped[str] = mapped_column(String(80), primary_key=True)
     position: Mapped[int] = mapped_column(Integer, default=0)
     is_finally: Mapped[int] = mapped_column(Integer, default=0)
     status: Mapped[str] = mapped_column(String(16))
@@ -89,13 +90,16 @@ class StepRow(Base):
     cached_from: Mapped[str | None] = mapped_column(String(200), nullable=True)
     started_at: Mapped[str | None] = mapped_column(String(32), nullable=True)
     finished_at: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    #: a fan-out item (``STEP[i]``): its step and index
+    parent: Mapped[str | None] = mapped_column(String(63), nullable=True)
+    item: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class AttemptRow(Base):
     __tablename__ = "step_attempts"
 
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), primary_key=True)
-    step_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    step_id: Mapped[str] = mapped_column(String(80), primary_key=True)
     attempt: Mapped[int] = mapped_column(Integer, primary_key=True)
     status: Mapped[str] = mapped_column(String(16))
     scheduled_at: Mapped[str] = mapped_column(String(32))
@@ -350,7 +354,7 @@ class ArtifactRow(Base):
     __tablename__ = "artifacts"
 
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), primary_key=True)
-    step_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    step_id: Mapped[str] = mapped_column(String(80), primary_key=True)
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     attempt: Mapped[int] = mapped_column(Integer)
     key: Mapped[str] = mapped_column(String(1024))
@@ -369,7 +373,7 @@ class CacheEntryRow(Base):
     project_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     run_id: Mapped[str] = mapped_column(String(64))
-    step_id: Mapped[str] = mapped_column(String(63))
+    step_id: Mapped[str] = mapped_column(String(80))
     attempt: Mapped[int] = mapped_column(Integer)
     outputs_json: Mapped[str] = mapped_column(Text)
     artifacts_json: Mapped[str] = mapped_column(Text)

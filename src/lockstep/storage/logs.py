@@ -23,7 +23,7 @@ LogStream = Literal["out", "err", "sys"]
 
 _STREAM_CODE: dict[str, str] = {"out": "o", "err": "e", "sys": "s"}
 _CODE_STREAM: dict[str, str] = {v: k for k, v in _STREAM_CODE.items()}
-_SEGMENT = re.compile(r"[A-Za-z0-9_.-]+")
+_SEGMENT = re.compile(r"[A-Za-z0-9_.\[\]-]+")  # [ ]: fan-out items, step[i]
 _MAX_KEY_CHARS = 512
 _READ_CHUNK = 64 * 1024
 #: longer texts are stored as several lines, which bounds what a reader must hold for one line
@@ -118,7 +118,7 @@ def _check_segment(segment: str, what: str, key: str) -> None:
     if segment in (".", "..") or not _SEGMENT.fullmatch(segment):
         raise InvalidRequest(
             f"invalid {what} {key[:200]!r}: each '/'-separated part must be letters, digits, "
-            "'_', '.' or '-' (and not '.' or '..')"
+            "'_', '.', '-', '[' or ']' (and not '.' or '..')"
         )
 
 

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import base64
 import json
-import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from lockstep.engine.events import Event
-from lockstep.engine.states import RUN_TERMINAL, run_can_move, step_can_move
+from lockstep.engine.states import run_can_move
 from lockstep.errors import InvalidRequest, NotFound
 from lockstep.records import (
     AttemptRecord,
@@ -24,12 +22,9 @@ from lockstep.records import (
     SourceRecord,
     StepRecord,
 )
-from lockstep.storage.cache import remember
 from lockstep.storage.database import utcnow
-from lockstep.storage.db import ArtifactRow, AttemptRow, RunRow, StepRow
+from lockstep.storage.db import AttemptRow, RunRow, StepRow
 from lockstep.storage.workers import live_pools
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -57,7 +52,8 @@ class NewRun:
     rerun_policy: str | None = None
 
 
-def _dumps(value: Any) -> str:
+def dump_json(value: Any) -> str:
+    """Compact JSON as stored in the run tables."""
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -90,8 +86,8 @@ def create_run(s: Session, new: NewRun) -> tuple[RunRow, bool]:
         spec_digest=new.spec_digest,
         spec_text=new.spec_text,
         source=new.source,
-        workspace_json=_dumps(new.workspace),
-        params_json=_dumps(new.params),
+        workspace_json=dump_json(new.workspace),
+        params_json=dump_json(new.params),
         triggered_by=new.triggered_by,
         idempotency_key=new.idempotency_key,
         retry_of=new.retry_of,
@@ -142,11 +138,47 @@ def get_row(s: Session, project: str, run_id: str) -> RunRow:
 
 
 def to_record(s: Session, row: RunRow) -> RunRecord:
+    """The run with its steps; a fan-out step counts its items (``list_items`` lists them)."""
+    attempts = _attempts(s, row, AttemptRow.step_id.not_like("%[%"))
+    counts: dict[str, dict[str, int]] = {}
+    for parent, status, n in s.execute(
+        select(StepRow.parent, StepRow.status, func.count())
+        .where(StepRow.run_id == row.id, StepRow.parent.is_not(None))
+        .group_by(StepRow.parent, StepRow.status)
+    ):
+        summary = counts.setdefault(str(parent), {"total": 0})
+        summary[status] = n
+        summary["total"] += n
+    steps = {
+        st.step_id: _step_record(st, attempts, counts.get(st.step_id))
+        for st in s.scalars(
+            select(StepRow)
+            .where(StepRow.run_id == row.id, StepRow.parent.is_(None))
+            .order_by(StepRow.position)
+        )
+    }
+    return _run_record(row, steps)
+
+
+def list_items(
+    s: Session, row: RunRow, step: str, *, status: str | None, offset: int, limit: int
+) -> list[StepRecord]:
+    """A page of a fan-out step's items, in item order."""
+    query = select(StepRow).where(StepRow.run_id == row.id, StepRow.parent == step)
+    if status:
+        query = query.where(StepRow.status == status)
+    rows = list(s.scalars(query.order_by(StepRow.item).offset(offset).limit(limit)))
+    ids = [r.step_id for r in rows]
+    attempts = _attempts(s, row, AttemptRow.step_id.in_(ids)) if ids else {}
+    return [_step_record(r, attempts, None) for r in rows]
+
+
+def _attempts(s: Session, row: RunRow, which: Any) -> dict[str, list[AttemptRecord]]:
     attempts: dict[str, list[AttemptRecord]] = {}
     pools: set[str] | None = None  # live pools, looked up once and only when needed
     for a in s.scalars(
         select(AttemptRow)
-        .where(AttemptRow.run_id == row.id)
+        .where(AttemptRow.run_id == row.id, which)
         .order_by(AttemptRow.step_id, AttemptRow.attempt)
     ):
         waiting = None
@@ -171,24 +203,30 @@ def to_record(s: Session, row: RunRow) -> RunRecord:
                 waiting=waiting,
             )
         )
-    steps = {
-        st.step_id: StepRecord(
-            status=st.status,
-            attempts=st.attempts,
-            outputs=_loads(st.outputs_json),
-            error=st.error,
-            reused_from=st.reused_from,
-            cached_from=st.cached_from,
-            started_at=st.started_at,
-            finished_at=st.finished_at,
-            duration_s=_duration(st.started_at, st.finished_at),
-            is_finally=bool(st.is_finally),
-            history=attempts.get(st.step_id, []),
-        )
-        for st in s.scalars(
-            select(StepRow).where(StepRow.run_id == row.id).order_by(StepRow.position)
-        )
-    }
+    return attempts
+
+
+def _step_record(
+    st: StepRow, attempts: dict[str, list[AttemptRecord]], items: dict[str, int] | None
+) -> StepRecord:
+    return StepRecord(
+        status=st.status,
+        attempts=st.attempts,
+        outputs=_loads(st.outputs_json),
+        error=st.error,
+        reused_from=st.reused_from,
+        cached_from=st.cached_from,
+        started_at=st.started_at,
+        finished_at=st.finished_at,
+        duration_s=_duration(st.started_at, st.finished_at),
+        is_finally=bool(st.is_finally),
+        history=attempts.get(st.step_id, []),
+        items=items,
+        index=st.item,
+    )
+
+
+def _run_record(row: RunRow, steps: dict[str, StepRecord]) -> RunRecord:
     return RunRecord(
         id=row.id,
         project=row.project_id,
@@ -302,108 +340,6 @@ def list_runs(
     return RunPage(
         items=items, next_cursor=_encode_cursor(rows[limit - 1]) if len(rows) > limit else None
     )
-
-
-def apply_events(s: Session, run_id: str, events: list[Event]) -> None:
-    """Record what the engine reports. Idempotent: a replayed batch changes nothing."""
-    run = s.get(RunRow, run_id)
-    if run is None:
-        log.warning("recorder.unknown_run", extra={"run_id": run_id})
-        return
-    if run.status in RUN_TERMINAL:
-        return  # replay of a batch that already finished the run
-    for ev in events:
-        _apply(s, run, ev)
-
-
-def _apply(s: Session, run: RunRow, ev: Event) -> None:
-    if ev.kind == "run_started":
-        if run_can_move(run.status, "running"):
-            run.status, run.started_at = "running", ev.at
-        return
-    if ev.kind == "run_finished":
-        assert ev.status is not None
-        if run_can_move(run.status, ev.status):
-            run.outputs_json = None if ev.outputs is None else _dumps(ev.outputs)
-            run.error = ev.error
-            run.started_at = run.started_at or ev.at
-            run.finished_at = ev.at
-            s.flush()  # children first: once the run is terminal the triggers freeze them
-            run.status = ev.status
-        return
-    assert ev.step is not None
-    step = s.get(StepRow, (run.id, ev.step))
-    if step is None:
-        log.warning("recorder.unknown_step", extra={"run_id": run.id, "step": ev.step})
-        return
-    if ev.kind == "attempt_started":
-        assert ev.attempt is not None
-        if s.get(AttemptRow, (run.id, ev.step, ev.attempt)) is not None:
-            return
-        s.add(
-            AttemptRow(
-                run_id=run.id,
-                step_id=ev.step,
-                attempt=ev.attempt,
-                status="running",
-                scheduled_at=ev.at,
-                log_key=ev.log_key or "",
-                pool=ev.pool,
-            )
-        )
-        if step_can_move(step.status, "running"):
-            step.status = "running"
-            step.attempts = max(step.attempts, ev.attempt)
-            step.started_at = step.started_at or ev.at
-            step.error = None
-        if run_can_move(run.status, "running"):
-            run.status, run.started_at = "running", run.started_at or ev.at
-    elif ev.kind == "attempt_finished":
-        attempt = s.get(AttemptRow, (run.id, ev.step, ev.attempt))
-        if attempt is None or attempt.status != "running":
-            return
-        result = ev.result
-        attempt.status = ev.status or "failed"
-        attempt.finished_at = ev.at
-        if result is not None:
-            attempt.exit_code = result.exit_code
-            attempt.worker = result.worker or None
-            attempt.started_at = result.started_at or None
-            attempt.error = result.error
-            attempt.image_digest = result.image_digest
-            if ev.cache_key and ev.status == "succeeded":
-                remember(s, run.project_id, ev.cache_key, run.id, ev.step, ev.attempt or 0, result)
-            for ref in result.artifacts:
-                if s.get(ArtifactRow, (run.id, ev.step, ref.name)) is None:
-                    s.add(
-                        ArtifactRow(
-                            run_id=run.id,
-                            step_id=ev.step,
-                            name=ref.name,
-                            attempt=ev.attempt,
-                            key=ref.key,
-                            kind=ref.kind,
-                            size=ref.size,
-                            sha256=ref.sha256,
-                            paths_json=_dumps(ref.paths),
-                            created_at=ev.at,
-                        )
-                    )
-        else:
-            attempt.error = ev.error
-        step.error = attempt.error
-    elif ev.kind == "step_finished":
-        assert ev.status is not None
-        if not step_can_move(step.status, ev.status):
-            return
-        step.status = ev.status
-        step.outputs_json = None if ev.outputs is None else _dumps(ev.outputs)
-        step.error = ev.error
-        step.reused_from = ev.reused_from
-        step.cached_from = ev.cached_from
-        step.finished_at = ev.at
-        if ev.status == "succeeded" and ev.reused_from:
-            step.started_at = step.started_at or ev.at
 
 
 def mark_failed_to_start(s: Session, run_id: str, error: str) -> None:

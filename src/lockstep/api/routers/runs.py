@@ -13,6 +13,7 @@ from lockstep.api.streams import follow_logs
 from lockstep.errors import InvalidRequest
 from lockstep.records import RunPage, RunRecord, StepRecord
 from lockstep.registry.selectors import MAX_SELECTOR
+from lockstep.spec.models import MAX_ITEMS, STEP_ID_PATTERN
 
 router = APIRouter(tags=["runs"])
 Svc = Annotated[Services, Depends(services)]
@@ -125,12 +126,28 @@ async def run_steps(run_id: RunId, svc: Svc, access: Read) -> dict[str, StepReco
     return (await svc.runs.get(access.project, run_id)).steps
 
 
+@router.get(BASE + "/{run_id}/steps/{step}/items", response_model=list[StepRecord])
+async def step_items(
+    run_id: RunId,
+    step: Annotated[str, Path(pattern=STEP_ID_PATTERN, max_length=63)],
+    svc: Svc,
+    access: Read,
+    status: Annotated[str | None, Query(pattern=r"^[a-z_]{1,20}$")] = None,
+    offset: Annotated[int, Query(ge=0, le=MAX_ITEMS)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[StepRecord]:
+    """A page of a for_each step's items in item order (``index``), optionally by status."""
+    return await svc.runs.items(
+        access.project, run_id, step, status=status, offset=offset, limit=limit
+    )
+
+
 @router.get(BASE + "/{run_id}/logs", response_model=LogPageOut)
 async def run_logs(
     run_id: RunId,
     svc: Svc,
     access: Read,
-    step: Annotated[str | None, Query(max_length=63)] = None,
+    step: Annotated[str | None, Query(max_length=80)] = None,
     cursor: Annotated[str | None, Query(max_length=100_000)] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     follow: bool = False,

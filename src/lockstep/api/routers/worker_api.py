@@ -29,10 +29,11 @@ router = APIRouter(prefix="/worker", tags=["workers"])
 Svc = Annotated[Services, Depends(services)]
 Admin = Annotated[Principal, Depends(superuser)]
 _SNAPSHOT = re.compile(r"^snapshots/[a-z0-9-]+/[0-9a-f]{64}\.tar\.gz$")
-_LOG_KEY = re.compile(r"^([A-Za-z0-9_-]{1,64})/[A-Za-z0-9_-]{1,63}/[0-9]{1,6}$")
+_STEP = r"[A-Za-z0-9_-]{1,63}(?:\[[0-9]{1,5}\])?"  # an id, or id[i] for a fan-out item
+_LOG_KEY = re.compile(rf"^([A-Za-z0-9_-]{{1,64}})/{_STEP}/[0-9]{{1,6}}$")
 _CHUNK = 1024 * 1024
 _ARTIFACT = re.compile(
-    r"^artifacts/[a-z0-9-]+/[A-Za-z0-9_-]{1,64}/[A-Za-z0-9_-]{1,63}/[0-9]{1,6}/"
+    rf"^artifacts/[a-z0-9-]+/[A-Za-z0-9_-]{{1,64}}/{_STEP}/[0-9]{{1,6}}/"
     r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$"
 )
 

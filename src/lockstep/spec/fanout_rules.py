@@ -1,0 +1,53 @@
+"""Checks of how a step runs: ``run`` or ``uses``, and the shape of ``for_each`` with its
+``max_parallel`` and ``fail_fast`` (expressions inside are checked with the others)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from lockstep.spec.expressions import OPEN, ExpressionError, whole_template
+from lockstep.spec.models import MAX_ITEMS
+from lockstep.spec.yamlsafe import pointer
+
+
+def check_step_shape(
+    group: str, sid: str, step: Mapping[str, Any], add: Callable[[str, str], None]
+) -> None:
+    has_run, has_uses = step.get("run") is not None, step.get("uses") is not None
+    if has_run and has_uses:
+        add(f"step '{sid}' has both 'run' and 'uses'; keep one", pointer(group, sid, "uses"))
+    elif not has_run and not has_uses:
+        add(f"missing required key 'run' in step '{sid}' (or 'uses: noop')", pointer(group, sid))
+    for_each = step.get("for_each")
+    if for_each is None:
+        for key in ("max_parallel", "fail_fast"):
+            if step.get(key) is not None:
+                add(f"'{key}' of step '{sid}' only applies with for_each", pointer(group, sid, key))
+        return
+    ptr = pointer(group, sid, "for_each")
+    if isinstance(for_each, list):
+        if len(for_each) > MAX_ITEMS:
+            add(f"for_each of step '{sid}' has {len(for_each)} items; the most is {MAX_ITEMS}", ptr)
+        return
+    if isinstance(for_each, str):
+        try:
+            whole = whole_template(for_each) if OPEN in for_each else None
+        except ExpressionError:
+            whole = None  # reported with the other expressions
+        if whole is None and OPEN not in for_each:
+            add(
+                f"for_each of step '{sid}' must be a list or one expression giving a list, "
+                f"e.g. for_each: ${{{{ params.cases }}}}",
+                ptr,
+            )
+        elif whole is None:
+            add(f"for_each of step '{sid}' must be exactly one ${{{{ }}}} expression", ptr)
+
+
+def for_each_source(value: Any) -> str | None:
+    """The CEL source of a ``for_each`` string (None for a literal list)."""
+    if not isinstance(value, str):
+        return None
+    only = whole_template(value)
+    return only.source if only is not None else None

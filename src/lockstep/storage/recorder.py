@@ -1,0 +1,162 @@
+"""The recorder's writes: the engine's events applied to run, step, attempt and artifact rows.
+
+Every change goes through the one table of allowed transitions (``engine.states``), and a
+batch applied twice (a replayed local activity) changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session
+
+from lockstep.engine.events import Event
+from lockstep.engine.states import RUN_TERMINAL, run_can_move, step_can_move
+from lockstep.storage.cache import remember
+from lockstep.storage.db import ArtifactRow, AttemptRow, RunRow, StepRow
+from lockstep.storage.runs import dump_json
+
+log = logging.getLogger(__name__)
+
+
+def apply_events(s: Session, run_id: str, events: list[Event]) -> None:
+    """Record what the engine reports. Idempotent: a replayed batch changes nothing."""
+    run = s.get(RunRow, run_id)
+    if run is None:
+        log.warning("recorder.unknown_run", extra={"run_id": run_id})
+        return
+    if run.status in RUN_TERMINAL:
+        return  # replay of a batch that already finished the run
+    for ev in events:
+        _apply(s, run, ev)
+
+
+def _apply(s: Session, run: RunRow, ev: Event) -> None:
+    if ev.kind == "run_started":
+        if run_can_move(run.status, "running"):
+            run.status, run.started_at = "running", ev.at
+        return
+    if ev.kind == "run_finished":
+        assert ev.status is not None
+        if run_can_move(run.status, ev.status):
+            run.outputs_json = None if ev.outputs is None else dump_json(ev.outputs)
+            run.error = ev.error
+            run.started_at = run.started_at or ev.at
+            run.finished_at = ev.at
+            s.flush()  # children first: once the run is terminal the triggers freeze them
+            run.status = ev.status
+        return
+    assert ev.step is not None
+    step = s.get(StepRow, (run.id, ev.step))
+    if step is None:
+        log.warning("recorder.unknown_step", extra={"run_id": run.id, "step": ev.step})
+        return
+    if ev.kind == "fanout_started":
+        _add_items(s, run, step, ev)
+    elif ev.kind == "attempt_started":
+        assert ev.attempt is not None
+        if s.get(AttemptRow, (run.id, ev.step, ev.attempt)) is not None:
+            return
+        s.add(
+            AttemptRow(
+                run_id=run.id,
+                step_id=ev.step,
+                attempt=ev.attempt,
+                status="running",
+                scheduled_at=ev.at,
+                log_key=ev.log_key or "",
+                pool=ev.pool,
+            )
+        )
+        if step_can_move(step.status, "running"):
+            step.status = "running"
+            step.attempts = max(step.attempts, ev.attempt)
+            step.started_at = step.started_at or ev.at
+            step.error = None
+        if run_can_move(run.status, "running"):
+            run.status, run.started_at = "running", run.started_at or ev.at
+    elif ev.kind == "attempt_finished":
+        attempt = s.get(AttemptRow, (run.id, ev.step, ev.attempt))
+        if attempt is None or attempt.status != "running":
+            return
+        result = ev.result
+        attempt.status = ev.status or "failed"
+        attempt.finished_at = ev.at
+        if result is not None:
+            attempt.exit_code = result.exit_code
+            attempt.worker = result.worker or None
+            attempt.started_at = result.started_at or None
+            attempt.error = result.error
+            attempt.image_digest = result.image_digest
+            if ev.cache_key and ev.status == "succeeded":
+                remember(s, run.project_id, ev.cache_key, run.id, ev.step, ev.attempt or 0, result)
+            for ref in result.artifacts:
+                if s.get(ArtifactRow, (run.id, ev.step, ref.name)) is None:
+                    s.add(
+                        ArtifactRow(
+                            run_id=run.id,
+                            step_id=ev.step,
+                            name=ref.name,
+                            attempt=ev.attempt,
+                            key=ref.key,
+                            kind=ref.kind,
+                            size=ref.size,
+                            sha256=ref.sha256,
+                            paths_json=dump_json(ref.paths),
+                            created_at=ev.at,
+                        )
+                    )
+        else:
+            attempt.error = ev.error
+        step.error = attempt.error
+    elif ev.kind == "step_finished":
+        assert ev.status is not None
+        if not step_can_move(step.status, ev.status):
+            return
+        step.status = ev.status
+        step.outputs_json = None if ev.outputs is None else dump_json(ev.outputs)
+        step.error = ev.error
+        step.reused_from = ev.reused_from
+        step.cached_from = ev.cached_from
+        step.finished_at = ev.at
+        if ev.status == "succeeded":  # reused, cached or noop: done without an attempt
+            step.started_at = step.started_at or ev.at
+        if step.parent is not None:
+            return
+        # items a fan-out never started (fail_fast, cancel) end with their step
+        s.execute(
+            update(StepRow)
+            .where(StepRow.run_id == run.id, StepRow.parent == step.step_id)
+            .where(StepRow.status == "pending")
+            .values(status="cancelled", error="not run", finished_at=ev.at)
+        )
+
+
+def _add_items(s: Session, run: RunRow, step: StepRow, ev: Event) -> None:
+    """A fan-out began: its step runs, and each item gets a pending row ``STEP[i]``."""
+    if step_can_move(step.status, "running"):
+        step.status, step.started_at = "running", step.started_at or ev.at
+    if run_can_move(run.status, "running"):
+        run.status, run.started_at = "running", run.started_at or ev.at
+    known = s.scalar(
+        select(func.count()).where(StepRow.run_id == run.id, StepRow.parent == step.step_id)
+    )
+    if known or not ev.items:
+        return  # a replayed batch
+    s.execute(
+        insert(StepRow),
+        [
+            {
+                "run_id": run.id,
+                "step_id": f"{step.step_id}[{i}]",
+                "position": step.position,
+                "is_finally": step.is_finally,
+                "status": "pending",
+                "attempts": 0,
+                "parent": step.step_id,
+                "item": i,
+            }
+            for i in range(ev.items)
+        ],
+    )
