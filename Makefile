@@ -47,6 +47,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/engine_overhead.py
 	$(BIN)/python bench/registry_scan.py
 	$(BIN)/python bench/container_step.py
+	$(BIN)/python bench/artifact_throughput.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_HOME) .pytest_cache .mypy_cache .ruff_cache
