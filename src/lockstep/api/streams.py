@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 from lockstep.services.runs import RunService
+from lockstep.storage.blobs import BlobStore
 
 #: how often a quiet stream looks for new lines, and sends a comment to keep proxies open
 POLL_S = 0.25
@@ -39,3 +40,14 @@ async def follow_logs(
         if quiet >= KEEPALIVE_S:
             quiet = 0.0
             yield ": keepalive\n\n"
+
+
+#: read size when streaming a blob: bounded memory whatever the blob's size
+CHUNK = 1024 * 1024
+
+
+def blob_chunks(blobs: BlobStore, key: str) -> Iterator[bytes]:
+    """A stored blob in chunks, for a streamed answer (never held in memory whole)."""
+    with blobs.open(key) as f:
+        while chunk := f.read(CHUNK):
+            yield chunk

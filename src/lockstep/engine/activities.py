@@ -13,20 +13,23 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from lockstep.engine.events import EventBatch
-from lockstep.engine.types import CacheHit, CacheQuery, StepResult, StepTask
+from lockstep.engine.types import CacheHit, CacheQuery, OutputLoad, StepResult, StepTask
 from lockstep.engine.workflow import (
     CACHE_ACTIVITY,
+    LOAD_ACTIVITY,
     RECORD_ACTIVITY,
     STEP_ACTIVITY,
     WORKER_SHUTDOWN,
 )
 from lockstep.errors import ExecutionError, LockstepError
+from lockstep.executors.big_outputs import load
 from lockstep.executors.container import ContainerRuntime
 from lockstep.executors.http import execute_service_step
 from lockstep.executors.shell import execute_step
 from lockstep.executors.workspace import WorkspaceManager
 from lockstep.secrets.masking import Masker, MaskingLogWriter
 from lockstep.storage import cache
+from lockstep.storage.blobs import BlobStore
 from lockstep.storage.database import Database
 from lockstep.storage.logs import LogSink, LogWriter
 from lockstep.storage.recorder import apply_events
@@ -137,8 +140,9 @@ class StepActivities:
 class Recorder:
     """Writes the engine's state changes to the metadata DB; runs next to the DB."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, blobs: BlobStore) -> None:
         self._db = db
+        self._blobs = blobs
 
     @activity.defn(name=RECORD_ACTIVITY)
     async def record(self, batch: EventBatch) -> None:
@@ -147,3 +151,11 @@ class Recorder:
     @activity.defn(name=CACHE_ACTIVITY)
     async def cache_lookup(self, query: CacheQuery) -> CacheHit | None:
         return await self._db.call(lambda s: cache.lookup(s, query.project, query.key, query.ttl_s))
+
+    @activity.defn(name=LOAD_ACTIVITY)
+    async def load_outputs(self, query: OutputLoad) -> dict[str, Any]:
+        """Values stored by reference that an expression in the engine must read."""
+        return {
+            key: await asyncio.to_thread(load, self._blobs, key, query.project)
+            for key in query.keys
+        }

@@ -13,6 +13,7 @@ than that many items in flight.
 from dataclasses import dataclass, field
 from typing import Any
 
+from lockstep.engine.refs import step_sources
 from lockstep.engine.types import (
     CANCELLED,
     FAILED,
@@ -23,8 +24,7 @@ from lockstep.engine.types import (
     RunPlan,
     StepPlan,
 )
-from lockstep.spec.contracts import template_strings
-from lockstep.spec.expressions import OPEN, find_templates, references
+from lockstep.spec.expressions import references
 
 #: items run by one workflow (the run's own, or one child's)
 BATCH = 200
@@ -80,10 +80,8 @@ def context_for(step: StepPlan, ctx: dict[str, Any]) -> dict[str, Any]:
     """The part of ``ctx`` the step's expressions read, for its batches' inputs: a batch
     should not carry every upstream output (a 10,000-item list, say) when its items only read
     ``item``."""
-    sources = [*step.bindings.values(), *([step.condition] if step.condition else [])]
-    texts = [*step.command, *step.env.values(), *step.artifacts.values()]
-    texts += [step.cache_key or "", *(text for text, _ in template_strings(step.inputs, ""))]
-    sources += [t.source for text in texts if OPEN in text for t in find_templates(text)]
+    read, handed = step_sources(step)
+    sources = read + handed
     chains = [chain for src in sources for chain in references(src)]
     narrow = {k: v for k, v in ctx.items() if k in {c[0] for c in chains}}
     if "steps" in narrow and ("steps",) not in chains:

@@ -138,6 +138,14 @@ class ArtifactRef:
 
 
 @dataclass(frozen=True)
+class OutputLoad:
+    """Referenced outputs an expression must read inside the engine."""
+
+    project: str
+    keys: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class CacheQuery:
     project: str
     key: str

@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         batches,
         context_for,
     )
+    from lockstep.engine.refs import LOAD_MAX, plain_path, ref_keys, step_sources, with_values
     from lockstep.engine.states import STEP_TERMINAL
     from lockstep.engine.types import (
         CANCELLED,
@@ -46,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
         CacheHit,
         CacheQuery,
         ItemOutcome,
+        OutputLoad,
         RunPlan,
         StepPlan,
         StepResult,
@@ -57,6 +59,8 @@ with workflow.unsafe.imports_passed_through():
         OPEN,
         ExpressionError,
         evaluate,
+        find_templates,
+        narrowed,
         references,
         render,
         to_text,
@@ -66,6 +70,7 @@ with workflow.unsafe.imports_passed_through():
 STEP_ACTIVITY = "lockstep.step"
 FANOUT_WORKFLOW = "lockstep.fanout"
 CACHE_ACTIVITY = "lockstep.cache_lookup"
+LOAD_ACTIVITY = "lockstep.load_outputs"
 RECORD_ACTIVITY = "lockstep.record"
 WORKER_SHUTDOWN = "WorkerShutdown"
 #: a worker lost mid-step is retried this many times without using the step's own retries
@@ -213,6 +218,7 @@ class RunWorkflow:
         ctx = self._context(plan, env)
         items: list[Any] | None = None
         try:
+            ctx = await self._reading(plan, [step.condition or "", step.for_each or ""], ctx)
             # a condition that reads the item is decided per item, any other once
             whole = step.condition is not None and not (step.fans_out and _reads_item(step))
             if whole and not self._holds(step, ctx):
@@ -229,6 +235,29 @@ class RunWorkflow:
         else:
             await self._fan_out(plan, step, ctx, items)
 
+    async def _reading(
+        self, plan: RunPlan, sources: list[str], ctx: dict[str, Any]
+    ) -> dict[str, Any]:
+        """``ctx`` with the outputs stored by reference that ``sources`` read loaded into it
+        (an expression looking inside a value needs the value, not its marker)."""
+        keys = {k: n for src in sources if src for k, n in ref_keys(narrowed(src, ctx))}
+        if not keys:
+            return ctx
+        for key, size in keys.items():
+            if size > LOAD_MAX:
+                raise ExpressionError(
+                    f"output {key.rsplit('/', 1)[-1][:-5]!r} is {size} bytes, too big to read "
+                    f"in an expression (the most is {LOAD_MAX}); hand it on whole instead, "
+                    "e.g. with: {data: ${{ steps.STEP.outputs.NAME }}}"
+                )
+        loaded: dict[str, Any] = await workflow.execute_local_activity(
+            LOAD_ACTIVITY,
+            OutputLoad(plan.project, sorted(keys)),
+            result_type=dict,
+            start_to_close_timeout=timedelta(seconds=60),
+        )
+        return dict(with_values(ctx, loaded))
+
     def _holds(self, step: StepPlan, ctx: dict[str, Any]) -> bool:
         assert step.condition is not None
         verdict = evaluate(step.condition, ctx)
@@ -244,6 +273,7 @@ class RunWorkflow:
         """Render ``step`` in ``ctx``, then take a cached result or run its attempts; either
         way the step is settled. ``condition``: decide its ``if`` here (a fan-out item's)."""
         try:
+            ctx = await self._reading(plan, step_sources(step)[0], ctx)
             if condition and step.condition is not None and not self._holds(step, ctx):
                 self._settle(step.id, SKIPPED, error="condition is false")
                 return
@@ -618,6 +648,8 @@ class RunWorkflow:
         if outcome == SUCCEEDED:
             try:
                 ctx = self._context(plan, env)
+                wanted = [t.source for v in plan.outputs.values() for t in find_templates(v)]
+                ctx = await self._reading(plan, [s for s in wanted if not plain_path(s)], ctx)
                 outputs = {k: render(v, ctx) for k, v in plan.outputs.items()}
                 check_contract(
                     outputs, plan.outputs_schema, step="", what="output", subject="the run's"

@@ -22,6 +22,7 @@ from typing import Any
 from lockstep.engine.types import StepResult, StepTask
 from lockstep.errors import ExecutionError, LockstepError
 from lockstep.executors.artifacts import place_artifacts, store_artifacts
+from lockstep.executors.big_outputs import externalize, internalize
 from lockstep.executors.container import (
     OUTPUTS_DIR,
     ContainerOutcome,
@@ -115,6 +116,13 @@ async def execute_step(
     try:
         log = logs.writer(task.log_key)
         log.write("sys", f"attempt {task.attempt} on worker {worker}")
+        if task.input is not None:  # values handed on by reference, in full
+            task = replace(
+                task,
+                input=await asyncio.to_thread(
+                    internalize, task.input, workspaces.blobs, task.project
+                ),
+            )
         check_input(task.input, task.input_schema, step=task.step_id)
         async with _beating(heartbeat):
             attempt_dir = await workspaces.prepare(
@@ -153,6 +161,12 @@ async def execute_step(
             )
         log.write("sys", _summary(outcome))
         result = _result(task, outcome, outputs_file, log, worker, started_at)
+        if result.ok and result.outputs:
+            where = f"outputs/{task.project}/{task.run_id}/{task.step_id}/{task.attempt}"
+            outputs = await asyncio.to_thread(
+                externalize, result.outputs, workspaces.blobs, where, scratch=private
+            )
+            result = replace(result, outputs=outputs)
         if result.ok and task.artifacts:
             prefix = f"artifacts/{task.project}/{task.run_id}/{task.step_id}/{task.attempt}"
             async with _beating(heartbeat):

@@ -101,7 +101,7 @@ class ControlPlane:
         )
         # the interpreter shares the worker of the pool on its own queue when there is one
         merged = next((p for p in self.pools if pool_queue(p) == settings.control_queue), None)
-        workers = [] if merged else [control_worker(client, settings, self._db)]
+        workers = [] if merged else [control_worker(client, settings, self._db, blobs)]
         for pool in self.pools:
             pw = PoolWorker(
                 client,

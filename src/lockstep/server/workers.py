@@ -52,13 +52,17 @@ def _sandbox() -> SandboxedWorkflowRunner:
     )
 
 
-def control_worker(client: Client, settings: Settings, db: Database) -> Worker:
+def control_worker(client: Client, settings: Settings, db: Database, blobs: BlobStore) -> Worker:
     """The interpreter alone, for a server that runs no step of its own."""
     return Worker(
         client,
         task_queue=settings.control_queue,
         workflows=[RunWorkflow, MachineWorkflow, FanOutWorkflow],
-        activities=[(recorder := Recorder(db)).record, recorder.cache_lookup],
+        activities=[
+            (recorder := Recorder(db, blobs)).record,
+            recorder.cache_lookup,
+            recorder.load_outputs,
+        ],
         workflow_runner=_sandbox(),
         # the recorder is local-only: this worker must never take step tasks
         no_remote_activities=True,
@@ -129,8 +133,8 @@ class PoolWorker:
         served: list[Callable[..., Any]] = [activities.run_step]
         interpreter: dict[str, Any] = {}
         if interpreter_db is not None:
-            recorder = Recorder(interpreter_db)
-            served += [recorder.record, recorder.cache_lookup]
+            recorder = Recorder(interpreter_db, blobs)
+            served += [recorder.record, recorder.cache_lookup, recorder.load_outputs]
             interpreter = {
                 "workflows": [RunWorkflow, MachineWorkflow, FanOutWorkflow],
                 "workflow_runner": _sandbox(),

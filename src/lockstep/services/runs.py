@@ -272,6 +272,18 @@ class RunService:
     async def get(self, project: str, run_id: str) -> RunRecord:
         return await self._db.call(lambda s: store.to_record(s, store.get_row(s, project, run_id)))
 
+    async def output(self, project: str, run_id: str, step: str | None, name: str) -> Any:
+        """One output of the run, or of one of its steps (a marker when stored by reference)."""
+        run = await self.get(project, run_id)
+        outputs: dict[str, Any] | list[Any] | None = run.outputs
+        where = f"run {run_id}"
+        if step is not None:
+            record = run.steps.get(step) or (await self._item(project, run_id, step))[step]
+            outputs, where = record.outputs, f"step '{step}' of run {run_id}"
+        if not isinstance(outputs, dict) or name not in outputs:
+            raise NotFound(f"{where} has no output '{name[:100]}'")
+        return outputs[name]
+
     async def _item(self, project: str, run_id: str, step: str) -> dict[str, StepRecord]:
         """``{step: record}`` of a fan-out item ``STEP[i]``, or NotFound."""
         parent, _, index = step.partition("[")

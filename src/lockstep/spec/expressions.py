@@ -339,7 +339,7 @@ def _reads(src: str) -> tuple[frozenset[str], frozenset[str] | None]:
     return roots, frozenset(c[1] for c in chains if c[0] == "steps")
 
 
-def _narrowed(src: str, context: Mapping[str, Any]) -> dict[str, Any]:
+def narrowed(src: str, context: Mapping[str, Any]) -> dict[str, Any]:
     """Only the variables ``src`` reads: CEL converts every value it is given, and a fan-out
     evaluates its items' expressions thousands of times next to large upstream outputs."""
     roots, step_ids = _reads(src)
@@ -354,7 +354,7 @@ def evaluate(src: str, context: Mapping[str, Any]) -> Any:
     """The value of CEL ``src`` with ``context`` as its variables."""
     program = compile_expression(src)
     try:
-        return program.execute(_narrowed(src, context))
+        return program.execute(narrowed(src, context))
     except KeyError as err:
         detail = f"no such key {err.args[0]!r}" if err.args else "no such key"
     except Exception as err:  # the cel binding raises several types; all mean "failed"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import PurePosixPath
 from typing import Annotated, Any
@@ -11,6 +10,7 @@ from fastapi import APIRouter, Depends, Path
 from fastapi.responses import StreamingResponse
 
 from lockstep.api.deps import Access, Services, require, services
+from lockstep.api.streams import blob_chunks
 from lockstep.spec.models import RECORDED_STEP_PATTERN
 from lockstep.storage import artifacts as store
 
@@ -21,7 +21,6 @@ RunId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 StepId = Annotated[str, Path(pattern=RECORDED_STEP_PATTERN, max_length=80)]
 Name = Annotated[str, Path(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")]
 BASE = "/projects/{project}/runs/{run_id}/artifacts"
-_CHUNK = 1024 * 1024
 
 
 @router.get(BASE)
@@ -37,17 +36,12 @@ async def download_artifact(
     """The artifact's bytes: the file itself, or a tar.gz of a directory or glob."""
     ref = await svc.db.call(lambda s: store.artifact(s, access.project, run_id, step, name))
 
-    def chunks() -> Iterator[bytes]:
-        with svc.blobs.open(ref.key) as f:
-            while chunk := f.read(_CHUNK):
-                yield chunk
-
     if ref.kind == "file":
         filename, media = PurePosixPath(ref.paths[0]).name, "application/octet-stream"
     else:
         filename, media = f"{name}.tar.gz", "application/gzip"
     return StreamingResponse(
-        chunks(),
+        blob_chunks(svc.blobs, ref.key),
         media_type=media,
         headers={
             "content-disposition": f'attachment; filename="{filename}"',

@@ -5,15 +5,16 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Response
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from lockstep.api.deps import Access, Services, require, services
-from lockstep.api.streams import follow_logs
+from lockstep.api.streams import blob_chunks, follow_logs
+from lockstep.engine.refs import REF, is_ref
 from lockstep.errors import InvalidRequest
 from lockstep.records import RunPage, RunRecord, StepRecord
 from lockstep.registry.selectors import MAX_SELECTOR
-from lockstep.spec.models import MAX_ITEMS, STEP_ID_PATTERN
+from lockstep.spec.models import MAX_ITEMS, RECORDED_STEP_PATTERN, STEP_ID_PATTERN
 
 router = APIRouter(tags=["runs"])
 Svc = Annotated[Services, Depends(services)]
@@ -139,6 +140,27 @@ async def step_items(
     """A page of a for_each step's items in item order (``index``), optionally by status."""
     return await svc.runs.items(
         access.project, run_id, step, status=status, offset=offset, limit=limit
+    )
+
+
+@router.get(BASE + "/{run_id}/outputs/{name}")
+async def run_output(
+    run_id: RunId,
+    name: Annotated[str, Path(max_length=128)],
+    svc: Svc,
+    access: Read,
+    step: Annotated[str | None, Query(pattern=RECORDED_STEP_PATTERN, max_length=80)] = None,
+) -> Any:
+    """One output of the run (or of ``step``) in full, as JSON: a value stored by reference
+    (bigger than 64 KiB; the record shows a preview) is streamed from the store."""
+    value = await svc.runs.output(access.project, run_id, step, name)
+    if not is_ref(value):
+        return JSONResponse(value)
+    key = value[REF]["key"]
+    return StreamingResponse(
+        blob_chunks(svc.blobs, key),
+        media_type="application/json",
+        headers={"x-lockstep-sha256": value[REF]["sha256"]},
     )
 
 

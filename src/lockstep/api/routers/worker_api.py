@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -15,6 +14,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from lockstep.api.deps import Services, services, superuser
+from lockstep.api.streams import blob_chunks
 from lockstep.auth.principal import Principal
 from lockstep.engine.plan import secret_names
 from lockstep.errors import InvalidRequest, NotFound, PermissionDenied
@@ -35,6 +35,8 @@ _CHUNK = 1024 * 1024
 _ARTIFACT = re.compile(
     rf"^artifacts/[a-z0-9-]+/[A-Za-z0-9_-]{{1,64}}/{_STEP}/[0-9]{{1,6}}/"
     r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$"
+    # outputs stored by reference: their place among the step's outputs
+    rf"|^outputs/[a-z0-9-]+/[A-Za-z0-9_-]{{1,64}}/{_STEP}/[0-9]{{1,6}}/[0-9]{{1,4}}\.json$"
 )
 
 
@@ -119,13 +121,7 @@ async def blob(
     """A workspace snapshot or an artifact, streamed (never held in memory whole)."""
     if not (_SNAPSHOT.fullmatch(key) or _ARTIFACT.fullmatch(key)) or not svc.blobs.exists(key):
         raise NotFound(f"snapshot '{key[:100]}' not found")
-
-    def chunks() -> Iterator[bytes]:
-        with svc.blobs.open(key) as f:
-            while chunk := f.read(_CHUNK):
-                yield chunk
-
-    return StreamingResponse(chunks(), media_type="application/gzip")
+    return StreamingResponse(blob_chunks(svc.blobs, key), media_type="application/gzip")
 
 
 @router.put("/blobs", status_code=201)
