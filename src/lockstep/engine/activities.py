@@ -13,14 +13,14 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from lockstep.engine.events import EventBatch
-from lockstep.engine.types import CacheHit, CacheQuery, OutputLoad, StepResult, StepTask
-from lockstep.engine.workflow import (
+from lockstep.engine.interpreter import (
     CACHE_ACTIVITY,
     LOAD_ACTIVITY,
     RECORD_ACTIVITY,
     STEP_ACTIVITY,
     WORKER_SHUTDOWN,
 )
+from lockstep.engine.types import CacheHit, CacheQuery, OutputLoad, StepResult, StepTask
 from lockstep.errors import ExecutionError, LockstepError
 from lockstep.executors.big_outputs import load
 from lockstep.executors.container import ContainerRuntime

@@ -6,8 +6,9 @@ import asyncio
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from lockstep.engine.interpreter import FANOUT_WORKFLOW
     from lockstep.engine.items import BatchResult, FanOutBatch
-    from lockstep.engine.workflow import FANOUT_WORKFLOW, RunWorkflow
+    from lockstep.engine.workflow import RunWorkflow
 
 
 @workflow.defn(name=FANOUT_WORKFLOW)

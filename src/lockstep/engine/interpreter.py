@@ -1,0 +1,383 @@
+"""How one step is decided and run, shared by every interpreter workflow: its expressions
+(with outputs stored by reference loaded when read), the cache, and its attempts on the
+step's pool queue with retries; every change is reported to the recorder through batched
+local activities that never sit on the step path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    CancelledError,
+    TimeoutError,
+    TimeoutType,
+)
+
+with workflow.unsafe.imports_passed_through():
+    from lockstep.engine.caching import cache_key
+    from lockstep.engine.events import Event, EventBatch
+    from lockstep.engine.refs import LOAD_MAX, ref_keys, step_sources, with_values
+    from lockstep.engine.states import STEP_TERMINAL
+    from lockstep.engine.types import (
+        CANCELLED,
+        FAILED,
+        SKIPPED,
+        SUCCEEDED,
+        ArtifactRef,
+        CacheHit,
+        CacheQuery,
+        OutputLoad,
+        RunPlan,
+        StepPlan,
+        StepResult,
+        StepTask,
+    )
+    from lockstep.executors.outputs import OutputError, check_contract
+    from lockstep.settings import pool_queue
+    from lockstep.spec.expressions import (
+        OPEN,
+        ExpressionError,
+        evaluate,
+        narrowed,
+        render,
+        to_text,
+    )
+
+STEP_ACTIVITY = "lockstep.step"
+FANOUT_WORKFLOW = "lockstep.fanout"  # a batch of a wide fan-out (engine.fanout)
+CACHE_ACTIVITY = "lockstep.cache_lookup"
+LOAD_ACTIVITY = "lockstep.load_outputs"
+RECORD_ACTIVITY = "lockstep.record"
+WORKER_SHUTDOWN = "WorkerShutdown"
+#: a worker lost mid-step is retried this many times without using the step's own retries
+INFRA_RETRIES = 3
+#: generous bound on one attempt when the step sets no timeout; liveness comes from heartbeats
+NO_TIMEOUT = timedelta(days=30)
+
+
+def _iso(at: Any) -> str:
+    return str(at.isoformat(timespec="microseconds")).replace("+00:00", "Z")
+
+
+def _deep_render(value: Any, ctx: dict[str, Any]) -> Any:
+    """``with:`` values: every string rendered (a whole ``${{ }}`` keeps its JSON type)."""
+    if isinstance(value, str):
+        return render(value, ctx)
+    if isinstance(value, dict):
+        return {k: _deep_render(v, ctx) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_deep_render(v, ctx) for v in value]
+    return value
+
+
+class StepInterpreter:
+    """The state and step machinery of an interpreter workflow (not a workflow itself)."""
+
+    def __init__(self) -> None:
+        self._events: list[Event] = []
+        self._closing = False
+        self._status: dict[str, str] = {}
+        self._outputs: dict[str, Any] = {}  # an object per step; a list for a fan-out step
+        self._errors: dict[str, str | None] = {}
+        self._continue: set[str] = set()  # failed steps whose continue_on_error lets others go
+        self._plan: RunPlan | None = None
+        self._run_status = "running"
+        self._attempt_no: dict[str, int] = {}  # per step, across a state machine's visits
+        self._artifacts: dict[str, list[ArtifactRef]] = {}  # what each succeeded step stored
+
+    def _emit(self, kind: str, **fields: Any) -> None:
+        self._events.append(Event(kind=kind, at=_iso(workflow.now()), **fields))
+
+    async def _flusher(self) -> None:
+        assert self._plan is not None
+        while True:
+            await workflow.wait_condition(lambda: bool(self._events) or self._closing)
+            if not self._events:
+                return
+            batch, self._events = self._events, []
+            await workflow.execute_local_activity(
+                RECORD_ACTIVITY,
+                EventBatch(run_id=self._plan.run_id, events=batch),
+                start_to_close_timeout=timedelta(seconds=60),
+                retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=5)),
+            )
+
+    def _settle(
+        self,
+        step: str,
+        status: str,
+        *,
+        outputs: Any = None,
+        error: str | None = None,
+        reused_from: str | None = None,
+        cached_from: str | None = None,
+    ) -> None:
+        self._status[step] = status
+        self._errors[step] = error
+        if outputs is not None:
+            self._outputs[step] = outputs
+        self._emit(
+            "step_finished",
+            step=step,
+            status=status,
+            outputs=outputs,
+            error=error,
+            reused_from=reused_from,
+            cached_from=cached_from,
+        )
+
+    async def _reading(
+        self, plan: RunPlan, sources: list[str], ctx: dict[str, Any]
+    ) -> dict[str, Any]:
+        """``ctx`` with the outputs stored by reference that ``sources`` read loaded into it
+        (an expression looking inside a value needs the value, not its marker)."""
+        keys = {k: n for src in sources if src for k, n in ref_keys(narrowed(src, ctx))}
+        if not keys:
+            return ctx
+        for key, size in keys.items():
+            if size > LOAD_MAX:
+                raise ExpressionError(
+                    f"output {key.rsplit('/', 1)[-1][:-5]!r} is {size} bytes, too big to read "
+                    f"in an expression (the most is {LOAD_MAX}); hand it on whole instead, "
+                    "e.g. with: {data: ${{ steps.STEP.outputs.NAME }}}"
+                )
+        loaded: dict[str, Any] = await workflow.execute_local_activity(
+            LOAD_ACTIVITY,
+            OutputLoad(plan.project, sorted(keys)),
+            result_type=dict,
+            start_to_close_timeout=timedelta(seconds=60),
+        )
+        return dict(with_values(ctx, loaded))
+
+    def _holds(self, step: StepPlan, ctx: dict[str, Any]) -> bool:
+        assert step.condition is not None
+        verdict = evaluate(step.condition, ctx)
+        if not isinstance(verdict, bool):
+            raise ExpressionError(
+                f"'if' of step '{step.id}' gave {to_text(verdict)!r}, not a boolean"
+            )
+        return verdict
+
+    async def _execute(
+        self, plan: RunPlan, step: StepPlan, ctx: dict[str, Any], *, condition: bool = False
+    ) -> None:
+        """Render ``step`` in ``ctx``, then take a cached result or run its attempts; either
+        way the step is settled. ``condition``: decide its ``if`` here (a fan-out item's)."""
+        try:
+            ctx = await self._reading(plan, step_sources(step)[0], ctx)
+            if condition and step.condition is not None and not self._holds(step, ctx):
+                self._settle(step.id, SKIPPED, error="condition is false")
+                return
+            argv, step_env = self._render(step, ctx)
+            data = _deep_render(step.inputs, ctx) if step.inputs or step.input_schema else None
+            extra = render(step.cache_key, ctx) if step.cache_key else None
+            if any(OPEN in path for path in step.artifacts.values()):
+                paths = {k: to_text(render(v, ctx)) for k, v in step.artifacts.items()}
+                step = replace(step, artifacts=paths)
+        except ExpressionError as exc:
+            self._settle(step.id, FAILED, error=str(exc))
+            self._maybe_continue(step)
+            return
+        if step.executor == "noop":
+            self._pass_on(step, data)
+            return
+        key = None
+        if step.cache and not plan.no_cache:
+            inputs = self._artifact_inputs(step)
+            key = cache_key(plan, step, argv, step_env, data, inputs, extra)
+            hit: CacheHit | None = await workflow.execute_local_activity(
+                CACHE_ACTIVITY,
+                CacheQuery(plan.project, key, step.cache_ttl_s),
+                result_type=CacheHit,
+                start_to_close_timeout=timedelta(seconds=30),
+            )
+            if hit is not None:
+                self._artifacts[step.id] = list(hit.artifacts)
+                self._settle(
+                    step.id,
+                    SUCCEEDED,
+                    outputs=hit.outputs,
+                    reused_from=hit.run_id,
+                    cached_from=f"{hit.run_id}/{hit.step}/{hit.attempt}",
+                )
+                return
+        await self._attempts(plan, step, argv, step_env, data, cache=key)
+
+    def _pass_on(self, step: StepPlan, data: Any) -> None:
+        """A noop step is decided here, with no worker and no attempt: its input, checked
+        against its contracts, becomes its outputs."""
+        outputs = data if data is not None else {}
+        try:
+            check_contract(outputs, step.input_schema, step=step.id, what="input")
+            check_contract(outputs, step.outputs_schema, step=step.id, what="output")
+        except OutputError as exc:
+            self._settle(step.id, FAILED, error=str(exc))
+            self._maybe_continue(step)
+            return
+        self._settle(step.id, SUCCEEDED, outputs=outputs)
+
+    def _artifact_inputs(self, step: StepPlan) -> list[ArtifactRef]:
+        return [
+            ref
+            for wanted in step.artifact_inputs
+            for ref in self._artifacts.get(wanted.split(".", 1)[0], [])
+            if ref.name == wanted.split(".", 1)[1]
+        ]
+
+    def _render(self, step: StepPlan, ctx: dict[str, Any]) -> tuple[list[str], dict[str, str]]:
+        env = {k: to_text(render(v, ctx)) for k, v in step.env.items()}
+        env.update({k: to_text(evaluate(src, ctx)) for k, src in step.bindings.items()})
+        if step.shell:
+            return list(step.command), env
+        return [to_text(render(arg, ctx)) for arg in step.command], env
+
+    def _maybe_continue(self, step: StepPlan) -> None:
+        if step.continue_on_error:
+            self._continue.add(step.id)
+
+    async def _attempts(
+        self,
+        plan: RunPlan,
+        step: StepPlan,
+        argv: list[str],
+        env: dict[str, str],
+        data: Any = None,
+        *,
+        settle: bool = True,
+        cache: str | None = None,
+    ) -> StepResult:
+        """Run ``step`` until it succeeds or its retries are spent, then settle it (unless
+        ``settle`` is False: a state machine settles a step once it has left it for good).
+        ``data``: the step's input, for steps with a typed contract or a state machine's."""
+        attempt, failures, infra = self._attempt_no.get(step.id, 0), 0, 0
+        queue = pool_queue(step.pool)
+        grace = 60.0
+        start_to_close = timedelta(seconds=step.timeout_s + grace) if step.timeout_s else NO_TIMEOUT
+        while True:
+            attempt += 1
+            self._attempt_no[step.id] = attempt
+            log_key = f"{plan.run_id}/{step.id}/{attempt}"
+            task = StepTask(
+                run_id=plan.run_id,
+                step_id=step.id,
+                attempt=attempt,
+                argv=argv,
+                env=env,
+                workspace=plan.workspace,
+                timeout_s=step.timeout_s,
+                outputs_schema=step.outputs_schema,
+                log_key=log_key,
+                project=plan.project,
+                secrets=step.secrets,
+                executor=step.executor,
+                config=step.config,
+                input=data,
+                input_schema=step.input_schema,
+                artifacts=step.artifacts,
+                artifact_inputs=self._artifact_inputs(step),
+                image=step.image,
+                cpu=step.cpu,
+                memory_bytes=step.memory_bytes,
+                pull=step.pull,
+                network=step.network,
+                user=step.user,
+            )
+            self._emit(
+                "attempt_started", step=step.id, attempt=attempt, log_key=log_key, pool=step.pool
+            )
+            self._status[step.id] = "running"
+            lost = False
+            result: StepResult
+            try:
+                result = await workflow.execute_activity(
+                    STEP_ACTIVITY,
+                    task,
+                    result_type=StepResult,
+                    task_queue=queue,
+                    start_to_close_timeout=start_to_close,
+                    heartbeat_timeout=timedelta(seconds=plan.heartbeat_timeout_s),
+                    schedule_to_start_timeout=(
+                        timedelta(seconds=step.schedule_timeout_s)
+                        if step.schedule_timeout_s
+                        else None
+                    ),
+                    retry_policy=RetryPolicy(maximum_attempts=1),
+                    cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+                )
+            except ActivityError as exc:
+                cause, worker = exc.cause, ""
+                if isinstance(cause, CancelledError):
+                    self._cancelled_attempt(step.id, attempt)
+                    raise asyncio.CancelledError from exc
+                if isinstance(cause, TimeoutError) and cause.type == TimeoutType.HEARTBEAT:
+                    lost = True
+                    why = f"worker lost: no heartbeat for {plan.heartbeat_timeout_s:g}s"
+                    details = cause.last_heartbeat_details
+                    worker = str(details[0]) if details else ""
+                elif (
+                    isinstance(cause, TimeoutError) and cause.type == TimeoutType.SCHEDULE_TO_START
+                ):
+                    why = (
+                        f"no worker of pool '{step.pool}' took the step within "
+                        f"{step.schedule_timeout_s:g}s (schedule_timeout)"
+                    )
+                elif isinstance(cause, ApplicationError) and cause.type == WORKER_SHUTDOWN:
+                    lost, why = True, "worker shut down during the step"
+                else:
+                    why = f"step could not run: {cause or exc}"
+                result = StepResult(ok=False, error=why, worker=worker)
+            except asyncio.CancelledError:
+                self._cancelled_attempt(step.id, attempt)
+                raise
+            status = SUCCEEDED if result.ok else FAILED
+            self._emit(
+                "attempt_finished",
+                step=step.id,
+                attempt=attempt,
+                status=status,
+                result=result,
+                cache_key=cache if result.ok else None,
+            )
+            if result.ok:
+                self._artifacts[step.id] = list(result.artifacts)
+                if settle:
+                    self._settle(step.id, SUCCEEDED, outputs=result.outputs)
+                return result
+            if lost and infra < INFRA_RETRIES:
+                infra += 1
+                continue
+            failures += 1
+            codes = step.retry.on_exit_codes
+            retryable = codes is None or (
+                result.exit_code is not None and result.exit_code in codes
+            )
+            if failures < step.retry.attempts and retryable and not result.timed_out:
+                await workflow.sleep(self._backoff(step, failures))
+                continue
+            if settle:
+                self._settle(step.id, FAILED, error=result.error)
+                self._maybe_continue(step)
+            return result
+
+    def _cancelled_attempt(self, step: str, attempt: int) -> None:
+        if self._status.get(step) in STEP_TERMINAL:
+            return
+        self._emit(
+            "attempt_finished", step=step, attempt=attempt, status=CANCELLED, error="cancelled"
+        )
+        self._settle(step, CANCELLED, error="cancelled")
+
+    @staticmethod
+    def _backoff(step: StepPlan, failures: int) -> float:
+        delay = step.retry.backoff_s * (2 ** (failures - 1))
+        if step.retry.max_backoff_s is not None:
+            delay = min(delay, step.retry.max_backoff_s)
+        return float(max(delay, 0.0))
