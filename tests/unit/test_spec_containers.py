@@ -44,8 +44,13 @@ def test_a_container_step_compiles_to_sh_with_its_limits() -> None:
     steps = _plan(GOOD)
     sim = steps["sim"]
     assert sim.command[:2] == ["sh", "-c"]  # type: ignore[attr-defined]
-    assert (sim.cpu, sim.memory_bytes) == (0.5, 64 * 1024**2)  # type: ignore[attr-defined]
-    assert (sim.pull, sim.network, sim.user) == ("never", "none", "1000:1000")  # type: ignore[attr-defined]
+    assert sim.container is not None
+    assert (sim.container.cpu, sim.container.memory_bytes) == (0.5, 64 * 1024**2)
+    assert (sim.container.pull, sim.container.network, sim.container.user) == (
+        "never",
+        "none",
+        "1000:1000",
+    )
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from lockstep.cli.output import out, styled
+from lockstep.engine.refs import REF, is_ref
 from lockstep.records import RunPage, RunRecord
 from lockstep.spec.durations import format_duration
 
@@ -33,6 +34,8 @@ def run_table(run: RunRecord) -> Table:
             note = f"reused from {step.reused_from}"
         if step.cached_from:
             note = f"cached: {step.cached_from}"
+        if step.items:
+            note = f"items {_counts(step.items)}" + (f"; {note}" if note else "")
         name = f"{step_id} (finally)" if step.is_finally else step_id
         table.add_row(
             escape(name),
@@ -44,6 +47,22 @@ def run_table(run: RunRecord) -> Table:
     return table
 
 
+def _counts(items: dict[str, int]) -> str:
+    """``7/10 succeeded, 1 failed, 2 running`` for a fan-out step's items."""
+    done = f"{items.get('succeeded', 0)}/{items.get('total', 0)} succeeded"
+    rest = [f"{n} {status}" for status, n in items.items() if status not in ("total", "succeeded")]
+    return ", ".join([done, *rest])
+
+
+def _value(value: object) -> str:
+    """How an output reads in a terminal: a value stored by reference shows its size and a
+    preview, never the whole."""
+    if is_ref(value):
+        ref = value[REF]  # type: ignore[index]
+        return f"<{ref['size']:,} bytes, stored by reference> {ref['preview'][:80]}…"
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
 def print_run(run: RunRecord) -> None:
     out.print(run_table(run))
     if run.error:
@@ -51,8 +70,9 @@ def print_run(run: RunRecord) -> None:
     if run.outputs:
         out.print("[bold]outputs[/]")
         for name, value in run.outputs.items():
-            text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-            out.print(f"  {escape(name)} = {escape(text)}")
+            out.print(f"  {escape(name)} = {escape(_value(value))}")
+        if any(is_ref(v) for v in run.outputs.values()):
+            out.print(f"  whole values: lockstep runs output {run.id} NAME")
     if run.definition:
         out.print(f"definition {escape(run.definition)} version {run.version}")
     if run.sha:

@@ -34,7 +34,7 @@ def cache_key(
         "argv": argv,
         "env": env,
         "secrets": step.secrets,
-        "image": step.image,
+        "image": step.container.image if step.container else None,
         "executor": step.executor,
         "config": step.config,
         "input": data,

@@ -283,12 +283,7 @@ class StepInterpreter:
                 input_schema=step.input_schema,
                 artifacts=step.artifacts,
                 artifact_inputs=self._artifact_inputs(step),
-                image=step.image,
-                cpu=step.cpu,
-                memory_bytes=step.memory_bytes,
-                pull=step.pull,
-                network=step.network,
-                user=step.user,
+                container=step.container,
             )
             self._emit(
                 "attempt_started", step=step.id, attempt=attempt, log_key=log_key, pool=step.pool

@@ -8,6 +8,7 @@ from typing import Any
 
 from lockstep.engine.types import (
     Branch,
+    ContainerSpec,
     RetryPlan,
     ReusedStep,
     RunPlan,
@@ -79,12 +80,18 @@ def _step_plan(spec: WorkflowSpec, step_id: str, step: StepSpec, is_finally: boo
             if step.schedule_timeout is not None
             else spec.defaults.schedule_timeout
         ),
-        image=step.image,
-        cpu=step.resources.cpu if step.resources else None,
-        memory_bytes=step.resources.memory if step.resources else None,
-        pull=step.pull,
-        network=step.network,
-        user=step.user,
+        container=(
+            ContainerSpec(
+                image=step.image,
+                cpu=step.resources.cpu if step.resources else None,
+                memory_bytes=step.resources.memory if step.resources else None,
+                pull=step.pull,
+                network=step.network,
+                user=step.user,
+            )
+            if step.image
+            else None
+        ),
         executor=step.uses or "shell",
         for_each=for_each_source(step.for_each),
         items=list(step.for_each) if isinstance(step.for_each, list) else None,

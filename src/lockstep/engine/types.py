@@ -38,6 +38,19 @@ class Branch:
 
 
 @dataclass(frozen=True)
+class ContainerSpec:
+    """A container step's image, its limits (None: the runtime's default) and how to get and
+    run it."""
+
+    image: str
+    cpu: float | None = None
+    memory_bytes: int | None = None
+    pull: str = "if-not-present"
+    network: str = "default"
+    user: str | None = None
+
+
+@dataclass(frozen=True)
 class StepPlan:
     """One step, compiled. Strings may still hold ``${{ }}`` templates; ``run`` strings have
     had their expressions replaced by env-var references (``bindings``) so a value never becomes
@@ -75,13 +88,7 @@ class StepPlan:
     cache_ttl_s: float | None = None
     #: fail the attempt when no worker of the pool takes it within this many seconds
     schedule_timeout_s: float | None = None
-    #: a container step: image, limits and how to get and run it
-    image: str | None = None
-    cpu: float | None = None
-    memory_bytes: int | None = None
-    pull: str = "if-not-present"
-    network: str = "default"
-    user: str | None = None
+    container: ContainerSpec | None = None  # None: a process on the worker
     #: fan-out: run once per item of this CEL list (or of the literal ``items``)
     for_each: str | None = None
     items: list[Any] | None = None
@@ -209,13 +216,7 @@ class StepTask:
     project: str = "default"
     #: env var -> secret name; the worker resolves values, they never enter the engine
     secrets: dict[str, str] = field(default_factory=dict)
-    #: a container step: the image reference, and its limits (None: the runtime's default)
-    image: str | None = None
-    cpu: float | None = None
-    memory_bytes: int | None = None
-    pull: str = "if-not-present"
-    network: str = "default"
-    user: str | None = None
+    container: ContainerSpec | None = None  # None: a process on the worker
     executor: str = "shell"
     config: dict[str, Any] = field(default_factory=dict)
     #: typed contract: checked by the worker before the step starts, handed to it as

@@ -140,7 +140,7 @@ async def execute_step(
         if task.input is not None:
             (private / "input.json").write_text(json.dumps(task.input, ensure_ascii=False))
         outcome: ProcessOutcome
-        if task.image is not None:
+        if task.container is not None:
             outcome = await _in_container(
                 task, containers, attempt_dir, outputs_file, log, worker, heartbeat,
                 kill_grace_s, max_log_bytes,
@@ -215,7 +215,8 @@ async def _in_container(
             f"step '{task.step_id}' needs a container runtime and worker {worker} has none; "
             "set LOCKSTEP_CONTAINER_HOST (or DOCKER_HOST) on the worker"
         )
-    assert task.image is not None
+    box = task.container
+    assert box is not None
     # the image's own PATH and HOME stay: only the task's variables and lockstep's go in
     env = {**task.env, **_lockstep_env(task)}
     if task.input is not None:
@@ -224,7 +225,7 @@ async def _in_container(
     return await run_container(
         task.argv,
         runtime=containers,
-        image=task.image,
+        image=box.image,
         workspace=workspace,
         outputs=outputs_file,
         env=env,
@@ -233,8 +234,8 @@ async def _in_container(
         heartbeat=heartbeat,
         kill_grace_s=kill_grace_s,
         max_log_bytes=max_log_bytes,
-        cpu=task.cpu,
-        memory_bytes=task.memory_bytes,
+        cpu=box.cpu,
+        memory_bytes=box.memory_bytes,
         labels={
             "run": task.run_id,
             "step": task.step_id,
@@ -243,9 +244,9 @@ async def _in_container(
             "host": host,
             "pid": pid,
         },
-        pull=task.pull,
-        network=task.network,
-        user=task.user,
+        pull=box.pull,
+        network=box.network,
+        user=box.user,
     )
 
 
