@@ -16,17 +16,19 @@ import pytest
 from tests.harness import Server
 
 ROLES = ("viewer", "operator", "maintainer", "admin")
-#: (method, path template) -> the least project role, or "public" / "anyone" / "superuser"
+#: (method, path template) -> the least project role, or "public" / "anyone" / "superuser" /
+#: "worker" (a worker token or a superuser's)
 POLICY: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/health"): "public",
     ("GET", "/api/v1/me"): "anyone",
     ("GET", "/api/v1/workers"): "anyone",
-    ("GET", "/api/v1/worker/config"): "superuser",
-    ("POST", "/api/v1/worker/report"): "superuser",
-    ("POST", "/api/v1/worker/secrets"): "superuser",
-    ("GET", "/api/v1/worker/blobs"): "superuser",
-    ("POST", "/api/v1/worker/logs"): "superuser",
-    ("PUT", "/api/v1/worker/blobs"): "superuser",
+    ("POST", "/api/v1/workers/tokens"): "superuser",
+    ("GET", "/api/v1/worker/config"): "worker",
+    ("POST", "/api/v1/worker/report"): "worker",
+    ("POST", "/api/v1/worker/secrets"): "worker",
+    ("GET", "/api/v1/worker/blobs"): "worker",
+    ("POST", "/api/v1/worker/logs"): "worker",
+    ("PUT", "/api/v1/worker/blobs"): "worker",
     ("GET", "/api/v1/projects/{project}/runs/{run_id}/artifacts"): "viewer",
     ("GET", "/api/v1/projects/{project}/runs/{run_id}/artifacts/{step}/{name}"): "viewer",
     ("GET", "/api/v1/projects"): "anyone",
@@ -85,6 +87,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/projects"): {"name": "made-by-matrix"},
     ("PUT", "/api/v1/projects/{project}/members"): {"user": "someone", "role": "viewer"},
     ("POST", "/api/v1/tokens"): {"name": "matrix"},
+    ("POST", "/api/v1/workers/tokens"): {"name": "matrix"},
     ("POST", "/api/v1/projects/{project}/runs"): {"spec": "name: m\nsteps: {a: {run: 'true'}}\n"},
     ("PUT", "/api/v1/projects/{project}/secrets/{name}"): {"value": "matrix-value"},
     ("POST", "/api/v1/projects/{project}/repositories"): {"url": "file:///nonexistent/repo.git"},
@@ -112,6 +115,10 @@ def people(server: Server) -> dict[str, str]:
     resp = server.api.put("/projects/beta/members", json={"user": "outsider", "role": "admin"})
     assert resp.status_code in (200, 201), resp.text
     tokens["outsider"] = _token_for(server, "outsider")
+    resp = server.api.post("/workers/tokens", json={"name": "matrix-box"})
+    assert resp.status_code == 201, resp.text
+    assert resp.json()["user"] == "worker.matrix-box"
+    tokens["worker"] = resp.json()["token"]
     return tokens
 
 
@@ -159,6 +166,14 @@ def test_role_matrix(server: Server, people: dict[str, str], method: str, path: 
         else:
             assert resp.status_code == 403, (role, method, path, resp.status_code, resp.text)
             assert resp.headers["content-type"] == "application/problem+json"
+    # a worker's token opens the worker API and nothing else
+    worker = _call(server, people["worker"], method, path)
+    if need == "worker":
+        assert worker.status_code not in (401, 403), worker.text
+    elif "{project}" in path and need not in ("public", "signed"):
+        assert worker.status_code == 404, (method, path, worker.text)
+    elif need not in ("public", "anyone", "signed"):
+        assert worker.status_code == 403, (method, path, worker.status_code, worker.text)
     if "{project}" in path:
         # a member of another project learns nothing about this one, not even that it exists
         resp = _call(server, people["outsider"], method, path)

@@ -30,23 +30,38 @@ steps:
     run: |
       echo "x=${{ steps.a.outputs.x }}-b" >> "$LOCKSTEP_OUTPUTS"
       echo "made=$(cat made.txt)" >> "$LOCKSTEP_OUTPUTS"
+      echo "big=$(head -c 100000 /dev/zero | tr '\\0' y)" >> "$LOCKSTEP_OUTPUTS"
   c:
     runs_on: remote-a
     needs: [b]
-    run: echo "x=${{ steps.b.outputs.x }}-c" >> "$LOCKSTEP_OUTPUTS"
+    with: {big: "${{ steps.b.outputs.big }}"}
+    run: |
+      echo "x=${{ steps.b.outputs.x }}-c" >> "$LOCKSTEP_OUTPUTS"
+      python3 -c "import json, os; print('big', len(json.load(open(os.environ['LOCKSTEP_INPUT']))['big']))"
 """
 
 
 @pytest.fixture
 def remote_workers(server: Server, tmp_path: Path) -> Iterator[dict[str, Path]]:
     homes = {pool: tmp_path / pool for pool in ("remote-a", "remote-b")}
+    # a worker token (not the administrator's): the worker API and nothing else
+    made = subprocess.run(
+        [str(BIN), "workers", "token", "hops"],
+        env=env_for(tmp_path, LOCKSTEP_URL=server.url, LOCKSTEP_TOKEN=server.token),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert made.returncode == 0, made.stderr
+    token = made.stdout.strip()
+    assert "for worker.hops (shown once)" in made.stderr
     procs = []
     for pool, home in homes.items():
         home.mkdir()
         procs.append(
             subprocess.Popen(
                 [str(BIN), "worker", "--pool", pool],
-                env=env_for(home, LOCKSTEP_URL=server.url, LOCKSTEP_TOKEN=server.token),
+                env=env_for(home, LOCKSTEP_URL=server.url, LOCKSTEP_TOKEN=token),
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
                 start_new_session=True,
@@ -72,6 +87,9 @@ def test_steps_hop_between_remote_pools(
     run = server.run_and_wait(SPEC, workdir=work, timeout=90)
     assert run["status"] == "succeeded", run["steps"]
     assert run["steps"]["c"]["outputs"] == {"x": "data-a-b-c"}
+    # an output stored by reference, put and fetched by remote workers through the server
+    assert run["steps"]["b"]["outputs"]["big"]["__lockstep_ref__"]["size"] == 100_002
+    assert "big 100000" in [line["text"] for line in server.logs(run["id"], "c")]
     assert run["steps"]["b"]["outputs"]["made"] == "made on a"  # an artifact across hosts
     pools = {sid: s["history"][0]["worker"].split("/")[1] for sid, s in run["steps"].items()}
     assert pools == {"a": "remote-a", "b": "remote-b", "c": "remote-a"}

@@ -103,6 +103,16 @@ def require(permission: str) -> Callable[..., Awaitable[Access]]:
     return check
 
 
+async def worker(caller: Caller) -> Principal:
+    """A worker's token, or an administrator's (the worker API)."""
+    if not (caller.superuser or caller.worker):
+        raise PermissionDenied(
+            "the worker API needs a worker token (`lockstep workers token NAME`) "
+            "or an administrator's"
+        )
+    return caller
+
+
 async def superuser(caller: Caller) -> Principal:
     if not caller.superuser:
         raise PermissionDenied("only a server administrator may do this")

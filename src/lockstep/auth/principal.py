@@ -12,6 +12,7 @@ class Principal:
     user_id: str
     name: str
     superuser: bool = False
+    worker: bool = False  # a worker identity: the worker API only
     token_id: str | None = None
     roles: dict[str, Role] = field(default_factory=dict)  # project id -> role
 

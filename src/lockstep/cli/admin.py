@@ -117,11 +117,15 @@ def tokens_create(
 
     async def run(c: ApiClient) -> None:
         body = {"name": name, "expires_in_days": expires_in_days, "user": user}
-        data = await c.call("POST", "/tokens", json={k: v for k, v in body.items() if v})
-        err.print(f"token {data['id']} for {data['user']} (shown once):")
-        sys.stdout.write(data["token"] + "\n")
+        print_new_token(await c.call("POST", "/tokens", json={k: v for k, v in body.items() if v}))
 
     go(run)
+
+
+def print_new_token(data: dict[str, Any]) -> None:
+    """A token just created: what it is on stderr, the secret alone on stdout (pipeable)."""
+    err.print(f"token {data['id']} for {data['user']} (shown once):")
+    sys.stdout.write(data["token"] + "\n")
 
 
 @tokens.command("list")

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from lockstep.cli.admin import AsJson, go, show
+from lockstep.cli.admin import AsJson, go, print_new_token, show
 from lockstep.cli.client import ApiClient
 
 workers = typer.Typer(help="Workers and the pools they serve.", no_args_is_help=True)
@@ -26,5 +26,23 @@ def workers_list(
                 row["labels"] = ",".join(f"{k}={v}" for k, v in row["labels"].items())
         cols = ["identity", "pool", "host", "labels", "capacity", "running", "last_seen"]
         show(rows, [*cols, "version", "state"], as_json)
+
+    go(run)
+
+
+@workers.command("token")
+def workers_token(
+    name: Annotated[str, typer.Argument(help="the worker identity, e.g. gpu-box-1")],
+    expires_in_days: Annotated[
+        int | None, typer.Option(min=1, max=3650, help="the token stops working then")
+    ] = None,
+) -> None:
+    """A token for workers on another host (LOCKSTEP_TOKEN): the worker API and nothing else.
+    Printed once; revoke it with `lockstep tokens revoke ID`."""
+
+    async def run(c: ApiClient) -> None:
+        body = {"name": name, "expires_in_days": expires_in_days}
+        body = {k: v for k, v in body.items() if v}
+        print_new_token(await c.call("POST", "/workers/tokens", json=body))
 
     go(run)

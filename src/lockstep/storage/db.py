@@ -139,6 +139,8 @@ class UserRow(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)
     superuser: Mapped[int] = mapped_column(Integer, default=0)
+    #: a worker identity: its tokens may use the worker API, and nothing else
+    worker: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[str] = mapped_column(String(32))
 
 

@@ -46,6 +46,15 @@ def ensure_user(s: Session, name: str, *, superuser: bool = False) -> UserRow:
     return row
 
 
+def ensure_worker(s: Session, name: str) -> UserRow:
+    """The worker identity ``worker.NAME``, created on first use."""
+    row = ensure_user(s, f"worker.{name}")
+    if not row.worker:
+        row.worker = 1
+        s.flush()
+    return row
+
+
 def get_user(s: Session, name: str) -> UserRow:
     row = s.scalar(select(UserRow).where(UserRow.name == name))
     if row is None:
@@ -103,6 +112,7 @@ def principal_for(s: Session, user: UserRow, *, token_id: str | None = None) -> 
         user_id=user.id,
         name=user.name,
         superuser=bool(user.superuser),
+        worker=bool(user.worker),
         token_id=token_id,
         roles=roles,
     )

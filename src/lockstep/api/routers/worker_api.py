@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from lockstep.api.deps import Services, services, superuser
+from lockstep.api.deps import Services, services, worker
 from lockstep.api.streams import blob_chunks
 from lockstep.auth.principal import Principal
 from lockstep.engine.plan import secret_names
@@ -27,7 +27,7 @@ from lockstep.storage.db import RunRow
 
 router = APIRouter(prefix="/worker", tags=["workers"])
 Svc = Annotated[Services, Depends(services)]
-Admin = Annotated[Principal, Depends(superuser)]
+Admin = Annotated[Principal, Depends(worker)]  # a worker's token, or an administrator's
 _SNAPSHOT = re.compile(r"^snapshots/[a-z0-9-]+/[0-9a-f]{64}\.tar\.gz$")
 _STEP = r"[A-Za-z0-9_-]{1,63}(?:\[[0-9]{1,5}\])?"  # an id, or id[i] for a fan-out item
 _LOG_KEY = re.compile(rf"^([A-Za-z0-9_-]{{1,64}})/{_STEP}/[0-9]{{1,6}}$")
