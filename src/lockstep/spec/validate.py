@@ -17,6 +17,7 @@ from jsonschema.exceptions import SchemaError, best_match
 
 from lockstep.errors import Diagnostic
 from lockstep.spec.artifact_rules import check_artifacts
+from lockstep.spec.conditions import is_boolean
 from lockstep.spec.contracts import CONTRACTS, check_references, resolved, template_strings
 from lockstep.spec.expressions import (
     OPEN,
@@ -26,7 +27,6 @@ from lockstep.spec.expressions import (
     find_templates,
     references,
     secret_reference,
-    tokenize,
     whole_template,
 )
 from lockstep.spec.fanout_rules import check_step_shape, for_each_source
@@ -39,11 +39,6 @@ from lockstep.spec.yamlsafe import Position, nearest_position, pointer
 
 IF_EXAMPLE = "${{ params.deploy == true }}"
 SECRET_NAME = re.compile(SECRET_NAME_PATTERN)
-_BOOL_OPS = frozenset({"==", "!=", "<", "<=", ">", ">=", "&&", "||"})
-_BOOL_METHODS = frozenset(
-    {"startsWith", "endsWith", "contains", "matches", "exists", "all", "exists_one", "has"}
-    | {"bool"}
-)
 
 
 def validate_spec(
@@ -421,42 +416,8 @@ class _Checker:
                 self.add(f"'if' must be a single expression, e.g. {IF_EXAMPLE}", ptr)
                 return
             src = only.source
-        if self._check_expression(src, ptr, scope) and not self._is_boolean(src):
+        if self._check_expression(src, ptr, scope) and not is_boolean(src, self._declared_boolean):
             self.add(f"'if' must be a boolean expression, e.g. {IF_EXAMPLE}; got '{src}'", ptr)
-
-    def _is_boolean(self, src: str) -> bool:
-        """Whether ``src`` is visibly boolean: a literal, a comparison or logical operator at
-        the top level, a boolean method, or a reference to something declared boolean."""
-        tokens = tokenize(src)
-        while (
-            len(tokens) >= 2 and tokens[0].value == "(" and _matching(tokens, 0) == len(tokens) - 1
-        ):
-            tokens = tokens[1:-1]
-        if not tokens:
-            return False
-        if len(tokens) == 1 and tokens[0].kind == "ident":
-            return tokens[0].value in ("true", "false")
-        if tokens[0].kind == "op" and tokens[0].value == "!":
-            return True
-        depth = 0
-        for tok in tokens:
-            if tok.kind == "op" and tok.value in "([{":
-                depth += 1
-            elif tok.kind == "op" and tok.value in ")]}":
-                depth -= 1
-            elif depth == 0 and (
-                (tok.kind == "op" and tok.value in _BOOL_OPS)
-                or (tok.kind == "ident" and tok.value == "in")
-            ):
-                return True
-        last = tokens[-1]
-        if last.kind == "op" and last.value == ")":
-            opening = _opening(tokens, len(tokens) - 1)
-            return opening > 0 and tokens[opening - 1].value in _BOOL_METHODS
-        if all(t.kind != "op" or t.value in ".[]" for t in tokens):
-            chains = references(src)
-            return len(chains) == 1 and self._declared_boolean(chains[0])
-        return False
 
     def _declared_boolean(self, chain: tuple[str, ...]) -> bool:
         if chain[0] == "params" and len(chain) == 2 and isinstance(self.params, dict):
@@ -466,27 +427,3 @@ class _Checker:
             prop = (self._declared_outputs(chain[1]) or {}).get(chain[3])
             return isinstance(prop, dict) and prop.get("type") == "boolean"
         return False
-
-
-def _matching(tokens: list[Any], start: int) -> int:
-    depth = 0
-    for i in range(start, len(tokens)):
-        if tokens[i].kind == "op" and tokens[i].value in "([{":
-            depth += 1
-        elif tokens[i].kind == "op" and tokens[i].value in ")]}":
-            depth -= 1
-            if depth == 0:
-                return i
-    return -1
-
-
-def _opening(tokens: list[Any], end: int) -> int:
-    depth = 0
-    for i in range(end, -1, -1):
-        if tokens[i].kind == "op" and tokens[i].value in ")]}":
-            depth += 1
-        elif tokens[i].kind == "op" and tokens[i].value in "([{":
-            depth -= 1
-            if depth == 0:
-                return i
-    return -1
