@@ -8,16 +8,21 @@ glob) as a tar.gz of the matched paths, relative to the workspace, so it lands w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import glob
 import shutil
 import tarfile
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 from lockstep.engine.types import ArtifactRef
 from lockstep.errors import ExecutionError
 from lockstep.spec.artifact_rules import pattern_problem
 from lockstep.storage.blobs import BlobStore
+
+T = TypeVar("T")
 
 #: caps on what one artifact may expand to when placed, so a bomb stops early
 MAX_EXTRACT_BYTES = 10 * 1024**3
@@ -92,8 +97,21 @@ async def store_artifacts(
     refs = []
     for name, pattern in patterns.items():
         store = (blobs, workspace, step, name, pattern, f"{prefix}/{name}")
-        refs.append(await asyncio.to_thread(_store, *store))
+        refs.append(await _to_the_end(_store, *store))
     return refs
+
+
+async def _to_the_end(fn: Callable[..., T], *args: Any) -> T:
+    """``fn`` in a thread, awaited to its end even when the attempt is cancelled: a thread
+    cannot be stopped, and the attempt's cleanup must not pull its workspace out from under
+    it (nor may it go on writing after the attempt is over)."""
+    work = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await work
+        raise
 
 
 def _place(blobs: BlobStore, workspace: Path, ref: ArtifactRef) -> None:
@@ -126,7 +144,7 @@ async def place_artifacts(blobs: BlobStore, workspace: Path, refs: list[Artifact
     """Put each upstream artifact into ``workspace`` where its producer had it."""
     for ref in refs:
         try:
-            await asyncio.to_thread(_place, blobs, workspace, ref)
+            await _to_the_end(_place, blobs, workspace, ref)
         except (OSError, tarfile.TarError) as exc:
             raise ArtifactError(
                 f"cannot place artifact '{ref.step}.{ref.name}': {exc}; retry the run"

@@ -131,13 +131,14 @@ class _Stream:
 
 
 class ArtifactRouting:
-    """Keys under ``artifacts/`` go to ``artifacts``; all others (snapshots) to ``local``."""
+    """Keys under ``artifacts/`` and ``outputs/`` (outputs stored by reference) go to
+    ``artifacts``; all others (snapshots) to ``local``."""
 
     def __init__(self, local: BlobStore, artifacts: BlobStore) -> None:
         self._local, self._artifacts = local, artifacts
 
     def _for(self, key: str) -> BlobStore:
-        return self._artifacts if key.startswith("artifacts/") else self._local
+        return self._artifacts if key.startswith(("artifacts/", "outputs/")) else self._local
 
     def put_file(self, key: str, path: Path) -> BlobInfo:
         return self._for(key).put_file(key, path)
