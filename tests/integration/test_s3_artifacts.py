@@ -16,7 +16,9 @@ SPEC = """\
 name: to-s3
 steps:
   make:
-    run: mkdir -p out && echo "hello s3" > out/a.txt && echo more > out/b.txt
+    run: |
+      mkdir -p out && echo "hello s3" > out/a.txt && echo more > out/b.txt
+      echo "big=$(head -c 70000 /dev/zero | tr '\\0' z)" >> "$LOCKSTEP_OUTPUTS"
     artifacts: {one: out/a.txt, all: out}
   use:
     needs: [make]
@@ -46,7 +48,10 @@ def test_artifacts_live_in_s3(s3_server_home: Server, s3: S3) -> None:
     keys = s3.keys()
     for name in ("one", "all"):
         assert f"runs/artifacts/default/{run['id']}/make/1/{name}" in keys
+    # an output stored by reference lives there too
+    assert f"runs/outputs/default/{run['id']}/make/1/0.json" in keys
     assert not (server.home / "blobs" / "artifacts").exists()  # nothing kept locally
+    assert not (server.home / "blobs" / "outputs").exists()
     body = server.http.get(f"/runs/{run['id']}/artifacts/make/one")
     assert body.content == b"hello s3\n"
 
