@@ -6,8 +6,11 @@ every command has one code path.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import json
+import time
+from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +31,20 @@ _KINDS: dict[str, type[errors.LockstepError]] = {
     "unavailable": errors.EngineUnavailable,
     "invalid-request": errors.InvalidRequest,
 }
+
+#: a live log stream that drops is resumed from its last event, at most this many times in a
+#: row and for at most this long, before the command gives up with one error line
+RESUME_ATTEMPTS = 6
+RESUME_WINDOW_S = 30.0
+_RESUME_FIRST_DELAY_S = 0.2
+_RESUME_MAX_DELAY_S = 2.0
+#: answers of a proxy while the server restarts: worth another try, unlike a 4xx
+_TRANSIENT = frozenset({502, 503, 504})
+#: the server sends a keepalive comment every 15 s, so a minute of silence is a dead connection
+_STREAM_READ_S = 60.0
+_STREAM_CONNECT_S = 10.0
+#: no event of lockstep's comes near this; a line this long is not a lockstep stream
+_MAX_SSE_LINE = 16 * 1024 * 1024
 
 
 def _raise_for(resp: httpx.Response) -> None:
@@ -124,6 +141,51 @@ class ApiClient:
         )
         return data
 
+    async def follow_logs(
+        self, run_id: str, *, step: str | None
+    ) -> AsyncGenerator[dict[str, Any], None]:
+        """Every log line of a run (or one step), then each new one as it is written, until the
+        run has ended. Reads the server's Server-Sent Events; a dropped connection is resumed
+        with ``Last-Event-ID``, so no line is lost or repeated."""
+        path = f"/api/v1{self._p}/runs/{_seg(run_id)}/logs"
+        params = {"follow": "true", **({"step": step} if step else {})}
+        last_id: str | None = None
+        resumes: _Resumes | None = None  # set once the server has accepted the stream
+        while True:
+            headers = {"last-event-id": last_id} if last_id else {}
+            connect_s = resumes.connect_timeout() if resumes else _STREAM_CONNECT_S
+            timeout = httpx.Timeout(_STREAM_READ_S, connect=connect_s)
+            try:
+                async with self.http.stream(
+                    "GET", path, params=params, headers=headers, timeout=timeout
+                ) as resp:
+                    if resumes is not None and resp.status_code in _TRANSIENT:
+                        raise _Dropped(f"the server answered {resp.status_code}")
+                    if resp.status_code >= 400:
+                        await resp.aread()
+                        _raise_for(resp)
+                    resumes = resumes or _Resumes()
+                    async with contextlib.aclosing(_sse_events(resp)) as events:
+                        async for event in events:
+                            resumes.healthy()  # a keepalive counts: the connection works
+                            if event.get("event") == "end":
+                                return
+                            if event.get("event") == "line":
+                                line = _event_data(event, self.where)
+                                last_id = event.get("id", last_id)
+                                yield line
+                raise _Dropped("the stream ended before the run did")
+            except (httpx.HTTPError, _Dropped) as exc:
+                if resumes is None:  # never reached: the same answer as any other command
+                    raise errors.EngineUnavailable(
+                        f"cannot reach lockstep at {self.where}: {exc}"
+                    ) from exc
+                if not await resumes.wait():
+                    raise errors.EngineUnavailable(
+                        f"lost the log stream of run {run_id} from {self.where} and could not "
+                        f"resume it ({resumes.tries} tries): {_reason(exc)}"
+                    ) from exc
+
     async def cancel(self, run_id: str) -> RunRecord:
         return RunRecord.model_validate(
             await self._call("POST", f"{self._p}/runs/{_seg(run_id)}/cancel")
@@ -137,6 +199,84 @@ class ApiClient:
         return RunRecord.model_validate(
             await self._call("POST", f"{self._p}/runs/{_seg(run_id)}/retry")
         )
+
+
+class _Dropped(Exception):
+    """A live stream broke off without its ``end`` event: resume it."""
+
+
+class _Resumes:
+    """Bounds the resumption of a dropped stream: at most ``RESUME_ATTEMPTS`` in a row, all
+    within ``RESUME_WINDOW_S`` of the first drop, with a growing pause between them."""
+
+    def __init__(self) -> None:
+        self.tries = 0
+        self._deadline = 0.0
+
+    def healthy(self) -> None:
+        self.tries = 0
+
+    def connect_timeout(self) -> float:
+        if not self.tries:
+            return _STREAM_CONNECT_S
+        return max(0.5, min(_STREAM_CONNECT_S, self._deadline - time.monotonic()))
+
+    async def wait(self) -> bool:
+        """Pause before the next try; False when no try is left."""
+        now = time.monotonic()
+        if not self.tries:
+            self._deadline = now + RESUME_WINDOW_S
+        if self.tries >= RESUME_ATTEMPTS or now >= self._deadline:
+            return False
+        pause = min(_RESUME_FIRST_DELAY_S * 2**self.tries, _RESUME_MAX_DELAY_S)
+        await asyncio.sleep(min(pause, self._deadline - now))
+        self.tries += 1
+        return True
+
+
+def _reason(exc: Exception) -> str:
+    # some transport errors have no message; their name still says what happened
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+async def _sse_events(resp: httpx.Response) -> AsyncGenerator[dict[str, str], None]:
+    """The fields of each Server-Sent Events block; a block of comments only is empty.
+
+    Lines are split on LF alone (lockstep's JSON data never holds a raw line break), not on
+    every Unicode line boundary as ``aiter_lines`` does: a log line may hold U+2028 or U+0085,
+    which ``json.dumps(ensure_ascii=False)`` leaves as they are."""
+    pending = b""
+    fields: dict[str, str] = {}
+    async for chunk in resp.aiter_bytes():
+        pending += chunk
+        if b"\n" not in chunk:
+            if len(pending) > _MAX_SSE_LINE:
+                raise _Dropped("an event line is too long for a lockstep stream")
+            continue
+        *lines, pending = pending.split(b"\n")
+        for raw in lines:
+            line = raw.removesuffix(b"\r").decode("utf-8", errors="replace")
+            if not line:
+                yield fields
+                fields = {}
+                continue
+            name, _, value = line.partition(":")
+            if not name:
+                continue  # a comment
+            value = value.removeprefix(" ")
+            if name == "data" and "data" in fields:
+                value = fields["data"] + "\n" + value
+            fields[name] = value
+
+
+def _event_data(event: dict[str, str], where: str) -> dict[str, Any]:
+    try:
+        data = json.loads(event.get("data", ""))
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise errors.EngineUnavailable(f"{where} sent a log event that is not a JSON object")
+    return data
 
 
 def _seg(value: str) -> str:

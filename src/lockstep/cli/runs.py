@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sys
 from collections.abc import Coroutine
 from typing import Annotated, Any
 
@@ -87,7 +89,7 @@ def logs(
     run_id: str,
     step: Annotated[str | None, typer.Argument(help="only this step")] = None,
     follow: Annotated[
-        bool, typer.Option("-f", "--follow", help="stream until the run ends")
+        bool, typer.Option("-f", "--follow", help="stream live until the run ends")
     ] = False,
     as_json: AsJson = False,
 ) -> None:
@@ -95,16 +97,18 @@ def logs(
 
     async def _go() -> int:
         async with connect(context.settings(), engine=False) as client:
+            # in-process, the ASGI transport hands over a response only once it is complete,
+            # so an embedded stream would arrive when the run has ended: page and poll instead
+            if follow and not client.embedded:
+                async with contextlib.aclosing(client.follow_logs(run_id, step=step)) as lines:
+                    async for line in lines:
+                        _print_line(line, step=step, as_json=as_json)
+                return OK
             cursor: str | None = None
             while True:
                 page = await client.logs(run_id, step=step, cursor=cursor)
                 for line in page["lines"]:
-                    if as_json:
-                        print_json(line)
-                    else:
-                        stream = "[red]![/]" if line["stream"] == "err" else " "
-                        label = "" if step else f"[cyan]{escape(line['step'])}[/] "
-                        out.print(f"{label}{stream}{escape(line['text'])}")
+                    _print_line(line, step=step, as_json=as_json)
                 cursor = page["cursor"]
                 if page["lines"]:
                     continue  # there may be more pages already written
@@ -113,6 +117,16 @@ def logs(
                 await asyncio.sleep(0.3)
 
     _guard(_go())
+
+
+def _print_line(line: dict[str, Any], *, step: str | None, as_json: bool) -> None:
+    if as_json:
+        print_json(line)
+        sys.stdout.flush()  # a follower reads each line as it comes, even through a pipe
+        return
+    stream = "[red]![/]" if line["stream"] == "err" else " "
+    label = "" if step else f"[cyan]{escape(line['step'])}[/] "
+    out.print(f"{label}{stream}{escape(line['text'])}")
 
 
 @app.command("cancel")
