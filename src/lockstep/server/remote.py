@@ -9,6 +9,7 @@ acknowledged its batch.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import tempfile
 import threading
@@ -25,11 +26,14 @@ from lockstep.storage.logs import LogStream
 from lockstep.storage.workers import WorkerReport
 
 log = logging.getLogger(__name__)
-#: a writer ships what it has this often, or sooner when this many lines wait
+#: a writer ships what it has this often, or sooner when a batch is full
 FLUSH_EVERY_S = 0.25
 BATCH_LINES = 2000
-#: beyond this many unshipped lines a writer waits for the shipper (bounded memory)
-MAX_PENDING = 20_000
+#: a batch's lines as JSON stay under this: well below the server's 1 MiB request limit, and
+#: one line (at most 64 KiB, 6 bytes a character when escaped) always fits
+BATCH_BYTES = 512 * 1024
+#: beyond this many unshipped bytes a writer waits for the shipper (bounded memory)
+MAX_PENDING_BYTES = 4 * 1024 * 1024
 #: how long closing a writer waits for its last lines to be acknowledged
 CLOSE_WAIT_S = 30.0
 
@@ -145,6 +149,8 @@ class RemoteLogWriter:
     def __init__(self, server: RemoteServer, key: str) -> None:
         self._server, self._key = server, key
         self._pending: list[tuple[str, str, str]] = []
+        self._sizes: list[int] = []  # each pending line's size as JSON
+        self._pending_bytes = 0
         self._cond = threading.Condition()
         self._closing = False
         self.lost = 0  # lines the server never acknowledged
@@ -157,11 +163,14 @@ class RemoteLogWriter:
     def write_many(self, lines: Iterable[tuple[LogStream, str]], ts: datetime | None = None) -> int:
         stamp = (ts or datetime.now(UTC)).isoformat()
         batch = [(stamp, stream, text) for stream, text in lines]
+        sizes = [len(json.dumps(line)) + 2 for line in batch]
         with self._cond:
-            while len(self._pending) >= MAX_PENDING and not self._closing:
+            while self._pending_bytes >= MAX_PENDING_BYTES and not self._closing:
                 self._cond.wait(1.0)
             self._pending.extend(batch)
-            if len(self._pending) >= BATCH_LINES:
+            self._sizes.extend(sizes)
+            self._pending_bytes += sum(sizes)
+            if len(self._pending) >= BATCH_LINES or self._pending_bytes >= BATCH_BYTES:
                 self._cond.notify_all()
         return sum(len(text.encode()) + 1 for _, _, text in batch)
 
@@ -173,13 +182,26 @@ class RemoteLogWriter:
             with self._cond:
                 if not self._pending and not self._closing:
                     self._cond.wait(FLUSH_EVERY_S)
-                batch, self._pending = self._pending[:BATCH_LINES], self._pending[BATCH_LINES:]
+                n = self._batch_end()
+                batch, self._pending = self._pending[:n], self._pending[n:]
+                self._pending_bytes -= sum(self._sizes[:n])
+                del self._sizes[:n]
                 done = self._closing and not batch and not self._pending
                 self._cond.notify_all()
             if done:
                 return
             if batch:
                 self._send(batch)
+
+    def _batch_end(self) -> int:
+        """How many pending lines the next batch takes: up to ``BATCH_LINES`` lines and
+        ``BATCH_BYTES`` bytes, and at least one."""
+        total = 0
+        for n, size in enumerate(self._sizes[:BATCH_LINES]):
+            total += size
+            if total > BATCH_BYTES:
+                return max(n, 1)
+        return min(len(self._sizes), BATCH_LINES)
 
     def _send(self, batch: list[tuple[str, str, str]]) -> None:
         for delay in (0.0, 0.5, 1.0, 2.0, 4.0):
