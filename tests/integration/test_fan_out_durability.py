@@ -13,7 +13,7 @@ from tests.harness import Server, wait_for
 
 pytestmark = pytest.mark.slow
 
-ITEMS = 260  # two batches: items 0-199 in one child workflow, 200-259 in another
+ITEMS = 230  # two batches: items 0-199 in one child workflow, 200-229 in another
 
 
 def _items(server: Server, run_id: str) -> list[dict[str, Any]]:
@@ -36,14 +36,14 @@ steps:
   each:
     for_each: [{", ".join(str(i) for i in range(ITEMS))}]
     max_parallel: 16
-    run: echo "${{{{ index }}}}" >> {ran}; sleep 0.3
+    run: echo "${{{{ index }}}}" >> {ran}; sleep 0.2
 """
     server = Server(home, heartbeat_timeout=3)
     server.start()
     try:
         run_id = server.submit(spec)["id"]
         wait_for(
-            lambda: len(ran.read_text().split()) >= 60, timeout=60, what="60 items to have run"
+            lambda: len(ran.read_text().split()) >= 40, timeout=60, what="40 items to have run"
         )
         server.kill9()
         server.start()
@@ -55,7 +55,14 @@ steps:
         items = _items(server, run_id)
         assert [i["index"] for i in items] == list(range(ITEMS))
         # every execution has its attempt on record: the ones cut off by the crash too
-        assert {i["index"]: i["attempts"] for i in items} == dict(executions)
+        # every execution has its attempt on record (an attempt scheduled but cut off before
+        # its process started is on record too, as lost)
+        unrecorded = [i for i in items if i["attempts"] < executions[i["index"]]]
+        assert not unrecorded, [(i["index"], i["history"]) for i in unrecorded[:3]]
+        for item in items:
+            assert len(item["history"]) == item["attempts"]
+            for lost in item["history"][:-1]:
+                assert lost["status"] == "failed" and "worker" in lost["error"], lost
         assert all(i["history"][-1]["status"] == "succeeded" for i in items)
     finally:
         server.stop()

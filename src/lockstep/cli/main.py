@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -14,9 +14,12 @@ from lockstep.cli.output import FAILED, OK, err, out
 from lockstep.cli.run import run_command
 from lockstep.cli.server_commands import server_command, worker_command
 from lockstep.errors import SpecError
-from lockstep.spec.load import LoadedSpec, load_spec_file
-from lockstep.spec.models import json_schema
-from lockstep.spec.yamlsafe import pointer
+
+if TYPE_CHECKING:
+    from lockstep.spec.load import LoadedSpec
+
+# The spec package (pydantic models, JSON Schema, CEL) is imported by the commands that read
+# workflow files, not at start-up: every other command would pay for it.
 
 app = typer.Typer(
     name="lockstep",
@@ -63,6 +66,8 @@ def validate(
     files: Annotated[list[Path], typer.Argument(help="workflow files or directories")],
 ) -> None:
     """Check workflow files; print every problem as file:line:col. Exit 1 if any is invalid."""
+    from lockstep.spec.load import load_spec_file
+
     bad = 0
     for path in files:
         try:
@@ -88,6 +93,7 @@ def _warn_unknown_pools(loaded: LoadedSpec) -> None:
         return
     from lockstep.cli.admin import go
     from lockstep.cli.client import ApiClient
+    from lockstep.spec.yamlsafe import pointer
 
     async def check(c: ApiClient) -> None:
         known = {w["pool"] for w in await c.call("GET", "/workers", params={"all": "true"})}
@@ -110,6 +116,8 @@ def _warn_unknown_pools(loaded: LoadedSpec) -> None:
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of workflow.yaml (for editors)."""
+    from lockstep.spec.models import json_schema
+
     out.print_json(json.dumps(json_schema()))
 
 

@@ -18,9 +18,6 @@ from lockstep.cli.render import print_run
 from lockstep.errors import InvalidRequest, LockstepError
 from lockstep.records import RunRecord
 from lockstep.settings import Settings
-from lockstep.spec.load import load_spec_file
-from lockstep.spec.params import parse_cli_params, resolve_params
-from lockstep.storage.snapshots import snapshot_directory
 
 
 def run_command(
@@ -54,6 +51,10 @@ def run_command(
         or target.endswith((".yaml", ".yml", ".json"))
         or "/" in target.split("@")[0]
     ):
+        # here, not at start-up: only a run of a file reads the spec package
+        from lockstep.spec.load import load_spec_file
+        from lockstep.spec.params import parse_cli_params, resolve_params
+
         try:
             loaded = load_spec_file(target, max_bytes=settings.max_spec_bytes)
             params = resolve_params(
@@ -145,6 +146,8 @@ async def _submit(
     *,
     no_cache: bool = False,
 ) -> RunRecord:
+    from lockstep.storage.snapshots import snapshot_directory
+
     with tempfile.TemporaryDirectory() as tmp:
         archive = Path(tmp) / "snapshot.tar.gz"
         await asyncio.to_thread(

@@ -14,7 +14,6 @@ from lockstep.cli.admin import AsJson, go, show
 from lockstep.cli.client import ApiClient
 from lockstep.cli.output import REJECTED, err, fail, out, print_json
 from lockstep.errors import InvalidRequest, NotFound, SpecError
-from lockstep.spec.documents import load_workflow, spec_name
 
 versions = typer.Typer(help="Immutable versions of definitions.", no_args_is_help=True)
 tags = typer.Typer(help="Tags ($LIVE, $STAGING, …) pointing at versions.", no_args_is_help=True)
@@ -35,6 +34,8 @@ def publish_command(
 ) -> None:
     """Publish a workflow as the next version of a definition (created when new); prints the
     version number. Identical content gives back the existing version."""
+    from lockstep.spec.documents import load_workflow, spec_name  # not needed at start-up
+
     try:
         text = file.read_text(encoding="utf-8")
         name = definition or spec_name(load_workflow(text, file.name))

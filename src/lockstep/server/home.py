@@ -7,13 +7,13 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING, Any
 
 from lockstep.auth.roles import Role
 from lockstep.errors import ConfigError
-from lockstep.storage import identity
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 
 @dataclass
@@ -100,6 +100,9 @@ ADMIN_TOKEN_FILE = "admin.token"  # noqa: S105 - a file name, not a secret
 def bootstrap_admin(s: Session, home: Path) -> str | None:
     """On a server's first start: an administrator and its token, written to a file only the
     owner can read (so the local CLI works) and returned to be printed once."""
+    # imported here: the CLI reads this module on every call and needs no database for it
+    from lockstep.storage import identity
+
     if identity.has_users(s):
         return None
     admin = identity.ensure_user(s, "admin", superuser=True)

@@ -1,15 +1,5 @@
-"""The ``workflow.yaml`` contract: models, safe loading, validation, expressions, schema."""
+"""The ``workflow.yaml`` contract: models, safe loading, validation, expressions, schema.
 
-from __future__ import annotations
-
-from lockstep.spec.load import LoadedSpec, load_spec, load_spec_file
-from lockstep.spec.models import RetrySpec, StepSpec, WorkflowSpec
-
-__all__ = [
-    "LoadedSpec",
-    "RetrySpec",
-    "StepSpec",
-    "WorkflowSpec",
-    "load_spec",
-    "load_spec_file",
-]
+Import what you need from its modules (``lockstep.spec.load``, ``lockstep.spec.models``…):
+this package itself imports nothing, so a light module of it (durations, say) stays light.
+"""

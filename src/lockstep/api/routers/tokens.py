@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from lockstep.api.deps import Caller, Services, services
 from lockstep.errors import PermissionDenied
 from lockstep.storage import identity
+from lockstep.storage.db import TokenRow
 
 router = APIRouter(tags=["tokens"])
 Svc = Annotated[Services, Depends(services)]
@@ -52,17 +53,22 @@ async def create_token(body: TokenIn, caller: Caller, svc: Svc) -> NewTokenOut:
     def _create(s: Session) -> NewTokenOut:
         user = identity.ensure_user(s, body.user or caller.name)
         token, row = identity.create_token(s, user, body.name, expires_in=expires)
-        return NewTokenOut(
-            id=row.id,
-            name=row.name,
-            user=user.name,
-            prefix=row.prefix,
-            created_at=row.created_at,
-            expires_at=row.expires_at,
-            token=token,
-        )
+        return new_token_out(token, row, user.name)
 
     return await svc.db.call(_create)
+
+
+def new_token_out(token: str, row: TokenRow, user: str) -> NewTokenOut:
+    """The answer to a token's creation: its record, and the secret this once."""
+    return NewTokenOut(
+        id=row.id,
+        name=row.name,
+        user=user,
+        prefix=row.prefix,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        token=token,
+    )
 
 
 @router.get("/tokens", response_model=list[TokenOut])

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from lockstep.api.deps import Caller, Services, services, superuser
-from lockstep.api.routers.tokens import NewTokenOut
+from lockstep.api.routers.tokens import NewTokenOut, new_token_out
 from lockstep.auth.principal import Principal
 from lockstep.storage import identity
 from lockstep.storage import workers as store
@@ -43,14 +43,6 @@ async def worker_token(body: WorkerTokenIn, admin: Admin, svc: Svc) -> NewTokenO
     def create(s: Session) -> NewTokenOut:
         user = identity.ensure_worker(s, body.name)
         token, row = identity.create_token(s, user, "worker", expires_in=expires)
-        return NewTokenOut(
-            id=row.id,
-            name=row.name,
-            user=user.name,
-            prefix=row.prefix,
-            created_at=row.created_at,
-            expires_at=row.expires_at,
-            token=token,
-        )
+        return new_token_out(token, row, user.name)
 
     return await svc.db.call(create)
