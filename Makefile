@@ -38,7 +38,8 @@ typecheck: $(VENV)/.dev-installed
 	$(BIN)/mypy
 
 test: system-deps $(VENV)/.dev-installed lint typecheck
-	$(BIN)/pytest -q --durations=20
+	# a process per core, each test file kept whole in one (its fixtures are per file or session)
+	$(BIN)/pytest -q -n auto --dist loadfile --durations=20
 
 unit: $(VENV)/.dev-installed
 	$(BIN)/pytest -q tests/unit
@@ -48,6 +49,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/registry_scan.py
 	$(BIN)/python bench/container_step.py
 	$(BIN)/python bench/artifact_throughput.py
+	$(BIN)/python bench/fan_out.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_HOME) .pytest_cache .mypy_cache .ruff_cache

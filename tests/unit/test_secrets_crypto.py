@@ -99,6 +99,7 @@ def test_key_from_environment_is_shared(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "bad",
     ["", "not-a-key", Fernet.generate_key().decode()[:-2], "!" * 43 + "=", "A" * 44 + "="],
+    ids=["empty", "word", "truncated", "not-base64", "too-long"],  # stable across processes
 )
 def test_bad_environment_key_is_a_config_error(tmp_path: Path, bad: str) -> None:
     with pytest.raises(ConfigError) as info:
