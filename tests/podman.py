@@ -160,6 +160,9 @@ def podman_service(workdir: Path) -> Iterator[Podman]:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            # conmon writes a file named 'oom' into its working directory when a container is
+            # killed for memory: keep it in the fixture's directory, not in the checkout
+            cwd=workdir,
         )
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
