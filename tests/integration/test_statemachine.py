@@ -201,3 +201,43 @@ def test_a_published_machine_runs_by_selector(server: Server, service: Service) 
     assert resp.status_code == 201, resp.text
     run = server.wait(resp.json()["id"])
     assert (run["status"], run["version"], run["outputs"]) == ("succeeded", 1, {"data": "v"})
+
+
+def test_a_big_output_is_read_by_the_branches_and_handed_to_the_next_step(
+    server: Server,
+) -> None:
+    """An output stored by reference (over 64 KiB) is transparent to a machine too: its
+    conditions read the value and the next step gets the value as input."""
+    make = 'import json; print(json.dumps({"rows": list(range(20000))}))'
+    count = (
+        "import json, os; d = json.load(open(os.environ['LOCKSTEP_INPUT'])); print(len(d['rows']))"
+    )
+    doc = {
+        "workflowName": "big-machine",
+        "steps": [
+            {
+                "name": "make",
+                "integrationDetails": {
+                    "type": "shell",
+                    "config": {"run": f"python3 -c '{make}' > \"$LOCKSTEP_OUTPUTS\""},
+                },
+                "transitionToStep": {
+                    "conditions": [{"if": "size(output.rows) == 20000", "next": "count"}],
+                    "default": None,
+                },
+            },
+            {
+                "name": "count",
+                "integrationDetails": {
+                    "type": "shell",
+                    "config": {"run": ["python3", "-c", count]},
+                },
+                "transitionToStep": None,
+            },
+        ],
+    }
+    run = server.run_and_wait(json.dumps(doc), file="workflow.json")
+    assert run["status"] == "succeeded", (run["error"], run["steps"])
+    assert run["steps"]["make"]["outputs"]["rows"]["__lockstep_ref__"]["size"] > 64 * 1024
+    assert run["steps"]["count"]["status"] == "succeeded"  # the branch saw the real list
+    assert "20000" in [line["text"] for line in server.logs(run["id"], "count")]

@@ -140,13 +140,15 @@ class StepInterpreter:
         """``ctx`` with the outputs stored by reference that ``sources`` read loaded into it
         (an expression looking inside a value needs the value, not its marker)."""
         keys = {k: n for src in sources if src for k, n in ref_keys(narrowed(src, ctx))}
-        if not keys:
-            return ctx
-        for key, size in keys.items():
+        return dict(await self._with_values(plan, ctx, keys)) if keys else ctx
+
+    async def _with_values(self, plan: RunPlan, value: Any, keys: dict[str, int]) -> Any:
+        """``value`` with the markers of ``keys`` (key -> size) replaced by their values."""
+        for size in keys.values():
             if size > LOAD_MAX:
                 raise ExpressionError(
-                    f"output {key.rsplit('/', 1)[-1][:-5]!r} is {size} bytes, too big to read "
-                    f"in an expression (the most is {LOAD_MAX}); hand it on whole instead, "
+                    f"an output stored by reference ({size} bytes) is too big to read in an "
+                    f"expression (the most is {LOAD_MAX}); hand it on whole instead, "
                     "e.g. with: {data: ${{ steps.STEP.outputs.NAME }}}"
                 )
         loaded: dict[str, Any] = await workflow.execute_local_activity(
@@ -155,7 +157,7 @@ class StepInterpreter:
             result_type=dict,
             start_to_close_timeout=timedelta(seconds=60),
         )
-        return dict(with_values(ctx, loaded))
+        return with_values(value, loaded)
 
     def _holds(self, step: StepPlan, ctx: dict[str, Any]) -> bool:
         assert step.condition is not None

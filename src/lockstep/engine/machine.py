@@ -15,6 +15,7 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from lockstep.engine.refs import ref_keys
     from lockstep.engine.types import CANCELLED, FAILED, SKIPPED, SUCCEEDED, RunPlan, StepPlan
     from lockstep.engine.workflow import RunWorkflow
     from lockstep.spec.expressions import ExpressionError, evaluate, to_text
@@ -53,8 +54,15 @@ class MachineWorkflow(RunWorkflow):
                     raise _Stop(f"step '{step.id}' failed: {result.error}")
                 last[step.id] = (SUCCEEDED, result.outputs, None)
                 self._status[step.id] = "running"
-                nxt = self._next(step, data, result.outputs, plan.params, visits)
-                data = result.outputs
+                # outputs stored by reference: the branches and the next step read the values
+                keys = dict(ref_keys(result.outputs))
+                try:
+                    output = await self._with_values(plan, result.outputs, keys) if keys else None
+                except ExpressionError as exc:
+                    raise _Stop(f"step '{step.id}': {exc}") from None
+                output = result.outputs if output is None else output
+                nxt = self._next(step, data, output, plan.params, visits)
+                data = output
                 if nxt is None:
                     outputs = result.outputs
                 current = nxt
