@@ -25,9 +25,13 @@ async def follow_logs(
         page = await runs.logs(
             project, run_id, step=step, cursor=cursor, limit=PAGE, line_cursors=True
         )
+        events = []
         for line in page["lines"]:
             event_id = line.pop("cursor")
-            yield f"id: {event_id}\nevent: line\ndata: {json.dumps(line, ensure_ascii=False)}\n\n"
+            data = json.dumps(line, ensure_ascii=False)
+            events.append(f"id: {event_id}\nevent: line\ndata: {data}\n\n")
+        if events:  # one write per page, not per line: a busy step's lines come in thousands
+            yield "".join(events)
         cursor = page["cursor"]
         if page["done"]:
             yield f"event: end\ndata: {json.dumps({'status': page['status']})}\n\n"
