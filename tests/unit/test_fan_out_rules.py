@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import textwrap
 
 import pytest
 
-from lockstep.engine.items import BATCH, MAX_BATCHES_AT_ONCE, aggregate, batches, context_for
+from lockstep.engine.items import (
+    BATCH,
+    MAX_BATCHES_AT_ONCE,
+    aggregate,
+    batches,
+    context_for,
+    in_lanes,
+)
 from lockstep.engine.plan import compile_plan
 from lockstep.engine.refs import make_ref, plain_path, ref_keys, with_values
 from lockstep.engine.types import ItemOutcome, Workspace
@@ -167,3 +175,28 @@ def test_markers_are_found_and_replaced_and_only_plain_paths_hand_them_on() -> N
     assert not plain_path("steps.s.outputs.big[0]")
     assert not plain_path("size(steps.s.outputs.big)")
     assert not plain_path("steps.s.outputs.big.size()")
+
+
+async def test_lanes_bound_the_work_stop_on_a_failure_and_never_hide_a_bug() -> None:
+    running, most, started = 0, 0, []
+
+    async def job(j: int) -> bool:
+        nonlocal running, most
+        started.append(j)
+        running += 1
+        most = max(most, running)
+        try:
+            await asyncio.sleep(0.01 if j != 3 else 0)
+        finally:
+            running -= 1
+        return j == 3  # job 3 fails and stops the rest
+
+    await in_lanes(2, 50, job)
+    assert most == 2
+    assert 3 in started and len(started) < 50  # no job started after the failure
+
+    async def broken(j: int) -> bool:
+        raise KeyError("a bug")
+
+    with pytest.raises(KeyError):
+        await in_lanes(3, 5, broken)

@@ -10,6 +10,8 @@ than that many items in flight.
 
 # No `from __future__ import annotations` here: Temporal's converter resolves these hints on
 # every payload.
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +33,32 @@ BATCH = 200
 #: batches started at once: enough to keep every worker busy, few enough that starting them
 #: stays a small workflow task
 MAX_BATCHES_AT_ONCE = 8
+
+
+#: what an item that never started ends as (fail_fast stopped the fan-out first)
+NOT_RUN = ItemOutcome(CANCELLED, error="not run: another item failed")
+
+
+async def in_lanes(lanes: int, jobs: int, job: Callable[[int], Awaitable[bool]]) -> None:
+    """Run ``job(0)`` … ``job(jobs - 1)`` on at most ``lanes`` at a time. A job that returns
+    True (a failure that stops the fan-out) cancels the running ones, and no more start."""
+    pending = iter(range(jobs))
+    tasks: list[asyncio.Task[None]] = []
+
+    async def lane() -> None:
+        for j in pending:
+            if await job(j):
+                for other in tasks:
+                    if other is not asyncio.current_task():
+                        other.cancel()
+                return
+
+    tasks.extend(asyncio.create_task(lane()) for _ in range(min(lanes, jobs)))
+    # return_exceptions: wait until every lane has stopped, even when one was cancelled
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
+            raise result  # a bug: fail the workflow task so it is retried, not hidden
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,13 @@ with workflow.unsafe.imports_passed_through():
     from lockstep.engine.interpreter import FANOUT_WORKFLOW, StepInterpreter
     from lockstep.engine.items import (
         BATCH,
+        NOT_RUN,
         BatchResult,
         FanOutBatch,
         aggregate,
         batches,
         context_for,
+        in_lanes,
     )
     from lockstep.engine.refs import plain_path
     from lockstep.engine.states import STEP_TERMINAL
@@ -179,21 +181,13 @@ class RunWorkflow(StepInterpreter):
         """Run ``items`` (indexes from ``first``) as item steps, ``parallel`` at a time. With
         ``fail_fast`` a failed item stops the others; items never started are cancelled."""
         outcomes: list[ItemOutcome | None] = [None] * len(items)
-        pending = iter(range(len(items)))
-        lanes: list[asyncio.Task[None]] = []
 
-        async def lane() -> None:
-            for i in pending:
-                outcomes[i] = await self._run_item(plan, step, ctx, items[i], first + i)
-                if fail_fast and outcomes[i].status == FAILED:  # type: ignore[union-attr]
-                    for other in lanes:
-                        if other is not asyncio.current_task():
-                            other.cancel()
-                    return
+        async def job(i: int) -> bool:
+            outcomes[i] = done = await self._run_item(plan, step, ctx, items[i], first + i)
+            return fail_fast and done.status == FAILED
 
-        lanes.extend(asyncio.create_task(lane()) for _ in range(min(parallel, len(items))))
-        await asyncio.gather(*lanes, return_exceptions=True)
-        return [o or ItemOutcome(CANCELLED, error="not run: another item failed") for o in outcomes]
+        await in_lanes(parallel, len(items), job)
+        return [o or NOT_RUN for o in outcomes]
 
     async def _run_item(
         self, plan: RunPlan, step: StepPlan, ctx: dict[str, Any], item: Any, index: int
@@ -218,40 +212,30 @@ class RunWorkflow(StepInterpreter):
         """A wide fan-out: a child workflow per batch, so no history grows with the items."""
         spans, at_once, per_batch = batches(len(items), parallel)
         results: list[list[ItemOutcome] | None] = [None] * len(spans)
-        pending = iter(range(len(spans)))
-        lanes: list[asyncio.Task[None]] = []
         upstream = {k: v for k, v in self._artifacts.items() if "[" not in k}
         ctx = context_for(step, ctx)
 
-        async def lane() -> None:
-            for b in pending:
-                start, end = spans[b]
-                batch = FanOutBatch(
-                    plan=plan, step=step.id, context=ctx, artifacts=upstream,
-                    items=items[start:end], first=start, parallel=per_batch,
-                    fail_fast=step.fail_fast,
-                )  # fmt: skip
-                done: BatchResult = await workflow.execute_child_workflow(
-                    FANOUT_WORKFLOW,
-                    batch,
-                    id=f"{plan.run_id}.{step.id}.{start}",
-                    result_type=BatchResult,
-                    cancellation_type=workflow.ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
-                )
-                results[b] = done.outcomes
-                if step.fail_fast and any(o.status == FAILED for o in done.outcomes):
-                    for other in lanes:
-                        if other is not asyncio.current_task():
-                            other.cancel()
-                    return
+        async def job(b: int) -> bool:
+            start, end = spans[b]
+            batch = FanOutBatch(
+                plan=plan, step=step.id, context=ctx, artifacts=upstream,
+                items=items[start:end], first=start, parallel=per_batch, fail_fast=step.fail_fast,
+            )  # fmt: skip
+            done: BatchResult = await workflow.execute_child_workflow(
+                FANOUT_WORKFLOW,
+                batch,
+                id=f"{plan.run_id}.{step.id}.{start}",
+                result_type=BatchResult,
+                cancellation_type=workflow.ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
+            )
+            results[b] = done.outcomes
+            return step.fail_fast and any(o.status == FAILED for o in done.outcomes)
 
-        lanes.extend(asyncio.create_task(lane()) for _ in range(at_once))
-        await asyncio.gather(*lanes, return_exceptions=True)
-        not_run = ItemOutcome(CANCELLED, error="not run: another item failed")
+        await in_lanes(at_once, len(spans), job)
         return [
             o
             for b, (start, end) in enumerate(spans)
-            for o in (results[b] or [not_run] * (end - start))
+            for o in (results[b] or [NOT_RUN] * (end - start))
         ]
 
     @workflow.run
