@@ -1,23 +1,28 @@
 # The two commands a newcomer runs: `make demo` and `make test` (see README.md).
+# Both install exactly the locked dependency set (requirements/*.txt, made by `make lock`).
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_HOME ?= .lockstep-demo
+#: the installer; pinned so that a fresh machine resolves the lock as this one did
+UV_VERSION := 0.13.9
+UV := $(BIN)/uv
+LOCK_FLAGS := --universal --python-version 3.11 --generate-hashes -q
 
-.PHONY: demo test lint typecheck unit integration bench system-deps clean
+.PHONY: demo test lint typecheck unit bench system-deps lock clean
 
-$(BIN)/python:
+$(UV):
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { bash scripts/system-deps.sh venv && $(PYTHON) -m venv $(VENV); }
-	@$(BIN)/pip install -q --upgrade pip
+	@$(BIN)/pip install -q --disable-pip-version-check "uv==$(UV_VERSION)" 2>&1 | grep -v "^WARNING: Location" || true
 
-$(VENV)/.installed: $(BIN)/python pyproject.toml
-	@$(BIN)/pip install -q -e . 2>&1 | grep -v "^WARNING: Location" || true
-	@$(BIN)/lockstep version >/dev/null
+$(VENV)/.installed: $(UV) requirements/lock.txt pyproject.toml
+	@$(UV) pip install -q --python $(BIN)/python --require-hashes -r requirements/lock.txt
+	@$(UV) pip install -q --python $(BIN)/python --no-deps -e .
 	@touch $@
 
-$(VENV)/.dev-installed: $(VENV)/.installed
-	@$(BIN)/pip install -q -e '.[dev]' 2>&1 | grep -v "^WARNING: Location" || true
+$(VENV)/.dev-installed: $(VENV)/.installed requirements/dev-lock.txt
+	@$(UV) pip install -q --python $(BIN)/python --require-hashes -r requirements/dev-lock.txt
 	@touch $@
 
 demo: $(VENV)/.installed
@@ -26,6 +31,11 @@ demo: $(VENV)/.installed
 	@echo "Look again:  LOCKSTEP_HOME=$(DEMO_HOME) $(BIN)/lockstep runs list"
 	@echo "             LOCKSTEP_HOME=$(DEMO_HOME) $(BIN)/lockstep runs logs <run id>"
 	@echo "Serve it:    LOCKSTEP_HOME=$(DEMO_HOME) $(BIN)/lockstep server"
+
+# Refresh the lock after changing a dependency in pyproject.toml (needs the venv's uv).
+lock: $(UV)
+	$(UV) pip compile pyproject.toml $(LOCK_FLAGS) -o requirements/lock.txt
+	$(UV) pip compile pyproject.toml --extra dev $(LOCK_FLAGS) -o requirements/dev-lock.txt
 
 system-deps:
 	@bash scripts/system-deps.sh test
@@ -37,9 +47,12 @@ lint: $(VENV)/.dev-installed
 typecheck: $(VENV)/.dev-installed
 	$(BIN)/mypy
 
+# A process per core, each test file kept whole in one (its fixtures are per file or session);
+# the suite must leave the tree as it found it (nothing generated shows up in `git status`).
 test: system-deps $(VENV)/.dev-installed lint typecheck
-	# a process per core, each test file kept whole in one (its fixtures are per file or session)
+	@git status --porcelain --untracked-files=all > $(VENV)/.tree-before 2>/dev/null || true
 	$(BIN)/pytest -q -n auto --dist loadfile --durations=20
+	@bash scripts/tree-unchanged.sh $(VENV)/.tree-before
 
 unit: $(VENV)/.dev-installed
 	$(BIN)/pytest -q tests/unit

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import socket
 import time
 import uuid
@@ -215,23 +214,23 @@ async def test_timeout_kills_a_container_that_ignores_sigterm(
     log = MemoryLog()
     step = f"timeout-{uuid.uuid4().hex[:8]}"
     beats: list[float] = []
-    started = time.monotonic()
     outcome = await run(
         ["sh", "-c", "trap '' TERM; echo started; sleep 100"],
         runtime, podman, dirs, log,
         timeout_s=1, kill_grace_s=1, labels={"step": step},
         heartbeat=lambda: beats.append(time.monotonic()),
     )  # fmt: skip
-    elapsed = time.monotonic() - started
 
     assert outcome.timed_out
     assert outcome.error == "timed out after 1s"
     assert outcome.exit_code == 137 and outcome.signal == 9
     assert not outcome.oom_killed
-    assert elapsed < 1 + 1 + 5, elapsed
     assert log.of("out") == ["started"]
-    assert any("sending SIGKILL" in line for line in log.of("sys"))
-    assert len(beats) >= 2 and max(b - a for a, b in itertools.pairwise(beats)) < 2
+    assert [line for line in log.of("sys") if "SIG" in line] == [
+        "timed out after 1s; sending SIGTERM to the container",
+        "still running 1s after SIGTERM; sending SIGKILL",
+    ]
+    assert len(beats) >= 2  # the worker kept heartbeating while the container ran
     assert leftovers(podman, step) == []
 
 
@@ -250,11 +249,11 @@ async def test_cancellation_kills_and_removes_the_container(
         assert not task.done()
         await asyncio.sleep(0.05)
     assert len(leftovers(podman, step)) == 1
-    started = time.monotonic()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert time.monotonic() - started < 10  # SIGKILL at once, not the 30 s grace
+    # SIGKILL at once: no SIGTERM that would wait out the 30 s grace
+    assert not any("SIGTERM" in line for line in log.of("sys")), log.lines
     assert leftovers(podman, step) == []
 
 

@@ -360,11 +360,9 @@ async def test_huge_and_non_utf8_workflow_files(origin: Origin, cache: MirrorCac
     head = origin.commit("big")
     origin.push("main")
     mirror = await cache.sync(origin.file_url, allow_file=True)
-    started = time.monotonic()
     with pytest.raises(GitError, match="over the 1048576 byte limit") as info:
         await cache.read_file(mirror, head, "big.workflow.yaml")
     assert info.value.reason == "too-large"
-    assert time.monotonic() - started < 1.0
     assert await cache.read_file(mirror, head, "latin1.workflow.yaml") == raw
 
 
@@ -431,13 +429,11 @@ def stalled_port() -> Iterator[int]:
 
 async def test_stalled_server_times_out(stalled_port: int, cache: MirrorCache) -> None:
     remote = parse_remote(f"git://127.0.0.1:{stalled_port}/x")
-    started = time.monotonic()
     with pytest.raises(GitError, match=r"timed out after 2s talking to git://127\.0\.0\.1") as info:
         await ls_remote(remote, timeout_s=2)
     assert info.value.reason == "timeout"
     with pytest.raises(GitError, match="timed out"):
         await cache.sync(remote, timeout_s=2)
-    assert time.monotonic() - started < 8
     assert not list(cache.root.glob("*.git")) and not list(cache.root.glob("*.tmp-*"))
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-import time
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -130,11 +130,16 @@ def billion_laughs() -> str:
     return "\n".join(lines) + "\n"
 
 
-def test_alias_bomb_fails_fast() -> None:
-    started = time.perf_counter()
-    (message,) = errors_of(billion_laughs())
-    assert time.perf_counter() - started < 1.0
+def test_alias_bomb_is_refused_before_it_expands() -> None:
+    tracemalloc.start()
+    try:
+        (message,) = errors_of(billion_laughs())
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
     assert "too many nodes (alias expansion?)" in message
+    # expanded, the document holds 9**10 strings; refused, it costs what its text does
+    assert peak < 5 * 1024 * 1024
 
 
 def test_many_aliases_below_the_cap_load() -> None:
@@ -149,11 +154,17 @@ def test_node_cap_is_a_parameter() -> None:
 
 @pytest.mark.parametrize("depth", [201, 10_000, 100_000])
 def test_deep_nesting_is_a_clear_error_not_a_crash(depth: int) -> None:
-    started = time.perf_counter()
+    # whatever the installed libyaml refuses on its own, the error is lockstep's, at the
+    # opening of the 201st level
     for text, col in (("[" * depth, 201), ("[" * depth + "]" * depth, 201), ("{a: " * depth, 801)):
         (message,) = errors_of(text)
         assert message == f"w.yaml:1:{col}: nesting too deep (more than 200 levels)"
-    assert time.perf_counter() - started < 1.0
+
+
+def test_deep_block_nesting_is_a_clear_error() -> None:
+    text = "".join(f"{' ' * i}k{i}:\n" for i in range(1200))  # ~0.7 MB
+    (message,) = errors_of(text)
+    assert message == "w.yaml:201:201: nesting too deep (more than 200 levels)"
 
 
 def test_nesting_at_the_limit_loads() -> None:
@@ -162,7 +173,6 @@ def test_nesting_at_the_limit_loads() -> None:
 
 def test_oversized_input_is_rejected_before_parsing(tmp_path: Path) -> None:
     big = b"a: " + b"x" * (10 * 1024 * 1024) + b"\n"
-    started = time.perf_counter()
     assert errors_of(big) == [
         "w.yaml: file is too large (10485764 bytes; the limit is 1048576 bytes)"
     ]
@@ -175,7 +185,6 @@ def test_oversized_input_is_rejected_before_parsing(tmp_path: Path) -> None:
     assert str(caught.value) == (
         f"{path}: file is too large (10485764 bytes; the limit is 1048576 bytes)"
     )
-    assert time.perf_counter() - started < 1.0
 
 
 def test_byte_cap_is_a_parameter() -> None:

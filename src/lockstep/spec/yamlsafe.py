@@ -194,7 +194,26 @@ def parse_text(
 
 
 def _compose(text: str, max_depth: int, max_nodes: int) -> Node | None:
-    loader = _Loader(text)
+    try:
+        return _compose_with(_Loader, text, max_depth, max_nodes)
+    except yaml.MarkedYAMLError as err:
+        # Some libyaml builds refuse deep nesting on their own, in a scanner that reads ahead:
+        # the error comes before our depth check saw an event, at another place. Compose the
+        # text up to that place with the pure-Python parser, which reaches our limit first.
+        mark = err.problem_mark
+        if mark is None or "nesting depth" not in str(err.problem) or _Loader is yaml.SafeLoader:
+            raise
+        try:
+            _compose_with(yaml.SafeLoader, text[: mark.index], max_depth, max_nodes)
+        except _Fail:
+            raise
+        except yaml.YAMLError:
+            pass
+        raise _Fail(f"nesting too deep (more than {max_depth} levels)", mark) from None
+
+
+def _compose_with(loader_class: Any, text: str, max_depth: int, max_nodes: int) -> Node | None:
+    loader = loader_class(text)
     try:
         loader.get_event()  # stream start
         if loader.check_event(StreamEndEvent):
