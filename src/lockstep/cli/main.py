@@ -65,20 +65,23 @@ def _global(
 def validate(
     files: Annotated[list[Path], typer.Argument(help="workflow files or directories")],
 ) -> None:
-    """Check workflow files; print every problem as file:line:col. Exit 1 if any is invalid."""
-    from lockstep.spec.load import load_spec_file
+    """Check workflow files (workflow.yaml or the JSON state machine); print every problem as
+    file:line:col. Exit 1 if any is invalid."""
+    from lockstep.spec.documents import load_workflow_file, step_count
+    from lockstep.spec.load import LoadedSpec
 
     bad = 0
     for path in files:
         try:
-            loaded = load_spec_file(path)
+            loaded = load_workflow_file(path)
         except SpecError as exc:
             bad += 1
             for diag in exc.diagnostics:
                 err.print(f"[red]error[/]: {diag}", markup=True, highlight=False)
             continue
-        out.print(f"{loaded.file}: ok ({len(loaded.spec.all_steps())} steps)")
-        _warn_unknown_pools(loaded)
+        out.print(f"{loaded.file}: ok ({step_count(loaded)} steps)")
+        if isinstance(loaded, LoadedSpec):
+            _warn_unknown_pools(loaded)
     raise typer.Exit(FAILED if bad else OK)
 
 

@@ -52,14 +52,13 @@ def run_command(
         or "/" in target.split("@")[0]
     ):
         # here, not at start-up: only a run of a file reads the spec package
-        from lockstep.spec.load import load_spec_file
+        from lockstep.spec.documents import load_workflow_file, params_schema
         from lockstep.spec.params import parse_cli_params, resolve_params
 
         try:
-            loaded = load_spec_file(target, max_bytes=settings.max_spec_bytes)
-            params = resolve_params(
-                parse_cli_params(param or [], loaded.spec.params), loaded.spec.params
-            )
+            loaded = load_workflow_file(target, max_bytes=settings.max_spec_bytes)
+            schema = params_schema(loaded)
+            params = resolve_params(parse_cli_params(param or [], schema), schema)
         except LockstepError as exc:
             fail(exc, REJECTED)
         path, text = Path(loaded.file).resolve(), loaded.text

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from lockstep.errors import LockstepError
-from lockstep.spec.load import LoadedSpec, load_spec
+from lockstep.spec.load import LoadedSpec, load_spec, read_workflow_file
 from lockstep.spec.machine import LoadedMachine, is_machine, load_machine
 from lockstep.spec.yamlsafe import MAX_BYTES, parse_text
 
@@ -32,6 +33,16 @@ def load_workflow(
     if _looks_like_machine(data, file, max_bytes):
         return load_machine(data, file, max_bytes=max_bytes)
     return load_spec(data, file, max_bytes=max_bytes)
+
+
+def load_workflow_file(path: str | os.PathLike[str], *, max_bytes: int = MAX_BYTES) -> Loaded:
+    """Either format from a file, or from a directory's ``workflow.yaml`` (or ``.json``)."""
+    raw, name = read_workflow_file(path, max_bytes=max_bytes)
+    return load_workflow(raw, name, max_bytes=max_bytes)
+
+
+def step_count(loaded: Loaded) -> int:
+    return len(loaded.steps) if isinstance(loaded, LoadedMachine) else len(loaded.spec.all_steps())
 
 
 def params_schema(loaded: Loaded) -> dict[str, Any] | None:

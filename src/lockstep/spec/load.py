@@ -130,11 +130,25 @@ def load_spec(
     )
 
 
+#: what a directory given for a workflow file is searched for, in order
+DIRECTORY_FILES = (DEFAULT_FILENAME, "workflow.yml", "workflow.json")
+
+
 def load_spec_file(path: str | os.PathLike[str], *, max_bytes: int = MAX_BYTES) -> LoadedSpec:
     """Load a workflow file, or ``workflow.yaml`` inside a directory."""
+    raw, name = read_workflow_file(path, max_bytes=max_bytes)
+    return load_spec(raw, name, max_bytes=max_bytes)
+
+
+def read_workflow_file(
+    path: str | os.PathLike[str], *, max_bytes: int = MAX_BYTES
+) -> tuple[bytes, str]:
+    """The bytes of a workflow file (or of the first of ``DIRECTORY_FILES`` in a directory)
+    and the name to report it by; reads at most ``max_bytes``."""
     target = Path(path)
     if target.is_dir():
-        target = target / DEFAULT_FILENAME
+        found = [target / n for n in DIRECTORY_FILES if (target / n).is_file()]
+        target = found[0] if found else target / DEFAULT_FILENAME
     name = str(target)
     try:
         with target.open("rb") as handle:
@@ -150,7 +164,7 @@ def load_spec_file(path: str | os.PathLike[str], *, max_bytes: int = MAX_BYTES) 
         raise SpecError(
             [Diagnostic(f"file is too large ({size}; the limit is {max_bytes} bytes)", name)]
         )
-    return load_spec(raw, name, max_bytes=max_bytes)
+    return raw, name
 
 
 # --------------------------------------------------------------------------- model errors
