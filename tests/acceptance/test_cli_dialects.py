@@ -88,3 +88,29 @@ def test_run_takes_the_json_dialect_and_types_its_params_by_the_first_input(
     # a param the first step's input does not allow is refused before the run exists
     proc = cli(home, "run", str(EXAMPLE / "workflow.json"), "-p", "orderId=o-2", "-p", "x=1")
     assert proc.returncode == 2 and "x" in proc.stderr
+
+
+def test_an_ad_hoc_run_leaves_out_what_gitignore_and_lockstepignore_list(
+    home: Path, tmp_path: Path
+) -> None:
+    project = tmp_path / "project"
+    (project / ".venv").mkdir(parents=True)
+    with (project / ".venv" / "big.img").open("wb") as f:
+        f.truncate(300 * 1024**2)  # sparse: over the snapshot cap, were it taken
+    (project / ".gitignore").write_text(".venv/\n")
+    (project / ".lockstepignore").write_text("NOTES.md\n")
+    (project / "data.txt").write_text("input\n")
+    (project / "workflow.yaml").write_text(
+        "name: ignoring\nsteps:\n  look:\n    cache: true\n"
+        "    run: ls -A | tr '\\n' ' ' && test ! -e NOTES.md && test ! -e .venv\n"
+    )
+    first = cli(home, "run", str(project / "workflow.yaml"), "--json")
+    assert first.returncode == 0, first.stderr + first.stdout
+    logs = cli(home, "runs", "logs", json.loads(first.stdout)["id"], "look")
+    assert ".gitignore .lockstepignore data.txt workflow.yaml" in logs.stdout
+    # a note listed in .lockstepignore changes nothing the step sees: the cache still hits
+    (project / "NOTES.md").write_text("thoughts\n")
+    second = cli(home, "run", str(project / "workflow.yaml"), "--json")
+    assert second.returncode == 0, second.stderr
+    look = json.loads(second.stdout)["steps"]["look"]
+    assert look["cached_from"] == f"{json.loads(first.stdout)['id']}/look/1"

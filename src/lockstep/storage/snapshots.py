@@ -2,7 +2,8 @@
 
 The same content always gives the same bytes (sorted entries, zeroed times and owners,
 normalised modes, no gzip timestamp), so the digest can key a cache and prove two runs saw the
-same files. The size cap is checked while walking, before anything is compressed.
+same files. What ``.gitignore`` and ``.lockstepignore`` list is left out (see ``ignore``), and
+the size cap is checked while walking, before anything is compressed.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from lockstep.errors import InvalidRequest, PayloadTooLarge
+from lockstep.storage.ignore import IgnoreRules
 
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
 #: never part of a workspace: VCS metadata, lockstep's own state, bytecode caches
@@ -65,16 +67,17 @@ def _link_stays_inside(root: Path, link: Path, name: str, target: str) -> bool:
 def _walk(root: Path, excluded: set[str], max_bytes: int) -> list[_Entry]:
     entries: list[_Entry] = []
     total = 0
-    stack: list[tuple[Path, str]] = [(root, "")]
+    stack: list[tuple[Path, str, IgnoreRules]] = [(root, "", IgnoreRules.above(root))]
     while stack:
-        directory, prefix = stack.pop()
+        directory, prefix, rules = stack.pop()
+        rules = rules.entering(directory)
         try:
             children = sorted(os.scandir(directory), key=lambda e: e.name)
         except FileNotFoundError:
             continue  # removed while we walked: it is simply not part of the snapshot
         except OSError as exc:
             raise SnapshotError(f"cannot read {directory}: {exc.strerror}") from None
-        subdirs: list[tuple[Path, str]] = []
+        subdirs: list[tuple[Path, str, IgnoreRules]] = []
         for child in children:
             path = Path(child.path)
             name = prefix + child.name
@@ -84,19 +87,22 @@ def _walk(root: Path, excluded: set[str], max_bytes: int) -> list[_Entry]:
                 st = child.stat(follow_symlinks=False)
             except FileNotFoundError:
                 continue
+            if rules.ignores(path, is_dir=stat.S_ISDIR(st.st_mode)):
+                continue
             if stat.S_ISLNK(st.st_mode):
                 target = str(path.readlink())
                 if _link_stays_inside(root, path, name, target):
                     entries.append(_Entry(name, "symlink", path, target=target))
             elif stat.S_ISDIR(st.st_mode):
                 entries.append(_Entry(name, "dir", path))
-                subdirs.append((path, name + "/"))
+                subdirs.append((path, name + "/", rules))
             elif stat.S_ISREG(st.st_mode):
                 total += st.st_size
                 if total > max_bytes:
                     raise PayloadTooLarge(
-                        f"directory {root} is larger than {_human(max_bytes)}; move data out of "
-                        "it, exclude it, or pass large inputs another way"
+                        f"directory {root} is larger than {_human(max_bytes)}; list what the "
+                        "run does not need in .lockstepignore (or .gitignore), move it out, or "
+                        "pass large inputs another way"
                     )
                 executable = bool(st.st_mode & stat.S_IXUSR)
                 entries.append(_Entry(name, "file", path, st.st_size, executable))
