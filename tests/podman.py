@@ -140,8 +140,9 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def podman_service(workdir: Path) -> Iterator[Podman]:
-    """Run ``podman system service`` on a socket of its own until the block ends.
+def podman_service(workdir: Path, env: dict[str, str] | None = None) -> Iterator[Podman]:
+    """Run ``podman system service`` on a socket of its own until the block ends (``env``:
+    variables added to its environment, e.g. ``CONTAINERS_CONF``).
 
     Raises ``PodmanUnavailable`` (a test failure, never a skip) when Podman cannot serve.
     """
@@ -160,6 +161,7 @@ def podman_service(workdir: Path) -> Iterator[Podman]:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            env={**os.environ, **(env or {})},
             # conmon writes a file named 'oom' into its working directory when a container is
             # killed for memory: keep it in the fixture's directory, not in the checkout
             cwd=workdir,

@@ -25,7 +25,7 @@ from lockstep.executors.container import (
 )
 from lockstep.executors.process import ProcessOutcome
 from lockstep.storage.logs import LogStream
-from tests.podman import Podman
+from tests.podman import Podman, podman_service
 
 MiB = 1024 * 1024
 
@@ -370,3 +370,25 @@ async def test_concurrent_runs_share_one_runtime(
         assert outcome.exit_code == 0
         assert log.of("out") == [f"run-{n}"]
         assert (tmp_path / f"ws{n}" / "n").read_text() == f"{n}\n"
+
+
+async def test_a_host_whose_runtime_limits_are_not_set_says_so_not_that_the_command_failed(
+    tmp_path: Path, dirs: tuple[Path, Path]
+) -> None:
+    # Podman with its stock settings (no default_ulimits): on this kind of host every
+    # container fails to start, and the step's error must name the host's set-up
+    conf = tmp_path / "stock-containers.conf"
+    conf.write_text('[containers]\n\n[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\n')
+    (tmp_path / "stock").mkdir()
+    with podman_service(tmp_path / "stock", env={"CONTAINERS_CONF": str(conf)}) as stock:
+        rt = ContainerRuntime(stock.socket)
+        try:
+            outcome = await run(["sh", "-c", "echo hi"], rt, stock, dirs)
+        finally:
+            rt.close()
+    assert outcome.exit_code is None and outcome.error is not None
+    if "rlimit" not in outcome.error:  # a host that grants Podman's defaults starts it fine
+        pytest.fail(f"the stock runtime settings did not fail here: {outcome.error!r}")
+    assert outcome.error.startswith("the container runtime on this worker cannot start containers")
+    assert "default_ulimits" in outcome.error and "podman-setup.sh" in outcome.error
+    assert "cannot start 'sh'" not in outcome.error, outcome.error

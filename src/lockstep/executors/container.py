@@ -67,7 +67,7 @@ _REFERENCE = re.compile(
 )
 
 _RUNC_REASON = re.compile(
-    r"unable to start container process: (.+?)(?:: (?:OCI runtime|unknown).*)?$"
+    r"unable to start container process: (.+?)(?:: (?:OCI |unknown).*)?$"
 )
 
 
@@ -311,6 +311,20 @@ def _refused(call: Callable[[], T]) -> tuple[T | None, str | None]:
         return None, found.group(1) if found else text
 
 
+def _start_failure(command: str, problem: str) -> str:
+    """Why a container did not start: the command's fault, or the host's runtime set-up."""
+    if "rlimit" in problem:
+        # Podman asks for more open files/processes than this host grants: no container can
+        # start here, whatever the step runs
+        return (
+            f"the container runtime on this worker cannot start containers ({problem}): "
+            "its default ulimits exceed what the host allows; set default_ulimits = "
+            '["nofile=1024:1024", "nproc=1024:1024"] in /etc/containers/containers.conf '
+            "(lockstep's scripts/podman-setup.sh does) and restart the Podman service"
+        )
+    return f"cannot start {command!r}: {problem}"
+
+
 def _attach_and_start(api: APIClient, cid: str) -> tuple[Any, str | None]:
     """The output socket (attached before the start, so no output is missed), or why the
     command cannot start. Podman creates the process when attaching: a missing executable
@@ -455,7 +469,7 @@ async def run_container(
         if sock is not None:
             output = _Output(sock, sink)
         if problem is not None or output is None:
-            failed = f"cannot start {argv[0]!r}: {problem}"
+            failed = _start_failure(argv[0], str(problem))
             duration = time.monotonic() - start
             return ContainerOutcome(None, False, None, duration, failed, 0, False, image_id)
         wait = partial(APIClient.wait, container=cid)  # no request timeout: steps run for hours
