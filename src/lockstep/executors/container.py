@@ -66,9 +66,7 @@ _REFERENCE = re.compile(
     rf"(?::\w[\w.-]{{0,127}})?(?:@{_DIGEST})?|(?:sha256:)?[0-9a-f]{{64}}"
 )
 
-_RUNC_REASON = re.compile(
-    r"unable to start container process: (.+?)(?:: (?:OCI |unknown).*)?$"
-)
+_RUNC_REASON = re.compile(r"unable to start container process: (.+?)(?:: (?:OCI |unknown).*)?$")
 
 
 class ContainerRuntimeUnreachable(ExecutionError):
