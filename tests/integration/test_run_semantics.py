@@ -64,7 +64,7 @@ outputs:
     run = server.run_and_wait(spec)
     assert run["status"] == "succeeded", run
     assert run["outputs"] == {"n": 4}
-    assert run["steps"]["b"]["outputs"] == {"size": [1, 2]}
+    assert run["steps"]["b"]["outputs"] == {"size": "[1,2]"}  # key=value: the text as written
 
 
 def test_false_condition_skips_and_dependents_still_run(server: Server) -> None:
