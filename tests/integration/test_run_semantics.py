@@ -163,6 +163,32 @@ steps:
     assert fatal["status"] == "failed" and fatal["attempts"] == 1
 
 
+def test_sub_second_backoffs_are_honoured_not_rounded_up_to_a_second(server: Server) -> None:
+    spec = """
+name: quick-retries
+steps:
+  at-once:
+    run: exit 75
+    retry: {attempts: 9, backoff: 0}
+  brief:
+    run: exit 75
+    retry: {attempts: 9, backoff: 100ms, max_backoff: 250ms}
+"""
+    run = server.run_and_wait(spec)
+    for step, waits in (("at-once", [0.0] * 8), ("brief", [0.1, 0.2] + [0.25] * 6)):
+        h = run["steps"][step]["history"]
+        assert [a["exit_code"] for a in h] == [75] * 9, h
+        gaps = [
+            (_t(h[i + 1]["scheduled_at"]) - _t(h[i]["finished_at"])).total_seconds()
+            for i in range(8)
+        ]
+        # each wait lasted at least its backoff (doubling, capped by max_backoff)...
+        assert all(gap >= wait - 0.01 for gap, wait in zip(gaps, waits, strict=True)), gaps
+        # ...and none was stretched to Temporal's one-second timer tick: that would make the
+        # eight waits add up to at least ~8 s, whatever the machine's load
+        assert sum(gaps) < 6.0, gaps
+
+
 def test_step_timeout_kills_the_whole_process_group(server: Server, tmp_path: Path) -> None:
     pidfile = tmp_path / "pids"
     spec = f"""
