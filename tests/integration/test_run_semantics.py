@@ -106,7 +106,7 @@ finally:
 """
     run = server.run_and_wait(spec)
     assert run["status"] == "failed"
-    assert run["error"] == "failed steps: bad, child, grandchild"
+    assert run["error"] == "failed: bad; upstream_failed: child, grandchild"
     steps = run["steps"]
     assert steps["ok"]["status"] == "succeeded"
     assert steps["bad"]["status"] == "failed"
