@@ -189,6 +189,27 @@ steps:
         assert sum(gaps) < 6.0, gaps
 
 
+def test_a_cancel_during_a_short_backoff_cancels_the_step_at_once(server: Server) -> None:
+    spec = """
+name: waiting
+steps:
+  flaky:
+    run: exit 75
+    retry: {attempts: 50, backoff: 900ms}
+"""
+    run_id = server.submit(spec)["id"]
+    # attempts take a few ms and waits 900 ms: the cancel lands in a wait almost every time
+    server.wait(
+        run_id, until=lambda r: [a["status"] for a in r["steps"]["flaky"]["history"][:2]] == [
+            "failed", "failed"
+        ]
+    )  # fmt: skip
+    assert server.http.post(f"/runs/{run_id}/cancel").status_code == 200
+    run = server.wait(run_id, timeout=20)
+    assert (run["status"], run["steps"]["flaky"]["status"]) == ("cancelled", "cancelled")
+    assert len(run["steps"]["flaky"]["history"]) <= 3  # no attempt started after the cancel
+
+
 def test_step_timeout_kills_the_whole_process_group(server: Server, tmp_path: Path) -> None:
     pidfile = tmp_path / "pids"
     spec = f"""
