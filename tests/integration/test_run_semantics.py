@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -198,12 +199,12 @@ steps:
     retry: {attempts: 50, backoff: 900ms}
 """
     run_id = server.submit(spec)["id"]
+
     # attempts take a few ms and waits 900 ms: the cancel lands in a wait almost every time
-    server.wait(
-        run_id, until=lambda r: [a["status"] for a in r["steps"]["flaky"]["history"][:2]] == [
-            "failed", "failed"
-        ]
-    )  # fmt: skip
+    def two_failed(r: dict[str, Any]) -> bool:
+        return [a["status"] for a in r["steps"]["flaky"]["history"][:2]] == ["failed"] * 2
+
+    server.wait(run_id, until=two_failed)
     assert server.http.post(f"/runs/{run_id}/cancel").status_code == 200
     run = server.wait(run_id, timeout=20)
     assert (run["status"], run["steps"]["flaky"]["status"]) == ("cancelled", "cancelled")
