@@ -91,6 +91,7 @@ steps:
     run: |
       python3 -c "import json; print('{ids.split("=")[0]}=' + {ids.split("=", 1)[1]})" \\
         >> "$LOCKSTEP_OUTPUTS"
+    outputs: {{type: object, properties: {{ids: {{type: array}}}}}}
   each:
     needs: [prep]
     for_each: ${{{{ steps.prep.outputs.ids }}}}

@@ -49,6 +49,10 @@ class StepRecord(_Record):
         None, description="a for_each step: its items by status, and 'total'"
     )
     index: int | None = Field(None, description="a for_each item: its index in the list")
+    stderr_tail: list[str] = Field(
+        default_factory=list,
+        description="a failed step: the last lines its last attempt wrote to stderr",
+    )
 
 
 class SourceRecord(_Record):

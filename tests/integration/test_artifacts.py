@@ -40,7 +40,7 @@ def test_artifacts_flow_downstream_and_download_exactly(server: Server, tmp_path
     run = server.run_and_wait(PRODUCE)
     assert run["status"] == "succeeded", run["steps"]
     assert run["steps"]["use"]["outputs"] == {
-        "score": {"score": 7},
+        "score": '{"score": 7}',  # a key=value line is the text as written
         "deep": "deep",
         "txts": "a.txt b.txt ",
     }

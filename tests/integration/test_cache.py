@@ -51,9 +51,9 @@ def test_an_unchanged_step_is_taken_from_the_cache(server: Server, tmp_path: Pat
     assert _runs(counter) == 1
     heavy = second["steps"]["heavy"]
     assert heavy["cached_from"] == f"{first['id']}/heavy/1" and heavy["attempts"] == 0
-    assert heavy["outputs"] == {"double": 2}
+    assert heavy["outputs"] == {"double": "2"}
     # downstream ran, with the cached outputs and the cached step's artifact
-    assert second["steps"]["light"]["outputs"] == {"got": 2, "made": "made 1"}
+    assert second["steps"]["light"]["outputs"] == {"got": "2", "made": "made 1"}
     assert second["steps"]["light"]["cached_from"] is None
 
 
@@ -61,7 +61,7 @@ def test_a_changed_input_no_cache_or_expired_ttl_runs_again(server: Server, tmp_
     spec, counter = _spec(tmp_path, "miss")
     server.run_and_wait(spec)
     changed = server.run_and_wait(spec, {"n": 5})
-    assert changed["steps"]["heavy"]["outputs"] == {"double": 10}
+    assert changed["steps"]["heavy"]["outputs"] == {"double": "10"}
     assert changed["steps"]["heavy"]["cached_from"] is None
     forced = server.submit(spec, no_cache=True)
     assert server.wait(forced["id"])["steps"]["heavy"]["cached_from"] is None

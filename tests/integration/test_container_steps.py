@@ -82,7 +82,7 @@ steps:
     assert out["who"] == "a b; $(id)"  # exact bytes, no shell parsed them
     assert out["pwd"] == "/workspace"
     assert out["nets"].split() == ["lo"]  # network: none
-    assert run["steps"]["argv"]["outputs"] == {"n": 1}
+    assert run["steps"]["argv"]["outputs"] == {"n": "1"}
     attempt = run["steps"]["inside"]["history"][0]
     assert attempt["image_digest"].startswith("sha256:")
     lines = boxed.logs(run["id"], "inside")
@@ -238,7 +238,7 @@ def test_a_worker_killed_mid_container_step_is_replaced_and_its_container_reaped
         assert run["status"] == "succeeded", run["steps"]
         lost, redo = run["steps"]["long"]["history"]
         assert lost["error"] == "worker lost: no heartbeat for 3s"
-        assert redo["status"] == "succeeded" and run["steps"]["long"]["outputs"] == {"done": 2}
+        assert redo["status"] == "succeeded" and run["steps"]["long"]["outputs"] == {"done": "2"}
         wait_for(lambda: _ours(podman, run=run_id) == [], timeout=60)
     finally:
         for proc in (first, second):

@@ -68,9 +68,10 @@ def test_a_bad_output_is_caught_before_downstream_sees_it(server: Server) -> Non
     spec = _spec("o-1").replace('print(json.dumps({"total": o["count"] * 2.5}))', "print(1)")
     spec = spec.replace('> "$LOCKSTEP_OUTPUTS"', '; echo "total=oops" > "$LOCKSTEP_OUTPUTS"')
     run = server.run_and_wait(spec)
-    assert (
-        run["steps"]["price"]["error"]
-        == "step 'price' output /total: 'oops' is not of type 'number'"
+    # a key=value line is typed by the step's schema (through its $ref); 'oops' is no number
+    assert run["steps"]["price"]["error"] == (
+        "$LOCKSTEP_OUTPUTS line 1: output 'total' must be a number (its type in the step's "
+        "outputs schema), got 'oops'"
     )
     assert run["steps"]["report"]["status"] == "upstream_failed"
 
@@ -95,6 +96,7 @@ outputs:
 steps:
   a:
     run: echo 'total=2.5' >> "$LOCKSTEP_OUTPUTS"; echo "label=LABEL" >> "$LOCKSTEP_OUTPUTS"
+    outputs: {type: object, properties: {total: {type: number}, label: {type: string}}}
 """
 
 

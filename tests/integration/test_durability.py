@@ -57,7 +57,7 @@ steps:
         run = server.wait(run_id, timeout=60)
         assert run["status"] == "succeeded", run
         step = run["steps"]["long"]
-        assert step["outputs"] == {"y": 1}
+        assert step["outputs"] == {"y": "1"}
         lost, redo = step["history"]
         assert lost["status"] == "failed"
         assert lost["error"] == "worker lost: no heartbeat for 3s"

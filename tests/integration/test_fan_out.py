@@ -209,6 +209,7 @@ params: {{type: object, properties: {{n: {{type: integer, default: {n}}}}}}}
 steps:
   prep:
     run: python3 -c "import json; print('ids=' + json.dumps(list(range(${{{{ params.n }}}}))))" >> "$LOCKSTEP_OUTPUTS"
+    outputs: {{type: object, properties: {{ids: {{type: array}}}}}}
   each:
     needs: [prep]
     for_each: ${{{{ steps.prep.outputs.ids }}}}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -64,7 +65,7 @@ outputs:
     run = server.run_and_wait(spec)
     assert run["status"] == "succeeded", run
     assert run["outputs"] == {"n": 4}
-    assert run["steps"]["b"]["outputs"] == {"size": [1, 2]}
+    assert run["steps"]["b"]["outputs"] == {"size": "[1,2]"}  # key=value: the text as written
 
 
 def test_false_condition_skips_and_dependents_still_run(server: Server) -> None:
@@ -106,7 +107,7 @@ finally:
 """
     run = server.run_and_wait(spec)
     assert run["status"] == "failed"
-    assert run["error"] == "failed steps: bad, child, grandchild"
+    assert run["error"] == "failed: bad; upstream_failed: child, grandchild"
     steps = run["steps"]
     assert steps["ok"]["status"] == "succeeded"
     assert steps["bad"]["status"] == "failed"
@@ -161,6 +162,53 @@ steps:
     assert gap2 >= 0.59
     # an exit code outside on_exit_codes is not retried
     assert fatal["status"] == "failed" and fatal["attempts"] == 1
+
+
+def test_sub_second_backoffs_are_honoured_not_rounded_up_to_a_second(server: Server) -> None:
+    spec = """
+name: quick-retries
+steps:
+  at-once:
+    run: exit 75
+    retry: {attempts: 9, backoff: 0}
+  brief:
+    run: exit 75
+    retry: {attempts: 9, backoff: 100ms, max_backoff: 250ms}
+"""
+    run = server.run_and_wait(spec)
+    for step, waits in (("at-once", [0.0] * 8), ("brief", [0.1, 0.2] + [0.25] * 6)):
+        h = run["steps"][step]["history"]
+        assert [a["exit_code"] for a in h] == [75] * 9, h
+        gaps = [
+            (_t(h[i + 1]["scheduled_at"]) - _t(h[i]["finished_at"])).total_seconds()
+            for i in range(8)
+        ]
+        # each wait lasted at least its backoff (doubling, capped by max_backoff)...
+        assert all(gap >= wait - 0.01 for gap, wait in zip(gaps, waits, strict=True)), gaps
+        # ...and none was stretched to Temporal's one-second timer tick: that would make the
+        # eight waits add up to at least ~8 s, whatever the machine's load
+        assert sum(gaps) < 6.0, gaps
+
+
+def test_a_cancel_during_a_short_backoff_cancels_the_step_at_once(server: Server) -> None:
+    spec = """
+name: waiting
+steps:
+  flaky:
+    run: exit 75
+    retry: {attempts: 50, backoff: 900ms}
+"""
+    run_id = server.submit(spec)["id"]
+
+    # attempts take a few ms and waits 900 ms: the cancel lands in a wait almost every time
+    def two_failed(r: dict[str, Any]) -> bool:
+        return [a["status"] for a in r["steps"]["flaky"]["history"][:2]] == ["failed"] * 2
+
+    server.wait(run_id, until=two_failed)
+    assert server.http.post(f"/runs/{run_id}/cancel").status_code == 200
+    run = server.wait(run_id, timeout=20)
+    assert (run["status"], run["steps"]["flaky"]["status"]) == ("cancelled", "cancelled")
+    assert len(run["steps"]["flaky"]["history"]) <= 3  # no attempt started after the cancel
 
 
 def test_step_timeout_kills_the_whole_process_group(server: Server, tmp_path: Path) -> None:

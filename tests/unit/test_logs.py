@@ -264,3 +264,28 @@ def test_sigkilled_writer_leaves_only_whole_lines(store: DirectoryLogStore) -> N
     assert page.lines[-1].text == "after the crash"
     if torn:
         assert len(page.lines) == 2
+
+
+def test_tail_is_the_last_lines_of_one_stream_within_a_byte_window(
+    store: DirectoryLogStore,
+) -> None:
+    with store.writer("r/s/1") as w:
+        for i in range(30):
+            w.write("err" if i % 2 else "out", f"line {i}")
+        w.write("sys", "exit code 1")
+    assert store.tail("r/s/1", "err", 3) == ["line 25", "line 27", "line 29"]
+    assert store.tail("r/s/1", "err", 100) == [f"line {i}" for i in range(1, 30, 2)]
+    # only the window is read: a line that began before it is left out, not cut
+    window = store.tail("r/s/1", "err", 100, max_bytes=150)
+    assert window and all(t in [f"line {i}" for i in range(1, 30, 2)] for t in window)
+    assert len(window) < 5
+    assert store.tail("r/s/1", "sys", 10) == ["exit code 1"]
+    assert store.tail("r/nothing/1", "err", 10) == []
+
+
+def test_tail_leaves_out_a_line_still_being_written(store: DirectoryLogStore) -> None:
+    with store.writer("r/s/1") as w:
+        w.write("err", "done")
+    with (store.root / "r" / "s" / "1.log").open("ab") as f:
+        f.write(b"2024-01-01T00:00:00.000000Z e half a li")
+    assert store.tail("r/s/1", "err", 10) == ["done"]

@@ -28,17 +28,20 @@ def test_missing_file_means_no_outputs(tmp_path: Path) -> None:
         ('{"seed": 42, "name": "x"}', {"seed": 42, "name": "x"}),
         ('\n  {"nested": {"a": [1, 2.5, null, true]}}\n', {"nested": {"a": [1, 2.5, None, True]}}),
         ("\ufeff{}", {}),
-        ("seed=42", {"seed": 42}),
-        ("ratio=0.5\nok=true\nnone=null", {"ratio": 0.5, "ok": True, "none": None}),
-        ('list=[1, 2]\nobj={"k": "v"}', {"list": [1, 2], "obj": {"k": "v"}}),
-        ('quoted="42"', {"quoted": "42"}),
+        # a key=value line is the string as written: no JSON guessing without a schema
+        ("seed=42", {"seed": "42"}),
+        ("version=1.10\nsha=1e5\nflag=true", {"version": "1.10", "sha": "1e5", "flag": "true"}),
+        ("ratio=0.5\nnone=null", {"ratio": "0.5", "none": "null"}),
+        ('list=[1, 2]\nobj={"k": "v"}', {"list": "[1, 2]", "obj": '{"k": "v"}'}),
+        ('quoted="42"', {"quoted": '"42"'}),
         ("name=hello world", {"name": "hello world"}),
+        ("hello-param=x\n_a-b-=y", {"hello-param": "x", "_a-b-": "y"}),
         ("v=a=b=c", {"v": "a=b=c"}),
         ("v=", {"v": ""}),
         ("v=  padded  ", {"v": "  padded  "}),
         ("v=$(id) `id`; curl x|sh #", {"v": "$(id) `id`; curl x|sh #"}),
-        ("# comment\n\n_k1=1\r\nK_2=two\n", {"_k1": 1, "K_2": "two"}),
-        ("x=1\nx=2", {"x": 2}),  # appending again overrides, like $GITHUB_OUTPUT
+        ("# comment\n\n_k1=1\r\nK_2=two\n", {"_k1": "1", "K_2": "two"}),
+        ("x=1\nx=2", {"x": "2"}),  # appending again overrides, like $GITHUB_OUTPUT
         ("v=NaN\nw=1e999\nz=Infinity", {"v": "NaN", "w": "1e999", "z": "Infinity"}),
         ("v=[1, 2", {"v": "[1, 2"}),
         ("v=tab\there\x0cform", {"v": "tab\there\x0cform"}),
@@ -53,7 +56,8 @@ def test_outputs_parse(tmp_path: Path, content: str, expected: dict[str, Any]) -
     [
         ("a=1\n\njust text", "$LOCKSTEP_OUTPUTS line 3: expected key=value"),
         ("1abc=2", "$LOCKSTEP_OUTPUTS line 1: invalid key '1abc'"),
-        ("my-key=2", "$LOCKSTEP_OUTPUTS line 1: invalid key 'my-key'"),
+        ("-key=2", "$LOCKSTEP_OUTPUTS line 1: invalid key '-key'"),
+        ("a.b=2", "$LOCKSTEP_OUTPUTS line 1: invalid key 'a.b'"),
         ("key =2", "$LOCKSTEP_OUTPUTS line 1: invalid key 'key '"),
         ("=2", "$LOCKSTEP_OUTPUTS line 1: invalid key ''"),
         ('{"a": 1,\n "b": }', "$LOCKSTEP_OUTPUTS line 2 column 7: invalid JSON"),
@@ -69,6 +73,99 @@ def test_bad_outputs_name_the_line(tmp_path: Path, content: str | bytes, message
         _read(tmp_path, content)
     assert message in str(err.value)
     assert "\n" not in str(err.value)
+
+
+TYPED = {
+    "type": "object",
+    "properties": {
+        "n": {"type": "integer"},
+        "ratio": {"type": "number"},
+        "ok": {"type": "boolean"},
+        "gone": {"type": "null"},
+        "tags": {"type": "array"},
+        "meta": {"type": "object"},
+        "either": {"type": ["integer", "string"]},
+        "maybe": {"type": ["integer", "null"]},
+        "level": {"enum": [1, 2, 3]},
+        "ref": {"$ref": "#/definitions/count"},
+        "text": {"type": "string"},
+        "free": {},
+    },
+    "additionalProperties": {"type": "integer"},
+    "definitions": {"count": {"type": "integer"}},
+}
+
+
+@pytest.mark.parametrize(
+    ("line", "value"),
+    [
+        ("n=42", 42),
+        ("n= -7 ", -7),
+        ("ratio=1e5", 100000.0),
+        ("ratio=2", 2),
+        ("ratio=0.25", 0.25),
+        ("ok=true", True),
+        ("ok=false", False),
+        ("gone=null", None),
+        ('tags=["a", 1]', ["a", 1]),
+        ('meta={"k": [true]}', {"k": [True]}),
+        ("either=5", "5"),  # a union that allows a string keeps the string
+        ("maybe=5", 5),
+        ("maybe=null", None),
+        ("level=2", 2),
+        ("ref=3", 3),
+        ("text=1.10", "1.10"),
+        ("free=1e5", "1e5"),  # declared without a type: as written
+        ("undeclared=9", 9),  # typed by additionalProperties
+    ],
+)
+def test_a_schema_types_key_value_lines(tmp_path: Path, line: str, value: Any) -> None:
+    assert _read(tmp_path, line, schema=TYPED) == {line.split("=")[0]: value}
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (
+            "n=1.5",
+            "line 1: output 'n' must be an integer (its type in the step's outputs schema), "
+            "got '1.5'",
+        ),
+        ("n=1_000", "output 'n' must be an integer"),
+        ("n=٣", "output 'n' must be an integer"),  # an Arabic-Indic digit
+        ("ratio=fast", "output 'ratio' must be a number"),
+        ("ratio=1e999", "output 'ratio' must be a finite number"),
+        ("ratio=NaN", "output 'ratio' must be a finite number"),
+        ("ok=maybe", "output 'ok' must be true or false"),
+        ("gone=nil", "output 'gone' must be null"),
+        ("tags=a,b", "output 'tags' must be a JSON array"),
+        ("tags=[NaN]", "output 'tags' must be a JSON array"),
+        ("meta=[1]", "output 'meta' must be a JSON object"),
+        ("maybe=five", "output 'maybe' must be one of: integer, null (its type"),
+        ("ref=x", "output 'ref' must be an integer"),
+        ("undeclared=x", "output 'undeclared' must be an integer"),
+        ("n=" + "x" * 1000, "got '" + "x" * 80 + "'..."),
+        ("meta=" + "[" * 100_000, "output 'meta' must be a JSON object"),
+    ],
+)
+def test_a_value_that_does_not_convert_names_the_key(
+    tmp_path: Path, line: str, message: str
+) -> None:
+    with pytest.raises(OutputError) as err:
+        _read(tmp_path, "text=ok\n" + line, schema=TYPED)
+    assert message.replace("line 1", "line 2") in str(err.value)
+    assert str(err.value).startswith("$LOCKSTEP_OUTPUTS line 2: ")
+    assert len(str(err.value)) < 400 and "\n" not in str(err.value)
+
+
+def test_the_json_form_keeps_its_types_whatever_the_schema(tmp_path: Path) -> None:
+    content = '{"n": "42", "text": 7, "version": "1.10", "sha": 1e5}'
+    assert _read(tmp_path, content, schema=TYPED) == {
+        "n": "42",
+        "text": 7,
+        "version": "1.10",
+        "sha": 100000.0,
+    }
 
 
 def test_oversized_outputs_are_rejected(tmp_path: Path) -> None:

@@ -98,10 +98,18 @@ async def test_success_with_json_outputs(env: Env) -> None:
 
 
 async def test_key_value_outputs(env: Env) -> None:
-    script = 'printf "n=3\\nname=hello world\\nflag=true\\n" >> "$LOCKSTEP_OUTPUTS"'
+    script = 'printf "n=3\\nname=hello world\\nflag=true\\nv=1.10\\n" >> "$LOCKSTEP_OUTPUTS"'
     result = await env.run(env.task(script))
     assert result.ok
-    assert result.outputs == {"n": 3, "name": "hello world", "flag": True}
+    assert result.outputs == {"n": "3", "name": "hello world", "flag": "true", "v": "1.10"}
+    # the step's outputs schema reaches the worker and types what it declares
+    typed = {
+        "type": "object",
+        "properties": {"n": {"type": "integer"}, "flag": {"type": "boolean"}},
+    }
+    result = await env.run(env.task(script, outputs_schema=typed))
+    assert result.ok
+    assert result.outputs == {"n": 3, "name": "hello world", "flag": True, "v": "1.10"}
 
 
 @pytest.mark.parametrize(
@@ -109,6 +117,12 @@ async def test_key_value_outputs(env: Env) -> None:
     [
         (
             'echo "seed=abc" > "$LOCKSTEP_OUTPUTS"',
+            {"type": "object", "properties": {"seed": {"type": "integer"}}},
+            "$LOCKSTEP_OUTPUTS line 1: output 'seed' must be an integer (its type in the "
+            "step's outputs schema), got 'abc'",
+        ),
+        (
+            'echo \'{"seed": "abc"}\' > "$LOCKSTEP_OUTPUTS"',
             {"type": "object", "properties": {"seed": {"type": "integer"}}},
             "step 'prepare' output /seed: 'abc' is not of type 'integer'",
         ),

@@ -264,7 +264,9 @@ params:
 steps:
   prep:
     run: echo
-    outputs: {type: object, properties: {seed: {type: integer}, ready: {type: boolean}}}
+    outputs:
+      type: object
+      properties: {seed: {type: integer}, ready: {type: boolean}, hello-param: {type: string}}
   free:
     run: echo
   main:
@@ -291,6 +293,21 @@ steps:
             "run: echo ${{ steps.prep.outputs.sed }}",
             "expression 'steps.prep.outputs.sed': step 'prep' has no output 'sed'; did you mean "
             "'seed'?",
+        ),
+        (
+            "run: echo ${{ steps.prep.outputs.hello-param }}",
+            "expression 'steps.prep.outputs.hello-param': '-' is minus in CEL; read the output "
+            "'hello-param' as steps.prep.outputs['hello-param']",
+        ),
+        (
+            "run: echo ${{ size(steps.prep.outputs.a-b-2) }}",
+            "expression 'size(steps.prep.outputs.a-b-2)': '-' is minus in CEL; read the output "
+            "'a-b-2' as size(steps.prep.outputs['a-b-2'])",
+        ),
+        (
+            "run: echo ${{ steps.prep.outputs['hello-parm'] }}",
+            "expression 'steps.prep.outputs['hello-parm']': step 'prep' has no output "
+            "'hello-parm'; did you mean 'hello-param'?",
         ),
         (
             "run: echo ${{ steps.prep.output.seed }}",
@@ -371,6 +388,8 @@ def test_expression_problems(line: str, message: str) -> None:
         "params.deploy",
         "${{ params.deploy }}",
         "steps.prep.outputs.ready",
+        "steps.prep.outputs['hello-param'] == 'x'",
+        "params.count-params.count == 0",
         "steps.prep.status == 'succeeded'",
     ],
 )
@@ -411,7 +430,7 @@ def test_if_must_be_a_single_expression() -> None:
         (
             "outputs: {o: '${{ steps.prep.outputs.nope }}'}",
             "expression 'steps.prep.outputs.nope': step 'prep' has no output 'nope'; declared: "
-            "seed, ready",
+            "seed, ready, hello-param",
         ),
         (
             "outputs: {o: '${{ steps.fin.status }}'}\nfinally: {fin: {run: x}}",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 
 from rich.markup import escape
@@ -11,6 +12,21 @@ from rich.table import Table
 from lockstep.cli.output import out, styled
 from lockstep.records import RunPage, RunRecord
 from lockstep.spec.durations import format_duration
+
+#: C0 (but tab), DEL, C1, and the invisible or direction-changing marks that could make a
+#: terminal act on, or misorder, what a step printed
+_UNSAFE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def visible(text: str) -> str:
+    """``text`` with every control character spelled out (ESC as ``\\x1b``): what a step
+    wrote never reaches the terminal raw."""
+    return _UNSAFE.sub(lambda m: _spelled(m.group()), text)
+
+
+def _spelled(ch: str) -> str:
+    code = ord(ch)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def elapsed(start: str | None, end: str | None) -> str:
@@ -41,7 +57,7 @@ def run_table(run: RunRecord) -> Table:
             styled(step.status),
             str(step.attempts or ""),
             elapsed(step.started_at, step.finished_at),
-            escape(note),
+            escape(visible(note)),
         )
     return table
 
@@ -67,11 +83,16 @@ def _value(value: object) -> str:
 def print_run(run: RunRecord) -> None:
     out.print(run_table(run))
     if run.error:
-        out.print(f"[red]error[/]: {escape(run.error)}")
+        out.print(f"[red]error[/]: {escape(visible(run.error))}")
+    for step_id, step in run.steps.items():
+        if step.stderr_tail:
+            out.print(f"[bold]{escape(step_id)}[/] stderr, last lines:")
+            for line in step.stderr_tail:
+                out.print(f"  [red]![/] {escape(visible(line))}")
     if run.outputs:
         out.print("[bold]outputs[/]")
         for name, value in run.outputs.items():
-            out.print(f"  {escape(name)} = {escape(_value(value))}")
+            out.print(f"  {escape(visible(name))} = {escape(visible(_value(value)))}")
         from lockstep.engine.refs import is_ref
 
         if any(is_ref(v) for v in run.outputs.values()):

@@ -18,6 +18,7 @@ from lockstep.engine.interpreter import (
     LOAD_ACTIVITY,
     RECORD_ACTIVITY,
     STEP_ACTIVITY,
+    WAIT_ACTIVITY,
     WORKER_SHUTDOWN,
 )
 from lockstep.engine.types import CacheHit, CacheQuery, OutputLoad, StepResult, StepTask
@@ -31,8 +32,16 @@ from lockstep.secrets.masking import Masker, MaskingLogWriter
 from lockstep.storage import cache
 from lockstep.storage.blobs import BlobStore
 from lockstep.storage.database import Database
-from lockstep.storage.logs import LogSink, LogWriter
+from lockstep.storage.logs import LogSink, LogWriter, format_ts
 from lockstep.storage.recorder import apply_events
+
+
+@activity.defn(name=WAIT_ACTIVITY)
+async def wait_briefly(seconds: float) -> str:
+    """A retry backoff shorter than Temporal's timer tick, slept on the interpreter's worker
+    as a local activity; returns when it ended."""
+    await asyncio.sleep(seconds)
+    return format_ts()
 
 
 def worker_identity(pool: str) -> str:

@@ -56,6 +56,10 @@ FANOUT_WORKFLOW = "lockstep.fanout"  # a batch of a wide fan-out (engine.fanout)
 CACHE_ACTIVITY = "lockstep.cache_lookup"
 LOAD_ACTIVITY = "lockstep.load_outputs"
 RECORD_ACTIVITY = "lockstep.record"
+WAIT_ACTIVITY = "lockstep.wait"
+#: Temporal's durable timers fire on a tick of about a second (a 100 ms timer, even a 0 s one,
+#: fires ~1 s later), so shorter retry backoffs are slept by a local activity instead
+TIMER_TICK_S = 1.0
 WORKER_SHUTDOWN = "WorkerShutdown"
 #: a worker lost mid-step is retried this many times without using the step's own retries
 INFRA_RETRIES = 3
@@ -93,8 +97,8 @@ class StepInterpreter:
         self._attempt_no: dict[str, int] = {}  # per step, across a state machine's visits
         self._artifacts: dict[str, list[ArtifactRef]] = {}  # what each succeeded step stored
 
-    def _emit(self, kind: str, **fields: Any) -> None:
-        self._events.append(Event(kind=kind, at=_iso(workflow.now()), **fields))
+    def _emit(self, kind: str, at: str | None = None, **fields: Any) -> None:
+        self._events.append(Event(kind=kind, at=at or _iso(workflow.now()), **fields))
 
     async def _flusher(self) -> None:
         assert self._plan is not None
@@ -260,6 +264,7 @@ class StepInterpreter:
         ``settle`` is False: a state machine settles a step once it has left it for good).
         ``data``: the step's input, for steps with a typed contract or a state machine's."""
         attempt, failures, infra = self._attempt_no.get(step.id, 0), 0, 0
+        woke_at: str | None = None  # when a sub-second backoff ended (workflow time lags it)
         queue = pool_queue(step.pool)
         grace = 60.0
         start_to_close = timedelta(seconds=step.timeout_s + grace) if step.timeout_s else NO_TIMEOUT
@@ -288,7 +293,12 @@ class StepInterpreter:
                 container=step.container,
             )
             self._emit(
-                "attempt_started", step=step.id, attempt=attempt, log_key=log_key, pool=step.pool
+                "attempt_started",
+                at=woke_at,
+                step=step.id,
+                attempt=attempt,
+                log_key=log_key,
+                pool=step.pool,
             )
             self._status[step.id] = "running"
             lost = False
@@ -357,7 +367,7 @@ class StepInterpreter:
                 result.exit_code is not None and result.exit_code in codes
             )
             if failures < step.retry.attempts and retryable and not result.timed_out:
-                await workflow.sleep(self._backoff(step, failures))
+                woke_at = await self._wait(self._backoff(step, failures))
                 continue
             if settle:
                 self._settle(step.id, FAILED, error=result.error)
@@ -371,6 +381,23 @@ class StepInterpreter:
             "attempt_finished", step=step, attempt=attempt, status=CANCELLED, error="cancelled"
         )
         self._settle(step, CANCELLED, error="cancelled")
+
+    @staticmethod
+    async def _wait(seconds: float) -> str | None:
+        """Wait ``seconds`` (0: not at all); below the timer tick, return when the wait ended
+        (the local activity's clock, recorded, so a replay reads the same)."""
+        if seconds <= 0:
+            return None
+        if seconds >= TIMER_TICK_S:
+            await workflow.sleep(seconds)
+            return None
+        woke: str = await workflow.execute_local_activity(
+            WAIT_ACTIVITY,
+            seconds,
+            result_type=str,
+            start_to_close_timeout=timedelta(seconds=seconds + 30),
+        )
+        return woke
 
     @staticmethod
     def _backoff(step: StepPlan, failures: int) -> float:

@@ -267,7 +267,7 @@ class RunWorkflow(StepInterpreter):
             failed = [s.id for s in main if not self._satisfied(s.id)]
             if failed:
                 outcome = FAILED
-                error = "failed steps: " + ", ".join(failed)
+                error = self._failure_summary(failed)
         self._run_status = outcome
         if final:
             # cleanup and notification steps run whatever happened, even after a cancel
@@ -290,6 +290,13 @@ class RunWorkflow(StepInterpreter):
         self._closing = True
         await asyncio.shield(flusher)
         return {"status": outcome, "outputs": outputs, "error": error}
+
+    def _failure_summary(self, steps: list[str]) -> str:
+        """``failed: E; upstream_failed: G``: each step under its own status, the failed first."""
+        groups: dict[str, list[str]] = {FAILED: [], UPSTREAM_FAILED: [], CANCELLED: []}
+        for sid in steps:
+            groups.setdefault(self._status[sid], []).append(sid)
+        return "; ".join(f"{status}: {', '.join(ids)}" for status, ids in groups.items() if ids)
 
     async def _stop(self, graph: asyncio.Task[None]) -> None:
         graph.cancel()

@@ -1,14 +1,16 @@
 """Step outputs: what a step wrote to ``$LOCKSTEP_OUTPUTS``, parsed and checked.
 
-The file holds either one JSON object or ``key=value`` lines. In the line form a value that is
-valid JSON keeps its JSON type (``n=3`` is the integer 3), anything else is the verbatim string,
-and a key set twice keeps its last value (so a step can simply append).
+The file holds either one JSON object (its values keep their JSON types) or ``key=value``
+lines. In the line form a value is the string as written (``version=1.10`` stays ``"1.10"``)
+unless the step's ``outputs`` schema declares another type for that key: then it is converted
+like a ``-p`` param (a union that allows a string keeps the string), and a value that does not
+convert is an error naming the key. A key set twice keeps its last value (so a step can simply
+append).
 """
 
 from __future__ import annotations
 
 import json
-import math
 import re
 from pathlib import Path
 from typing import Any
@@ -17,9 +19,12 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError, ValidationError
 
 from lockstep.errors import ExecutionError
+from lockstep.spec.machine_validate import ref_target
+from lockstep.spec.typed_text import STRICT_ORDER, as_type, declared_types, loads_json
 
 DEFAULT_MAX_BYTES = 1024 * 1024
-_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: '-' too, as in GitHub's outputs: such a key reads as steps.<id>.outputs['a-b'] in CEL
+_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 _NAME = "$LOCKSTEP_OUTPUTS"
 _MAX_MESSAGE = 300
 
@@ -28,29 +33,15 @@ class OutputError(ExecutionError):
     """A step's outputs are unreadable or do not match its ``outputs`` schema."""
 
 
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"{text} is out of range")
-    return value
-
-
-def _no_constant(text: str) -> Any:
-    raise ValueError(f"{text} is not valid JSON")
-
-
-def _loads(text: str) -> Any:
-    # NaN, Infinity and 1e999 are not JSON; letting them through would break every consumer
-    # that serialises outputs again (Temporal payloads, the API).
-    return json.loads(text, parse_float=_finite_float, parse_constant=_no_constant)
-
-
 def _human(n: int) -> str:
     return f"{n // 1024} KiB" if n < 1024 * 1024 else f"{n / (1024 * 1024):g} MiB"
 
 
-def read_outputs(path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> dict[str, Any]:
-    """Parse the outputs file; a missing or blank file means no outputs."""
+def read_outputs(
+    path: Path, schema: dict[str, Any] | None = None, *, max_bytes: int = DEFAULT_MAX_BYTES
+) -> dict[str, Any]:
+    """Parse the outputs file, typing ``key=value`` lines by ``schema`` (the step's
+    ``outputs`` contract); a missing or blank file means no outputs."""
     try:
         with path.open("rb") as f:
             data = f.read(max_bytes + 1)
@@ -70,26 +61,24 @@ def read_outputs(path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> dict[str,
         return {}
     if text.lstrip().startswith("{"):
         return _read_json(text)
-    return _read_lines(text)
+    return _read_lines(text, schema or {})
 
 
 def _read_json(text: str) -> dict[str, Any]:
     try:
-        value = _loads(text)
+        value = loads_json(text)
     except json.JSONDecodeError as exc:
         raise OutputError(
             f"{_NAME} line {exc.lineno} column {exc.colno}: invalid JSON: {exc.msg}"
         ) from None
     except ValueError as exc:
         raise OutputError(f"{_NAME}: invalid JSON: {exc}") from None
-    except RecursionError:
-        raise OutputError(f"{_NAME}: JSON is nested too deeply") from None
     if not isinstance(value, dict):  # pragma: no cover - text starts with '{'
         raise OutputError(f"{_NAME} must hold a JSON object")
     return value
 
 
-def _read_lines(text: str) -> dict[str, Any]:
+def _read_lines(text: str, schema: dict[str, Any]) -> dict[str, Any]:
     outputs: dict[str, Any] = {}
     # split("\n") rather than splitlines(): a value may legitimately contain \f or \u2028.
     for number, line in enumerate(text.split("\n"), start=1):
@@ -102,18 +91,49 @@ def _read_lines(text: str) -> dict[str, Any]:
             raise OutputError(f"{_NAME} line {number}: expected key=value")
         if not _KEY.fullmatch(key):
             raise OutputError(
-                f"{_NAME} line {number}: invalid key {key[:80]!r}; use letters, digits and "
-                "'_', not starting with a digit"
+                f"{_NAME} line {number}: invalid key {key[:80]!r}; use letters, digits, "
+                "'_' and '-', starting with a letter or '_'"
             )
-        outputs[key] = _typed(value)
+        try:
+            outputs[key] = _typed(value, declared_types(_property(schema, key)))
+        except ValueError as exc:
+            shown = repr(value[:80]) + ("..." if len(value) > 80 else "")
+            raise OutputError(
+                f"{_NAME} line {number}: output '{key}' {exc} (its type in the step's outputs "
+                f"schema), got {shown}"
+            ) from None
     return outputs
 
 
-def _typed(value: str) -> Any:
-    try:
-        return _loads(value)
-    except (ValueError, RecursionError):
-        return value
+def _property(schema: dict[str, Any], key: str) -> Any:
+    """The subschema ``key`` is checked against: its property, else additionalProperties,
+    with a ``#/definitions/NAME`` reference followed (the plan attaches them)."""
+    properties = schema.get("properties")
+    found = properties.get(key) if isinstance(properties, dict) else None
+    if found is None:
+        found = schema.get("additionalProperties")
+    definitions = schema.get("definitions")
+    for _ in range(8):  # a chain of references, not a cycle
+        name = ref_target(found.get("$ref")) if isinstance(found, dict) else None
+        if name is None or not isinstance(definitions, dict):
+            break
+        found = definitions.get(name)
+    return found
+
+
+def _typed(text: str, kinds: list[str]) -> Any:
+    """The string as written, unless the schema allows only other types: then the first of
+    them (in ``STRICT_ORDER``) it converts to; ``ValueError`` saying what it must be."""
+    ordered = [k for k in STRICT_ORDER if k in kinds]
+    if "string" in kinds or not ordered:
+        return text
+    problems: list[str] = []
+    for kind in ordered:
+        try:
+            return as_type(kind, text)
+        except ValueError as exc:
+            problems.append(str(exc))
+    raise ValueError(problems[0] if len(problems) == 1 else f"must be one of: {', '.join(ordered)}")
 
 
 def _pointer(error: ValidationError) -> str:

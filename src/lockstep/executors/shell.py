@@ -263,7 +263,7 @@ def _result(
     outputs: dict[str, Any] = {}
     if ok:
         try:
-            outputs = read_outputs(outputs_file)
+            outputs = read_outputs(outputs_file, task.outputs_schema)
             check_outputs(outputs, task.outputs_schema, step=task.step_id)
         except OutputError as exc:
             log.write("sys", str(exc))

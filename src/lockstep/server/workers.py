@@ -21,6 +21,7 @@ from lockstep.engine.activities import (
     Recorder,
     SecretResolver,
     StepActivities,
+    wait_briefly,
     worker_identity,
 )
 from lockstep.engine.fanout import FanOutWorkflow
@@ -62,6 +63,7 @@ def control_worker(client: Client, settings: Settings, db: Database, blobs: Blob
             (recorder := Recorder(db, blobs)).record,
             recorder.cache_lookup,
             recorder.load_outputs,
+            wait_briefly,
         ],
         workflow_runner=_sandbox(),
         # the recorder is local-only: this worker must never take step tasks
@@ -134,7 +136,7 @@ class PoolWorker:
         interpreter: dict[str, Any] = {}
         if interpreter_db is not None:
             recorder = Recorder(interpreter_db, blobs)
-            served += [recorder.record, recorder.cache_lookup, recorder.load_outputs]
+            served += [recorder.record, recorder.cache_lookup, recorder.load_outputs, wait_briefly]
             interpreter = {
                 "workflows": [RunWorkflow, MachineWorkflow, FanOutWorkflow],
                 "workflow_runner": _sandbox(),

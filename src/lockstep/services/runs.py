@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import builtins
 import json
@@ -21,6 +22,7 @@ from lockstep.engine.types import ArtifactRef, ReusedStep, RunPlan, SourceChecko
 from lockstep.engine.workflow import RunWorkflow
 from lockstep.errors import Conflict, EngineUnavailable, InvalidRequest, NotFound
 from lockstep.records import RunPage, RunRecord, StepRecord
+from lockstep.services.failures import with_stderr_tails
 from lockstep.services.ids import new_run_id
 from lockstep.settings import Settings
 from lockstep.spec.documents import Loaded, load_workflow, params_schema, spec_name
@@ -173,7 +175,7 @@ class RunService:
             await self._start(
                 loaded, run_id, project, resolved, workspace, reuse or {}, lock.pool, no_cache
             )
-        return await self.get(project, stored_id), created
+        return await self._record(project, stored_id), created
 
     async def _lock_sources(self, project: str, specs: list[SourceSpec]) -> list[SourceCheckout]:
         if not specs:
@@ -270,11 +272,18 @@ class RunService:
     # -- read ------------------------------------------------------------------------------
 
     async def get(self, project: str, run_id: str) -> RunRecord:
+        """The run as shown to users: its failed steps carry the tail of their stderr."""
+        run = await self._record(project, run_id)
+        if any(st.status == "failed" for st in run.steps.values()):
+            run = await asyncio.to_thread(with_stderr_tails, run, self._logs)
+        return run
+
+    async def _record(self, project: str, run_id: str) -> RunRecord:
         return await self._db.call(lambda s: store.to_record(s, store.get_row(s, project, run_id)))
 
     async def output(self, project: str, run_id: str, step: str | None, name: str) -> Any:
         """One output of the run, or of one of its steps (a marker when stored by reference)."""
-        run = await self.get(project, run_id)
+        run = await self._record(project, run_id)
         outputs: dict[str, Any] | list[Any] | None = run.outputs
         where = f"run {run_id}"
         if step is not None:
@@ -329,7 +338,7 @@ class RunService:
         return self.engine.get_workflow_handle(run_id)
 
     async def cancel(self, project: str, run_id: str) -> RunRecord:
-        run = await self.get(project, run_id)
+        run = await self._record(project, run_id)
         if run.status in ("succeeded", "failed", "cancelled"):
             raise Conflict(
                 f"run {run_id} already {run.status}; only a running run can be cancelled"
@@ -338,12 +347,12 @@ class RunService:
             await self._handle(run_id).cancel()
         except RPCError as exc:
             raise EngineUnavailable(f"cannot cancel run {run_id}: {exc.message}") from exc
-        return await self.get(project, run_id)
+        return await self._record(project, run_id)
 
     async def retry(self, project: str, run_id: str, *, triggered_by: str = "") -> RunRecord:
         """A new run of the same spec, params and workspace that reuses the steps that
         succeeded and re-executes the failed/cancelled ones and everything downstream."""
-        old = await self.get(project, run_id)
+        old = await self._record(project, run_id)
         if old.status not in ("failed", "cancelled"):
             raise Conflict(
                 f"run {run_id} is {old.status}; only failed or cancelled runs can be retried"
@@ -376,7 +385,7 @@ class RunService:
     async def rerun(self, project: str, run_id: str, *, triggered_by: str = "") -> RunRecord:
         """A new run of exactly what ``run_id`` ran: the same spec (version), commit,
         workspace and params, even if its branch has moved since."""
-        old = await self.get(project, run_id)
+        old = await self._record(project, run_id)
         row = await self._db.call(lambda s: store.get_row(s, project, run_id))
         return await self._again(old, row, triggered_by=triggered_by, rerun_of=run_id)
 
@@ -430,7 +439,7 @@ class RunService:
     ) -> dict[str, Any]:
         """Log lines of a run (or one step) after ``cursor``, in step order then attempt;
         ``line_cursors``: each line also says where to resume right after it."""
-        run = await self.get(project, run_id)
+        run = await self._record(project, run_id)
         steps = run.steps
         if step is not None and step not in steps:
             steps = await self._item(project, run_id, step)

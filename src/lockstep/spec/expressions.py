@@ -292,6 +292,39 @@ def tokenize(src: str) -> list[Token]:
     return list(_tokens(src))
 
 
+def dashed_output(src: str) -> tuple[str, str] | None:
+    """``(name, fixed)`` when ``src`` reads an output named with '-' as a member, e.g.
+    ``steps.a.outputs.hello-param`` (CEL reads ``hello - param``): ``fixed`` is ``src`` with
+    ``outputs['hello-param']`` instead."""
+    tokens = tokenize(src)
+    for i in range(2, len(tokens) - 2):
+        dot, name = tokens[i - 1], tokens[i]
+        if not (
+            tokens[i - 2].value == "outputs"
+            and dot.value == "."
+            and name.kind == "ident"
+            and tokens[i + 1].value == "-"
+            and tokens[i + 1].start == name.end
+        ):
+            continue
+        end = name.end
+        k = i + 1
+        while (
+            k + 1 < len(tokens)
+            and tokens[k].value == "-"
+            and tokens[k].start == end
+            and tokens[k + 1].kind in ("ident", "number")
+            and tokens[k + 1].start == tokens[k].end
+        ):
+            end = tokens[k + 1].end
+            k += 2
+        if end == name.end:
+            continue
+        dashed = src[name.start : end]
+        return dashed, f"{src[: dot.start]}['{dashed}']{src[end:]}"
+    return None
+
+
 # --------------------------------------------------------------------------- evaluation
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -12,12 +11,11 @@ from jsonschema.exceptions import SchemaError
 
 from lockstep.errors import ParamError
 from lockstep.spec.hints import did_you_mean, one_line
+from lockstep.spec.typed_text import as_type, loads_json
 from lockstep.spec.yamlsafe import pointer
 
 MAX_PARAMS_BYTES = 256 * 1024
 
-_TRUE = frozenset({"true", "yes", "1"})
-_FALSE = frozenset({"false", "no", "0"})
 _NO_PARAMS = "this workflow declares no params"
 
 
@@ -58,7 +56,7 @@ def _convert(key: str, text: str, prop: dict[str, Any]) -> Any:
         if text in choices:
             return text
         try:
-            return json.loads(text)
+            return loads_json(text)
         except ValueError:
             return text
     # try the strict types first: "5" for ["integer", "string"] means 5
@@ -66,53 +64,10 @@ def _convert(key: str, text: str, prop: dict[str, Any]) -> Any:
     first_error = ""
     for kind in ordered:
         try:
-            return _as(kind, text)
+            return as_type(kind, text)
         except ValueError as err:
             first_error = first_error or str(err)
     raise ParamError(f"param '{key}' {first_error}, got {text!r}")
-
-
-def _as(kind: str, text: str) -> Any:
-    stripped = text.strip()
-    if kind == "string":
-        return text
-    if kind == "integer":
-        try:
-            return int(stripped)
-        except ValueError:
-            raise ValueError("must be an integer") from None
-    if kind == "number":
-        try:
-            return int(stripped)
-        except ValueError:
-            pass
-        try:
-            number = float(stripped)
-        except ValueError:
-            raise ValueError("must be a number") from None
-        if not math.isfinite(number):
-            raise ValueError("must be a finite number")
-        return number
-    if kind == "boolean":
-        lowered = stripped.lower()
-        if lowered in _TRUE or lowered in _FALSE:
-            return lowered in _TRUE
-        raise ValueError("must be true or false (or yes/no, 1/0)")
-    if kind == "null":
-        if stripped == "null":
-            return None
-        raise ValueError("must be null")
-    if kind in ("array", "object"):
-        expected = list if kind == "array" else dict
-        example = '["a", "b"]' if kind == "array" else '{"key": "value"}'
-        try:
-            value = json.loads(text)
-        except ValueError:
-            value = None
-        if not isinstance(value, expected):
-            raise ValueError(f"must be a JSON {kind}, e.g. '{example}'")
-        return value
-    raise ValueError(f"has unsupported type '{kind}'")
 
 
 def resolve_params(

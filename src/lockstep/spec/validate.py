@@ -24,6 +24,7 @@ from lockstep.spec.expressions import (
     ROOTS,
     ExpressionError,
     compile_expression,
+    dashed_output,
     find_templates,
     references,
     secret_reference,
@@ -310,6 +311,14 @@ class _Checker:
             chains = references(src)
         except ExpressionError as err:
             self.add(err.message, ptr)
+            return False
+        dashed = dashed_output(src)
+        if dashed is not None:
+            name, fixed = dashed
+            self.add(
+                f"expression '{src}': '-' is minus in CEL; read the output '{name}' as {fixed}",
+                ptr,
+            )
             return False
         problems: list[str] = []
         for chain in chains:

@@ -32,6 +32,9 @@ _MAX_LINE_BYTES = 4 * MAX_LINE_CHARS + 64
 #: a page stops after this many bytes even when ``limit`` lines were not reached, so one read
 #: of a log full of 64 KiB lines cannot pull hundreds of MB into memory
 DEFAULT_PAGE_BYTES = 4 * 1024 * 1024
+#: how far back from its end a tail looks (a step that printed megabytes after its last
+#: stderr line has no stderr tail: a summary never reads a whole log)
+TAIL_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,12 @@ class LogStore(LogSink, Protocol):
     ) -> LogPage: ...
 
     def size(self, key: str) -> int: ...
+
+    def tail(
+        self, key: str, stream: LogStream, lines: int, max_bytes: int = TAIL_BYTES
+    ) -> list[str]:
+        """The last ``lines`` texts of ``stream`` among the log's last ``max_bytes``."""
+        ...
 
     def delete_run(self, run_id: str) -> None: ...
 
@@ -225,6 +234,23 @@ class DirectoryLogStore:
             return self._path(key).stat().st_size
         except FileNotFoundError:
             return 0
+
+    def tail(
+        self, key: str, stream: LogStream, lines: int, max_bytes: int = TAIL_BYTES
+    ) -> list[str]:
+        try:
+            f = self._path(key).open("rb")
+        except FileNotFoundError:
+            return []
+        with f:
+            start = max(f.seek(0, os.SEEK_END) - max_bytes - 1, 0)
+            f.seek(start)
+            data = f.read(max_bytes + 1)
+        pieces = data.split(b"\n")[:-1]  # the last piece is empty or a line still being written
+        if start > 0 and pieces:
+            pieces = pieces[1:]  # a line that began before the window (or the byte before it)
+        texts = [p.text for raw in pieces if (p := _parse(raw, 0)).stream == stream and p.ts]
+        return texts[-lines:] if lines > 0 else []
 
     def read(
         self, key: str, offset: int = 0, limit: int = 1000, max_bytes: int = DEFAULT_PAGE_BYTES
