@@ -15,6 +15,7 @@ from lockstep.api.deps import Services
 from lockstep.errors import EngineUnavailable
 from lockstep.secrets.crypto import SecretBox
 from lockstep.server.home import HomeLock, bootstrap_admin
+from lockstep.server.telemetry import quiet_runtime
 from lockstep.server.temporal_dev import DevServer
 from lockstep.server.workers import PoolWorker, control_worker, db_reporter, db_secret_resolver
 from lockstep.services.instances import InstanceService
@@ -36,6 +37,7 @@ def secret_box(settings: Settings) -> SecretBox:
 
 
 async def connect(address: str, namespace: str) -> Client:
+    quiet_runtime()
     try:
         return await Client.connect(address, namespace=namespace)
     except (RPCError, RuntimeError) as exc:
