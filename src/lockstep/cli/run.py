@@ -17,6 +17,7 @@ from lockstep.cli.output import FAILED, OK, REJECTED, err, fail, out, print_json
 from lockstep.cli.render import print_run
 from lockstep.errors import InvalidRequest, LockstepError
 from lockstep.records import RunRecord
+from lockstep.server.home import HomeBusy
 from lockstep.settings import Settings
 
 
@@ -111,6 +112,8 @@ async def _run(
                 err.print("cancelling the run (Ctrl-C again to leave it paused)...")
                 await client.cancel(run.id)
                 run = await watch.wait(client, run.id, live=False)
+    except HomeBusy as exc:
+        fail(exc, REJECTED)  # nothing ran: the run was refused, it did not fail
     except LockstepError as exc:
         fail(exc, FAILED)
     _report(run, as_json=as_json, final=True)
