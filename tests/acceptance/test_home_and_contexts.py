@@ -94,31 +94,51 @@ def test_lockstep_url_of_the_homes_own_server_needs_no_token(server: Server) -> 
         assert shown.returncode == 0, shown.stderr
 
 
-def test_a_second_run_on_a_busy_home_is_refused_with_what_to_do(home: Path, tmp_path: Path) -> None:
-    gate = tmp_path / "gate"
-    slow, quick = tmp_path / "slow.yaml", tmp_path / "quick.yaml"
-    slow.write_text(
-        f"name: slow\nsteps:\n  a:\n    run: while [ ! -e {gate} ]; do sleep 0.1; done\n"
+def _gated(tmp_path: Path, name: str) -> tuple[Path, Path]:
+    gate = tmp_path / f"{name}.gate"
+    wf = tmp_path / f"{name}.yaml"
+    wf.write_text(
+        f"name: {name}\nsteps:\n  a:\n    run: while [ ! -e {gate} ]; do sleep 0.1; done\n"
     )
-    quick.write_text(HELLO)
-    first = subprocess.Popen(
-        [str(BIN), "run", str(slow), "--json"],
-        env=env_for(home),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return wf, gate
+
+
+def _start(home: Path, wf: Path, out: Path) -> subprocess.Popen[str]:
+    with out.open("w") as sink:
+        return subprocess.Popen(
+            [str(BIN), "run", str(wf), "--no-watch"],
+            env=env_for(home),
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+
+def test_two_runs_at_once_share_one_engine(home: Path, tmp_path: Path) -> None:
+    (wf1, gate1), (wf2, gate2) = _gated(tmp_path, "first"), _gated(tmp_path, "second")
+    out1, out2 = tmp_path / "first.out", tmp_path / "second.out"
+    first = _start(home, wf1, out1)
+    second = None
     try:
-        wait_for(lambda: '"cli"' in _text(home / "lock"), timeout=60, what="the first run")
-        second = cli(home, "run", str(quick))
-        assert second.returncode == 2
-        (line,) = second.stderr.strip().splitlines()
-        assert "busy with another `lockstep run`" in line and "lockstep server" in line
+        wait_for(lambda: (home / "api.sock").exists(), timeout=60, what="the first run's engine")
+        second = _start(home, wf2, out2)
+        wait_for(lambda: "started" in _text(out2), timeout=60, what="the second run joins")
+        gate1.touch()  # the first run ends while the second's is still going
+        wait_for(lambda: "waiting for 1 run" in _text(out1), timeout=60, what="first serves on")
+        assert first.poll() is None
+        gate2.touch()
+        assert second.wait(60) == 0, _text(out2)
+        assert first.wait(60) == 0, _text(out1)
     finally:
-        gate.touch()
-        stdout, stderr = first.communicate(timeout=120)
-    assert first.returncode == 0, stderr
-    assert json.loads(stdout)["status"] == "succeeded"
+        gate1.touch()
+        gate2.touch()
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+    assert not (home / "api.sock").exists()
+    runs = json.loads(cli(home, "runs", "list", "--json").stdout)["items"]
+    assert sorted(r["workflow"] for r in runs) == ["first", "second"]
+    assert {r["status"] for r in runs} == {"succeeded"}
 
 
 def _text(path: Path) -> str:

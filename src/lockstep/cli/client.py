@@ -74,11 +74,19 @@ class ApiClient:
     """Typed calls of ``/api/v1``."""
 
     def __init__(
-        self, http: httpx.AsyncClient, where: str, *, embedded: bool, project: str
+        self,
+        http: httpx.AsyncClient,
+        where: str,
+        *,
+        embedded: bool,
+        project: str,
+        joined: bool = False,
     ) -> None:
         self.http = http
         self.where = where
         self.embedded = embedded
+        #: embedded in another `lockstep run` on the same home, which serves this one too
+        self.joined = joined
         self.project = project
         self._p = f"/projects/{_seg(project)}"
 
@@ -312,8 +320,13 @@ async def connect(settings: Settings, *, engine: bool) -> AsyncIterator[ApiClien
             transport=transport, base_url="http://embedded", timeout=60
         ) as http:
             if engine:
-                await transport.open()  # a home in use by another run says so before any work
-            yield ApiClient(http, str(settings.home_dir), embedded=True, project=settings.project)
+                await transport.open()  # joins another run's engine, or starts one
+            where = str(settings.home_dir)
+            if transport.joined:
+                where += " (served by another `lockstep run` on it)"
+            yield ApiClient(
+                http, where, embedded=True, project=settings.project, joined=transport.joined
+            )
     finally:
         await transport.aclose()
 

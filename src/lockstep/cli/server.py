@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import signal
 import socket
-from collections.abc import Iterator
 
 import uvicorn
 
@@ -17,6 +15,7 @@ from lockstep.cli.output import err
 from lockstep.errors import ConfigError
 from lockstep.server.home import clear_server_info, write_server_info
 from lockstep.server.runtime import ControlPlane
+from lockstep.server.share import QuietServer
 from lockstep.settings import Settings
 
 
@@ -27,15 +26,6 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-class _Uvicorn(uvicorn.Server):
-    """uvicorn without its own signal handling: the control plane owns Ctrl-C, so that it
-    stops workers and Temporal in order and exits 0."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
 
 def serve(host: str, port: int, worker: bool, *, auth: bool) -> None:
@@ -60,7 +50,7 @@ async def _serve(settings: Settings, host: str, port: int, worker: bool, auth: b
             raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
         url = f"http://{host}:{sock.getsockname()[1]}"
         config = uvicorn.Config(create_app(services), log_level="warning", lifespan="off")
-        server = _Uvicorn(config)
+        server = QuietServer(config)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
