@@ -39,7 +39,7 @@ def test_a_remote_worker_reconnects_after_the_server_restarts(home: Path, tmp_pa
         assert json.loads((home / "temporal.json").read_text())["port"] == temporal_before
         again = srv.run_and_wait(STEP, timeout=90)
         assert again["status"] == "succeeded", again
-        assert "is back" in out.read_text()
+        wait_for(lambda: "is back" in out.read_text(), timeout=30, what="worker says it is back")
 
         worker.send_signal(signal.SIGKILL)
         worker.wait(10)
