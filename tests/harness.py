@@ -43,6 +43,8 @@ def wait_for(
 def env_for(home: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOCKSTEP_")}
     env["LOCKSTEP_HOME"] = str(home)
+    # never a developer's `lockstep login` context: it would send commands to their server
+    env["LOCKSTEP_CONFIG_DIR"] = str(home.parent / f"{home.name}-config")
     env["LOCKSTEP_KILL_GRACE"] = "1"
     env.update(extra)
     return env
@@ -84,10 +86,17 @@ class Server:
     """A `lockstep server` process on its own home, reached over HTTP."""
 
     def __init__(
-        self, home: Path, *, worker: bool = True, heartbeat_timeout: float = 5, **env: str
+        self,
+        home: Path,
+        *,
+        worker: bool = True,
+        heartbeat_timeout: float = 5,
+        port: int = 0,
+        **env: str,
     ) -> None:
         self.home = home
         self.worker = worker
+        self.port = port
         self.env = {"LOCKSTEP_HEARTBEAT_TIMEOUT": str(heartbeat_timeout), **env}
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
@@ -95,7 +104,8 @@ class Server:
     def start(self, timeout: float = 60) -> None:
         info = self.home / "server.json"
         info.unlink(missing_ok=True)
-        args = [str(BIN), "server", "--port", "0"] + ([] if self.worker else ["--no-worker"])
+        args = [str(BIN), "server", "--port", str(self.port)]
+        args += [] if self.worker else ["--no-worker"]
         self.log = open(self.home / "server.out", "a")
         self.proc = subprocess.Popen(
             args,

@@ -11,11 +11,35 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+HOME_DIR_NAME = ".lockstep"
+#: files only a used home holds: a repository's ``.lockstep/*.yaml`` workflows are no home
+_HOME_MARKERS = ("lock", "lockstep.db", "server.json", "temporal.json")
+
+
+def _is_home(path: Path) -> bool:
+    return any((path / marker).exists() for marker in _HOME_MARKERS)
+
+
+def find_home(cwd: Path) -> Path:
+    """The home of the project ``cwd`` is in, found as git finds ``.git``: the nearest
+    ancestor holding a ``.lockstep`` directory that is a home; else ``.lockstep`` at the top of the
+    enclosing git work tree; else ``./.lockstep``. Nothing is created here."""
+    git_top: Path | None = None
+    for folder in (cwd, *cwd.parents):
+        if _is_home(folder / HOME_DIR_NAME):
+            return folder / HOME_DIR_NAME
+        if git_top is None and (folder / ".git").exists():
+            git_top = folder
+    return (git_top or cwd) / HOME_DIR_NAME
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LOCKSTEP_", extra="ignore", frozen=True)
 
-    home: Path = Field(Path(".lockstep"), description="data directory holding all local state")
+    home: Path = Field(
+        default_factory=lambda: find_home(Path.cwd()),
+        description="data directory holding all local state; found as git finds .git",
+    )
     url: str | None = Field(None, description="a lockstep server to talk to instead of embedded")
     database_url: str | None = Field(None, description="SQLAlchemy URL; SQLite in home if unset")
     temporal_address: str | None = Field(None, description="host:port of a Temporal cluster")

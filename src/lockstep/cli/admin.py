@@ -203,7 +203,8 @@ def audit_command(
 def login_command(
     url: Annotated[str, typer.Argument(help="the server, e.g. http://host:8080")],
 ) -> None:
-    """Store a token for URL; the token is read from standard input (or a hidden prompt)."""
+    """Store a token for URL and make it the current context: plain commands go there until
+    `lockstep logout`. The token is read from standard input (or a hidden prompt)."""
     token = getpass.getpass("token: ") if sys.stdin.isatty() else sys.stdin.readline().strip()
     settings = context.settings()
 
@@ -221,4 +222,8 @@ def login_command(
     except LockstepError as exc:
         fail(exc)
     path = credentials.save(settings.config_dir, url, token)
-    err.print(f"logged in to {url} as {me['user']} (saved in {path})")
+    credentials.use(settings.config_dir, url)
+    err.print(
+        f"logged in to {url} as {me['user']} (saved in {path}); commands now go there until "
+        "`lockstep logout`"
+    )

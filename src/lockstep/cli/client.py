@@ -47,7 +47,8 @@ _STREAM_CONNECT_S = 10.0
 _MAX_SSE_LINE = 16 * 1024 * 1024
 
 
-def _raise_for(resp: httpx.Response) -> None:
+def _raise_for(resp: httpx.Response, server: str | None = None) -> None:
+    """Raise the error an answer carries; ``server``, when not embedded, is named in it."""
     if resp.status_code < 400:
         return
     try:
@@ -63,18 +64,29 @@ def _raise_for(resp: httpx.Response) -> None:
         )
     if kind == "invalid-params":
         raise errors.ParamError(detail, body.get("problems"))
-    raise _KINDS.get(kind, errors.LockstepError)(detail)
+    error = _KINDS.get(kind, errors.LockstepError)
+    if server is not None and error in (errors.Unauthenticated, errors.PermissionDenied):
+        detail = f"{detail} (server {server})"
+    raise error(detail)
 
 
 class ApiClient:
     """Typed calls of ``/api/v1``."""
 
     def __init__(
-        self, http: httpx.AsyncClient, where: str, *, embedded: bool, project: str
+        self,
+        http: httpx.AsyncClient,
+        where: str,
+        *,
+        embedded: bool,
+        project: str,
+        joined: bool = False,
     ) -> None:
         self.http = http
         self.where = where
         self.embedded = embedded
+        #: embedded in another `lockstep run` on the same home, which serves this one too
+        self.joined = joined
         self.project = project
         self._p = f"/projects/{_seg(project)}"
 
@@ -83,7 +95,7 @@ class ApiClient:
             resp = await self.http.request(method, "/api/v1" + path, **kwargs)
         except httpx.HTTPError as exc:
             raise errors.EngineUnavailable(f"cannot reach lockstep at {self.where}: {exc}") from exc
-        _raise_for(resp)
+        _raise_for(resp, None if self.embedded else self.where)
         if resp.status_code == 204 or not resp.content:
             return None
         return resp.json()
@@ -288,33 +300,62 @@ def _seg(value: str) -> str:
 
 @contextlib.asynccontextmanager
 async def connect(settings: Settings, *, engine: bool) -> AsyncIterator[ApiClient]:
-    """A client for this invocation. ``engine``: the command needs runs to execute."""
-    url, token = settings.url, settings.token
-    if url is None:
-        info = running_server(settings.home_dir)
-        if info:
-            url = str(info["url"])
-            token = token or local_admin_token(settings.home_dir)
-    if url is not None:
-        token = token or credentials.load(settings.config_dir, url)
+    """A client for this invocation. ``engine``: the command needs runs to execute.
+
+    The server is, first to last: ``LOCKSTEP_URL``; the current context (``lockstep login``);
+    the server running in this home; else the home is served in-process."""
+    remote = server_of(settings)
+    if remote is not None:
+        url, where, token = remote
         headers = {"authorization": f"Bearer {token}"} if token else {}
         async with httpx.AsyncClient(base_url=url, timeout=60, headers=headers) as http:
-            yield ApiClient(http, url, embedded=False, project=settings.project)
+            yield ApiClient(http, where, embedded=False, project=settings.project)
         return
-    # imported here: the engine stack (Temporal, FastAPI, SQLAlchemy) costs seconds to import
-    # and commands that talk to a server never need it
-    from lockstep.api.app import create_app
-    from lockstep.server.runtime import ControlPlane
+    from lockstep.cli.embedded import EmbeddedTransport
 
     # in-process, no network: the caller owns the home, so no token is involved
-    plane = ControlPlane(settings, role="cli", engine=engine, auth=False)
-    services = await plane.start()
+    transport = EmbeddedTransport(settings, engine=engine)
     try:
-        app = create_app(services)
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(
             transport=transport, base_url="http://embedded", timeout=60
         ) as http:
-            yield ApiClient(http, str(settings.home_dir), embedded=True, project=settings.project)
+            if engine:
+                await transport.open()  # joins another run's engine, or starts one
+            where = str(settings.home_dir)
+            if transport.joined:
+                where += " (served by another `lockstep run` on it)"
+            yield ApiClient(
+                http, where, embedded=True, project=settings.project, joined=transport.joined
+            )
     finally:
-        await plane.stop()
+        await transport.aclose()
+
+
+def server_of(settings: Settings) -> tuple[str, str, str | None] | None:
+    """The server this invocation talks to, if any: its URL, how to name it in an error, and
+    the token to send."""
+    home = settings.home_dir
+    local = running_server(home)
+    url, where = settings.url, settings.url
+    if url is None:
+        url = credentials.current(settings.config_dir)
+        where = url and f"{url}, the current context (`lockstep logout` returns to local)"
+    if url is None and local is not None:
+        url = where = str(local["url"])
+    if url is None or where is None:
+        return None
+    token = settings.token
+    if token is None and local is not None and same_server(url, str(local["url"])):
+        token = local_admin_token(home)  # this home's own server: its owner is the admin
+    return url, where, token or credentials.load(settings.config_dir, url)
+
+
+_LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def same_server(a: str, b: str) -> bool:
+    """Whether two URLs name the same server (``localhost`` and ``127.0.0.1`` alike)."""
+    ua, ub = httpx.URL(a), httpx.URL(b)
+    hosts = {ua.host, ub.host}
+    same_host = ua.host == ub.host or hosts <= _LOOPBACK
+    return ua.scheme == ub.scheme and ua.port == ub.port and same_host

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from lockstep import __version__
-from lockstep.cli import admin, artifacts, context, registry, runs, versions, workers
+from lockstep.cli import admin, artifacts, context, contexts, registry, runs, versions, workers
 from lockstep.cli.output import FAILED, OK, err, out
 from lockstep.cli.run import run_command
 from lockstep.cli.server_commands import server_command, worker_command
@@ -49,6 +49,8 @@ app.add_typer(workers.workers, name="workers")
 app.command("publish")(versions.publish_command)
 app.command("audit")(admin.audit_command)
 app.command("login")(admin.login_command)
+app.command("logout")(contexts.logout_command)
+app.add_typer(contexts.contexts, name="context")
 
 
 @app.callback()

@@ -9,14 +9,16 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated
 
+import httpx
 import typer
 
 from lockstep.cli import context, watch
 from lockstep.cli.client import ApiClient, connect
 from lockstep.cli.output import FAILED, OK, REJECTED, err, fail, out, print_json
 from lockstep.cli.render import print_run
-from lockstep.errors import InvalidRequest, LockstepError
+from lockstep.errors import EngineUnavailable, InvalidRequest, LockstepError
 from lockstep.records import RunRecord
+from lockstep.server.home import HomeBusy
 from lockstep.settings import Settings
 
 
@@ -82,6 +84,10 @@ def run_command(
 Submit = Callable[[ApiClient], Awaitable[RunRecord]]
 
 
+#: how long a run that joined another's engine waits to take it over when that one ends
+HANDOVER_S = 60.0
+
+
 async def _run(
     settings: Settings,
     submit: Submit,
@@ -90,30 +96,68 @@ async def _run(
     as_json: bool,
     detach: bool,
 ) -> int:
-    try:
-        async with connect(settings, engine=True) as client:
-            try:
-                run = await submit(client)
-            except LockstepError as exc:
-                fail(exc, REJECTED)
-            if detach and not client.embedded:
-                _report(run, as_json=as_json, final=False)
-                return OK
-            if not as_json and not live:
-                err.print(f"run [bold]{run.id}[/] started ({len(run.steps)} steps)")
-            try:
-                run = await watch.wait(client, run.id, live=live)
-            except (KeyboardInterrupt, asyncio.CancelledError):
-                if not client.embedded:
-                    err.print(f"stopped watching; the run goes on: lockstep runs show {run.id}")
-                    return FAILED
-                err.print("cancelling the run (Ctrl-C again to leave it paused)...")
-                await client.cancel(run.id)
-                run = await watch.wait(client, run.id, live=False)
-    except LockstepError as exc:
-        fail(exc, FAILED)
+    run: RunRecord | None = None
+    joined, told = False, False
+    deadline: float | None = None
+    while True:
+        try:
+            async with connect(settings, engine=True) as client:
+                joined, deadline = client.joined, None
+                if run is None:
+                    run = await _submit_once(client, submit)
+                    if detach and not client.embedded:
+                        _report(run, as_json=as_json, final=False)
+                        return OK
+                    if not as_json and not live:
+                        err.print(f"run [bold]{run.id}[/] started ({len(run.steps)} steps)")
+                run, code = await _follow(client, run, live=live)
+                if code is not None:
+                    return code
+            break
+        except (HomeBusy, EngineUnavailable) as exc:
+            if not joined:
+                # nothing ran: a busy home refuses the run, it did not fail
+                fail(exc, REJECTED if isinstance(exc, HomeBusy) else FAILED)
+            # the `lockstep run` that served this one has ended: take its engine over (the
+            # run's history is in the home, so it goes on where it was)
+            now = asyncio.get_running_loop().time()
+            deadline = deadline or now + HANDOVER_S
+            if now > deadline:
+                fail(exc, FAILED)
+            if not told:
+                err.print("the `lockstep run` serving this home has ended; taking its engine over")
+                told = True
+            await asyncio.sleep(0.2)
+        except LockstepError as exc:
+            fail(exc, FAILED)
     _report(run, as_json=as_json, final=True)
     return OK if run.status == "succeeded" else FAILED
+
+
+async def _submit_once(client: ApiClient, submit: Submit) -> RunRecord:
+    try:
+        return await submit(client)
+    except EngineUnavailable as exc:
+        if client.joined and (
+            exc.__cause__ is None or isinstance(exc.__cause__, httpx.ConnectError)
+        ):
+            raise  # refused or never sent: submit again to whoever serves the home next
+        fail(exc, REJECTED)
+    except LockstepError as exc:
+        fail(exc, REJECTED)
+
+
+async def _follow(client: ApiClient, run: RunRecord, *, live: bool) -> tuple[RunRecord, int | None]:
+    """The run once ended, or an exit code when the user stopped watching."""
+    try:
+        return await watch.wait(client, run.id, live=live), None
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        if not client.embedded:
+            err.print(f"stopped watching; the run goes on: lockstep runs show {run.id}")
+            return run, FAILED
+        err.print("cancelling the run (Ctrl-C again to leave it paused)...")
+        await client.cancel(run.id)
+        return await watch.wait(client, run.id, live=False), None
 
 
 async def _submit_named(

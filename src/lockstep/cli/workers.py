@@ -14,16 +14,20 @@ workers = typer.Typer(help="Workers and the pools they serve.", no_args_is_help=
 
 @workers.command("list")
 def workers_list(
-    all_: Annotated[bool, typer.Option("--all", help="also stopped and lost workers")] = False,
+    all_: Annotated[
+        bool, typer.Option("--all", help="also stopped workers, and those lost long ago")
+    ] = False,
     as_json: AsJson = False,
 ) -> None:
-    """Workers: pool, host, labels, capacity, running steps, last heartbeat, version."""
+    """Workers: pool, host, labels, capacity, running steps, last report, version, and
+    whether each is live (reported in the last 15 s) or lost (not heard from since)."""
 
     async def run(c: ApiClient) -> None:
         rows = await c.call("GET", "/workers", params={"all": str(all_).lower()})
         if not as_json:
             for row in rows:
                 row["labels"] = ",".join(f"{k}={v}" for k, v in row["labels"].items())
+                row["last_seen"] = f"{_age(row['seen_ago_s'])} ago"
         cols = ["identity", "pool", "host", "labels", "capacity", "running", "last_seen"]
         show(rows, [*cols, "version", "state"], as_json)
 
@@ -46,3 +50,11 @@ def workers_token(
         print_new_token(await c.call("POST", "/workers/tokens", json=body))
 
     go(run)
+
+
+def _age(seconds: int) -> str:
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    return f"{seconds // 3600}h"

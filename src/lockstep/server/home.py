@@ -16,6 +16,10 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
 
+class HomeBusy(ConfigError):
+    """Another one-shot CLI run holds the home: this one is refused before it starts."""
+
+
 @dataclass
 class HomeLock:
     """An exclusive lock on a home directory, held for the life of the process."""
@@ -35,6 +39,12 @@ class HomeLock:
         except BlockingIOError:
             holder = _read(path)
             os.close(fd)
+            if holder.get("role") == "cli" and role == "cli":
+                raise HomeBusy(
+                    f"{self.home} is busy with another `lockstep run` (pid "
+                    f"{holder.get('pid', '?')}); wait for it, or start `lockstep server` in "
+                    "this home and every run goes through it at once"
+                ) from None
             raise ConfigError(
                 f"{self.home} is already in use by lockstep {holder.get('role', '?')} "
                 f"(pid {holder.get('pid', '?')}); stop it or use another LOCKSTEP_HOME"

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from temporalio.client import Client
 from temporalio.service import RPCError
@@ -15,8 +15,7 @@ from lockstep.api.deps import Services
 from lockstep.errors import EngineUnavailable
 from lockstep.secrets.crypto import SecretBox
 from lockstep.server.home import HomeLock, bootstrap_admin
-from lockstep.server.temporal_dev import DevServer
-from lockstep.server.workers import PoolWorker, control_worker, db_reporter, db_secret_resolver
+from lockstep.server.telemetry import quiet_runtime
 from lockstep.services.instances import InstanceService
 from lockstep.services.registry import Poller, RegistryService
 from lockstep.services.runs import RunService
@@ -27,6 +26,12 @@ from lockstep.storage.database import Database
 from lockstep.storage.logs import DirectoryLogStore
 from lockstep.storage.stores import blob_store
 
+if TYPE_CHECKING:
+    # the engine side (workers, executors, Docker's client) is imported when an engine starts:
+    # a CLI that only reads records never pays for it
+    from lockstep.server.temporal_dev import DevServer
+    from lockstep.server.workers import PoolWorker
+
 log = logging.getLogger(__name__)
 
 
@@ -36,6 +41,7 @@ def secret_box(settings: Settings) -> SecretBox:
 
 
 async def connect(address: str, namespace: str) -> Client:
+    quiet_runtime()
     try:
         return await Client.connect(address, namespace=namespace)
     except (RPCError, RuntimeError) as exc:
@@ -85,6 +91,14 @@ class ControlPlane:
             runs = RunService(settings=settings, db=self._db, client=None, blobs=blobs, logs=logs)
             self.services = self._services(runs, blobs, box, registry, poller)
             return self.services
+        from lockstep.server.temporal_dev import DevServer
+        from lockstep.server.workers import (
+            PoolWorker,
+            control_worker,
+            db_reporter,
+            db_secret_resolver,
+        )
+
         if settings.temporal_address:
             self.temporal_address = settings.temporal_address
         else:
@@ -167,6 +181,8 @@ class ControlPlane:
             with contextlib.suppress(BaseException):
                 await t
         self._tasks = []
+        if self._pool_workers:
+            from lockstep.server.workers import db_reporter
         for pw in self._pool_workers:
             pw.cleanup()
             if self._db is not None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from temporalio.client import Client
 
 from lockstep.errors import EngineUnavailable
+from lockstep.server.telemetry import quiet_runtime
 
 
 def _binary() -> str:
@@ -27,6 +28,10 @@ def _binary() -> str:
     return found
 
 
+#: how long a restart waits for the engine's previous port to be released
+PORT_WAIT_S = 10.0
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -34,7 +39,10 @@ def _free_port() -> int:
 
 
 def _port_free(port: int) -> bool:
+    """Whether the dev server can listen on ``port``. It sets SO_REUSEADDR, as Go does for
+    every listener, so connections of its last life still in TIME_WAIT do not count."""
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
@@ -55,19 +63,28 @@ class DevServer:
         self.proc: subprocess.Popen[bytes] | None = None
         self.address = ""
 
-    def _port(self) -> int:
+    async def _port(self) -> int:
+        """The port of the last start, so that workers connected to it find the engine again
+        after a restart; a new one only when the old stays taken (by another program)."""
         path = self.home / "temporal.json"
         try:
             port = int(json.loads(path.read_text())["port"])
         except (OSError, ValueError, KeyError, TypeError):
             port = 0
+        if port:
+            # the previous dev server may still be closing its socket: wait, do not move
+            for _ in range(int(PORT_WAIT_S / 0.1)):
+                if _port_free(port):
+                    break
+                await asyncio.sleep(0.1)
         if not port or not _port_free(port):
             port = _free_port()
         path.write_text(json.dumps({"port": port}))
         return port
 
     async def start(self, timeout_s: float = 30.0) -> str:
-        port = self._port()
+        quiet_runtime()
+        port = await self._port()
         self.address = f"127.0.0.1:{port}"
         args = [
             _binary(),

@@ -1,5 +1,6 @@
-"""The worker registry: each worker reports itself every few seconds; a worker not seen for
-``LIVE_FOR`` is gone (killed, or its host lost), and one that stopped says so."""
+"""The worker registry: each worker reports itself every few seconds while it can take steps;
+a worker not heard from for ``LIVE_FOR`` is lost (killed, its host gone, or cut off from the
+engine), and one that stopped says so."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from lockstep.storage.db import WorkerRow
 #: how often a worker reports, and after how long without a report it counts as gone
 REPORT_EVERY_S = 5.0
 LIVE_FOR = timedelta(seconds=3 * REPORT_EVERY_S)
+#: a lost worker stays in the default listing this long, so that its loss is seen
+SHOW_LOST_FOR = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,9 @@ def list_workers(s: Session, *, include_gone: bool = False) -> list[dict[str, An
     out = []
     for r in s.scalars(select(WorkerRow).order_by(WorkerRow.pool, WorkerRow.identity)):
         live = _live(r, now)
-        if not live and not include_gone:
+        age = now - datetime.fromisoformat(r.last_seen.replace("Z", "+00:00"))
+        state = "live" if live else ("stopped" if r.stopped_at else "lost")
+        if not include_gone and (state == "stopped" or age > SHOW_LOST_FOR):
             continue
         out.append(
             {
@@ -74,7 +79,8 @@ def list_workers(s: Session, *, include_gone: bool = False) -> list[dict[str, An
                 "version": r.version,
                 "started_at": r.started_at,
                 "last_seen": r.last_seen,
-                "state": "live" if live else ("stopped" if r.stopped_at else "gone"),
+                "seen_ago_s": max(0, int(age.total_seconds())),
+                "state": state,
             }
         )
     return out
