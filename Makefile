@@ -16,13 +16,16 @@ $(UV):
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { bash scripts/system-deps.sh venv && $(PYTHON) -m venv $(VENV); }
 	@$(BIN)/pip install -q --disable-pip-version-check "uv==$(UV_VERSION)" 2>&1 | grep -v "^WARNING: Location" || true
 
+# Bytecode is compiled at install time: where PYTHONDONTWRITEBYTECODE is set, every CLI call
+# would otherwise compile ~1,400 modules again (4.5 s instead of 2 s for `runs list`).
 $(VENV)/.installed: $(UV) requirements/lock.txt pyproject.toml
-	@$(UV) pip install -q --python $(BIN)/python --require-hashes -r requirements/lock.txt
+	@$(UV) pip install -q --python $(BIN)/python --compile-bytecode --require-hashes -r requirements/lock.txt
 	@$(UV) pip install -q --python $(BIN)/python --no-deps -e .
+	@$(BIN)/python -m compileall -q src/lockstep >/dev/null
 	@touch $@
 
 $(VENV)/.dev-installed: $(VENV)/.installed requirements/dev-lock.txt
-	@$(UV) pip install -q --python $(BIN)/python --require-hashes -r requirements/dev-lock.txt
+	@$(UV) pip install -q --python $(BIN)/python --compile-bytecode --require-hashes -r requirements/dev-lock.txt
 	@touch $@
 
 demo: $(VENV)/.installed
