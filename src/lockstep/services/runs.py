@@ -269,6 +269,10 @@ class RunService:
 
     # -- read ------------------------------------------------------------------------------
 
+    async def resolve_id(self, project: str, ref: str) -> str:
+        """The whole id of the project's run named by its id or a unique prefix of it."""
+        return await self._db.call(lambda s: store.resolve_id(s, project, ref))
+
     async def get(self, project: str, run_id: str) -> RunRecord:
         return await self._db.call(lambda s: store.to_record(s, store.get_row(s, project, run_id)))
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from lockstep.api.deps import Access, Services, require, services
 from lockstep.api.streams import blob_chunks, follow_logs
 from lockstep.engine.refs import REF, is_ref
+from lockstep.engine.states import RUN_STATES, STEP_STATES
 from lockstep.errors import InvalidRequest
 from lockstep.records import RunPage, RunRecord, StepRecord
 from lockstep.registry.selectors import MAX_SELECTOR
@@ -23,7 +24,26 @@ Write = Annotated[Access, Depends(require("runs:write"))]
 BASE = "/projects/{project}/runs"
 RUN_ID = r"^[A-Za-z0-9_-]{1,64}$"
 SNAPSHOT = r"^snapshots/[a-z0-9-]+/[0-9a-f]{64}\.tar\.gz$"
-RunId = Annotated[str, Path(pattern=RUN_ID)]
+
+
+async def _run_id(
+    run_id: Annotated[str, Path(pattern=RUN_ID, description="a run id, or a unique prefix")],
+    svc: Svc,
+    access: Read,
+) -> str:
+    """The whole id of the project's run that the path names (its id or a unique prefix)."""
+    return await svc.runs.resolve_id(access.project, run_id)
+
+
+#: a run of the caller's project, named by its id or a unique prefix of it
+RunId = Annotated[str, Depends(_run_id)]
+
+
+def _state(value: str | None, allowed: tuple[str, ...], what: str) -> str | None:
+    """A status filter, in any case; an unknown one is refused naming the valid ones."""
+    if value is None or value.lower() in allowed:
+        return None if value is None else value.lower()
+    raise InvalidRequest(f"unknown {what} status '{value[:20]}'; use one of: {', '.join(allowed)}")
 
 
 class RunSubmit(BaseModel):
@@ -107,13 +127,15 @@ async def submit_run(body: RunSubmit, svc: Svc, access: Write, response: Respons
 async def list_runs(
     svc: Svc,
     access: Read,
-    status: Annotated[str | None, Query(pattern=r"^[a-z_]{1,20}$")] = None,
+    status: Annotated[str | None, Query(max_length=100, description=", ".join(RUN_STATES))] = None,
     workflow: Annotated[str | None, Query(max_length=63)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> RunPage:
+    """Runs of the project, newest first; ``status`` in any case."""
+    wanted = _state(status, RUN_STATES, "run")
     return await svc.runs.list(
-        access.project, status=status, workflow=workflow, limit=limit, cursor=cursor
+        access.project, status=wanted, workflow=workflow, limit=limit, cursor=cursor
     )
 
 
@@ -133,13 +155,14 @@ async def step_items(
     step: Annotated[str, Path(pattern=STEP_ID_PATTERN, max_length=63)],
     svc: Svc,
     access: Read,
-    status: Annotated[str | None, Query(pattern=r"^[a-z_]{1,20}$")] = None,
+    status: Annotated[str | None, Query(max_length=100, description=", ".join(STEP_STATES))] = None,
     offset: Annotated[int, Query(ge=0, le=MAX_ITEMS)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[StepRecord]:
     """A page of a for_each step's items in item order (``index``), optionally by status."""
+    wanted = _state(status, STEP_STATES, "item")
     return await svc.runs.items(
-        access.project, run_id, step, status=status, offset=offset, limit=limit
+        access.project, run_id, step, status=wanted, offset=offset, limit=limit
     )
 
 
