@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable
@@ -15,7 +16,7 @@ from lockstep.cli import context, watch
 from lockstep.cli.client import ApiClient, connect
 from lockstep.cli.output import FAILED, OK, REJECTED, err, fail, out, print_json
 from lockstep.cli.render import print_run
-from lockstep.errors import InvalidRequest, LockstepError
+from lockstep.errors import Conflict, InvalidRequest, LockstepError
 from lockstep.records import RunRecord
 from lockstep.settings import Settings
 
@@ -97,6 +98,9 @@ async def _run(
                 run = await submit(client)
             except LockstepError as exc:
                 fail(exc, REJECTED)
+            except (KeyboardInterrupt, asyncio.CancelledError):
+                err.print("interrupted while submitting; if the run started: lockstep runs list")
+                return FAILED
             if detach and not client.embedded:
                 _report(run, as_json=as_json, final=False)
                 return OK
@@ -105,16 +109,29 @@ async def _run(
             try:
                 run = await watch.wait(client, run.id, live=live)
             except (KeyboardInterrupt, asyncio.CancelledError):
-                if not client.embedded:
-                    err.print(f"stopped watching; the run goes on: lockstep runs show {run.id}")
+                # the same with or without a server: Ctrl-C cancels the run it started (a run
+                # meant to go on is started with --detach)
+                cancelled = await _cancel(client, run.id)
+                if cancelled is None:
                     return FAILED
-                err.print("cancelling the run (Ctrl-C again to leave it paused)...")
-                await client.cancel(run.id)
-                run = await watch.wait(client, run.id, live=False)
+                run = cancelled
     except LockstepError as exc:
         fail(exc, FAILED)
     _report(run, as_json=as_json, final=True)
     return OK if run.status == "succeeded" else FAILED
+
+
+async def _cancel(client: ApiClient, run_id: str) -> RunRecord | None:
+    """Cancel the run after a Ctrl-C and wait until it has stopped; a second Ctrl-C stops
+    the waiting (None), not the cancellation."""
+    err.print(f"cancelling run {run_id} (Ctrl-C again to stop waiting)...")
+    try:
+        with contextlib.suppress(Conflict):  # it ended on its own meanwhile
+            await client.cancel(run_id)
+        return await watch.wait(client, run_id, live=False)
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        err.print(f"stopped waiting; run {run_id} is being cancelled: lockstep runs wait {run_id}")
+        return None
 
 
 async def _submit_named(
