@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 
 from lockstep import __version__
 from lockstep.cli import admin, artifacts, context, registry, runs, versions, workers
@@ -146,6 +147,10 @@ def main() -> None:
         raise
     except LockstepError as exc:  # raised outside a command's own handler: still one line
         fail(exc)
+    except OSError as exc:  # a path a user gave: missing, unwritable, a directory…
+        where = f": {exc.filename}" if exc.filename else ""
+        err.print(f"[red]error[/]: {escape(str(exc.strerror or exc))}{escape(where)}")
+        raise SystemExit(FAILED) from None
     except Exception as exc:
         err.print(f"[red]error[/]: unexpected {type(exc).__name__}: {exc}; please report this")
         raise SystemExit(FAILED) from None

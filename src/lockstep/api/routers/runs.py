@@ -26,17 +26,22 @@ RUN_ID = r"^[A-Za-z0-9_-]{1,64}$"
 SNAPSHOT = r"^snapshots/[a-z0-9-]+/[0-9a-f]{64}\.tar\.gz$"
 
 
-async def _run_id(
-    run_id: Annotated[str, Path(pattern=RUN_ID, description="a run id, or a unique prefix")],
-    svc: Svc,
-    access: Read,
-) -> str:
+PathRunId = Annotated[str, Path(pattern=RUN_ID, description="a run id, or a unique prefix")]
+
+
+async def _read_run_id(run_id: PathRunId, svc: Svc, access: Read) -> str:
     """The whole id of the project's run that the path names (its id or a unique prefix)."""
     return await svc.runs.resolve_id(access.project, run_id)
 
 
+async def _write_run_id(run_id: PathRunId, svc: Svc, access: Write) -> str:
+    """The same, for a route that changes runs: the caller's role is checked first."""
+    return await svc.runs.resolve_id(access.project, run_id)
+
+
 #: a run of the caller's project, named by its id or a unique prefix of it
-RunId = Annotated[str, Depends(_run_id)]
+RunId = Annotated[str, Depends(_read_run_id)]
+WriteRunId = Annotated[str, Depends(_write_run_id)]
 
 
 def _state(value: str | None, allowed: tuple[str, ...], what: str) -> str | None:
@@ -214,12 +219,12 @@ async def run_logs(
 
 
 @router.post(BASE + "/{run_id}/cancel", response_model=RunRecord)
-async def cancel_run(run_id: RunId, svc: Svc, access: Write) -> RunRecord:
+async def cancel_run(run_id: WriteRunId, svc: Svc, access: Write) -> RunRecord:
     return await svc.runs.cancel(access.project, run_id)
 
 
 @router.post(BASE + "/{run_id}/retry", status_code=201, response_model=RunRecord)
-async def retry_run(run_id: RunId, svc: Svc, access: Write) -> RunRecord:
+async def retry_run(run_id: WriteRunId, svc: Svc, access: Write) -> RunRecord:
     return await svc.runs.retry(
         access.project, run_id, triggered_by=f"user:{access.principal.name}"
     )
@@ -231,7 +236,7 @@ class RerunIn(BaseModel):
 
 
 @router.post(BASE + "/{run_id}/rerun", status_code=201, response_model=RunRecord)
-async def rerun_run(run_id: RunId, body: RerunIn, svc: Svc, access: Write) -> RunRecord:
+async def rerun_run(run_id: WriteRunId, body: RerunIn, svc: Svc, access: Write) -> RunRecord:
     """Reproduce a run: the same commit, version and params (or, with ``latest``, the same
     instance and params on its ref's current commit). The new run records which."""
     who = f"user:{access.principal.name}"
