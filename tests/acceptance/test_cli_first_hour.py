@@ -135,6 +135,8 @@ def test_fan_out_items_have_their_logs_labelled(server: Server, home: Path) -> N
         assert f"sim[{i}] !warn {item}" in every.stdout  # stderr lines are marked '!'
     one_step = cli(home, "runs", "logs", run["id"], "sim", **_env(server))
     assert one_step.stdout == every.stdout
+    streamed = cli(home, "runs", "logs", "-f", run["id"], **_env(server))  # the SSE stream
+    assert streamed.returncode == 0 and streamed.stdout == every.stdout
     one_item = cli(home, "runs", "logs", run["id"], "sim[1]", "--json", **_env(server))
     lines = [json.loads(line) for line in one_item.stdout.splitlines()]  # JSON Lines
     said = {(ln["step"], ln["stream"], ln["text"]) for ln in lines if ln["stream"] != "sys"}
