@@ -48,7 +48,7 @@ def test_a_failed_run_names_each_step_with_its_status_and_shows_the_stderr_tail(
     assert proc.returncode == 1, proc.stderr
     _assert_summary(proc.stdout)
 
-    run_id = json.loads(cli(home, "runs", "list", "--json").stdout)["items"][0]["id"]
+    run_id = json.loads(cli(home, "runs", "list", "--json").stdout)[0]["id"]
     shown = cli(home, "runs", "show", run_id)
     assert shown.returncode == 0, shown.stderr
     _assert_summary(shown.stdout)

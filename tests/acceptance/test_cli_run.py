@@ -32,7 +32,7 @@ def test_demo_example_runs_end_to_end_on_the_embedded_engine(home: Path) -> None
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout)["outputs"] == run["outputs"]
     listed = cli(home, "runs", "list", "--json")
-    assert [r["id"] for r in json.loads(listed.stdout)["items"]] == [run["id"]]
+    assert [r["id"] for r in json.loads(listed.stdout)] == [run["id"]]
     logs = cli(home, "runs", "logs", run["id"], "cleanup")
     assert f"run {run['id']} finished with status succeeded" in logs.stdout
     # nothing is left running once the command returned

@@ -39,7 +39,7 @@ def test_every_subfolder_of_a_project_sees_its_runs(tmp_path: Path) -> None:
 
     listed = _in(project / "docs" / "deep", "runs", "list", "--json")
     assert listed.returncode == 0, listed.stderr
-    assert [r["id"] for r in json.loads(listed.stdout)["items"]] == [run_id]
+    assert [r["id"] for r in json.loads(listed.stdout)] == [run_id]
     assert not (project / "docs" / "deep" / ".lockstep").exists()
     # an explicit LOCKSTEP_HOME still wins
     other = _in(project / "docs", "runs", "list", LOCKSTEP_HOME=str(tmp_path / "elsewhere"))
@@ -136,7 +136,7 @@ def test_two_runs_at_once_share_one_engine(home: Path, tmp_path: Path) -> None:
             if proc is not None and proc.poll() is None:
                 proc.kill()
     assert not (home / "api.sock").exists()
-    runs = json.loads(cli(home, "runs", "list", "--json").stdout)["items"]
+    runs = json.loads(cli(home, "runs", "list", "--json").stdout)
     assert sorted(r["workflow"] for r in runs) == ["first", "second"]
     assert {r["status"] for r in runs} == {"succeeded"}
 

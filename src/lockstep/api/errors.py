@@ -61,11 +61,12 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = []
-        for err in exc.errors():
-            loc = "/".join(str(p) for p in err.get("loc", ()) if p != "body")
-            problems.append(f"{loc or 'body'}: {err.get('msg', 'invalid')}")
-        detail = problems[0] if problems else "invalid request"
+        from lockstep.api.validation import explain  # it imports the routers' patterns
+
+        problems = [explain(err) for err in exc.errors()]
+        detail = "; ".join(problems[:3]) if problems else "invalid request"
+        if len(problems) > 3:
+            detail += f" (and {len(problems) - 3} more)"
         return problem(422, "invalid-request", "invalid request", detail, problems=problems)
 
     @app.exception_handler(StarletteHTTPException)

@@ -15,7 +15,7 @@ from rich.table import Table
 from lockstep.cli import context, credentials
 from lockstep.cli.client import ApiClient, connect
 from lockstep.cli.output import OK, err, fail, out, print_json
-from lockstep.errors import LockstepError, Unauthenticated
+from lockstep.errors import InvalidRequest, LockstepError, Unauthenticated
 
 AsJson = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 projects = typer.Typer(help="Projects: the tenancy boundary.", no_args_is_help=True)
@@ -155,6 +155,13 @@ def secrets_set(name: str) -> None:
     """Set a secret; the value is read from standard input (never from the command line)."""
     value = getpass.getpass("value: ") if sys.stdin.isatty() else sys.stdin.read()
     value = value.removesuffix("\n")
+    if not value:
+        fail(
+            InvalidRequest(
+                f"the value of secret {name} is empty; pipe it in "
+                f'(printf %s "$VALUE" | lockstep secrets set {name}) or type it at the prompt'
+            )
+        )
 
     async def run(c: ApiClient) -> None:
         await c.call("PUT", f"/projects/{c.project}/secrets/{name}", json={"value": value})

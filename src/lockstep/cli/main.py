@@ -7,13 +7,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 
 from lockstep import __version__
 from lockstep.cli import admin, artifacts, context, contexts, registry, runs, versions, workers
-from lockstep.cli.output import FAILED, OK, err, out
+from lockstep.cli.output import FAILED, OK, err, fail, out
 from lockstep.cli.run import run_command
 from lockstep.cli.server_commands import server_command, worker_command
-from lockstep.errors import SpecError
+from lockstep.errors import LockstepError, SpecError
 
 if TYPE_CHECKING:
     from lockstep.spec.load import LoadedSpec
@@ -25,7 +26,7 @@ app = typer.Typer(
     name="lockstep",
     help="Git-native, durable workflows: validate and run workflow.yaml files.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
 app.command("run")(run_command)
@@ -53,12 +54,24 @@ app.command("logout")(contexts.logout_command)
 app.add_typer(contexts.contexts, name="context")
 
 
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        out.print(f"lockstep {__version__}")
+        raise typer.Exit(OK)
+
+
 @app.callback()
 def _global(
     project: Annotated[
         str | None,
         typer.Option("--project", help="the project to act in (LOCKSTEP_PROJECT; 'default')"),
     ] = None,
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="print the version and exit"
+        ),
+    ] = False,
 ) -> None:
     context.override(project=project)
 
@@ -137,6 +150,12 @@ def main() -> None:
         app()
     except (SystemExit, KeyboardInterrupt):
         raise
+    except LockstepError as exc:  # raised outside a command's own handler: still one line
+        fail(exc)
+    except OSError as exc:  # a path a user gave: missing, unwritable, a directory…
+        where = f": {exc.filename}" if exc.filename else ""
+        err.print(f"[red]error[/]: {escape(str(exc.strerror or exc))}{escape(where)}")
+        raise SystemExit(FAILED) from None
     except Exception as exc:
         err.print(f"[red]error[/]: unexpected {type(exc).__name__}: {exc}; please report this")
         raise SystemExit(FAILED) from None

@@ -37,10 +37,20 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
-def fail(exc: errors.LockstepError, code: int = FAILED) -> NoReturn:
+#: a request the user got wrong (exit 2), as opposed to one that could not be carried out (1)
+_REJECTED = (errors.SpecError, errors.ParamError, errors.InvalidRequest)
+
+
+def exit_code(exc: errors.LockstepError) -> int:
+    return REJECTED if isinstance(exc, _REJECTED) else FAILED
+
+
+def fail(exc: errors.LockstepError, code: int | None = None) -> NoReturn:
+    """Print ``exc`` as one line (a spec's every diagnostic) and exit: with ``code``, else 2
+    for a bad request and 1 for anything else."""
     if isinstance(exc, errors.SpecError) and exc.diagnostics:
         for diag in exc.diagnostics:
             err.print(f"[red]error[/]: {escape(str(diag))}")
     else:
         err.print(f"[red]error[/]: {escape(str(exc))}")
-    raise SystemExit(code)
+    raise SystemExit(exit_code(exc) if code is None else code)

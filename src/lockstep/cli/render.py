@@ -112,17 +112,30 @@ def print_run(run: RunRecord) -> None:
     out.print(f"logs: lockstep runs logs {run.id}    record: lockstep runs show {run.id} --json")
 
 
-def runs_table(page: RunPage) -> Table:
-    table = Table()
-    for col in ("id", "workflow", "status", "created", "duration", "error"):
-        table.add_column(col, overflow="fold")
-    for r in page.items:
-        table.add_row(
+def runs_table(page: RunPage, width: int | None = None) -> Table:
+    """Runs as rows. An id is copied whole into the next command and a status is read whole:
+    neither ever wraps or shrinks; workflow and error give way (ellipsized) to fit ``width``."""
+    rows = [
+        (
             r.id,
-            escape(r.workflow),
-            styled(r.status),
-            r.created_at[:19].replace("T", " "),
+            r.workflow,
+            r.status,
+            r.created_at[:16].replace("T", " "),
             format_duration(r.duration_s) if r.duration_s is not None else "",
-            escape(r.error or ""),
+            r.error or "",
         )
+        for r in page.items
+    ]
+    heads = ("id", "workflow", "status", "created", "duration", "error")
+    widths = [max([len(h), *(len(row[i]) for row in rows)]) for i, h in enumerate(heads)]
+    # what is left after the whole columns and the gaps between them (2 a column) is shared
+    # by workflow (half at least, never more than it needs) and error (the rest)
+    room = (width or out.width) - sum(widths[i] for i in (0, 2, 3, 4)) - 2 * (len(heads) - 1)
+    widths[1] = max(min(widths[1], max(room // 2, room - widths[5])), 4)
+    widths[5] = max(room - widths[1], 5)
+    table = Table(box=None, padding=(0, 1), pad_edge=False, header_style="bold")
+    for head, w in zip(heads, widths, strict=True):
+        table.add_column(head, width=w, no_wrap=True, overflow="ellipsis")
+    for rid, workflow, status, created, duration, error in rows:
+        table.add_row(rid, escape(workflow), styled(status), created, duration, escape(error))
     return table

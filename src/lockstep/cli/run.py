@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable
@@ -16,7 +17,7 @@ from lockstep.cli import context, watch
 from lockstep.cli.client import ApiClient, connect
 from lockstep.cli.output import FAILED, OK, REJECTED, err, fail, out, print_json
 from lockstep.cli.render import print_run
-from lockstep.errors import EngineUnavailable, InvalidRequest, LockstepError
+from lockstep.errors import Conflict, EngineUnavailable, InvalidRequest, LockstepError
 from lockstep.records import RunRecord
 from lockstep.server.home import HomeBusy
 from lockstep.settings import Settings
@@ -104,7 +105,13 @@ async def _run(
             async with connect(settings, engine=True) as client:
                 joined, deadline = client.joined, None
                 if run is None:
-                    run = await _submit_once(client, submit)
+                    try:
+                        run = await _submit_once(client, submit)
+                    except (KeyboardInterrupt, asyncio.CancelledError):
+                        err.print(
+                            "interrupted while submitting; if the run started: lockstep runs list"
+                        )
+                        return FAILED
                     if detach and not client.embedded:
                         _report(run, as_json=as_json, final=False)
                         return OK
@@ -152,12 +159,23 @@ async def _follow(client: ApiClient, run: RunRecord, *, live: bool) -> tuple[Run
     try:
         return await watch.wait(client, run.id, live=live), None
     except (KeyboardInterrupt, asyncio.CancelledError):
-        if not client.embedded:
-            err.print(f"stopped watching; the run goes on: lockstep runs show {run.id}")
-            return run, FAILED
-        err.print("cancelling the run (Ctrl-C again to leave it paused)...")
-        await client.cancel(run.id)
-        return await watch.wait(client, run.id, live=False), None
+        # the same with or without a server: Ctrl-C cancels the run it started (a run meant
+        # to go on is started with --detach)
+        cancelled = await _cancel(client, run.id)
+        return (run, FAILED) if cancelled is None else (cancelled, None)
+
+
+async def _cancel(client: ApiClient, run_id: str) -> RunRecord | None:
+    """Cancel the run after a Ctrl-C and wait until it has stopped; a second Ctrl-C stops
+    the waiting (None), not the cancellation."""
+    err.print(f"cancelling run {run_id} (Ctrl-C again to stop waiting)...")
+    try:
+        with contextlib.suppress(Conflict):  # it ended on its own meanwhile
+            await client.cancel(run_id)
+        return await watch.wait(client, run_id, live=False)
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        err.print(f"stopped waiting; run {run_id} is being cancelled: lockstep runs wait {run_id}")
+        return None
 
 
 async def _submit_named(

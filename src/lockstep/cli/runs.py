@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import sys
 from collections.abc import Coroutine
 from typing import Annotated, Any
@@ -13,7 +14,7 @@ from rich.markup import escape
 
 from lockstep.cli import context, watch
 from lockstep.cli.client import ApiClient, connect
-from lockstep.cli.output import FAILED, OK, err, fail, out, print_json
+from lockstep.cli.output import FAILED, OK, err, fail, out, print_json, styled
 from lockstep.cli.render import print_run, runs_table
 from lockstep.errors import LockstepError
 from lockstep.records import RunRecord
@@ -45,14 +46,14 @@ def list_runs(
             page = await client.list_runs(
                 status=status, workflow=workflow, limit=limit, cursor=cursor
             )
-        if as_json:
-            print_json(page.model_dump(mode="json"))
+        if as_json:  # like every listing: an array of objects; the next page's cursor on stderr
+            print_json([run.model_dump(mode="json") for run in page.items])
         elif not page.items:
             out.print("no runs yet; start one with `lockstep run workflow.yaml`")
         else:
             out.print(runs_table(page))
-            if page.next_cursor:
-                out.print(f"more: --cursor {page.next_cursor}")
+        if page.next_cursor:
+            err.print(f"more: --cursor {page.next_cursor}")
         return OK
 
     _guard(_go())
@@ -93,7 +94,9 @@ def logs(
     ] = False,
     as_json: AsJson = False,
 ) -> None:
-    """Print a run's logs (all steps, or one)."""
+    """Print a run's logs (all steps, or one step or item like sim[3]); a fan-out's items
+    follow their step, each line labelled with its item. Lines on stderr are marked `!`.
+    With -f, exit 0 if the run succeeded and 1 otherwise."""
 
     async def _go() -> int:
         async with connect(context.settings(), engine=False) as client:
@@ -103,7 +106,7 @@ def logs(
                 async with contextlib.aclosing(client.follow_logs(run_id, step=step)) as lines:
                     async for line in lines:
                         _print_line(line, step=step, as_json=as_json)
-                return OK
+                return _outcome((await client.get_run(run_id)).status)
             cursor: str | None = None
             while True:
                 page = await client.logs(run_id, step=step, cursor=cursor)
@@ -112,21 +115,52 @@ def logs(
                 cursor = page["cursor"]
                 if page["lines"]:
                     continue  # there may be more pages already written
-                if page["done"] or not follow:
+                if not follow:
                     return OK
+                if page["done"]:
+                    return _outcome(page["status"])
                 await asyncio.sleep(0.3)
 
     _guard(_go())
 
 
 def _print_line(line: dict[str, Any], *, step: str | None, as_json: bool) -> None:
-    if as_json:
-        print_json(line)
+    if as_json:  # JSON Lines: one object a line, as a stream is read
+        sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
         sys.stdout.flush()  # a follower reads each line as it comes, even through a pipe
         return
     stream = "[red]![/]" if line["stream"] == "err" else " "
-    label = "" if step else f"[cyan]{escape(line['step'])}[/] "
+    # the step is said unless one was asked for; an item of it (sim[3]) always is
+    label = "" if line["step"] == step else f"[cyan]{escape(line['step'])}[/] "
     out.print(f"{label}{stream}{escape(line['text'])}")
+
+
+def _outcome(status: str) -> int:
+    return OK if status == "succeeded" else FAILED
+
+
+@app.command("wait")
+def wait(run_id: str, as_json: AsJson = False) -> None:
+    """Wait until a run has ended and print its status (with --json, its record): exit 0 if it
+    succeeded, 1 otherwise. For scripts that started it with `lockstep run --detach`."""
+
+    async def _go() -> int:
+        async with connect(context.settings(), engine=False) as client:
+            run = await client.get_run(run_id)
+            if run.status not in watch.TERMINAL and not client.embedded:
+                run = await watch.wait(client, run.id, live=False)
+        if run.status not in watch.TERMINAL:  # without a server, only an engine here moves it
+            async with connect(context.settings(), engine=True) as client:
+                run = await watch.wait(client, run.id, live=False)
+        if as_json:
+            print_json(run.model_dump(mode="json"))
+        else:
+            out.print(f"{run.id} {styled(run.status)}")
+            if run.error:
+                err.print(f"[red]error[/]: {escape(run.error)}")
+        return _outcome(run.status)
+
+    _guard(_go())
 
 
 @app.command("cancel")

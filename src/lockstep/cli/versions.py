@@ -161,6 +161,8 @@ def tags_set(
     as_json: AsJson = False,
 ) -> None:
     """Move a tag to a version atomically (promote, or roll back to an older one)."""
+    if not tag:  # an unquoted $LIVE: the shell replaced it with an unset variable
+        fail(InvalidRequest("the tag is empty: write it in single quotes, like '$LIVE'"))
 
     async def run(c: ApiClient) -> None:
         body = {"version": version, "expect": expect, "reason": reason, "dry_run": dry_run}

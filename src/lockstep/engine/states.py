@@ -14,11 +14,27 @@ RUN_TRANSITIONS: dict[str, frozenset[str]] = {
     "running": frozenset({"succeeded", "failed", "cancelled"}),
 }
 
+#: every state a run or a step can be in, in the order a user reads them
+RUN_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
+STEP_STATES = (
+    "pending",
+    "running",
+    "succeeded",
+    "failed",
+    "skipped",
+    "cancelled",
+    "upstream_failed",
+)
+assert set(RUN_STATES) == set(RUN_TRANSITIONS) | RUN_TERMINAL
+
 STEP_TRANSITIONS: dict[str, frozenset[str]] = {
     "pending": frozenset({"running"} | STEP_TERMINAL),
     # running → running is a new attempt after a failed one
     "running": frozenset({"running", "succeeded", "failed", "cancelled"}),
 }
+
+
+assert set(STEP_STATES) == set(STEP_TRANSITIONS) | STEP_TERMINAL
 
 
 def run_can_move(current: str, new: str) -> bool:

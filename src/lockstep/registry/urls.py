@@ -141,13 +141,13 @@ def parse_remote(url: str, *, allow_http: bool = False, allow_file: bool = False
         raise _bad_url(
             url,
             "uses plain http, which is disabled",
-            "use https, or enable http remotes in the server settings",
+            "use https, or set LOCKSTEP_GIT_ALLOW_HTTP=1 for the server and every worker",
         )
     if scheme == "file" and not allow_file:
         raise _bad_url(
             url,
             "uses file://, which is disabled",
-            "use a network URL, or enable file remotes in the server settings",
+            "use a network URL, or set LOCKSTEP_GIT_ALLOW_FILE=1 for the server and every worker",
         )
     try:
         parts = urlsplit(url)

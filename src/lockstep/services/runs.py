@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import builtins
 import json
 import logging
@@ -24,6 +23,7 @@ from lockstep.errors import Conflict, EngineUnavailable, InvalidRequest, NotFoun
 from lockstep.records import RunPage, RunRecord, StepRecord
 from lockstep.services.failures import with_stderr_tails
 from lockstep.services.ids import new_run_id
+from lockstep.services.run_logs import read_logs
 from lockstep.settings import Settings
 from lockstep.spec.documents import Loaded, load_workflow, params_schema, spec_name
 from lockstep.spec.load import LoadedSpec
@@ -271,6 +271,10 @@ class RunService:
 
     # -- read ------------------------------------------------------------------------------
 
+    async def resolve_id(self, project: str, ref: str) -> str:
+        """The whole id of the project's run named by its id or a unique prefix of it."""
+        return await self._db.call(lambda s: store.resolve_id(s, project, ref))
+
     async def get(self, project: str, run_id: str) -> RunRecord:
         """The run as shown to users: its failed steps carry the tail of their stderr."""
         run = await self._record(project, run_id)
@@ -437,62 +441,23 @@ class RunService:
         limit: int = 1000,
         line_cursors: bool = False,
     ) -> dict[str, Any]:
-        """Log lines of a run (or one step) after ``cursor``, in step order then attempt;
+        """Log lines of a run (or one step, or one item ``STEP[i]``) after ``cursor``: steps in
+        order, a fan-out's items after it (``step`` is ``STEP[i]``), then attempts.
         ``line_cursors``: each line also says where to resume right after it."""
-        run = await self._record(project, run_id)
-        steps = run.steps
-        if step is not None and step not in steps:
-            steps = await self._item(project, run_id, step)
-        offsets = _decode_offsets(cursor)
-        lines: list[dict[str, Any]] = []
-        for sid, rec in steps.items():
-            if step is not None and sid != step:
-                continue
-            for att in rec.history:
-                key = att.log_key
-                page = self._logs.read(key, offset=offsets.get(key, 0), limit=limit - len(lines))
-                for i, line in enumerate(page.lines):
-                    entry = {
-                        "step": sid,
-                        "attempt": att.attempt,
-                        "ts": line.ts,
-                        "stream": line.stream,
-                        "text": line.text,
-                    }
-                    if line_cursors:
-                        # where to resume right after this line (a live stream's event id)
-                        end = page.lines[i + 1].offset if i + 1 < len(page.lines) else None
-                        entry["cursor"] = _encode_offsets(
-                            {**offsets, key: page.next_offset if end is None else end}
-                        )
-                    lines.append(entry)
-                offsets[key] = page.next_offset
-                if len(lines) >= limit:
-                    break
-            if len(lines) >= limit:
-                break
-        done = run.status in ("succeeded", "failed", "cancelled") and len(lines) < limit
-        return {
-            "lines": lines,
-            "cursor": _encode_offsets(offsets),
-            "done": done,
-            "status": run.status,
-        }
 
+        async def items(sid: str, offset: int, limit: int) -> builtins.list[StepRecord]:
+            return await self.items(project, run_id, sid, status=None, offset=offset, limit=limit)
 
-def _encode_offsets(offsets: dict[str, int]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(offsets).encode()).decode()
+        async def item(sid: str) -> dict[str, StepRecord]:
+            return await self._item(project, run_id, sid)
 
-
-def _decode_offsets(cursor: str | None) -> dict[str, int]:
-    if not cursor:
-        return {}
-    try:
-        data = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        if not isinstance(data, dict) or not all(
-            isinstance(k, str) and isinstance(v, int) and v >= 0 for k, v in data.items()
-        ):
-            raise ValueError
-    except ValueError as exc:
-        raise InvalidRequest("invalid log cursor; pass the cursor of a previous page") from exc
-    return data
+        return await read_logs(
+            self._logs,
+            await self._record(project, run_id),
+            items,
+            item,
+            step=step,
+            cursor=cursor,
+            limit=limit,
+            line_cursors=line_cursors,
+        )

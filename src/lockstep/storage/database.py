@@ -19,7 +19,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from lockstep.errors import EngineUnavailable
+from lockstep.errors import ConfigError, EngineUnavailable
 from lockstep.storage import migrate
 from lockstep.storage.db import ProjectRow, make_engine
 
@@ -30,12 +30,24 @@ def utcnow() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
+def _missing_driver(url: str, exc: ImportError) -> str:
+    scheme = url.partition(":")[0]
+    if scheme.startswith("postgresql"):
+        fix = "install it with `pip install 'lockstep[postgres]'` (psycopg)"
+    else:
+        fix = f"install the Python package that provides '{exc.name}'"
+    return f"LOCKSTEP_DATABASE_URL names a {scheme} database, but its driver is missing; {fix}"
+
+
 class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         if url.startswith("sqlite:///"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        self.engine: Engine = make_engine(url)
+        try:
+            self.engine: Engine = make_engine(url)
+        except ImportError as exc:
+            raise ConfigError(_missing_driver(url, exc)) from exc
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lockstep-db")
 

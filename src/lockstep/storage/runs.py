@@ -137,6 +137,30 @@ def get_row(s: Session, project: str, run_id: str) -> RunRow:
     return row
 
 
+#: how many runs an ambiguous id prefix names in its error
+_CANDIDATES = 5
+
+
+def resolve_id(s: Session, project: str, ref: str) -> str:
+    """The id of the run of ``project`` that ``ref`` names: its whole id, or a prefix of
+    exactly one id. Runs of other projects are never considered."""
+    row = s.get(RunRow, ref)
+    if row is not None and row.project_id == project:
+        return ref
+    # substr, not LIKE: '_' is a wildcard there and SQLite's LIKE ignores case
+    match = (RunRow.project_id == project) & (func.substr(RunRow.id, 1, len(ref)) == ref)
+    ids = list(s.scalars(select(RunRow.id).where(match).order_by(RunRow.id).limit(_CANDIDATES + 1)))
+    if len(ids) == 1:
+        return ids[0]
+    if not ids:
+        get_row(s, project, ref)  # the one "not found" message
+    total = s.scalar(select(func.count()).select_from(RunRow).where(match)) or 0
+    shown = ", ".join(ids[:_CANDIDATES]) + (", …" if total > _CANDIDATES else "")
+    raise InvalidRequest(
+        f"run id '{ref}' is ambiguous: it starts {total} run ids ({shown}); give more of the id"
+    )
+
+
 def to_record(s: Session, row: RunRow) -> RunRecord:
     """The run with its steps; a fan-out step counts its items (``list_items`` lists them)."""
     attempts = _attempts(s, row, AttemptRow.step_id.not_like("%[%"))

@@ -9,15 +9,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path
 from fastapi.responses import StreamingResponse
 
-from lockstep.api.deps import Access, Services, require, services
+from lockstep.api.deps import Services, services
+from lockstep.api.routers.runs import Read, RunId
 from lockstep.api.streams import blob_chunks
 from lockstep.spec.models import RECORDED_STEP_PATTERN
 from lockstep.storage import artifacts as store
 
 router = APIRouter(tags=["artifacts"])
 Svc = Annotated[Services, Depends(services)]
-Read = Annotated[Access, Depends(require("runs:read"))]
-RunId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 StepId = Annotated[str, Path(pattern=RECORDED_STEP_PATTERN, max_length=80)]
 Name = Annotated[str, Path(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")]
 BASE = "/projects/{project}/runs/{run_id}/artifacts"

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from lockstep.api.deps import Access, Services, require, services
 from lockstep.api.streams import blob_chunks, follow_logs
 from lockstep.engine.refs import REF, is_ref
+from lockstep.engine.states import RUN_STATES, STEP_STATES
 from lockstep.errors import InvalidRequest
 from lockstep.records import RunPage, RunRecord, StepRecord
 from lockstep.registry.selectors import MAX_SELECTOR
@@ -23,7 +24,31 @@ Write = Annotated[Access, Depends(require("runs:write"))]
 BASE = "/projects/{project}/runs"
 RUN_ID = r"^[A-Za-z0-9_-]{1,64}$"
 SNAPSHOT = r"^snapshots/[a-z0-9-]+/[0-9a-f]{64}\.tar\.gz$"
-RunId = Annotated[str, Path(pattern=RUN_ID)]
+
+
+PathRunId = Annotated[str, Path(pattern=RUN_ID, description="a run id, or a unique prefix")]
+
+
+async def _read_run_id(run_id: PathRunId, svc: Svc, access: Read) -> str:
+    """The whole id of the project's run that the path names (its id or a unique prefix)."""
+    return await svc.runs.resolve_id(access.project, run_id)
+
+
+async def _write_run_id(run_id: PathRunId, svc: Svc, access: Write) -> str:
+    """The same, for a route that changes runs: the caller's role is checked first."""
+    return await svc.runs.resolve_id(access.project, run_id)
+
+
+#: a run of the caller's project, named by its id or a unique prefix of it
+RunId = Annotated[str, Depends(_read_run_id)]
+WriteRunId = Annotated[str, Depends(_write_run_id)]
+
+
+def _state(value: str | None, allowed: tuple[str, ...], what: str) -> str | None:
+    """A status filter, in any case; an unknown one is refused naming the valid ones."""
+    if value is None or value.lower() in allowed:
+        return None if value is None else value.lower()
+    raise InvalidRequest(f"unknown {what} status '{value[:20]}'; use one of: {', '.join(allowed)}")
 
 
 class RunSubmit(BaseModel):
@@ -107,13 +132,15 @@ async def submit_run(body: RunSubmit, svc: Svc, access: Write, response: Respons
 async def list_runs(
     svc: Svc,
     access: Read,
-    status: Annotated[str | None, Query(pattern=r"^[a-z_]{1,20}$")] = None,
+    status: Annotated[str | None, Query(max_length=100, description=", ".join(RUN_STATES))] = None,
     workflow: Annotated[str | None, Query(max_length=63)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> RunPage:
+    """Runs of the project, newest first; ``status`` in any case."""
+    wanted = _state(status, RUN_STATES, "run")
     return await svc.runs.list(
-        access.project, status=status, workflow=workflow, limit=limit, cursor=cursor
+        access.project, status=wanted, workflow=workflow, limit=limit, cursor=cursor
     )
 
 
@@ -133,13 +160,14 @@ async def step_items(
     step: Annotated[str, Path(pattern=STEP_ID_PATTERN, max_length=63)],
     svc: Svc,
     access: Read,
-    status: Annotated[str | None, Query(pattern=r"^[a-z_]{1,20}$")] = None,
+    status: Annotated[str | None, Query(max_length=100, description=", ".join(STEP_STATES))] = None,
     offset: Annotated[int, Query(ge=0, le=MAX_ITEMS)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[StepRecord]:
     """A page of a for_each step's items in item order (``index``), optionally by status."""
+    wanted = _state(status, STEP_STATES, "item")
     return await svc.runs.items(
-        access.project, run_id, step, status=status, offset=offset, limit=limit
+        access.project, run_id, step, status=wanted, offset=offset, limit=limit
     )
 
 
@@ -191,12 +219,12 @@ async def run_logs(
 
 
 @router.post(BASE + "/{run_id}/cancel", response_model=RunRecord)
-async def cancel_run(run_id: RunId, svc: Svc, access: Write) -> RunRecord:
+async def cancel_run(run_id: WriteRunId, svc: Svc, access: Write) -> RunRecord:
     return await svc.runs.cancel(access.project, run_id)
 
 
 @router.post(BASE + "/{run_id}/retry", status_code=201, response_model=RunRecord)
-async def retry_run(run_id: RunId, svc: Svc, access: Write) -> RunRecord:
+async def retry_run(run_id: WriteRunId, svc: Svc, access: Write) -> RunRecord:
     return await svc.runs.retry(
         access.project, run_id, triggered_by=f"user:{access.principal.name}"
     )
@@ -208,7 +236,7 @@ class RerunIn(BaseModel):
 
 
 @router.post(BASE + "/{run_id}/rerun", status_code=201, response_model=RunRecord)
-async def rerun_run(run_id: RunId, body: RerunIn, svc: Svc, access: Write) -> RunRecord:
+async def rerun_run(run_id: WriteRunId, body: RerunIn, svc: Svc, access: Write) -> RunRecord:
     """Reproduce a run: the same commit, version and params (or, with ``latest``, the same
     instance and params on its ref's current commit). The new run records which."""
     who = f"user:{access.principal.name}"
