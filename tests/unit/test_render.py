@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lockstep.cli.render import visible
+from lockstep.cli.output import visible
 
 
 @pytest.mark.parametrize(

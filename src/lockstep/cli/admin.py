@@ -14,7 +14,7 @@ from rich.table import Table
 
 from lockstep.cli import context, credentials
 from lockstep.cli.client import ApiClient, connect
-from lockstep.cli.output import OK, err, fail, out, print_json
+from lockstep.cli.output import OK, err, fail, out, print_json, visible
 from lockstep.errors import InvalidRequest, LockstepError, Unauthenticated
 
 AsJson = Annotated[bool, typer.Option("--json", help="machine-readable output")]
@@ -41,7 +41,9 @@ def _table(rows: list[dict[str, Any]], cols: list[str]) -> Table:
     for col in cols:
         table.add_column(col, overflow="fold")
     for row in rows:
-        table.add_row(*(escape(str(row.get(c) if row.get(c) is not None else "")) for c in cols))
+        table.add_row(
+            *(escape(visible(str(row.get(c) if row.get(c) is not None else ""))) for c in cols)
+        )
     return table
 
 

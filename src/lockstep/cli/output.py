@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from typing import Any, NoReturn
 
@@ -29,6 +30,22 @@ STATUS_STYLE = {
 }
 
 
+#: C0 (but tab), DEL, C1, and the invisible or direction-changing marks that could make a
+#: terminal act on, or misorder, what a step printed
+_UNSAFE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def visible(text: str) -> str:
+    """``text`` with every control character spelled out (ESC as ``\\x1b``): what a step
+    wrote never reaches the terminal raw."""
+    return _UNSAFE.sub(lambda m: _spelled(m.group()), text)
+
+
+def _spelled(ch: str) -> str:
+    code = ord(ch)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
 def styled(status: str) -> str:
     return f"[{STATUS_STYLE.get(status, 'white')}]{escape(status)}[/]"
 
@@ -50,7 +67,7 @@ def fail(exc: errors.LockstepError, code: int | None = None) -> NoReturn:
     for a bad request and 1 for anything else."""
     if isinstance(exc, errors.SpecError) and exc.diagnostics:
         for diag in exc.diagnostics:
-            err.print(f"[red]error[/]: {escape(str(diag))}")
+            err.print(f"[red]error[/]: {escape(visible(str(diag)))}")
     else:
-        err.print(f"[red]error[/]: {escape(str(exc))}")
+        err.print(f"[red]error[/]: {escape(visible(str(exc)))}")
     raise SystemExit(exit_code(exc) if code is None else code)

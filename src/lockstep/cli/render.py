@@ -3,30 +3,14 @@
 from __future__ import annotations
 
 import json
-import re
 from datetime import UTC, datetime
 
 from rich.markup import escape
 from rich.table import Table
 
-from lockstep.cli.output import out, styled
+from lockstep.cli.output import out, styled, visible
 from lockstep.records import RunPage, RunRecord
 from lockstep.spec.durations import format_duration
-
-#: C0 (but tab), DEL, C1, and the invisible or direction-changing marks that could make a
-#: terminal act on, or misorder, what a step printed
-_UNSAFE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
-
-
-def visible(text: str) -> str:
-    """``text`` with every control character spelled out (ESC as ``\\x1b``): what a step
-    wrote never reaches the terminal raw."""
-    return _UNSAFE.sub(lambda m: _spelled(m.group()), text)
-
-
-def _spelled(ch: str) -> str:
-    code = ord(ch)
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def elapsed(start: str | None, end: str | None) -> str:
@@ -137,5 +121,7 @@ def runs_table(page: RunPage, width: int | None = None) -> Table:
     for head, w in zip(heads, widths, strict=True):
         table.add_column(head, width=w, no_wrap=True, overflow="ellipsis")
     for rid, workflow, status, created, duration, error in rows:
-        table.add_row(rid, escape(workflow), styled(status), created, duration, escape(error))
+        table.add_row(
+            rid, escape(workflow), styled(status), created, duration, escape(visible(error))
+        )
     return table

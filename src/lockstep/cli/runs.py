@@ -14,7 +14,7 @@ from rich.markup import escape
 
 from lockstep.cli import context, watch
 from lockstep.cli.client import ApiClient, connect
-from lockstep.cli.output import FAILED, OK, err, fail, out, print_json, styled
+from lockstep.cli.output import FAILED, OK, err, fail, out, print_json, styled, visible
 from lockstep.cli.render import print_run, runs_table
 from lockstep.errors import LockstepError
 from lockstep.records import RunRecord
@@ -82,7 +82,10 @@ def _print_attempts(run: RunRecord) -> None:
             where = f" on {att.worker}" if att.worker else ""
             code = f" exit {att.exit_code}" if att.exit_code is not None else ""
             why = f" — {att.error}" if att.error else ""
-            out.print(f"  {escape(step_id)} #{att.attempt}: {att.status}{code}{where}{escape(why)}")
+            out.print(
+                f"  {escape(step_id)} #{att.attempt}: {att.status}{code}{where}"
+                f"{escape(visible(why))}"
+            )
 
 
 @app.command("logs")
@@ -93,9 +96,16 @@ def logs(
         bool, typer.Option("-f", "--follow", help="stream live until the run ends")
     ] = False,
     as_json: AsJson = False,
+    raw: Annotated[
+        bool,
+        typer.Option(
+            "--raw", help="print each line's text as the step wrote it, control characters too"
+        ),
+    ] = False,
 ) -> None:
     """Print a run's logs (all steps, or one step or item like sim[3]); a fan-out's items
     follow their step, each line labelled with its item. Lines on stderr are marked `!`.
+    Control characters a step printed are shown spelled out (ESC as \\x1b) unless --raw.
     With -f, exit 0 if the run succeeded and 1 otherwise."""
 
     async def _go() -> int:
@@ -105,13 +115,13 @@ def logs(
             if follow and not client.embedded:
                 async with contextlib.aclosing(client.follow_logs(run_id, step=step)) as lines:
                     async for line in lines:
-                        _print_line(line, step=step, as_json=as_json)
+                        _print_line(line, step=step, as_json=as_json, raw=raw)
                 return _outcome((await client.get_run(run_id)).status)
             cursor: str | None = None
             while True:
                 page = await client.logs(run_id, step=step, cursor=cursor)
                 for line in page["lines"]:
-                    _print_line(line, step=step, as_json=as_json)
+                    _print_line(line, step=step, as_json=as_json, raw=raw)
                 cursor = page["cursor"]
                 if page["lines"]:
                     continue  # there may be more pages already written
@@ -124,7 +134,7 @@ def logs(
     _guard(_go())
 
 
-def _print_line(line: dict[str, Any], *, step: str | None, as_json: bool) -> None:
+def _print_line(line: dict[str, Any], *, step: str | None, as_json: bool, raw: bool) -> None:
     if as_json:  # JSON Lines: one object a line, as a stream is read
         sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
         sys.stdout.flush()  # a follower reads each line as it comes, even through a pipe
@@ -132,7 +142,12 @@ def _print_line(line: dict[str, Any], *, step: str | None, as_json: bool) -> Non
     stream = "[red]![/]" if line["stream"] == "err" else " "
     # the step is said unless one was asked for; an item of it (sim[3]) always is
     label = "" if line["step"] == step else f"[cyan]{escape(line['step'])}[/] "
-    out.print(f"{label}{stream}{escape(line['text'])}")
+    if raw:  # as written: the user asked for it, e.g. to replay colours into a pager
+        out.print(f"{label}{stream}", end="")
+        sys.stdout.flush()
+        sys.stdout.write(line["text"] + "\n")
+        return
+    out.print(f"{label}{stream}{escape(visible(line['text']))}")
 
 
 def _outcome(status: str) -> int:
