@@ -63,4 +63,4 @@ def test_runs_rerun_reproduces_an_ad_hoc_run(home: Path, server: Server, tmp_pat
     assert again["steps"]["a"]["outputs"] == {"n": "7"}
     assert (again["rerun_of"], again["rerun_policy"]) == (first["id"], "same")
     latest = cli(home, "runs", "rerun", first["id"], "--latest", **env)
-    assert latest.returncode == 1 and "needs one" in latest.stderr
+    assert latest.returncode == 2 and "needs one" in latest.stderr  # a request refused

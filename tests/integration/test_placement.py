@@ -159,4 +159,4 @@ def test_a_workers_concurrency_limits_its_pool(server: Server) -> None:
         (s["history"][0]["started_at"], s["history"][0]["finished_at"])
         for s in run["steps"].values()
     )
-    assert all(prev[1] <= nxt[0] for prev, nxt in itertools.pairwise(spans))
+    assert all(prev[1] <= nxt[0] for prev, nxt in itertools.pairwise(spans)), run["steps"]
