@@ -66,6 +66,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/container_step.py
 	$(BIN)/python bench/artifact_throughput.py
 	$(BIN)/python bench/fan_out.py
+	$(BIN)/python bench/cli_reads.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_HOME) .pytest_cache .mypy_cache .ruff_cache
