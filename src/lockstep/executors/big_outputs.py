@@ -8,7 +8,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from lockstep.engine.refs import INLINE_MAX, PREVIEW_CHARS, make_ref, ref_keys, with_values
+from lockstep.engine.refs import (
+    INLINE_MAX,
+    PREVIEW_CHARS,
+    make_ref,
+    owned,
+    ref_keys,
+    with_values,
+)
 from lockstep.errors import ExecutionError
 from lockstep.storage.blobs import BlobStore
 
@@ -42,7 +49,10 @@ def internalize(value: Any, blobs: BlobStore, project: str) -> Any:
 
 def load(blobs: BlobStore, key: str, project: str) -> Any:
     """A referenced value; only the project's own outputs can be read this way."""
-    if not key.startswith(f"outputs/{project}/"):
-        raise ExecutionError(f"output reference {key[:120]!r} is not one of this project's")
+    if not owned(key, project):
+        raise ExecutionError(
+            "a value shaped like an output stored by reference names another project's data "
+            "(or is malformed); lockstep never reads it"
+        )
     with blobs.open(key) as fh:
         return json.load(fh)
