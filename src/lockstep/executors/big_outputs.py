@@ -42,8 +42,9 @@ def externalize(
 
 
 def internalize(value: Any, blobs: BlobStore, project: str) -> Any:
-    """``value`` with every marker replaced by the stored value (a step's input)."""
-    loaded = {key: load(blobs, key, project) for key, _ in ref_keys(value)}
+    """``value`` with every marker of the project's own replaced by the stored value (a step's
+    input); a value shaped like a marker that names anything else stays as it is: data."""
+    loaded = {key: load(blobs, key, project) for key, _ in ref_keys(value) if owned(key, project)}
     return with_values(value, loaded) if loaded else value
 
 
