@@ -85,6 +85,12 @@ def test_a_fifo_is_refused_without_blocking(tree: Path) -> None:
             _read(tree, rel)  # a blocking open would hang the test (and the worker) here
 
 
+def test_a_hard_link_is_refused_where_a_sole_file_is_asked_for(tree: Path) -> None:
+    os.link(tree.parent / "canary.txt", tree / "hard")
+    with pytest.raises(ConfinedError, match="has other hard links"):
+        confined.read_file(tree, "hard", 1000, sole=True)
+
+
 def test_a_directory_is_not_a_file(tree: Path) -> None:
     (tree / "up").symlink_to("sub/deep/..")
     with pytest.raises(ConfinedError, match="is a directory"):

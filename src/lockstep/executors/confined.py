@@ -104,22 +104,23 @@ def open_dir_at(dir_fd: int, name: str, rel: str = "") -> int:
         raise
 
 
-def open_file(root: Path | int, rel: str) -> int:
+def open_file(root: Path | int, rel: str, *, sole: bool = False) -> int:
     """A read-only descriptor of the regular file ``rel`` beneath ``root`` (links that stay
     inside are followed). ``ConfinedError`` for a link out, a FIFO, a device or a directory;
-    ``FileNotFoundError`` when nothing is there."""
+    ``FileNotFoundError`` when nothing is there. ``sole``: a file with other hard links (one
+    may be a file outside the root) is refused too."""
     parent, name = _resolve(root, rel, follow_last=True)
     try:
         if name is None:
             raise ConfinedError(f"'{rel[:200]}' is a directory, not a file", path=rel)
-        return open_regular_at(parent, name, rel)
+        return open_regular_at(parent, name, rel, sole=sole)
     finally:
         os.close(parent)
 
 
-def open_regular_at(dir_fd: int, name: str, rel: str = "") -> int:
+def open_regular_at(dir_fd: int, name: str, rel: str = "", *, sole: bool = False) -> int:
     """``name`` in ``dir_fd``, read-only, if it is a regular file (never a link, never a
-    FIFO opened: a FIFO would block the worker)."""
+    FIFO opened: a FIFO would block the worker); ``sole``: with no other hard link."""
     rel = rel or name
     st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
     if not stat.S_ISREG(st.st_mode):
@@ -131,9 +132,13 @@ def open_regular_at(dir_fd: int, name: str, rel: str = "") -> int:
         if exc.errno == errno.ELOOP:
             raise _outside(rel) from None
         raise
-    if not stat.S_ISREG(os.fstat(fd).st_mode):  # swapped in between
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):  # swapped in between
         os.close(fd)
         raise ConfinedError(f"'{rel[:200]}' is not a regular file", path=rel)
+    if sole and st.st_nlink > 1:
+        os.close(fd)
+        raise ConfinedError(f"'{rel[:200]}' has other hard links", path=rel)
     os.set_blocking(fd, True)
     return fd
 
@@ -155,9 +160,9 @@ def open_dir(root: Path | int, rel: str) -> int:
         os.close(parent)
 
 
-def read_file(root: Path | int, rel: str, max_bytes: int) -> bytes:
+def read_file(root: Path | int, rel: str, max_bytes: int, *, sole: bool = False) -> bytes:
     """At most ``max_bytes + 1`` bytes of the regular file ``rel`` beneath ``root``."""
-    with os.fdopen(open_file(root, rel), "rb") as f:
+    with os.fdopen(open_file(root, rel, sole=sole), "rb") as f:
         return f.read(max_bytes + 1)
 
 

@@ -45,13 +45,14 @@ def read_outputs(
     """Parse the outputs file, typing ``key=value`` lines by ``schema`` (the step's
     ``outputs`` contract); a missing or blank file means no outputs."""
     try:
-        data = confined.read_file(path.parent, path.name, max_bytes)
+        # a hard link could be another name of a file outside (the step's user may link one)
+        data = confined.read_file(path.parent, path.name, max_bytes, sole=True)
     except FileNotFoundError:
         return {}
     except confined.ConfinedError:
         raise OutputError(
             f"{_NAME} must be a regular file in its directory (not a link leading elsewhere, "
-            "a FIFO or a device); write the outputs into the file itself"
+            "a hard link, a FIFO or a device); write the outputs into the file itself"
         ) from None
     if len(data) > max_bytes:
         raise OutputError(

@@ -61,7 +61,7 @@ def _short(path: object) -> str:
 def _link_stays_inside(root: Path, link: Path, name: str, target: str) -> bool:
     if not target or target.startswith("/"):
         return False
-    # Lexically first: that is what extraction (tarfile's "data" filter) will judge by.
+    # Lexically first: that is what the worker's extraction (executors/untar.py) judges by.
     lexical = posixpath.normpath(posixpath.join(posixpath.dirname(name), target))
     if lexical == ".." or lexical.startswith("../"):
         return False
