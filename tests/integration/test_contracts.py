@@ -71,7 +71,7 @@ def test_a_bad_output_is_caught_before_downstream_sees_it(server: Server) -> Non
     # a key=value line is typed by the step's schema (through its $ref); 'oops' is no number
     assert run["steps"]["price"]["error"] == (
         "$LOCKSTEP_OUTPUTS line 1: output 'total' must be a number (its type in the step's "
-        "outputs schema), got 'oops'"
+        "outputs schema)"
     )
     assert run["steps"]["report"]["status"] == "upstream_failed"
 

@@ -78,7 +78,7 @@ def test_key_value_outputs_stay_as_written_unless_their_schema_types_them(
     assert bad["status"] == "failed"
     assert bad["error"] == (
         "$LOCKSTEP_OUTPUTS line 1: output 'count' must be an integer (its type in the step's "
-        "outputs schema), got '12abc'"
+        "outputs schema)"
     )
     assert run["steps"]["after"]["status"] == "upstream_failed"
     assert run["status"] == "failed"

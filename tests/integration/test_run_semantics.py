@@ -256,7 +256,7 @@ finally:
     ("content", "error"),
     [
         ("not json {", "$LOCKSTEP_OUTPUTS line 1: expected key=value"),
-        ('{"seed": "abc"}', "step 'a' output /seed: 'abc' is not of type 'integer'"),
+        ('{"seed": "abc"}', "step 'a' output /seed: must be of type integer"),
     ],
 )
 def test_bad_outputs_fail_the_step_with_a_precise_message(

@@ -118,7 +118,7 @@ def test_an_output_violation_fails_the_step_that_produced_it(
     assert run["status"] == "failed"
     fetch = run["steps"]["fetchData"]
     assert fetch["status"] == "failed"
-    assert fetch["error"] == "step 'fetchData' output /data: 5 is not of type 'string'"
+    assert fetch["error"] == "step 'fetchData' output /data: must be of type string"
     assert run["steps"]["processData"]["status"] == "skipped"
 
 

@@ -55,15 +55,15 @@ def test_outputs_parse(tmp_path: Path, content: str, expected: dict[str, Any]) -
     ("content", "message"),
     [
         ("a=1\n\njust text", "$LOCKSTEP_OUTPUTS line 3: expected key=value"),
-        ("1abc=2", "$LOCKSTEP_OUTPUTS line 1: invalid key '1abc'"),
-        ("-key=2", "$LOCKSTEP_OUTPUTS line 1: invalid key '-key'"),
-        ("a.b=2", "$LOCKSTEP_OUTPUTS line 1: invalid key 'a.b'"),
-        ("key =2", "$LOCKSTEP_OUTPUTS line 1: invalid key 'key '"),
-        ("=2", "$LOCKSTEP_OUTPUTS line 1: invalid key ''"),
+        ("1abc=2", "$LOCKSTEP_OUTPUTS line 1: invalid key; use letters"),
+        ("-key=2", "$LOCKSTEP_OUTPUTS line 1: invalid key; use letters"),
+        ("a.b=2", "$LOCKSTEP_OUTPUTS line 1: invalid key; use letters"),
+        ("key =2", "$LOCKSTEP_OUTPUTS line 1: invalid key; use letters"),
+        ("=2", "$LOCKSTEP_OUTPUTS line 1: invalid key; use letters"),
         ('{"a": 1,\n "b": }', "$LOCKSTEP_OUTPUTS line 2 column 7: invalid JSON"),
         ('{"a": 1} {"b": 2}', "$LOCKSTEP_OUTPUTS line 1 column 10: invalid JSON: Extra data"),
-        ('{"a": NaN}', "$LOCKSTEP_OUTPUTS: invalid JSON: NaN is not valid JSON"),
-        ('{"a": 1e999}', "$LOCKSTEP_OUTPUTS: invalid JSON: 1e999 is out of range"),
+        ('{"a": NaN}', "$LOCKSTEP_OUTPUTS: invalid JSON: NaN, Infinity"),
+        ('{"a": 1e999}', "$LOCKSTEP_OUTPUTS: invalid JSON: NaN, Infinity, a number out of range"),
         ('{"a": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested too deeply"),
         (b"a=\xff\xfe", "$LOCKSTEP_OUTPUTS is not UTF-8 (byte 2)"),
     ],
@@ -128,8 +128,7 @@ def test_a_schema_types_key_value_lines(tmp_path: Path, line: str, value: Any) -
     [
         (
             "n=1.5",
-            "line 1: output 'n' must be an integer (its type in the step's outputs schema), "
-            "got '1.5'",
+            "line 1: output 'n' must be an integer (its type in the step's outputs schema)",
         ),
         ("n=1_000", "output 'n' must be an integer"),
         ("n=٣", "output 'n' must be an integer"),  # an Arabic-Indic digit
@@ -144,7 +143,10 @@ def test_a_schema_types_key_value_lines(tmp_path: Path, line: str, value: Any) -
         ("maybe=five", "output 'maybe' must be one of: integer, null (its type"),
         ("ref=x", "output 'ref' must be an integer"),
         ("undeclared=x", "output 'undeclared' must be an integer"),
-        ("n=" + "x" * 1000, "got '" + "x" * 80 + "'..."),
+        (
+            "n=" + "x" * 1000,
+            "output 'n' must be an integer (its type in the step's outputs schema)",
+        ),
         ("meta=" + "[" * 100_000, "output 'meta' must be a JSON object"),
     ],
 )
@@ -189,16 +191,16 @@ SCHEMA = {
 @pytest.mark.parametrize(
     ("outputs", "message"),
     [
-        ({"seed": "abc"}, "step 'prepare' output /seed: 'abc' is not of type 'integer'"),
+        ({"seed": "abc"}, "step 'prepare' output /seed: must be of type integer"),
         (
             {"seed": 1, "cases": ["ok", 3]},
-            "step 'prepare' output /cases/1: 3 is not of type 'string'",
+            "step 'prepare' output /cases/1: must be of type string",
         ),
-        ({"seed": 1, "a/b": 1}, "step 'prepare' output /a~1b: 1 is not of type 'string'"),
+        ({"seed": 1, "a/b": 1}, "step 'prepare' output /a~1b: must be of type string"),
         ({}, "step 'prepare' outputs: 'seed' is a required property"),
         (
             {"seed": "x", "cases": [1]},
-            "step 'prepare' output /cases/0: 1 is not of type 'string' (and 1 more)",
+            "step 'prepare' output /cases/0: must be of type string (and 1 more)",
         ),
         (
             {"seed": 1, "extra": 2},

@@ -88,6 +88,10 @@ def output_command(
             where = f"{path}?{urlencode(query)}" if query else path
             err.print(f"{output}: {await c.download(where, output)} bytes")
         else:
-            print_json(await c.call("GET", path, params=query))
+            broken = (
+                f"output '{name}' of run {run_id} is stored but is not valid JSON; "
+                "save its bytes with -o FILE to look at them"
+            )
+            print_json(await c.call("GET", path, params=query, not_json=broken))
 
     go(run)

@@ -90,7 +90,8 @@ class ApiClient:
         self.project = project
         self._p = f"/projects/{_seg(project)}"
 
-    async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+    async def _call(self, method: str, path: str, *, not_json: str = "", **kwargs: Any) -> Any:
+        """The answer's JSON; ``not_json`` says what it means when the answer is not JSON."""
         try:
             resp = await self.http.request(method, "/api/v1" + path, **kwargs)
         except httpx.HTTPError as exc:
@@ -98,7 +99,14 @@ class ApiClient:
         _raise_for(resp, None if self.embedded else self.where)
         if resp.status_code == 204 or not resp.content:
             return None
-        return resp.json()
+        try:
+            return resp.json()
+        except ValueError:
+            raise errors.ExecutionError(
+                not_json
+                or f"lockstep at {self.where} answered {method} {path} with "
+                f"{len(resp.content)} bytes that are not JSON"
+            ) from None
 
     async def download(self, path: str, dest: Path) -> int:
         """Stream ``path`` into ``dest`` (written under a temporary name, then renamed)."""
@@ -122,9 +130,9 @@ class ApiClient:
         part.replace(dest)
         return size
 
-    async def call(self, method: str, path: str, **kwargs: Any) -> Any:
+    async def call(self, method: str, path: str, *, not_json: str = "", **kwargs: Any) -> Any:
         """Any API call (paths relative to /api/v1), for the admin commands."""
-        return await self._call(method, path, **kwargs)
+        return await self._call(method, path, not_json=not_json, **kwargs)
 
     async def upload_snapshot(self, path: Path) -> str:
         with path.open("rb") as fh:

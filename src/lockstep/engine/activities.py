@@ -21,6 +21,7 @@ from lockstep.engine.interpreter import (
     WAIT_ACTIVITY,
     WORKER_SHUTDOWN,
 )
+from lockstep.engine.refs import owned
 from lockstep.engine.types import CacheHit, CacheQuery, OutputLoad, StepResult, StepTask
 from lockstep.errors import ExecutionError, LockstepError
 from lockstep.executors.big_outputs import load
@@ -163,8 +164,10 @@ class Recorder:
 
     @activity.defn(name=LOAD_ACTIVITY)
     async def load_outputs(self, query: OutputLoad) -> dict[str, Any]:
-        """Values stored by reference that an expression in the engine must read."""
+        """Values stored by reference that an expression in the engine must read; a key
+        that is not the project's own is not read (its marker stays data)."""
         return {
             key: await asyncio.to_thread(load, self._blobs, key, query.project)
             for key in query.keys
+            if owned(key, query.project)
         }

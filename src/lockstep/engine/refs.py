@@ -26,6 +26,20 @@ def is_ref(value: Any) -> bool:
     return isinstance(value, dict) and len(value) == 1 and isinstance(value.get(REF), dict)
 
 
+def owned(key: Any, project: str) -> bool:
+    """Whether a marker's ``key`` names an output stored by reference of ``project``: every
+    reader checks this before it opens the key, since a marker reached it as data (a param,
+    a ``with:`` value) that a user of another project could have written."""
+    if not isinstance(key, str) or any(c in key for c in "%\\\0"):
+        return False
+    parts = key.split("/")
+    return (
+        len(parts) > 2
+        and parts[:2] == ["outputs", project]
+        and all(p not in ("", ".", "..") for p in parts)
+    )
+
+
 def make_ref(key: str, size: int, sha256: str, preview: str) -> dict[str, Any]:
     return {REF: {"key": key, "size": size, "sha256": sha256, "preview": preview}}
 

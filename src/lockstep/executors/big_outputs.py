@@ -8,7 +8,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from lockstep.engine.refs import INLINE_MAX, PREVIEW_CHARS, make_ref, ref_keys, with_values
+from lockstep.engine.refs import (
+    INLINE_MAX,
+    PREVIEW_CHARS,
+    make_ref,
+    owned,
+    ref_keys,
+    with_values,
+)
 from lockstep.errors import ExecutionError
 from lockstep.storage.blobs import BlobStore
 
@@ -35,14 +42,18 @@ def externalize(
 
 
 def internalize(value: Any, blobs: BlobStore, project: str) -> Any:
-    """``value`` with every marker replaced by the stored value (a step's input)."""
-    loaded = {key: load(blobs, key, project) for key, _ in ref_keys(value)}
+    """``value`` with every marker of the project's own replaced by the stored value (a step's
+    input); a value shaped like a marker that names anything else stays as it is: data."""
+    loaded = {key: load(blobs, key, project) for key, _ in ref_keys(value) if owned(key, project)}
     return with_values(value, loaded) if loaded else value
 
 
 def load(blobs: BlobStore, key: str, project: str) -> Any:
     """A referenced value; only the project's own outputs can be read this way."""
-    if not key.startswith(f"outputs/{project}/"):
-        raise ExecutionError(f"output reference {key[:120]!r} is not one of this project's")
+    if not owned(key, project):
+        raise ExecutionError(
+            "a value shaped like an output stored by reference names another project's data "
+            "(or is malformed); lockstep never reads it"
+        )
     with blobs.open(key) as fh:
         return json.load(fh)

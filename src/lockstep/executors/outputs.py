@@ -18,7 +18,9 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError, ValidationError
 
+from lockstep.engine.refs import REF
 from lockstep.errors import ExecutionError
+from lockstep.executors import confined
 from lockstep.spec.machine_validate import ref_target
 from lockstep.spec.typed_text import STRICT_ORDER, as_type, declared_types, loads_json
 
@@ -43,10 +45,15 @@ def read_outputs(
     """Parse the outputs file, typing ``key=value`` lines by ``schema`` (the step's
     ``outputs`` contract); a missing or blank file means no outputs."""
     try:
-        with path.open("rb") as f:
-            data = f.read(max_bytes + 1)
+        # a hard link could be another name of a file outside (the step's user may link one)
+        data = confined.read_file(path.parent, path.name, max_bytes, sole=True)
     except FileNotFoundError:
         return {}
+    except confined.ConfinedError:
+        raise OutputError(
+            f"{_NAME} must be a regular file in its directory (not a link leading elsewhere, "
+            "a hard link, a FIFO or a device); write the outputs into the file itself"
+        ) from None
     if len(data) > max_bytes:
         raise OutputError(
             f"{_NAME} is larger than {_human(max_bytes)}; "
@@ -71,8 +78,10 @@ def _read_json(text: str) -> dict[str, Any]:
         raise OutputError(
             f"{_NAME} line {exc.lineno} column {exc.colno}: invalid JSON: {exc.msg}"
         ) from None
-    except ValueError as exc:
-        raise OutputError(f"{_NAME}: invalid JSON: {exc}") from None
+    except ValueError:
+        raise OutputError(
+            f"{_NAME}: invalid JSON: NaN, Infinity, a number out of range, or nested too deeply"
+        ) from None
     if not isinstance(value, dict):  # pragma: no cover - text starts with '{'
         raise OutputError(f"{_NAME} must hold a JSON object")
     return value
@@ -91,16 +100,15 @@ def _read_lines(text: str, schema: dict[str, Any]) -> dict[str, Any]:
             raise OutputError(f"{_NAME} line {number}: expected key=value")
         if not _KEY.fullmatch(key):
             raise OutputError(
-                f"{_NAME} line {number}: invalid key {key[:80]!r}; use letters, digits, "
+                f"{_NAME} line {number}: invalid key; use letters, digits, "
                 "'_' and '-', starting with a letter or '_'"
             )
         try:
             outputs[key] = _typed(value, declared_types(_property(schema, key)))
         except ValueError as exc:
-            shown = repr(value[:80]) + ("..." if len(value) > 80 else "")
             raise OutputError(
                 f"{_NAME} line {number}: output '{key}' {exc} (its type in the step's outputs "
-                f"schema), got {shown}"
+                "schema)"
             ) from None
     return outputs
 
@@ -147,9 +155,74 @@ def _one_line(message: str) -> str:
     return message if len(message) <= _MAX_MESSAGE else message[: _MAX_MESSAGE - 3] + "..."
 
 
-def check_outputs(outputs: dict[str, Any], schema: dict[str, Any] | None, *, step: str) -> None:
-    """Raise ``OutputError`` naming the step and the JSON pointer of the first violation."""
-    check_contract(outputs, schema, step=step, what="output")
+_BOUNDS = {
+    "minimum": ">=",
+    "maximum": "<=",
+    "exclusiveMinimum": ">",
+    "exclusiveMaximum": "<",
+    "minLength": "at least {} characters long",
+    "maxLength": "at most {} characters long",
+    "minItems": "at least {} items",
+    "maxItems": "at most {} items",
+    "minProperties": "at least {} properties",
+    "maxProperties": "at most {} properties",
+}
+
+
+def _violation(error: ValidationError) -> str:
+    """What the first violation breaks, in the schema's words only: a step's outputs are
+    never quoted back (they could hold whatever the step managed to read); key names are."""
+    rule, want = str(error.validator), error.validator_value
+    if rule in ("required", "additionalProperties", "propertyNames", "dependentRequired"):
+        return error.message  # names keys, not values
+    shown = json.dumps(want, ensure_ascii=False)[:120]
+    if rule == "type":
+        kinds = want if isinstance(want, list) else [want]
+        return f"must be of type {' or '.join(map(str, kinds))}"
+    if rule in ("enum", "const"):
+        return f"must be {'one of ' if rule == 'enum' else ''}{shown}"
+    if rule in _BOUNDS:
+        bound = _BOUNDS[rule]
+        return f"must be {bound.format(want) if '{}' in bound else f'{bound} {want}'}"
+    if rule == "pattern":
+        return f"must match the pattern {shown}"
+    if rule == "format":
+        return f"must be a valid {want}"
+    return f"does not satisfy the schema's '{rule}'"
+
+
+def check_outputs(
+    outputs: dict[str, Any], schema: dict[str, Any] | None, *, step: str, handed_on: bool = False
+) -> None:
+    """Raise ``OutputError`` naming the step and the JSON pointer of the first violation
+    (never quoting the value). A key reserved for lockstep's own markers is refused anywhere
+    in the outputs, schema or not: a step cannot forge an output stored by reference.
+    ``handed_on``: the outputs are the step's input as the engine gave it (a ``noop``), whose
+    markers are the engine's own."""
+    if not handed_on and (where := reserved_key(outputs)) is not None:
+        raise OutputError(
+            f"step {step!r} output {where or '/'}: the key '{REF}' is reserved for lockstep's "
+            "outputs stored by reference; rename it",
+            step=step,
+        )
+    check_contract(outputs, schema, step=step, what="output", quote=False)
+
+
+def reserved_key(value: Any, where: str = "") -> str | None:
+    """The JSON pointer of the first object in ``value`` holding the reserved marker key."""
+    if isinstance(value, dict):
+        if REF in value:
+            return where
+        items: Any = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        found = reserved_key(item, f"{where}/{str(key).replace('~', '~0').replace('/', '~1')}")
+        if found is not None:
+            return found
+    return None
 
 
 def check_input(value: Any, schema: dict[str, Any] | None, *, step: str) -> None:
@@ -158,9 +231,16 @@ def check_input(value: Any, schema: dict[str, Any] | None, *, step: str) -> None
 
 
 def check_contract(
-    value: Any, schema: dict[str, Any] | None, *, step: str, what: str, subject: str = ""
+    value: Any,
+    schema: dict[str, Any] | None,
+    *,
+    step: str,
+    what: str,
+    subject: str = "",
+    quote: bool = True,
 ) -> None:
-    """``subject`` names what is checked in messages (default: the step)."""
+    """``subject`` names what is checked in messages (default: the step); ``quote=False``
+    words violations without the offending value."""
     subject = subject or f"step {step!r}"
     if schema is None:
         return
@@ -183,4 +263,5 @@ def check_contract(
     pointer = _pointer(first)
     where = f"{what} {pointer}" if pointer else f"{what}s" if what == "output" else what
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    raise OutputError(f"{subject} {where}: {_one_line(first.message)}{more}", step=step)
+    said = first.message if quote else _violation(first)
+    raise OutputError(f"{subject} {where}: {_one_line(said)}{more}", step=step)

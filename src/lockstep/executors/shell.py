@@ -21,6 +21,7 @@ from typing import Any
 
 from lockstep.engine.types import StepResult, StepTask
 from lockstep.errors import ExecutionError, LockstepError
+from lockstep.executors import confined
 from lockstep.executors.artifacts import place_artifacts, store_artifacts
 from lockstep.executors.big_outputs import externalize, internalize
 from lockstep.executors.container import (
@@ -136,9 +137,7 @@ async def execute_step(
         # them and a snapshot of the workspace never captures them.
         private = Path(tempfile.mkdtemp(prefix=".outputs-", dir=attempt_dir.parent))
         outputs_file = private / "outputs"
-        outputs_file.touch(mode=0o600)
-        if task.input is not None:
-            (private / "input.json").write_text(json.dumps(task.input, ensure_ascii=False))
+        await asyncio.to_thread(_private_files, private, task.input)
         outcome: ProcessOutcome
         if task.container is not None:
             outcome = await _in_container(
@@ -197,6 +196,19 @@ async def execute_step(
             await asyncio.to_thread(shutil.rmtree, private, ignore_errors=True)
         if attempt_dir is not None:
             await workspaces.cleanup(attempt_dir)
+
+
+def _private_files(private: Path, data: Any) -> None:
+    """The empty outputs file and the input file, created (never opened through a link) in
+    the attempt's private directory, which the step may write to as well."""
+    root = os.open(private, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.close(confined.create_file(root, "outputs", 0o600))
+        if data is not None:
+            with os.fdopen(confined.create_file(root, "input.json", 0o644), "w") as f:
+                f.write(json.dumps(data, ensure_ascii=False))
+    finally:
+        os.close(root)
 
 
 async def _in_container(

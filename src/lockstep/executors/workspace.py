@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import re
 import shutil
 import tarfile
@@ -19,6 +20,8 @@ from typing import NamedTuple
 
 from lockstep.engine.types import Workspace
 from lockstep.errors import ExecutionError, PayloadTooLarge
+from lockstep.executors.confined import ConfinedError
+from lockstep.executors.untar import unpack
 from lockstep.storage.blobs import BlobStore
 
 #: caps on what one snapshot may expand to, so a decompression bomb stops early
@@ -163,24 +166,28 @@ class WorkspaceManager:
         self.snapshots_dir.mkdir(parents=True, exist_ok=True)
         temp = Path(tempfile.mkdtemp(prefix=".extract-", dir=self.snapshots_dir))
         try:
-            with self._blobs.open(key) as blob, tarfile.open(fileobj=blob, mode="r|gz") as tar:
-                total = 0
-                for entries, member in enumerate(tar, start=1):
-                    total += member.size
-                    if total > self._max_bytes or entries > self._max_entries:
-                        raise PayloadTooLarge(
-                            f"snapshot {key!r} expands to more than {self._max_bytes} bytes or "
-                            f"{self._max_entries} files; make the workspace smaller"
-                        )
-                    # "data" refuses absolute paths, '..', links out of the tree and devices.
-                    tar.extract(member, temp, filter="data")
+            what = f"snapshot {key!r}"
+            fd = os.open(temp, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                with self._blobs.open(key) as blob:
+                    unpack(
+                        blob,
+                        fd,
+                        max_bytes=self._max_bytes,
+                        max_entries=self._max_entries,
+                        what=what,
+                    )
+            except PayloadTooLarge as exc:
+                raise PayloadTooLarge(f"{exc}; make the workspace smaller") from None
+            finally:
+                os.close(fd)
             try:
                 temp.rename(final)
             except OSError:
                 if not final.is_dir():
                     raise
                 shutil.rmtree(temp, ignore_errors=True)  # another process won the race
-        except (tarfile.TarError, EOFError, OSError) as exc:
+        except (tarfile.TarError, EOFError, OSError, ConfinedError) as exc:
             shutil.rmtree(temp, ignore_errors=True)
             raise WorkspaceError(
                 f"cannot unpack workspace snapshot {key!r}: {exc}; re-submit the run"

@@ -8,13 +8,17 @@ stream, and an unreachable store is one clear error after botocore's bounded ret
 from __future__ import annotations
 
 import hashlib
+import math
 import tempfile
+import time
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 from urllib.parse import urlsplit
 
 import boto3
+from boto3.exceptions import S3UploadFailedError
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -42,6 +46,12 @@ class S3BlobStore:
             read_timeout=timeout_s,
         )
         self._s3 = boto3.client("s3", endpoint_url=endpoint, config=config)
+        self._swept = -math.inf
+
+    #: an unfinished upload older than this is abandoned (no upload of ours lasts a day)
+    stale_after_s: float = 24 * 3600
+    #: how often a store looks for abandoned uploads (at the next upload after that)
+    sweep_every_s: float = 3600
 
     def _key(self, key: str) -> str:
         validate_key(key)
@@ -59,11 +69,49 @@ class S3BlobStore:
             while chunk := f.read(_CHUNK):
                 digest.update(chunk)
                 size += len(chunk)
+        full = self._key(key)
+        self._sweep()
         try:
-            self._s3.upload_file(str(path), self.bucket, self._key(key))
-        except (BotoCoreError, ClientError) as exc:
+            self._s3.upload_file(str(path), self.bucket, full)
+        except (BotoCoreError, ClientError, S3UploadFailedError) as exc:
+            self._abort_uploads(full)
             raise self._fail(f"storing {key}", exc) from None
+        except BaseException:
+            self._abort_uploads(full)
+            raise
         return BlobInfo(key=key, size=size, sha256=digest.hexdigest())
+
+    def _abort_uploads(self, prefix: str, older_than: datetime | None = None) -> int:
+        """Abort the unfinished multipart uploads under ``prefix`` (exactly that key, unless
+        ``older_than`` is given: then every one under it started before then), so a failed
+        upload leaves no parts behind; best effort, as the store may be down. How many."""
+        aborted = 0
+        try:
+            pages = self._s3.get_paginator("list_multipart_uploads").paginate(
+                Bucket=self.bucket, Prefix=prefix
+            )
+            for page in pages:
+                for upload in page.get("Uploads", []):
+                    exact = older_than is None and upload["Key"] == prefix
+                    stale = older_than is not None and upload["Initiated"] <= older_than
+                    if exact or stale:
+                        self._s3.abort_multipart_upload(
+                            Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                        )
+                        aborted += 1
+        except (BotoCoreError, ClientError):
+            pass  # the store is down: the next sweep, or the bucket's lifecycle rule, cleans up
+        return aborted
+
+    def _sweep(self) -> None:
+        """Now and then, abort uploads left behind when the store failed so badly that not
+        even the abort got through (they cost storage until aborted)."""
+        now = time.monotonic()
+        if now - self._swept < self.sweep_every_s:
+            return
+        self._swept = now
+        cutoff = datetime.now(UTC) - timedelta(seconds=self.stale_after_s)
+        self._abort_uploads(f"{self.prefix}/" if self.prefix else "", cutoff)
 
     async def put_stream(
         self, key: str, chunks: AsyncIterator[bytes] | Iterator[bytes], max_bytes: int

@@ -52,10 +52,16 @@ def _human(n: int) -> str:
     return f"{size:.3g} GiB"
 
 
+def _short(path: object) -> str:
+    """A path fit for a one-line message: its start and its end when it is very long."""
+    text = os.fsdecode(path) if isinstance(path, str | bytes | os.PathLike) else str(path)
+    return text if len(text) <= 120 else f"{text[:50]}...{text[-60:]}"
+
+
 def _link_stays_inside(root: Path, link: Path, name: str, target: str) -> bool:
     if not target or target.startswith("/"):
         return False
-    # Lexically first: that is what extraction (tarfile's "data" filter) will judge by.
+    # Lexically first: that is what the worker's extraction (executors/untar.py) judges by.
     lexical = posixpath.normpath(posixpath.join(posixpath.dirname(name), target))
     if lexical == ".." or lexical.startswith("../"):
         return False
@@ -76,7 +82,7 @@ def _walk(root: Path, excluded: set[str], max_bytes: int) -> list[_Entry]:
         except FileNotFoundError:
             continue  # removed while we walked: it is simply not part of the snapshot
         except OSError as exc:
-            raise SnapshotError(f"cannot read {directory}: {exc.strerror}") from None
+            raise SnapshotError(f"cannot read {_short(directory)}: {exc.strerror}") from None
         subdirs: list[tuple[Path, str, IgnoreRules]] = []
         for child in children:
             path = Path(child.path)
@@ -163,7 +169,18 @@ def snapshot_directory(
     excluded = {str(p if p.is_absolute() else root / p) for p in exclude}
     excluded.add(str(dest.absolute()))  # a previous snapshot written inside src
     excluded |= {os.path.realpath(p) for p in excluded}
-    entries = _walk(root, excluded, max_bytes)
+    try:
+        entries = _walk(root, excluded, max_bytes)
+    except SnapshotError:
+        raise
+    except OSError as exc:  # e.g. a path longer than the system's PATH_MAX
+        where = os.fsdecode(exc.filename) if exc.filename is not None else str(root)
+        inside = where.startswith(str(root) + os.sep)
+        shown = f"{_short(where[len(str(root)) + 1 :])} in {root}" if inside else _short(where)
+        raise SnapshotError(
+            f"cannot snapshot {shown}: {exc.strerror or exc}; move it out of the directory or "
+            "list it in .lockstepignore"
+        ) from None
 
     dest.parent.mkdir(parents=True, exist_ok=True)
     temp = dest.with_name(f".{dest.name}.{secrets.token_hex(6)}.tmp")
@@ -197,7 +214,7 @@ def _add(tar: tarfile.TarFile, entry: _Entry) -> None:
     except FileNotFoundError:
         return  # removed since the walk (a temp file): leave it out rather than fail the run
     except OSError as exc:
-        raise SnapshotError(f"cannot snapshot {entry.path}: {exc.strerror}") from None
+        raise SnapshotError(f"cannot snapshot {_short(entry.path)}: {exc.strerror}") from None
     try:
         with f:
             tar.addfile(info, f)
@@ -205,6 +222,6 @@ def _add(tar: tarfile.TarFile, entry: _Entry) -> None:
         # tarfile reports a file that shrank since the walk as "unexpected end of data".
         reason = exc.strerror or str(exc)
         raise SnapshotError(
-            f"cannot snapshot {entry.path}: {reason}; make sure nothing is writing to the "
+            f"cannot snapshot {_short(entry.path)}: {reason}; make sure nothing is writing to the "
             "directory and try again"
         ) from None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Response
@@ -10,9 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lockstep.api.deps import Access, Services, require, services
 from lockstep.api.streams import blob_chunks, follow_logs
-from lockstep.engine.refs import REF, is_ref
+from lockstep.engine.refs import REF, is_ref, owned
 from lockstep.engine.states import RUN_STATES, STEP_STATES
-from lockstep.errors import InvalidRequest
+from lockstep.errors import InvalidRequest, NotFound
 from lockstep.records import RunPage, RunRecord, StepRecord
 from lockstep.registry.selectors import MAX_SELECTOR
 from lockstep.spec.models import MAX_ITEMS, RECORDED_STEP_PATTERN, STEP_ID_PATTERN
@@ -24,6 +26,7 @@ Write = Annotated[Access, Depends(require("runs:write"))]
 BASE = "/projects/{project}/runs"
 RUN_ID = r"^[A-Za-z0-9_-]{1,64}$"
 SNAPSHOT = r"^snapshots/[a-z0-9-]+/[0-9a-f]{64}\.tar\.gz$"
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 PathRunId = Annotated[str, Path(pattern=RUN_ID, description="a run id, or a unique prefix")]
@@ -180,15 +183,18 @@ async def run_output(
     step: Annotated[str | None, Query(pattern=RECORDED_STEP_PATTERN, max_length=80)] = None,
 ) -> Any:
     """One output of the run (or of ``step``) in full, as JSON: a value stored by reference
-    (bigger than 64 KiB; the record shows a preview) is streamed from the store."""
+    (bigger than 64 KiB; the record shows a preview) is streamed from the store, if it is
+    this project's."""
     value = await svc.runs.output(access.project, run_id, step, name)
-    if not is_ref(value):
-        return JSONResponse(value)
-    key = value[REF]["key"]
+    if not is_ref(value) or not owned(value[REF].get("key"), access.project):
+        return JSONResponse(value)  # a marker of another project's blob stays data
+    key, sha256 = value[REF]["key"], str(value[REF].get("sha256", ""))
+    if not await asyncio.to_thread(svc.blobs.exists, key):
+        raise NotFound(f"output '{name[:100]}' of run {run_id} is no longer stored")
     return StreamingResponse(
         blob_chunks(svc.blobs, key),
         media_type="application/json",
-        headers={"x-lockstep-sha256": value[REF]["sha256"]},
+        headers={"x-lockstep-sha256": sha256} if _SHA256.fullmatch(sha256) else {},
     )
 
 

@@ -118,10 +118,22 @@ async def secrets(body: SecretsIn, admin: Admin, svc: Svc) -> dict[str, dict[str
 async def blob(
     admin: Admin, svc: Svc, key: Annotated[str, Query(max_length=200)]
 ) -> StreamingResponse:
-    """A workspace snapshot or an artifact, streamed (never held in memory whole)."""
-    if not (_SNAPSHOT.fullmatch(key) or _ARTIFACT.fullmatch(key)) or not svc.blobs.exists(key):
+    """A workspace snapshot or an artifact, streamed (never held in memory whole). An
+    artifact's or output's key carries its project and run: they must belong together."""
+    found = _SNAPSHOT.fullmatch(key) or (
+        _ARTIFACT.fullmatch(key) and await _run_of_project(svc, *key.split("/")[1:3])
+    )
+    if not found or not svc.blobs.exists(key):
         raise NotFound(f"snapshot '{key[:100]}' not found")
     return StreamingResponse(blob_chunks(svc.blobs, key), media_type="application/gzip")
+
+
+async def _run_of_project(svc: Services, project: str, run_id: str) -> bool:
+    def check(s: Any) -> bool:
+        row = s.get(RunRow, run_id)
+        return row is not None and row.project_id == project
+
+    return bool(await svc.db.call(check))
 
 
 @router.put("/blobs", status_code=201)
@@ -131,6 +143,8 @@ async def put_blob(
     """An artifact a remote worker stored, streamed to the blob store under its run's prefix."""
     if not _ARTIFACT.fullmatch(key):
         raise InvalidRequest("artifact keys are artifacts/PROJECT/RUN/STEP/ATTEMPT/NAME")
+    if not await _run_of_project(svc, *key.split("/")[1:3]):
+        raise NotFound(f"run '{key.split('/')[2]}' not found in project '{key.split('/')[1]}'")
     info = await svc.blobs.put_stream(key, request.stream(), svc.settings.max_artifact_bytes)
     return {"key": info.key, "size": info.size, "sha256": info.sha256}
 
