@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     #: default-pool step eagerly to the server's own worker (one round trip less a step)
     control_queue: str = "lockstep-pool-default"
     heartbeat_timeout: float = Field(30.0, gt=0, le=600, description="seconds")
+    #: how often the server starts queued runs that have no workflow yet (the engine was down)
+    reconcile_interval: float = Field(10.0, gt=0, le=3600, description="seconds")
     kill_grace: float = Field(5.0, ge=0, le=300, description="SIGTERM → SIGKILL, seconds")
     worker_concurrency: int = Field(16, ge=1, le=1000)
     max_spec_bytes: int = 1024 * 1024
