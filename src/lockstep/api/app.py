@@ -32,8 +32,10 @@ def create_app(services: Services) -> FastAPI:
         title="lockstep",
         version=__version__,
         openapi_url=f"{API}/openapi.json",
+        # the API's description is public (it holds no data); no OAuth2 redirect page is
         docs_url=f"{API}/docs",
         redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     app.state.services = services
     errors.install(app)
