@@ -123,7 +123,7 @@ def people(server: Server) -> dict[str, str]:
 
 
 #: the routes outside the OpenAPI document, served without a token: the API's own description,
-#: which holds no data (README, "Authentication"). With the "public" ones of POLICY, this is
+#: which holds no data (README, "Projects, tokens, roles, secrets and audit"). With the "public" ones of POLICY, this is
 #: every route a caller without a token can reach.
 PUBLIC_DOCS = ("/api/v1/openapi.json", "/api/v1/docs")
 
