@@ -75,11 +75,16 @@ class _TooLarge(Exception):
     pass
 
 
+#: every this many bytes of body received buy one more second: a big upload at a normal rate
+#: (a 10 GiB artifact from a remote worker) is never cut, a trickle is
+EARNED_BYTES_PER_S = 64 * 1024
+
+
 class BodyTimeout:
-    """A request's whole body must arrive within ``seconds`` of the request head, or the
-    answer is 408 and the connection is closed: a client sending 1 byte a second holds
-    nothing for long. Once the body is in, ``receive`` waits freely (a stream listening for
-    the client to go away)."""
+    """A request's body must arrive within ``seconds`` of the request head, plus a second
+    per 64 KiB received, or the answer is 408 and the connection is closed: a client sending
+    1 byte a second holds nothing for long. Once the body is in, ``receive`` waits freely (a
+    stream listening for the client to go away)."""
 
     def __init__(self, app: ASGIApp, *, seconds: float) -> None:
         self.app = app
@@ -90,19 +95,21 @@ class BodyTimeout:
             await self.app(scope, receive, send)
             return
         deadline = asyncio.get_running_loop().time() + self.seconds
+        seen = 0
         body_done = False
         late = False
 
         async def timed() -> Message:
-            nonlocal body_done, late
+            nonlocal seen, body_done, late
             if body_done:
                 return await receive()
-            left = deadline - asyncio.get_running_loop().time()
+            left = deadline + seen / EARNED_BYTES_PER_S - asyncio.get_running_loop().time()
             try:
                 message = await asyncio.wait_for(receive(), max(left, 0.0))
             except TimeoutError:
                 late = True
                 raise _Late from None
+            seen += len(message.get("body", b""))
             if message["type"] != "http.request" or not message.get("more_body", False):
                 body_done = True
             return message
