@@ -86,6 +86,8 @@ def test_damaged_rows_cost_only_their_own_records(home: Path) -> None:
         follow = cli(home, "runs", "logs", bad_status, "-f", timeout=60)
         assert follow.returncode == 1, follow.stderr  # not a success: nobody knows its status
         assert "exit code 0" in follow.stdout
+        waited = cli(home, "runs", "wait", bad_status, timeout=60)
+        assert waited.returncode == 1 and "damaged" in waited.stdout, waited.stderr
 
         # a queued run whose stored spec no longer loads: the server starts all the same,
         # fails that run saying why, and runs the next workflow
