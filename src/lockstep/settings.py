@@ -57,6 +57,15 @@ class Settings(BaseSettings):
     #: default-pool step eagerly to the server's own worker (one round trip less a step)
     control_queue: str = "lockstep-pool-default"
     heartbeat_timeout: float = Field(30.0, gt=0, le=600, description="seconds")
+    #: slow or stalled HTTP clients: a request head must arrive within ``http_header_timeout``
+    #: of its first byte, a body within ``http_body_timeout`` of the head plus a second per
+    #: 64 KiB received (else 408, connection closed); past ``http_max_connections`` open
+    #: connections a request gets 503
+    http_header_timeout: float = Field(30.0, gt=0, le=3600, description="seconds")
+    http_body_timeout: float = Field(300.0, gt=0, le=86400, description="seconds")
+    http_max_connections: int = Field(1000, ge=1, le=100_000)
+    #: how often the server starts queued runs that have no workflow yet (the engine was down)
+    reconcile_interval: float = Field(10.0, gt=0, le=3600, description="seconds")
     kill_grace: float = Field(5.0, ge=0, le=300, description="SIGTERM → SIGKILL, seconds")
     worker_concurrency: int = Field(16, ge=1, le=1000)
     max_spec_bytes: int = 1024 * 1024

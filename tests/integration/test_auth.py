@@ -122,6 +122,25 @@ def people(server: Server) -> dict[str, str]:
     return tokens
 
 
+#: the routes outside the OpenAPI document, served without a token: the API's own description,
+#: which holds no data (README, "Projects, tokens, roles, secrets and audit"). With the "public" ones of POLICY, this is
+#: every route a caller without a token can reach.
+PUBLIC_DOCS = ("/api/v1/openapi.json", "/api/v1/docs")
+
+
+def test_the_api_description_is_public_and_nothing_else_outside_the_document(
+    server: Server,
+) -> None:
+    for path in PUBLIC_DOCS:
+        resp = httpx.get(server.url + path)
+        assert resp.status_code == 200, path
+        assert server.token not in resp.text
+    for path in ("/docs", "/docs/oauth2-redirect", "/api/v1/redoc", "/openapi.json"):
+        assert httpx.get(server.url + path).status_code == 404, path
+    public = sorted(route for route, need in POLICY.items() if need == "public")
+    assert public == [("GET", "/api/v1/health")]
+
+
 def _token_for(server: Server, user: str) -> str:
     resp = server.api.post("/tokens", json={"name": f"t-{user}", "user": user})
     assert resp.status_code == 201, resp.text

@@ -79,3 +79,31 @@ def test_a_stream_needs_a_token_and_a_real_run(server: Server) -> None:
         f"/runs/{run_id}/logs", params={"follow": "true"}, headers={"Last-Event-ID": "garbage"}
     )
     assert bad.status_code == 400
+
+
+BIG = """\
+name: wide
+steps:
+  wide:
+    run: [python3, -c, "for i in range(192): print(f'{i:06d}' + 'x' * 65530)"]
+"""
+
+
+def test_a_stream_of_megabytes_of_long_lines_delivers_every_line_once(server: Server) -> None:
+    # 12 MiB of 64 KiB lines: pages are cut by bytes long before their line limit, and a page
+    # cut short is not the end of the log, live or once the run has ended
+    run_id = server.submit(BIG)["id"]
+    live = _follow_all(server, run_id)
+    assert server.run(run_id)["status"] == "succeeded"
+    for events in (live, _follow_all(server, run_id)):
+        assert events[-1] == {"event": "end", "data": {"status": "succeeded"}}
+        texts = [e["data"]["text"] for e in events[:-1] if e["data"]["stream"] == "out"]
+        assert [t[:6] for t in texts] == [f"{i:06d}" for i in range(192)]
+        assert all(t == t[:6] + "x" * 65530 for t in texts)
+
+
+def _follow_all(server: Server, run_id: str) -> list[dict[str, Any]]:
+    with server.http.stream(
+        "GET", f"/runs/{run_id}/logs", params={"follow": "true", "step": "wide"}, timeout=120
+    ) as resp:
+        return _events(resp)

@@ -11,6 +11,7 @@ from lockstep.engine.events import Event
 from lockstep.engine.states import RUN_TRANSITIONS, STEP_TRANSITIONS, run_can_move, step_can_move
 from lockstep.engine.types import StepResult
 from lockstep.storage import recorder
+from lockstep.storage import run_records as records
 from lockstep.storage import runs as store
 from lockstep.storage.database import Database
 from lockstep.storage.db import RunRow
@@ -78,7 +79,7 @@ def test_events_build_the_record_and_replays_change_nothing(db: Database) -> Non
             recorder.apply_events(s, "r1", EVENTS[:split])
     with db.session() as s:
         recorder.apply_events(s, "r1", EVENTS)
-        record = store.to_record(s, store.get_row(s, "default", "r1"))
+        record = records.to_record(s, store.get_row(s, "default", "r1"))
     assert record.status == "succeeded" and record.outputs == {"x": 1}
     a = record.steps["a"]
     assert (a.status, a.attempts, a.outputs) == ("succeeded", 2, {"x": 1})

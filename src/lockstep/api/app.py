@@ -8,7 +8,7 @@ from lockstep import __version__
 from lockstep.api import errors
 from lockstep.api.audit import AuditLog
 from lockstep.api.deps import Services
-from lockstep.api.limits import BodyLimit
+from lockstep.api.limits import BodyLimit, BodyTimeout
 from lockstep.api.routers import (
     artifacts,
     audit,
@@ -32,8 +32,10 @@ def create_app(services: Services) -> FastAPI:
         title="lockstep",
         version=__version__,
         openapi_url=f"{API}/openapi.json",
+        # the API's description is public (it holds no data); no OAuth2 redirect page is
         docs_url=f"{API}/docs",
         redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     app.state.services = services
     errors.install(app)
@@ -63,4 +65,6 @@ def create_app(services: Services) -> FastAPI:
         },
     )
     app.add_middleware(AuditLog, db=services.db)
+    # outermost: a body that does not come in time is cut off whatever route it was for
+    app.add_middleware(BodyTimeout, seconds=services.settings.http_body_timeout)
     return app

@@ -1,7 +1,9 @@
-"""Refuse oversized request bodies before any work (413), also when no length is declared."""
+"""Refuse oversized request bodies before any work (413), also when no length is declared,
+and bodies that do not arrive in time (408)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -73,22 +75,88 @@ class _TooLarge(Exception):
     pass
 
 
+#: every this many bytes of body received buy one more second: a big upload at a normal rate
+#: (a 10 GiB artifact from a remote worker) is never cut, a trickle is
+EARNED_BYTES_PER_S = 64 * 1024
+
+
+class BodyTimeout:
+    """A request's body must arrive within ``seconds`` of the request head, plus a second
+    per 64 KiB received, or the answer is 408 and the connection is closed: a client sending
+    1 byte a second holds nothing for long. Once the body is in, ``receive`` waits freely (a
+    stream listening for the client to go away)."""
+
+    def __init__(self, app: ASGIApp, *, seconds: float) -> None:
+        self.app = app
+        self.seconds = seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        deadline = asyncio.get_running_loop().time() + self.seconds
+        seen = 0
+        body_done = False
+        late = False
+
+        async def timed() -> Message:
+            nonlocal seen, body_done, late
+            if body_done:
+                return await receive()
+            left = deadline + seen / EARNED_BYTES_PER_S - asyncio.get_running_loop().time()
+            try:
+                message = await asyncio.wait_for(receive(), max(left, 0.0))
+            except TimeoutError:
+                late = True
+                raise _Late from None
+            seen += len(message.get("body", b""))
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                body_done = True
+            return message
+
+        started = False
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if late:
+                if not started:
+                    started = True
+                    await _timed_out(send, self.seconds)
+                return
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, timed, guarded_send)
+        except _Late:
+            if not started:
+                await _timed_out(send, self.seconds)
+
+
+class _Late(Exception):
+    pass
+
+
+async def _timed_out(send: Send, seconds: float) -> None:
+    detail = f"the request body did not arrive within {seconds:g} s; send it again"
+    await _problem(send, 408, "request timeout", detail, close=True)
+
+
 async def _too_large(send: Send, limit: int) -> None:
+    detail = f"request body is larger than {limit} bytes"
+    await _problem(send, 413, "payload too large", detail)
+
+
+async def _problem(send: Send, status: int, title: str, detail: str, close: bool = False) -> None:
     body: dict[str, Any] = {
-        "type": TYPE_BASE + "payload-too-large",
-        "title": "payload too large",
-        "status": 413,
-        "detail": f"request body is larger than {limit} bytes",
+        "type": TYPE_BASE + title.replace(" ", "-"),
+        "title": title,
+        "status": status,
+        "detail": detail,
     }
     data = json.dumps(body).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [
-                (b"content-type", PROBLEM.encode()),
-                (b"content-length", str(len(data)).encode()),
-            ],
-        }
-    )
+    headers = [(b"content-type", PROBLEM.encode()), (b"content-length", str(len(data)).encode())]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": data})

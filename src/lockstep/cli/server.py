@@ -14,6 +14,7 @@ from lockstep.cli import context
 from lockstep.cli.output import err
 from lockstep.errors import ConfigError
 from lockstep.server.home import clear_server_info, write_server_info
+from lockstep.server.http_protocol import head_timed
 from lockstep.server.runtime import ControlPlane
 from lockstep.server.share import QuietServer
 from lockstep.settings import Settings
@@ -49,7 +50,13 @@ async def _serve(settings: Settings, host: str, port: int, worker: bool, auth: b
         except OSError as exc:
             raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
         url = f"http://{host}:{sock.getsockname()[1]}"
-        config = uvicorn.Config(create_app(services), log_level="warning", lifespan="off")
+        config = uvicorn.Config(
+            create_app(services),
+            log_level="warning",
+            lifespan="off",
+            http=head_timed(settings.http_header_timeout),
+            limit_concurrency=settings.http_max_connections,
+        )
         server = QuietServer(config)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -10,8 +10,10 @@ from lockstep.cli.client import ApiClient
 from lockstep.cli.output import out
 from lockstep.cli.render import run_table
 from lockstep.records import RunRecord
+from lockstep.storage.damage import DAMAGED
 
-TERMINAL = ("succeeded", "failed", "cancelled")
+#: statuses that never change again; a damaged record's unreadable status is one of them
+TERMINAL = ("succeeded", "failed", "cancelled", DAMAGED)
 
 
 async def wait(client: ApiClient, run_id: str, *, live: bool, poll_s: float = 0.2) -> RunRecord:

@@ -141,9 +141,12 @@ class ControlPlane:
         if self.role == "server":
             # the background scanner lives in the server; one-shot CLI runs do not poll
             self._tasks.append(asyncio.create_task(poller.run()))
-        started = await runs.reconcile()
-        if started:
-            log.info("runs.reconciled", extra={"count": started})
+            # queued runs start whenever the engine can take them (also after an outage)
+            every = settings.reconcile_interval
+            self._tasks.append(asyncio.create_task(runs.reconcile_forever(every)))
+        else:
+            with contextlib.suppress(EngineUnavailable):
+                await runs.reconcile()
         return self.services
 
     def _services(

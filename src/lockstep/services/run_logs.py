@@ -9,7 +9,7 @@ import json
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
-from lockstep.engine.states import RUN_TERMINAL
+from lockstep.engine.states import RUN_TRANSITIONS
 from lockstep.errors import InvalidRequest
 from lockstep.records import AttemptRecord, RunRecord, StepRecord
 from lockstep.storage.logs import LogStore
@@ -37,6 +37,8 @@ async def read_logs(
     ``line_cursors``: each line also says where to resume right after it."""
     offsets = _decode_offsets(cursor)
     lines: list[dict[str, Any]] = []
+    #: every log asked for was read to its end (a page cut by ``limit`` or bytes was not)
+    read_all = True
     async with contextlib.aclosing(_attempts(run, items, item, step)) as attempts:
         async for label, att in attempts:
             key = att.log_key
@@ -57,9 +59,13 @@ async def read_logs(
                     )
                 lines.append(entry)
             offsets[key] = page.next_offset
+            read_all = read_all and page.at_end
             if len(lines) >= limit:
+                read_all = False  # attempts after this one are not read yet
                 break
-    done = run.status in RUN_TERMINAL and len(lines) < limit
+    # done only when nothing more can come: the run has ended (or is in a state that never
+    # moves, like a damaged record's) and every log was read to its end
+    done = run.status not in RUN_TRANSITIONS and read_all
     return {"lines": lines, "cursor": _encode_offsets(offsets), "done": done, "status": run.status}
 
 

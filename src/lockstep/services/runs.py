@@ -8,6 +8,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -19,7 +20,7 @@ from lockstep.engine.machine import MachineWorkflow
 from lockstep.engine.plan import compile_machine, compile_plan, secret_names, step_order
 from lockstep.engine.types import ArtifactRef, ReusedStep, RunPlan, SourceCheckout, Workspace
 from lockstep.engine.workflow import RunWorkflow
-from lockstep.errors import Conflict, EngineUnavailable, InvalidRequest, NotFound
+from lockstep.errors import Conflict, EngineUnavailable, InvalidRequest, LockstepError, NotFound
 from lockstep.records import RunPage, RunRecord, StepRecord
 from lockstep.services.failures import with_stderr_tails
 from lockstep.services.ids import new_run_id
@@ -31,14 +32,34 @@ from lockstep.spec.machine import LoadedMachine
 from lockstep.spec.models import SourceSpec
 from lockstep.spec.params import check_params, resolve_params
 from lockstep.storage import artifacts as artifact_store
+from lockstep.storage import run_records as records
 from lockstep.storage import runs as store
 from lockstep.storage import secrets as secret_store
 from lockstep.storage.blobs import BlobStore
+from lockstep.storage.damage import CONVERSION_ERRORS
 from lockstep.storage.database import Database
 from lockstep.storage.db import RunRow, StepRow
 from lockstep.storage.logs import LogStore
 
 log = logging.getLogger(__name__)
+
+#: how long one call to the engine may take before the engine counts as down (a stopped
+#: engine never answers); the client retries a refused connection within it
+ENGINE_CALL_TIMEOUT = timedelta(seconds=10)
+#: errors that say the engine is down or slow, not that it refused the run
+_TRANSIENT = frozenset(
+    {
+        RPCStatusCode.UNAVAILABLE,
+        RPCStatusCode.DEADLINE_EXCEEDED,
+        RPCStatusCode.CANCELLED,
+        RPCStatusCode.RESOURCE_EXHAUSTED,
+        RPCStatusCode.UNKNOWN,
+    }
+)
+
+
+class EngineDown(EngineUnavailable):
+    """The engine did not answer; a queued run waits for it (the reconcile loop starts it)."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +101,8 @@ class RunService:
         self._client = client
         self._blobs = blobs
         self._logs = logs
+        #: runs whose workflow a submit of this process is starting: reconcile leaves them be
+        self._launching: set[str] = set()
 
     @property
     def log_store(self) -> LogStore:
@@ -172,9 +195,16 @@ class RunService:
 
         stored_id, created = await self._db.call(_create)
         if created:
-            await self._start(
-                loaded, run_id, project, resolved, workspace, reuse or {}, lock.pool, no_cache
-            )
+            self._launching.add(run_id)
+            try:
+                await self._start(
+                    loaded, run_id, project, resolved, workspace, reuse or {}, lock.pool, no_cache
+                )
+            except EngineDown as exc:
+                # accepted all the same: the run stays queued until the engine is back
+                log.warning("run.start_deferred", extra={"run_id": run_id, "reason": str(exc)})
+            finally:
+                self._launching.discard(run_id)
         return await self._record(project, stored_id), created
 
     async def _lock_sources(self, project: str, specs: list[SourceSpec]) -> list[SourceCheckout]:
@@ -230,44 +260,75 @@ class RunService:
                 task_queue=self._settings.control_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                rpc_timeout=ENGINE_CALL_TIMEOUT,
             )
         except RPCError as exc:
             # the run row stays queued; `reconcile` starts it when the engine is back
-            raise EngineUnavailable(f"cannot start run {run_id}: {exc.message}") from exc
+            kind = EngineDown if exc.status in _TRANSIENT else EngineUnavailable
+            raise kind(f"cannot start run {run_id}: {exc.message}") from exc
 
     async def reconcile(self) -> int:
-        """Start the workflow of every queued run that has none (a crash between the DB
-        insert and the engine start). The workflow id makes this safe to repeat."""
-        ids = await self._db.call(store.unfinished_run_ids)
+        """Start the workflow of every queued run that has none: a crash between the DB
+        insert and the engine start, or a run accepted while the engine was down. The
+        workflow id is the run id, so this is safe to repeat. A queued run whose record no
+        longer loads is marked failed, saying so; the others go on. Returns how many started;
+        raises EngineUnavailable when the engine cannot be reached."""
         started = 0
-        for run_id in ids:
-
-            def _row(s: Session, rid: str = run_id) -> RunRow | None:
-                return s.get(RunRow, rid)
-
-            row = await self._db.call(_row)
-            if row is None or row.status != "queued":
+        for run_id in await self._db.call(store.queued_run_ids):
+            if run_id in self._launching:
                 continue
             try:
-                await self.engine.get_workflow_handle(run_id).describe()
+                await self._handle(run_id).describe(rpc_timeout=ENGINE_CALL_TIMEOUT)
                 continue
             except RPCError as exc:
                 if exc.status != RPCStatusCode.NOT_FOUND:
                     raise EngineUnavailable(f"cannot reach the engine: {exc.message}") from exc
+            started += await self._start_queued(run_id)
+        return started
+
+    async def _start_queued(self, run_id: str) -> bool:
+        row = await self._db.call(lambda s: s.get(RunRow, run_id))
+        if row is None or row.status != "queued":
+            return False
+        try:
             loaded = load_workflow(row.spec_text, "workflow.yaml")
-            workspace = Workspace.from_dict(json.loads(row.workspace_json))
+            reuse = await self._reuse_again(row.project_id, row.retry_of, loaded)
             await self._start(
                 loaded,
                 run_id,
                 row.project_id,
                 json.loads(row.params_json),
-                workspace,
-                {},
+                Workspace.from_dict(json.loads(row.workspace_json)),
+                reuse,
                 row.pool,
                 bool(row.no_cache),
             )
-            started += 1
-        return started
+        except EngineUnavailable:
+            raise
+        except (LockstepError, *CONVERSION_ERRORS) as exc:
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+            error = f"damaged record: the stored run no longer loads ({reason}); submit it again"
+            await self._db.call(lambda s: store.mark_failed_to_start(s, run_id, error))
+            log.warning("run.unloadable", extra={"run_id": run_id})
+            return False
+        return True
+
+    async def reconcile_forever(self, every: float) -> None:
+        """``reconcile`` now and every ``every`` seconds, whatever happens to the engine."""
+        down = False
+        while True:
+            try:
+                started = await self.reconcile()
+                if started:
+                    log.info("runs.reconciled", extra={"count": started})
+                down = False
+            except EngineUnavailable as exc:
+                if not down:  # once an outage, not every round
+                    log.warning("runs.reconcile_waiting", extra={"reason": str(exc)})
+                down = True
+            except Exception:
+                log.exception("runs.reconcile_failed")
+            await asyncio.sleep(every)
 
     # -- read ------------------------------------------------------------------------------
 
@@ -283,7 +344,9 @@ class RunService:
         return run
 
     async def _record(self, project: str, run_id: str) -> RunRecord:
-        return await self._db.call(lambda s: store.to_record(s, store.get_row(s, project, run_id)))
+        return await self._db.call(
+            lambda s: records.to_record(s, store.get_row(s, project, run_id))
+        )
 
     async def output(self, project: str, run_id: str, step: str | None, name: str) -> Any:
         """One output of the run, or of one of its steps (a marker when stored by reference)."""
@@ -317,7 +380,7 @@ class RunService:
             row = store.get_row(s, project, run_id)
             if s.get(StepRow, (run_id, step)) is None:
                 raise NotFound(f"run '{run_id}' has no step '{step}'")
-            return store.list_items(s, row, step, status=status, offset=offset, limit=limit)
+            return records.list_items(s, row, step, status=status, offset=offset, limit=limit)
 
         return await self._db.call(page)
 
@@ -362,7 +425,12 @@ class RunService:
                 f"run {run_id} is {old.status}; only failed or cancelled runs can be retried"
             )
         row = await self._db.call(lambda s: store.get_row(s, project, run_id))
-        loaded = load_workflow(row.spec_text, "workflow.yaml")
+        reuse = await self._reuse(old, load_workflow(row.spec_text, "workflow.yaml"))
+        return await self._again(old, row, triggered_by=triggered_by, reuse=reuse, retry_of=run_id)
+
+    async def _reuse(self, old: RunRecord, loaded: Loaded) -> dict[str, ReusedStep]:
+        """The steps of ``old`` a retry takes as they are: those that succeeded, with every
+        step they need."""
         reuse: dict[str, ReusedStep] = {}
         # a state machine starts again from its first state: its steps may loop
         order = [] if isinstance(loaded, LoadedMachine) else step_order(loaded.spec)
@@ -374,14 +442,26 @@ class RunService:
             rec = old.steps.get(step_id)
             ancestors_ok = all(n in reuse for n in spec.needs)
             if rec is not None and rec.status == "succeeded" and ancestors_ok:
-                source = rec.reused_from or run_id
-                stored = await self._stored_artifacts(project, source)
+                source = rec.reused_from or old.id
+                stored = await self._stored_artifacts(old.project, source)
                 reuse[step_id] = ReusedStep(
                     run_id=source,
                     outputs=rec.outputs or {},
                     artifacts=[a for a in stored if a.step == step_id],
                 )
-        return await self._again(old, row, triggered_by=triggered_by, reuse=reuse, retry_of=run_id)
+        return reuse
+
+    async def _reuse_again(
+        self, project: str, retry_of: str | None, loaded: Loaded
+    ) -> dict[str, ReusedStep]:
+        """What a queued retry started late reuses: the same as when it was submitted."""
+        if retry_of is None:
+            return {}
+        try:
+            old = await self._record(project, retry_of)
+        except NotFound:
+            return {}  # the run it retried is gone: run every step
+        return await self._reuse(old, loaded)
 
     async def _stored_artifacts(self, project: str, run_id: str) -> builtins.list[ArtifactRef]:
         return await self._db.call(lambda s: artifact_store.artifacts(s, project, run_id))

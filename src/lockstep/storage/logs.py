@@ -50,6 +50,8 @@ class LogPage:
     lines: list[LogLine]
     next_offset: int  # pass back as ``offset`` to continue after the last returned line
     exists: bool
+    #: the read reached the end of what is written (not stopped by ``limit`` or the byte cap)
+    at_end: bool = True
 
 
 class LogWriter(Protocol):
@@ -283,10 +285,12 @@ class DirectoryLogStore:
         pos = offset
         used = 0
         pending = b""
+        at_end = False
         while len(lines) < limit and used < max_bytes:
             chunk = f.read(_READ_CHUNK)
             if not chunk:
-                break  # an unterminated tail is a line still being written: leave it
+                at_end = True  # an unterminated tail is a line still being written: leave it
+                break
             pending += chunk
             end = pending.rfind(b"\n")
             if end < 0:
@@ -308,7 +312,7 @@ class DirectoryLogStore:
                 used += size
                 consumed += size
             pending = pending[consumed:]
-        return LogPage(lines=lines, next_offset=pos, exists=True)
+        return LogPage(lines=lines, next_offset=pos, exists=True, at_end=at_end)
 
     def delete_run(self, run_id: str) -> None:
         _check_segment(run_id, "run id", run_id)
