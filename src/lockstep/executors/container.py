@@ -39,6 +39,7 @@ from docker.types import Mount
 from docker.utils.socket import STDERR, STDOUT, frames_iter_no_tty
 
 from lockstep.errors import ExecutionError, LockstepError
+from lockstep.executors.lease import AttemptLost, Lease
 from lockstep.executors.process import DRAIN_S, ProcessOutcome, _Pipe, _Sink, beat_forever
 from lockstep.storage.logs import LogWriter
 
@@ -435,6 +436,7 @@ async def run_container(
     pull: str = "if-not-present",
     network: str = "default",
     user: str | None = None,
+    lease: Lease | None = None,
 ) -> ContainerOutcome:
     """Run ``argv`` in a container of ``image`` and return how it ended.
 
@@ -476,9 +478,20 @@ async def run_container(
             "container-wait",
         )
         timed_out = False
+        code: int | None = None
+        expiry = asyncio.ensure_future((lease or Lease.unbounded()).wait_expired())
+        watched: list[asyncio.Future[Any]] = [exited, expiry]
         try:
-            code: int | None = await asyncio.wait_for(asyncio.shield(exited), timeout_s)
-        except TimeoutError:
+            await asyncio.wait(watched, timeout=timeout_s, return_when="FIRST_COMPLETED")
+        finally:
+            expiry.cancel()
+        if lease is not None and lease.expired():
+            # the engine has moved on: the container goes (removed below), nothing is kept
+            sink.system(lease.reason())
+            raise AttemptLost(lease.reason())
+        if exited.done():
+            code = exited.result()
+        else:
             timed_out = True
             sink.system(f"timed out after {timeout_s:g}s; sending SIGTERM to the container")
             code = await _stop(runtime, cid, exited, kill_grace_s, sink)
