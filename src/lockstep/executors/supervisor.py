@@ -102,7 +102,7 @@ def _exit_like(status: int) -> None:
 
 def _exec(argv: list[str], unset: list[str]) -> None:
     """Become the step's command with exactly the environment the worker gave."""
-    import _signal
+    import _signal  # type: ignore[import-not-found]  # signal would import enum: slower
 
     # What Python set up for itself must not reach the step: ignored signals survive exec,
     # and locale coercion (PEP 538) adds LC_CTYPE when the environment had none.
