@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from datetime import timedelta
 from typing import Any
 
 from temporalio import activity
-from temporalio.api.common.v1 import Payloads
-from temporalio.api.workflowservice.v1 import RecordActivityTaskHeartbeatRequest
 from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
 
 from lockstep.engine.events import EventBatch
 from lockstep.engine.interpreter import (
@@ -28,12 +22,12 @@ from lockstep.engine.interpreter import (
     WAIT_ACTIVITY,
     WORKER_SHUTDOWN,
 )
+from lockstep.engine.leases import leased
 from lockstep.engine.types import CacheHit, CacheQuery, OutputLoad, StepResult, StepTask
 from lockstep.errors import ExecutionError, LockstepError
 from lockstep.executors.big_outputs import load
 from lockstep.executors.container import ContainerRuntime
 from lockstep.executors.http import execute_service_step
-from lockstep.executors.lease import Lease, lease_ttl, renew_every
 from lockstep.executors.shell import execute_step
 from lockstep.executors.workspace import WorkspaceManager
 from lockstep.secrets.masking import Masker, MaskingLogWriter
@@ -75,56 +69,6 @@ class _MaskedLogs:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
-
-
-async def renew_forever(lease: Lease, identity: str, every_s: float) -> None:
-    """Heartbeat straight to the engine and renew ``lease`` with each acknowledgement.
-
-    The SDK's ``activity.heartbeat`` only queues a beat (sent later, throttled) and never says
-    whether one arrived, so it cannot tell a worker that is cut off. This call waits for the
-    server's answer; NOT_FOUND means the engine already gave up on the attempt.
-    """
-    info = activity.info()
-    client = activity.client()
-    details = Payloads(payloads=await client.data_converter.encode([identity]))
-    request = RecordActivityTaskHeartbeatRequest(
-        task_token=info.task_token, details=details, identity=identity, namespace=client.namespace
-    )
-    while True:
-        sent = time.monotonic()
-        try:
-            await client.workflow_service.record_activity_task_heartbeat(
-                request, timeout=timedelta(seconds=max(every_s, 1.0))
-            )
-            lease.renewed(sent)
-        except RPCError as exc:
-            if exc.status == RPCStatusCode.NOT_FOUND:
-                lease.lose(
-                    "attempt abandoned: the engine gave up on it (no heartbeat in time) and may "
-                    "run the step again elsewhere; the step was stopped"
-                )
-                return
-            logger.warning("step.heartbeat_unacknowledged", extra={"error": exc.message})
-        await asyncio.sleep(every_s)
-
-
-@contextlib.asynccontextmanager
-async def _leased(identity: str) -> AsyncIterator[Lease]:
-    """The attempt's lease, renewed while the body runs (unbounded without a heartbeat
-    timeout: nothing would start the step elsewhere)."""
-    timeout = activity.info().heartbeat_timeout
-    if timeout is None:
-        yield Lease.unbounded()
-        return
-    seconds = timeout.total_seconds()
-    lease = Lease(lease_ttl(seconds))
-    renewing = asyncio.create_task(renew_forever(lease, identity, renew_every(seconds)))
-    try:
-        yield lease
-    finally:
-        renewing.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await renewing
 
 
 class StepActivities:
@@ -174,7 +118,9 @@ class StepActivities:
         try:
             if task.executor in ("noop", "http"):
                 return await execute_service_step(task, logs=logs, worker=self._identity)
-            async with _leased(self._identity) as lease:
+            async with leased(self._identity) as lease:
+                if lease.expired():  # the engine gave up on this attempt before it began
+                    return StepResult(ok=False, error=lease.reason(), worker=self._identity)
                 result = await execute_step(
                     task,
                     workspaces=self._workspaces,

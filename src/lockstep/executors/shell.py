@@ -183,7 +183,8 @@ async def execute_step(
             result = replace(result, artifacts=refs)
         return result
     except asyncio.CancelledError:
-        _note(log, "cancelled")
+        # a worker woken from a freeze may hear the engine's "gone" before its own clock
+        _note(log, lease.reason() if lease is not None and lease.expired() else "cancelled")
         raise
     except LockstepError as exc:
         _note(log, str(exc))
