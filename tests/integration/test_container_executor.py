@@ -164,6 +164,47 @@ async def test_outputs_written_in_the_container_are_read_on_the_host(
     assert outputs.read_text() == '{"answer": 42}\n'
 
 
+@pytest.mark.parametrize(
+    ("image", "user", "default", "expected"),
+    [
+        ("image", None, None, "65534 65534"),  # neither the step nor the image names one
+        ("image", None, "2000:2001", "2000 2001"),  # the worker's configured default
+        ("user_image", None, None, "4321 4321"),  # the image's USER
+        ("user_image", "1234:1234", None, "1234 1234"),  # the step's user: wins
+        ("image", "0", None, "0 0"),  # root only when the step asks for it
+    ],
+)
+async def test_a_container_runs_as_a_non_root_user_unless_told_otherwise(
+    podman: Podman,
+    dirs: tuple[Path, Path],
+    image: str,
+    user: str | None,
+    default: str | None,
+    expected: str,
+) -> None:
+    workspace, outputs = dirs
+    (workspace / "sub").mkdir()
+    (workspace / "sub" / "from-host.txt").write_text("checked out\n")
+    log = MemoryLog()
+    script = (
+        'echo "$(id -u) $(id -g)"; cat sub/from-host.txt; echo more >> sub/from-host.txt; '
+        'mkdir made; echo "who=$(id -u)" > "$LOCKSTEP_OUTPUTS"'
+    )
+    rt = ContainerRuntime(podman.socket, **({"default_user": default} if default else {}))
+    try:
+        outcome = await run(
+            ["sh", "-c", script], rt, podman, dirs, log, image=getattr(podman, image), user=user
+        )
+    finally:
+        rt.close()
+    assert outcome.exit_code == 0, log.lines
+    assert log.of("out") == [expected, "checked out"]
+    # the workspace and the outputs stay writable for whoever the container runs as
+    assert (workspace / "sub" / "from-host.txt").read_text() == "checked out\nmore\n"
+    assert (workspace / "made").is_dir()
+    assert outputs.read_text() == f"who={expected.split()[0]}\n"
+
+
 async def test_env_values_arrive_byte_for_byte(
     runtime: ContainerRuntime, podman: Podman, dirs: tuple[Path, Path]
 ) -> None:

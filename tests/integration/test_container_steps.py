@@ -92,6 +92,36 @@ steps:
     assert _ours(podman, run=run["id"]) == []
 
 
+def test_container_steps_run_as_a_non_root_user_unless_the_step_names_one(
+    boxed: Server, podman: Podman, tmp_path: Path
+) -> None:
+    (tmp_path / "in.txt").write_text("from the checkout\n")
+    spec = f"""
+name: users
+steps:
+  default:
+    image: {podman.image}
+    run: |
+      echo "uid=$(id -u)" >> "$LOCKSTEP_OUTPUTS"
+      echo changed >> in.txt && echo "wrote=$(tail -n 1 in.txt)" >> "$LOCKSTEP_OUTPUTS"
+    artifacts: {{changed: in.txt}}
+  imaged:
+    image: {podman.user_image}
+    run: echo "uid=$(id -u)" >> "$LOCKSTEP_OUTPUTS"
+  explicit:
+    image: {podman.image}
+    user: "1000:1000"
+    run: echo "uid=$(id -u)" >> "$LOCKSTEP_OUTPUTS"
+"""
+    run = boxed.run_and_wait(spec, workdir=tmp_path)
+    assert run["status"] == "succeeded", run["steps"]
+    assert run["steps"]["default"]["outputs"] == {"uid": "65534", "wrote": "changed"}
+    assert run["steps"]["imaged"]["outputs"] == {"uid": "4321"}
+    assert run["steps"]["explicit"]["outputs"] == {"uid": "1000"}
+    body = boxed.http.get(f"/runs/{run['id']}/artifacts/default/changed")
+    assert body.status_code == 200 and body.text == "from the checkout\nchanged\n"
+
+
 @pytest.mark.parametrize(
     ("step", "error"),
     [

@@ -39,6 +39,7 @@ from docker.types import Mount
 from docker.utils.socket import STDERR, STDOUT, frames_iter_no_tty
 
 from lockstep.errors import ExecutionError, LockstepError
+from lockstep.executors.container_user import DEFAULT_CONTAINER_USER, grant, image_user
 from lockstep.executors.lease import AttemptLost, Lease
 from lockstep.executors.process import DRAIN_S, ProcessOutcome, _Pipe, _Sink, beat_forever
 from lockstep.storage.logs import LogWriter
@@ -138,8 +139,12 @@ class ContainerRuntime:
     the API version as it is constructed), in a thread like every call.
     """
 
-    def __init__(self, url: str, *, timeout_s: float = 60) -> None:
+    def __init__(
+        self, url: str, *, timeout_s: float = 60, default_user: str = DEFAULT_CONTAINER_USER
+    ) -> None:
         self.url = url
+        #: who a container runs as when neither its step nor its image names a user
+        self.default_user = default_user
         self.timeout_s = timeout_s
         self._client: docker.DockerClient | None = None
         self._lock = threading.Lock()
@@ -381,7 +386,6 @@ def _container_config(
     memory_bytes: int | None,
     labels: dict[str, str] | None,
     network: str = "default",
-    user: str | None = None,
 ) -> dict[str, Any]:
     if not workspace.is_dir():
         raise ExecutionError(f"workspace {workspace} is not a directory")
@@ -413,7 +417,6 @@ def _container_config(
             "memswap_limit": memory_bytes,  # the same as the limit: no swap on top of it
             **({"network_mode": "none"} if network == "none" else {}),
         },
-        **({"user": user} if user else {}),
     }
 
 
@@ -449,9 +452,7 @@ async def run_container(
         return ContainerOutcome(
             None, False, None, 0.0, "cannot start: the command is empty", 0, False
         )
-    config = _container_config(
-        workspace, outputs, env, cpu, memory_bytes, labels, network=network, user=user
-    )
+    config = _container_config(workspace, outputs, env, cpu, memory_bytes, labels, network=network)
     sink = _Sink(log, max_log_bytes)
     beat = asyncio.create_task(beat_forever(heartbeat, HEARTBEAT_EVERY_S)) if heartbeat else None
     created: asyncio.Future[str] | None = None
@@ -459,6 +460,12 @@ async def run_container(
     try:
         image_id = await _ensure_image(runtime, image, sink, pull)
         sink.system(f"container image {image} ({image_id})")
+        run_as = user or await runtime.call(
+            "inspecting the image", partial(image_user, image_id=image_id)
+        )
+        run_as = run_as or runtime.default_user
+        await asyncio.to_thread(grant, [workspace, outputs.parent], run_as)
+        config = {**config, "user": run_as}
         create = partial(_create, image_id=image_id, argv=argv, config=config)
         created = asyncio.ensure_future(runtime.call("creating the container", create))
         cid = await asyncio.shield(created)

@@ -119,7 +119,9 @@ class PoolWorker:
         workspaces = WorkspaceManager(self.work_dir, blobs)
         if mirrors is not None:
             workspaces.checkout = git_checkout(mirrors, settings, secrets)
-        self.containers = ContainerRuntime(settings.container_url())
+        self.containers = ContainerRuntime(
+            settings.container_url(), default_user=settings.container_user
+        )
         self.activities = activities = StepActivities(
             containers=self.containers,
             workspaces=workspaces,
