@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterable
@@ -433,3 +436,65 @@ async def test_a_host_whose_runtime_limits_are_not_set_says_so_not_that_the_comm
     assert outcome.error.startswith("the container runtime on this worker cannot start containers")
     assert "default_ulimits" in outcome.error and "podman-setup.sh" in outcome.error
     assert "cannot start 'sh'" not in outcome.error, outcome.error
+
+
+_FROZEN_WORKER = """
+import asyncio, os, signal, sys
+from pathlib import Path
+from lockstep.executors.container import ContainerRuntime, run_container
+from lockstep.executors.lease import Lease
+from lockstep.storage.logs import DirectoryLogStore
+
+url, image, step, workspace, outputs, mode = sys.argv[1:]
+
+async def main() -> None:
+    lease = Lease(4.0)  # never renewed: as if no heartbeat reached the engine
+    log = DirectoryLogStore(Path(workspace).parent / "logs").writer("r/s/1")
+    async def freeze_when_started() -> None:
+        while not (Path(workspace) / "started").exists():
+            await asyncio.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGSTOP if mode == "freeze" else signal.SIGKILL)
+    asyncio.create_task(freeze_when_started())
+    await run_container(["sh", "-c", "echo > started; sleep 1000"], runtime=ContainerRuntime(url),
+        image=image, workspace=Path(workspace), outputs=Path(outputs), env={}, timeout_s=None,
+        log=log, labels={"step": step}, lease=lease)
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("mode", ["freeze", "kill"])
+def test_a_frozen_or_killed_worker_still_stops_its_container(
+    podman: Podman, dirs: tuple[Path, Path], mode: str
+) -> None:
+    workspace, outputs = dirs
+    step = f"frozen-{uuid.uuid4().hex[:8]}"
+    src = Path(__file__).resolve().parents[2] / "src"
+    argv = [podman.socket, podman.image, step, str(workspace), str(outputs), mode]
+    worker = subprocess.Popen(
+        [sys.executable, "-c", _FROZEN_WORKER, *argv], env={"PYTHONPATH": str(src)}
+    )
+    client = docker.DockerClient(base_url=podman.socket)
+    try:
+
+        def running() -> list[Any]:
+            return [c for c in leftovers(podman, step) if c["State"] == "running"]
+
+        deadline = time.monotonic() + 60
+        while not (workspace / "started").exists():
+            assert time.monotonic() < deadline and worker.poll() is None
+            time.sleep(0.05)
+        # the worker is stopped (or dead) from now on: only its watchdog can act
+        deadline = time.monotonic() + 30
+        while running():
+            assert time.monotonic() < deadline, "the container outlived its lease"
+            time.sleep(0.1)
+        if mode == "freeze":
+            assert Path(f"/proc/{worker.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T"
+    finally:
+        worker.send_signal(signal.SIGCONT)
+        worker.kill()
+        worker.wait()
+        for container in leftovers(podman, step):
+            client.api.remove_container(container["Id"], force=True)
+        client.close()

@@ -258,11 +258,20 @@ def test_a_worker_killed_mid_container_step_is_replaced_and_its_container_reaped
             '      echo "done=$LOCKSTEP_ATTEMPT" >> "$LOCKSTEP_OUTPUTS"\n'
         )
         run_id = server.submit(spec)["id"]
-        wait_for(lambda: len(_ours(podman, run=run_id, attempt="1")) == 1, timeout=60)
+        wait_for(
+            lambda: any(line["text"] == "begin 1" for line in server.logs(run_id, "long")),
+            timeout=60,
+            what="the container step to run",
+        )
         first.send_signal(signal.SIGKILL)
         first.wait()
-        # the dead worker's container outlives it, until a worker on this host starts
-        assert len(_ours(podman, run=run_id, attempt="1")) == 1
+        # the dead worker's watchdog kills its container at once; a worker starting on this
+        # host removes what is left of it
+        wait_for(
+            lambda: [c["State"] for c in _ours(podman, run=run_id, attempt="1")] == ["exited"],
+            timeout=30,
+            what="the dead worker's container to be stopped",
+        )
         second = worker()
         run = server.wait(run_id, timeout=90)
         assert run["status"] == "succeeded", run["steps"]

@@ -42,6 +42,7 @@ from lockstep.errors import ExecutionError, LockstepError
 from lockstep.executors.container_user import DEFAULT_CONTAINER_USER, grant, image_user
 from lockstep.executors.lease import AttemptLost, Lease
 from lockstep.executors.process import DRAIN_S, ProcessOutcome, _Pipe, _Sink, beat_forever
+from lockstep.executors.supervision import ContainerWatchdog
 from lockstep.storage.logs import LogWriter
 
 logger = logging.getLogger(__name__)
@@ -457,6 +458,7 @@ async def run_container(
     beat = asyncio.create_task(beat_forever(heartbeat, HEARTBEAT_EVERY_S)) if heartbeat else None
     created: asyncio.Future[str] | None = None
     output: _Output | None = None
+    watchdog: ContainerWatchdog | None = None
     try:
         image_id = await _ensure_image(runtime, image, sink, pull)
         sink.system(f"container image {image} ({image_id})")
@@ -466,6 +468,8 @@ async def run_container(
         run_as = run_as or runtime.default_user
         await asyncio.to_thread(grant, [workspace, outputs.parent], run_as)
         config = {**config, "user": run_as}
+        if lease is not None:  # stops it even while this worker cannot (frozen, killed)
+            watchdog = await ContainerWatchdog.start(runtime.url, config["name"], lease)
         create = partial(_create, image_id=image_id, argv=argv, config=config)
         created = asyncio.ensure_future(runtime.call("creating the container", create))
         cid = await asyncio.shield(created)
@@ -516,6 +520,8 @@ async def run_container(
     finally:
         if beat is not None:
             beat.cancel()
+        if watchdog is not None:
+            await watchdog.stop()
         if created is not None:
             # Shielded: even when cancelled, the container is removed before CancelledError
             # goes on (a second cancel stops the waiting, not the removal).

@@ -29,7 +29,8 @@ class AttemptLost(ExecutionError):
 def lease_ttl(heartbeat_timeout_s: float) -> float:
     """How long after sending an acknowledged heartbeat the step may still run: the timeout
     less a margin for stopping it and for a send that took a while to be acknowledged."""
-    return heartbeat_timeout_s - max(1.0, 0.2 * heartbeat_timeout_s)
+    margin = min(max(1.0, 0.2 * heartbeat_timeout_s), 0.5 * heartbeat_timeout_s)
+    return heartbeat_timeout_s - margin
 
 
 def renew_every(heartbeat_timeout_s: float) -> float:

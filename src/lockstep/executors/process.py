@@ -16,7 +16,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from pathlib import Path
 
 from lockstep.errors import ExecutionError
 from lockstep.executors.lease import AttemptLost, Lease
+from lockstep.executors.supervision import Control, close_fds, supervised
 from lockstep.storage.logs import LogStream, LogWriter
 
 logger = logging.getLogger(__name__)
@@ -45,37 +45,6 @@ class ProcessOutcome:
     error: str | None  # one line for a user; None after exit code 0
     log_bytes: int  # bytes of the step's own output stored in the log (without line prefixes)
     truncated: bool  # output beyond max_log_bytes was read and discarded
-
-
-#: the supervisor script, run by path with only the standard library (a fast start)
-_SUPERVISOR = str(Path(__file__).with_name("supervisor.py"))
-
-
-class _Control:
-    """The worker's end of the supervisor's control pipe (see ``supervisor.py``)."""
-
-    def __init__(self, fd: int) -> None:
-        self._fd: int | None = fd
-
-    def send(self, line: str) -> None:
-        if self._fd is not None:
-            with contextlib.suppress(OSError):  # a supervisor already gone needs no orders
-                os.write(self._fd, line.encode() + b"\n")
-
-    def deadline(self, at: float) -> None:
-        self.send(f"deadline {at!r}")
-
-    def close(self) -> None:
-        if self._fd is not None:
-            _close_fds(self._fd)
-            self._fd = None
-
-
-def _supervised(argv: list[str], env: dict[str, str], ctl: int, deadline: float) -> list[str]:
-    # the supervisor's Python adds LC_CTYPE to the environment when it is missing (PEP 538)
-    unset = "" if "LC_CTYPE" in env else "LC_CTYPE"
-    options = [str(ctl), repr(DRAIN_S), repr(deadline), unset]
-    return [sys.executable, "-I", "-S", _SUPERVISOR, *options, "--", *argv]
 
 
 def _missing_command(argv0: str, env: dict[str, str], cwd: Path) -> str | None:
@@ -226,7 +195,7 @@ async def _exited(proc: asyncio.subprocess.Process, within_s: float) -> bool:
 
 
 async def _stop(
-    proc: asyncio.subprocess.Process, ctl: _Control, grace_s: float, sink: _Sink
+    proc: asyncio.subprocess.Process, ctl: Control, grace_s: float, sink: _Sink
 ) -> None:
     """SIGTERM every process of the step, SIGKILL whatever is left after ``grace_s``; wait
     until the supervisor says none is left."""
@@ -245,12 +214,6 @@ async def _stop(
 
 def _not_started(start: float, error: str) -> ProcessOutcome:
     return ProcessOutcome(None, False, None, time.monotonic() - start, error, 0, False)
-
-
-def _close_fds(*fds: int) -> None:
-    for fd in fds:
-        with contextlib.suppress(OSError):
-            os.close(fd)
 
 
 async def run_process(
@@ -284,10 +247,10 @@ async def run_process(
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     ctl_r, ctl_w = os.pipe()  # the write end stays here: its end of file means "worker gone"
-    ctl = _Control(ctl_w)
+    ctl = Control(ctl_w)
     try:
         proc = await asyncio.create_subprocess_exec(
-            *_supervised(argv, env, ctl_r, lease.deadline),
+            *supervised(argv, env, ctl_r, lease.deadline, DRAIN_S),
             stdin=subprocess.DEVNULL,
             stdout=out_w,
             stderr=err_w,
@@ -297,7 +260,7 @@ async def run_process(
             pass_fds=(ctl_r,),
         )
     except (OSError, ValueError, subprocess.SubprocessError) as exc:
-        _close_fds(out_r, err_r)
+        close_fds(out_r, err_r)
         ctl.close()
         reason = getattr(exc, "strerror", None) or str(exc)
         if isinstance(exc, OSError) and exc.filename is not None and str(exc.filename) == str(cwd):
@@ -305,7 +268,7 @@ async def run_process(
         return _not_started(start, f"cannot start {argv[0]!r}: {reason}")
     finally:
         # Only the child may hold the write ends, or we would never see end-of-file.
-        _close_fds(out_w, err_w, ctl_r)
+        close_fds(out_w, err_w, ctl_r)
     unlisten = lease.listen(ctl.deadline)
 
     pipes: list[_Pipe] = []
@@ -353,7 +316,7 @@ async def run_process(
             pipe.finish()
         for transport in transports:
             transport.close()
-        _close_fds(*unowned)
+        close_fds(*unowned)
     if sink.error is not None:
         reason = getattr(sink.error, "strerror", None) or sink.error
         raise ExecutionError(f"cannot write the step log: {reason}")

@@ -15,6 +15,11 @@ attempt instead of being inherited by init:
 
 It exits only when no descendant is left, with the main process's status (a signal death is
 reproduced as one). Only the standard library is imported, for a fast start.
+
+``supervisor.py --container URL CID CTL_FD DEADLINE`` watches a container step instead: its
+processes belong to the container runtime, so on the same deadline, or at end of file on the
+control pipe, it kills container CID through the Docker API at URL; a ``done`` line ends it
+quietly.
 """
 
 from __future__ import annotations
@@ -164,7 +169,57 @@ def supervise(ctl: int, drain_s: float, deadline: float, unset: list[str], argv:
     _exit_like(status if status is not None else _SIGKILL)
 
 
+def _docker_kill(url: str, cid: str) -> None:
+    import http.client
+    import socket
+
+    class _Unix(http.client.HTTPConnection):
+        def connect(self) -> None:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.settimeout(self.timeout)
+            self.sock.connect(url.removeprefix("unix://"))
+
+    if url.startswith("unix://"):
+        conn: http.client.HTTPConnection = _Unix("localhost", timeout=30)
+    else:  # tcp://host:port or http://host:port (a TLS endpoint is not reached from here)
+        conn = http.client.HTTPConnection(url.split("://", 1)[-1].rstrip("/"), timeout=30)
+    try:
+        conn.request("POST", f"/containers/{cid}/kill?signal=KILL")
+        conn.getresponse().read()
+    except OSError as exc:
+        os.write(2, f"supervisor: cannot kill container {cid[:12]}: {exc}\n".encode())
+    finally:
+        conn.close()
+
+
+def watch_container(url: str, cid: str, ctl: int, deadline: float) -> None:
+    pending = b""
+    while True:
+        wait = deadline - time.monotonic()
+        if wait <= 0 or not select.select([ctl], [], [], min(wait, 3600.0))[0]:
+            if time.monotonic() >= deadline:
+                break
+            continue
+        data = os.read(ctl, 4096)
+        if not data:  # the worker is gone, however it died
+            break
+        pending += data
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            word, _, arg = line.decode().partition(" ")
+            if word == "deadline":
+                deadline = float(arg)
+            elif word == "done":
+                return
+    _docker_kill(url, cid)
+    os._exit(LOST_EXIT)
+
+
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--container"]:
+        url, cid, ctl_fd, until = sys.argv[2:]
+        watch_container(url, cid, int(ctl_fd), float(until))
+        sys.exit(0)
     ctl_fd, drain, until, unset, sep, *command = sys.argv[1:]
     if sep != "--" or not command:
         sys.exit("usage: supervisor.py CTL_FD DRAIN_S DEADLINE UNSET -- argv...")
