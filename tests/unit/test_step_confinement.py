@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from lockstep.executors.lease import AttemptLost, Lease
+from lockstep.executors.lease import AttemptLost, Lease, lease_ttl, renew_every
 from lockstep.executors.process import ProcessOutcome, run_process
 from lockstep.storage.logs import DirectoryLogStore
 
@@ -156,3 +156,12 @@ async def test_a_frozen_worker_still_stops_its_step_when_the_lease_runs_out(
         os.kill(worker.pid, signal.SIGCONT)
         worker.kill()
         worker.wait()
+
+
+@pytest.mark.parametrize("timeout_s", [0.5, 1, 3, 5, 30, 600])
+def test_a_lease_runs_out_before_the_engine_gives_up_and_leaves_room_to_renew(
+    timeout_s: float,
+) -> None:
+    ttl = lease_ttl(timeout_s)
+    assert 0 < ttl < timeout_s
+    assert renew_every(timeout_s) * 2 <= ttl  # at least two renewals fit in a lease

@@ -35,7 +35,7 @@ def lease_ttl(heartbeat_timeout_s: float) -> float:
 
 def renew_every(heartbeat_timeout_s: float) -> float:
     """Renew often enough that several renewals fit before the lease runs out."""
-    return min(2.0, max(0.2, lease_ttl(heartbeat_timeout_s) / 4))
+    return min(2.0, lease_ttl(heartbeat_timeout_s) / 4)
 
 
 class Lease:
