@@ -25,6 +25,8 @@ from pathlib import Path
 IMAGE = "localhost/lockstep-test/busybox:1"
 #: the same with ENTRYPOINT ["echo", "from-entrypoint"], to show argv replaces an entrypoint
 ENTRYPOINT_IMAGE = "localhost/lockstep-test/busybox-entrypoint:1"
+#: the same with USER 4321:4321, to show a container runs as its image's user
+USER_IMAGE = "localhost/lockstep-test/busybox-user:1"
 BUSYBOX = Path("/bin/busybox")
 START_TIMEOUT_S = 30.0
 _STOP_TIMEOUT_S = 10.0
@@ -40,6 +42,7 @@ class Podman:
     socket: str  # the Docker API URL, unix:///.../podman.sock
     image: str
     entrypoint_image: str
+    user_image: str
 
 
 def _podman(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -99,6 +102,7 @@ def ensure_images(workdir: Path) -> None:
     wanted = {
         IMAGE: ['CMD ["sh"]'],
         ENTRYPOINT_IMAGE: ['ENTRYPOINT ["echo", "from-entrypoint"]', 'CMD ["sh"]'],
+        USER_IMAGE: ["USER 4321:4321", 'CMD ["sh"]'],
     }
     missing = {ref: c for ref, c in wanted.items() if _podman("image", "exists", ref).returncode}
     if not missing:
@@ -181,7 +185,12 @@ def podman_service(workdir: Path, env: dict[str, str] | None = None) -> Iterator
                 )
             time.sleep(0.05)
         ensure_images(workdir)
-        yield Podman(socket=f"unix://{sock_path}", image=IMAGE, entrypoint_image=ENTRYPOINT_IMAGE)
+        yield Podman(
+            socket=f"unix://{sock_path}",
+            image=IMAGE,
+            entrypoint_image=ENTRYPOINT_IMAGE,
+            user_image=USER_IMAGE,
+        )
     finally:
         _stop(proc)
         if sock_dir != workdir:

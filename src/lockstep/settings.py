@@ -11,6 +11,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from lockstep.executors.container_user import DEFAULT_CONTAINER_USER, USER_PATTERN
+
 HOME_DIR_NAME = ".lockstep"
 #: files only a used home holds: a repository's ``.lockstep/*.yaml`` workflows are no home
 _HOME_MARKERS = ("lock", "lockstep.db", "server.json", "temporal.json")
@@ -90,6 +92,10 @@ class Settings(BaseSettings):
     #: Docker Engine API of the worker's container runtime (Docker, or Podman's service)
     container_host: str | None = Field(
         None, description="e.g. unix:///run/podman.sock; else DOCKER_HOST, else Docker's socket"
+    )
+    #: who containers run as when neither the step (`user:`) nor the image (USER) says
+    container_user: str = Field(
+        DEFAULT_CONTAINER_USER, pattern=USER_PATTERN, description="uid[:gid] or name[:group]"
     )
 
     @property

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterable
@@ -162,6 +165,47 @@ async def test_outputs_written_in_the_container_are_read_on_the_host(
     assert outcome.exit_code == 0, log.lines
     assert log.of("out") == ["/lockstep/outputs"]
     assert outputs.read_text() == '{"answer": 42}\n'
+
+
+@pytest.mark.parametrize(
+    ("image", "user", "default", "expected"),
+    [
+        ("image", None, None, "65534 65534"),  # neither the step nor the image names one
+        ("image", None, "2000:2001", "2000 2001"),  # the worker's configured default
+        ("user_image", None, None, "4321 4321"),  # the image's USER
+        ("user_image", "1234:1234", None, "1234 1234"),  # the step's user: wins
+        ("image", "0", None, "0 0"),  # root only when the step asks for it
+    ],
+)
+async def test_a_container_runs_as_a_non_root_user_unless_told_otherwise(
+    podman: Podman,
+    dirs: tuple[Path, Path],
+    image: str,
+    user: str | None,
+    default: str | None,
+    expected: str,
+) -> None:
+    workspace, outputs = dirs
+    (workspace / "sub").mkdir()
+    (workspace / "sub" / "from-host.txt").write_text("checked out\n")
+    log = MemoryLog()
+    script = (
+        'echo "$(id -u) $(id -g)"; cat sub/from-host.txt; echo more >> sub/from-host.txt; '
+        'mkdir made; echo "who=$(id -u)" > "$LOCKSTEP_OUTPUTS"'
+    )
+    rt = ContainerRuntime(podman.socket, **({"default_user": default} if default else {}))
+    try:
+        outcome = await run(
+            ["sh", "-c", script], rt, podman, dirs, log, image=getattr(podman, image), user=user
+        )
+    finally:
+        rt.close()
+    assert outcome.exit_code == 0, log.lines
+    assert log.of("out") == [expected, "checked out"]
+    # the workspace and the outputs stay writable for whoever the container runs as
+    assert (workspace / "sub" / "from-host.txt").read_text() == "checked out\nmore\n"
+    assert (workspace / "made").is_dir()
+    assert outputs.read_text() == f"who={expected.split()[0]}\n"
 
 
 async def test_env_values_arrive_byte_for_byte(
@@ -392,3 +436,65 @@ async def test_a_host_whose_runtime_limits_are_not_set_says_so_not_that_the_comm
     assert outcome.error.startswith("the container runtime on this worker cannot start containers")
     assert "default_ulimits" in outcome.error and "podman-setup.sh" in outcome.error
     assert "cannot start 'sh'" not in outcome.error, outcome.error
+
+
+_FROZEN_WORKER = """
+import asyncio, os, signal, sys
+from pathlib import Path
+from lockstep.executors.container import ContainerRuntime, run_container
+from lockstep.executors.lease import Lease
+from lockstep.storage.logs import DirectoryLogStore
+
+url, image, step, workspace, outputs, mode = sys.argv[1:]
+
+async def main() -> None:
+    lease = Lease(4.0)  # never renewed: as if no heartbeat reached the engine
+    log = DirectoryLogStore(Path(workspace).parent / "logs").writer("r/s/1")
+    async def freeze_when_started() -> None:
+        while not (Path(workspace) / "started").exists():
+            await asyncio.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGSTOP if mode == "freeze" else signal.SIGKILL)
+    asyncio.create_task(freeze_when_started())
+    await run_container(["sh", "-c", "echo > started; sleep 1000"], runtime=ContainerRuntime(url),
+        image=image, workspace=Path(workspace), outputs=Path(outputs), env={}, timeout_s=None,
+        log=log, labels={"step": step}, lease=lease)
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("mode", ["freeze", "kill"])
+def test_a_frozen_or_killed_worker_still_stops_its_container(
+    podman: Podman, dirs: tuple[Path, Path], mode: str
+) -> None:
+    workspace, outputs = dirs
+    step = f"frozen-{uuid.uuid4().hex[:8]}"
+    src = Path(__file__).resolve().parents[2] / "src"
+    argv = [podman.socket, podman.image, step, str(workspace), str(outputs), mode]
+    worker = subprocess.Popen(
+        [sys.executable, "-c", _FROZEN_WORKER, *argv], env={"PYTHONPATH": str(src)}
+    )
+    client = docker.DockerClient(base_url=podman.socket)
+    try:
+
+        def running() -> list[Any]:
+            return [c for c in leftovers(podman, step) if c["State"] == "running"]
+
+        deadline = time.monotonic() + 60
+        while not (workspace / "started").exists():
+            assert time.monotonic() < deadline and worker.poll() is None
+            time.sleep(0.05)
+        # the worker is stopped (or dead) from now on: only its watchdog can act
+        deadline = time.monotonic() + 30
+        while running():
+            assert time.monotonic() < deadline, "the container outlived its lease"
+            time.sleep(0.1)
+        if mode == "freeze":
+            assert Path(f"/proc/{worker.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T"
+    finally:
+        worker.send_signal(signal.SIGCONT)
+        worker.kill()
+        worker.wait()
+        for container in leftovers(podman, step):
+            client.api.remove_container(container["Id"], force=True)
+        client.close()

@@ -92,6 +92,36 @@ steps:
     assert _ours(podman, run=run["id"]) == []
 
 
+def test_container_steps_run_as_a_non_root_user_unless_the_step_names_one(
+    boxed: Server, podman: Podman, tmp_path: Path
+) -> None:
+    (tmp_path / "in.txt").write_text("from the checkout\n")
+    spec = f"""
+name: users
+steps:
+  default:
+    image: {podman.image}
+    run: |
+      echo "uid=$(id -u)" >> "$LOCKSTEP_OUTPUTS"
+      echo changed >> in.txt && echo "wrote=$(tail -n 1 in.txt)" >> "$LOCKSTEP_OUTPUTS"
+    artifacts: {{changed: in.txt}}
+  imaged:
+    image: {podman.user_image}
+    run: echo "uid=$(id -u)" >> "$LOCKSTEP_OUTPUTS"
+  explicit:
+    image: {podman.image}
+    user: "1000:1000"
+    run: echo "uid=$(id -u)" >> "$LOCKSTEP_OUTPUTS"
+"""
+    run = boxed.run_and_wait(spec, workdir=tmp_path)
+    assert run["status"] == "succeeded", run["steps"]
+    assert run["steps"]["default"]["outputs"] == {"uid": "65534", "wrote": "changed"}
+    assert run["steps"]["imaged"]["outputs"] == {"uid": "4321"}
+    assert run["steps"]["explicit"]["outputs"] == {"uid": "1000"}
+    body = boxed.http.get(f"/runs/{run['id']}/artifacts/default/changed")
+    assert body.status_code == 200 and body.text == "from the checkout\nchanged\n"
+
+
 @pytest.mark.parametrize(
     ("step", "error"),
     [
@@ -228,11 +258,20 @@ def test_a_worker_killed_mid_container_step_is_replaced_and_its_container_reaped
             '      echo "done=$LOCKSTEP_ATTEMPT" >> "$LOCKSTEP_OUTPUTS"\n'
         )
         run_id = server.submit(spec)["id"]
-        wait_for(lambda: len(_ours(podman, run=run_id, attempt="1")) == 1, timeout=60)
+        wait_for(
+            lambda: any(line["text"] == "begin 1" for line in server.logs(run_id, "long")),
+            timeout=60,
+            what="the container step to run",
+        )
         first.send_signal(signal.SIGKILL)
         first.wait()
-        # the dead worker's container outlives it, until a worker on this host starts
-        assert len(_ours(podman, run=run_id, attempt="1")) == 1
+        # the dead worker's watchdog kills its container at once; a worker starting on this
+        # host removes what is left of it
+        wait_for(
+            lambda: [c["State"] for c in _ours(podman, run=run_id, attempt="1")] == ["exited"],
+            timeout=30,
+            what="the dead worker's container to be stopped",
+        )
         second = worker()
         run = server.wait(run_id, timeout=90)
         assert run["status"] == "succeeded", run["steps"]

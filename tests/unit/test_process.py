@@ -315,7 +315,7 @@ async def test_timeout_kills_a_group_that_ignores_sigterm(tmp_path: Path, log: L
     pgid = int((tmp_path / "pgid").read_text())
     assert _group_gone(pgid), _live_in_group(pgid)
     assert log.texts("sys") == [
-        "timed out after 1s; sending SIGTERM to the process group",
+        "timed out after 1s; sending SIGTERM to the step's processes",
         "still running 0.5s after SIGTERM; sending SIGKILL",
     ]
 
@@ -325,7 +325,7 @@ async def test_timeout_with_a_polite_process_skips_the_grace(tmp_path: Path, log
     assert outcome.timed_out and outcome.signal == signal.SIGTERM
     assert outcome.error == "timed out after 0.3s"
     # it ended on SIGTERM: no wait for the grace, no SIGKILL
-    assert log.texts("sys") == ["timed out after 0.3s; sending SIGTERM to the process group"]
+    assert log.texts("sys") == ["timed out after 0.3s; sending SIGTERM to the step's processes"]
 
 
 async def test_cancellation_kills_the_group(tmp_path: Path, log: Log) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 from collections.abc import Awaitable, Callable
@@ -21,6 +22,7 @@ from lockstep.engine.interpreter import (
     WAIT_ACTIVITY,
     WORKER_SHUTDOWN,
 )
+from lockstep.engine.leases import leased
 from lockstep.engine.refs import owned
 from lockstep.engine.types import CacheHit, CacheQuery, OutputLoad, StepResult, StepTask
 from lockstep.errors import ExecutionError, LockstepError
@@ -35,6 +37,8 @@ from lockstep.storage.blobs import BlobStore
 from lockstep.storage.database import Database
 from lockstep.storage.logs import LogSink, LogWriter, format_ts
 from lockstep.storage.recorder import apply_events
+
+logger = logging.getLogger(__name__)
 
 
 @activity.defn(name=WAIT_ACTIVITY)
@@ -115,17 +119,23 @@ class StepActivities:
         try:
             if task.executor in ("noop", "http"):
                 return await execute_service_step(task, logs=logs, worker=self._identity)
-            result = await execute_step(
-                task,
-                workspaces=self._workspaces,
-                logs=logs,
-                worker=self._identity,
-                # the worker's name rides on each heartbeat, so a lost attempt still says where
-                heartbeat=lambda: activity.heartbeat(self._identity),
-                kill_grace_s=self._kill_grace_s,
-                max_log_bytes=self._max_log_bytes,
-                containers=self._containers,
-            )
+            async with leased(self._identity) as lease:
+                if lease.expired():  # the engine gave up on this attempt before it began
+                    return StepResult(ok=False, error=lease.reason(), worker=self._identity)
+                result = await execute_step(
+                    task,
+                    workspaces=self._workspaces,
+                    logs=logs,
+                    worker=self._identity,
+                    # the worker's name rides on each heartbeat, so a lost attempt says where
+                    heartbeat=lambda: activity.heartbeat(self._identity),
+                    kill_grace_s=self._kill_grace_s,
+                    max_log_bytes=self._max_log_bytes,
+                    containers=self._containers,
+                    lease=lease,
+                )
+                if lease.expired():  # whatever it did, this attempt is not the step's result
+                    result = replace(result, ok=False, error=lease.reason(), outputs={})
             if masker:
                 result = replace(
                     result,

@@ -39,7 +39,10 @@ from docker.types import Mount
 from docker.utils.socket import STDERR, STDOUT, frames_iter_no_tty
 
 from lockstep.errors import ExecutionError, LockstepError
+from lockstep.executors.container_user import DEFAULT_CONTAINER_USER, grant, image_user
+from lockstep.executors.lease import AttemptLost, Lease
 from lockstep.executors.process import DRAIN_S, ProcessOutcome, _Pipe, _Sink, beat_forever
+from lockstep.executors.supervision import ContainerWatchdog
 from lockstep.storage.logs import LogWriter
 
 logger = logging.getLogger(__name__)
@@ -137,8 +140,12 @@ class ContainerRuntime:
     the API version as it is constructed), in a thread like every call.
     """
 
-    def __init__(self, url: str, *, timeout_s: float = 60) -> None:
+    def __init__(
+        self, url: str, *, timeout_s: float = 60, default_user: str = DEFAULT_CONTAINER_USER
+    ) -> None:
         self.url = url
+        #: who a container runs as when neither its step nor its image names a user
+        self.default_user = default_user
         self.timeout_s = timeout_s
         self._client: docker.DockerClient | None = None
         self._lock = threading.Lock()
@@ -380,7 +387,6 @@ def _container_config(
     memory_bytes: int | None,
     labels: dict[str, str] | None,
     network: str = "default",
-    user: str | None = None,
 ) -> dict[str, Any]:
     if not workspace.is_dir():
         raise ExecutionError(f"workspace {workspace} is not a directory")
@@ -412,7 +418,6 @@ def _container_config(
             "memswap_limit": memory_bytes,  # the same as the limit: no swap on top of it
             **({"network_mode": "none"} if network == "none" else {}),
         },
-        **({"user": user} if user else {}),
     }
 
 
@@ -435,6 +440,7 @@ async def run_container(
     pull: str = "if-not-present",
     network: str = "default",
     user: str | None = None,
+    lease: Lease | None = None,
 ) -> ContainerOutcome:
     """Run ``argv`` in a container of ``image`` and return how it ended.
 
@@ -447,16 +453,23 @@ async def run_container(
         return ContainerOutcome(
             None, False, None, 0.0, "cannot start: the command is empty", 0, False
         )
-    config = _container_config(
-        workspace, outputs, env, cpu, memory_bytes, labels, network=network, user=user
-    )
+    config = _container_config(workspace, outputs, env, cpu, memory_bytes, labels, network=network)
     sink = _Sink(log, max_log_bytes)
     beat = asyncio.create_task(beat_forever(heartbeat, HEARTBEAT_EVERY_S)) if heartbeat else None
     created: asyncio.Future[str] | None = None
     output: _Output | None = None
+    watchdog: ContainerWatchdog | None = None
     try:
         image_id = await _ensure_image(runtime, image, sink, pull)
         sink.system(f"container image {image} ({image_id})")
+        run_as = user or await runtime.call(
+            "inspecting the image", partial(image_user, image_id=image_id)
+        )
+        run_as = run_as or runtime.default_user
+        await asyncio.to_thread(grant, [workspace, outputs.parent], run_as)
+        config = {**config, "user": run_as}
+        if lease is not None:  # stops it even while this worker cannot (frozen, killed)
+            watchdog = await ContainerWatchdog.start(runtime.url, config["name"], lease)
         create = partial(_create, image_id=image_id, argv=argv, config=config)
         created = asyncio.ensure_future(runtime.call("creating the container", create))
         cid = await asyncio.shield(created)
@@ -476,9 +489,20 @@ async def run_container(
             "container-wait",
         )
         timed_out = False
+        code: int | None = None
+        expiry = asyncio.ensure_future((lease or Lease.unbounded()).wait_expired())
+        watched: list[asyncio.Future[Any]] = [exited, expiry]
         try:
-            code: int | None = await asyncio.wait_for(asyncio.shield(exited), timeout_s)
-        except TimeoutError:
+            await asyncio.wait(watched, timeout=timeout_s, return_when="FIRST_COMPLETED")
+        finally:
+            expiry.cancel()
+        if lease is not None and lease.expired():
+            # the engine has moved on: the container goes (removed below), nothing is kept
+            sink.system(lease.reason())
+            raise AttemptLost(lease.reason())
+        if exited.done():
+            code = exited.result()
+        else:
             timed_out = True
             sink.system(f"timed out after {timeout_s:g}s; sending SIGTERM to the container")
             code = await _stop(runtime, cid, exited, kill_grace_s, sink)
@@ -496,6 +520,8 @@ async def run_container(
     finally:
         if beat is not None:
             beat.cancel()
+        if watchdog is not None:
+            await watchdog.stop()
         if created is not None:
             # Shielded: even when cancelled, the container is removed before CancelledError
             # goes on (a second cancel stops the waiting, not the removal).

@@ -1,8 +1,9 @@
 """Run one child process to completion, streaming its output into a step log.
 
-The child gets exactly the argv and environment it is given (no shell is added), stdin from
-/dev/null, and a process group of its own, so a timeout or a cancellation can stop everything it
-started, including children that ignore SIGTERM. Output is read in fixed-size pieces as it
+The child gets exactly the argv and environment it is given (no shell is added) and stdin from
+/dev/null. It runs under a per-attempt supervisor (``supervisor.py``), so a timeout, a cancel, a
+lost lease or the worker's death stops everything it started: children that ignore SIGTERM, and
+daemons that left its process group. Output is read in fixed-size pieces as it
 arrives and written to the log line by line, so memory stays flat however much a step prints.
 """
 
@@ -10,19 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import logging
 import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from lockstep.errors import ExecutionError
+from lockstep.executors.lease import AttemptLost, Lease
+from lockstep.executors.supervision import Control, close_fds, supervised
 from lockstep.storage.logs import LogStream, LogWriter
 
 logger = logging.getLogger(__name__)
@@ -31,10 +32,8 @@ logger = logging.getLogger(__name__)
 LINE_MAX_BYTES = 64 * 1024
 #: after the main process exits, how long its leftovers may keep the pipes open
 DRAIN_S = 1.0
-#: how long SIGKILLed processes get to disappear before we stop waiting for them
+#: how long SIGKILLed processes get to disappear before we stop waiting for the supervisor
 _REAP_S = 2.0
-_POLL_S = 0.05  # each poll may scan /proc, so not too often
-_PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True)
@@ -46,58 +45,6 @@ class ProcessOutcome:
     error: str | None  # one line for a user; None after exit code 0
     log_bytes: int  # bytes of the step's own output stored in the log (without line prefixes)
     truncated: bool  # output beyond max_log_bytes was read and discarded
-
-
-def _load_prctl() -> Callable[..., int] | None:
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        prctl: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    return prctl
-
-
-_PRCTL = _load_prctl()
-
-
-def _child_setup_for(parent: int) -> Callable[[], None] | None:
-    """A preexec_fn that makes the kernel SIGKILL the child if this worker dies.
-
-    That covers the direct child only (grandchildren are not reached; a container runtime or
-    cgroup is what contains those against a SIGKILLed worker).
-    """
-    prctl = _PRCTL
-    if prctl is None:
-        return None
-    # Built before fork: the child should do as little as possible between fork and exec.
-    args = (
-        ctypes.c_int(_PR_SET_PDEATHSIG),
-        ctypes.c_ulong(signal.SIGKILL),
-        ctypes.c_ulong(0),
-        ctypes.c_ulong(0),
-        ctypes.c_ulong(0),
-    )
-
-    def setup() -> None:
-        prctl(*args)
-        if os.getppid() != parent:  # the worker died before prctl took effect
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    return setup
-
-
-#: util-linux's setpriv sets the parent-death signal and then execs the command. Cheaper than a
-#: preexec_fn, which forces a full fork() of the (large) worker instead of vfork: measured
-#: here 2.3 ms against 4.1 ms a spawn in a small process, and ~25 ms less in the server.
-_SETPRIV = shutil.which("setpriv")
-
-
-def _launcher(argv: list[str]) -> tuple[list[str], Callable[[], None] | None]:
-    """The argv to spawn and the preexec_fn to use, so the step dies with its worker."""
-    if _SETPRIV is None:
-        return argv, _child_setup_for(os.getpid())
-    return [_SETPRIV, "--pdeathsig", "KILL", "--", *argv], None
 
 
 def _missing_command(argv0: str, env: dict[str, str], cwd: Path) -> str | None:
@@ -241,74 +188,32 @@ class _Pipe(asyncio.Protocol):
             self._sink.write(self._stream, self._splitter.flush())
 
 
-def group_alive(pgid: int) -> bool:
-    """Whether any process of group ``pgid`` is still running (zombies do not count).
-
-    ``killpg(pgid, 0)`` alone also succeeds for zombies, and orphaned zombies stay until PID 1
-    reaps them, which a bare container's PID 1 may never do; /proc tells them apart.
-    """
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        pids = [p.name for p in Path("/proc").iterdir() if p.name.isdigit()]
-    except OSError:
-        return True
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(b")") + 2 :].split()
-        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
-            return True
-    return False
+async def _exited(proc: asyncio.subprocess.Process, within_s: float) -> bool:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.shield(proc.wait()), within_s)
+    return proc.returncode is not None
 
 
-def _killpg(pgid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
-async def _gone(proc: asyncio.subprocess.Process, pgid: int, within_s: float) -> bool:
-    deadline = time.monotonic() + within_s
-    while True:
-        if proc.returncode is not None and not group_alive(pgid):
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        await asyncio.sleep(_POLL_S)
-
-
-async def _stop_group(
-    proc: asyncio.subprocess.Process, pgid: int, grace_s: float, sink: _Sink
+async def _stop(
+    proc: asyncio.subprocess.Process, ctl: Control, grace_s: float, sink: _Sink
 ) -> None:
-    """SIGTERM the group, SIGKILL whatever is left after ``grace_s``; wait until it is gone."""
+    """SIGTERM every process of the step, SIGKILL whatever is left after ``grace_s``; wait
+    until the supervisor says none is left."""
     try:
-        _killpg(pgid, signal.SIGTERM)
-        if await _gone(proc, pgid, grace_s):
+        ctl.send("term")
+        if await _exited(proc, grace_s):
             return
         sink.system(f"still running {grace_s:g}s after SIGTERM; sending SIGKILL")
-        _killpg(pgid, signal.SIGKILL)
-        await _gone(proc, pgid, _REAP_S)
+        ctl.send("kill")
+        await _exited(proc, _REAP_S)
     except asyncio.CancelledError:
         # Cancelled again while waiting out the grace period: no more patience.
-        _killpg(pgid, signal.SIGKILL)
+        ctl.send("kill")
         raise
 
 
 def _not_started(start: float, error: str) -> ProcessOutcome:
     return ProcessOutcome(None, False, None, time.monotonic() - start, error, 0, False)
-
-
-def _close_fds(*fds: int) -> None:
-    for fd in fds:
-        with contextlib.suppress(OSError):
-            os.close(fd)
 
 
 async def run_process(
@@ -322,45 +227,55 @@ async def run_process(
     heartbeat_every_s: float = 1.0,
     kill_grace_s: float = 5.0,
     max_log_bytes: int | None = None,
+    lease: Lease | None = None,
 ) -> ProcessOutcome:
     """Run ``argv`` and return how it ended. Never raises for a failing or missing command;
-    raises ``CancelledError`` (after killing the process group) when cancelled."""
+    raises ``CancelledError`` (after killing every process of the step) when cancelled, and
+    ``AttemptLost`` (after killing them) when ``lease`` runs out.
+
+    The command runs under a supervisor process (``supervisor.py``) that adopts and kills
+    whatever the step leaves behind, and kills it all by itself when the worker dies or the
+    lease runs out while the worker cannot act (frozen, say)."""
     start = time.monotonic()
     if not argv:
         return _not_started(start, "cannot start: the command is empty")
     if (missing := _missing_command(argv[0], env, cwd)) is not None:
         return _not_started(start, f"cannot start {argv[0]!r}: {missing}")
-    spawn_argv, preexec = _launcher(argv)
+    lease = lease or Lease.unbounded()
     sink = _Sink(log, max_log_bytes)
     loop = asyncio.get_running_loop()
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
+    ctl_r, ctl_w = os.pipe()  # the write end stays here: its end of file means "worker gone"
+    ctl = Control(ctl_w)
     try:
         proc = await asyncio.create_subprocess_exec(
-            *spawn_argv,
+            *supervised(argv, env, ctl_r, lease.deadline, DRAIN_S),
             stdin=subprocess.DEVNULL,
             stdout=out_w,
             stderr=err_w,
             cwd=cwd,
             env=env,
             start_new_session=True,
-            preexec_fn=preexec,
+            pass_fds=(ctl_r,),
         )
     except (OSError, ValueError, subprocess.SubprocessError) as exc:
-        _close_fds(out_r, err_r)
+        close_fds(out_r, err_r)
+        ctl.close()
         reason = getattr(exc, "strerror", None) or str(exc)
         if isinstance(exc, OSError) and exc.filename is not None and str(exc.filename) == str(cwd):
             reason = f"working directory {cwd}: {reason}"  # chdir failed, not the command
         return _not_started(start, f"cannot start {argv[0]!r}: {reason}")
     finally:
         # Only the child may hold the write ends, or we would never see end-of-file.
-        _close_fds(out_w, err_w)
-    pgid = proc.pid  # start_new_session: the child leads a new session and process group
+        close_fds(out_w, err_w, ctl_r)
+    unlisten = lease.listen(ctl.deadline)
 
     pipes: list[_Pipe] = []
     transports: list[asyncio.BaseTransport] = []
     unowned = [out_r, err_r]  # read ends no transport has taken over yet
     beat: asyncio.Task[None] | None = None
+    expiry = asyncio.ensure_future(lease.wait_expired())
     timed_out = False
     ended = start
     try:
@@ -373,34 +288,35 @@ async def run_process(
         if heartbeat is not None:
             # create_task copies the context, so Temporal's activity.heartbeat works in there.
             beat = asyncio.create_task(beat_forever(heartbeat, max(heartbeat_every_s, 0.01)))
-        try:
-            await asyncio.wait_for(proc.wait(), timeout_s)
-        except TimeoutError:
+        waiting = asyncio.ensure_future(proc.wait())
+        await asyncio.wait([waiting, expiry], timeout=timeout_s, return_when="FIRST_COMPLETED")
+        if not waiting.done() and not expiry.done():
             timed_out = True
-            sink.system(f"timed out after {timeout_s:g}s; sending SIGTERM to the process group")
-            await _stop_group(proc, pgid, kill_grace_s, sink)
+            sink.system(f"timed out after {timeout_s:g}s; sending SIGTERM to the step's processes")
+            await _stop(proc, ctl, kill_grace_s, sink)
+        if lease.expired():
+            ctl.send("kill")
+            await _exited(proc, _REAP_S)
+            sink.system(lease.reason())
+            raise AttemptLost(lease.reason())
         ended = time.monotonic()
-        closed = [p.closed for p in pipes]
-        # Output still in the pipes is the step's, but a background process left holding
-        # them must not keep the step open: give it DRAIN_S, then kill what is left.
-        await asyncio.wait(closed, timeout=DRAIN_S)
-        if group_alive(pgid):
-            sink.system("killing processes the step left running")
-            _killpg(pgid, signal.SIGKILL)
-            await _gone(proc, pgid, _REAP_S)
-            await asyncio.wait(closed, timeout=DRAIN_S)
+        # The supervisor exits once no process of the step is left, so the pipes close now.
+        await asyncio.wait([p.closed for p in pipes], timeout=DRAIN_S)
     except BaseException:
-        if proc.returncode is None or group_alive(pgid):
-            await _stop_group(proc, pgid, kill_grace_s, sink)
+        if proc.returncode is None:
+            await _stop(proc, ctl, kill_grace_s, sink)
         raise
     finally:
+        unlisten()
+        expiry.cancel()
+        ctl.close()
         if beat is not None:
             beat.cancel()
         for pipe in pipes:
             pipe.finish()
         for transport in transports:
             transport.close()
-        _close_fds(*unowned)
+        close_fds(*unowned)
     if sink.error is not None:
         reason = getattr(sink.error, "strerror", None) or sink.error
         raise ExecutionError(f"cannot write the step log: {reason}")

@@ -30,6 +30,7 @@ from lockstep.executors.container import (
     ContainerRuntime,
     run_container,
 )
+from lockstep.executors.lease import AttemptLost, Lease
 from lockstep.executors.outputs import OutputError, check_input, check_outputs, read_outputs
 from lockstep.executors.process import ProcessOutcome, beat_forever, run_process
 from lockstep.executors.workspace import WorkspaceManager
@@ -107,6 +108,7 @@ async def execute_step(
     kill_grace_s: float = 5.0,
     max_log_bytes: int | None = None,
     containers: ContainerRuntime | None = None,
+    lease: Lease | None = None,
 ) -> StepResult:
     """Run one attempt of ``task`` (a local process, or a container when it has an image)
     and report its result."""
@@ -142,7 +144,7 @@ async def execute_step(
         if task.container is not None:
             outcome = await _in_container(
                 task, containers, attempt_dir, outputs_file, log, worker, heartbeat,
-                kill_grace_s, max_log_bytes,
+                kill_grace_s, max_log_bytes, lease,
             )  # fmt: skip
         else:
             env = step_env(task, workspace=attempt_dir, outputs=outputs_file)
@@ -157,8 +159,11 @@ async def execute_step(
                 heartbeat=heartbeat,
                 kill_grace_s=kill_grace_s,
                 max_log_bytes=max_log_bytes,
+                lease=lease,
             )
         log.write("sys", _summary(outcome))
+        if lease is not None and lease.expired():  # the engine has moved on: keep nothing
+            raise AttemptLost(lease.reason())
         result = _result(task, outcome, outputs_file, log, worker, started_at)
         if result.ok and result.outputs:
             where = f"outputs/{task.project}/{task.run_id}/{task.step_id}/{task.attempt}"
@@ -177,7 +182,8 @@ async def execute_step(
             result = replace(result, artifacts=refs)
         return result
     except asyncio.CancelledError:
-        _note(log, "cancelled")
+        # a worker woken from a freeze may hear the engine's "gone" before its own clock
+        _note(log, lease.reason() if lease is not None and lease.expired() else "cancelled")
         raise
     except LockstepError as exc:
         _note(log, str(exc))
@@ -221,6 +227,7 @@ async def _in_container(
     heartbeat: Callable[[], None] | None,
     kill_grace_s: float,
     max_log_bytes: int | None,
+    lease: Lease | None,
 ) -> ContainerOutcome:
     if containers is None:
         raise ExecutionError(
@@ -259,6 +266,7 @@ async def _in_container(
         pull=box.pull,
         network=box.network,
         user=box.user,
+        lease=lease,
     )
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from lockstep import __version__
@@ -119,7 +119,9 @@ class PoolWorker:
         workspaces = WorkspaceManager(self.work_dir, blobs)
         if mirrors is not None:
             workspaces.checkout = git_checkout(mirrors, settings, secrets)
-        self.containers = ContainerRuntime(settings.container_url())
+        self.containers = ContainerRuntime(
+            settings.container_url(), default_user=settings.container_user
+        )
         self.activities = activities = StepActivities(
             containers=self.containers,
             workspaces=workspaces,
@@ -149,6 +151,10 @@ class PoolWorker:
             **interpreter,
             identity=self.identity,
             max_concurrent_activities=concurrency or settings.worker_concurrency,
+            # A frozen worker's open polls still take tasks, which are then lost after the
+            # heartbeat timeout: one poll at a time, so it swallows at most one retry and the
+            # engine's infrastructure retries reach a live worker.
+            activity_task_poller_behavior=PollerBehaviorSimpleMaximum(maximum=1),
             max_heartbeat_throttle_interval=timedelta(seconds=2),
             default_heartbeat_throttle_interval=timedelta(seconds=2),
             graceful_shutdown_timeout=timedelta(seconds=0),
