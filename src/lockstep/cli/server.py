@@ -49,6 +49,9 @@ async def _serve(settings: Settings, host: str, port: int, worker: bool, auth: b
             sock.bind((host, port))
         except OSError as exc:
             raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+        # listening before the address is published: a client that reads server.json and
+        # connects at once waits in the backlog until uvicorn accepts, instead of being refused
+        sock.listen(2048)
         url = f"http://{host}:{sock.getsockname()[1]}"
         config = uvicorn.Config(
             create_app(services),

@@ -91,6 +91,7 @@ class SharedApi:
         finally:
             os.umask(old)
         self.path.chmod(0o600)
+        sock.listen(128)  # a joiner that finds the socket waits in the backlog, never refused
         config = uvicorn.Config(self._app, log_level="warning", lifespan="off")
         self._server = QuietServer(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
