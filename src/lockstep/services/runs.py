@@ -8,28 +8,17 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from sqlalchemy.orm import Session
-from temporalio.client import Client, WorkflowHandle
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.service import RPCError, RPCStatusCode
 
-from lockstep.engine.machine import MachineWorkflow
-from lockstep.engine.plan import compile_machine, compile_plan, secret_names, step_order
 from lockstep.engine.types import ArtifactRef, ReusedStep, RunPlan, SourceCheckout, Workspace
-from lockstep.engine.workflow import RunWorkflow
 from lockstep.errors import Conflict, EngineUnavailable, InvalidRequest, NotFound
 from lockstep.records import RunPage, RunRecord, StepRecord
 from lockstep.services.failures import with_stderr_tails
 from lockstep.services.ids import new_run_id
 from lockstep.services.run_logs import read_logs
 from lockstep.settings import Settings
-from lockstep.spec.documents import Loaded, load_workflow, params_schema, spec_name
-from lockstep.spec.load import LoadedSpec
-from lockstep.spec.machine import LoadedMachine
-from lockstep.spec.models import SourceSpec
-from lockstep.spec.params import check_params, resolve_params
 from lockstep.storage import artifacts as artifact_store
 from lockstep.storage import runs as store
 from lockstep.storage import secrets as secret_store
@@ -37,6 +26,16 @@ from lockstep.storage.blobs import BlobStore
 from lockstep.storage.database import Database
 from lockstep.storage.db import RunRow, StepRow
 from lockstep.storage.logs import LogStore
+
+if TYPE_CHECKING:
+    from temporalio.client import Client, WorkflowHandle
+
+    from lockstep.spec.documents import Loaded
+    from lockstep.spec.models import SourceSpec
+
+# Temporal's client, the workflows and the spec package are imported by the methods that
+# submit or control runs: a CLI that only reads records never pays for them
+# (tests/acceptance/test_light_reads.py).
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +59,7 @@ class Locked:
 
 
 #: locks a spec's ``sources:`` to commits for a project (the registry does it)
-SourceResolver = Callable[[str, list[SourceSpec]], Awaitable[list[SourceCheckout]]]
+SourceResolver: TypeAlias = "Callable[[str, list[SourceSpec]], Awaitable[list[SourceCheckout]]]"
 
 
 class RunService:
@@ -112,6 +111,11 @@ class RunService:
         no_cache: bool = False,
     ) -> tuple[RunRecord, bool]:
         """Validate everything, record the run, start its workflow. Returns (run, created)."""
+        from lockstep.engine.plan import secret_names, step_order
+        from lockstep.spec.documents import load_workflow, params_schema, spec_name
+        from lockstep.spec.machine import LoadedMachine
+        from lockstep.spec.params import check_params, resolve_params
+
         loaded = load_workflow(spec_text, file, max_bytes=self._settings.max_spec_bytes)
         if isinstance(loaded, LoadedMachine):
             # a state machine's params are its first step's input, checked by that contract
@@ -195,6 +199,11 @@ class RunService:
         pool: str | None,
         no_cache: bool = False,
     ) -> None:
+        from lockstep.engine.machine import MachineWorkflow
+        from lockstep.engine.plan import compile_machine, compile_plan
+        from lockstep.engine.workflow import RunWorkflow
+        from lockstep.spec.machine import LoadedMachine
+
         if isinstance(loaded, LoadedMachine):
             plan = compile_machine(
                 loaded,
@@ -222,6 +231,9 @@ class RunService:
         await self._launch(RunWorkflow.run, plan, run_id)
 
     async def _launch(self, entry: Any, plan: RunPlan, run_id: str) -> None:
+        from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+        from temporalio.service import RPCError
+
         try:
             await self.engine.start_workflow(
                 entry,
@@ -238,6 +250,10 @@ class RunService:
     async def reconcile(self) -> int:
         """Start the workflow of every queued run that has none (a crash between the DB
         insert and the engine start). The workflow id makes this safe to repeat."""
+        from temporalio.service import RPCError, RPCStatusCode
+
+        from lockstep.spec.documents import load_workflow
+
         ids = await self._db.call(store.unfinished_run_ids)
         started = 0
         for run_id in ids:
@@ -342,6 +358,8 @@ class RunService:
         return self.engine.get_workflow_handle(run_id)
 
     async def cancel(self, project: str, run_id: str) -> RunRecord:
+        from temporalio.service import RPCError
+
         run = await self._record(project, run_id)
         if run.status in ("succeeded", "failed", "cancelled"):
             raise Conflict(
@@ -356,6 +374,11 @@ class RunService:
     async def retry(self, project: str, run_id: str, *, triggered_by: str = "") -> RunRecord:
         """A new run of the same spec, params and workspace that reuses the steps that
         succeeded and re-executes the failed/cancelled ones and everything downstream."""
+        from lockstep.engine.plan import step_order
+        from lockstep.spec.documents import load_workflow
+        from lockstep.spec.load import LoadedSpec
+        from lockstep.spec.machine import LoadedMachine
+
         old = await self._record(project, run_id)
         if old.status not in ("failed", "cancelled"):
             raise Conflict(
