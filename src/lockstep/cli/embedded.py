@@ -2,8 +2,8 @@
 over an ASGI transport, so every command has one code path.
 
 The control plane starts on the first request, not before. A home that does not exist yet
-is not created to read it: reads are answered from an empty scratch home in a temporary
-directory until a write needs the real one.
+is not created to read it: reads are answered from an empty in-memory database (its other
+files in a scratch temporary directory) until a write needs the real one.
 
 A ``lockstep run`` shares its engine with later runs on the same home (``server/share.py``):
 the later one joins it over the home's socket instead of being refused.
@@ -19,11 +19,11 @@ import httpx
 
 from lockstep.cli.output import err
 from lockstep.server.home import HomeBusy
-from lockstep.server.share import SharedApi, shared_socket
 from lockstep.settings import Settings
 
 if TYPE_CHECKING:
     from lockstep.server.runtime import ControlPlane
+    from lockstep.server.share import SharedApi
 
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -52,8 +52,10 @@ class EmbeddedTransport(httpx.AsyncBaseTransport):
         await self.aclose()
         settings = self._settings
         if read_only and not self._engine and not self._home_exists():
+            # an in-memory database: no file to create, no migration to run
             self._scratch = tempfile.TemporaryDirectory(prefix="lockstep-empty-")
-            settings = settings.model_copy(update={"home": Path(self._scratch.name)})
+            scratch = {"home": Path(self._scratch.name), "database_url": "sqlite://"}
+            settings = settings.model_copy(update=scratch)
         # imported here: the engine stack (Temporal, FastAPI, SQLAlchemy) costs seconds to
         # import, and commands that talk to a server never need it
         from lockstep.api.app import create_app
@@ -64,6 +66,8 @@ class EmbeddedTransport(httpx.AsyncBaseTransport):
         try:
             services = await plane.start()
         except HomeBusy:
+            from lockstep.server.share import shared_socket
+
             sock = shared_socket(settings.home_dir)
             if sock is None:
                 raise
@@ -75,6 +79,9 @@ class EmbeddedTransport(httpx.AsyncBaseTransport):
         app = create_app(services)
         self._app = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         if self._engine:
+            # uvicorn, for the home's socket: only a command that runs the engine serves it
+            from lockstep.server.share import SharedApi
+
             shared = SharedApi(app, settings.home_dir)
             self._shared = shared if await shared.start() else None
 
