@@ -11,7 +11,10 @@ the later one joins it over the home's socket instead of being refused.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,6 +29,21 @@ if TYPE_CHECKING:
     from lockstep.server.share import SharedApi
 
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@contextlib.contextmanager
+def _lasting_imports() -> Iterator[None]:
+    """Around imports whose objects live as long as the process (the API's: some 100,000):
+    the garbage collector walks them neither while they load nor in later collections, which
+    saves a read of records a sixth of its time."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
 
 
 class EmbeddedTransport(httpx.AsyncBaseTransport):
@@ -58,9 +76,10 @@ class EmbeddedTransport(httpx.AsyncBaseTransport):
             settings = settings.model_copy(update=scratch)
         # imported here: the engine stack (Temporal, FastAPI, SQLAlchemy) costs seconds to
         # import, and commands that talk to a server never need it
-        from lockstep.api.app import create_app
-        from lockstep.server.runtime import ControlPlane
-        from lockstep.storage.database import utcnow
+        with _lasting_imports():
+            from lockstep.api.app import create_app
+            from lockstep.server.runtime import ControlPlane
+            from lockstep.storage.database import utcnow
 
         plane = ControlPlane(settings, role="cli", engine=self._engine, auth=False)
         try:
