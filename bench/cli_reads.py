@@ -5,6 +5,10 @@ settings), and on a home with no server: `runs list` on a fresh directory (no ho
 `runs list` on a home holding N runs (default 20), `runs show` of one of them and of an
 unknown id. A read must not start the engine; the target is 1 s for each read.
 
+Beside the wall time it prints the CPU time (user + system) of each command: on a machine
+that others load, the wall time grows with their load, while the CPU time stays close to
+what a quiet machine's wall time would be.
+
     python bench/cli_reads.py [--runs 20] [--repeat 5]
 """
 
@@ -13,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -29,14 +34,21 @@ def _env(home: Path) -> dict[str, str]:
     return {**env, "LOCKSTEP_HOME": str(home)}
 
 
-def _timed(args: list[str], env: dict[str, str], cwd: Path, repeat: int) -> float:
-    times = []
+def _cpu() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+def _timed(args: list[str], env: dict[str, str], cwd: Path, repeat: int) -> tuple[float, float]:
+    """Median wall and CPU seconds of ``lockstep ARGS``."""
+    walls, cpus = [], []
     for _ in range(repeat):
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), _cpu()
         # an unknown id exits 1: what is timed is the answer, whatever it is
         subprocess.run([str(BIN), *args], env=env, cwd=cwd, check=False, capture_output=True)
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+        walls.append(time.perf_counter() - started)
+        cpus.append(_cpu() - cpu)
+    return statistics.median(walls), statistics.median(cpus)
 
 
 def main() -> None:
@@ -77,11 +89,12 @@ def main() -> None:
             ("runs show ID", _timed(["runs", "show", run_id], _env(home), root, args.repeat)),
             ("runs show UNKNOWN", _timed(unknown, _env(home), root, args.repeat)),
         ]
-    floor = rows[0][1]
-    print(f"{'command':32} {'median s':>9} {'vs floor':>9} {'target':>7}")
-    for name, secs in rows:
+    floor = rows[0][1][0]
+    print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"{'command':32} {'median s':>9} {'vs floor':>9} {'target':>7} {'cpu s':>7}")
+    for name, (secs, cpu) in rows:
         verdict = "" if name.endswith("(floor)") else ("ok" if secs <= TARGET_S else "over")
-        print(f"{name:32} {secs:9.2f} {secs / floor:8.1f}x {verdict:>7}")
+        print(f"{name:32} {secs:9.2f} {secs / floor:8.1f}x {verdict:>7} {cpu:7.2f}")
 
 
 if __name__ == "__main__":

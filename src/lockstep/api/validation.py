@@ -9,7 +9,7 @@ from typing import Any
 from lockstep.api.deps import PROJECT_PATTERN
 from lockstep.api.routers.runs import RUN_ID
 from lockstep.registry.selectors import DEFINITION_PATTERN, TAG_PATTERN
-from lockstep.spec.models import (
+from lockstep.spec.names import (
     ENV_NAME_PATTERN,
     NAME_PATTERN,
     RECORDED_STEP_PATTERN,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -159,3 +160,8 @@ def main() -> None:
     except Exception as exc:
         err.print(f"[red]error[/]: unexpected {type(exc).__name__}: {exc}; please report this")
         raise SystemExit(FAILED) from None
+    finally:
+        # The process ends here. Its last garbage collection would walk every object the
+        # imports made (0.4 s of a 1.2 s `runs list`) to free memory the OS takes back anyway;
+        # frozen objects are skipped. Commands have closed their files and stores already.
+        gc.freeze()

@@ -48,7 +48,7 @@ with workflow.unsafe.imports_passed_through():
         render,
         to_text,
     )
-    from lockstep.spec.models import MAX_ITEMS
+    from lockstep.spec.names import MAX_ITEMS
 
 
 def _reads_item(step: StepPlan) -> bool:

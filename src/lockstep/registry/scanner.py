@@ -14,7 +14,6 @@ from lockstep.errors import SpecError
 from lockstep.registry.git import ls_remote
 from lockstep.registry.mirror import MirrorCache
 from lockstep.registry.urls import GitError, RemoteUrl
-from lockstep.spec.load import load_spec
 
 MAX_WORKFLOW_BYTES = 1024 * 1024
 
@@ -75,6 +74,8 @@ async def scan(
 
 
 async def _examine(mirrors: MirrorCache, mirror: Path, ref: str, sha: str, path: str) -> FoundFile:
+    from lockstep.spec.load import load_spec  # here: listing records never needs the spec package
+
     try:
         data = await mirrors.read_file(mirror, sha, path, max_bytes=MAX_WORKFLOW_BYTES)
     except GitError as exc:

@@ -8,14 +8,10 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from temporalio.client import Client
-from temporalio.service import RPCError
-
 from lockstep.api.deps import Services
 from lockstep.errors import EngineUnavailable
 from lockstep.secrets.crypto import SecretBox
 from lockstep.server.home import HomeLock, bootstrap_admin
-from lockstep.server.telemetry import quiet_runtime
 from lockstep.services.instances import InstanceService
 from lockstep.services.registry import Poller, RegistryService
 from lockstep.services.runs import RunService
@@ -27,8 +23,10 @@ from lockstep.storage.logs import DirectoryLogStore
 from lockstep.storage.stores import blob_store
 
 if TYPE_CHECKING:
-    # the engine side (workers, executors, Docker's client) is imported when an engine starts:
-    # a CLI that only reads records never pays for it
+    # the engine side (Temporal's client, workers, executors, Docker's client) is imported
+    # when an engine starts: a CLI that only reads records never pays for it
+    from temporalio.client import Client
+
     from lockstep.server.temporal_dev import DevServer
     from lockstep.server.workers import PoolWorker
 
@@ -41,6 +39,11 @@ def secret_box(settings: Settings) -> SecretBox:
 
 
 async def connect(address: str, namespace: str) -> Client:
+    from temporalio.client import Client
+    from temporalio.service import RPCError
+
+    from lockstep.server.telemetry import quiet_runtime
+
     quiet_runtime()
     try:
         return await Client.connect(address, namespace=namespace)

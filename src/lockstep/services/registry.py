@@ -9,7 +9,7 @@ import re
 import secrets
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
@@ -21,11 +21,13 @@ from lockstep.registry.scanner import ScanResult, scan
 from lockstep.registry.urls import GitError, RemoteUrl, parse_remote, url_with_secret
 from lockstep.secrets.crypto import SecretBox
 from lockstep.settings import Settings
-from lockstep.spec.models import SourceSpec
 from lockstep.storage import registry as store
 from lockstep.storage import secrets as secret_store
 from lockstep.storage.database import Database
 from lockstep.storage.db import RepositoryRow
+
+if TYPE_CHECKING:
+    from lockstep.spec.models import SourceSpec
 
 log = logging.getLogger(__name__)
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")

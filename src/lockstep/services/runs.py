@@ -9,28 +9,17 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from sqlalchemy.orm import Session
-from temporalio.client import Client, WorkflowHandle
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.service import RPCError, RPCStatusCode
 
-from lockstep.engine.machine import MachineWorkflow
-from lockstep.engine.plan import compile_machine, compile_plan, secret_names, step_order
 from lockstep.engine.types import ArtifactRef, ReusedStep, RunPlan, SourceCheckout, Workspace
-from lockstep.engine.workflow import RunWorkflow
 from lockstep.errors import Conflict, EngineUnavailable, InvalidRequest, LockstepError, NotFound
 from lockstep.records import RunPage, RunRecord, StepRecord
 from lockstep.services.failures import with_stderr_tails
 from lockstep.services.ids import new_run_id
 from lockstep.services.run_logs import read_logs
 from lockstep.settings import Settings
-from lockstep.spec.documents import Loaded, load_workflow, params_schema, spec_name
-from lockstep.spec.load import LoadedSpec
-from lockstep.spec.machine import LoadedMachine
-from lockstep.spec.models import SourceSpec
-from lockstep.spec.params import check_params, resolve_params
 from lockstep.storage import artifacts as artifact_store
 from lockstep.storage import run_records as records
 from lockstep.storage import runs as store
@@ -41,20 +30,25 @@ from lockstep.storage.database import Database
 from lockstep.storage.db import RunRow, StepRow
 from lockstep.storage.logs import LogStore
 
+if TYPE_CHECKING:
+    from temporalio.client import Client, WorkflowHandle
+
+    from lockstep.spec.documents import Loaded
+    from lockstep.spec.models import SourceSpec
+
+# Temporal's client, the workflows and the spec package are imported by the methods that
+# submit or control runs: a CLI that only reads records never pays for them
+# (tests/acceptance/test_light_reads.py).
+
 log = logging.getLogger(__name__)
 
 #: how long one call to the engine may take before the engine counts as down (a stopped
 #: engine never answers); the client retries a refused connection within it
 ENGINE_CALL_TIMEOUT = timedelta(seconds=10)
-#: errors that say the engine is down or slow, not that it refused the run
+#: errors that say the engine is down or slow, not that it refused the run (the names of
+#: temporalio's RPCStatusCode, which a read must not import)
 _TRANSIENT = frozenset(
-    {
-        RPCStatusCode.UNAVAILABLE,
-        RPCStatusCode.DEADLINE_EXCEEDED,
-        RPCStatusCode.CANCELLED,
-        RPCStatusCode.RESOURCE_EXHAUSTED,
-        RPCStatusCode.UNKNOWN,
-    }
+    {"UNAVAILABLE", "DEADLINE_EXCEEDED", "CANCELLED", "RESOURCE_EXHAUSTED", "UNKNOWN"}
 )
 
 
@@ -81,7 +75,7 @@ class Locked:
 
 
 #: locks a spec's ``sources:`` to commits for a project (the registry does it)
-SourceResolver = Callable[[str, list[SourceSpec]], Awaitable[list[SourceCheckout]]]
+SourceResolver: TypeAlias = "Callable[[str, list[SourceSpec]], Awaitable[list[SourceCheckout]]]"
 
 
 class RunService:
@@ -135,6 +129,11 @@ class RunService:
         no_cache: bool = False,
     ) -> tuple[RunRecord, bool]:
         """Validate everything, record the run, start its workflow. Returns (run, created)."""
+        from lockstep.engine.plan import secret_names, step_order
+        from lockstep.spec.documents import load_workflow, params_schema, spec_name
+        from lockstep.spec.machine import LoadedMachine
+        from lockstep.spec.params import check_params, resolve_params
+
         loaded = load_workflow(spec_text, file, max_bytes=self._settings.max_spec_bytes)
         if isinstance(loaded, LoadedMachine):
             # a state machine's params are its first step's input, checked by that contract
@@ -225,6 +224,11 @@ class RunService:
         pool: str | None,
         no_cache: bool = False,
     ) -> None:
+        from lockstep.engine.machine import MachineWorkflow
+        from lockstep.engine.plan import compile_machine, compile_plan
+        from lockstep.engine.workflow import RunWorkflow
+        from lockstep.spec.machine import LoadedMachine
+
         if isinstance(loaded, LoadedMachine):
             plan = compile_machine(
                 loaded,
@@ -252,6 +256,9 @@ class RunService:
         await self._launch(RunWorkflow.run, plan, run_id)
 
     async def _launch(self, entry: Any, plan: RunPlan, run_id: str) -> None:
+        from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+        from temporalio.service import RPCError
+
         try:
             await self.engine.start_workflow(
                 entry,
@@ -264,7 +271,7 @@ class RunService:
             )
         except RPCError as exc:
             # the run row stays queued; `reconcile` starts it when the engine is back
-            kind = EngineDown if exc.status in _TRANSIENT else EngineUnavailable
+            kind = EngineDown if exc.status.name in _TRANSIENT else EngineUnavailable
             raise kind(f"cannot start run {run_id}: {exc.message}") from exc
 
     async def reconcile(self) -> int:
@@ -273,6 +280,8 @@ class RunService:
         workflow id is the run id, so this is safe to repeat. A queued run whose record no
         longer loads is marked failed, saying so; the others go on. Returns how many started;
         raises EngineUnavailable when the engine cannot be reached."""
+        from temporalio.service import RPCError, RPCStatusCode
+
         started = 0
         for run_id in await self._db.call(store.queued_run_ids):
             if run_id in self._launching:
@@ -287,6 +296,8 @@ class RunService:
         return started
 
     async def _start_queued(self, run_id: str) -> bool:
+        from lockstep.spec.documents import load_workflow
+
         row = await self._db.call(lambda s: s.get(RunRow, run_id))
         if row is None or row.status != "queued":
             return False
@@ -405,6 +416,8 @@ class RunService:
         return self.engine.get_workflow_handle(run_id)
 
     async def cancel(self, project: str, run_id: str) -> RunRecord:
+        from temporalio.service import RPCError
+
         run = await self._record(project, run_id)
         if run.status in ("succeeded", "failed", "cancelled"):
             raise Conflict(
@@ -419,6 +432,8 @@ class RunService:
     async def retry(self, project: str, run_id: str, *, triggered_by: str = "") -> RunRecord:
         """A new run of the same spec, params and workspace that reuses the steps that
         succeeded and re-executes the failed/cancelled ones and everything downstream."""
+        from lockstep.spec.documents import load_workflow
+
         old = await self._record(project, run_id)
         if old.status not in ("failed", "cancelled"):
             raise Conflict(
@@ -431,6 +446,10 @@ class RunService:
     async def _reuse(self, old: RunRecord, loaded: Loaded) -> dict[str, ReusedStep]:
         """The steps of ``old`` a retry takes as they are: those that succeeded, with every
         step they need."""
+        from lockstep.engine.plan import step_order
+        from lockstep.spec.load import LoadedSpec
+        from lockstep.spec.machine import LoadedMachine
+
         reuse: dict[str, ReusedStep] = {}
         # a state machine starts again from its first state: its steps may loop
         order = [] if isinstance(loaded, LoadedMachine) else step_order(loaded.spec)

@@ -17,14 +17,13 @@ from lockstep.registry.urls import GitError, is_sha, parse_remote
 from lockstep.services.registry import RegistryService
 from lockstep.services.runs import Locked, RunService
 from lockstep.settings import Settings
-from lockstep.spec.diff import diff_specs
-from lockstep.spec.documents import load_workflow, params_schema, plain_data
-from lockstep.spec.load import load_spec
-from lockstep.spec.params import parse_cli_params
 from lockstep.storage import registry as reg
 from lockstep.storage import versions as store
 from lockstep.storage.database import Database, utcnow
 from lockstep.storage.db import DefinitionRefRow, DefinitionRow, RepositoryRow
+
+# the spec package (models, CEL, JSON Schema) is imported by the methods that read specs:
+# listing or showing records never needs it
 
 
 @dataclass(frozen=True)
@@ -41,6 +40,8 @@ class Resolved:
 
 
 def _spec_data(text: str, file: str) -> dict[str, Any]:
+    from lockstep.spec.documents import load_workflow, plain_data
+
     return plain_data(load_workflow(text, file))
 
 
@@ -64,6 +65,8 @@ class VersionService:
     async def save_draft(self, project: str, name: str, text: str, by: str) -> dict[str, Any]:
         """Store the draft whatever its state, with every validation error and its position,
         so an editor can save work in progress; only a valid draft can be published."""
+        from lockstep.spec.documents import load_workflow
+
         definition = await self._definition(project, name)
         store.check_publishable(definition)
         errors: list[str] = []
@@ -86,6 +89,8 @@ class VersionService:
         self, project: str, name: str, *, by: str, message: str | None
     ) -> tuple[dict[str, Any], bool]:
         """The draft becomes a version (or the existing version with the same content)."""
+        from lockstep.spec.documents import load_workflow
+
         definition = await self._definition(project, name)
         store.check_publishable(definition)
 
@@ -120,6 +125,8 @@ class VersionService:
         await self._db.call(lambda s: store.archive_version(s, definition, number, by))
 
     async def diff(self, project: str, old: str, new: str) -> dict[str, Any]:
+        from lockstep.spec.diff import diff_specs
+
         a, b = await self.resolve(project, old), await self.resolve(project, new)
         result = diff_specs(_spec_data(a.text, a.file), _spec_data(b.text, b.file))
         return {
@@ -294,6 +301,8 @@ class VersionService:
     ) -> Resolved:
         """A commit the scanner never recorded for this file: read it from the mirror, and
         register its content as a version (the same one when the content is known)."""
+        from lockstep.spec.load import load_spec
+
         mirrors = self._registry.mirrors
         remote = parse_remote(
             repo.url,
@@ -338,6 +347,9 @@ class VersionService:
         no_cache: bool = False,
     ) -> tuple[RunRecord, bool]:
         """Resolve ``selector`` now, once, and submit a run locked to what it named."""
+        from lockstep.spec.documents import load_workflow, params_schema
+        from lockstep.spec.params import parse_cli_params
+
         got = await self.resolve(project, selector)
         schema = params_schema(load_workflow(got.text, got.file))
         given = {

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from lockstep.spec.expressions import OPEN, ExpressionError, whole_template
-from lockstep.spec.models import MAX_ITEMS
+from lockstep.spec.names import MAX_ITEMS
 from lockstep.spec.yamlsafe import pointer
 
 

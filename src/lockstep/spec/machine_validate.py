@@ -20,7 +20,7 @@ from lockstep.errors import Diagnostic
 from lockstep.spec.durations import parse_duration
 from lockstep.spec.expressions import OPEN, ExpressionError, compile_expression, references
 from lockstep.spec.hints import did_you_mean, one_line
-from lockstep.spec.models import ENV_NAME_PATTERN
+from lockstep.spec.names import ENV_NAME_PATTERN
 from lockstep.spec.yamlsafe import Position, escape_pointer, nearest_position, pointer
 
 EXECUTORS = ("noop", "shell", "http")

@@ -11,22 +11,20 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from lockstep.spec.durations import Duration
+from lockstep.spec.names import (
+    ENV_NAME_PATTERN,
+    MAX_ITEMS,
+    NAME_PATTERN,
+    SECRET_NAME_PATTERN,
+    STEP_ID_PATTERN,
+)
 from lockstep.spec.quantities import Cpu, Image, Memory
-
-NAME_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
-STEP_ID_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]*$"
-#: a step as recorded: its id, or ``id[i]`` for item i of a for_each step
-RECORDED_STEP_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]{0,62}(\[[0-9]{1,5}\])?$"
-ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
-SECRET_NAME_PATTERN = r"^[A-Z_][A-Z0-9_]*$"  # noqa: S105 - a name pattern, not a secret
 
 StepId = Annotated[str, StringConstraints(pattern=STEP_ID_PATTERN, max_length=63)]
 EnvName = Annotated[str, StringConstraints(pattern=ENV_NAME_PATTERN, max_length=128)]
 #: An env value may be a literal scalar or a string holding ``${{ }}`` expressions.
 EnvValue = str | int | float | bool
 JsonSchema = dict[str, Any]
-#: the most items one for_each may expand to
-MAX_ITEMS = 50_000
 
 
 class _Model(BaseModel):

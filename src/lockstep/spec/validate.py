@@ -33,7 +33,8 @@ from lockstep.spec.expressions import (
 from lockstep.spec.fanout_rules import check_step_shape, for_each_source
 from lockstep.spec.graph import ancestor_bits, cycle_through, strongly_connected
 from lockstep.spec.hints import did_you_mean, one_line
-from lockstep.spec.models import SECRET_NAME_PATTERN, WorkflowSpec
+from lockstep.spec.models import WorkflowSpec
+from lockstep.spec.names import SECRET_NAME_PATTERN
 from lockstep.spec.shell import compile_shell
 from lockstep.spec.sources import check_sources
 from lockstep.spec.yamlsafe import Position, nearest_position, pointer

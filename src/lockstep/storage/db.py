@@ -19,8 +19,11 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    make_url,
 )
+from sqlalchemy.engine import URL
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.pool import StaticPool
 
 TERMINAL_RUN_STATUSES = ("succeeded", "failed", "cancelled")
 
@@ -113,10 +116,19 @@ class AttemptRow(Base):
     pool: Mapped[str | None] = mapped_column(String(63), nullable=True)
 
 
+def in_memory(url: str | URL) -> bool:
+    """Whether ``url`` names an in-memory SQLite database (it lives as long as its engine)."""
+    parsed = make_url(url)
+    return parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine tuned for lockstep's access pattern (one writer, many short reads)."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        # an in-memory database is one connection, which every thread shares
+        pool: dict[str, Any] = {"poolclass": StaticPool} if in_memory(url) else {}
+        connect_args = {"timeout": 30, "check_same_thread": False}
+        engine = create_engine(url, connect_args=connect_args, **pool)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from lockstep.errors import Conflict, InvalidRequest, NotFound
 from lockstep.secrets.crypto import SecretBox
-from lockstep.spec.models import SECRET_NAME_PATTERN
+from lockstep.spec.names import SECRET_NAME_PATTERN
 from lockstep.storage.database import utcnow
 from lockstep.storage.db import ProjectRow, SecretRow
 

@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 from lockstep.api.deps import Services, services
 from lockstep.api.routers.runs import Read, RunId
 from lockstep.api.streams import blob_chunks
-from lockstep.spec.models import RECORDED_STEP_PATTERN
+from lockstep.spec.names import RECORDED_STEP_PATTERN
 from lockstep.storage import artifacts as store
 
 router = APIRouter(tags=["artifacts"])

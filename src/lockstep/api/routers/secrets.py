@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from lockstep.api.deps import Access, Services, require, services
-from lockstep.spec.models import SECRET_NAME_PATTERN
+from lockstep.spec.names import SECRET_NAME_PATTERN
 from lockstep.storage import secrets as secret_store
 
 router = APIRouter(tags=["secrets"])

@@ -16,11 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from lockstep.api.deps import Services, services, worker
 from lockstep.api.streams import blob_chunks
 from lockstep.auth.principal import Principal
-from lockstep.engine.plan import secret_names
 from lockstep.errors import InvalidRequest, NotFound, PermissionDenied
 from lockstep.settings import POOL_PATTERN
-from lockstep.spec.documents import load_workflow
-from lockstep.spec.load import LoadedSpec
 from lockstep.storage import secrets as secret_store
 from lockstep.storage import workers as worker_store
 from lockstep.storage.db import RunRow
@@ -92,6 +89,10 @@ async def secrets(body: SecretsIn, admin: Admin, svc: Svc) -> dict[str, dict[str
     a name the run's workflow does not use, or a run that is not running, gets nothing."""
 
     def _allowed(s: Any) -> list[str]:
+        from lockstep.engine.plan import secret_names
+        from lockstep.spec.documents import load_workflow
+        from lockstep.spec.load import LoadedSpec
+
         row = s.get(RunRow, body.run_id)
         if row is None or row.project_id != body.project:
             raise NotFound(f"run '{body.run_id}' not found")
