@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -40,35 +41,46 @@ class BodyLimit:
             await _too_large(send, limit)
             return
         seen = 0
-        exceeded = False
+        refusal = _Refusal(send, lambda out: _too_large(out, limit))
 
         async def limited() -> Message:
-            nonlocal seen, exceeded
+            nonlocal seen
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
-                    exceeded = True
+                    refusal.refused = True
                     raise _TooLarge
             return message
 
-        started = False
-
-        async def guarded_send(message: Message) -> None:
-            # the app may turn our exception into its own error response: replace it
-            nonlocal started
-            if exceeded:
-                if not started:
-                    started = True
-                    await _too_large(send, limit)
-                return
-            await send(message)
-
         try:
-            await self.app(scope, limited, guarded_send)
+            await self.app(scope, limited, refusal.send)
         except _TooLarge:
-            if not started:
-                await _too_large(send, limit)
+            await refusal.answer_once()
+
+
+class _Refusal:
+    """Our own error answer, sent once in place of the app's: after the middleware raised
+    inside the app's ``receive``, the app may turn that into an error response of its own,
+    which is swallowed."""
+
+    def __init__(self, send: Send, answer: Callable[[Send], Awaitable[None]]) -> None:
+        self._send = send
+        self._answer = answer
+        self.refused = False
+        self._started = False
+
+    async def send(self, message: Message) -> None:
+        if self.refused:
+            await self.answer_once()
+            return
+        self._started = self._started or message["type"] == "http.response.start"
+        await self._send(message)
+
+    async def answer_once(self) -> None:
+        if not self._started:
+            self._started = True
+            await self._answer(self._send)
 
 
 class _TooLarge(Exception):
@@ -97,40 +109,27 @@ class BodyTimeout:
         deadline = asyncio.get_running_loop().time() + self.seconds
         seen = 0
         body_done = False
-        late = False
+        refusal = _Refusal(send, lambda out: _timed_out(out, self.seconds))
 
         async def timed() -> Message:
-            nonlocal seen, body_done, late
+            nonlocal seen, body_done
             if body_done:
                 return await receive()
             left = deadline + seen / EARNED_BYTES_PER_S - asyncio.get_running_loop().time()
             try:
                 message = await asyncio.wait_for(receive(), max(left, 0.0))
             except TimeoutError:
-                late = True
+                refusal.refused = True
                 raise _Late from None
             seen += len(message.get("body", b""))
             if message["type"] != "http.request" or not message.get("more_body", False):
                 body_done = True
             return message
 
-        started = False
-
-        async def guarded_send(message: Message) -> None:
-            nonlocal started
-            if late:
-                if not started:
-                    started = True
-                    await _timed_out(send, self.seconds)
-                return
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
         try:
-            await self.app(scope, timed, guarded_send)
+            await self.app(scope, timed, refusal.send)
         except _Late:
-            if not started:
-                await _timed_out(send, self.seconds)
+            await refusal.answer_once()
 
 
 class _Late(Exception):
