@@ -119,6 +119,18 @@ def _exec(argv: list[str], unset: list[str]) -> None:
     os.execvp(argv[0], argv)  # noqa: S606 - the step's own argv, as given
 
 
+def _read_orders(ctl: int, pending: bytes) -> tuple[list[tuple[str, str]], bytes, bool]:
+    """The whole order lines (``word arg``) now readable on the control pipe, the start of
+    a line still to come, and whether the pipe reached its end (the worker is gone)."""
+    data = os.read(ctl, 4096)
+    *lines, pending = (pending + data).split(b"\n")
+    orders = []
+    for line in lines:
+        word, _, arg = line.decode().partition(" ")
+        orders.append((word, arg))
+    return orders, pending, not data
+
+
 def supervise(ctl: int, drain_s: float, deadline: float, unset: list[str], argv: list[str]) -> None:
     _subreaper()
     main = os.fork()
@@ -150,14 +162,11 @@ def supervise(ctl: int, drain_s: float, deadline: float, unset: list[str], argv:
         watched = [fd for fd in (ctl, -1 if drain_until else exited) if fd >= 0]
         ready = select.select(watched, [], [], min(wait, 3600.0))[0]
         if ctl in ready:
-            data = os.read(ctl, 4096)
-            if not data:  # the worker is gone, however it died
+            orders, pending, gone = _read_orders(ctl, pending)
+            if gone:  # the worker is gone, however it died
                 os.close(ctl)
                 ctl, killing = -1, True
-            pending += data
-            *lines, pending = pending.split(b"\n")
-            for line in lines:
-                word, _, arg = line.decode().partition(" ")
+            for word, arg in orders:
                 if word == "deadline":
                     deadline = float(arg)
                 elif word == "term":
@@ -200,13 +209,10 @@ def watch_container(url: str, cid: str, ctl: int, deadline: float) -> None:
             if time.monotonic() >= deadline:
                 break
             continue
-        data = os.read(ctl, 4096)
-        if not data:  # the worker is gone, however it died
+        orders, pending, gone = _read_orders(ctl, pending)
+        if gone:  # the worker is gone, however it died
             break
-        pending += data
-        *lines, pending = pending.split(b"\n")
-        for line in lines:
-            word, _, arg = line.decode().partition(" ")
+        for word, arg in orders:
             if word == "deadline":
                 deadline = float(arg)
             elif word == "done":
