@@ -24,9 +24,12 @@ tokens = typer.Typer(help="API tokens.", no_args_is_help=True)
 secrets = typer.Typer(help="Project secrets (write-only).", no_args_is_help=True)
 
 
-def go(fn: Any) -> None:
+def go(fn: Any, *, engine: bool = False) -> None:
+    """Run ``fn`` with a client; ``engine``: it submits runs, so without a server the embedded
+    engine must run while it waits."""
+
     async def main() -> int:
-        async with connect(context.settings(), engine=False) as client:
+        async with connect(context.settings(), engine=engine) as client:
             await fn(client)
         return OK
 

@@ -205,7 +205,7 @@ def instances_run(
             )
         result["run"] = await watch.wait(c, record.id, live=watch_)
 
-    go(run)
+    go(run, engine=True)
     final: RunRecord = result["run"]
     if as_json:
         print_json(final.model_dump(mode="json"))
