@@ -47,6 +47,18 @@ _STREAM_CONNECT_S = 10.0
 _MAX_SSE_LINE = 16 * 1024 * 1024
 
 
+_BY_STATUS: dict[int, type[errors.LockstepError]] = {
+    400: errors.InvalidRequest,
+    401: errors.Unauthenticated,
+    403: errors.PermissionDenied,
+    404: errors.NotFound,
+    409: errors.Conflict,
+    413: errors.PayloadTooLarge,
+    422: errors.InvalidRequest,
+    503: errors.EngineUnavailable,
+}
+
+
 def _raise_for(resp: httpx.Response, server: str | None = None) -> None:
     """Raise the error an answer carries; ``server``, when not embedded, is named in it."""
     if resp.status_code < 400:
@@ -64,7 +76,9 @@ def _raise_for(resp: httpx.Response, server: str | None = None) -> None:
         )
     if kind == "invalid-params":
         raise errors.ParamError(detail, body.get("problems"))
-    error = _KINDS.get(kind, errors.LockstepError)
+    # a kind this client does not know (a newer server's, or a leaf such as a git error)
+    # still falls in its category by status: a 4xx that is the request's fault exits 2
+    error = _KINDS.get(kind) or _BY_STATUS.get(resp.status_code, errors.LockstepError)
     if server is not None and error in (errors.Unauthenticated, errors.PermissionDenied):
         detail = f"{detail} (server {server})"
     raise error(detail)
