@@ -5,6 +5,7 @@ Nothing here mocks lockstep or its components; tests drive them as a user would.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -38,6 +39,20 @@ def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(every)
+
+
+async def await_for(
+    predicate: Callable[[], T], *, timeout: float = 30, every: float = 0.02, what: str = "condition"
+) -> T:
+    """``wait_for`` for async tests: polls without blocking the event loop."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(every)
 
 
 def env_for(home: Path, **extra: str) -> dict[str, str]:

@@ -28,6 +28,7 @@ from lockstep.executors.container import (
 )
 from lockstep.executors.process import ProcessOutcome
 from lockstep.storage.logs import LogStream
+from tests.harness import await_for, wait_for
 from tests.podman import Podman, podman_service
 
 MiB = 1024 * 1024
@@ -287,11 +288,8 @@ async def test_cancellation_kills_and_removes_the_container(
         run(["sh", "-c", "echo started; sleep 100"], runtime, podman, dirs, log,
             labels={"step": step}, kill_grace_s=30)
     )  # fmt: skip
-    deadline = time.monotonic() + 30
-    while log.of("out") != ["started"]:
-        assert time.monotonic() < deadline, log.lines
-        assert not task.done()
-        await asyncio.sleep(0.05)
+    await await_for(lambda: log.of("out") == ["started"] or task.done(), timeout=30)
+    assert not task.done(), log.lines
     assert len(leftovers(podman, step)) == 1
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -480,15 +478,14 @@ def test_a_frozen_or_killed_worker_still_stops_its_container(
         def running() -> list[Any]:
             return [c for c in leftovers(podman, step) if c["State"] == "running"]
 
-        deadline = time.monotonic() + 60
-        while not (workspace / "started").exists():
-            assert time.monotonic() < deadline and worker.poll() is None
-            time.sleep(0.05)
+        wait_for(
+            lambda: (workspace / "started").exists() or worker.poll() is not None,
+            timeout=60,
+            what="the step to start",
+        )
+        assert (workspace / "started").exists(), "the worker died before its step started"
         # the worker is stopped (or dead) from now on: only its watchdog can act
-        deadline = time.monotonic() + 30
-        while running():
-            assert time.monotonic() < deadline, "the container outlived its lease"
-            time.sleep(0.1)
+        wait_for(lambda: not running(), timeout=30, what="the watchdog to kill the container")
         if mode == "freeze":
             assert Path(f"/proc/{worker.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T"
     finally:

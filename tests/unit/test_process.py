@@ -15,6 +15,7 @@ import pytest
 from lockstep.errors import ExecutionError
 from lockstep.executors.process import LINE_MAX_BYTES, ProcessOutcome, run_process
 from lockstep.storage.logs import DirectoryLogStore, LogLine
+from tests.harness import await_for
 
 BASE_ENV = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
 HOSTILE = [
@@ -38,13 +39,6 @@ def _poll(condition: Callable[[], bool], timeout_s: float = 5.0) -> bool:
             return False
         time.sleep(0.02)
     return True
-
-
-async def _apoll(condition: Callable[[], bool], timeout_s: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
 
 
 def _live_in_group(pgid: int) -> list[int]:
@@ -332,9 +326,11 @@ async def test_cancellation_kills_the_group(tmp_path: Path, log: Log) -> None:
     task = asyncio.create_task(
         _run(["bash", "-c", STUBBORN], tmp_path, log, timeout_s=None, kill_grace_s=0.5)
     )
-    await _apoll(lambda: (tmp_path / "pgid").exists() and (tmp_path / "pgid").read_text() != "")
+    await await_for(
+        lambda: (tmp_path / "pgid").exists() and (tmp_path / "pgid").read_text() != "", timeout=5
+    )
     pgid = int((tmp_path / "pgid").read_text())
-    await _apoll(lambda: len(_live_in_group(pgid)) >= 3)  # bash and both sleeps
+    await await_for(lambda: len(_live_in_group(pgid)) >= 3, timeout=5)  # bash and both sleeps
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

@@ -5,7 +5,6 @@ import json
 import os
 import re
 import sys
-import time
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -17,6 +16,7 @@ from lockstep.executors.workspace import WorkspaceManager
 from lockstep.storage.blobs import DirectoryBlobStore
 from lockstep.storage.logs import DirectoryLogStore
 from lockstep.storage.snapshots import snapshot_directory
+from tests.harness import await_for
 
 ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 
@@ -248,10 +248,7 @@ async def test_timeout(env: Env) -> None:
 async def test_cancellation_propagates_after_killing_the_step(env: Env) -> None:
     marker = env.root / "pgid"
     task = asyncio.create_task(env.run(env.task(f"echo $$ > {marker}; sleep 100", timeout_s=None)))
-    deadline = time.monotonic() + 5
-    while not (marker.exists() and marker.read_text().strip()):
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.02)
+    await await_for(lambda: marker.exists() and marker.read_text().strip(), timeout=5)
     pgid = int(marker.read_text())
     task.cancel()
     with pytest.raises(asyncio.CancelledError):

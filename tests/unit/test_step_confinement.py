@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import pytest
 from lockstep.executors.lease import AttemptLost, Lease, lease_ttl, renew_every
 from lockstep.executors.process import ProcessOutcome, run_process
 from lockstep.storage.logs import DirectoryLogStore
+from tests.harness import await_for
 
 ENV = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
 #: every way out of a process group and out of a parent's reach, each recording its pid
@@ -47,10 +47,7 @@ def _pids(cwd: Path) -> list[int]:
 
 
 async def _until(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
+    await await_for(condition, timeout=timeout_s)
 
 
 async def _all_gone(cwd: Path) -> None:
