@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -27,32 +27,35 @@ T = TypeVar("T")
 TERMINAL = ("succeeded", "failed", "cancelled")
 
 
+def _tries(timeout: float, what: str) -> Iterator[None]:
+    """One pass a try, until ``timeout`` has passed; then the test fails saying ``what``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        yield
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
 def wait_for(
     predicate: Callable[[], T], *, timeout: float = 30, every: float = 0.05, what: str = "condition"
 ) -> T:
     """Poll ``predicate`` until it returns something truthy; fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
+    for _ in _tries(timeout, what):
+        if value := predicate():
             return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(every)
+    raise AssertionError("unreachable")
 
 
 async def await_for(
     predicate: Callable[[], T], *, timeout: float = 30, every: float = 0.02, what: str = "condition"
 ) -> T:
     """``wait_for`` for async tests: polls without blocking the event loop."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
+    for _ in _tries(timeout, what):
+        if value := predicate():
             return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         await asyncio.sleep(every)
+    raise AssertionError("unreachable")
 
 
 def env_for(home: Path, **extra: str) -> dict[str, str]:
