@@ -5,7 +5,8 @@ from typing import Any
 
 import pytest
 
-from lockstep.executors.outputs import OutputError, check_outputs, read_outputs
+from lockstep.executors.outputs import check_outputs, read_outputs
+from lockstep.spec.contracts import OutputError
 
 
 def _read(tmp_path: Path, content: str | bytes, **kw: Any) -> dict[str, Any]:

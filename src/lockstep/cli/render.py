@@ -9,6 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from lockstep.cli.output import out, styled, visible
+from lockstep.outputs_by_reference import is_ref, preview
 from lockstep.records import RunPage, RunRecord
 from lockstep.spec.durations import format_duration
 
@@ -56,11 +57,9 @@ def _counts(items: dict[str, int]) -> str:
 def _value(value: object) -> str:
     """How an output reads in a terminal: a value stored by reference shows its size and a
     preview, never the whole."""
-    from lockstep.engine.refs import REF, is_ref  # not at start-up: it reads the spec package
-
-    if is_ref(value):
-        ref = value[REF]  # type: ignore[index]
-        return f"<{ref['size']:,} bytes, stored by reference> {ref['preview'][:80]}…"
+    shown = preview(value)
+    if shown is not None:
+        return shown
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
@@ -77,8 +76,6 @@ def print_run(run: RunRecord) -> None:
         out.print("[bold]outputs[/]")
         for name, value in run.outputs.items():
             out.print(f"  {escape(visible(name))} = {escape(visible(_value(value)))}")
-        from lockstep.engine.refs import is_ref
-
         if any(is_ref(v) for v in run.outputs.values()):
             out.print(f"  whole values: lockstep runs output {run.id} NAME")
     if run.definition:

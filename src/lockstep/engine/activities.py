@@ -23,14 +23,13 @@ from lockstep.engine.interpreter import (
     WORKER_SHUTDOWN,
 )
 from lockstep.engine.leases import leased
-from lockstep.engine.refs import owned
 from lockstep.engine.types import CacheHit, CacheQuery, OutputLoad, StepResult, StepTask
 from lockstep.errors import ExecutionError, LockstepError
-from lockstep.executors.big_outputs import load
 from lockstep.executors.container import ContainerRuntime
 from lockstep.executors.http import execute_service_step
 from lockstep.executors.shell import execute_step
 from lockstep.executors.workspace import WorkspaceManager
+from lockstep.outputs_by_reference import load, owned
 from lockstep.secrets.masking import Masker, MaskingLogWriter
 from lockstep.storage import cache
 from lockstep.storage.blobs import BlobStore

@@ -24,7 +24,7 @@ from temporalio.exceptions import (
 with workflow.unsafe.imports_passed_through():
     from lockstep.engine.caching import cache_key
     from lockstep.engine.events import Event, EventBatch
-    from lockstep.engine.refs import LOAD_MAX, ref_keys, step_sources, with_values
+    from lockstep.engine.refs import step_sources
     from lockstep.engine.states import STEP_TERMINAL
     from lockstep.engine.types import (
         CANCELLED,
@@ -40,8 +40,9 @@ with workflow.unsafe.imports_passed_through():
         StepResult,
         StepTask,
     )
-    from lockstep.executors.outputs import OutputError, check_contract
+    from lockstep.outputs_by_reference import LOAD_MAX, ref_keys, with_values
     from lockstep.settings import pool_queue
+    from lockstep.spec.contracts import OutputError, check_contract
     from lockstep.spec.expressions import (
         OPEN,
         ExpressionError,

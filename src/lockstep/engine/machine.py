@@ -15,9 +15,9 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from lockstep.engine.refs import ref_keys
     from lockstep.engine.types import CANCELLED, FAILED, SKIPPED, SUCCEEDED, RunPlan, StepPlan
     from lockstep.engine.workflow import RunWorkflow
+    from lockstep.outputs_by_reference import ref_keys
     from lockstep.spec.expressions import ExpressionError, evaluate, to_text
 
 

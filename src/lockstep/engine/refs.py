@@ -1,70 +1,12 @@
-"""Outputs by reference: a step output too big to travel through the engine's history is
-stored as a blob, and the engine carries a small marker in its place.
-
-A marker is ``{"__lockstep_ref__": {"key", "size", "sha256", "preview"}}``. It passes through
-untouched where a value is only handed on (a ``with:`` value or a run output that is exactly
-``${{ steps.X.outputs.NAME }}``; the worker puts the real value into ``$LOCKSTEP_INPUT``), and
-is replaced by its value before any expression looks inside it. Pure: imported by workflows.
+"""Which expressions of a step read values and which only hand them on: a value stored by
+reference (``lockstep.outputs_by_reference``) stays a marker where it is only handed on (a
+``with:`` value or a run output that is exactly ``${{ steps.X.outputs.NAME }}``) and is loaded
+before any expression looks inside it. Pure: imported by workflows.
 """
-
-from collections.abc import Iterator, Mapping
-from typing import Any
 
 from lockstep.engine.types import StepPlan
 from lockstep.spec.contracts import template_strings
 from lockstep.spec.expressions import OPEN, find_templates, tokenize, whole_template
-
-REF = "__lockstep_ref__"
-#: a value whose JSON is bigger than this is stored by reference
-INLINE_MAX = 64 * 1024
-#: the most a referenced value may weigh when an expression must read it inside the engine
-LOAD_MAX = 1024 * 1024
-PREVIEW_CHARS = 200
-
-
-def is_ref(value: Any) -> bool:
-    return isinstance(value, dict) and len(value) == 1 and isinstance(value.get(REF), dict)
-
-
-def owned(key: Any, project: str) -> bool:
-    """Whether a marker's ``key`` names an output stored by reference of ``project``: every
-    reader checks this before it opens the key, since a marker reached it as data (a param,
-    a ``with:`` value) that a user of another project could have written."""
-    if not isinstance(key, str) or any(c in key for c in "%\\\0"):
-        return False
-    parts = key.split("/")
-    return (
-        len(parts) > 2
-        and parts[:2] == ["outputs", project]
-        and all(p not in ("", ".", "..") for p in parts)
-    )
-
-
-def make_ref(key: str, size: int, sha256: str, preview: str) -> dict[str, Any]:
-    return {REF: {"key": key, "size": size, "sha256": sha256, "preview": preview}}
-
-
-def ref_keys(value: Any) -> Iterator[tuple[str, int]]:
-    """``(key, size)`` of every marker in ``value``."""
-    if is_ref(value):
-        yield value[REF]["key"], int(value[REF]["size"])
-    elif isinstance(value, Mapping):
-        for item in value.values():
-            yield from ref_keys(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from ref_keys(item)
-
-
-def with_values(value: Any, loaded: Mapping[str, Any]) -> Any:
-    """``value`` with each marker whose key is in ``loaded`` replaced by its value."""
-    if is_ref(value):
-        return loaded.get(value[REF]["key"], value)
-    if isinstance(value, dict):
-        return {k: with_values(v, loaded) for k, v in value.items()}
-    if isinstance(value, list):
-        return [with_values(v, loaded) for v in value]
-    return value
 
 
 def plain_path(src: str) -> bool:

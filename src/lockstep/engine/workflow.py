@@ -39,7 +39,7 @@ with workflow.unsafe.imports_passed_through():
         RunPlan,
         StepPlan,
     )
-    from lockstep.executors.outputs import OutputError, check_contract
+    from lockstep.spec.contracts import OutputError, check_contract
     from lockstep.spec.expressions import (
         ExpressionError,
         evaluate,

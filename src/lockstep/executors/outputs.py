@@ -15,12 +15,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError, ValidationError
-
-from lockstep.engine.refs import REF
-from lockstep.errors import ExecutionError
 from lockstep.executors import confined
+from lockstep.outputs_by_reference import REF, reserved_key
+from lockstep.spec.contracts import OutputError, check_contract
 from lockstep.spec.machine_validate import ref_target
 from lockstep.spec.typed_text import STRICT_ORDER, as_type, declared_types, loads_json
 
@@ -28,11 +25,6 @@ DEFAULT_MAX_BYTES = 1024 * 1024
 #: '-' too, as in GitHub's outputs: such a key reads as steps.<id>.outputs['a-b'] in CEL
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 _NAME = "$LOCKSTEP_OUTPUTS"
-_MAX_MESSAGE = 300
-
-
-class OutputError(ExecutionError):
-    """A step's outputs are unreadable or do not match its ``outputs`` schema."""
 
 
 def _human(n: int) -> str:
@@ -144,53 +136,6 @@ def _typed(text: str, kinds: list[str]) -> Any:
     raise ValueError(problems[0] if len(problems) == 1 else f"must be one of: {', '.join(ordered)}")
 
 
-def _pointer(error: ValidationError) -> str:
-    return "".join(
-        "/" + str(part).replace("~", "~0").replace("/", "~1") for part in error.absolute_path
-    )
-
-
-def _one_line(message: str) -> str:
-    message = " ".join(message.split())
-    return message if len(message) <= _MAX_MESSAGE else message[: _MAX_MESSAGE - 3] + "..."
-
-
-_BOUNDS = {
-    "minimum": ">=",
-    "maximum": "<=",
-    "exclusiveMinimum": ">",
-    "exclusiveMaximum": "<",
-    "minLength": "at least {} characters long",
-    "maxLength": "at most {} characters long",
-    "minItems": "at least {} items",
-    "maxItems": "at most {} items",
-    "minProperties": "at least {} properties",
-    "maxProperties": "at most {} properties",
-}
-
-
-def _violation(error: ValidationError) -> str:
-    """What the first violation breaks, in the schema's words only: a step's outputs are
-    never quoted back (they could hold whatever the step managed to read); key names are."""
-    rule, want = str(error.validator), error.validator_value
-    if rule in ("required", "additionalProperties", "propertyNames", "dependentRequired"):
-        return error.message  # names keys, not values
-    shown = json.dumps(want, ensure_ascii=False)[:120]
-    if rule == "type":
-        kinds = want if isinstance(want, list) else [want]
-        return f"must be of type {' or '.join(map(str, kinds))}"
-    if rule in ("enum", "const"):
-        return f"must be {'one of ' if rule == 'enum' else ''}{shown}"
-    if rule in _BOUNDS:
-        bound = _BOUNDS[rule]
-        return f"must be {bound.format(want) if '{}' in bound else f'{bound} {want}'}"
-    if rule == "pattern":
-        return f"must match the pattern {shown}"
-    if rule == "format":
-        return f"must be a valid {want}"
-    return f"does not satisfy the schema's '{rule}'"
-
-
 def check_outputs(
     outputs: dict[str, Any], schema: dict[str, Any] | None, *, step: str, handed_on: bool = False
 ) -> None:
@@ -208,60 +153,6 @@ def check_outputs(
     check_contract(outputs, schema, step=step, what="output", quote=False)
 
 
-def reserved_key(value: Any, where: str = "") -> str | None:
-    """The JSON pointer of the first object in ``value`` holding the reserved marker key."""
-    if isinstance(value, dict):
-        if REF in value:
-            return where
-        items: Any = value.items()
-    elif isinstance(value, list):
-        items = enumerate(value)
-    else:
-        return None
-    for key, item in items:
-        found = reserved_key(item, f"{where}/{str(key).replace('~', '~0').replace('/', '~1')}")
-        if found is not None:
-            return found
-    return None
-
-
 def check_input(value: Any, schema: dict[str, Any] | None, *, step: str) -> None:
     """The same check for what a step is given, before it starts."""
     check_contract(value, schema, step=step, what="input")
-
-
-def check_contract(
-    value: Any,
-    schema: dict[str, Any] | None,
-    *,
-    step: str,
-    what: str,
-    subject: str = "",
-    quote: bool = True,
-) -> None:
-    """``subject`` names what is checked in messages (default: the step); ``quote=False``
-    words violations without the offending value."""
-    subject = subject or f"step {step!r}"
-    if schema is None:
-        return
-    try:
-        Draft202012Validator.check_schema(schema)
-    except SchemaError as exc:
-        raise OutputError(
-            f"{subject} has an invalid {what}{'s' if what == 'output' else ''} schema: "
-            f"{_one_line(exc.message)}",
-            step=step,
-        ) from None
-    validator = Draft202012Validator(schema)
-    errors = sorted(
-        validator.iter_errors(value),
-        key=lambda e: (_pointer(e), e.validator or "", e.message),
-    )
-    if not errors:
-        return
-    first = errors[0]
-    pointer = _pointer(first)
-    where = f"{what} {pointer}" if pointer else f"{what}s" if what == "output" else what
-    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    said = first.message if quote else _violation(first)
-    raise OutputError(f"{subject} {where}: {_one_line(said)}{more}", step=step)

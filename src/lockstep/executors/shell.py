@@ -23,7 +23,6 @@ from lockstep.engine.types import StepResult, StepTask
 from lockstep.errors import ExecutionError, LockstepError
 from lockstep.executors import confined
 from lockstep.executors.artifacts import place_artifacts, store_artifacts
-from lockstep.executors.big_outputs import externalize, internalize
 from lockstep.executors.container import (
     OUTPUTS_DIR,
     ContainerOutcome,
@@ -31,9 +30,11 @@ from lockstep.executors.container import (
     run_container,
 )
 from lockstep.executors.lease import AttemptLost, Lease
-from lockstep.executors.outputs import OutputError, check_input, check_outputs, read_outputs
+from lockstep.executors.outputs import check_input, check_outputs, read_outputs
 from lockstep.executors.process import ProcessOutcome, beat_forever, run_process
 from lockstep.executors.workspace import WorkspaceManager
+from lockstep.outputs_by_reference import externalize, internalize
+from lockstep.spec.contracts import OutputError
 from lockstep.storage.logs import LogSink, LogWriter, format_ts
 
 logger = logging.getLogger(__name__)

@@ -14,6 +14,7 @@ from lockstep.api.deps import Access, Services, require, services
 from lockstep.api.streams import blob_chunks, follow_logs
 from lockstep.engine.states import RUN_STATES, STEP_STATES
 from lockstep.errors import InvalidRequest, NotFound
+from lockstep.outputs_by_reference import owned_marker
 from lockstep.records import RunPage, RunRecord, StepRecord
 from lockstep.registry.selectors import MAX_SELECTOR
 from lockstep.spec.names import MAX_ITEMS, RECORDED_STEP_PATTERN, STEP_ID_PATTERN
@@ -184,13 +185,11 @@ async def run_output(
     """One output of the run (or of ``step``) in full, as JSON: a value stored by reference
     (bigger than 64 KiB; the record shows a preview) is streamed from the store, if it is
     this project's."""
-    # here, not at import: the engine's refs read the spec package
-    from lockstep.engine.refs import REF, is_ref, owned
-
     value = await svc.runs.output(access.project, run_id, step, name)
-    if not is_ref(value) or not owned(value[REF].get("key"), access.project):
+    ref = owned_marker(value, access.project)
+    if ref is None:
         return JSONResponse(value)  # a marker of another project's blob stays data
-    key, sha256 = value[REF]["key"], str(value[REF].get("sha256", ""))
+    key, sha256 = ref.key, ref.sha256
     if not await asyncio.to_thread(svc.blobs.exists, key):
         raise NotFound(f"output '{name[:100]}' of run {run_id} is no longer stored")
     return StreamingResponse(
