@@ -11,11 +11,14 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from lockstep.executors.container_user import DEFAULT_CONTAINER_USER, USER_PATTERN
-
 HOME_DIR_NAME = ".lockstep"
 #: files only a used home holds: a repository's ``.lockstep/*.yaml`` workflows are no home
 _HOME_MARKERS = ("lock", "lockstep.db", "server.json", "temporal.json")
+#: nobody:nogroup, the user a container runs as when neither the step nor the image names one
+DEFAULT_CONTAINER_USER = "65534:65534"
+#: who a container may run as (a step's ``user:``, ``LOCKSTEP_CONTAINER_USER``): uid[:gid] or
+#: name[:group]
+CONTAINER_USER_PATTERN = r"^[A-Za-z0-9_.-]{1,64}(:[A-Za-z0-9_.-]{1,64})?$"
 
 
 def _is_home(path: Path) -> bool:
@@ -95,7 +98,9 @@ class Settings(BaseSettings):
     )
     #: who containers run as when neither the step (`user:`) nor the image (USER) says
     container_user: str = Field(
-        DEFAULT_CONTAINER_USER, pattern=USER_PATTERN, description="uid[:gid] or name[:group]"
+        DEFAULT_CONTAINER_USER,
+        pattern=CONTAINER_USER_PATTERN,
+        description="uid[:gid] or name[:group]",
     )
 
     @property

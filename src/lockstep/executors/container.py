@@ -39,10 +39,11 @@ from docker.types import Mount
 from docker.utils.socket import STDERR, STDOUT, frames_iter_no_tty
 
 from lockstep.errors import ExecutionError, LockstepError
-from lockstep.executors.container_user import DEFAULT_CONTAINER_USER, grant, image_user
+from lockstep.executors.container_user import grant, image_user
 from lockstep.executors.lease import AttemptLost, Lease
 from lockstep.executors.process import DRAIN_S, ProcessOutcome, _Pipe, _Sink, beat_forever
 from lockstep.executors.supervision import ContainerWatchdog
+from lockstep.settings import DEFAULT_CONTAINER_USER
 from lockstep.storage.logs import LogWriter
 
 logger = logging.getLogger(__name__)

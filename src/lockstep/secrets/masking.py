@@ -20,10 +20,8 @@ import json
 import re
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 from urllib.parse import quote, quote_plus
-
-from lockstep.storage.logs import LogStream, LogWriter
 
 MASK = "***"
 MIN_SECRET_CHARS = 4
@@ -247,23 +245,40 @@ class Masker:
         return obj
 
 
-class MaskingLogWriter:
-    """A ``LogWriter`` that masks every line before the wrapped writer stores it."""
+S = TypeVar("S")
+S_in = TypeVar("S_in", contravariant=True)
+
+
+class LineWriter(Protocol[S_in]):
+    """A log writer, as far as masking needs one (``storage.logs.LogWriter`` is one; stated
+    here by shape so secrets need not import storage, which stores secrets)."""
+
+    def write(self, stream: S_in, text: str, ts: datetime | None = None) -> int: ...
+
+    def write_many(self, lines: Iterable[tuple[S_in, str]], ts: datetime | None = None) -> int: ...
+
+    def write_text(self, stream: S_in, text: str, ts: datetime | None = None) -> int: ...
+
+    def close(self) -> None: ...
+
+
+class MaskingLogWriter(Generic[S]):
+    """A log writer that masks every line before the wrapped writer stores it."""
 
     __slots__ = ("_inner", "_masker")
 
-    def __init__(self, inner: LogWriter, masker: Masker) -> None:
+    def __init__(self, inner: LineWriter[S], masker: Masker) -> None:
         self._inner = inner
         self._masker = masker
 
-    def write(self, stream: LogStream, text: str, ts: datetime | None = None) -> int:
+    def write(self, stream: S, text: str, ts: datetime | None = None) -> int:
         return self._inner.write(stream, self._masker.mask(text), ts)
 
-    def write_many(self, lines: Iterable[tuple[LogStream, str]], ts: datetime | None = None) -> int:
+    def write_many(self, lines: Iterable[tuple[S, str]], ts: datetime | None = None) -> int:
         mask = self._masker.mask
         return self._inner.write_many(((stream, mask(text)) for stream, text in lines), ts)
 
-    def write_text(self, stream: LogStream, text: str, ts: datetime | None = None) -> int:
+    def write_text(self, stream: S, text: str, ts: datetime | None = None) -> int:
         # Masked as one block, so a multi-line secret printed whole is hidden as a whole.
         return self._inner.write_text(stream, self._masker.mask(text), ts)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from lockstep.registry.urls import GitError, check_ref_name, is_sha, parse_remote
+from lockstep.spec.git_names import GitError, check_ref_name, is_sha, parse_remote
 from lockstep.spec.yamlsafe import pointer
 
 MAX_SOURCE_PATH = 255
