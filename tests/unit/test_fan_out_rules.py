@@ -16,9 +16,10 @@ from lockstep.engine.items import (
     in_lanes,
 )
 from lockstep.engine.plan import compile_plan
-from lockstep.engine.refs import make_ref, plain_path, ref_keys, with_values
+from lockstep.engine.refs import plain_path
 from lockstep.engine.types import ItemOutcome, Workspace
 from lockstep.errors import SpecError
+from lockstep.outputs_by_reference import make_ref, ref_keys, with_values
 from lockstep.spec.load import load_spec
 
 HEAD = """\

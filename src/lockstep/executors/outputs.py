@@ -18,7 +18,7 @@ from typing import Any
 from lockstep.executors import confined
 from lockstep.outputs_by_reference import REF, reserved_key
 from lockstep.spec.contracts import OutputError, check_contract
-from lockstep.spec.machine_validate import ref_target
+from lockstep.spec.schema_refs import ref_target
 from lockstep.spec.typed_text import STRICT_ORDER, as_type, declared_types, loads_json
 
 DEFAULT_MAX_BYTES = 1024 * 1024

@@ -14,7 +14,8 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError, ValidationError
 
 from lockstep.errors import ExecutionError
-from lockstep.spec.machine_validate import ref_target, resolve_schema, schema_refs
+from lockstep.spec.hints import one_line
+from lockstep.spec.schema_refs import ref_target, resolve_schema, schema_refs
 from lockstep.spec.yamlsafe import pointer
 
 CONTRACTS = ("input", "outputs")
@@ -65,11 +66,6 @@ def template_strings(value: Any, ptr: str) -> Iterator[tuple[str, str]]:
 
 def _pointer(error: ValidationError) -> str:
     return pointer(*error.absolute_path)
-
-
-def _one_line(message: str) -> str:
-    message = " ".join(message.split())
-    return message if len(message) <= _MAX_MESSAGE else message[: _MAX_MESSAGE - 3] + "..."
 
 
 _BOUNDS = {
@@ -127,7 +123,7 @@ def check_contract(
     except SchemaError as exc:
         raise OutputError(
             f"{subject} has an invalid {what}{'s' if what == 'output' else ''} schema: "
-            f"{_one_line(exc.message)}",
+            f"{one_line(exc.message, _MAX_MESSAGE)}",
             step=step,
         ) from None
     validator = Draft202012Validator(schema)
@@ -142,4 +138,4 @@ def check_contract(
     where = f"{what} {pointer}" if pointer else f"{what}s" if what == "output" else what
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     said = first.message if quote else _violation(first)
-    raise OutputError(f"{subject} {where}: {_one_line(said)}{more}", step=step)
+    raise OutputError(f"{subject} {where}: {one_line(said, _MAX_MESSAGE)}{more}", step=step)

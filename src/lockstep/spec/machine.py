@@ -66,9 +66,9 @@ from lockstep.spec.machine_validate import (
     EXECUTORS,
     executor_of,
     normalise_name,
-    resolve_schema,
     validate_machine,
 )
+from lockstep.spec.schema_refs import resolve_schema
 from lockstep.spec.yamlsafe import MAX_BYTES, Position, nearest_position
 
 __all__ = [

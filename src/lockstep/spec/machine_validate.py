@@ -1,36 +1,31 @@
 """Checks of the JSON state-machine dialect (the format is described in ``spec.machine``).
 
 Like ``spec.validate`` they read the plain parsed data defensively and report every problem
-at once, each at the position of the offending key. The helpers that both the checks and
-the loader need (executor names, ``$ref`` handling, name normalisation) live here too.
+at once, each at the position of the offending key (``spec.checker``); the transitions and
+the graph they make are checked in ``spec.machine_transitions``. The helpers that both the
+checks and the loader need (executor names, name normalisation) live here too.
 """
 
 from __future__ import annotations
 
-import copy
 import re
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
-
 from lockstep.errors import Diagnostic
+from lockstep.spec.checker import type_name
 from lockstep.spec.durations import parse_duration
-from lockstep.spec.expressions import OPEN, ExpressionError, compile_expression, references
-from lockstep.spec.hints import did_you_mean, one_line
+from lockstep.spec.hints import did_you_mean
+from lockstep.spec.machine_transitions import TransitionChecker
 from lockstep.spec.names import ENV_NAME_PATTERN
-from lockstep.spec.yamlsafe import Position, escape_pointer, nearest_position, pointer
+from lockstep.spec.schema_refs import REF_PREFIX, ref_target, schema_refs
+from lockstep.spec.yamlsafe import Position, escape_pointer, pointer
 
 EXECUTORS = ("noop", "shell", "http")
 HTTP_METHODS = ("POST", "GET", "PUT", "PATCH", "DELETE")
 STEP_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,62}")
 DEFAULT_MAX_VISITS = 10
 MAX_VISITS_LIMIT = 1000
-#: the variables a condition may read
-VARIABLES = ("output", "input", "params", "visits")
-REF_PREFIX = "#/definitions/"
 
 TOP_KEYS = ("workflowName", "description", "startAt", "steps", "definitions")
 STEP_KEYS = ("name", "integrationDetails", "transitionToStep", "maxVisits")
@@ -42,8 +37,6 @@ CONFIG_KEYS: dict[str, tuple[str, ...]] = {
 }
 _ENV_NAME = re.compile(ENV_NAME_PATTERN)
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
-# keywords whose values are data, not schemas: a {"$ref": ...} inside them is not a reference
-_DATA_KEYWORDS = frozenset({"const", "enum", "default", "examples"})
 
 
 def executor_of(type_: str) -> str:
@@ -56,72 +49,6 @@ def normalise_name(name: str) -> str:
     return re.sub(r"[^a-z0-9-]", "-", name.lower()).strip("-")
 
 
-def ref_target(ref: object) -> str | None:
-    """The definition name of a ``#/definitions/<name>`` reference, else ``None``."""
-    if not isinstance(ref, str) or not ref.startswith(REF_PREFIX):
-        return None
-    token = ref[len(REF_PREFIX) :]
-    if not token or "/" in token:
-        return None
-    return token.replace("~1", "/").replace("~0", "~")
-
-
-def schema_refs(schema: Any, ptr: str = "") -> Iterator[tuple[str, str, Any]]:
-    """Every ``$ref`` and ``$id`` in a schema, as ``(pointer, keyword, value)``."""
-    stack: list[tuple[Any, str]] = [(schema, ptr)]
-    while stack:
-        node, at = stack.pop()
-        if isinstance(node, list):
-            stack.extend((item, f"{at}/{i}") for i, item in reversed(list(enumerate(node))))
-            continue
-        if not isinstance(node, dict):
-            continue
-        children = []
-        for key, value in node.items():
-            child = f"{at}/{escape_pointer(key)}"
-            if key in ("$ref", "$id") and isinstance(value, str):
-                yield child, key, value
-            elif key not in _DATA_KEYWORDS:
-                children.append((value, child))
-        stack.extend(reversed(children))
-
-
-def resolve_schema(schema: dict[str, Any], definitions: dict[str, Any]) -> dict[str, Any]:
-    """A self-contained copy of a (valid) step schema.
-
-    A schema that is only ``{"$ref": "#/definitions/x"}`` becomes a copy of ``x``; the
-    definitions it reaches through further references are attached under ``definitions``,
-    where their ``#/definitions/...`` references resolve unchanged.
-    """
-    target = ref_target(schema.get("$ref")) if set(schema) == {"$ref"} else None
-    result = copy.deepcopy(definitions[target] if target is not None else schema)
-    needed: set[str] = set()
-    pending = [result]
-    while pending:
-        for _, keyword, value in schema_refs(pending.pop()):
-            name = ref_target(value) if keyword == "$ref" else None
-            if name is not None and name not in needed and name in definitions:
-                needed.add(name)
-                pending.append(definitions[name])
-    if needed:
-        result["definitions"] = {
-            name: copy.deepcopy(value) for name, value in definitions.items() if name in needed
-        }
-    return result
-
-
-def _type_name(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    return "a list" if isinstance(value, list) else "a mapping"
-
-
 def validate_machine(
     data: dict[str, Any], positions: dict[str, Position], file: str = "<input>"
 ) -> list[Diagnostic]:
@@ -129,52 +56,14 @@ def validate_machine(
     return _Checker(data, positions, file).run()
 
 
-class _Checker:
+class _Checker(TransitionChecker):
     def __init__(self, data: dict[str, Any], positions: dict[str, Position], file: str):
+        super().__init__(positions, file)
         self.data = data
-        self.positions = positions
-        self.file = file
-        self.diagnostics: list[Diagnostic] = []
         raw_steps = data.get("steps")
         self.steps: list[Any] = raw_steps if isinstance(raw_steps, list) else []
         defs = data.get("definitions")
         self.definitions: dict[str, Any] = defs if isinstance(defs, dict) else {}
-        self.index: dict[str, int] = {}  # step name -> index of its first occurrence
-        self.targets: dict[str, list[tuple[str, str | None]]] = {}  # name -> (pointer, target)
-        self.loose: set[str] = set()  # steps whose transition is broken (already reported)
-
-    def add(self, message: str, ptr: str) -> None:
-        line, col = nearest_position(self.positions, ptr)
-        self.diagnostics.append(Diagnostic(message, self.file, line, col, ptr))
-
-    def keys(self, node: dict[str, Any], allowed: tuple[str, ...], ptr: str, where: str) -> None:
-        for key in node:
-            if key not in allowed:
-                hint = did_you_mean(key, allowed) or (
-                    f"; allowed: {', '.join(allowed)}" if allowed else ""
-                )
-                self.add(f"unknown key '{key}' {where}{hint}", f"{ptr}/{escape_pointer(key)}")
-
-    def expect(
-        self,
-        node: dict[str, Any],
-        key: str,
-        kind: type,
-        what: str,
-        ptr: str,
-        where: str,
-        *,
-        nullable: bool = False,
-    ) -> Any:
-        """``node[key]`` when present with the right type; report a wrong type (null
-        included unless ``nullable``) and return None."""
-        if key not in node or (nullable and node[key] is None):
-            return None
-        value = node[key]
-        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-            self.add(f"'{key}' {where} must be {what}, got {_type_name(value)}", f"{ptr}/{key}")
-            return None
-        return value
 
     def run(self) -> list[Diagnostic]:
         data = self.data
@@ -185,7 +74,7 @@ class _Checker:
         if "steps" not in data:
             self.add("missing required key 'steps' at the top level", "/steps")
         elif not isinstance(data["steps"], list):
-            self.add(f"'steps' must be a list of steps, got {_type_name(data['steps'])}", "/steps")
+            self.add(f"'steps' must be a list of steps, got {type_name(data['steps'])}", "/steps")
         elif not data["steps"]:
             self.add("'steps' must contain at least one step", "/steps")
         self._collect_names()
@@ -194,7 +83,7 @@ class _Checker:
                 self._check_step(i, step)
         start = self._check_start()
         if start is not None:
-            self._check_graph(start)
+            self.check_graph(start)
         return self.diagnostics
 
     # -- top level
@@ -204,7 +93,7 @@ class _Checker:
         if "workflowName" not in self.data:
             self.add("missing required key 'workflowName' at the top level", "/workflowName")
         elif not isinstance(name, str):
-            self.add(f"'workflowName' must be a string, got {_type_name(name)}", "/workflowName")
+            self.add(f"'workflowName' must be a string, got {type_name(name)}", "/workflowName")
         elif not 0 < len(name) <= 63:
             self.add("'workflowName' must be 1 to 63 characters long", "/workflowName")
         elif not normalise_name(name):
@@ -215,7 +104,7 @@ class _Checker:
         if defs is None:
             return
         if not isinstance(defs, dict):
-            self.add(f"'definitions' must be a mapping, got {_type_name(defs)}", "/definitions")
+            self.add(f"'definitions' must be a mapping, got {type_name(defs)}", "/definitions")
             return
         for name, schema in defs.items():
             self._check_schema(schema, pointer("definitions", name), f"definition '{name}'")
@@ -240,14 +129,14 @@ class _Checker:
         for i, step in enumerate(self.steps):
             ptr = pointer("steps", i)
             if not isinstance(step, dict):
-                self.add(f"step {i + 1} must be a mapping, got {_type_name(step)}", ptr)
+                self.add(f"step {i + 1} must be a mapping, got {type_name(step)}", ptr)
                 continue
             name = step.get("name")
             if "name" not in step:
                 self.add(f"missing required key 'name' in step {i + 1}", f"{ptr}/name")
             elif not isinstance(name, str):
                 self.add(
-                    f"'name' of step {i + 1} must be a string, got {_type_name(name)}",
+                    f"'name' of step {i + 1} must be a string, got {type_name(name)}",
                     f"{ptr}/name",
                 )
             elif name in self.index:
@@ -283,12 +172,12 @@ class _Checker:
             )
         elif not isinstance(details, dict):
             self.add(
-                f"'integrationDetails' {where} must be a mapping, got {_type_name(details)}",
+                f"'integrationDetails' {where} must be a mapping, got {type_name(details)}",
                 f"{ptr}/integrationDetails",
             )
         else:
             self._check_details(details, f"{ptr}/integrationDetails", where)
-        self._check_transition(step, ptr, where, owner)
+        self.check_transition(step, ptr, where, owner)
 
     def _check_details(self, details: dict[str, Any], ptr: str, where: str) -> None:
         self.keys(details, DETAIL_KEYS, ptr, where)
@@ -341,7 +230,7 @@ class _Checker:
             ):
                 self.add(
                     f"'run' {where} must be a string (a bash script) or a non-empty list "
-                    f"of strings (an argv), got {_type_name(run)}",
+                    f"of strings (an argv), got {type_name(run)}",
                     f"{ptr}/run",
                 )
             env = self.expect(config, "env", dict, "a mapping of NAME: value", ptr, where)
@@ -354,7 +243,7 @@ class _Checker:
                     )
                 elif not isinstance(value, str):
                     self.add(
-                        f"env value '{key}' {where} must be a string, got {_type_name(value)}",
+                        f"env value '{key}' {where} must be a string, got {type_name(value)}",
                         f"{ptr}/env/{escape_pointer(key)}",
                     )
         elif executor == "http":
@@ -387,7 +276,7 @@ class _Checker:
             if not _HEADER_NAME.fullmatch(key):
                 self.add(f"invalid header name {key!r} {where}", at)
             elif not isinstance(value, str):
-                self.add(f"header '{key}' {where} must be a string, got {_type_name(value)}", at)
+                self.add(f"header '{key}' {where} must be a string, got {type_name(value)}", at)
             elif "\r" in value or "\n" in value:
                 self.add(f"header '{key}' {where} must not contain line breaks", at)
 
@@ -403,7 +292,7 @@ class _Checker:
 
     def _check_schema(self, schema: Any, ptr: str, what: str) -> None:
         if not isinstance(schema, dict):
-            self.add(f"{what} must be a mapping (a JSON Schema), got {_type_name(schema)}", ptr)
+            self.add(f"{what} must be a mapping (a JSON Schema), got {type_name(schema)}", ptr)
             return
         if "definitions" in schema:
             self.add(
@@ -411,13 +300,7 @@ class _Checker:
                 "'definitions'",
                 f"{ptr}/definitions",
             )
-        try:
-            Draft202012Validator.check_schema(schema)
-        except SchemaError as err:
-            self.add(
-                f"{what} is not a valid JSON Schema: {one_line(err.message)}",
-                ptr + pointer(*err.path),
-            )
+        self.schema_compiles(schema, ptr, what)
         self._check_refs(schema, ptr)
 
     def _check_refs(self, schema: dict[str, Any], ptr: str) -> None:
@@ -441,175 +324,3 @@ class _Checker:
                     else "; there is no top-level 'definitions'"
                 )
                 self.add(f"$ref {value!r} names an unknown definition '{name}'{hint}", at)
-
-    # -- transitions
-
-    def _check_transition(
-        self, step: dict[str, Any], ptr: str, where: str, owner: str | None
-    ) -> None:
-        targets: list[tuple[str, str | None]] = []
-        at = f"{ptr}/transitionToStep"
-        value = step.get("transitionToStep")
-        broken = False
-        if "transitionToStep" not in step:
-            self.add(
-                f"missing required key 'transitionToStep' {where} (use null to end the "
-                "run after this step)",
-                at,
-            )
-            broken = True
-        elif value is None or isinstance(value, str):
-            targets.append((at, value))
-        elif isinstance(value, dict):
-            broken = not self._check_conditional(value, at, where, targets)
-        else:
-            self.add(
-                f"'transitionToStep' {where} must be a step name, null or a mapping with "
-                f"'conditions' and 'default', got {_type_name(value)}",
-                at,
-            )
-            broken = True
-        for target_ptr, target in targets:
-            if target is not None and target not in self.index:
-                hint = did_you_mean(target, self.index)
-                self.add(f"transition {where} to unknown step '{target}'{hint}", target_ptr)
-                broken = True
-        if owner is not None:
-            self.targets[owner] = targets
-            if broken:
-                self.loose.add(owner)
-
-    def _check_conditional(
-        self, value: dict[str, Any], ptr: str, where: str, targets: list[tuple[str, str | None]]
-    ) -> bool:
-        """Check a conditional transition, collecting its targets; False when it is broken."""
-        self.keys(value, ("conditions", "default"), ptr, f"in 'transitionToStep' {where}")
-        ok = True
-        for key in ("conditions", "default"):
-            if key not in value:
-                self.add(
-                    f"missing required key '{key}' in 'transitionToStep' {where}", f"{ptr}/{key}"
-                )
-                ok = False
-        if "default" in value:
-            if value["default"] is None or isinstance(value["default"], str):
-                targets.append((f"{ptr}/default", value["default"]))
-            else:
-                self.add(
-                    f"'default' of 'transitionToStep' {where} must be a step name or "
-                    f"null, got {_type_name(value['default'])}",
-                    f"{ptr}/default",
-                )
-                ok = False
-        conditions = value.get("conditions")
-        if "conditions" in value and (not isinstance(conditions, list) or not conditions):
-            self.add(
-                f"'conditions' {where} must be a non-empty list of "
-                '{"if": <CEL>, "next": <step name or null>}',
-                f"{ptr}/conditions",
-            )
-            return False
-        for k, cond in enumerate(conditions or []):
-            at = f"{ptr}/conditions/{k}"
-            if not isinstance(cond, dict):
-                self.add(f"condition {k + 1} {where} must be a mapping with 'if' and 'next'", at)
-                ok = False
-                continue
-            self.keys(cond, ("if", "next"), at, f"in condition {k + 1} {where}")
-            for key in ("if", "next"):
-                if key not in cond:
-                    self.add(
-                        f"missing required key '{key}' in condition {k + 1} {where}", f"{at}/{key}"
-                    )
-                    ok = False
-            if "if" in cond:
-                self._check_condition(cond["if"], f"{at}/if", f"condition {k + 1} {where}")
-            if "next" not in cond:
-                continue
-            if cond["next"] is None or isinstance(cond["next"], str):
-                targets.append((f"{at}/next", cond["next"]))
-            else:
-                self.add(
-                    f"'next' of condition {k + 1} {where} must be a step name or null, got "
-                    f"{_type_name(cond['next'])}",
-                    f"{at}/next",
-                )
-                ok = False
-        return ok
-
-    def _check_condition(self, src: Any, ptr: str, label: str) -> None:
-        """Check one condition's CEL; ``label`` is e.g. "condition 2 in step 'a'"."""
-        if not isinstance(src, str) or not src.strip():
-            self.add(f"'if' of {label} must be a non-empty CEL expression string", ptr)
-            return
-        if OPEN in src:
-            self.add(f"'if' of {label} is plain CEL; write it without '${{{{ }}}}'", ptr)
-            return
-        try:
-            compile_expression(src)
-            chains = references(src)
-        except ExpressionError as err:
-            self.add(f"{label}: {err.message}", ptr)
-            return
-        problems: list[str] = []
-        for chain in chains:
-            if chain[0] not in VARIABLES:
-                problems.append(
-                    f"unknown name '{chain[0]}'; conditions can use {', '.join(VARIABLES)}"
-                )
-            elif chain[0] == "visits" and len(chain) > 1 and chain[1] not in self.index:
-                problems.append(
-                    f"unknown step '{chain[1]}' in visits{did_you_mean(chain[1], self.index)}"
-                )
-        for problem in dict.fromkeys(problems):
-            self.add(f"{label}: expression '{src}': {problem}", ptr)
-
-    # -- graph
-
-    def _check_graph(self, start: str) -> None:
-        edges = {
-            name: [t for _, t in self.targets.get(name, []) if t in self.index]
-            for name in self.index
-        }
-        reachable = {start}
-        frontier = [start]
-        while frontier:
-            for target in edges[frontier.pop()]:
-                if target not in reachable:
-                    reachable.add(target)
-                    frontier.append(target)
-        for name, i in self.index.items():
-            if name not in reachable:
-                self.add(
-                    f"step '{name}' is unreachable: no transition leads to it from the "
-                    f"start step '{start}'",
-                    pointer("steps", i, "name"),
-                )
-        # steps that can end the run, or whose transition is broken (reported already)
-        ending = {
-            name
-            for name in self.index
-            if name in self.loose
-            or name not in self.targets
-            or any(t is None for _, t in self.targets[name])
-        }
-        incoming: dict[str, list[str]] = {name: [] for name in self.index}
-        for name, targets in edges.items():
-            for target in targets:
-                incoming[target].append(name)
-        frontier = list(ending)
-        while frontier:
-            for source in incoming[frontier.pop()]:
-                if source not in ending:
-                    ending.add(source)
-                    frontier.append(source)
-        stuck = [name for name in self.index if name in reachable and name not in ending]
-        if stuck:
-            names = ", ".join(f"'{n}'" for n in stuck)
-            noun = "step" if len(stuck) == 1 else "steps"
-            self.add(
-                f"{noun} {names} can never finish: no chain of transitions from "
-                f"{'it' if len(stuck) == 1 else 'them'} reaches null (the end); add an exit, "
-                'e.g. a condition with "next": null',
-                pointer("steps", self.index[stuck[0]], "transitionToStep"),
-            )

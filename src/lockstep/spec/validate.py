@@ -13,10 +13,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError, best_match
+from jsonschema.exceptions import best_match
 
 from lockstep.errors import Diagnostic
 from lockstep.spec.artifact_rules import check_artifacts
+from lockstep.spec.checker import Checker
 from lockstep.spec.conditions import is_boolean
 from lockstep.spec.contracts import CONTRACTS, check_references, resolved, template_strings
 from lockstep.spec.expressions import (
@@ -37,7 +38,7 @@ from lockstep.spec.models import WorkflowSpec
 from lockstep.spec.names import SECRET_NAME_PATTERN
 from lockstep.spec.shell import compile_shell
 from lockstep.spec.sources import check_sources
-from lockstep.spec.yamlsafe import Position, nearest_position, pointer
+from lockstep.spec.yamlsafe import Position, pointer
 
 IF_EXAMPLE = "${{ params.deploy == true }}"
 SECRET_NAME = re.compile(SECRET_NAME_PATTERN)
@@ -74,12 +75,10 @@ def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-class _Checker:
+class _Checker(Checker):
     def __init__(self, data: Mapping[str, Any], positions: dict[str, Position], file: str):
+        super().__init__(positions, file)
         self.data = data
-        self.positions = positions
-        self.file = file
-        self.diagnostics: list[Diagnostic] = []
         self.params = data.get("params")
         self.groups = {
             "steps": {k: v for k, v in _dict(data.get("steps")).items() if isinstance(v, dict)},
@@ -90,10 +89,6 @@ class _Checker:
         # a file with thousands of chained steps is not quadratic in sets
         self._ancestors: dict[str, dict[str, int]] = {}
         self._order: dict[str, dict[str, int]] = {}
-
-    def add(self, message: str, ptr: str) -> None:
-        line, col = nearest_position(self.positions, ptr)
-        self.diagnostics.append(Diagnostic(message, self.file, line, col, ptr))
 
     def run(self) -> list[Diagnostic]:
         self._check_params()
@@ -107,7 +102,7 @@ class _Checker:
             self._check_outputs_schema(resolved(run_schema, definitions) or {}, "/outputs_schema")
         for name, schema in definitions.items():
             if isinstance(schema, dict):
-                self._check_schema(schema, pointer("definitions", name), f"definition '{name}'")
+                self.schema_compiles(schema, pointer("definitions", name), f"definition '{name}'")
         for group, steps in self.groups.items():
             for sid, step in steps.items():
                 for key in CONTRACTS:
@@ -121,7 +116,7 @@ class _Checker:
                     if key == "outputs":
                         self._check_outputs_schema(schema, ptr)
                     else:
-                        self._check_schema(schema, ptr, "'input'")
+                        self.schema_compiles(schema, ptr, "'input'")
         for sid in self.fin:
             if sid in self.main:
                 self.add(
@@ -136,20 +131,9 @@ class _Checker:
 
     # -- schemas
 
-    def _check_schema(self, schema: dict[str, Any], ptr: str, what: str) -> bool:
-        try:
-            Draft202012Validator.check_schema(schema)
-        except SchemaError as err:
-            self.add(
-                f"{what} is not a valid JSON Schema: {one_line(err.message)}",
-                ptr + pointer(*err.path),
-            )
-            return False
-        return True
-
     def _check_params(self) -> None:
         params = self.params
-        if not isinstance(params, dict) or not self._check_schema(params, "/params", "'params'"):
+        if not isinstance(params, dict) or not self.schema_compiles(params, "/params", "'params'"):
             return
         if params.get("type") != "object":
             where = "/params/type" if "type" in params else "/params"
@@ -164,7 +148,7 @@ class _Checker:
                     )
 
     def _check_outputs_schema(self, schema: dict[str, Any], ptr: str) -> None:
-        if self._check_schema(schema, ptr, "'outputs'") and schema.get("type", "object") != (
+        if self.schema_compiles(schema, ptr, "'outputs'") and schema.get("type", "object") != (
             "object"
         ):
             self.add("'outputs' must be a JSON Schema with 'type: object'", ptr + "/type")
