@@ -8,8 +8,9 @@ import pytest
 import yaml
 
 from lockstep.errors import ParamError
-from lockstep.spec.diff import FieldChange, ParamChange, SpecDiff, StepChange, diff_specs, spec_data
+from lockstep.spec.diff import FieldChange, SpecDiff, StepChange, diff_specs, spec_data
 from lockstep.spec.load import load_spec
+from lockstep.spec.param_changes import ParamChange
 from lockstep.spec.params import parse_cli_params, resolve_params
 
 BASE = """\
