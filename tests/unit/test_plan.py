@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from lockstep.engine.plan import compile_plan, step_order
+from pathlib import Path
+
+from lockstep.engine.plan import compile_machine, compile_plan, step_order
 from lockstep.engine.types import Workspace
 from lockstep.spec.load import load_spec
+from lockstep.spec.machine import load_machine
 
 SPEC = """
 name: plan
@@ -108,3 +111,36 @@ def test_secret_names_in_env_are_validated() -> None:
 
     with pytest.raises(SpecError, match="secret names must match"):
         load_spec("name: s\nsteps:\n  a: {run: 'true', env: {T: '${{ secrets.lower }}'}}\n")
+
+
+def test_a_state_machine_compiles_to_a_plan_with_the_same_run_fields_and_its_exits() -> None:
+    text = (Path(__file__).parents[2] / "examples/statemachine/workflow.json").read_text()
+    machine = load_machine(text)
+    plan = compile_machine(
+        machine,
+        run_id="r2",
+        project="p",
+        params={"x": 1},
+        workspace=Workspace(snapshot=None),
+        heartbeat_timeout_s=30,
+        pool="gpu",
+    )
+    assert (plan.run_id, plan.project, plan.workflow) == ("r2", "p", "order-processing")
+    assert (plan.spec_digest, plan.params, plan.heartbeat_timeout_s) == (
+        machine.digest,
+        {"x": 1},
+        30,
+    )
+    assert plan.start == "computeTotal"
+    steps = {s.id: s for s in plan.steps}
+    assert steps["computeTotal"].command[:2] == ["bash", "-c"]
+    assert steps["computeTotal"].env == {"CURRENCY": "EUR"}
+    assert steps["computeTotal"].timeout_s == 30
+    assert {s.pool for s in plan.steps} == {"gpu"}
+    score = steps["scoreOrder"]
+    assert [(b.condition is None, b.next) for b in score.branches] == [
+        (False, "scoreOrder"),
+        (True, "finish"),
+    ]
+    assert score.max_visits == 5
+    assert score.config["url"] == "http://127.0.0.1:8099/score"

@@ -100,6 +100,34 @@ def _step_plan(spec: WorkflowSpec, step_id: str, step: StepSpec, is_finally: boo
     )
 
 
+def _run_plan(
+    workflow: str,
+    digest: str,
+    steps: list[StepPlan],
+    *,
+    run_id: str,
+    project: str,
+    params: dict[str, Any],
+    workspace: Workspace,
+    heartbeat_timeout_s: float,
+    **dialect: Any,
+) -> RunPlan:
+    """The plan of a run in either dialect: what every run carries (which run, whose, its
+    params, its checkout, how long a silent worker is trusted), plus the dialect's own fields
+    (a YAML run's outputs, env and reuse; a state machine's start step)."""
+    return RunPlan(
+        run_id=run_id,
+        project=project,
+        workflow=workflow,
+        spec_digest=digest,
+        params=params,
+        workspace=workspace,
+        steps=steps,
+        heartbeat_timeout_s=heartbeat_timeout_s,
+        **dialect,
+    )
+
+
 def step_order(spec: WorkflowSpec) -> list[tuple[str, bool]]:
     """Main steps then finally steps, each group in a stable topological order."""
     order: list[tuple[str, bool]] = []
@@ -132,18 +160,18 @@ def compile_plan(
         step = (spec.finally_ if fin else spec.steps)[sid]
         where = step.runs_on or pool or spec.defaults.runs_on or "default"
         steps.append(replace(_step_plan(spec, sid, step, fin), pool=where))
-    return RunPlan(
+    return _run_plan(
+        spec.name,
+        loaded.digest,
+        steps,
         run_id=run_id,
         project=project,
-        workflow=spec.name,
-        spec_digest=loaded.digest,
         params=params,
         workspace=workspace,
-        steps=steps,
+        heartbeat_timeout_s=heartbeat_timeout_s,
         outputs=dict(spec.outputs),
         env={k: _text(v) for k, v in spec.env.items()},
         run_timeout_s=spec.timeout,
-        heartbeat_timeout_s=heartbeat_timeout_s,
         reuse=reuse or {},
         sha=sha,
         no_cache=no_cache,
@@ -201,14 +229,14 @@ def compile_machine(
                 max_visits=step.max_visits,
             )
         )
-    return RunPlan(
+    return _run_plan(
+        machine.name,
+        machine.digest,
+        steps,
         run_id=run_id,
         project=project,
-        workflow=machine.name,
-        spec_digest=machine.digest,
         params=params,
         workspace=workspace,
-        steps=steps,
         heartbeat_timeout_s=heartbeat_timeout_s,
         start=machine.start,
     )
