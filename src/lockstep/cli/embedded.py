@@ -136,13 +136,13 @@ class EmbeddedTransport(httpx.AsyncBaseTransport):
             return
         from sqlalchemy import func, select
 
-        from lockstep.engine.states import RUN_TERMINAL
+        from lockstep.engine.states import RUN_FINISHED
         from lockstep.storage.db import RunRow
 
         query = (
             select(func.count())
             .select_from(RunRow)
-            .where(RunRow.created_at >= self._since, RunRow.status.not_in(RUN_TERMINAL))
+            .where(RunRow.created_at >= self._since, RunRow.status.not_in(RUN_FINISHED))
         )
         db, told = plane.services.db, False
 
