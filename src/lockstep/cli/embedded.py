@@ -78,8 +78,8 @@ class EmbeddedTransport(httpx.AsyncBaseTransport):
         # import, and commands that talk to a server never need it
         with _lasting_imports():
             from lockstep.api.app import create_app
+            from lockstep.clock import utcnow
             from lockstep.server.runtime import ControlPlane
-            from lockstep.storage.database import utcnow
 
         plane = ControlPlane(settings, role="cli", engine=self._engine, auth=False)
         try:

@@ -22,6 +22,7 @@ from temporalio.exceptions import (
 )
 
 with workflow.unsafe.imports_passed_through():
+    from lockstep.clock import format_ts
     from lockstep.engine.caching import cache_key
     from lockstep.engine.events import Event, EventBatch
     from lockstep.engine.refs import LOAD_MAX, ref_keys, step_sources, with_values
@@ -63,10 +64,6 @@ INFRA_RETRIES = 3
 NO_TIMEOUT = timedelta(days=30)
 
 
-def _iso(at: Any) -> str:
-    return str(at.isoformat(timespec="microseconds")).replace("+00:00", "Z")
-
-
 def _deep_render(value: Any, ctx: dict[str, Any]) -> Any:
     """``with:`` values: every string rendered (a whole ``${{ }}`` keeps its JSON type)."""
     if isinstance(value, str):
@@ -94,7 +91,7 @@ class StepInterpreter:
         self._artifacts: dict[str, list[ArtifactRef]] = {}  # what each succeeded step stored
 
     def _emit(self, kind: str, at: str | None = None, **fields: Any) -> None:
-        self._events.append(Event(kind=kind, at=at or _iso(workflow.now()), **fields))
+        self._events.append(Event(kind=kind, at=at or format_ts(workflow.now()), **fields))
 
     async def _flusher(self) -> None:
         assert self._plan is not None

@@ -11,10 +11,10 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from lockstep.clock import utcnow
 from lockstep.engine.states import RunStatus, StepStatus, run_can_move
 from lockstep.errors import InvalidRequest, NotFound
 from lockstep.records import RunPage
-from lockstep.storage.database import utcnow
 from lockstep.storage.db import RunRow, StepRow
 from lockstep.storage.run_records import summary
 
