@@ -1,7 +1,9 @@
 """The one error hierarchy. Every error a user can see is a ``LockstepError``.
 
-Categories map to HTTP statuses (``api.errors``) and CLI exit codes (``cli.output``) in one
-place each; leaves carry structured fields so callers never parse messages.
+Every error belongs to one category (``CATEGORIES``: the classes right below the root);
+categories map to HTTP statuses (``api.errors``) and CLI exit codes (``cli.output``) in one
+place each, and a unit test keeps every leaf in a category. Leaves carry structured fields so
+callers never parse messages.
 """
 
 from __future__ import annotations
@@ -106,10 +108,15 @@ class ConfigError(LockstepError):
     kind = "config"
 
 
-class EngineUnavailable(LockstepError):
-    """Temporal, the database or the server cannot be reached."""
+class Unavailable(LockstepError):
+    """Something lockstep needs cannot be reached now (the engine, the database, the
+    artifact store, the server): trying again later may work."""
 
     kind = "unavailable"
+
+
+class EngineUnavailable(Unavailable):
+    """Temporal, the database or the server cannot be reached."""
 
 
 class ExecutionError(LockstepError):
@@ -121,3 +128,26 @@ class ExecutionError(LockstepError):
         super().__init__(message)
         self.run_id = run_id
         self.step = step
+
+
+#: the categories, each mapped once to an HTTP status and a CLI exit code
+CATEGORIES: tuple[type[LockstepError], ...] = (
+    SpecError,
+    ParamError,
+    InvalidRequest,
+    NotFound,
+    Conflict,
+    Unauthenticated,
+    PermissionDenied,
+    PayloadTooLarge,
+    ConfigError,
+    Unavailable,
+    ExecutionError,
+)
+
+
+def category(exc: LockstepError | type[LockstepError]) -> type[LockstepError]:
+    """The category an error (or an error class) belongs to; the root for one outside every
+    category (a bug the unit tests catch)."""
+    cls = exc if isinstance(exc, type) else type(exc)
+    return next((c for c in cls.__mro__ if c in CATEGORIES), LockstepError)

@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 
 from lockstep.api.validation import explain
+from lockstep.clock import utcnow
 from lockstep.errors import InvalidRequest, NotFound
 from lockstep.registry.selectors import TAG_PATTERN
 from lockstep.storage import runs as store
-from lockstep.storage.database import Database, utcnow
+from lockstep.storage.database import Database
 from lockstep.storage.db import ProjectRow
 
 

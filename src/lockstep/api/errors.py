@@ -11,10 +11,11 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lockstep import errors
-from lockstep.registry.urls import GitError
 
 log = logging.getLogger(__name__)
 
+#: the one table from error category to HTTP status. 500 is kept for what no category
+#: covers: a bug, answered "internal error; see the server log"
 STATUS: dict[type[errors.LockstepError], int] = {
     errors.SpecError: 422,
     errors.ParamError: 422,
@@ -24,20 +25,19 @@ STATUS: dict[type[errors.LockstepError], int] = {
     errors.Unauthenticated: 401,
     errors.PermissionDenied: 403,
     errors.PayloadTooLarge: 413,
-    errors.EngineUnavailable: 503,
-    errors.ConfigError: 500,
-    errors.ExecutionError: 500,
-    GitError: 400,
+    errors.Unavailable: 503,
+    # the server cannot do this as it is set up (its secret key unreadable, a driver
+    # missing): unavailable until its operator acts, and the detail says what to fix
+    errors.ConfigError: 503,
+    # the machinery behind the server (a container runtime, a store) failed at the work
+    errors.ExecutionError: 502,
 }
 PROBLEM = "application/problem+json"
 TYPE_BASE = "https://lockstep.dev/problems/"
 
 
-def status_for(exc: errors.LockstepError) -> int:
-    for cls in type(exc).__mro__:
-        if cls in STATUS:
-            return STATUS[cls]
-    return 500
+def status_for(exc: errors.LockstepError | type[errors.LockstepError]) -> int:
+    return STATUS.get(errors.category(exc), 500)
 
 
 def problem(status: int, kind: str, title: str, detail: str, **extra: Any) -> JSONResponse:

@@ -30,6 +30,8 @@ _KINDS: dict[str, type[errors.LockstepError]] = {
     "payload-too-large": errors.PayloadTooLarge,
     "unavailable": errors.EngineUnavailable,
     "invalid-request": errors.InvalidRequest,
+    "config": errors.ConfigError,
+    "execution": errors.ExecutionError,
 }
 
 #: a live log stream that drops is resumed from its last event, at most this many times in a

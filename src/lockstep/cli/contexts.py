@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from lockstep.cli import context, credentials
-from lockstep.cli.output import REJECTED, err, fail, out
+from lockstep.cli.output import err, fail, out
 from lockstep.errors import InvalidRequest
 
 LOCAL = "local"
@@ -43,7 +43,7 @@ def context_use(
     settings = context.settings()
     url = None if target == LOCAL else target.rstrip("/")
     if url is not None and credentials.load(settings.config_dir, url) is None:
-        fail(InvalidRequest(f"not logged in to {url}; run `lockstep login {url}` first"), REJECTED)
+        fail(InvalidRequest(f"not logged in to {url}; run `lockstep login {url}` first"))
     credentials.use(settings.config_dir, url)
     err.print(f"commands now go to {describe()}")
 

@@ -78,8 +78,8 @@ class EmbeddedTransport(httpx.AsyncBaseTransport):
         # import, and commands that talk to a server never need it
         with _lasting_imports():
             from lockstep.api.app import create_app
+            from lockstep.clock import utcnow
             from lockstep.server.runtime import ControlPlane
-            from lockstep.storage.database import utcnow
 
         plane = ControlPlane(settings, role="cli", engine=self._engine, auth=False)
         try:
@@ -136,13 +136,13 @@ class EmbeddedTransport(httpx.AsyncBaseTransport):
             return
         from sqlalchemy import func, select
 
-        from lockstep.engine.states import RUN_TERMINAL
+        from lockstep.engine.states import RUN_FINISHED
         from lockstep.storage.db import RunRow
 
         query = (
             select(func.count())
             .select_from(RunRow)
-            .where(RunRow.created_at >= self._since, RunRow.status.not_in(RUN_TERMINAL))
+            .where(RunRow.created_at >= self._since, RunRow.status.not_in(RUN_FINISHED))
         )
         db, told = plane.services.db, False
 

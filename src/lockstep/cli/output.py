@@ -11,22 +11,39 @@ from rich.console import Console
 from rich.markup import escape
 
 from lockstep import errors
+from lockstep.engine.states import RunStatus, StepStatus
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
-#: exit codes scripts rely on
+#: exit codes scripts rely on (the README's "Scripts")
 OK, FAILED, REJECTED = 0, 1, 2
 
-STATUS_STYLE = {
-    "succeeded": "green",
-    "failed": "red",
-    "upstream_failed": "red",
-    "cancelled": "yellow",
-    "skipped": "dim",
-    "running": "cyan",
-    "pending": "dim",
-    "queued": "dim",
+#: the one table from error category to exit code: a request the user got wrong exits 2, one
+#: that could not be carried out 1
+EXIT_CODES: dict[type[errors.LockstepError], int] = {
+    errors.SpecError: REJECTED,
+    errors.ParamError: REJECTED,
+    errors.InvalidRequest: REJECTED,
+    errors.NotFound: FAILED,
+    errors.Conflict: FAILED,
+    errors.Unauthenticated: FAILED,
+    errors.PermissionDenied: FAILED,
+    errors.PayloadTooLarge: FAILED,
+    errors.ConfigError: FAILED,
+    errors.Unavailable: FAILED,
+    errors.ExecutionError: FAILED,
+}
+
+STATUS_STYLE: dict[str, str] = {
+    StepStatus.SUCCEEDED: "green",
+    StepStatus.FAILED: "red",
+    StepStatus.UPSTREAM_FAILED: "red",
+    StepStatus.CANCELLED: "yellow",
+    StepStatus.SKIPPED: "dim",
+    StepStatus.RUNNING: "cyan",
+    StepStatus.PENDING: "dim",
+    RunStatus.QUEUED: "dim",
 }
 
 
@@ -54,20 +71,23 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
-#: a request the user got wrong (exit 2), as opposed to one that could not be carried out (1)
-_REJECTED = (errors.SpecError, errors.ParamError, errors.InvalidRequest)
+def exit_code(exc: errors.LockstepError, *, rejected: bool = False) -> int:
+    """The exit code of ``exc``'s category; ``rejected``: the command's request was refused
+    before anything ran (``lockstep run``'s rule), which exits 2 whatever refused it."""
+    return REJECTED if rejected else EXIT_CODES.get(errors.category(exc), FAILED)
 
 
-def exit_code(exc: errors.LockstepError) -> int:
-    return REJECTED if isinstance(exc, _REJECTED) else FAILED
+def run_exit(status: str) -> int:
+    """The exit code of a command that followed a run to its end: 0 if it succeeded."""
+    return OK if status == RunStatus.SUCCEEDED else FAILED
 
 
-def fail(exc: errors.LockstepError, code: int | None = None) -> NoReturn:
-    """Print ``exc`` as one line (a spec's every diagnostic) and exit: with ``code``, else 2
-    for a bad request and 1 for anything else."""
+def fail(exc: errors.LockstepError, *, rejected: bool = False) -> NoReturn:
+    """Print ``exc`` as one line (a spec's every diagnostic) and exit with its code
+    (``exit_code``)."""
     if isinstance(exc, errors.SpecError) and exc.diagnostics:
         for diag in exc.diagnostics:
             err.print(f"[red]error[/]: {escape(visible(str(diag)))}")
     else:
         err.print(f"[red]error[/]: {escape(visible(str(exc)))}")
-    raise SystemExit(exit_code(exc) if code is None else code)
+    raise SystemExit(exit_code(exc, rejected=rejected))

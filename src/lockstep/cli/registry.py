@@ -10,7 +10,7 @@ from rich.markup import escape
 
 from lockstep.cli.admin import AsJson, go, show
 from lockstep.cli.client import ApiClient
-from lockstep.cli.output import err, out, print_json
+from lockstep.cli.output import err, out, print_json, run_exit
 
 repos = typer.Typer(help="Connected Git repositories.", no_args_is_help=True)
 definitions = typer.Typer(help="Workflows discovered in repositories.", no_args_is_help=True)
@@ -211,4 +211,4 @@ def instances_run(
         print_json(final.model_dump(mode="json"))
     else:
         print_run(final)
-    raise typer.Exit(0 if final.status == "succeeded" else 1)
+    raise typer.Exit(run_exit(final.status))

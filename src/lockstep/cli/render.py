@@ -9,6 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from lockstep.cli.output import out, styled, visible
+from lockstep.engine.states import StepStatus
 from lockstep.outputs_by_reference import is_ref, preview
 from lockstep.records import RunPage, RunRecord
 from lockstep.spec.durations import format_duration
@@ -28,7 +29,7 @@ def run_table(run: RunRecord) -> Table:
         table.add_column(col, overflow="fold")
     for step_id, step in run.steps.items():
         note = step.error or ""
-        if step.status == "running" and step.history and step.history[-1].waiting:
+        if step.status == StepStatus.RUNNING and step.history and step.history[-1].waiting:
             note = step.history[-1].waiting
         if step.reused_from:
             note = f"reused from {step.reused_from}"
@@ -49,8 +50,12 @@ def run_table(run: RunRecord) -> Table:
 
 def _counts(items: dict[str, int]) -> str:
     """``7/10 succeeded, 1 failed, 2 running`` for a fan-out step's items."""
-    done = f"{items.get('succeeded', 0)}/{items.get('total', 0)} succeeded"
-    rest = [f"{n} {status}" for status, n in items.items() if status not in ("total", "succeeded")]
+    done = f"{items.get(StepStatus.SUCCEEDED, 0)}/{items.get('total', 0)} succeeded"
+    rest = [
+        f"{n} {status}"
+        for status, n in items.items()
+        if status not in ("total", StepStatus.SUCCEEDED)
+    ]
     return ", ".join([done, *rest])
 
 

@@ -15,7 +15,7 @@ import typer
 
 from lockstep.cli import context, watch
 from lockstep.cli.client import ApiClient, connect
-from lockstep.cli.output import FAILED, OK, REJECTED, err, fail, out, print_json
+from lockstep.cli.output import FAILED, OK, err, fail, out, print_json, run_exit
 from lockstep.cli.render import print_run
 from lockstep.errors import Conflict, EngineUnavailable, InvalidRequest, LockstepError
 from lockstep.records import RunRecord
@@ -63,7 +63,7 @@ def run_command(
             schema = params_schema(loaded)
             params = resolve_params(parse_cli_params(param or [], schema), schema)
         except LockstepError as exc:
-            fail(exc, REJECTED)
+            fail(exc, rejected=True)
         path, text = Path(loaded.file).resolve(), loaded.text
 
         async def submit(client: ApiClient) -> RunRecord:
@@ -124,21 +124,21 @@ async def _run(
         except (HomeBusy, EngineUnavailable) as exc:
             if not joined:
                 # nothing ran: a busy home refuses the run, it did not fail
-                fail(exc, REJECTED if isinstance(exc, HomeBusy) else FAILED)
+                fail(exc, rejected=isinstance(exc, HomeBusy))
             # the `lockstep run` that served this one has ended: take its engine over (the
             # run's history is in the home, so it goes on where it was)
             now = asyncio.get_running_loop().time()
             deadline = deadline or now + HANDOVER_S
             if now > deadline:
-                fail(exc, FAILED)
+                fail(exc)
             if not told:
                 err.print("the `lockstep run` serving this home has ended; taking its engine over")
                 told = True
             await asyncio.sleep(0.2)
         except LockstepError as exc:
-            fail(exc, FAILED)
+            fail(exc)
     _report(run, as_json=as_json, final=True)
-    return OK if run.status == "succeeded" else FAILED
+    return run_exit(run.status)
 
 
 async def _submit_once(client: ApiClient, submit: Submit) -> RunRecord:
@@ -149,9 +149,9 @@ async def _submit_once(client: ApiClient, submit: Submit) -> RunRecord:
             exc.__cause__ is None or isinstance(exc.__cause__, httpx.ConnectError)
         ):
             raise  # refused or never sent: submit again to whoever serves the home next
-        fail(exc, REJECTED)
+        fail(exc, rejected=True)
     except LockstepError as exc:
-        fail(exc, REJECTED)
+        fail(exc, rejected=True)
 
 
 async def _follow(client: ApiClient, run: RunRecord, *, live: bool) -> tuple[RunRecord, int | None]:

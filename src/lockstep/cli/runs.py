@@ -14,7 +14,7 @@ from rich.markup import escape
 
 from lockstep.cli import context, watch
 from lockstep.cli.client import ApiClient, connect
-from lockstep.cli.output import FAILED, OK, err, fail, out, print_json, styled, visible
+from lockstep.cli.output import OK, err, fail, out, print_json, run_exit, styled, visible
 from lockstep.cli.render import print_run, runs_table
 from lockstep.errors import LockstepError
 from lockstep.records import RunRecord
@@ -116,7 +116,7 @@ def logs(
                 async with contextlib.aclosing(client.follow_logs(run_id, step=step)) as lines:
                     async for line in lines:
                         _print_line(line, step=step, as_json=as_json, raw=raw)
-                return _outcome((await client.get_run(run_id)).status)
+                return run_exit((await client.get_run(run_id)).status)
             cursor: str | None = None
             while True:
                 page = await client.logs(run_id, step=step, cursor=cursor)
@@ -128,7 +128,7 @@ def logs(
                 if not follow:
                     return OK
                 if page["done"]:
-                    return _outcome(page["status"])
+                    return run_exit(page["status"])
                 await asyncio.sleep(0.3)
 
     _guard(_go())
@@ -150,10 +150,6 @@ def _print_line(line: dict[str, Any], *, step: str | None, as_json: bool, raw: b
     out.print(f"{label}{stream}{escape(visible(line['text']))}")
 
 
-def _outcome(status: str) -> int:
-    return OK if status == "succeeded" else FAILED
-
-
 @app.command("wait")
 def wait(run_id: str, as_json: AsJson = False) -> None:
     """Wait until a run has ended and print its status (with --json, its record): exit 0 if it
@@ -173,7 +169,7 @@ def wait(run_id: str, as_json: AsJson = False) -> None:
             out.print(f"{run.id} {styled(run.status)}")
             if run.error:
                 err.print(f"[red]error[/]: {escape(run.error)}")
-        return _outcome(run.status)
+        return run_exit(run.status)
 
     _guard(_go())
 
@@ -206,7 +202,7 @@ async def _follow(
         print_json(run.model_dump(mode="json"))
     else:
         print_run(run)
-    return OK if run.status == "succeeded" else FAILED
+    return run_exit(run.status)
 
 
 @app.command("retry")

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from lockstep.cli.output import REJECTED, fail
+from lockstep.cli.output import fail
 from lockstep.errors import InvalidRequest, LockstepError
 from lockstep.settings import POOL_PATTERN
 
@@ -45,7 +45,7 @@ def worker_command(
     for item in label or []:
         key, eq, value = item.partition("=")
         if not eq or not re.fullmatch(r"[A-Za-z0-9_.-]{1,63}", key) or len(value) > 200:
-            fail(InvalidRequest(f"invalid label {item[:80]!r}: use key=value"), REJECTED)
+            fail(InvalidRequest(f"invalid label {item[:80]!r}: use key=value"))
         labels[key] = value
 
     if not re.fullmatch(POOL_PATTERN, pool):
@@ -53,8 +53,7 @@ def worker_command(
             InvalidRequest(
                 f"invalid pool name {pool[:80]!r}: use lowercase letters, digits and '-' "
                 "(at most 63 characters)"
-            ),
-            REJECTED,
+            )
         )
     try:
         server.work(pool, concurrency, labels)

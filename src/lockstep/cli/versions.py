@@ -12,7 +12,7 @@ from rich.markup import escape
 
 from lockstep.cli.admin import AsJson, go, show
 from lockstep.cli.client import ApiClient
-from lockstep.cli.output import REJECTED, err, fail, out, print_json
+from lockstep.cli.output import EXIT_CODES, err, fail, out, print_json
 from lockstep.errors import InvalidRequest, NotFound, SpecError
 
 versions = typer.Typer(help="Immutable versions of definitions.", no_args_is_help=True)
@@ -40,9 +40,9 @@ def publish_command(
         text = file.read_text(encoding="utf-8")
         name = definition or spec_name(load_workflow(text, file.name))
     except (OSError, UnicodeDecodeError) as exc:
-        fail(InvalidRequest(f"cannot read {file}: {exc}"), REJECTED)
+        fail(InvalidRequest(f"cannot read {file}: {exc}"))
     except SpecError as exc:
-        fail(exc, REJECTED)
+        fail(exc)
 
     async def run(c: ApiClient) -> None:
         try:
@@ -59,7 +59,7 @@ def publish_command(
         if not draft["valid"]:  # saved as a draft, not published
             for problem in draft["errors"]:
                 err.print(f"[red]error[/]: {escape(problem)}")
-            raise SystemExit(REJECTED)
+            raise SystemExit(EXIT_CODES[SpecError])  # the server found the spec invalid
         version = await c.call("POST", _defs(c, name, "publish"), json={"message": message})
         if as_json:
             print_json(version)

@@ -9,11 +9,12 @@ from rich.live import Live
 from lockstep.cli.client import ApiClient
 from lockstep.cli.output import out
 from lockstep.cli.render import run_table
+from lockstep.engine.states import RUN_FINISHED
 from lockstep.records import RunRecord
 from lockstep.storage.damage import DAMAGED
 
 #: statuses that never change again; a damaged record's unreadable status is one of them
-TERMINAL = ("succeeded", "failed", "cancelled", DAMAGED)
+TERMINAL = RUN_FINISHED | {DAMAGED}
 
 
 async def wait(client: ApiClient, run_id: str, *, live: bool, poll_s: float = 0.2) -> RunRecord:

@@ -13,6 +13,7 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from lockstep.clock import format_ts
 from lockstep.engine.events import EventBatch
 from lockstep.engine.interpreter import (
     CACHE_ACTIVITY,
@@ -34,7 +35,7 @@ from lockstep.secrets.masking import Masker, MaskingLogWriter
 from lockstep.storage import cache
 from lockstep.storage.blobs import BlobStore
 from lockstep.storage.database import Database
-from lockstep.storage.logs import LogSink, LogWriter, format_ts
+from lockstep.storage.logs import LogSink, LogWriter
 from lockstep.storage.recorder import apply_events
 
 logger = logging.getLogger(__name__)

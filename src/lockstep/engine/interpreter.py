@@ -22,15 +22,12 @@ from temporalio.exceptions import (
 )
 
 with workflow.unsafe.imports_passed_through():
+    from lockstep.clock import format_ts
     from lockstep.engine.caching import cache_key
     from lockstep.engine.events import Event, EventBatch
     from lockstep.engine.refs import step_sources
-    from lockstep.engine.states import STEP_TERMINAL
+    from lockstep.engine.states import STEP_FINISHED, RunStatus, StepStatus
     from lockstep.engine.types import (
-        CANCELLED,
-        FAILED,
-        SKIPPED,
-        SUCCEEDED,
         ArtifactRef,
         CacheHit,
         CacheQuery,
@@ -68,10 +65,6 @@ INFRA_RETRIES = 3
 NO_TIMEOUT = timedelta(days=30)
 
 
-def _iso(at: Any) -> str:
-    return str(at.isoformat(timespec="microseconds")).replace("+00:00", "Z")
-
-
 def _deep_render(value: Any, ctx: dict[str, Any]) -> Any:
     """``with:`` values: every string rendered (a whole ``${{ }}`` keeps its JSON type)."""
     if isinstance(value, str):
@@ -94,12 +87,12 @@ class StepInterpreter:
         self._errors: dict[str, str | None] = {}
         self._continue: set[str] = set()  # failed steps whose continue_on_error lets others go
         self._plan: RunPlan | None = None
-        self._run_status = "running"
+        self._run_status: str = RunStatus.RUNNING
         self._attempt_no: dict[str, int] = {}  # per step, across a state machine's visits
         self._artifacts: dict[str, list[ArtifactRef]] = {}  # what each succeeded step stored
 
     def _emit(self, kind: str, at: str | None = None, **fields: Any) -> None:
-        self._events.append(Event(kind=kind, at=at or _iso(workflow.now()), **fields))
+        self._events.append(Event(kind=kind, at=at or format_ts(workflow.now()), **fields))
 
     async def _flusher(self) -> None:
         assert self._plan is not None
@@ -181,7 +174,7 @@ class StepInterpreter:
         try:
             ctx = await self._reading(plan, step_sources(step)[0], ctx)
             if condition and step.condition is not None and not self._holds(step, ctx):
-                self._settle(step.id, SKIPPED, error="condition is false")
+                self._settle(step.id, StepStatus.SKIPPED, error="condition is false")
                 return
             argv, step_env = self._render(step, ctx)
             data = _deep_render(step.inputs, ctx) if step.inputs or step.input_schema else None
@@ -190,7 +183,7 @@ class StepInterpreter:
                 paths = {k: to_text(render(v, ctx)) for k, v in step.artifacts.items()}
                 step = replace(step, artifacts=paths)
         except ExpressionError as exc:
-            self._settle(step.id, FAILED, error=str(exc))
+            self._settle(step.id, StepStatus.FAILED, error=str(exc))
             self._maybe_continue(step)
             return
         if step.executor == "noop":
@@ -210,7 +203,7 @@ class StepInterpreter:
                 self._artifacts[step.id] = list(hit.artifacts)
                 self._settle(
                     step.id,
-                    SUCCEEDED,
+                    StepStatus.SUCCEEDED,
                     outputs=hit.outputs,
                     reused_from=hit.run_id,
                     cached_from=f"{hit.run_id}/{hit.step}/{hit.attempt}",
@@ -226,10 +219,10 @@ class StepInterpreter:
             check_contract(outputs, step.input_schema, step=step.id, what="input")
             check_contract(outputs, step.outputs_schema, step=step.id, what="output")
         except OutputError as exc:
-            self._settle(step.id, FAILED, error=str(exc))
+            self._settle(step.id, StepStatus.FAILED, error=str(exc))
             self._maybe_continue(step)
             return
-        self._settle(step.id, SUCCEEDED, outputs=outputs)
+        self._settle(step.id, StepStatus.SUCCEEDED, outputs=outputs)
 
     def _artifact_inputs(self, step: StepPlan) -> list[ArtifactRef]:
         return [
@@ -301,7 +294,7 @@ class StepInterpreter:
                 log_key=log_key,
                 pool=step.pool,
             )
-            self._status[step.id] = "running"
+            self._status[step.id] = StepStatus.RUNNING
             lost = False
             result: StepResult
             try:
@@ -345,7 +338,7 @@ class StepInterpreter:
             except asyncio.CancelledError:
                 self._cancelled_attempt(step.id, attempt)
                 raise
-            status = SUCCEEDED if result.ok else FAILED
+            status = StepStatus.SUCCEEDED if result.ok else StepStatus.FAILED
             self._emit(
                 "attempt_finished",
                 step=step.id,
@@ -357,7 +350,7 @@ class StepInterpreter:
             if result.ok:
                 self._artifacts[step.id] = list(result.artifacts)
                 if settle:
-                    self._settle(step.id, SUCCEEDED, outputs=result.outputs)
+                    self._settle(step.id, StepStatus.SUCCEEDED, outputs=result.outputs)
                 return result
             if lost and infra < INFRA_RETRIES:
                 infra += 1
@@ -371,17 +364,21 @@ class StepInterpreter:
                 woke_at = await self._wait(self._backoff(step, failures))
                 continue
             if settle:
-                self._settle(step.id, FAILED, error=result.error)
+                self._settle(step.id, StepStatus.FAILED, error=result.error)
                 self._maybe_continue(step)
             return result
 
     def _cancelled_attempt(self, step: str, attempt: int) -> None:
-        if self._status.get(step) in STEP_TERMINAL:
+        if self._status.get(step) in STEP_FINISHED:
             return
         self._emit(
-            "attempt_finished", step=step, attempt=attempt, status=CANCELLED, error="cancelled"
+            "attempt_finished",
+            step=step,
+            attempt=attempt,
+            status=StepStatus.CANCELLED,
+            error="cancelled",
         )
-        self._settle(step, CANCELLED, error="cancelled")
+        self._settle(step, StepStatus.CANCELLED, error="cancelled")
 
     @staticmethod
     async def _wait(seconds: float) -> str | None:

@@ -16,11 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lockstep.engine.refs import step_sources
+from lockstep.engine.states import StepStatus
 from lockstep.engine.types import (
-    CANCELLED,
-    FAILED,
-    SKIPPED,
-    SUCCEEDED,
     ArtifactRef,
     ItemOutcome,
     RunPlan,
@@ -36,7 +33,7 @@ MAX_BATCHES_AT_ONCE = 8
 
 
 #: what an item that never started ends as (fail_fast stopped the fan-out first)
-NOT_RUN = ItemOutcome(CANCELLED, error="not run: another item failed")
+NOT_RUN = ItemOutcome(StepStatus.CANCELLED, error="not run: another item failed")
 
 
 async def in_lanes(lanes: int, jobs: int, job: Callable[[int], Awaitable[bool]]) -> None:
@@ -90,18 +87,18 @@ def batches(n: int, parallel: int) -> tuple[list[tuple[int, int]], int, int]:
 
 def aggregate(step: str, outcomes: list[ItemOutcome]) -> tuple[str, str | None]:
     """The fan-out step's status from its items', and its error."""
-    failed = [(i, o) for i, o in enumerate(outcomes) if o.status == FAILED]
+    failed = [(i, o) for i, o in enumerate(outcomes) if o.status == StepStatus.FAILED]
     if failed:
         first, outcome = failed[0]
-        return FAILED, (
+        return StepStatus.FAILED, (
             f"{len(failed)} of {len(outcomes)} items failed; first {step}[{first}]: "
             f"{outcome.error or 'failed'}"
         )
-    if any(o.status == CANCELLED for o in outcomes):
-        return CANCELLED, "cancelled"
-    if outcomes and all(o.status == SKIPPED for o in outcomes):
-        return SKIPPED, "every item was skipped"
-    return SUCCEEDED, None
+    if any(o.status == StepStatus.CANCELLED for o in outcomes):
+        return StepStatus.CANCELLED, "cancelled"
+    if outcomes and all(o.status == StepStatus.SKIPPED for o in outcomes):
+        return StepStatus.SKIPPED, "every item was skipped"
+    return StepStatus.SUCCEEDED, None
 
 
 def context_for(step: StepPlan, ctx: dict[str, Any]) -> dict[str, Any]:

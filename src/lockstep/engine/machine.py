@@ -15,7 +15,8 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from lockstep.engine.types import CANCELLED, FAILED, SKIPPED, SUCCEEDED, RunPlan, StepPlan
+    from lockstep.engine.states import RunStatus, StepStatus
+    from lockstep.engine.types import RunPlan, StepPlan
     from lockstep.engine.workflow import RunWorkflow
     from lockstep.outputs_by_reference import ref_keys
     from lockstep.spec.expressions import ExpressionError, evaluate, to_text
@@ -37,7 +38,7 @@ class MachineWorkflow(RunWorkflow):
         last: dict[str, tuple[str, dict[str, Any] | None, str | None]] = {}
         data: Any = plan.params
         current: str | None = plan.start
-        outcome, error, outputs = SUCCEEDED, None, None
+        outcome, error, outputs = RunStatus.SUCCEEDED, None, None
         try:
             while current is not None:
                 step = steps[current]
@@ -50,10 +51,10 @@ class MachineWorkflow(RunWorkflow):
                 argv, env = list(step.command), dict(step.env)
                 result = await self._attempts(plan, step, argv, env, data, settle=False)
                 if not result.ok:
-                    last[step.id] = (FAILED, None, result.error)
+                    last[step.id] = (StepStatus.FAILED, None, result.error)
                     raise _Stop(f"step '{step.id}' failed: {result.error}")
-                last[step.id] = (SUCCEEDED, result.outputs, None)
-                self._status[step.id] = "running"
+                last[step.id] = (StepStatus.SUCCEEDED, result.outputs, None)
+                self._status[step.id] = StepStatus.RUNNING
                 # outputs stored by reference: the branches and the next step read the values
                 keys = dict(ref_keys(result.outputs))
                 try:
@@ -67,15 +68,17 @@ class MachineWorkflow(RunWorkflow):
                     outputs = result.outputs
                 current = nxt
         except _Stop as exc:
-            outcome, error = FAILED, str(exc)
+            outcome, error = RunStatus.FAILED, str(exc)
         except asyncio.CancelledError:
-            outcome, error = CANCELLED, "cancelled"
+            outcome, error = RunStatus.CANCELLED, "cancelled"
         for step in plan.steps:
-            if self._status.get(step.id) == CANCELLED:
+            if self._status.get(step.id) == StepStatus.CANCELLED:
                 continue  # the attempt interrupted by the cancel settled it already
-            status, out, why = last.get(step.id, (SKIPPED, None, "not on the path taken"))
-            if status == SKIPPED and outcome == CANCELLED:
-                status = CANCELLED
+            status, out, why = last.get(
+                step.id, (StepStatus.SKIPPED, None, "not on the path taken")
+            )
+            if status == StepStatus.SKIPPED and outcome == RunStatus.CANCELLED:
+                status = StepStatus.CANCELLED
             self._settle(step.id, status, outputs=out, error=why)
         self._run_status = outcome
         self._emit("run_finished", status=outcome, outputs=outputs, error=error)

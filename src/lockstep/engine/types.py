@@ -10,15 +10,6 @@ validated params, so a replay never depends on anything that can move (repo, fil
 from dataclasses import dataclass, field
 from typing import Any
 
-#: step statuses, final ones included; the allowed moves live in ``engine.states``
-PENDING = "pending"
-RUNNING = "running"
-SUCCEEDED = "succeeded"
-FAILED = "failed"
-SKIPPED = "skipped"
-CANCELLED = "cancelled"
-UPSTREAM_FAILED = "upstream_failed"
-
 
 @dataclass(frozen=True)
 class RetryPlan:
@@ -247,7 +238,7 @@ class StepResult:
 class ItemOutcome:
     """How one item of a fan-out ended: what the fan-out step aggregates."""
 
-    status: str
+    status: str  # an ``engine.states.StepStatus``, kept a plain string on the wire
     outputs: dict[str, Any] | None = None
     error: str | None = None
     artifacts: list[ArtifactRef] = field(default_factory=list)

@@ -28,13 +28,8 @@ with workflow.unsafe.imports_passed_through():
         in_lanes,
     )
     from lockstep.engine.refs import plain_path
-    from lockstep.engine.states import STEP_TERMINAL
+    from lockstep.engine.states import STEP_FINISHED, RunStatus, StepStatus
     from lockstep.engine.types import (
-        CANCELLED,
-        FAILED,
-        SKIPPED,
-        SUCCEEDED,
-        UPSTREAM_FAILED,
         ItemOutcome,
         RunPlan,
         StepPlan,
@@ -94,24 +89,30 @@ class RunWorkflow(StepInterpreter):
 
     def _satisfied(self, step: str) -> bool:
         st = self._status[step]
-        return st in (SUCCEEDED, SKIPPED) or (st == FAILED and step in self._continue)
+        return st in (StepStatus.SUCCEEDED, StepStatus.SKIPPED) or (
+            st == StepStatus.FAILED and step in self._continue
+        )
 
     async def _run_step(self, plan: RunPlan, step: StepPlan, env: dict[str, str]) -> None:
         await workflow.wait_condition(
-            lambda: all(self._status.get(n) in STEP_TERMINAL for n in step.needs)
+            lambda: all(self._status.get(n) in STEP_FINISHED for n in step.needs)
         )
         blocked = [n for n in step.needs if not self._satisfied(n)]
         if blocked:
             why = ", ".join(f"{n} {self._status[n]}" for n in blocked)
-            cancelled = all(self._status[n] == CANCELLED for n in blocked)
+            cancelled = all(self._status[n] == StepStatus.CANCELLED for n in blocked)
             self._settle(
-                step.id, CANCELLED if cancelled else UPSTREAM_FAILED, error=f"needs: {why}"
+                step.id,
+                StepStatus.CANCELLED if cancelled else StepStatus.UPSTREAM_FAILED,
+                error=f"needs: {why}",
             )
             return
         reused = plan.reuse.get(step.id)
         if reused is not None:
             self._artifacts[step.id] = list(reused.artifacts)
-            self._settle(step.id, SUCCEEDED, outputs=reused.outputs, reused_from=reused.run_id)
+            self._settle(
+                step.id, StepStatus.SUCCEEDED, outputs=reused.outputs, reused_from=reused.run_id
+            )
             return
         ctx = self._context(plan, env)
         items: list[Any] | None = None
@@ -120,12 +121,12 @@ class RunWorkflow(StepInterpreter):
             # a condition that reads the item is decided per item, any other once
             whole = step.condition is not None and not (step.fans_out and _reads_item(step))
             if whole and not self._holds(step, ctx):
-                self._settle(step.id, SKIPPED, error="condition is false")
+                self._settle(step.id, StepStatus.SKIPPED, error="condition is false")
                 return
             if step.fans_out:
                 items = _items(step, ctx)
         except ExpressionError as exc:
-            self._settle(step.id, FAILED, error=str(exc))
+            self._settle(step.id, StepStatus.FAILED, error=str(exc))
             self._maybe_continue(step)
             return
         if items is None:
@@ -141,8 +142,8 @@ class RunWorkflow(StepInterpreter):
             results = await asyncio.gather(*tasks, return_exceptions=True)
         finally:
             for s in steps:  # steps stopped while waiting for needs or for a retry
-                if self._status.get(s.id) not in STEP_TERMINAL:
-                    self._settle(s.id, CANCELLED, error="cancelled")
+                if self._status.get(s.id) not in STEP_FINISHED:
+                    self._settle(s.id, StepStatus.CANCELLED, error="cancelled")
         for result in results:
             if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
                 raise result  # a bug: fail the workflow task so it is retried, not hidden
@@ -152,7 +153,7 @@ class RunWorkflow(StepInterpreter):
     ) -> None:
         n = len(items)
         self._emit("fanout_started", step=step.id, items=n)
-        self._status[step.id] = "running"
+        self._status[step.id] = StepStatus.RUNNING
         parallel = step.max_parallel or max(n, 1)
         if n <= BATCH:
             outcomes = await self._run_items(
@@ -162,9 +163,9 @@ class RunWorkflow(StepInterpreter):
             outcomes = await self._run_batches(plan, step, ctx, items, parallel)
         status, error = aggregate(step.id, outcomes)
         self._artifacts[step.id] = [ref for o in outcomes for ref in o.artifacts]
-        outputs = [o.outputs if o.status == SUCCEEDED else None for o in outcomes]
+        outputs = [o.outputs if o.status == StepStatus.SUCCEEDED else None for o in outcomes]
         self._settle(step.id, status, outputs=outputs, error=error)
-        if status == FAILED:
+        if status == StepStatus.FAILED:
             self._maybe_continue(step)
 
     async def _run_items(
@@ -184,7 +185,7 @@ class RunWorkflow(StepInterpreter):
 
         async def job(i: int) -> bool:
             outcomes[i] = done = await self._run_item(plan, step, ctx, items[i], first + i)
-            return fail_fast and done.status == FAILED
+            return fail_fast and done.status == StepStatus.FAILED
 
         await in_lanes(parallel, len(items), job)
         return [o or NOT_RUN for o in outcomes]
@@ -200,7 +201,7 @@ class RunWorkflow(StepInterpreter):
             condition=True,
         )
         status = self._status[sid]
-        if status != SUCCEEDED:
+        if status != StepStatus.SUCCEEDED:
             return ItemOutcome(status, error=self._errors.get(sid))
         return ItemOutcome(
             status, outputs=self._outputs.get(sid), artifacts=self._artifacts.get(sid, [])
@@ -229,7 +230,7 @@ class RunWorkflow(StepInterpreter):
                 cancellation_type=workflow.ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
             )
             results[b] = done.outcomes
-            return step.fail_fast and any(o.status == FAILED for o in done.outcomes)
+            return step.fail_fast and any(o.status == StepStatus.FAILED for o in done.outcomes)
 
         await in_lanes(at_once, len(spans), job)
         return [
@@ -251,29 +252,29 @@ class RunWorkflow(StepInterpreter):
             env, error = {}, str(exc)
         main = [s for s in plan.steps if not s.is_finally]
         final = [s for s in plan.steps if s.is_finally]
-        outcome = FAILED if error else SUCCEEDED
+        outcome = RunStatus.FAILED if error else RunStatus.SUCCEEDED
         if error is None:
             graph = asyncio.create_task(self._run_graph(plan, main, env))
             try:
                 await workflow.wait_condition(graph.done, timeout=plan.run_timeout_s)
                 graph.result()
             except builtins.TimeoutError:
-                error, outcome = f"run timed out after {plan.run_timeout_s:g}s", FAILED
+                error, outcome = f"run timed out after {plan.run_timeout_s:g}s", RunStatus.FAILED
                 await self._stop(graph)
             except asyncio.CancelledError:
-                error, outcome = "cancelled", CANCELLED
+                error, outcome = "cancelled", RunStatus.CANCELLED
                 await self._stop(graph)
-        if outcome == SUCCEEDED:
+        if outcome == RunStatus.SUCCEEDED:
             failed = [s.id for s in main if not self._satisfied(s.id)]
             if failed:
-                outcome = FAILED
+                outcome = RunStatus.FAILED
                 error = self._failure_summary(failed)
         self._run_status = outcome
         if final:
             # cleanup and notification steps run whatever happened, even after a cancel
             await asyncio.shield(self._run_graph(plan, final, env))
         outputs: dict[str, Any] | None = None
-        if outcome == SUCCEEDED:
+        if outcome == RunStatus.SUCCEEDED:
             try:
                 ctx = self._context(plan, env)
                 wanted = [t.source for v in plan.outputs.values() for t in find_templates(v)]
@@ -283,9 +284,9 @@ class RunWorkflow(StepInterpreter):
                     outputs, plan.outputs_schema, step="", what="output", subject="the run's"
                 )
             except ExpressionError as exc:
-                outcome, error = FAILED, f"run outputs: {exc}"
+                outcome, error = RunStatus.FAILED, f"run outputs: {exc}"
             except OutputError as exc:
-                outcome, error, outputs = FAILED, str(exc), None
+                outcome, error, outputs = RunStatus.FAILED, str(exc), None
         self._emit("run_finished", status=outcome, outputs=outputs, error=error)
         self._closing = True
         await asyncio.shield(flusher)
@@ -293,7 +294,11 @@ class RunWorkflow(StepInterpreter):
 
     def _failure_summary(self, steps: list[str]) -> str:
         """``failed: E; upstream_failed: G``: each step under its own status, the failed first."""
-        groups: dict[str, list[str]] = {FAILED: [], UPSTREAM_FAILED: [], CANCELLED: []}
+        groups: dict[str, list[str]] = {
+            StepStatus.FAILED: [],
+            StepStatus.UPSTREAM_FAILED: [],
+            StepStatus.CANCELLED: [],
+        }
         for sid in steps:
             groups.setdefault(self._status[sid], []).append(sid)
         return "; ".join(f"{status}: {', '.join(ids)}" for status, ids in groups.items() if ids)

@@ -12,10 +12,11 @@ from typing import Any
 
 import httpx
 
+from lockstep.clock import format_ts
 from lockstep.engine.types import StepResult, StepTask
 from lockstep.errors import ExecutionError, LockstepError
 from lockstep.executors.outputs import check_input, check_outputs
-from lockstep.storage.logs import LogSink, format_ts
+from lockstep.storage.logs import LogSink
 
 DEFAULT_TIMEOUT_S = 30.0
 #: an answer bigger than this is refused rather than held in memory

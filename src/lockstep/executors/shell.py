@@ -19,6 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from lockstep.clock import format_ts
 from lockstep.engine.types import StepResult, StepTask
 from lockstep.errors import ExecutionError, LockstepError
 from lockstep.executors import confined
@@ -35,7 +36,7 @@ from lockstep.executors.process import ProcessOutcome, beat_forever, run_process
 from lockstep.executors.workspace import WorkspaceManager
 from lockstep.outputs_by_reference import externalize, internalize
 from lockstep.spec.contracts import OutputError
-from lockstep.storage.logs import LogSink, LogWriter, format_ts
+from lockstep.storage.logs import LogSink, LogWriter
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from lockstep.errors import ConfigError, InvalidRequest, LockstepError
+from lockstep.errors import ConfigError, Conflict, InvalidRequest
 
 KEY_FILE = "secret.key"
 #: stored in front of every ciphertext so a later scheme (or key rotation) can tell rows apart
@@ -32,8 +32,9 @@ _KEY_SHAPE = re.compile(r"[A-Za-z0-9_-]{43}=?")
 _MAX_KEY_FILE_BYTES = 1024
 
 
-class SecretError(LockstepError):
-    """A stored secret cannot be decrypted (key changed, row tampered with, or moved)."""
+class SecretError(Conflict):
+    """A stored secret cannot be decrypted (key changed, row tampered with, or moved): the
+    secret is there but unusable until it is set again (HTTP 409, exit 1)."""
 
     kind = "secret-unreadable"
 

@@ -14,12 +14,13 @@ import logging
 import tempfile
 import threading
 from collections.abc import AsyncIterator, Iterable, Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import httpx
 
+from lockstep.clock import format_ts
 from lockstep.errors import ExecutionError
 from lockstep.storage.blobs import BlobInfo
 from lockstep.storage.logs import LogStream
@@ -161,7 +162,7 @@ class RemoteLogWriter:
         return self.write_many([(stream, text)], ts)
 
     def write_many(self, lines: Iterable[tuple[LogStream, str]], ts: datetime | None = None) -> int:
-        stamp = (ts or datetime.now(UTC)).isoformat()
+        stamp = format_ts(ts)
         batch = [(stamp, stream, text) for stream, text in lines]
         sizes = [len(json.dumps(line)) + 2 for line in batch]
         with self._cond:

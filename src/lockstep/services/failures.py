@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from lockstep.engine.states import StepStatus
 from lockstep.errors import LockstepError
 from lockstep.records import RunRecord
 from lockstep.storage.logs import LogStore
@@ -17,7 +18,9 @@ TAIL_LINE_CHARS = 400
 def with_stderr_tails(run: RunRecord, logs: LogStore) -> RunRecord:
     """``run`` with ``stderr_tail`` set on its first failed steps (from each one's last
     attempt); reads at most a bounded window at the end of each of their logs."""
-    failed = [(sid, st) for sid, st in run.steps.items() if st.status == "failed" and st.history]
+    failed = [
+        (sid, st) for sid, st in run.steps.items() if st.status == StepStatus.FAILED and st.history
+    ]
     if not failed:
         return run
     steps = dict(run.steps)

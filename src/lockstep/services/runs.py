@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from sqlalchemy.orm import Session
 
+from lockstep.engine.states import RUN_FINISHED, RunStatus, StepStatus
 from lockstep.engine.types import ArtifactRef, ReusedStep, RunPlan, SourceCheckout, Workspace
 from lockstep.errors import Conflict, EngineUnavailable, InvalidRequest, LockstepError, NotFound
 from lockstep.records import RunPage, RunRecord, StepRecord
@@ -299,7 +300,7 @@ class RunService:
         from lockstep.spec.documents import load_workflow
 
         row = await self._db.call(lambda s: s.get(RunRow, run_id))
-        if row is None or row.status != "queued":
+        if row is None or row.status != RunStatus.QUEUED:
             return False
         try:
             loaded = load_workflow(row.spec_text, "workflow.yaml")
@@ -350,7 +351,7 @@ class RunService:
     async def get(self, project: str, run_id: str) -> RunRecord:
         """The run as shown to users: its failed steps carry the tail of their stderr."""
         run = await self._record(project, run_id)
-        if any(st.status == "failed" for st in run.steps.values()):
+        if any(st.status == StepStatus.FAILED for st in run.steps.values()):
             run = await asyncio.to_thread(with_stderr_tails, run, self._logs)
         return run
 
@@ -419,7 +420,7 @@ class RunService:
         from temporalio.service import RPCError
 
         run = await self._record(project, run_id)
-        if run.status in ("succeeded", "failed", "cancelled"):
+        if run.status in RUN_FINISHED:
             raise Conflict(
                 f"run {run_id} already {run.status}; only a running run can be cancelled"
             )
@@ -435,7 +436,7 @@ class RunService:
         from lockstep.spec.documents import load_workflow
 
         old = await self._record(project, run_id)
-        if old.status not in ("failed", "cancelled"):
+        if old.status not in (RunStatus.FAILED, RunStatus.CANCELLED):
             raise Conflict(
                 f"run {run_id} is {old.status}; only failed or cancelled runs can be retried"
             )
@@ -460,7 +461,7 @@ class RunService:
             spec = loaded.spec.steps[step_id]
             rec = old.steps.get(step_id)
             ancestors_ok = all(n in reuse for n in spec.needs)
-            if rec is not None and rec.status == "succeeded" and ancestors_ok:
+            if rec is not None and rec.status == StepStatus.SUCCEEDED and ancestors_ok:
                 source = rec.reused_from or old.id
                 stored = await self._stored_artifacts(old.project, source)
                 reuse[step_id] = ReusedStep(

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from lockstep.clock import utcnow
 from lockstep.errors import InvalidRequest, NotFound, SpecError
 from lockstep.records import RunRecord
 from lockstep.registry.selectors import LIVE, Selector, check_tag, parse_selector
@@ -19,7 +20,7 @@ from lockstep.services.runs import Locked, RunService
 from lockstep.settings import Settings
 from lockstep.storage import registry as reg
 from lockstep.storage import versions as store
-from lockstep.storage.database import Database, utcnow
+from lockstep.storage.database import Database
 from lockstep.storage.db import DefinitionRefRow, DefinitionRow, RepositoryRow
 
 # the spec package (models, CEL, JSON Schema) is imported by the methods that read specs:

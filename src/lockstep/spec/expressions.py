@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from lockstep.errors import LockstepError
+from lockstep.errors import InvalidRequest
 from lockstep.spec._cel import cel
 
 #: names an expression may start with; ``item``, ``index`` and ``secrets`` are reserved
@@ -37,8 +37,9 @@ _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", "'": "'", '"': '"', "`": "`", "?": "?"}
 
 
-class ExpressionError(LockstepError):
-    """An expression is malformed or failed to evaluate. ``offset`` locates it in its text."""
+class ExpressionError(InvalidRequest):
+    """An expression is malformed or failed to evaluate. ``offset`` locates it in its text.
+    The workflow's author wrote it: a request to fix (HTTP 400, exit 2)."""
 
     kind = "expression"
 

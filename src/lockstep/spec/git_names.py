@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import quote, unquote, urlsplit
 
-from lockstep.errors import LockstepError
+from lockstep.errors import InvalidRequest
 
 ALLOWED_SCHEMES = ("https", "http", "ssh", "git", "file")
 
@@ -36,8 +36,10 @@ _CREDENTIALS_IN_TEXT = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*://)[^/@\s]*@")
 _REF_FORBIDDEN = set("~^:?*[\\ ")
 
 
-class GitError(LockstepError):
+class GitError(InvalidRequest):
     """Anything that went wrong validating input for git or running it. Never holds credentials.
+    A request the user can fix (the URL, the ref, the path, access to the repository): HTTP
+    400, exit 2.
 
     ``reason`` is a stable sub-kind callers can branch on without parsing the message, e.g.
     ``invalid-url``, ``invalid-ref``, ``timeout``, ``unreachable``, ``not-found``, ``too-large``.

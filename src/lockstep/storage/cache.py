@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
+from lockstep.clock import utcnow
 from lockstep.engine.types import ArtifactRef, CacheHit, StepResult
-from lockstep.storage.database import utcnow
 from lockstep.storage.db import CacheEntryRow
 
 

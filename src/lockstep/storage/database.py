@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -19,15 +18,12 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from lockstep.clock import utcnow
 from lockstep.errors import ConfigError, EngineUnavailable
 from lockstep.storage import migrate
 from lockstep.storage.db import ProjectRow, make_engine
 
 T = TypeVar("T")
-
-
-def utcnow() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def _missing_driver(url: str, exc: ImportError) -> str:
@@ -86,4 +82,4 @@ class Database:
         self.engine.dispose()
 
 
-__all__ = ["Database", "SQLAlchemyError", "utcnow"]
+__all__ = ["Database", "SQLAlchemyError"]

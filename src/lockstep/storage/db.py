@@ -25,8 +25,6 @@ from sqlalchemy.engine import URL
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.pool import StaticPool
 
-TERMINAL_RUN_STATUSES = ("succeeded", "failed", "cancelled")
-
 
 class Base(DeclarativeBase):
     pass

@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 from lockstep.auth.principal import Principal
 from lockstep.auth.roles import Role
 from lockstep.auth.tokens import display_prefix, new_token, token_hash, well_formed
+from lockstep.clock import format_ts, utcnow
 from lockstep.errors import Conflict, NotFound, Unauthenticated
-from lockstep.storage.database import utcnow
 from lockstep.storage.db import AuditRow, MembershipRow, ProjectRow, TokenRow, UserRow
 
 
@@ -69,7 +69,7 @@ def create_token(
     token = new_token()
     expires = None
     if expires_in is not None:
-        expires = (datetime.now(UTC) + expires_in).isoformat().replace("+00:00", "Z")
+        expires = format_ts(datetime.now(UTC) + expires_in)
     row = TokenRow(
         id=_new_id("t"),
         user_id=user.id,

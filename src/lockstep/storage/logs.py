@@ -13,10 +13,11 @@ import re
 import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO, Literal, Protocol
 
+from lockstep.clock import format_ts
 from lockstep.errors import InvalidRequest
 
 LogStream = Literal["out", "err", "sys"]
@@ -94,17 +95,6 @@ class LogStore(LogSink, Protocol):
         ...
 
     def delete_run(self, run_id: str) -> None: ...
-
-
-def format_ts(ts: datetime | None = None) -> str:
-    """ISO-8601 UTC with microseconds and ``Z``; a naive datetime is taken to be UTC."""
-    if ts is None:
-        ts = datetime.now(UTC)
-    elif ts.tzinfo is None:
-        ts = ts.replace(tzinfo=UTC)
-    else:
-        ts = ts.astimezone(UTC)
-    return ts.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _clean(text: str) -> str:

@@ -12,7 +12,13 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from lockstep.engine.events import Event
-from lockstep.engine.states import RUN_TERMINAL, run_can_move, step_can_move
+from lockstep.engine.states import (
+    RUN_FINISHED,
+    RunStatus,
+    StepStatus,
+    run_can_move,
+    step_can_move,
+)
 from lockstep.storage.cache import remember
 from lockstep.storage.db import ArtifactRow, AttemptRow, RunRow, StepRow
 from lockstep.storage.runs import dump_json
@@ -26,7 +32,7 @@ def apply_events(s: Session, run_id: str, events: list[Event]) -> None:
     if run is None:
         log.warning("recorder.unknown_run", extra={"run_id": run_id})
         return
-    if run.status in RUN_TERMINAL:
+    if run.status in RUN_FINISHED:
         return  # replay of a batch that already finished the run
     for ev in events:
         _apply(s, run, ev)
@@ -34,8 +40,8 @@ def apply_events(s: Session, run_id: str, events: list[Event]) -> None:
 
 def _apply(s: Session, run: RunRow, ev: Event) -> None:
     if ev.kind == "run_started":
-        if run_can_move(run.status, "running"):
-            run.status, run.started_at = "running", ev.at
+        if run_can_move(run.status, RunStatus.RUNNING):
+            run.status, run.started_at = RunStatus.RUNNING, ev.at
         return
     if ev.kind == "run_finished":
         assert ev.status is not None
@@ -63,25 +69,25 @@ def _apply(s: Session, run: RunRow, ev: Event) -> None:
                 run_id=run.id,
                 step_id=ev.step,
                 attempt=ev.attempt,
-                status="running",
+                status=StepStatus.RUNNING,
                 scheduled_at=ev.at,
                 log_key=ev.log_key or "",
                 pool=ev.pool,
             )
         )
-        if step_can_move(step.status, "running"):
-            step.status = "running"
+        if step_can_move(step.status, StepStatus.RUNNING):
+            step.status = StepStatus.RUNNING
             step.attempts = max(step.attempts, ev.attempt)
             step.started_at = step.started_at or ev.at
             step.error = None
-        if run_can_move(run.status, "running"):
-            run.status, run.started_at = "running", run.started_at or ev.at
+        if run_can_move(run.status, RunStatus.RUNNING):
+            run.status, run.started_at = RunStatus.RUNNING, run.started_at or ev.at
     elif ev.kind == "attempt_finished":
         attempt = s.get(AttemptRow, (run.id, ev.step, ev.attempt))
-        if attempt is None or attempt.status != "running":
+        if attempt is None or attempt.status != StepStatus.RUNNING:
             return
         result = ev.result
-        attempt.status = ev.status or "failed"
+        attempt.status = ev.status or StepStatus.FAILED
         attempt.finished_at = ev.at
         if result is not None:
             attempt.exit_code = result.exit_code
@@ -89,7 +95,7 @@ def _apply(s: Session, run: RunRow, ev: Event) -> None:
             attempt.started_at = result.started_at or None
             attempt.error = result.error
             attempt.image_digest = result.image_digest
-            if ev.cache_key and ev.status == "succeeded":
+            if ev.cache_key and ev.status == StepStatus.SUCCEEDED:
                 remember(s, run.project_id, ev.cache_key, run.id, ev.step, ev.attempt or 0, result)
             for ref in result.artifacts:
                 if s.get(ArtifactRow, (run.id, ev.step, ref.name)) is None:
@@ -120,7 +126,7 @@ def _apply(s: Session, run: RunRow, ev: Event) -> None:
         step.reused_from = ev.reused_from
         step.cached_from = ev.cached_from
         step.finished_at = ev.at
-        if ev.status == "succeeded":  # reused, cached or noop: done without an attempt
+        if ev.status == StepStatus.SUCCEEDED:  # reused, cached or noop: done without an attempt
             step.started_at = step.started_at or ev.at
         if step.parent is not None:
             return
@@ -128,17 +134,17 @@ def _apply(s: Session, run: RunRow, ev: Event) -> None:
         s.execute(
             update(StepRow)
             .where(StepRow.run_id == run.id, StepRow.parent == step.step_id)
-            .where(StepRow.status == "pending")
-            .values(status="cancelled", error="not run", finished_at=ev.at)
+            .where(StepRow.status == StepStatus.PENDING)
+            .values(status=StepStatus.CANCELLED, error="not run", finished_at=ev.at)
         )
 
 
 def _add_items(s: Session, run: RunRow, step: StepRow, ev: Event) -> None:
     """A fan-out began: its step runs, and each item gets a pending row ``STEP[i]``."""
-    if step_can_move(step.status, "running"):
-        step.status, step.started_at = "running", step.started_at or ev.at
-    if run_can_move(run.status, "running"):
-        run.status, run.started_at = "running", run.started_at or ev.at
+    if step_can_move(step.status, StepStatus.RUNNING):
+        step.status, step.started_at = StepStatus.RUNNING, step.started_at or ev.at
+    if run_can_move(run.status, RunStatus.RUNNING):
+        run.status, run.started_at = RunStatus.RUNNING, run.started_at or ev.at
     known = s.scalar(
         select(func.count()).where(StepRow.run_id == run.id, StepRow.parent == step.step_id)
     )
@@ -152,7 +158,7 @@ def _add_items(s: Session, run: RunRow, step: StepRow, ev: Event) -> None:
                 "step_id": f"{step.step_id}[{i}]",
                 "position": step.position,
                 "is_finally": step.is_finally,
-                "status": "pending",
+                "status": StepStatus.PENDING,
                 "attempts": 0,
                 "parent": step.step_id,
                 "item": i,

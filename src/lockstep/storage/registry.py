@@ -12,9 +12,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from lockstep.clock import utcnow
 from lockstep.errors import Conflict, NotFound
 from lockstep.registry.scanner import ScanResult
-from lockstep.storage.database import utcnow
 from lockstep.storage.db import (
     DefinitionRefRow,
     DefinitionRow,

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from lockstep.engine.states import RUN_STATES, STEP_STATES
+from lockstep.engine.states import RUN_STATES, STEP_STATES, StepStatus
 from lockstep.records import AttemptRecord, RunRecord, RunSummary, SourceRecord, StepRecord
 from lockstep.storage.damage import (
     CONVERSION_ERRORS,
@@ -87,7 +87,7 @@ def _attempts(s: Session, row: RunRow, which: Any) -> dict[str, list[AttemptReco
         .order_by(AttemptRow.step_id, AttemptRow.attempt)
     ):
         waiting = None
-        if a.status == "running" and a.worker is None and a.pool:
+        if a.status == StepStatus.RUNNING and a.worker is None and a.pool:
             # scheduled and not started: say so when no worker can take it
             pools = live_pools(s) if pools is None else pools
             waiting = None if a.pool in pools else f"waiting: no worker in pool {a.pool}"

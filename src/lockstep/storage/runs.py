@@ -11,10 +11,10 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from lockstep.engine.states import run_can_move
+from lockstep.clock import utcnow
+from lockstep.engine.states import RunStatus, StepStatus, run_can_move
 from lockstep.errors import InvalidRequest, NotFound
 from lockstep.records import RunPage
-from lockstep.storage.database import utcnow
 from lockstep.storage.db import RunRow, StepRow
 from lockstep.storage.run_records import summary
 
@@ -63,7 +63,7 @@ def create_run(s: Session, new: NewRun) -> tuple[RunRow, bool]:
         id=new.id,
         project_id=new.project,
         workflow=new.workflow,
-        status="queued",
+        status=RunStatus.QUEUED,
         spec_digest=new.spec_digest,
         spec_text=new.spec_text,
         source=new.source,
@@ -91,7 +91,7 @@ def create_run(s: Session, new: NewRun) -> tuple[RunRow, bool]:
                 step_id=step_id,
                 position=position,
                 is_finally=int(is_finally),
-                status="pending",
+                status=StepStatus.PENDING,
                 attempts=0,
             )
         )
@@ -187,15 +187,15 @@ def list_runs(
 
 def mark_failed_to_start(s: Session, run_id: str, error: str) -> None:
     run = s.get(RunRow, run_id)
-    if run is not None and run_can_move(run.status, "failed"):
+    if run is not None and run_can_move(run.status, RunStatus.FAILED):
         now = utcnow()
         for st in s.scalars(select(StepRow).where(StepRow.run_id == run_id)):
-            if st.status == "pending":
-                st.status, st.finished_at = "cancelled", now
+            if st.status == StepStatus.PENDING:
+                st.status, st.finished_at = StepStatus.CANCELLED, now
         run.error, run.finished_at = error, now
         s.flush()
-        run.status = "failed"
+        run.status = RunStatus.FAILED
 
 
 def queued_run_ids(s: Session) -> list[str]:
-    return list(s.scalars(select(RunRow.id).where(RunRow.status == "queued")))
+    return list(s.scalars(select(RunRow.id).where(RunRow.status == RunStatus.QUEUED)))

@@ -22,13 +22,13 @@ from boto3.exceptions import S3UploadFailedError
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lockstep.errors import ConfigError, ExecutionError, PayloadTooLarge
+from lockstep.errors import ConfigError, PayloadTooLarge, Unavailable
 from lockstep.storage.blobs import BlobInfo, BlobStore, validate_key
 
 _CHUNK = 1024 * 1024
 
 
-class StoreUnavailable(ExecutionError):
+class StoreUnavailable(Unavailable):
     """The artifact store refused or could not be reached."""
 
 

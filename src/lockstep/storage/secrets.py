@@ -14,10 +14,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from lockstep.clock import utcnow
 from lockstep.errors import Conflict, InvalidRequest, NotFound
 from lockstep.secrets.crypto import SecretBox
 from lockstep.spec.names import SECRET_NAME_PATTERN
-from lockstep.storage.database import utcnow
 from lockstep.storage.db import ProjectRow, SecretRow
 
 NAME_PATTERN = SECRET_NAME_PATTERN

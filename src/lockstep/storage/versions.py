@@ -13,8 +13,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from lockstep.clock import utcnow
 from lockstep.errors import Conflict, InvalidRequest, NotFound
-from lockstep.storage.database import utcnow
 from lockstep.storage.db import (
     DefinitionRow,
     DraftRow,

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lockstep.storage.database import utcnow
+from lockstep.clock import utcnow
 from lockstep.storage.db import WorkerRow
 
 #: how often a worker reports, and after how long without a report it counts as gone

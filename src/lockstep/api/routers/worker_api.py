@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from lockstep.api.deps import Services, services, worker
 from lockstep.api.streams import blob_chunks
 from lockstep.auth.principal import Principal
+from lockstep.engine.states import RunStatus
 from lockstep.errors import InvalidRequest, NotFound, PermissionDenied
 from lockstep.settings import POOL_PATTERN
 from lockstep.storage import secrets as secret_store
@@ -96,7 +97,7 @@ async def secrets(body: SecretsIn, admin: Admin, svc: Svc) -> dict[str, dict[str
         row = s.get(RunRow, body.run_id)
         if row is None or row.project_id != body.project:
             raise NotFound(f"run '{body.run_id}' not found")
-        if row.status != "running":
+        if row.status != RunStatus.RUNNING:
             raise PermissionDenied(f"run '{body.run_id}' is {row.status}, not running")
         loaded = load_workflow(row.spec_text, "workflow.yaml")
         if not isinstance(loaded, LoadedSpec):
