@@ -25,7 +25,7 @@ from lockstep.settings import Settings
 from lockstep.storage import identity
 from lockstep.storage.blobs import BlobStore
 from lockstep.storage.database import Database
-from lockstep.storage.db import ProjectRow
+from lockstep.storage.rows import ProjectRow
 
 PROJECT_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 

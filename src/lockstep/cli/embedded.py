@@ -137,7 +137,7 @@ class EmbeddedTransport(httpx.AsyncBaseTransport):
         from sqlalchemy import func, select
 
         from lockstep.engine.states import RUN_TERMINAL
-        from lockstep.storage.db import RunRow
+        from lockstep.storage.rows import RunRow
 
         query = (
             select(func.count())

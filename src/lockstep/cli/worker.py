@@ -1,4 +1,5 @@
-"""What ``lockstep worker`` runs: a pool worker that follows the engine.
+"""What ``lockstep worker`` runs: a pool worker that follows the engine (its options are read
+in ``cli/daemons.py``).
 
 A worker holds a connection to Temporal. When the engine goes away (the server restarts),
 the worker says so in one line, stops reporting itself live, and asks where the engine is

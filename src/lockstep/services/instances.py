@@ -16,7 +16,7 @@ from lockstep.services.runs import RunService
 from lockstep.services.versions import VersionService
 from lockstep.storage import registry as store
 from lockstep.storage.database import Database
-from lockstep.storage.db import DefinitionRow
+from lockstep.storage.rows import DefinitionRow
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
 

@@ -24,7 +24,7 @@ from lockstep.settings import Settings
 from lockstep.storage import registry as store
 from lockstep.storage import secrets as secret_store
 from lockstep.storage.database import Database
-from lockstep.storage.db import RepositoryRow
+from lockstep.storage.rows import RepositoryRow
 
 if TYPE_CHECKING:
     from lockstep.spec.models import SourceSpec

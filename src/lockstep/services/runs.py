@@ -27,8 +27,8 @@ from lockstep.storage import secrets as secret_store
 from lockstep.storage.blobs import BlobStore
 from lockstep.storage.damage import CONVERSION_ERRORS
 from lockstep.storage.database import Database
-from lockstep.storage.db import RunRow, StepRow
 from lockstep.storage.logs import LogStore
+from lockstep.storage.rows import RunRow, StepRow
 
 if TYPE_CHECKING:
     from temporalio.client import Client, WorkflowHandle

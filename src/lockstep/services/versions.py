@@ -20,7 +20,7 @@ from lockstep.settings import Settings
 from lockstep.storage import registry as reg
 from lockstep.storage import versions as store
 from lockstep.storage.database import Database, utcnow
-from lockstep.storage.db import DefinitionRefRow, DefinitionRow, RepositoryRow
+from lockstep.storage.rows import DefinitionRefRow, DefinitionRow, RepositoryRow
 
 # the spec package (models, CEL, JSON Schema) is imported by the methods that read specs:
 # listing or showing records never needs it

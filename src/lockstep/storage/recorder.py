@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from lockstep.engine.events import Event
 from lockstep.engine.states import RUN_TERMINAL, run_can_move, step_can_move
 from lockstep.storage.cache import remember
-from lockstep.storage.db import ArtifactRow, AttemptRow, RunRow, StepRow
+from lockstep.storage.rows import ArtifactRow, AttemptRow, RunRow, StepRow
 from lockstep.storage.runs import dump_json
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from lockstep.engine.states import run_can_move
 from lockstep.errors import InvalidRequest, NotFound
 from lockstep.records import RunPage
 from lockstep.storage.database import utcnow
-from lockstep.storage.db import RunRow, StepRow
+from lockstep.storage.rows import RunRow, StepRow
 from lockstep.storage.run_records import summary
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lockstep.storage.database import utcnow
-from lockstep.storage.db import WorkerRow
+from lockstep.storage.rows import WorkerRow
 
 #: how often a worker reports, and after how long without a report it counts as gone
 REPORT_EVERY_S = 5.0

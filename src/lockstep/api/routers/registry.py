@@ -13,7 +13,7 @@ from lockstep.services import hooks
 from lockstep.services.registry import store_list
 from lockstep.settings import POOL_PATTERN
 from lockstep.storage import registry as store
-from lockstep.storage.db import RepositoryRow
+from lockstep.storage.rows import RepositoryRow
 
 router = APIRouter(tags=["registry"])
 Svc = Annotated[Services, Depends(services)]

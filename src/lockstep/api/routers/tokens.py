@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from lockstep.api.deps import Caller, Services, services
 from lockstep.errors import PermissionDenied
 from lockstep.storage import identity
-from lockstep.storage.db import TokenRow
+from lockstep.storage.rows import TokenRow
 
 router = APIRouter(tags=["tokens"])
 Svc = Annotated[Services, Depends(services)]

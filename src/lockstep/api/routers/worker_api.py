@@ -20,7 +20,7 @@ from lockstep.errors import InvalidRequest, NotFound, PermissionDenied
 from lockstep.settings import POOL_PATTERN
 from lockstep.storage import secrets as secret_store
 from lockstep.storage import workers as worker_store
-from lockstep.storage.db import RunRow
+from lockstep.storage.rows import RunRow
 
 router = APIRouter(prefix="/worker", tags=["workers"])
 Svc = Annotated[Services, Depends(services)]
