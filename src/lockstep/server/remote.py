@@ -21,9 +21,9 @@ from typing import Any, BinaryIO
 import httpx
 
 from lockstep.errors import ExecutionError
+from lockstep.records import WorkerReport
 from lockstep.storage.blobs import BlobInfo
 from lockstep.storage.logs import LogStream
-from lockstep.storage.workers import WorkerReport
 
 log = logging.getLogger(__name__)
 #: a writer ships what it has this often, or sooner when a batch is full

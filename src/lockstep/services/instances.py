@@ -3,6 +3,7 @@ creation, to a commit and a version, and locks the run to both."""
 
 from __future__ import annotations
 
+import builtins
 import json
 import re
 from typing import Any
@@ -87,6 +88,9 @@ class InstanceService:
             triggered_by=triggered_by,
             rerun_of=run_id,
         )
+
+    async def list(self, project: str) -> builtins.list[dict[str, Any]]:
+        return await self._db.call(lambda s: store.list_instances(s, project))
 
 
 def _definition(s: Session, definition_id: str) -> DefinitionRow:

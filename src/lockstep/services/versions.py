@@ -15,7 +15,8 @@ from lockstep.records import RunRecord
 from lockstep.registry.selectors import LIVE, Selector, check_tag, parse_selector
 from lockstep.registry.urls import GitError, is_sha, parse_remote
 from lockstep.services.registry import RegistryService
-from lockstep.services.runs import Locked, RunService
+from lockstep.services.run_launch import Locked
+from lockstep.services.runs import RunService
 from lockstep.settings import Settings
 from lockstep.storage import registry as reg
 from lockstep.storage import versions as store

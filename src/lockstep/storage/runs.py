@@ -11,7 +11,6 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from lockstep.engine.states import run_can_move
 from lockstep.errors import InvalidRequest, NotFound
 from lockstep.records import RunPage
 from lockstep.storage.database import utcnow
@@ -185,16 +184,10 @@ def list_runs(
     )
 
 
-def mark_failed_to_start(s: Session, run_id: str, error: str) -> None:
-    run = s.get(RunRow, run_id)
-    if run is not None and run_can_move(run.status, "failed"):
-        now = utcnow()
-        for st in s.scalars(select(StepRow).where(StepRow.run_id == run_id)):
-            if st.status == "pending":
-                st.status, st.finished_at = "cancelled", now
-        run.error, run.finished_at = error, now
-        s.flush()
-        run.status = "failed"
+def pending_steps(s: Session, run_id: str) -> list[str]:
+    """The steps (and fan-out items) of a run that have not started."""
+    query = select(StepRow.step_id).where(StepRow.run_id == run_id, StepRow.status == "pending")
+    return list(s.scalars(query))
 
 
 def queued_run_ids(s: Session) -> list[str]:

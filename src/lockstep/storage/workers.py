@@ -5,13 +5,13 @@ engine), and one that stopped says so."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from lockstep.records import WorkerReport
 from lockstep.storage.database import utcnow
 from lockstep.storage.rows import WorkerRow
 
@@ -20,19 +20,6 @@ REPORT_EVERY_S = 5.0
 LIVE_FOR = timedelta(seconds=3 * REPORT_EVERY_S)
 #: a lost worker stays in the default listing this long, so that its loss is seen
 SHOW_LOST_FOR = timedelta(hours=1)
-
-
-@dataclass(frozen=True)
-class WorkerReport:
-    identity: str
-    pool: str
-    host: str
-    pid: int
-    capacity: int
-    running: int
-    version: str
-    labels: dict[str, str] = field(default_factory=dict)
-    stopped: bool = False
 
 
 def report(s: Session, r: WorkerReport) -> None:
