@@ -40,7 +40,7 @@ from lockstep.server.runtime import secret_box
 from lockstep.services.registry import RegistryService
 from lockstep.settings import Settings
 from lockstep.storage.database import Database
-from lockstep.storage.db import DefinitionRefRow, DefinitionRow, RepositoryRow, VersionRow
+from lockstep.storage.rows import DefinitionRefRow, DefinitionRow, RepositoryRow, VersionRow
 
 PROJECT = "default"
 FIXED_PATHS = (

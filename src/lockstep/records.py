@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+#: the status of a record whose stored status is not one lockstep knows
+DAMAGED = "damaged"
 
 
 class _Record(BaseModel):
@@ -108,3 +112,18 @@ class RunSummary(_Record):
 class RunPage(_Record):
     items: list[RunSummary]
     next_cursor: str | None = None
+
+
+@dataclass(frozen=True)
+class WorkerReport:
+    """What a worker says of itself every few seconds (and once more when it stops)."""
+
+    identity: str
+    pool: str
+    host: str
+    pid: int
+    capacity: int
+    running: int
+    version: str
+    labels: dict[str, str] = field(default_factory=dict)
+    stopped: bool = False

@@ -10,7 +10,7 @@ from sqlalchemy import inspect
 
 from lockstep.storage import migrate
 from lockstep.storage.database import Database
-from lockstep.storage.db import Base, ProjectRow
+from lockstep.storage.rows import Base, ProjectRow
 
 
 def test_head_revision_is_the_newest_migration_script() -> None:

@@ -14,7 +14,7 @@ from lockstep.errors import InvalidRequest, NotFound
 from lockstep.registry.selectors import TAG_PATTERN
 from lockstep.storage import runs as store
 from lockstep.storage.database import Database
-from lockstep.storage.db import ProjectRow
+from lockstep.storage.rows import ProjectRow
 
 
 def _run(run_id: str, project: str) -> store.NewRun:

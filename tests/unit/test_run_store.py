@@ -14,7 +14,7 @@ from lockstep.storage import recorder
 from lockstep.storage import run_records as records
 from lockstep.storage import runs as store
 from lockstep.storage.database import Database
-from lockstep.storage.db import RunRow
+from lockstep.storage.rows import RunRow
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from lockstep.errors import InvalidRequest, NotFound
 from lockstep.secrets.crypto import SecretBox, SecretError
 from lockstep.storage import secrets as store
 from lockstep.storage.database import Database
-from lockstep.storage.db import ProjectRow, SecretRow
+from lockstep.storage.rows import ProjectRow, SecretRow
 
 VALUE = "hunter2-PLAINTEXT-marker-7f3a9c"
 

@@ -13,7 +13,7 @@ from lockstep.registry.selectors import parse_selector
 from lockstep.storage import registry as reg
 from lockstep.storage import versions as store
 from lockstep.storage.database import Database
-from lockstep.storage.db import TagMoveRow, VersionRow
+from lockstep.storage.rows import TagMoveRow, VersionRow
 
 
 @pytest.fixture

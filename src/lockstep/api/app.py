@@ -64,7 +64,7 @@ def create_app(services: Services) -> FastAPI:
             "/worker/blobs": services.settings.max_artifact_bytes,
         },
     )
-    app.add_middleware(AuditLog, db=services.db)
+    app.add_middleware(AuditLog, audit=services.audit)
     # outermost: a body that does not come in time is cut off whatever route it was for
     app.add_middleware(BodyTimeout, seconds=services.settings.http_body_timeout)
     return app

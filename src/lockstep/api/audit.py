@@ -9,8 +9,7 @@ import re
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lockstep.auth.principal import Principal
-from lockstep.storage import identity
-from lockstep.storage.database import Database
+from lockstep.services.audit import AuditService
 
 log = logging.getLogger(__name__)
 _MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -18,9 +17,9 @@ _PROJECT = re.compile(r"^/api/v1/projects/([a-z0-9][a-z0-9-]{0,62})(?:/|$)")
 
 
 class AuditLog:
-    def __init__(self, app: ASGIApp, *, db: Database) -> None:
+    def __init__(self, app: ASGIApp, *, audit: AuditService) -> None:
         self.app = app
-        self.db = db
+        self.audit = audit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in _MUTATING:
@@ -45,15 +44,12 @@ class AuditLog:
         who = scope.get("state", {}).get("principal")
         client = scope.get("client")
         try:
-            await self.db.call(
-                lambda s: identity.append_audit(
-                    s,
-                    project=match.group(1) if match else None,
-                    principal=who if isinstance(who, Principal) else None,
-                    action=f"{scope['method']} {path}",
-                    address=client[0] if client else None,
-                    status=status,
-                )
+            await self.audit.append(
+                project=match.group(1) if match else None,
+                principal=who if isinstance(who, Principal) else None,
+                action=f"{scope['method']} {path}",
+                address=client[0] if client else None,
+                status=status,
             )
         except Exception:
             log.exception("audit.append_failed")

@@ -16,31 +16,37 @@ from fastapi import Depends, Path, Request
 from lockstep.auth.principal import LOCAL, Principal
 from lockstep.auth.roles import PERMISSIONS
 from lockstep.errors import NotFound, PermissionDenied, Unauthenticated
-from lockstep.secrets.crypto import SecretBox
+from lockstep.services.audit import AuditService
+from lockstep.services.blobs import Blobs
 from lockstep.services.instances import InstanceService
+from lockstep.services.projects import ProjectService
 from lockstep.services.registry import Poller, RegistryService
 from lockstep.services.runs import RunService
+from lockstep.services.secrets import SecretService
+from lockstep.services.tokens import TokenService
 from lockstep.services.versions import VersionService
+from lockstep.services.workers import WorkerService
 from lockstep.settings import Settings
-from lockstep.storage import identity
-from lockstep.storage.blobs import BlobStore
-from lockstep.storage.database import Database
-from lockstep.storage.db import ProjectRow
 
 PROJECT_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 
 
 @dataclass(frozen=True)
 class Services:
+    """What the API calls: one service per noun (the only callers of the stores)."""
+
     settings: Settings
     runs: RunService
-    blobs: BlobStore
-    db: Database
-    box: SecretBox
+    blobs: Blobs
     registry: RegistryService
     poller: Poller
     instances: InstanceService
     versions: VersionService
+    projects: ProjectService
+    tokens: TokenService
+    secrets: SecretService
+    workers: WorkerService
+    audit: AuditService
     auth: bool = True
     engine_address: str = ""  # host:port of Temporal, for workers on other hosts
 
@@ -63,7 +69,7 @@ async def principal(request: Request) -> Principal:
         )
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("malformed Authorization header; expected 'Bearer <token>'")
-    who = await svc.db.call(lambda s: identity.authenticate(s, token.strip()))
+    who = await svc.tokens.authenticate(token.strip())
     request.state.principal = who
     return who
 
@@ -89,9 +95,7 @@ def require(permission: str) -> Callable[..., Awaitable[Access]]:
     ) -> Access:
         svc: Services = request.app.state.services
         role = caller.role_in(project)
-        exists = role is not None and await svc.db.call(
-            lambda s: s.get(ProjectRow, project) is not None
-        )
+        exists = role is not None and await svc.projects.exists(project)
         if role is None or not exists:
             raise NotFound(f"project '{project}' not found")
         if role < needed:

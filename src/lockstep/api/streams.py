@@ -6,8 +6,8 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
 
+from lockstep.services.blobs import Blobs
 from lockstep.services.runs import RunService
-from lockstep.storage.blobs import BlobStore
 
 #: how often a quiet stream looks for new lines, and sends a comment to keep proxies open
 POLL_S = 0.25
@@ -50,7 +50,7 @@ async def follow_logs(
 CHUNK = 1024 * 1024
 
 
-def blob_chunks(blobs: BlobStore, key: str) -> Iterator[bytes]:
+def blob_chunks(blobs: Blobs, key: str) -> Iterator[bytes]:
     """A stored blob in chunks, for a streamed answer (never held in memory whole)."""
     with blobs.open(key) as f:
         while chunk := f.read(CHUNK):

@@ -54,7 +54,6 @@ class EmbeddedTransport(httpx.AsyncBaseTransport):
         self._app: httpx.AsyncBaseTransport | None = None
         self._scratch: tempfile.TemporaryDirectory[str] | None = None
         self._shared: SharedApi | None = None
-        self._since = ""
         #: this invocation joined the engine of another `lockstep run` on the home
         self.joined = False
 
@@ -78,7 +77,6 @@ class EmbeddedTransport(httpx.AsyncBaseTransport):
         # import, and commands that talk to a server never need it
         with _lasting_imports():
             from lockstep.api.app import create_app
-            from lockstep.clock import utcnow
             from lockstep.server.runtime import ControlPlane
 
         plane = ControlPlane(settings, role="cli", engine=self._engine, auth=False)
@@ -93,7 +91,6 @@ class EmbeddedTransport(httpx.AsyncBaseTransport):
             self._app = httpx.AsyncHTTPTransport(uds=str(sock))
             self.joined = True
             return
-        self._since = utcnow()
         self._plane = plane
         app = create_app(services)
         self._app = httpx.ASGITransport(app=app, raise_app_exceptions=False)
@@ -134,21 +131,11 @@ class EmbeddedTransport(httpx.AsyncBaseTransport):
         """Keep the engine up while runs that other invocations submitted here go on."""
         if plane is None or plane.services is None:
             return
-        from sqlalchemy import func, select
-
-        from lockstep.engine.states import RUN_FINISHED
-        from lockstep.storage.db import RunRow
-
-        query = (
-            select(func.count())
-            .select_from(RunRow)
-            .where(RunRow.created_at >= self._since, RunRow.status.not_in(RUN_FINISHED))
-        )
-        db, told = plane.services.db, False
+        runs, since, told = plane.services.runs, plane.started_at, False
 
         async def active() -> int:
             nonlocal told
-            count = await db.call(lambda s: s.scalar(query) or 0)
+            count = await runs.unfinished_since(since)
             if count and not told:
                 err.print(
                     f"waiting for {count} run(s) another `lockstep run` started on this home "

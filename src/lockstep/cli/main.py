@@ -12,9 +12,9 @@ from rich.markup import escape
 
 from lockstep import __version__
 from lockstep.cli import admin, artifacts, context, contexts, registry, runs, versions, workers
+from lockstep.cli.daemons import server_command, worker_command
 from lockstep.cli.output import FAILED, OK, err, fail, out
 from lockstep.cli.run import run_command
-from lockstep.cli.server_commands import server_command, worker_command
 from lockstep.errors import LockstepError, SpecError
 
 if TYPE_CHECKING:

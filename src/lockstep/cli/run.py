@@ -207,17 +207,11 @@ async def _submit(
     *,
     no_cache: bool = False,
 ) -> RunRecord:
-    from lockstep.storage.snapshots import snapshot_directory
+    from lockstep.services.snapshots import pack_workspace
 
     with tempfile.TemporaryDirectory() as tmp:
         archive = Path(tmp) / "snapshot.tar.gz"
-        await asyncio.to_thread(
-            snapshot_directory,
-            path.parent,
-            archive,
-            exclude=[settings.home_dir],
-            max_bytes=settings.max_snapshot_bytes,
-        )
+        await pack_workspace(path.parent, archive, settings)
         snapshot = await client.upload_snapshot(archive)
     body = {
         "spec": text,

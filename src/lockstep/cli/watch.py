@@ -10,8 +10,7 @@ from lockstep.cli.client import ApiClient
 from lockstep.cli.output import out
 from lockstep.cli.render import run_table
 from lockstep.engine.states import RUN_FINISHED
-from lockstep.records import RunRecord
-from lockstep.storage.damage import DAMAGED
+from lockstep.records import DAMAGED, RunRecord
 
 #: statuses that never change again; a damaged record's unreadable status is one of them
 TERMINAL = RUN_FINISHED | {DAMAGED}

@@ -1,4 +1,5 @@
-"""What ``lockstep worker`` runs: a pool worker that follows the engine.
+"""What ``lockstep worker`` runs: a pool worker that follows the engine (its options are read
+in ``cli/daemons.py``).
 
 A worker holds a connection to Temporal. When the engine goes away (the server restarts),
 the worker says so in one line, stops reporting itself live, and asks where the engine is
@@ -18,16 +19,14 @@ from temporalio.client import Client
 
 from lockstep.cli.output import err
 from lockstep.errors import EngineUnavailable, LockstepError
+from lockstep.records import WorkerReport
 from lockstep.registry.mirror import MirrorCache
 from lockstep.server.home import read_json
+from lockstep.server.local_worker import LocalWorkerHost
 from lockstep.server.remote import RemoteServer
-from lockstep.server.runtime import connect, secret_box
-from lockstep.server.workers import PoolWorker, db_reporter, db_secret_resolver
+from lockstep.server.runtime import connect
+from lockstep.server.workers import PoolWorker
 from lockstep.settings import Settings
-from lockstep.storage.database import Database
-from lockstep.storage.logs import DirectoryLogStore
-from lockstep.storage.stores import blob_store
-from lockstep.storage.workers import WorkerReport
 
 #: how often a worker checks that the engine answers, and how long one check may take
 CHECK_EVERY_S = 2.0
@@ -85,25 +84,16 @@ async def work(
         return f"127.0.0.1:{port}"
 
     # a worker beside the server (same home) reads the metadata DB directly
-    db = Database(settings.sqlalchemy_url())
-    await asyncio.to_thread(db.open)
+    host = LocalWorkerHost(settings)
+    await host.open()
 
     def local_worker(client: Client) -> PoolWorker:
-        return PoolWorker(
-            client,
-            settings,
-            secrets=db_secret_resolver(db, secret_box(settings)),
-            mirrors=MirrorCache(home / "mirrors"),
-            blobs=blob_store(settings, home / "blobs"),
-            logs=DirectoryLogStore(home / "logs"),
-            work_root=Path(home / "work"),
-            **common,  # type: ignore[arg-type]
-        )
+        return host.worker(client, pool=pool, concurrency=concurrency, labels=labels)
 
     try:
-        await _follow(settings, local_engine, local_worker, db_reporter(db))
+        await _follow(settings, local_engine, local_worker, host.report)
     finally:
-        db.close()
+        host.close()
 
 
 async def _follow(

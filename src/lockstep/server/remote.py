@@ -22,9 +22,9 @@ import httpx
 
 from lockstep.clock import format_ts
 from lockstep.errors import ExecutionError
+from lockstep.records import WorkerReport
 from lockstep.storage.blobs import BlobInfo
 from lockstep.storage.logs import LogStream
-from lockstep.storage.workers import WorkerReport
 
 log = logging.getLogger(__name__)
 #: a writer ships what it has this often, or sooner when a batch is full

@@ -9,13 +9,19 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lockstep.api.deps import Services
+from lockstep.clock import utcnow
 from lockstep.errors import EngineUnavailable
 from lockstep.secrets.crypto import SecretBox
 from lockstep.server.home import HomeLock, bootstrap_admin
+from lockstep.services.audit import AuditService
 from lockstep.services.instances import InstanceService
+from lockstep.services.projects import ProjectService
 from lockstep.services.registry import Poller, RegistryService
 from lockstep.services.runs import RunService
+from lockstep.services.secrets import SecretService
+from lockstep.services.tokens import TokenService
 from lockstep.services.versions import VersionService
+from lockstep.services.workers import WorkerService
 from lockstep.settings import Settings, pool_queue
 from lockstep.storage.blobs import BlobStore
 from lockstep.storage.database import Database
@@ -64,6 +70,8 @@ class ControlPlane:
     pools: list[str] = field(default_factory=lambda: ["default"])
     services: Services | None = None
     temporal_address: str = ""
+    #: when this control plane started (a timestamp as the records write them)
+    started_at: str = ""
     _lock: HomeLock | None = None
     _dev: DevServer | None = None
     _db: Database | None = None
@@ -83,6 +91,7 @@ class ControlPlane:
 
     async def _start(self) -> Services:
         settings, home = self.settings, self.settings.home_dir
+        self.started_at = utcnow()
         self._db = Database(settings.sqlalchemy_url())
         await asyncio.to_thread(self._db.open)
         blobs = blob_store(settings, home / "blobs")
@@ -92,7 +101,7 @@ class ControlPlane:
         poller = Poller(registry, self._db)
         if not self.engine:
             runs = RunService(settings=settings, db=self._db, client=None, blobs=blobs, logs=logs)
-            self.services = self._services(runs, blobs, box, registry, poller)
+            self.services = self._services(runs, blobs, logs, box, registry, poller)
             return self.services
         from lockstep.server.temporal_dev import DevServer
         from lockstep.server.workers import (
@@ -138,7 +147,7 @@ class ControlPlane:
         report = db_reporter(self._db)
         self._tasks += [asyncio.create_task(pw.report_forever(report)) for pw in self._pool_workers]
         self._workers = workers
-        self.services = self._services(runs, blobs, box, registry, poller)
+        self.services = self._services(runs, blobs, logs, box, registry, poller)
         if self.auth:
             self.initial_token = await self._db.call(lambda s: bootstrap_admin(s, home))
         if self.role == "server":
@@ -156,23 +165,27 @@ class ControlPlane:
         self,
         runs: RunService,
         blobs: BlobStore,
+        logs: DirectoryLogStore,
         box: SecretBox,
         registry: RegistryService,
         poller: Poller,
     ) -> Services:
-        assert self._db is not None
-        versions = VersionService(settings=self.settings, db=self._db, registry=registry, runs=runs)
-        instances = InstanceService(db=self._db, runs=runs, versions=versions)
+        db = self._db
+        assert db is not None
+        versions = VersionService(settings=self.settings, db=db, registry=registry, runs=runs)
         return Services(
             self.settings,
             runs,
             blobs,
-            self._db,
-            box,
             registry,
             poller,
-            instances,
+            InstanceService(db=db, runs=runs, versions=versions),
             versions,
+            projects=ProjectService(db),
+            tokens=TokenService(db),
+            secrets=SecretService(db, box),
+            workers=WorkerService(db, logs),
+            audit=AuditService(db),
             auth=self.auth,
             engine_address=self.temporal_address,
         )

@@ -31,6 +31,7 @@ from lockstep.errors import ExecutionError
 from lockstep.executors.container import ContainerRuntime
 from lockstep.executors.reaper import reap_leftovers
 from lockstep.executors.workspace import SourceAuth, WorkspaceManager
+from lockstep.records import WorkerReport
 from lockstep.registry.mirror import MirrorCache
 from lockstep.registry.urls import GitError, parse_remote, url_with_secret
 from lockstep.secrets.crypto import SecretBox
@@ -40,7 +41,7 @@ from lockstep.storage import workers as worker_store
 from lockstep.storage.blobs import BlobStore
 from lockstep.storage.database import Database
 from lockstep.storage.logs import LogSink
-from lockstep.storage.workers import REPORT_EVERY_S, WorkerReport
+from lockstep.storage.workers import REPORT_EVERY_S
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from lockstep.errors import InvalidRequest, Unauthenticated
-from lockstep.storage.db import RepositoryRow
+from lockstep.storage.rows import RepositoryRow
 
 
 def normalize_url(url: str) -> str:

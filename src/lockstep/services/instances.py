@@ -3,6 +3,7 @@ creation, to a commit and a version, and locks the run to both."""
 
 from __future__ import annotations
 
+import builtins
 import json
 import re
 from typing import Any
@@ -16,7 +17,7 @@ from lockstep.services.runs import RunService
 from lockstep.services.versions import VersionService
 from lockstep.storage import registry as store
 from lockstep.storage.database import Database
-from lockstep.storage.db import DefinitionRow
+from lockstep.storage.rows import DefinitionRow
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
 
@@ -87,6 +88,9 @@ class InstanceService:
             triggered_by=triggered_by,
             rerun_of=run_id,
         )
+
+    async def list(self, project: str) -> builtins.list[dict[str, Any]]:
+        return await self._db.call(lambda s: store.list_instances(s, project))
 
 
 def _definition(s: Session, definition_id: str) -> DefinitionRow:

@@ -7,6 +7,8 @@ import json
 import logging
 import re
 import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,11 +22,13 @@ from lockstep.registry.mirror import MirrorCache
 from lockstep.registry.scanner import ScanResult, scan
 from lockstep.registry.urls import GitError, RemoteUrl, parse_remote, url_with_secret
 from lockstep.secrets.crypto import SecretBox
+from lockstep.services import hooks
 from lockstep.settings import Settings
 from lockstep.storage import registry as store
 from lockstep.storage import secrets as secret_store
 from lockstep.storage.database import Database
-from lockstep.storage.db import RepositoryRow
+from lockstep.storage.registry import DefinitionInfo
+from lockstep.storage.rows import RepositoryRow
 
 if TYPE_CHECKING:
     from lockstep.spec.models import SourceSpec
@@ -37,6 +41,35 @@ _PATTERN = re.compile(r"^[A-Za-z0-9._/*?\[\]-]{1,200}$")
 def default_name(remote: RemoteUrl) -> str:
     tail = remote.url.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git").lower()
     return re.sub(r"[^a-z0-9._-]+", "-", tail).strip("-.") or "repo"
+
+
+@dataclass(frozen=True)
+class RepositoryInfo:
+    """A connected repository as users see it (never its webhook secret)."""
+
+    name: str
+    url: str
+    branches: list[str]
+    tags: list[str]
+    credentials: str | None
+    poll_s: int
+    created_at: str
+    scanned_at: str | None
+    error: str | None
+
+    @classmethod
+    def of(cls, row: RepositoryRow) -> RepositoryInfo:
+        return cls(
+            name=row.name,
+            url=row.url,
+            branches=store_list(row.branches_json),
+            tags=store_list(row.tags_json),
+            credentials=row.credentials,
+            poll_s=row.poll_s,
+            created_at=row.created_at,
+            scanned_at=row.scanned_at,
+            error=row.error,
+        )
 
 
 class RegistryService:
@@ -62,7 +95,7 @@ class RegistryService:
         tags: list[str],
         credentials: str | None,
         poll_s: int,
-    ) -> tuple[RepositoryRow, str]:
+    ) -> tuple[RepositoryInfo, str]:
         """Connect a repository; returns it and its webhook secret (shown this once)."""
         remote = self._remote(url)  # refused before git ever runs
         name = name or default_name(remote)
@@ -88,11 +121,11 @@ class RegistryService:
                 webhook_secret=sealed,
             )
         )
-        return row, hook_secret
+        return RepositoryInfo.of(row), hook_secret
 
     async def scan(
         self, project: str, name: str, *, if_changed: bool = False
-    ) -> tuple[RepositoryRow, ScanResult | None]:
+    ) -> tuple[RepositoryInfo, ScanResult | None]:
         # one scan of a repository at a time: a slow poll finishing after a newer manual scan
         # would otherwise record an older view of the remote over it
         async with self._scan_locks.setdefault((project, name), asyncio.Lock()):
@@ -100,7 +133,7 @@ class RegistryService:
 
     async def _scan(
         self, project: str, name: str, *, if_changed: bool
-    ) -> tuple[RepositoryRow, ScanResult | None]:
+    ) -> tuple[RepositoryInfo, ScanResult | None]:
         """Scan one repository now. A git failure is recorded on the repository (and returned
         as None), never raised: one broken remote must not stop the others. ``if_changed``:
         an unchanged remote (same refs as last time) costs one ref listing and no fetch."""
@@ -127,12 +160,25 @@ class RegistryService:
             error = str(exc)
         final = result or ScanResult(refs={}, changed=False)
 
-        def _record(s: Session) -> RepositoryRow:
+        def _record(s: Session) -> RepositoryInfo:
             row = store.get_repository(s, project, name)
             store.record_scan(s, row, final, error=error)
-            return row
+            return RepositoryInfo.of(row)
 
         return await self._db.call(_record), result
+
+    async def repositories(self, project: str) -> list[RepositoryInfo]:
+        rows = await self._db.call(lambda s: store.list_repositories(s, project))
+        return [RepositoryInfo.of(r) for r in rows]
+
+    async def remove(self, project: str, name: str) -> None:
+        await self._db.call(lambda s: store.remove_repository(s, project, name))
+
+    async def definitions(self, project: str) -> list[DefinitionInfo]:
+        return await self._db.call(lambda s: store.list_definitions(s, project))
+
+    async def definition(self, project: str, name: str) -> DefinitionInfo:
+        return await self._db.call(lambda s: store.get_definition(s, project, name))
 
     async def hook_candidates(self) -> list[tuple[RepositoryRow, str]]:
         rows = await self._db.call(store.all_active_repositories)
@@ -224,6 +270,13 @@ class Poller:
             last = datetime.fromisoformat(repo.scanned_at) if repo.scanned_at else None
             if last is None or (now - last).total_seconds() >= repo.poll_s:
                 await self._registry.scan(repo.project_id, repo.name, if_changed=True)
+
+    async def push(self, body: bytes, headers: Mapping[str, str]) -> int:
+        """A push webhook delivery: the repositories it proves itself for are rescanned in the
+        background; returns how many. Unauthenticated when it proves itself for none."""
+        rows = hooks.accepted(await self._registry.hook_candidates(), body, headers)
+        self.rescan_soon(rows)
+        return len(rows)
 
     def rescan_soon(self, rows: list[RepositoryRow]) -> None:
         """Webhook deliveries are acknowledged at once and processed here, in the background."""

@@ -16,12 +16,13 @@ from lockstep.records import RunRecord
 from lockstep.registry.selectors import LIVE, Selector, check_tag, parse_selector
 from lockstep.registry.urls import GitError, is_sha, parse_remote
 from lockstep.services.registry import RegistryService
-from lockstep.services.runs import Locked, RunService
+from lockstep.services.run_launch import Locked
+from lockstep.services.runs import RunService
 from lockstep.settings import Settings
 from lockstep.storage import registry as reg
 from lockstep.storage import versions as store
 from lockstep.storage.database import Database
-from lockstep.storage.db import DefinitionRefRow, DefinitionRow, RepositoryRow
+from lockstep.storage.rows import DefinitionRefRow, DefinitionRow, RepositoryRow
 
 # the spec package (models, CEL, JSON Schema) is imported by the methods that read specs:
 # listing or showing records never needs it

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from lockstep.engine.types import ArtifactRef
 from lockstep.errors import NotFound
-from lockstep.storage.db import ArtifactRow
+from lockstep.storage.rows import ArtifactRow
 from lockstep.storage.runs import get_row
 
 

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from lockstep.clock import utcnow
 from lockstep.engine.types import ArtifactRef, CacheHit, StepResult
-from lockstep.storage.db import CacheEntryRow
+from lockstep.storage.rows import CacheEntryRow
 
 
 def remember(

@@ -12,8 +12,8 @@ import json
 from datetime import datetime
 from typing import Any
 
-#: the status of a record whose stored status is not one lockstep knows
-DAMAGED = "damaged"
+from lockstep.records import DAMAGED as DAMAGED  # a record's status when its own is unknown
+
 #: errors a conversion of stored values raises (pydantic's ValidationError is a ValueError)
 CONVERSION_ERRORS = (ValueError, TypeError, KeyError, AttributeError)
 

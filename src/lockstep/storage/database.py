@@ -1,4 +1,5 @@
-"""One handle on the metadata DB: engine, migrations, and a single writer thread.
+"""The door to the metadata DB: engine, migrations, and a single writer thread (the tables
+themselves are in ``storage/rows.py``).
 
 Every DB call from async code goes through ``Database.call``: one thread owns the
 connection pool, so SQLite never sees two writers from this process and no caller ever
@@ -21,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from lockstep.clock import utcnow
 from lockstep.errors import ConfigError, EngineUnavailable
 from lockstep.storage import migrate
-from lockstep.storage.db import ProjectRow, make_engine
+from lockstep.storage.rows import ProjectRow, make_engine
 
 T = TypeVar("T")
 

@@ -14,7 +14,7 @@ from lockstep.auth.roles import Role
 from lockstep.auth.tokens import display_prefix, new_token, token_hash, well_formed
 from lockstep.clock import format_ts, utcnow
 from lockstep.errors import Conflict, NotFound, Unauthenticated
-from lockstep.storage.db import AuditRow, MembershipRow, ProjectRow, TokenRow, UserRow
+from lockstep.storage.rows import AuditRow, MembershipRow, ProjectRow, TokenRow, UserRow
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine, column, inspect, select, table
 
-from lockstep.storage.db import Base, in_memory
+from lockstep.storage.rows import Base, in_memory
 
 if TYPE_CHECKING:
     from alembic.config import Config

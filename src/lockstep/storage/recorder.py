@@ -20,7 +20,7 @@ from lockstep.engine.states import (
     step_can_move,
 )
 from lockstep.storage.cache import remember
-from lockstep.storage.db import ArtifactRow, AttemptRow, RunRow, StepRow
+from lockstep.storage.rows import ArtifactRow, AttemptRow, RunRow, StepRow
 from lockstep.storage.runs import dump_json
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from lockstep.clock import utcnow
 from lockstep.errors import Conflict, NotFound
 from lockstep.registry.scanner import ScanResult
-from lockstep.storage.db import (
+from lockstep.storage.rows import (
     DefinitionRefRow,
     DefinitionRow,
     InstanceRow,

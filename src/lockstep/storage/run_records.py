@@ -17,7 +17,7 @@ from lockstep.storage.damage import (
     damaged_note,
     parse_ts,
 )
-from lockstep.storage.db import AttemptRow, RunRow, StepRow
+from lockstep.storage.rows import AttemptRow, RunRow, StepRow
 from lockstep.storage.workers import live_pools
 
 

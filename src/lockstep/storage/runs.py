@@ -12,10 +12,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from lockstep.clock import utcnow
-from lockstep.engine.states import RunStatus, StepStatus, run_can_move
+from lockstep.engine.states import RunStatus, StepStatus
 from lockstep.errors import InvalidRequest, NotFound
 from lockstep.records import RunPage
-from lockstep.storage.db import RunRow, StepRow
+from lockstep.storage.rows import RunRow, StepRow
 from lockstep.storage.run_records import summary
 
 
@@ -185,16 +185,12 @@ def list_runs(
     )
 
 
-def mark_failed_to_start(s: Session, run_id: str, error: str) -> None:
-    run = s.get(RunRow, run_id)
-    if run is not None and run_can_move(run.status, RunStatus.FAILED):
-        now = utcnow()
-        for st in s.scalars(select(StepRow).where(StepRow.run_id == run_id)):
-            if st.status == StepStatus.PENDING:
-                st.status, st.finished_at = StepStatus.CANCELLED, now
-        run.error, run.finished_at = error, now
-        s.flush()
-        run.status = RunStatus.FAILED
+def pending_steps(s: Session, run_id: str) -> list[str]:
+    """The steps (and fan-out items) of a run that have not started."""
+    query = select(StepRow.step_id).where(
+        StepRow.run_id == run_id, StepRow.status == StepStatus.PENDING
+    )
+    return list(s.scalars(query))
 
 
 def queued_run_ids(s: Session) -> list[str]:

@@ -18,7 +18,7 @@ from lockstep.clock import utcnow
 from lockstep.errors import Conflict, InvalidRequest, NotFound
 from lockstep.secrets.crypto import SecretBox
 from lockstep.spec.names import SECRET_NAME_PATTERN
-from lockstep.storage.db import ProjectRow, SecretRow
+from lockstep.storage.rows import ProjectRow, SecretRow
 
 NAME_PATTERN = SECRET_NAME_PATTERN
 _NAME = re.compile(r"[A-Z_][A-Z0-9_]*")

@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 
 from lockstep.clock import utcnow
 from lockstep.errors import Conflict, InvalidRequest, NotFound
-from lockstep.storage.db import (
+from lockstep.storage.registry import new_id
+from lockstep.storage.rows import (
     DefinitionRow,
     DraftRow,
     TagMoveRow,
@@ -24,7 +25,6 @@ from lockstep.storage.db import (
     VersionRow,
     VersionSourceRow,
 )
-from lockstep.storage.registry import new_id
 
 
 class TagConflict(Conflict):

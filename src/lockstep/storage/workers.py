@@ -5,7 +5,6 @@ engine), and one that stopped says so."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -13,26 +12,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lockstep.clock import utcnow
-from lockstep.storage.db import WorkerRow
+from lockstep.records import WorkerReport
+from lockstep.storage.rows import WorkerRow
 
 #: how often a worker reports, and after how long without a report it counts as gone
 REPORT_EVERY_S = 5.0
 LIVE_FOR = timedelta(seconds=3 * REPORT_EVERY_S)
 #: a lost worker stays in the default listing this long, so that its loss is seen
 SHOW_LOST_FOR = timedelta(hours=1)
-
-
-@dataclass(frozen=True)
-class WorkerReport:
-    identity: str
-    pool: str
-    host: str
-    pid: int
-    capacity: int
-    running: int
-    version: str
-    labels: dict[str, str] = field(default_factory=dict)
-    stopped: bool = False
 
 
 def report(s: Session, r: WorkerReport) -> None:

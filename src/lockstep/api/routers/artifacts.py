@@ -13,7 +13,6 @@ from lockstep.api.deps import Services, services
 from lockstep.api.routers.runs import Read, RunId
 from lockstep.api.streams import blob_chunks
 from lockstep.spec.names import RECORDED_STEP_PATTERN
-from lockstep.storage import artifacts as store
 
 router = APIRouter(tags=["artifacts"])
 Svc = Annotated[Services, Depends(services)]
@@ -24,7 +23,7 @@ BASE = "/projects/{project}/runs/{run_id}/artifacts"
 
 @router.get(BASE)
 async def list_artifacts(run_id: RunId, svc: Svc, access: Read) -> list[dict[str, Any]]:
-    refs = await svc.db.call(lambda s: store.artifacts(s, access.project, run_id))
+    refs = await svc.runs.artifacts(access.project, run_id)
     return [{k: v for k, v in asdict(r).items() if k != "key"} for r in refs]
 
 
@@ -33,7 +32,7 @@ async def download_artifact(
     run_id: RunId, step: StepId, name: Name, svc: Svc, access: Read
 ) -> StreamingResponse:
     """The artifact's bytes: the file itself, or a tar.gz of a directory or glob."""
-    ref = await svc.db.call(lambda s: store.artifact(s, access.project, run_id, step, name))
+    ref = await svc.runs.artifact(access.project, run_id, step, name)
 
     if ref.kind == "file":
         filename, media = PurePosixPath(ref.paths[0]).name, "application/octet-stream"

@@ -8,7 +8,6 @@ from fastapi import APIRouter, Depends, Query
 
 from lockstep.api.deps import Access, Services, require, services, superuser
 from lockstep.auth.principal import Principal
-from lockstep.storage import identity
 
 router = APIRouter(tags=["audit"])
 Svc = Annotated[Services, Depends(services)]
@@ -19,11 +18,11 @@ Limit = Annotated[int, Query(ge=1, le=1000)]
 async def project_audit(
     svc: Svc, access: Annotated[Access, Depends(require("audit:read"))], limit: Limit = 100
 ) -> list[dict[str, Any]]:
-    return await svc.db.call(lambda s: identity.read_audit(s, access.project, limit=limit))
+    return await svc.audit.read(access.project, limit=limit)
 
 
 @router.get("/audit")
 async def server_audit(
     svc: Svc, _: Annotated[Principal, Depends(superuser)], limit: Limit = 100
 ) -> list[dict[str, Any]]:
-    return await svc.db.call(lambda s: identity.read_audit(s, None, limit=limit))
+    return await svc.audit.read(None, limit=limit)

@@ -18,7 +18,6 @@ from lockstep.api.deps import (
 )
 from lockstep.auth.principal import Principal
 from lockstep.auth.roles import Role
-from lockstep.storage import identity
 
 router = APIRouter(tags=["projects"])
 Svc = Annotated[Services, Depends(services)]
@@ -54,7 +53,7 @@ class MeOut(BaseModel):
 
 @router.get("/me", response_model=MeOut)
 async def me(caller: Caller, svc: Svc) -> MeOut:
-    projects = await svc.db.call(lambda s: identity.visible_projects(s, caller))
+    projects = await svc.projects.visible(caller)
     return MeOut(
         user=caller.name,
         superuser=caller.superuser,
@@ -64,7 +63,7 @@ async def me(caller: Caller, svc: Svc) -> MeOut:
 
 @router.get("/projects", response_model=list[ProjectOut])
 async def list_projects(caller: Caller, svc: Svc) -> list[ProjectOut]:
-    projects = await svc.db.call(lambda s: identity.visible_projects(s, caller))
+    projects = await svc.projects.visible(caller)
     return [ProjectOut(name=n, role=r) for n, r in projects]
 
 
@@ -72,7 +71,7 @@ async def list_projects(caller: Caller, svc: Svc) -> list[ProjectOut]:
 async def create_project(
     body: ProjectIn, svc: Svc, admin: Annotated[Principal, Depends(superuser)]
 ) -> ProjectOut:
-    await svc.db.call(lambda s: identity.create_project(s, body.name, admin))
+    await svc.projects.create(body.name, admin)
     return ProjectOut(name=body.name, role=Role.admin.name)
 
 
@@ -86,7 +85,7 @@ async def show_project(access: Annotated[Access, Depends(require("project:read")
 async def list_members(
     svc: Svc, access: Annotated[Access, Depends(require("members:read"))]
 ) -> list[MemberOut]:
-    rows = await svc.db.call(lambda s: identity.members(s, access.project))
+    rows = await svc.projects.members(access.project)
     return [MemberOut(user=u, role=r) for u, r in rows]
 
 
@@ -97,9 +96,7 @@ async def set_member(
     access: Annotated[Access, Depends(require("members:write"))],
     response: Response,
 ) -> MemberOut:
-    created = await svc.db.call(
-        lambda s: identity.set_member(s, access.project, body.user, Role[body.role])
-    )
+    created = await svc.projects.set_member(access.project, body.user, Role[body.role])
     response.status_code = 201 if created else 200
     return MemberOut(user=body.user, role=body.role)
 
@@ -110,5 +107,5 @@ async def remove_member(
     svc: Svc,
     access: Annotated[Access, Depends(require("members:write"))],
 ) -> Response:
-    await svc.db.call(lambda s: identity.remove_member(s, access.project, user))
+    await svc.projects.remove_member(access.project, user)
     return Response(status_code=204)

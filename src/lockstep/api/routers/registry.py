@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request, Response
@@ -9,11 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lockstep.api.deps import Access, Services, require, services
 from lockstep.records import RunRecord
-from lockstep.services import hooks
-from lockstep.services.registry import store_list
+from lockstep.services.registry import RepositoryInfo
 from lockstep.settings import POOL_PATTERN
-from lockstep.storage import registry as store
-from lockstep.storage.db import RepositoryRow
 
 router = APIRouter(tags=["registry"])
 Svc = Annotated[Services, Depends(services)]
@@ -73,25 +71,15 @@ class DefinitionOut(BaseModel):
     refs: list[RefOut]
 
 
-def _repo(row: RepositoryRow) -> RepositoryOut:
-    return RepositoryOut(
-        name=row.name,
-        url=row.url,
-        branches=store_list(row.branches_json),
-        tags=store_list(row.tags_json),
-        credentials=row.credentials,
-        poll_s=row.poll_s,
-        created_at=row.created_at,
-        scanned_at=row.scanned_at,
-        error=row.error,
-    )
+def _repo(info: RepositoryInfo) -> RepositoryOut:
+    return RepositoryOut(**asdict(info))
 
 
 @router.post(REPOS, status_code=201, response_model=NewRepositoryOut)
 async def add_repository(
     body: RepositoryIn, svc: Svc, access: Annotated[Access, Depends(require("repos:write"))]
 ) -> NewRepositoryOut:
-    row, hook_secret = await svc.registry.add(
+    repo, hook_secret = await svc.registry.add(
         access.project,
         url=body.url,
         name=body.name,
@@ -100,34 +88,30 @@ async def add_repository(
         credentials=body.credentials,
         poll_s=body.poll_s,
     )
-    return NewRepositoryOut(**_repo(row).model_dump(), webhook_secret=hook_secret)
+    return NewRepositoryOut(**_repo(repo).model_dump(), webhook_secret=hook_secret)
 
 
 @router.post("/hooks/git", status_code=202)
 async def git_push_hook(request: Request, svc: Svc) -> dict[str, int]:
     """A push event (GitHub, GitLab or Gitea shape), signed with the repository's secret.
     Acknowledged at once; the rescan runs in the background."""
-    body = await request.body()
-    rows = hooks.accepted(await svc.registry.hook_candidates(), body, request.headers)
-    svc.poller.rescan_soon(rows)
-    return {"accepted": len(rows)}
+    return {"accepted": await svc.poller.push(await request.body(), request.headers)}
 
 
 @router.get(REPOS, response_model=list[RepositoryOut])
 async def list_repositories(
     svc: Svc, access: Annotated[Access, Depends(require("repos:read"))]
 ) -> list[RepositoryOut]:
-    rows = await svc.db.call(lambda s: store.list_repositories(s, access.project))
-    return [_repo(r) for r in rows]
+    return [_repo(r) for r in await svc.registry.repositories(access.project)]
 
 
 @router.post(REPOS + "/{name}/scan", response_model=ScanOut)
 async def scan_repository(
     name: RepoName, svc: Svc, access: Annotated[Access, Depends(require("repos:write"))]
 ) -> ScanOut:
-    row, result = await svc.registry.scan(access.project, name)
+    repo, result = await svc.registry.scan(access.project, name)
     return ScanOut(
-        repository=_repo(row),
+        repository=_repo(repo),
         changed=bool(result and result.changed),
         files=len(result.files) if result else 0,
     )
@@ -137,7 +121,7 @@ async def scan_repository(
 async def remove_repository(
     name: RepoName, svc: Svc, access: Annotated[Access, Depends(require("repos:write"))]
 ) -> Response:
-    await svc.db.call(lambda s: store.remove_repository(s, access.project, name))
+    await svc.registry.remove(access.project, name)
     return Response(status_code=204)
 
 
@@ -145,7 +129,7 @@ async def remove_repository(
 async def list_definitions(
     svc: Svc, access: Annotated[Access, Depends(require("definitions:read"))]
 ) -> list[DefinitionOut]:
-    infos = await svc.db.call(lambda s: store.list_definitions(s, access.project))
+    infos = await svc.registry.definitions(access.project)
     return [DefinitionOut.model_validate(i, from_attributes=True) for i in infos]
 
 
@@ -153,7 +137,7 @@ async def list_definitions(
 async def show_definition(
     name: DefName, svc: Svc, access: Annotated[Access, Depends(require("definitions:read"))]
 ) -> DefinitionOut:
-    info = await svc.db.call(lambda s: store.get_definition(s, access.project, name))
+    info = await svc.registry.definition(access.project, name)
     return DefinitionOut.model_validate(info, from_attributes=True)
 
 
@@ -193,7 +177,7 @@ async def create_instance(
 async def list_instances(
     svc: Svc, access: Annotated[Access, Depends(require("instances:read"))]
 ) -> list[dict[str, Any]]:
-    return await svc.db.call(lambda s: store.list_instances(s, access.project))
+    return await svc.instances.list(access.project)
 
 
 @router.post("/projects/{project}/instances/{name}/runs", status_code=201, response_model=RunRecord)

@@ -9,7 +9,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lockstep.api.deps import Access, Services, require, services
 from lockstep.spec.names import SECRET_NAME_PATTERN
-from lockstep.storage import secrets as secret_store
 
 router = APIRouter(tags=["secrets"])
 Svc = Annotated[Services, Depends(services)]
@@ -37,14 +36,10 @@ async def set_secret(
     access: Annotated[Access, Depends(require("secrets:write"))],
     response: Response,
 ) -> SecretOut:
-    created = await svc.db.call(
-        lambda s: secret_store.set_secret(
-            s, svc.box, access.project, name, body.value, by=access.principal.name
-        )
+    info, created = await svc.secrets.set(
+        access.project, name, body.value, by=access.principal.name
     )
     response.status_code = 201 if created else 200
-    infos = await svc.db.call(lambda s: secret_store.list_secrets(s, access.project))
-    info = next(i for i in infos if i.name == name)
     return SecretOut(**info.__dict__)
 
 
@@ -52,13 +47,12 @@ async def set_secret(
 async def list_secrets(
     svc: Svc, access: Annotated[Access, Depends(require("secrets:read"))]
 ) -> list[SecretOut]:
-    infos = await svc.db.call(lambda s: secret_store.list_secrets(s, access.project))
-    return [SecretOut(**i.__dict__) for i in infos]
+    return [SecretOut(**i.__dict__) for i in await svc.secrets.list(access.project)]
 
 
 @router.delete(BASE + "/{name}", status_code=204)
 async def delete_secret(
     name: Name, svc: Svc, access: Annotated[Access, Depends(require("secrets:write"))]
 ) -> Response:
-    await svc.db.call(lambda s: secret_store.delete_secret(s, access.project, name))
+    await svc.secrets.delete(access.project, name)
     return Response(status_code=204)

@@ -7,12 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.orm import Session
 
 from lockstep.api.deps import Caller, Services, services
-from lockstep.errors import PermissionDenied
-from lockstep.storage import identity
-from lockstep.storage.db import TokenRow
+from lockstep.services.tokens import NewToken
 
 router = APIRouter(tags=["tokens"])
 Svc = Annotated[Services, Depends(services)]
@@ -46,40 +43,24 @@ class NewTokenOut(TokenOut):
 
 @router.post("/tokens", status_code=201, response_model=NewTokenOut)
 async def create_token(body: TokenIn, caller: Caller, svc: Svc) -> NewTokenOut:
-    if body.user is not None and body.user != caller.name and not caller.superuser:
-        raise PermissionDenied("only a server administrator may create tokens for others")
     expires = timedelta(days=body.expires_in_days) if body.expires_in_days else None
-
-    def _create(s: Session) -> NewTokenOut:
-        user = identity.ensure_user(s, body.user or caller.name)
-        token, row = identity.create_token(s, user, body.name, expires_in=expires)
-        return new_token_out(token, row, user.name)
-
-    return await svc.db.call(_create)
+    new = await svc.tokens.create(caller, body.name, user=body.user, expires_in=expires)
+    return new_token_out(new)
 
 
-def new_token_out(token: str, row: TokenRow, user: str) -> NewTokenOut:
+def new_token_out(new: NewToken) -> NewTokenOut:
     """The answer to a token's creation: its record, and the secret this once."""
-    return NewTokenOut(
-        id=row.id,
-        name=row.name,
-        user=user,
-        prefix=row.prefix,
-        created_at=row.created_at,
-        expires_at=row.expires_at,
-        token=token,
-    )
+    return NewTokenOut(**new.info.__dict__, token=new.token)
 
 
 @router.get("/tokens", response_model=list[TokenOut])
 async def list_tokens(caller: Caller, svc: Svc) -> list[TokenOut]:
-    rows = await svc.db.call(lambda s: identity.list_tokens(s, caller))
-    return [TokenOut(**r.__dict__) for r in rows]
+    return [TokenOut(**r.__dict__) for r in await svc.tokens.list(caller)]
 
 
 @router.delete("/tokens/{token_id}", status_code=204)
 async def revoke_token(
     token_id: Annotated[str, Path(pattern=r"^t_[0-9a-f]{16}$")], caller: Caller, svc: Svc
 ) -> Response:
-    await svc.db.call(lambda s: identity.revoke_token(s, caller, token_id))
+    await svc.tokens.revoke(caller, token_id)
     return Response(status_code=204)

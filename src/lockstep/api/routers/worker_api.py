@@ -4,7 +4,6 @@ and a log sink. Only server administrators' tokens may call these (workers are r
 
 from __future__ import annotations
 
-import asyncio
 import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -16,12 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from lockstep.api.deps import Services, services, worker
 from lockstep.api.streams import blob_chunks
 from lockstep.auth.principal import Principal
-from lockstep.engine.states import RunStatus
-from lockstep.errors import InvalidRequest, NotFound, PermissionDenied
+from lockstep.errors import InvalidRequest, NotFound
+from lockstep.records import WorkerReport
 from lockstep.settings import POOL_PATTERN
-from lockstep.storage import secrets as secret_store
-from lockstep.storage import workers as worker_store
-from lockstep.storage.db import RunRow
 
 router = APIRouter(prefix="/worker", tags=["workers"])
 Svc = Annotated[Services, Depends(services)]
@@ -79,8 +75,7 @@ async def config(admin: Admin, svc: Svc) -> dict[str, Any]:
 
 @router.post("/report", status_code=204)
 async def report(body: ReportIn, admin: Admin, svc: Svc) -> Response:
-    got = worker_store.WorkerReport(**body.model_dump())
-    await svc.db.call(lambda s: worker_store.report(s, got))
+    await svc.workers.report(WorkerReport(**body.model_dump()))
     return Response(status_code=204)
 
 
@@ -88,31 +83,7 @@ async def report(body: ReportIn, admin: Admin, svc: Svc) -> Response:
 async def secrets(body: SecretsIn, admin: Admin, svc: Svc) -> dict[str, dict[str, str]]:
     """Values of the secrets a running run uses, for the worker executing one of its steps;
     a name the run's workflow does not use, or a run that is not running, gets nothing."""
-
-    def _allowed(s: Any) -> list[str]:
-        from lockstep.engine.plan import secret_names
-        from lockstep.spec.documents import load_workflow
-        from lockstep.spec.load import LoadedSpec
-
-        row = s.get(RunRow, body.run_id)
-        if row is None or row.project_id != body.project:
-            raise NotFound(f"run '{body.run_id}' not found")
-        if row.status != RunStatus.RUNNING:
-            raise PermissionDenied(f"run '{body.run_id}' is {row.status}, not running")
-        loaded = load_workflow(row.spec_text, "workflow.yaml")
-        if not isinstance(loaded, LoadedSpec):
-            return []
-        return secret_names(loaded.spec) + [
-            s.credentials for s in loaded.spec.sources if s.credentials
-        ]
-
-    allowed = set(await svc.db.call(_allowed))
-    refused = sorted(set(body.names) - allowed)
-    if refused:
-        raise PermissionDenied(f"run '{body.run_id}' does not use {', '.join(refused)}")
-    values = await svc.db.call(
-        lambda s: secret_store.resolve(s, svc.box, body.project, sorted(set(body.names)))
-    )
+    values = await svc.secrets.for_running_run(body.project, body.run_id, body.names)
     return {"values": values}
 
 
@@ -131,11 +102,7 @@ async def blob(
 
 
 async def _run_of_project(svc: Services, project: str, run_id: str) -> bool:
-    def check(s: Any) -> bool:
-        row = s.get(RunRow, run_id)
-        return row is not None and row.project_id == project
-
-    return bool(await svc.db.call(check))
+    return await svc.runs.exists(run_id, project=project)
 
 
 @router.put("/blobs", status_code=201)
@@ -157,17 +124,7 @@ async def logs(body: LogsIn, admin: Admin, svc: Svc) -> Response:
     match = _LOG_KEY.fullmatch(body.key)
     if match is None:
         raise InvalidRequest("invalid log key; expected RUN/STEP/ATTEMPT")
-    exists = await svc.db.call(lambda s: s.get(RunRow, match.group(1)) is not None)
-    if not exists:
+    if not await svc.runs.exists(match.group(1)):
         raise NotFound(f"run '{match.group(1)}' not found")
-
-    def _append() -> None:
-        writer = svc.runs.log_store.writer(body.key)
-        try:
-            for ts, stream, text in body.lines:
-                writer.write(stream, text, ts=ts)
-        finally:
-            writer.close()
-
-    await asyncio.to_thread(_append)
+    await svc.workers.append_log(body.key, body.lines)
     return Response(status_code=204)

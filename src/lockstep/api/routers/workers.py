@@ -7,13 +7,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.orm import Session
 
 from lockstep.api.deps import Caller, Services, services, superuser
 from lockstep.api.routers.tokens import NewTokenOut, new_token_out
 from lockstep.auth.principal import Principal
-from lockstep.storage import identity
-from lockstep.storage import workers as store
 
 router = APIRouter(tags=["workers"])
 Svc = Annotated[Services, Depends(services)]
@@ -30,7 +27,7 @@ class WorkerTokenIn(BaseModel):
 async def list_workers(caller: Caller, svc: Svc, all: bool = False) -> list[dict[str, Any]]:
     """Live workers (``all``: also stopped and gone ones). Workers are shared infrastructure:
     any signed-in user may see them; they name no project's runs."""
-    return await svc.db.call(lambda s: store.list_workers(s, include_gone=all))
+    return await svc.workers.list(include_gone=all)
 
 
 @router.post("/workers/tokens", status_code=201, response_model=NewTokenOut)
@@ -39,10 +36,4 @@ async def worker_token(body: WorkerTokenIn, admin: Admin, svc: Svc) -> NewTokenO
     (engine address, reports, a running run's secrets, blobs, logs) and nothing else, so a
     worker machine never holds an administrator's power. Revoke it like any token."""
     expires = timedelta(days=body.expires_in_days) if body.expires_in_days else None
-
-    def create(s: Session) -> NewTokenOut:
-        user = identity.ensure_worker(s, body.name)
-        token, row = identity.create_token(s, user, "worker", expires_in=expires)
-        return new_token_out(token, row, user.name)
-
-    return await svc.db.call(create)
+    return new_token_out(await svc.tokens.create_for_worker(body.name, expires_in=expires))

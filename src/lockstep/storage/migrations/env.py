@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from lockstep.storage.db import Base
+from lockstep.storage.rows import Base
 
 connection = context.config.attributes["connection"]
 context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)

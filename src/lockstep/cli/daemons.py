@@ -1,4 +1,8 @@
-"""``lockstep server`` and ``lockstep worker`` entry points (the engine stack loads lazily)."""
+"""The commands that start a long-running process: ``lockstep server`` and ``lockstep worker``.
+
+Only their options are read here; what they run is imported when they run (the engine
+stack costs seconds to import): the server process in ``cli/serve.py``, the worker in
+``cli/worker.py``. The control plane itself (engine, workers, stores) is ``server/``."""
 
 from __future__ import annotations
 
@@ -23,10 +27,10 @@ def server_command(
     ] = False,
 ) -> None:
     """Start the control plane: embedded Temporal, API, and a worker for pool 'default'."""
-    from lockstep.cli import server
+    from lockstep.cli import serve
 
     try:
-        server.serve(host, port, worker, auth=not no_auth)
+        serve.serve(host, port, worker, auth=not no_auth)
     except LockstepError as exc:
         fail(exc)
 
@@ -39,7 +43,6 @@ def worker_command(
     ] = None,
 ) -> None:
     """Join a worker pool and execute its steps until stopped."""
-    from lockstep.cli import server
 
     labels: dict[str, str] = {}
     for item in label or []:
@@ -56,6 +59,15 @@ def worker_command(
             )
         )
     try:
-        server.work(pool, concurrency, labels)
+        _work(pool, concurrency, labels)
     except LockstepError as exc:
         fail(exc)
+
+
+def _work(pool: str, concurrency: int | None, labels: dict[str, str]) -> None:
+    import asyncio
+
+    from lockstep.cli import context
+    from lockstep.cli.worker import work
+
+    asyncio.run(work(context.settings(), pool, concurrency, labels))

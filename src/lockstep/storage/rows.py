@@ -1,4 +1,9 @@
-"""Metadata tables (SQLAlchemy 2) and the engine factory.
+"""The metadata tables as ORM rows (SQLAlchemy 2) and the engine factory.
+
+Rows stay below ``services``: the stores (and migrations) read and write them, services hold
+them only within a use case, and the API and CLI see records (``lockstep.records``) or plain
+dataclasses. ``storage/database.py`` is the door to the database itself (engine, migrations,
+the one writer thread).
 
 Timestamps are ISO-8601 UTC strings (sortable, identical on SQLite and PostgreSQL); JSON is
 stored as text so the same code serves both databases.

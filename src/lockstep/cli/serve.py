@@ -1,4 +1,6 @@
-"""What ``lockstep server`` and ``lockstep worker`` run."""
+"""The ``lockstep server`` process: a control plane (``server/runtime.py``) with its API served
+by uvicorn on a listening socket, until Ctrl-C. (The command's options are read in
+``cli/daemons.py``; ``lockstep worker`` runs ``cli/worker.py``.)"""
 
 from __future__ import annotations
 
@@ -78,9 +80,3 @@ async def _serve(settings: Settings, host: str, port: int, worker: bool, auth: b
     finally:
         clear_server_info(home)
         await plane.stop()
-
-
-def work(pool: str, concurrency: int | None, labels: dict[str, str]) -> None:
-    from lockstep.cli.worker import work as run_worker
-
-    asyncio.run(run_worker(context.settings(), pool, concurrency, labels))
