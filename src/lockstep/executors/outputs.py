@@ -21,6 +21,7 @@ from jsonschema.exceptions import SchemaError, ValidationError
 from lockstep.engine.refs import REF
 from lockstep.errors import ExecutionError
 from lockstep.executors import confined
+from lockstep.spec.hints import one_line
 from lockstep.spec.machine_validate import ref_target
 from lockstep.spec.typed_text import STRICT_ORDER, as_type, declared_types, loads_json
 
@@ -150,11 +151,6 @@ def _pointer(error: ValidationError) -> str:
     )
 
 
-def _one_line(message: str) -> str:
-    message = " ".join(message.split())
-    return message if len(message) <= _MAX_MESSAGE else message[: _MAX_MESSAGE - 3] + "..."
-
-
 _BOUNDS = {
     "minimum": ">=",
     "maximum": "<=",
@@ -249,7 +245,7 @@ def check_contract(
     except SchemaError as exc:
         raise OutputError(
             f"{subject} has an invalid {what}{'s' if what == 'output' else ''} schema: "
-            f"{_one_line(exc.message)}",
+            f"{one_line(exc.message, _MAX_MESSAGE)}",
             step=step,
         ) from None
     validator = Draft202012Validator(schema)
@@ -264,4 +260,4 @@ def check_contract(
     where = f"{what} {pointer}" if pointer else f"{what}s" if what == "output" else what
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     said = first.message if quote else _violation(first)
-    raise OutputError(f"{subject} {where}: {_one_line(said)}{more}", step=step)
+    raise OutputError(f"{subject} {where}: {one_line(said, _MAX_MESSAGE)}{more}", step=step)

@@ -21,10 +21,10 @@ from lockstep.spec.durations import parse_duration
 from lockstep.spec.expressions import OPEN, ExpressionError, compile_expression, references
 from lockstep.spec.hints import did_you_mean, one_line
 from lockstep.spec.names import ENV_NAME_PATTERN
+from lockstep.spec.step_kinds import DIALECT_EXECUTORS, HTTP_METHODS, KINDS
 from lockstep.spec.yamlsafe import Position, escape_pointer, nearest_position, pointer
 
-EXECUTORS = ("noop", "shell", "http")
-HTTP_METHODS = ("POST", "GET", "PUT", "PATCH", "DELETE")
+EXECUTORS = DIALECT_EXECUTORS
 STEP_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,62}")
 DEFAULT_MAX_VISITS = 10
 MAX_VISITS_LIMIT = 1000
@@ -36,9 +36,7 @@ TOP_KEYS = ("workflowName", "description", "startAt", "steps", "definitions")
 STEP_KEYS = ("name", "integrationDetails", "transitionToStep", "maxVisits")
 DETAIL_KEYS = ("type", "config", "inputDefinition", "outputDefinition")
 CONFIG_KEYS: dict[str, tuple[str, ...]] = {
-    "noop": (),
-    "shell": ("run", "env", "timeout"),
-    "http": ("url", "method", "headers", "timeout"),
+    name: kind.config_keys for name, kind in KINDS.items() if kind.config_keys is not None
 }
 _ENV_NAME = re.compile(ENV_NAME_PATTERN)
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
