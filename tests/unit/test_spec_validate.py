@@ -155,7 +155,10 @@ def test_every_problem_is_reported_at_once_sorted_by_line() -> None:
             "  a:\n    run: x\n    if: [x]\n",
             "'if' must be an expression string or true/false, got a list",
         ),
-        ("  a:\n    description: x\n", "missing required key 'run' in step 'a' (or 'http' or 'uses: noop')"),
+        (
+            "  a:\n    description: x\n",
+            "missing required key 'run' in step 'a' (or 'http' or 'uses: noop')",
+        ),
         (
             "  a:\n    run: x\n    continue_on_error: maybe\n",
             "'continue_on_error' must be a boolean, got a string",

@@ -12,15 +12,22 @@ say so, and a step's cache key includes that name): ``task_kind`` is the one pla
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+)
 
 HTTP_METHODS = ("POST", "GET", "PUT", "PATCH", "DELETE")
-HEADER_NAME_PATTERN = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 
 @dataclass(frozen=True)
@@ -77,6 +84,10 @@ def _http_url(url: str) -> str:
     return _literal(url)
 
 
+def _upper(value: Any) -> Any:
+    return value.upper() if isinstance(value, str) else value
+
+
 def _header_value(value: str) -> str:
     if "\r" in value or "\n" in value:
         raise ValueError("a header value must not contain line breaks")
@@ -90,7 +101,14 @@ def _literal(value: str) -> str:
     return value
 
 
-HeaderName = Annotated[str, StringConstraints(pattern=HEADER_NAME_PATTERN, max_length=256)]
+def _headers(headers: dict[str, str]) -> dict[str, str]:
+    for name in headers:
+        if len(name) > 256 or not _HEADER_NAME.fullmatch(name):
+            shown = "".join(c if c.isprintable() else "?" for c in name)[:100]
+            raise ValueError(
+                f"invalid header name {shown!r}; use letters, digits and -!#$%&'*+.^_`|~"
+            )
+    return headers
 
 
 class HttpCall(BaseModel):
@@ -102,10 +120,12 @@ class HttpCall(BaseModel):
     url: Annotated[str, AfterValidator(_http_url)] = Field(
         description="http:// or https:// URL of the service"
     )
-    method: Literal["POST", "GET", "PUT", "PATCH", "DELETE"] = "POST"
-    headers: dict[HeaderName, Annotated[str, AfterValidator(_header_value)]] = Field(
-        default_factory=dict, description="request headers (name: value)"
+    method: Annotated[Literal["POST", "GET", "PUT", "PATCH", "DELETE"], BeforeValidator(_upper)] = (
+        "POST"
     )
+    headers: Annotated[
+        dict[str, Annotated[str, AfterValidator(_header_value)]], AfterValidator(_headers)
+    ] = Field(default_factory=dict, description="request headers (name: value)")
 
     def config(self) -> dict[str, Any]:
         """The executor's config, as the JSON dialect's http steps carry it."""
