@@ -11,8 +11,10 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from lockstep.executors.container_user import DEFAULT_CONTAINER_USER, USER_PATTERN
-
+#: nobody:nogroup, the user a container runs as when neither the step nor the image names one
+DEFAULT_CONTAINER_USER = "65534:65534"
+#: who a container runs as: uid[:gid] or name[:group] (a step's ``user:``, the worker's default)
+USER_PATTERN = r"^[A-Za-z0-9_.-]{1,64}(:[A-Za-z0-9_.-]{1,64})?$"
 HOME_DIR_NAME = ".lockstep"
 #: files only a used home holds: a repository's ``.lockstep/*.yaml`` workflows are no home
 _HOME_MARKERS = ("lock", "lockstep.db", "server.json", "temporal.json")

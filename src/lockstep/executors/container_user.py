@@ -15,12 +15,12 @@ import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:  # settings import this module: no docker at start-up
+from lockstep.settings import DEFAULT_CONTAINER_USER
+
+if TYPE_CHECKING:
     from docker.api import APIClient
 
-#: nobody:nogroup, the user a container runs as when neither the step nor the image names one
-DEFAULT_CONTAINER_USER = "65534:65534"
-USER_PATTERN = r"^[A-Za-z0-9_.-]{1,64}(:[A-Za-z0-9_.-]{1,64})?$"
+__all__ = ["DEFAULT_CONTAINER_USER", "grant", "image_user"]
 
 
 def image_user(api: APIClient, *, image_id: str) -> str:

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from lockstep.settings import USER_PATTERN
 from lockstep.spec.durations import Duration
 from lockstep.spec.names import (
     ENV_NAME_PATTERN,
@@ -145,10 +146,9 @@ class StepSpec(_Model):
     resources: Resources | None = None
     pull: Literal["if-not-present", "always", "never"] = "if-not-present"
     network: Literal["default", "none"] = "default"
-    user: (
-        Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}(:[A-Za-z0-9_.-]{1,64})?$")]
-        | None
-    ) = Field(None, description="user (and group) the container runs as, e.g. '1000:1000'")
+    user: Annotated[str, StringConstraints(pattern=USER_PATTERN)] | None = Field(
+        None, description="user (and group) the container runs as, e.g. '1000:1000'"
+    )
     runs_on: PoolName | None = Field(None, description="the worker pool that runs this step")
     artifacts: dict[ArtifactName, str] = Field(
         default_factory=dict,
