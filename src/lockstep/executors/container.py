@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import re
 import signal
 import socket
 import time
@@ -27,9 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import docker.errors
 from docker.api import APIClient
 from docker.types import Mount
 from docker.utils.socket import STDERR, STDOUT, frames_iter_no_tty
@@ -42,9 +40,10 @@ from lockstep.executors.container_runtime import (
     ContainerRuntimeError,
     check_image_reference,
     ensure_image,
-    explanation,
     in_daemon_thread,
+    refused,
     remove_container,
+    start_failure,
 )
 from lockstep.executors.container_user import grant, image_user
 from lockstep.executors.lease import AttemptLost, Lease
@@ -55,7 +54,6 @@ from lockstep.storage.logs import LogWriter
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
 
 #: where the step's working copy and its outputs directory appear inside the container
 WORKSPACE_DIR = "/workspace"
@@ -63,8 +61,6 @@ OUTPUTS_DIR = "/lockstep"
 HEARTBEAT_EVERY_S = 1.0
 #: how long a SIGKILLed container gets to be reported gone before we stop waiting for it
 _REAP_S = 5.0
-
-_RUNC_REASON = re.compile(r"unable to start container process: (.+?)(?:: (?:OCI |unknown).*)?$")
 
 
 @dataclass(frozen=True)
@@ -111,41 +107,14 @@ def _create(api: APIClient, *, image_id: str, argv: list[str], config: dict[str,
     return str(api.create_container(image_id, argv[1:], entrypoint=argv[:1], **config)["Id"])
 
 
-def _refused(call: Callable[[], T]) -> tuple[T | None, str | None]:
-    """``call()``, or the runtime's reason when it refuses (a missing container is an error)."""
-    try:
-        return call(), None
-    except docker.errors.APIError as exc:
-        if exc.status_code == 404:
-            raise
-        text = explanation(exc)
-        # runc's own words without the layers of runtimes around them (Podman and Docker alike)
-        found = _RUNC_REASON.search(text)
-        return None, found.group(1) if found else text
-
-
-def _start_failure(command: str, problem: str) -> str:
-    """Why a container did not start: the command's fault, or the host's runtime set-up."""
-    if "rlimit" in problem:
-        # Podman asks for more open files/processes than this host grants: no container can
-        # start here, whatever the step runs
-        return (
-            f"the container runtime on this worker cannot start containers ({problem}): "
-            "its default ulimits exceed what the host allows; set default_ulimits = "
-            '["nofile=1024:1024", "nproc=1024:1024"] in /etc/containers/containers.conf '
-            "(lockstep's scripts/podman-setup.sh does) and restart the Podman service"
-        )
-    return f"cannot start {command!r}: {problem}"
-
-
 def _attach_and_start(api: APIClient, cid: str) -> tuple[Any, str | None]:
     """The output socket (attached before the start, so no output is missed), or why the
     command cannot start. Podman creates the process when attaching: a missing executable
     fails there."""
     params = {"stdout": 1, "stderr": 1, "stream": 1, "logs": 1}
-    sock, problem = _refused(lambda: api.attach_socket(cid, params))
+    sock, problem = refused(lambda: api.attach_socket(cid, params))
     if problem is None:
-        _, problem = _refused(lambda: api.start(cid))
+        _, problem = refused(lambda: api.start(cid))
     return sock, problem
 
 
@@ -276,7 +245,7 @@ async def run_container(
         if sock is not None:
             output = _Output(sock, sink)
         if problem is not None or output is None:
-            failed = _start_failure(argv[0], str(problem))
+            failed = start_failure(argv[0], str(problem))
             duration = time.monotonic() - start
             return ContainerOutcome(None, False, None, duration, failed, 0, False, image_id)
         wait = partial(APIClient.wait, container=cid)  # no request timeout: steps run for hours

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import re
 import socket
 import threading
 from collections.abc import Callable
@@ -34,6 +35,8 @@ T = TypeVar("T")
 MANAGED_LABEL = "lockstep.managed"
 #: each running step holds two connections (output stream, wait) outside the pool's reuse
 _MAX_POOL = 64
+
+_RUNC_REASON = re.compile(r"unable to start container process: (.+?)(?:: (?:OCI |unknown).*)?$")
 
 
 class ContainerRuntimeUnreachable(ExecutionError):
@@ -219,3 +222,30 @@ def remove_container(api: APIClient, cid: str) -> None:
     except docker.errors.NotFound:
         return
     raise ContainerRuntimeError(f"container {cid[:12]} is still there after a forced removal")
+
+
+def refused(call: Callable[[], T]) -> tuple[T | None, str | None]:
+    """``call()``, or the runtime's reason when it refuses (a missing container is an error)."""
+    try:
+        return call(), None
+    except docker.errors.APIError as exc:
+        if exc.status_code == 404:
+            raise
+        text = explanation(exc)
+        # runc's own words without the layers of runtimes around them (Podman and Docker alike)
+        found = _RUNC_REASON.search(text)
+        return None, found.group(1) if found else text
+
+
+def start_failure(command: str, problem: str) -> str:
+    """Why a container did not start: the command's fault, or the host's runtime set-up."""
+    if "rlimit" in problem:
+        # Podman asks for more open files/processes than this host grants: no container can
+        # start here, whatever the step runs
+        return (
+            f"the container runtime on this worker cannot start containers ({problem}): "
+            "its default ulimits exceed what the host allows; set default_ulimits = "
+            '["nofile=1024:1024", "nproc=1024:1024"] in /etc/containers/containers.conf '
+            "(lockstep's scripts/podman-setup.sh does) and restart the Podman service"
+        )
+    return f"cannot start {command!r}: {problem}"
