@@ -308,10 +308,10 @@ class _Checker:
             )
             return
         config = self.expect(details, "config", dict, "a mapping", ptr, where, nullable=True)
-        if executor != "noop" and details.get("config") is None:
+        needed = KINDS[executor].required
+        if needed is not None and details.get("config") is None:
             self.add(
-                f"missing required key 'config' {where}: the {executor} executor needs "
-                f"{'run' if executor == 'shell' else 'url'}",
+                f"missing required key 'config' {where}: the {executor} executor needs {needed}",
                 f"{ptr}/config",
             )
         if config is not None:

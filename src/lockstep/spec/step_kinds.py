@@ -37,11 +37,14 @@ class StepKind:
     #: the JSON dialect's ``config`` keys; None: the dialect has no such type
     config_keys: tuple[str, ...] | None
     summary: str
+    required: str | None = None  # the config key it cannot do without
 
 
-SHELL = StepKind("shell", "run", ("run", "env", "timeout"), "a command on the worker")
+SHELL = StepKind("shell", "run", ("run", "env", "timeout"), "a command on the worker", "run")
 CONTAINER = StepKind("container", "image", None, "a command in a container of an image")
-HTTP = StepKind("http", "http", ("url", "method", "headers", "timeout"), "a call to a service")
+HTTP = StepKind(
+    "http", "http", ("url", "method", "headers", "timeout"), "a call to a service", "url"
+)
 NOOP = StepKind("noop", "uses", (), "hands its input on as its outputs")
 
 KINDS: dict[str, StepKind] = {k.name: k for k in (NOOP, SHELL, HTTP, CONTAINER)}
