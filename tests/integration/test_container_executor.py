@@ -17,14 +17,13 @@ from typing import Any
 import docker
 import pytest
 
-from lockstep.executors.container import (
+from lockstep.executors.container import ContainerOutcome, run_container
+from lockstep.executors.container_runtime import (
     MANAGED_LABEL,
-    ContainerOutcome,
     ContainerRuntime,
     ContainerRuntimeUnreachable,
     ImageUnavailable,
     InvalidImageReference,
-    run_container,
 )
 from lockstep.executors.process import ProcessOutcome
 from lockstep.storage.logs import LogStream
@@ -439,7 +438,8 @@ async def test_a_host_whose_runtime_limits_are_not_set_says_so_not_that_the_comm
 _FROZEN_WORKER = """
 import asyncio, os, signal, sys
 from pathlib import Path
-from lockstep.executors.container import ContainerRuntime, run_container
+from lockstep.executors.container import run_container
+from lockstep.executors.container_runtime import ContainerRuntime
 from lockstep.executors.lease import Lease
 from lockstep.storage.logs import DirectoryLogStore
 

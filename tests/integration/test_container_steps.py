@@ -13,7 +13,7 @@ from typing import Any
 import docker
 import pytest
 
-from lockstep.executors.container import MANAGED_LABEL
+from lockstep.executors.container_runtime import MANAGED_LABEL
 from tests.harness import BIN, Server, env_for, wait_for
 from tests.podman import Podman
 

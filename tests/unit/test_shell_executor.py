@@ -11,7 +11,9 @@ from typing import Any, BinaryIO
 import pytest
 
 from lockstep.engine.types import StepTask, Workspace
-from lockstep.executors.shell import execute_step
+from lockstep.executors.attempt import run_attempt
+from lockstep.executors.base import WorkerTools
+from lockstep.executors.registry import executor_for
 from lockstep.executors.workspace import WorkspaceManager
 from lockstep.storage.blobs import DirectoryBlobStore
 from lockstep.storage.logs import DirectoryLogStore
@@ -47,9 +49,8 @@ class Env:
 
     async def run(self, task: StepTask, **kw: Any) -> Any:
         kw.setdefault("kill_grace_s", 0.5)
-        return await execute_step(
-            task, workspaces=self.workspaces, logs=self.logs, worker="host-42", **kw
-        )
+        tools = WorkerTools("host-42", self.logs, self.workspaces, **kw)
+        return await run_attempt(task, executor_for(task), tools)
 
     def log(self, key: str = "run1/prepare/1") -> list[tuple[str, str]]:
         page = self.logs.read(key, limit=10_000)
@@ -269,12 +270,8 @@ async def test_internal_errors_become_one_line_results(env: Env) -> None:
     assert (missing.ok, missing.error) == (False, "blob 'snapshots/gone' not found")
 
     broken = WorkspaceManager(env.root / "ws2", _BrokenBlobs(env.root / "blobs"))
-    result = await execute_step(
-        env.task("true", workspace=Workspace("snapshots/x")),
-        workspaces=broken,
-        logs=env.logs,
-        worker="w",
-    )
+    task = env.task("true", workspace=Workspace("snapshots/x"))
+    result = await run_attempt(task, executor_for(task), WorkerTools("w", env.logs, broken))
     assert not result.ok
     assert result.error == (
         "internal error: RuntimeError: disk on fire Traceback (most recent call last): ..."

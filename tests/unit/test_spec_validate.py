@@ -108,7 +108,7 @@ def test_every_problem_is_reported_at_once_sorted_by_line() -> None:
         "add a 'params' schema",
         "w.yaml:7:13: step 'test' needs unknown step 'biuld'; did you mean 'build'?",
         "w.yaml:7:20: cycle: test -> deploy -> test",
-        "w.yaml:9:3: missing required key 'run' in step 'deploy' (or 'uses: noop')",
+        "w.yaml:9:3: missing required key 'run' in step 'deploy' (or 'http' or 'uses: noop')",
         "w.yaml:11:5: unknown key 'imag'; did you mean 'image'?",
     ]
     with pytest.raises(SpecError) as caught:
@@ -155,7 +155,10 @@ def test_every_problem_is_reported_at_once_sorted_by_line() -> None:
             "  a:\n    run: x\n    if: [x]\n",
             "'if' must be an expression string or true/false, got a list",
         ),
-        ("  a:\n    description: x\n", "missing required key 'run' in step 'a' (or 'uses: noop')"),
+        (
+            "  a:\n    description: x\n",
+            "missing required key 'run' in step 'a' (or 'http' or 'uses: noop')",
+        ),
         (
             "  a:\n    run: x\n    continue_on_error: maybe\n",
             "'continue_on_error' must be a boolean, got a string",

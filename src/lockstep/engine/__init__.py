@@ -1,1 +1,2 @@
-"""The Temporal side of lockstep: plans, the interpreter workflow, and step activities."""
+"""The deterministic side of lockstep on Temporal: plans, the interpreter workflows and the
+data that crosses Temporal."""

@@ -22,6 +22,7 @@ from lockstep.spec.load import LoadedSpec
 from lockstep.spec.machine import LoadedMachine
 from lockstep.spec.models import CacheSpec, RetrySpec, StepSpec, WorkflowSpec
 from lockstep.spec.shell import compile_shell
+from lockstep.spec.step_kinds import plan_name, yaml_kind
 
 
 def _text(value: Any) -> str:
@@ -92,7 +93,8 @@ def _step_plan(spec: WorkflowSpec, step_id: str, step: StepSpec, is_finally: boo
             if step.image
             else None
         ),
-        executor=step.uses or "shell",
+        executor=plan_name(yaml_kind(vars(step))),
+        config=step.http.config() if step.http is not None else {},
         for_each=for_each_source(step.for_each),
         items=list(step.for_each) if isinstance(step.for_each, list) else None,
         max_parallel=step.max_parallel,

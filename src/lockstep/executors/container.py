@@ -1,16 +1,15 @@
-"""Run one step in a container through the Docker Engine API: Docker, or Podman's compatible
-socket (``podman system service``).
+"""The ``container`` executor: one step in a container of its image, through the runtime's
+Docker Engine API (``executors.container_runtime``).
 
 The container runs exactly ``argv`` (it replaces the image's entrypoint; no shell is added) with
 exactly the given environment, the step's working copy at ``/workspace`` (its working directory)
-and the directory of its outputs file at ``/lockstep``. It reports a ``ContainerOutcome``, a
-``ProcessOutcome`` with two more fields, so the shell executor can run a step either way; like
-``run_process`` it never raises for a step that fails, and it always removes the container.
+and the directory of its outputs file at ``/lockstep``. ``run_container`` reports a
+``ContainerOutcome``, a ``ProcessOutcome`` with two more fields; like ``run_process`` it never
+raises for a step that fails, and it always removes the container.
 
-Every blocking API call runs in a thread. The two that last as long as the step (the attached
-output stream and the wait for its exit) get daemon threads of their own, so a runtime that never
-answers cannot hold up the worker's shutdown. No docker exception escapes: each becomes a
-one-line ``ExecutionError`` at the call that raised it.
+The two API calls that last as long as the step (the attached output stream and the wait for
+its exit) get daemon threads of their own, so a runtime that never answers cannot hold up the
+worker's shutdown.
 """
 
 from __future__ import annotations
@@ -18,29 +17,37 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
-import re
+import os
 import signal
 import socket
-import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import docker
-import docker.errors
-import requests
 from docker.api import APIClient
 from docker.types import Mount
 from docker.utils.socket import STDERR, STDOUT, frames_iter_no_tty
 
-from lockstep.errors import ExecutionError, LockstepError
+from lockstep.errors import ExecutionError
+from lockstep.executors.base import Attempt, Outcome
+from lockstep.executors.container_runtime import (
+    MANAGED_LABEL,
+    ContainerRuntime,
+    ContainerRuntimeError,
+    check_image_reference,
+    ensure_image,
+    in_daemon_thread,
+    refused,
+    remove_container,
+    start_failure,
+)
 from lockstep.executors.container_user import grant, image_user
 from lockstep.executors.lease import AttemptLost, Lease
+from lockstep.executors.local import lockstep_env, outcome_of
 from lockstep.executors.process import DRAIN_S, ProcessOutcome, _Pipe, _Sink, beat_forever
 from lockstep.executors.supervision import ContainerWatchdog
 from lockstep.settings import DEFAULT_CONTAINER_USER
@@ -48,178 +55,19 @@ from lockstep.storage.logs import LogWriter
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
 
 #: where the step's working copy and its outputs directory appear inside the container
 WORKSPACE_DIR = "/workspace"
 OUTPUTS_DIR = "/lockstep"
-#: every container lockstep creates carries this label, so leftovers can be found by it
-MANAGED_LABEL = "lockstep.managed"
 HEARTBEAT_EVERY_S = 1.0
 #: how long a SIGKILLed container gets to be reported gone before we stop waiting for it
 _REAP_S = 5.0
-#: each running step holds two connections (output stream, wait) outside the pool's reuse
-_MAX_POOL = 64
-
-# distribution/reference's grammar: [domain[:port]/]path[:tag][@digest], or an image id
-_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_DOMAIN = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
-_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
-_REFERENCE = re.compile(
-    rf"(?:{_DOMAIN}(?::[0-9]+)?/)?{_COMPONENT}(?:/{_COMPONENT})*"
-    rf"(?::\w[\w.-]{{0,127}})?(?:@{_DIGEST})?|(?:sha256:)?[0-9a-f]{{64}}"
-)
-
-_RUNC_REASON = re.compile(r"unable to start container process: (.+?)(?:: (?:OCI |unknown).*)?$")
-
-
-class ContainerRuntimeUnreachable(ExecutionError):
-    """The Docker API socket does not answer."""
-
-
-class ContainerRuntimeError(ExecutionError):
-    """The runtime answered with an error (or not in time)."""
-
-
-class ImageUnavailable(ExecutionError):
-    """The image is neither on the worker nor pullable."""
-
-
-class InvalidImageReference(ExecutionError):
-    """The image reference is not syntactically an image reference."""
 
 
 @dataclass(frozen=True)
 class ContainerOutcome(ProcessOutcome):
     image_digest: str | None = None  # the id (sha256:...) of the image the container ran
     oom_killed: bool = False
-
-
-def check_image_reference(image: str) -> None:
-    """Raise ``InvalidImageReference`` unless ``image`` is ``[registry/]name[:tag][@digest]``
-    or an image id; checked before the API sees it, so it is never taken for anything else."""
-    problem = None
-    if not image:
-        problem = "it is empty"
-    elif len(image) > 255:
-        problem = "it is longer than 255 characters"
-    elif any(ch.isspace() or not ch.isprintable() for ch in image):
-        problem = "it contains whitespace or control characters"
-    elif image.startswith("-"):
-        problem = "it starts with '-'"
-    elif not _REFERENCE.fullmatch(image):
-        problem = "expected [registry/]name[:tag][@digest] with a lowercase name"
-    if problem is not None:
-        raise InvalidImageReference(f"invalid image reference {image[:100]!r}: {problem}")
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())[:300]
-
-
-def _reason(exc: BaseException) -> str:
-    """An OSError's own words from anywhere in the chain (requests wraps them deeply)."""
-    todo, seen = [exc], set()
-    while todo:
-        err = todo.pop(0)
-        if isinstance(err, OSError) and err.strerror:
-            return err.strerror
-        seen.add(id(err))
-        more = [*err.args, err.__cause__, err.__context__]
-        todo += [e for e in more if isinstance(e, BaseException) and id(e) not in seen]
-    return _one_line(str(exc)) or type(exc).__name__
-
-
-def _explanation(exc: docker.errors.APIError) -> str:
-    return _one_line(str(exc.explanation or exc))
-
-
-class ContainerRuntime:
-    """One Docker Engine API endpoint, e.g. ``unix:///run/podman/podman.sock``.
-
-    Creating it does not touch the runtime: the first call connects (docker's client asks for
-    the API version as it is constructed), in a thread like every call.
-    """
-
-    def __init__(
-        self, url: str, *, timeout_s: float = 60, default_user: str = DEFAULT_CONTAINER_USER
-    ) -> None:
-        self.url = url
-        #: who a container runs as when neither its step nor its image names a user
-        self.default_user = default_user
-        self.timeout_s = timeout_s
-        self._client: docker.DockerClient | None = None
-        self._lock = threading.Lock()
-
-    def _api(self) -> APIClient:
-        with self._lock:
-            if self._client is None:
-                if self.url.startswith("unix://"):
-                    # Our own probe first: docker's client leaks its socket when the connect
-                    # fails, and the OSError says plainly why (translated as unreachable).
-                    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
-                        probe.settimeout(self.timeout_s)
-                        probe.connect(self.url.removeprefix("unix://"))
-                self._client = docker.DockerClient(
-                    base_url=self.url, timeout=math.ceil(self.timeout_s), max_pool_size=_MAX_POOL
-                )
-            return self._client.api
-
-    def call_sync(self, what: str, fn: Callable[[APIClient], T]) -> T:
-        """``fn(api)``, any failure of the runtime turned into an ``ExecutionError``."""
-        try:
-            return fn(self._api())
-        except LockstepError:
-            raise
-        except (docker.errors.DockerException, requests.RequestException, OSError) as exc:
-            raise self._translate(exc, what) from exc
-
-    async def call(self, what: str, fn: Callable[[APIClient], T]) -> T:
-        return await asyncio.to_thread(self.call_sync, what, fn)
-
-    def _translate(self, exc: Exception, what: str) -> ExecutionError:
-        connecting = self._client is None and not isinstance(exc, docker.errors.APIError)
-        if connecting or isinstance(exc, requests.ConnectionError | ConnectionError):
-            return ContainerRuntimeUnreachable(
-                f"container runtime at {self.url} is unreachable: {_reason(exc)}; "
-                "start podman/docker on this worker"
-            )
-        if isinstance(exc, requests.Timeout | TimeoutError):
-            return ContainerRuntimeError(
-                f"container runtime at {self.url} did not answer within {self.timeout_s:g}s "
-                f"while {what}"
-            )
-        reason = _explanation(exc) if isinstance(exc, docker.errors.APIError) else _reason(exc)
-        return ContainerRuntimeError(f"container runtime failed {what}: {reason}")
-
-    def close(self) -> None:
-        with self._lock:
-            if self._client is not None:
-                self._client.close()
-                self._client = None
-
-
-def _in_daemon_thread(fn: Callable[[], T], name: str) -> asyncio.Future[T]:
-    """Run ``fn`` in a daemon thread; its result or exception arrives in the returned future."""
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[T] = loop.create_future()
-    # Retrieved up front: a result nobody awaits any more (after a cancel) is not an error.
-    future.add_done_callback(lambda f: f.cancelled() or f.exception())
-
-    def settle(ok: bool, value: Any) -> None:
-        if not future.done():
-            future.set_result(value) if ok else future.set_exception(value)
-
-    def run() -> None:
-        try:
-            result: tuple[bool, Any] = (True, fn())
-        except BaseException as exc:
-            result = (False, exc)
-        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting
-            loop.call_soon_threadsafe(settle, *result)
-
-    threading.Thread(target=run, name=name, daemon=True).start()
-    return future
 
 
 class _Output:
@@ -232,7 +80,7 @@ class _Output:
             STDOUT: _Pipe("out", sink, loop.create_future()),
             STDERR: _Pipe("err", sink, loop.create_future()),
         }
-        self.done = _in_daemon_thread(partial(self._pump, loop, sock), "container-output")
+        self.done = in_daemon_thread(partial(self._pump, loop, sock), "container-output")
 
     def _pump(self, loop: asyncio.AbstractEventLoop, sock: Any) -> None:
         try:
@@ -253,50 +101,6 @@ class _Output:
             pipe.finish()
 
 
-def _image_id(api: APIClient, image: str) -> str | None:
-    try:
-        info: dict[str, Any] = api.inspect_image(image)  # type: ignore[no-untyped-call]
-    except docker.errors.NotFound:
-        return None
-    return str(info["Id"])
-
-
-def _pull(api: APIClient, image: str) -> str | None:
-    """Pull ``image``; why not, if it failed (a failed pull can answer 200 with the error in
-    the progress stream)."""
-    for message in api.pull(image, stream=True, decode=True):
-        if isinstance(message, dict) and message.get("error"):
-            return _one_line(str(message["error"]))
-    return None
-
-
-async def _ensure_image(
-    runtime: ContainerRuntime, image: str, sink: _Sink, pull: str = "if-not-present"
-) -> str:
-    """The id of ``image`` by pull policy: ``if-not-present`` pulls once when missing,
-    ``always`` pulls first, ``never`` only uses what the worker has."""
-    image_id = None
-    if pull != "always":
-        image_id = await runtime.call("looking up the image", partial(_image_id, image=image))
-    if image_id is not None:
-        return image_id
-    if pull == "never":
-        raise ImageUnavailable(f"image not found: {image} (pull policy never)")
-    sink.system(f"image {image} is not on this worker; pulling it")
-    try:
-        problem = await runtime.call("pulling the image", partial(_pull, image=image))
-    except ContainerRuntimeError as exc:
-        problem = str(exc)
-    if problem is None:
-        image_id = await runtime.call("looking up the image", partial(_image_id, image=image))
-    if image_id is None:
-        raise ImageUnavailable(
-            f"image {image!r} not found locally and cannot be pulled: "
-            f"{problem or 'the pull did not produce it'}; build or load it on the worker"
-        )
-    return image_id
-
-
 def _create(api: APIClient, *, image_id: str, argv: list[str], config: dict[str, Any]) -> str:
     # Entrypoint and Cmd both set: the container runs argv, not the image's entrypoint with
     # argv as its arguments (and an empty Cmd does not bring in the image's CMD).
@@ -304,54 +108,15 @@ def _create(api: APIClient, *, image_id: str, argv: list[str], config: dict[str,
     return str(api.create_container(image_id, argv[1:], entrypoint=argv[:1], **config)["Id"])
 
 
-def _refused(call: Callable[[], T]) -> tuple[T | None, str | None]:
-    """``call()``, or the runtime's reason when it refuses (a missing container is an error)."""
-    try:
-        return call(), None
-    except docker.errors.APIError as exc:
-        if exc.status_code == 404:
-            raise
-        text = _explanation(exc)
-        # runc's own words without the layers of runtimes around them (Podman and Docker alike)
-        found = _RUNC_REASON.search(text)
-        return None, found.group(1) if found else text
-
-
-def _start_failure(command: str, problem: str) -> str:
-    """Why a container did not start: the command's fault, or the host's runtime set-up."""
-    if "rlimit" in problem:
-        # Podman asks for more open files/processes than this host grants: no container can
-        # start here, whatever the step runs
-        return (
-            f"the container runtime on this worker cannot start containers ({problem}): "
-            "its default ulimits exceed what the host allows; set default_ulimits = "
-            '["nofile=1024:1024", "nproc=1024:1024"] in /etc/containers/containers.conf '
-            "(lockstep's scripts/podman-setup.sh does) and restart the Podman service"
-        )
-    return f"cannot start {command!r}: {problem}"
-
-
 def _attach_and_start(api: APIClient, cid: str) -> tuple[Any, str | None]:
     """The output socket (attached before the start, so no output is missed), or why the
     command cannot start. Podman creates the process when attaching: a missing executable
     fails there."""
     params = {"stdout": 1, "stderr": 1, "stream": 1, "logs": 1}
-    sock, problem = _refused(lambda: api.attach_socket(cid, params))
+    sock, problem = refused(lambda: api.attach_socket(cid, params))
     if problem is None:
-        _, problem = _refused(lambda: api.start(cid))
+        _, problem = refused(lambda: api.start(cid))
     return sock, problem
-
-
-def remove_container(api: APIClient, cid: str) -> None:
-    # SIGKILL first: Podman's forced removal would send SIGTERM and wait out the stop timeout.
-    with contextlib.suppress(docker.errors.APIError):
-        api.kill(cid, "SIGKILL")
-    try:
-        api.remove_container(cid, v=True, force=True)
-        api.inspect_container(cid)
-    except docker.errors.NotFound:
-        return
-    raise ContainerRuntimeError(f"container {cid[:12]} is still there after a forced removal")
 
 
 async def _stop(
@@ -461,7 +226,7 @@ async def run_container(
     output: _Output | None = None
     watchdog: ContainerWatchdog | None = None
     try:
-        image_id = await _ensure_image(runtime, image, sink, pull)
+        image_id = await ensure_image(runtime, image, sink, pull)
         sink.system(f"container image {image} ({image_id})")
         run_as = user or await runtime.call(
             "inspecting the image", partial(image_user, image_id=image_id)
@@ -481,11 +246,11 @@ async def run_container(
         if sock is not None:
             output = _Output(sock, sink)
         if problem is not None or output is None:
-            failed = _start_failure(argv[0], str(problem))
+            failed = start_failure(argv[0], str(problem))
             duration = time.monotonic() - start
             return ContainerOutcome(None, False, None, duration, failed, 0, False, image_id)
         wait = partial(APIClient.wait, container=cid)  # no request timeout: steps run for hours
-        exited = _in_daemon_thread(
+        exited = in_daemon_thread(
             lambda: int(runtime.call_sync("waiting for the container", wait)["StatusCode"]),
             "container-wait",
         )
@@ -560,3 +325,58 @@ def _verdict(
             True,
         )
     return (f"exited with code {code}" if code else None), None, False
+
+
+def worker_host_pid() -> tuple[str, str]:
+    """Where this worker process lives: its containers carry it, so a restarted worker can
+    find and remove what an earlier life of it left behind."""
+    return socket.gethostname(), str(os.getpid())
+
+
+class ContainerExecutor:
+    """Runs the task's argv in a container of its image, on the worker's container runtime."""
+
+    needs_workspace = True
+
+    async def run(self, attempt: Attempt) -> Outcome:
+        task, place, tools = attempt.task, attempt.place, attempt.tools
+        assert place is not None and task.container is not None  # needs_workspace; its kind
+        if tools.containers is None:
+            raise ExecutionError(
+                f"step '{task.step_id}' needs a container runtime and worker {tools.worker} "
+                "has none; set LOCKSTEP_CONTAINER_HOST (or DOCKER_HOST) on the worker"
+            )
+        box = task.container
+        # the image's own PATH and HOME stay: only the task's variables and lockstep's go in
+        env = {**task.env, **lockstep_env(task)}
+        if place.input_file is not None:
+            env["LOCKSTEP_INPUT"] = f"{OUTPUTS_DIR}/{place.input_file.name}"
+        host, pid = worker_host_pid()
+        ended = await run_container(
+            task.argv,
+            runtime=tools.containers,
+            image=box.image,
+            workspace=place.workspace,
+            outputs=place.outputs_file,
+            env=env,
+            timeout_s=task.timeout_s,
+            log=attempt.log,
+            heartbeat=attempt.heartbeat,
+            kill_grace_s=tools.kill_grace_s,
+            max_log_bytes=tools.max_log_bytes,
+            cpu=box.cpu,
+            memory_bytes=box.memory_bytes,
+            labels={
+                "run": task.run_id,
+                "step": task.step_id,
+                "attempt": str(task.attempt),
+                "worker": tools.worker,
+                "host": host,
+                "pid": pid,
+            },
+            pull=box.pull,
+            network=box.network,
+            user=box.user,
+            lease=attempt.lease,
+        )
+        return outcome_of(ended, ended.image_digest)

@@ -1,8 +1,9 @@
 """The ``http`` and ``noop`` executors: steps that call a service or pass their input on.
 
 An http step sends its input as a JSON body (or as query parameters for GET) and its output
-is the JSON object the service answers. Both check the input contract before anything is
-sent and the output contract before anything downstream sees it.
+is the JSON object the service answers. Neither needs a workspace; the attempt lifecycle
+checks the input contract before anything is sent and the output contract before anything
+downstream sees it.
 """
 
 from __future__ import annotations
@@ -13,10 +14,9 @@ from typing import Any
 import httpx
 
 from lockstep.clock import format_ts
-from lockstep.engine.types import StepResult, StepTask
-from lockstep.errors import ExecutionError, LockstepError
-from lockstep.executors.outputs import check_input, check_outputs
-from lockstep.storage.logs import LogSink
+from lockstep.engine.types import StepTask
+from lockstep.errors import ExecutionError
+from lockstep.executors.base import Attempt, Outcome
 
 DEFAULT_TIMEOUT_S = 30.0
 #: an answer bigger than this is refused rather than held in memory
@@ -82,27 +82,27 @@ async def _call(task: StepTask, log_lines: list[str]) -> dict[str, Any]:
     return _object(answer, task.step_id, "HTTP answer")
 
 
-async def execute_service_step(task: StepTask, *, logs: LogSink, worker: str) -> StepResult:
-    """Run a ``noop`` or ``http`` step attempt; never raises for what the step did."""
-    started_at = format_ts()
-    log = logs.writer(task.log_key)
-    lines = [f"attempt {task.attempt} on worker {worker}"]
-    try:
-        check_input(task.input, task.input_schema, step=task.step_id)
-        if task.executor == "noop":
-            outputs = _object(task.input if task.input is not None else {}, task.step_id, "input")
-        else:
-            outputs = await _call(task, lines)
-        handed_on = task.executor == "noop"
-        check_outputs(outputs, task.outputs_schema, step=task.step_id, handed_on=handed_on)
-    except LockstepError as exc:
-        lines.append(str(exc))
-        return StepResult(
-            ok=False, error=str(exc), worker=worker, started_at=started_at, finished_at=format_ts()
-        )
-    finally:
-        log.write_many(("sys", line) for line in lines)
-        log.close()
-    return StepResult(
-        ok=True, outputs=outputs, worker=worker, started_at=started_at, finished_at=format_ts()
-    )
+class HttpExecutor:
+    """Calls the service at the step's ``url``: its input is the request, its JSON answer
+    the outputs."""
+
+    needs_workspace = False
+
+    async def run(self, attempt: Attempt) -> Outcome:
+        lines: list[str] = []
+        try:
+            outputs = await _call(attempt.task, lines)
+        finally:
+            attempt.log.write_many(("sys", line) for line in lines)
+        return Outcome(ok=True, outputs=outputs)
+
+
+class NoopExecutor:
+    """Hands its input on as its outputs."""
+
+    needs_workspace = False
+
+    async def run(self, attempt: Attempt) -> Outcome:
+        task = attempt.task
+        outputs = _object(task.input if task.input is not None else {}, task.step_id, "input")
+        return Outcome(ok=True, outputs=outputs, handed_on=True)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from lockstep.executors.container import MANAGED_LABEL, ContainerRuntime, remove_container
+from lockstep.executors.container_runtime import MANAGED_LABEL, ContainerRuntime, remove_container
 
 
 def pid_alive(pid: int) -> bool:

@@ -17,31 +17,27 @@ from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from lockstep import __version__
-from lockstep.engine.activities import (
-    Recorder,
-    SecretResolver,
-    StepActivities,
-    wait_briefly,
-    worker_identity,
-)
 from lockstep.engine.fanout import FanOutWorkflow
 from lockstep.engine.machine import MachineWorkflow
 from lockstep.engine.workflow import RunWorkflow
 from lockstep.errors import ExecutionError
-from lockstep.executors.container import ContainerRuntime
+from lockstep.executors.container_runtime import ContainerRuntime
 from lockstep.executors.reaper import reap_leftovers
 from lockstep.executors.workspace import SourceAuth, WorkspaceManager
 from lockstep.records import WorkerReport
 from lockstep.registry.mirror import MirrorCache
 from lockstep.registry.urls import GitError, parse_remote, url_with_secret
 from lockstep.secrets.crypto import SecretBox
+from lockstep.services.recording import Recorder, wait_briefly
 from lockstep.settings import Settings, pool_queue
 from lockstep.storage import secrets as secret_store
 from lockstep.storage import workers as worker_store
 from lockstep.storage.blobs import BlobStore
 from lockstep.storage.database import Database
 from lockstep.storage.logs import LogSink
+from lockstep.records import WorkerReport
 from lockstep.storage.workers import REPORT_EVERY_S
+from lockstep.worker.activities import SecretResolver, StepActivities, worker_identity
 
 log = logging.getLogger(__name__)
 

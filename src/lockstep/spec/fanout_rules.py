@@ -1,4 +1,4 @@
-"""Checks of how a step runs: ``run`` or ``uses``, and the shape of ``for_each`` with its
+"""Checks of how a step runs: ``run``, ``http`` or ``uses``, and the shape of ``for_each`` with its
 ``max_parallel`` and ``fail_fast`` (expressions inside are checked with the others)."""
 
 from __future__ import annotations
@@ -8,17 +8,32 @@ from typing import Any
 
 from lockstep.spec.expressions import OPEN, ExpressionError, whole_template
 from lockstep.spec.names import MAX_ITEMS
+from lockstep.spec.step_kinds import HTTP, WORKSPACE_KEYS, YAML_SELECTORS
 from lockstep.spec.yamlsafe import pointer
 
 
 def check_step_shape(
     group: str, sid: str, step: Mapping[str, Any], add: Callable[[str, str], None]
 ) -> None:
-    has_run, has_uses = step.get("run") is not None, step.get("uses") is not None
-    if has_run and has_uses:
-        add(f"step '{sid}' has both 'run' and 'uses'; keep one", pointer(group, sid, "uses"))
-    elif not has_run and not has_uses:
-        add(f"missing required key 'run' in step '{sid}' (or 'uses: noop')", pointer(group, sid))
+    chosen = [key for key in YAML_SELECTORS if step.get(key) is not None]
+    if len(chosen) > 1:
+        add(
+            f"step '{sid}' has both '{chosen[0]}' and '{chosen[1]}'; keep one",
+            pointer(group, sid, chosen[1]),
+        )
+    elif not chosen:
+        add(
+            f"missing required key 'run' in step '{sid}' (or 'http' or 'uses: noop')",
+            pointer(group, sid),
+        )
+    elif chosen[0] == HTTP.yaml_key:  # (a noop step has long been allowed to carry them)
+        for key in WORKSPACE_KEYS:
+            if step.get(key) is not None:
+                add(
+                    f"'{key}' of step '{sid}' only applies to a 'run' step (an http "
+                    "step has no workspace); remove it",
+                    pointer(group, sid, key),
+                )
     for_each = step.get("for_each")
     if for_each is None:
         for key in ("max_parallel", "fail_fast"):

@@ -59,6 +59,7 @@ _EXPECTED = {
     "if": "an expression string or true/false",
     "retry": "a mapping such as {attempts: 3, backoff: 2s}",
     "defaults": "a mapping",
+    "http": "a mapping such as {url: 'https://example.org/x', method: POST}",
 }
 _BOUNDS = {
     "greater_than": ("gt", ">"),

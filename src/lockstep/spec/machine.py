@@ -56,7 +56,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 from lockstep.errors import SpecError
 from lockstep.spec.durations import parse_duration
@@ -84,7 +84,8 @@ __all__ = [
     "normalise_name",
 ]
 
-Executor = Literal["noop", "shell", "http"]
+#: one of ``EXECUTORS``, the dialect's step kinds (``spec.step_kinds``)
+Executor = str
 
 
 @dataclass(frozen=True)
@@ -186,7 +187,7 @@ def load_machine(
 
 def _build_step(step: dict[str, Any], definitions: dict[str, Any]) -> MachineStep:
     details: dict[str, Any] = step["integrationDetails"]
-    executor = cast(Executor, executor_of(details["type"]))
+    executor = executor_of(details["type"])
     schemas = [
         None if details.get(key) is None else resolve_schema(details[key], definitions)
         for key in ("inputDefinition", "outputDefinition")

@@ -19,10 +19,10 @@ from lockstep.spec.hints import did_you_mean
 from lockstep.spec.machine_transitions import TransitionChecker
 from lockstep.spec.names import ENV_NAME_PATTERN
 from lockstep.spec.schema_refs import REF_PREFIX, ref_target, schema_refs
-from lockstep.spec.yamlsafe import Position, escape_pointer, pointer
+from lockstep.spec.step_kinds import DIALECT_EXECUTORS, HTTP_METHODS, KINDS
+from lockstep.spec.yamlsafe import Position, escape_pointer, nearest_position, pointer
 
-EXECUTORS = ("noop", "shell", "http")
-HTTP_METHODS = ("POST", "GET", "PUT", "PATCH", "DELETE")
+EXECUTORS = DIALECT_EXECUTORS
 STEP_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,62}")
 DEFAULT_MAX_VISITS = 10
 MAX_VISITS_LIMIT = 1000
@@ -31,9 +31,7 @@ TOP_KEYS = ("workflowName", "description", "startAt", "steps", "definitions")
 STEP_KEYS = ("name", "integrationDetails", "transitionToStep", "maxVisits")
 DETAIL_KEYS = ("type", "config", "inputDefinition", "outputDefinition")
 CONFIG_KEYS: dict[str, tuple[str, ...]] = {
-    "noop": (),
-    "shell": ("run", "env", "timeout"),
-    "http": ("url", "method", "headers", "timeout"),
+    name: kind.config_keys for name, kind in KINDS.items() if kind.config_keys is not None
 }
 _ENV_NAME = re.compile(ENV_NAME_PATTERN)
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
@@ -199,10 +197,10 @@ class _Checker(TransitionChecker):
             )
             return
         config = self.expect(details, "config", dict, "a mapping", ptr, where, nullable=True)
-        if executor != "noop" and details.get("config") is None:
+        needed = KINDS[executor].required
+        if needed is not None and details.get("config") is None:
             self.add(
-                f"missing required key 'config' {where}: the {executor} executor needs "
-                f"{'run' if executor == 'shell' else 'url'}",
+                f"missing required key 'config' {where}: the {executor} executor needs {needed}",
                 f"{ptr}/config",
             )
         if config is not None:

@@ -20,6 +20,7 @@ from lockstep.spec.names import (
     STEP_ID_PATTERN,
 )
 from lockstep.spec.quantities import Cpu, Image, Memory
+from lockstep.spec.step_kinds import HttpCall
 
 StepId = Annotated[str, StringConstraints(pattern=STEP_ID_PATTERN, max_length=63)]
 EnvName = Annotated[str, StringConstraints(pattern=ENV_NAME_PATTERN, max_length=128)]
@@ -103,6 +104,11 @@ class StepSpec(_Model):
     )
     uses: Literal["noop"] | None = Field(
         None, description="a built-in step instead of `run`: noop passes its `with:` on as outputs"
+    )
+    http: HttpCall | None = Field(
+        None,
+        description="call a service instead of `run`: `with:` is the JSON body (query for GET), "
+        "the JSON object answered is the step's outputs",
     )
     for_each: str | list[Any] | None = Field(
         None,

@@ -25,10 +25,16 @@ _FACTORS = {
 MIN_MEMORY = 6 * 1024**2
 MAX_MEMORY = 4 * 1024**4
 MAX_CPU = 1024.0
-#: registry/name:tag@digest, each part from the OCI distribution grammar (simplified)
+# The one grammar of image references, distribution/reference's (ASCII only):
+# [domain[:port]/]path[:tag][@digest], or an image id. The YAML format, its JSON Schema and the
+# container executor all check with it.
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
+_DOMAIN = rf"{_LABEL}(?:\.{_LABEL})*(?::[0-9]+)?/"
+_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
 IMAGE_PATTERN = (
-    r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
-    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$"
+    rf"^(?:(?:{_DOMAIN})?{_COMPONENT}(?:/{_COMPONENT})*"
+    rf"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})?(?:@{_DIGEST})?|(?:sha256:)?[0-9a-f]{{64}})$"
 )
 _IMAGE = re.compile(IMAGE_PATTERN)
 MAX_IMAGE = 255
@@ -68,12 +74,27 @@ def parse_cpu(value: Any) -> float:
     return cpus
 
 
+def image_problem(image: str) -> str | None:
+    """Why ``image`` is not ``[registry/]name[:tag][@digest]`` or an image id; None if it is."""
+    if not image:
+        return "it is empty"
+    if len(image) > MAX_IMAGE:
+        return f"it is longer than {MAX_IMAGE} characters"
+    if any(ch.isspace() or not ch.isprintable() for ch in image):
+        return "it contains whitespace or control characters"
+    if image.startswith("-"):
+        return "it starts with '-'"
+    if not _IMAGE.fullmatch(image):
+        return "expected [registry/]name[:tag][@digest] with a lowercase name"
+    return None
+
+
 def check_image(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError("image must be a string such as 'registry.example.org/sim:1.4'")
     if len(value) > MAX_IMAGE:
         raise ValueError(f"image reference is longer than {MAX_IMAGE} characters")
-    if not _IMAGE.fullmatch(value):
+    if image_problem(value) is not None:
         shown = "".join(c if c.isprintable() else "?" for c in value)[:80]
         raise ValueError(
             f"'{shown}' is not a valid image reference; write e.g. 'registry.example.org/sim:1.4'"

@@ -1,7 +1,14 @@
-"""The shell executor: one step attempt as a local process in a private working copy.
+"""The attempt lifecycle every executor shares: one step attempt from its log's first line to
+its ``StepResult``.
+
+For every executor: open the log, check the input contract, run the executor, check the output
+contract, mask nothing twice (secret values are masked by the worker's log sink). For an
+executor that needs a workspace, also: load input values stored by reference, prepare the
+working copy and place upstream artifacts, keep the outputs file in a private directory, store
+big outputs by reference and the step's artifacts, and always clean up.
 
 It reports what happened as a ``StepResult`` and never raises for anything the step did; only
-cancellation propagates (after the step's process group has been killed).
+cancellation propagates (after the executor stopped what it started).
 """
 
 from __future__ import annotations
@@ -12,75 +19,35 @@ import json
 import logging
 import os
 import shutil
-import socket
 import tempfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from lockstep.clock import format_ts
 from lockstep.engine.types import StepResult, StepTask
-from lockstep.errors import ExecutionError, LockstepError
+from lockstep.errors import LockstepError
 from lockstep.executors import confined
 from lockstep.executors.artifacts import place_artifacts, store_artifacts
-from lockstep.executors.container import (
-    OUTPUTS_DIR,
-    ContainerOutcome,
-    ContainerRuntime,
-    run_container,
-)
+from lockstep.executors.base import Attempt, Executor, Outcome, Place, WorkerTools
 from lockstep.executors.lease import AttemptLost, Lease
 from lockstep.executors.outputs import check_input, check_outputs, read_outputs
-from lockstep.executors.process import ProcessOutcome, beat_forever, run_process
-from lockstep.executors.workspace import WorkspaceManager
+from lockstep.executors.process import beat_forever
+from lockstep.spec.hints import one_line
 from lockstep.outputs_by_reference import externalize, internalize
 from lockstep.spec.contracts import OutputError
-from lockstep.storage.logs import LogSink, LogWriter
+from lockstep.storage.logs import LogStream, LogWriter
+from lockstep.clock import format_ts
 
 logger = logging.getLogger(__name__)
 
-#: the only variables a step inherits from the worker; everything else comes from the task
-INHERITED_ENV = ("PATH", "HOME", "LANG")
-_DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 
-
-def step_env(task: StepTask, *, workspace: Path, outputs: Path) -> dict[str, str]:
-    """The step's complete environment: a few worker basics, the task's, then lockstep's own
-    (last, so a task cannot point ``LOCKSTEP_OUTPUTS`` somewhere else)."""
-    env = {name: os.environ[name] for name in INHERITED_ENV if name in os.environ}
-    env.setdefault("PATH", _DEFAULT_PATH)
-    env.update(task.env)
-    env.update(_lockstep_env(task))
-    env.update({"LOCKSTEP_OUTPUTS": str(outputs), "LOCKSTEP_WORKSPACE": str(workspace)})
-    return env
-
-
-def _lockstep_env(task: StepTask) -> dict[str, str]:
-    return {
-        "LOCKSTEP_RUN_ID": task.run_id,
-        "LOCKSTEP_STEP_ID": task.step_id,
-        "LOCKSTEP_ATTEMPT": str(task.attempt),
-    }
-
-
-def worker_host_pid() -> tuple[str, str]:
-    """Where this worker process lives: its containers carry it, so a restarted worker can
-    find and remove what an earlier life of it left behind."""
-    return socket.gethostname(), str(os.getpid())
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())[:300]
+def describe(exc: BaseException) -> str:
+    """An unexpected exception in one line: its type and its first 300 characters."""
+    text = one_line(str(exc), 300)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def _summary(outcome: ProcessOutcome) -> str:
-    if outcome.error is None:
-        return f"exit code 0 in {outcome.duration_s:.1f}s"
-    if outcome.exit_code is not None and not outcome.timed_out and outcome.signal is None:
-        return f"exit code {outcome.exit_code} in {outcome.duration_s:.1f}s"
-    return f"{outcome.error} ({outcome.duration_s:.1f}s)"
 
 
 @contextlib.asynccontextmanager
@@ -100,26 +67,60 @@ async def _beating(heartbeat: Callable[[], None] | None) -> AsyncIterator[None]:
             await beats
 
 
-async def execute_step(
+async def run_attempt(
     task: StepTask,
+    executor: Executor,
+    tools: WorkerTools,
     *,
-    workspaces: WorkspaceManager,
-    logs: LogSink,
-    worker: str,
     heartbeat: Callable[[], None] | None = None,
-    kill_grace_s: float = 5.0,
-    max_log_bytes: int | None = None,
-    containers: ContainerRuntime | None = None,
     lease: Lease | None = None,
 ) -> StepResult:
-    """Run one attempt of ``task`` (a local process, or a container when it has an image)
-    and report its result."""
+    """Run one attempt of ``task`` with ``executor`` and report its result."""
+    if executor.needs_workspace:
+        return await _in_workspace(task, executor, tools, heartbeat, lease)
+    return await _direct(task, executor, tools)
+
+
+async def _direct(task: StepTask, executor: Executor, tools: WorkerTools) -> StepResult:
+    """An attempt without a workspace: its few log lines are written at once at the end."""
     started_at = format_ts()
+    log = _Buffered(tools.logs.writer(task.log_key))
+    log.write("sys", f"attempt {task.attempt} on worker {tools.worker}")
+    try:
+        check_input(task.input, task.input_schema, step=task.step_id)
+        outcome = await executor.run(Attempt(task=task, tools=tools, log=log))
+        outputs = outcome.outputs or {}
+        if outcome.ok:
+            check_outputs(
+                outputs, task.outputs_schema, step=task.step_id, handed_on=outcome.handed_on
+            )
+    except LockstepError as exc:
+        log.write("sys", str(exc))
+        return _failed(str(exc), tools.worker, started_at)
+    finally:
+        log.close()
+    if not outcome.ok:
+        return _failed(outcome.error or "failed", tools.worker, started_at)
+    return StepResult(
+        ok=True, outputs=outputs, worker=tools.worker, started_at=started_at,
+        finished_at=format_ts(),
+    )  # fmt: skip
+
+
+async def _in_workspace(
+    task: StepTask,
+    executor: Executor,
+    tools: WorkerTools,
+    heartbeat: Callable[[], None] | None,
+    lease: Lease | None,
+) -> StepResult:
+    started_at = format_ts()
+    worker, workspaces = tools.worker, tools.workspaces
     log: LogWriter | None = None
     attempt_dir: Path | None = None
     private: Path | None = None
     try:
-        log = logs.writer(task.log_key)
+        log = tools.logs.writer(task.log_key)
         log.write("sys", f"attempt {task.attempt} on worker {worker}")
         if task.input is not None:  # values handed on by reference, in full
             task = replace(
@@ -140,33 +141,20 @@ async def execute_step(
         # Outputs live outside the workspace so the step's own files can never collide with
         # them and a snapshot of the workspace never captures them.
         private = Path(tempfile.mkdtemp(prefix=".outputs-", dir=attempt_dir.parent))
-        outputs_file = private / "outputs"
         await asyncio.to_thread(_private_files, private, task.input)
-        outcome: ProcessOutcome
-        if task.container is not None:
-            outcome = await _in_container(
-                task, containers, attempt_dir, outputs_file, log, worker, heartbeat,
-                kill_grace_s, max_log_bytes, lease,
-            )  # fmt: skip
-        else:
-            env = step_env(task, workspace=attempt_dir, outputs=outputs_file)
-            if task.input is not None:
-                env["LOCKSTEP_INPUT"] = str(private / "input.json")
-            outcome = await run_process(
-                task.argv,
-                cwd=attempt_dir,
-                env=env,
-                timeout_s=task.timeout_s,
-                log=log,
-                heartbeat=heartbeat,
-                kill_grace_s=kill_grace_s,
-                max_log_bytes=max_log_bytes,
-                lease=lease,
-            )
-        log.write("sys", _summary(outcome))
+        place = Place(
+            workspace=attempt_dir,
+            outputs_file=private / "outputs",
+            input_file=private / "input.json" if task.input is not None else None,
+        )
+        outcome = await executor.run(
+            Attempt(task, tools, log, place=place, heartbeat=heartbeat, lease=lease)
+        )
+        if outcome.summary:
+            log.write("sys", outcome.summary)
         if lease is not None and lease.expired():  # the engine has moved on: keep nothing
             raise AttemptLost(lease.reason())
-        result = _result(task, outcome, outputs_file, log, worker, started_at)
+        result = _result(task, outcome, place.outputs_file, log, worker, started_at)
         if result.ok and result.outputs:
             where = f"outputs/{task.project}/{task.run_id}/{task.step_id}/{task.attempt}"
             outputs = await asyncio.to_thread(
@@ -194,7 +182,7 @@ async def execute_step(
         # Our bug or the machine's (disk full, permissions): report it in one line and keep
         # the traceback for the worker's own log, never in the result.
         logger.exception("step.internal_error", extra={"run_id": task.run_id, "step": task.step_id})
-        message = f"internal error: {_one_line(exc)}"
+        message = f"internal error: {describe(exc)}"
         _note(log, message)
         return _failed(message, worker, started_at)
     finally:
@@ -219,73 +207,22 @@ def _private_files(private: Path, data: Any) -> None:
         os.close(root)
 
 
-async def _in_container(
-    task: StepTask,
-    containers: ContainerRuntime | None,
-    workspace: Path,
-    outputs_file: Path,
-    log: LogWriter,
-    worker: str,
-    heartbeat: Callable[[], None] | None,
-    kill_grace_s: float,
-    max_log_bytes: int | None,
-    lease: Lease | None,
-) -> ContainerOutcome:
-    if containers is None:
-        raise ExecutionError(
-            f"step '{task.step_id}' needs a container runtime and worker {worker} has none; "
-            "set LOCKSTEP_CONTAINER_HOST (or DOCKER_HOST) on the worker"
-        )
-    box = task.container
-    assert box is not None
-    # the image's own PATH and HOME stay: only the task's variables and lockstep's go in
-    env = {**task.env, **_lockstep_env(task)}
-    if task.input is not None:
-        env["LOCKSTEP_INPUT"] = f"{OUTPUTS_DIR}/input.json"
-    host, pid = worker_host_pid()
-    return await run_container(
-        task.argv,
-        runtime=containers,
-        image=box.image,
-        workspace=workspace,
-        outputs=outputs_file,
-        env=env,
-        timeout_s=task.timeout_s,
-        log=log,
-        heartbeat=heartbeat,
-        kill_grace_s=kill_grace_s,
-        max_log_bytes=max_log_bytes,
-        cpu=box.cpu,
-        memory_bytes=box.memory_bytes,
-        labels={
-            "run": task.run_id,
-            "step": task.step_id,
-            "attempt": str(task.attempt),
-            "worker": worker,
-            "host": host,
-            "pid": pid,
-        },
-        pull=box.pull,
-        network=box.network,
-        user=box.user,
-        lease=lease,
-    )
-
-
 def _result(
     task: StepTask,
-    outcome: ProcessOutcome,
+    outcome: Outcome,
     outputs_file: Path,
     log: LogWriter,
     worker: str,
     started_at: str,
 ) -> StepResult:
-    ok = outcome.exit_code == 0 and not outcome.timed_out
-    error = outcome.error
+    ok, error = outcome.ok, outcome.error
     outputs: dict[str, Any] = {}
     if ok:
         try:
-            outputs = read_outputs(outputs_file, task.outputs_schema)
+            if outcome.outputs is not None:
+                outputs = outcome.outputs
+            else:
+                outputs = read_outputs(outputs_file, task.outputs_schema)
             check_outputs(outputs, task.outputs_schema, step=task.step_id)
         except OutputError as exc:
             log.write("sys", str(exc))
@@ -299,7 +236,7 @@ def _result(
         started_at=started_at,
         finished_at=format_ts(),
         timed_out=outcome.timed_out,
-        image_digest=getattr(outcome, "image_digest", None),
+        image_digest=outcome.image_digest,
     )
 
 
@@ -315,3 +252,30 @@ def _note(log: LogWriter | None, text: str) -> None:
     # Best effort: the result carries the message even when the log cannot take it.
     with contextlib.suppress(OSError, RuntimeError):
         log.write("sys", text)
+
+
+class _Buffered:
+    """A log writer that keeps its lines and writes them in one go when closed (a call to a
+    service logs a few lines; one write each would cost more than the step)."""
+
+    def __init__(self, inner: LogWriter) -> None:
+        self._inner = inner
+        self._lines: list[tuple[LogStream, str]] = []
+
+    def write(self, stream: LogStream, text: str, ts: datetime | None = None) -> int:
+        self._lines.append((stream, text))
+        return len(text)
+
+    def write_many(self, lines: Iterable[tuple[LogStream, str]], ts: datetime | None = None) -> int:
+        more = list(lines)
+        self._lines.extend(more)
+        return sum(len(text) for _, text in more)
+
+    def write_text(self, stream: LogStream, text: str, ts: datetime | None = None) -> int:
+        return self.write_many((stream, line) for line in text.splitlines())
+
+    def close(self) -> None:
+        try:
+            self._inner.write_many(self._lines)
+        finally:
+            self._inner.close()

@@ -1,0 +1,1 @@
+"""The worker side of Temporal: the step activity and the lease its heartbeats keep alive."""
