@@ -75,8 +75,12 @@ def test_messages_name_the_setting_or_package_to_fix(server: Server, home: Path)
 def test_version_and_shell_completion(home: Path) -> None:
     version = cli(home, "--version")
     assert version.returncode == 0 and version.stdout.strip() == f"lockstep {__version__}"
-    script = cli(home, "--show-completion", "bash")
+    # named, not guessed from the process tree (there may be no shell above this process)
+    script = cli(home, "completion", "bash")
     assert script.returncode == 0 and "_lockstep_completion" in script.stdout
+    assert "complete -o default -F _lockstep_completion lockstep" in script.stdout
+    wrong = cli(home, "completion", "tcsh")
+    assert wrong.returncode == 2 and "tcsh" in wrong.stderr
 
 
 def test_ids_never_wrap_and_a_unique_prefix_names_a_run(server: Server, home: Path) -> None:

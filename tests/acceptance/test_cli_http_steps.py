@@ -6,51 +6,27 @@ one clear line."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.harness import cli
+from tests.receivers import Call, HttpReceiver, http_receiver
 
 
-class Receiver:
-    """A JSON service on loopback: ``/price`` doubles ``qty``, ``/broken`` answers HTTP 500."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, str | None, dict[str, Any]]] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
-                outer.calls.append((self.path, self.headers.get("x-token"), body))
-                if self.path == "/broken":
-                    status, data = 500, b"database is down\n"
-                else:
-                    status, data = 200, json.dumps({"total": body["qty"] * 2}).encode()
-                self.send_response(status)
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+def _price(call: Call, n: int) -> tuple[int, Any]:
+    """``/price`` doubles ``qty``; ``/broken`` answers HTTP 500."""
+    if call.path == "/broken":
+        return 500, b"database is down\n"
+    return 200, {"total": call.body["qty"] * 2}
 
 
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    service = Receiver()
-    yield service
-    service.httpd.shutdown()
-    service.httpd.server_close()
+def receiver() -> Iterator[HttpReceiver]:
+    with http_receiver(_price) as service:
+        yield service
 
 
 def _workflow(tmp_path: Path, url: str) -> Path:
@@ -81,7 +57,7 @@ outputs:
 
 
 def test_an_http_step_calls_the_service_and_the_next_step_reads_its_answer(
-    home: Path, tmp_path: Path, receiver: Receiver
+    home: Path, tmp_path: Path, receiver: HttpReceiver
 ) -> None:
     wf = _workflow(tmp_path, f"{receiver.url}/price")
     assert cli(home, "validate", str(wf)).returncode == 0
@@ -90,13 +66,15 @@ def test_an_http_step_calls_the_service_and_the_next_step_reads_its_answer(
     run = json.loads(proc.stdout)
     assert run["status"] == "succeeded", run["error"]
     assert run["outputs"] == {"doubled": "42"}
-    assert receiver.calls == [("/price", "t0ken", {"qty": 21})]
+    assert [(c.path, c.headers.get("x-token"), c.body) for c in receiver.calls] == [
+        ("/price", "t0ken", {"qty": 21})
+    ]
     logs = cli(home, "runs", "logs", run["id"], "price")
     assert f"POST {receiver.url}/price" in logs.stdout and "HTTP 200" in logs.stdout
 
 
 def test_a_service_that_answers_500_fails_the_step_with_one_clear_line(
-    home: Path, tmp_path: Path, receiver: Receiver
+    home: Path, tmp_path: Path, receiver: HttpReceiver
 ) -> None:
     wf = _workflow(tmp_path, f"{receiver.url}/broken")
     proc = cli(home, "run", str(wf), "-p", "qty=1", "--no-watch")

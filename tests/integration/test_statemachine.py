@@ -5,54 +5,31 @@ HTTP service stands in for the vendor's Lambda."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.harness import Server
+from tests.receivers import Answer, HttpReceiver, http_receiver
 
 ROOT = Path(__file__).resolve().parents[2]
-Answer = Callable[[dict[str, Any], int], dict[str, Any]]
-
-
-class Service:
-    """A JSON endpoint on loopback; ``answer(body, call_number)`` makes each reply."""
-
-    def __init__(self) -> None:
-        self.calls: list[dict[str, Any]] = []
-        self.answer: Answer = lambda body, n: body
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("content-length", 0))
-                body = json.loads(self.rfile.read(length) or b"{}")
-                outer.calls.append(body)
-                data = json.dumps(outer.answer(body, len(outer.calls))).encode()
-                self.send_response(200)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
 
 @pytest.fixture
-def service() -> Iterator[Service]:
-    svc = Service()
-    yield svc
-    svc.httpd.shutdown()
-    svc.httpd.server_close()
+def service() -> Iterator[HttpReceiver]:
+    with http_receiver() as receiver:
+        yield receiver
+
+
+def _answer(make: Callable[[Any, int], Any]) -> Answer:
+    """An answer from the request's body alone, always HTTP 200."""
+    return lambda call, n: (200, make(call.body, n))
+
+
+def _bodies(service: HttpReceiver) -> list[Any]:
+    return [call.body for call in service.calls]
 
 
 VENDOR = {
@@ -99,21 +76,23 @@ def _vendor(url: str) -> str:
     return json.dumps(VENDOR).replace("URL", url)
 
 
-def test_the_vendor_example_runs_with_a_local_endpoint(server: Server, service: Service) -> None:
-    service.answer = lambda body, n: {"data": "fetched"}
+def test_the_vendor_example_runs_with_a_local_endpoint(
+    server: Server, service: HttpReceiver
+) -> None:
+    service.answer = _answer(lambda body, n: {"data": "fetched"})
     run = server.run_and_wait(_vendor(service.url), file="workflow.json")
     assert run["status"] == "succeeded", run
     assert run["workflow"] == "my-workflow"
     assert run["outputs"] == {"data": "fetched"}
     assert [s["status"] for s in run["steps"].values()] == ["succeeded", "succeeded"]
     assert run["steps"]["processData"]["outputs"] == {"data": "fetched"}
-    assert service.calls == [{}]
+    assert _bodies(service) == [{}]
 
 
 def test_an_output_violation_fails_the_step_that_produced_it(
-    server: Server, service: Service
+    server: Server, service: HttpReceiver
 ) -> None:
-    service.answer = lambda body, n: {"data": 5}
+    service.answer = _answer(lambda body, n: {"data": 5})
     run = server.run_and_wait(_vendor(service.url), file="workflow.json")
     assert run["status"] == "failed"
     fetch = run["steps"]["fetchData"]
@@ -123,14 +102,14 @@ def test_an_output_violation_fails_the_step_that_produced_it(
 
 
 def test_an_input_violation_stops_the_step_before_it_starts(
-    server: Server, service: Service
+    server: Server, service: HttpReceiver
 ) -> None:
     doc = json.loads(_vendor(service.url))
     doc["steps"][1]["integrationDetails"]["inputDefinition"] = {
         "type": "object",
         "properties": {"data": {"type": "string", "maxLength": 3}},
     }
-    service.answer = lambda body, n: {"data": "too long"}
+    service.answer = _answer(lambda body, n: {"data": "too long"})
     run = server.run_and_wait(json.dumps(doc), file="workflow.json")
     assert run["status"] == "failed"
     assert run["steps"]["fetchData"]["status"] == "succeeded"
@@ -142,15 +121,17 @@ def test_an_input_violation_stops_the_step_before_it_starts(
     assert bad.status_code == 422 and "extra" in bad.text
 
 
-def test_a_conditional_loop_runs_until_its_exit(server: Server, service: Service) -> None:
+def test_a_conditional_loop_runs_until_its_exit(server: Server, service: HttpReceiver) -> None:
     text = (ROOT / "examples/statemachine/workflow.json").read_text()
     text = text.replace("http://127.0.0.1:8099", service.url)
     # the service echoes the request and adds its verdict; a pending answer is sent back
-    service.answer = lambda body, n: {
-        **body,
-        "status": "pending" if n < 3 else "approved",
-        "score": 0.9,
-    }
+    service.answer = _answer(
+        lambda body, n: {
+            **body,
+            "status": "pending" if n < 3 else "approved",
+            "score": 0.9,
+        }
+    )
     order = {
         "orderId": "o-1",
         "items": [
@@ -162,18 +143,18 @@ def test_a_conditional_loop_runs_until_its_exit(server: Server, service: Service
     assert run["status"] == "succeeded", (run["error"], run["steps"])
     priced = {"orderId": "o-1", "total": 6.0, "currency": "EUR"}
     assert run["outputs"] == {**priced, "status": "approved", "score": 0.9}
-    assert service.calls == [priced] + [{**priced, "status": "pending", "score": 0.9}] * 2
+    assert _bodies(service) == [priced] + [{**priced, "status": "pending", "score": 0.9}] * 2
     score = run["steps"]["scoreOrder"]
     assert score["status"] == "succeeded" and score["attempts"] == 3
     assert [a["status"] for a in score["history"]] == ["succeeded"] * 3
 
 
-def test_a_loop_past_its_visits_fails_the_run(server: Server, service: Service) -> None:
+def test_a_loop_past_its_visits_fails_the_run(server: Server, service: HttpReceiver) -> None:
     text = (ROOT / "examples/statemachine/workflow.json").read_text()
     doc = json.loads(text.replace("http://127.0.0.1:8099", service.url))
     doc["steps"][1]["transitionToStep"]["conditions"][0]["if"] = "output.status == 'pending'"
     doc["steps"][1]["maxVisits"] = 2
-    service.answer = lambda body, n: {**body, "status": "pending"}
+    service.answer = _answer(lambda body, n: {**body, "status": "pending"})
     order = {"orderId": "o-2", "items": [{"sku": "a", "price": 1, "quantity": 1}]}
     run = server.run_and_wait(json.dumps(doc), params=order, file="workflow.json")
     assert run["status"] == "failed"
@@ -191,8 +172,8 @@ def test_a_bad_machine_is_refused_with_positions(server: Server) -> None:
     assert "wf.json:" in resp.json()["detail"]
 
 
-def test_a_published_machine_runs_by_selector(server: Server, service: Service) -> None:
-    service.answer = lambda body, n: {"data": "v"}
+def test_a_published_machine_runs_by_selector(server: Server, service: HttpReceiver) -> None:
+    service.answer = _answer(lambda body, n: {"data": "v"})
     assert server.http.post("/definitions", json={"name": "my-machine"}).status_code == 201
     doc = _vendor(service.url).replace('"my-workflow"', '"my-machine"')
     assert server.http.put("/definitions/my-machine/draft", content=doc).json()["valid"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import json
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -138,6 +139,26 @@ def schema() -> None:
     from lockstep.spec.models import json_schema
 
     out.print_json(json.dumps(json_schema()))
+
+
+class Shell(StrEnum):
+    bash = "bash"
+    zsh = "zsh"
+    fish = "fish"
+    powershell = "powershell"
+
+
+@app.command()
+def completion(shell: Annotated[Shell, typer.Argument(help="the shell to complete in")]) -> None:
+    """Print the completion script for SHELL (``--show-completion`` guesses the shell from the
+    process tree, which fails in a container or under another program)."""
+    from typer._completion_shared import get_completion_script
+
+    # typer's own scripts, as --install-completion writes them
+    script = get_completion_script(
+        prog_name="lockstep", complete_var="_LOCKSTEP_COMPLETE", shell=shell.value
+    )
+    typer.echo(script)
 
 
 @app.command()

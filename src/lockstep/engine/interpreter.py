@@ -48,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
         render,
         to_text,
     )
+    from lockstep.spec.step_kinds import NOOP
 
 STEP_ACTIVITY = "lockstep.step"
 FANOUT_WORKFLOW = "lockstep.fanout"  # a batch of a wide fan-out (engine.fanout)
@@ -186,7 +187,7 @@ class StepInterpreter:
             self._settle(step.id, StepStatus.FAILED, error=str(exc))
             self._maybe_continue(step)
             return
-        if step.executor == "noop":
+        if step.executor == NOOP.name:  # handed on in the engine: no worker needed
             self._pass_on(step, data)
             return
         key = None

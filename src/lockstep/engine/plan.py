@@ -22,7 +22,7 @@ from lockstep.spec.load import LoadedSpec
 from lockstep.spec.machine import LoadedMachine
 from lockstep.spec.models import CacheSpec, RetrySpec, StepSpec, WorkflowSpec
 from lockstep.spec.shell import compile_shell
-from lockstep.spec.step_kinds import plan_name, yaml_kind
+from lockstep.spec.step_kinds import SHELL, plan_name, yaml_kind
 
 
 def _text(value: Any) -> str:
@@ -205,7 +205,7 @@ def compile_machine(
         config = dict(step.config)
         command: list[str] = []
         shell = False
-        if step.executor == "shell":
+        if step.executor == SHELL.name:
             run = config.pop("run")
             shell = isinstance(run, str)
             command = ["bash", "-c", run] if shell else [str(a) for a in run]

@@ -35,11 +35,10 @@ from lockstep.executors.base import Attempt, Executor, Outcome, Place, WorkerToo
 from lockstep.executors.lease import AttemptLost, Lease
 from lockstep.executors.outputs import check_input, check_outputs, read_outputs
 from lockstep.executors.process import beat_forever
-from lockstep.spec.hints import one_line
 from lockstep.outputs_by_reference import externalize, internalize
 from lockstep.spec.contracts import OutputError
+from lockstep.spec.hints import one_line
 from lockstep.storage.logs import LogStream, LogWriter
-from lockstep.clock import format_ts
 
 logger = logging.getLogger(__name__)
 

@@ -50,7 +50,6 @@ from lockstep.executors.lease import AttemptLost, Lease
 from lockstep.executors.local import lockstep_env, outcome_of
 from lockstep.executors.process import DRAIN_S, ProcessOutcome, _Pipe, _Sink, beat_forever
 from lockstep.executors.supervision import ContainerWatchdog
-from lockstep.settings import DEFAULT_CONTAINER_USER
 from lockstep.storage.logs import LogWriter
 
 logger = logging.getLogger(__name__)

@@ -24,8 +24,8 @@ import requests
 from docker.api import APIClient
 
 from lockstep.errors import ExecutionError, LockstepError
-from lockstep.settings import DEFAULT_CONTAINER_USER
 from lockstep.executors.process import _Sink
+from lockstep.settings import DEFAULT_CONTAINER_USER
 from lockstep.spec.hints import one_line
 from lockstep.spec.quantities import image_problem
 

@@ -13,7 +13,6 @@ from typing import Any
 
 import httpx
 
-from lockstep.clock import format_ts
 from lockstep.engine.types import StepTask
 from lockstep.errors import ExecutionError
 from lockstep.executors.base import Attempt, Outcome

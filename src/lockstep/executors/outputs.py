@@ -19,7 +19,6 @@ from lockstep.executors import confined
 from lockstep.outputs_by_reference import REF, reserved_key
 from lockstep.spec.contracts import OutputError, check_contract
 from lockstep.spec.schema_refs import ref_target
-from lockstep.spec.hints import one_line
 from lockstep.spec.typed_text import STRICT_ORDER, as_type, declared_types, loads_json
 
 DEFAULT_MAX_BYTES = 1024 * 1024

@@ -35,7 +35,6 @@ from lockstep.storage import workers as worker_store
 from lockstep.storage.blobs import BlobStore
 from lockstep.storage.database import Database
 from lockstep.storage.logs import LogSink
-from lockstep.records import WorkerReport
 from lockstep.storage.workers import REPORT_EVERY_S
 from lockstep.worker.activities import SecretResolver, StepActivities, worker_identity
 

@@ -69,6 +69,7 @@ from lockstep.spec.machine_validate import (
     validate_machine,
 )
 from lockstep.spec.schema_refs import resolve_schema
+from lockstep.spec.step_kinds import NOOP, SHELL
 from lockstep.spec.yamlsafe import MAX_BYTES, Position, nearest_position
 
 __all__ = [
@@ -205,10 +206,10 @@ def _build_step(step: dict[str, Any], definitions: dict[str, Any]) -> MachineSte
 
 
 def _config(executor: Executor, config: dict[str, Any]) -> dict[str, Any]:
-    if executor == "noop":
+    if executor == NOOP.name:
         return {}
     timeout = None if config.get("timeout") is None else parse_duration(config["timeout"])
-    if executor == "shell":
+    if executor == SHELL.name:
         run = config["run"]
         return {
             "run": list(run) if isinstance(run, list) else run,

@@ -19,8 +19,8 @@ from lockstep.spec.hints import did_you_mean
 from lockstep.spec.machine_transitions import TransitionChecker
 from lockstep.spec.names import ENV_NAME_PATTERN
 from lockstep.spec.schema_refs import REF_PREFIX, ref_target, schema_refs
-from lockstep.spec.step_kinds import DIALECT_EXECUTORS, HTTP_METHODS, KINDS
-from lockstep.spec.yamlsafe import Position, escape_pointer, nearest_position, pointer
+from lockstep.spec.step_kinds import DIALECT_EXECUTORS, HTTP, HTTP_METHODS, KINDS, NOOP, SHELL
+from lockstep.spec.yamlsafe import Position, escape_pointer, pointer
 
 EXECUTORS = DIALECT_EXECUTORS
 STEP_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,62}")
@@ -208,7 +208,7 @@ class _Checker(TransitionChecker):
 
     def _check_config(self, executor: str, config: dict[str, Any], ptr: str, where: str) -> None:
         allowed = CONFIG_KEYS[executor]
-        if executor == "noop" and config:
+        if executor == NOOP.name and config:
             where += " (the noop executor takes no config)"
         self.keys(config, allowed, ptr, where)
         if "timeout" in config and "timeout" in allowed:
@@ -217,7 +217,7 @@ class _Checker(TransitionChecker):
                     raise ValueError("a timeout must be more than 0 seconds")
             except ValueError as err:
                 self.add(f"invalid 'timeout' {where}: {err}", f"{ptr}/timeout")
-        if executor == "shell":
+        if executor == SHELL.name:
             run = config.get("run")
             if "run" not in config:
                 self.add(f"missing required key 'run' {where}", f"{ptr}/run")
@@ -244,7 +244,7 @@ class _Checker(TransitionChecker):
                         f"env value '{key}' {where} must be a string, got {type_name(value)}",
                         f"{ptr}/env/{escape_pointer(key)}",
                     )
-        elif executor == "http":
+        elif executor == HTTP.name:
             self._check_http(config, ptr, where)
 
     def _check_http(self, config: dict[str, Any], ptr: str, where: str) -> None:

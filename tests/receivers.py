@@ -1,0 +1,77 @@
+"""Real services on loopback that tests point lockstep at: an HTTP endpoint that records every
+call and answers as the test says."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request the service received."""
+
+    method: str
+    path: str
+    headers: dict[str, str]  # names in lower case
+    body: Any  # the JSON body, or None when there was none
+
+
+#: (the call, its number from 1) -> (HTTP status, the JSON to answer or raw bytes)
+Answer = Callable[[Call, int], tuple[int, Any]]
+
+
+class HttpReceiver:
+    """A JSON endpoint on loopback. ``answer`` makes each reply (default: 200 echoing the
+    body); ``calls`` holds every request in order."""
+
+    def __init__(self, answer: Answer | None = None) -> None:
+        self.calls: list[Call] = []
+        self.answer: Answer = answer or (lambda call, n: (200, call.body))
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _serve(self) -> None:
+                raw = self.rfile.read(int(self.headers.get("content-length", 0)))
+                call = Call(
+                    method=self.command,
+                    path=self.path,
+                    headers={k.lower(): v for k, v in self.headers.items()},
+                    body=json.loads(raw) if raw else None,
+                )
+                outer.calls.append(call)
+                status, reply = outer.answer(call, len(outer.calls))
+                data = reply if isinstance(reply, bytes) else json.dumps(reply).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+
+@contextmanager
+def http_receiver(answer: Answer | None = None) -> Iterator[HttpReceiver]:
+    """An :class:`HttpReceiver` for the length of a ``with`` block (or a fixture)."""
+    receiver = HttpReceiver(answer)
+    try:
+        yield receiver
+    finally:
+        receiver.close()
