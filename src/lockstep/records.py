@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 #: the status of a record whose stored status is not one lockstep knows
 DAMAGED = "damaged"
@@ -59,6 +60,76 @@ class StepRecord(_Record):
     )
 
 
+class CauseKind(StrEnum):
+    """Why a run started. A person, a retry and a rerun start runs today; the other kinds are
+    the vocabulary of triggers (each fills the fields its kind names in ``Cause``)."""
+
+    MANUAL = "manual"
+    RETRY = "retry"
+    RERUN = "rerun"
+    SCHEDULE = "schedule"
+    WEBHOOK = "webhook"
+    GIT = "git"
+    UPSTREAM = "upstream"
+    RESOURCE = "resource"
+
+
+#: the kinds that repeat another run (``of`` names it)
+REPEATS = frozenset({CauseKind.RETRY, CauseKind.RERUN})
+#: the kinds a trigger produces (``trigger`` names it)
+TRIGGERED = frozenset(
+    {CauseKind.SCHEDULE, CauseKind.WEBHOOK, CauseKind.GIT, CauseKind.UPSTREAM, CauseKind.RESOURCE}
+)
+#: the longest id or name a cause holds (trigger, delivery, user, run ids): "trigger:" and it
+#: fit a run's ``triggered_by`` (200 characters)
+MAX_CAUSE_FIELD = 190
+
+
+class Cause(_Record):
+    """Why a run started, written once with the run and never changed. Every run has one;
+    the run service records it (``services/run_launch.submit`` takes it)."""
+
+    kind: CauseKind
+    trigger: str | None = Field(
+        None, max_length=MAX_CAUSE_FIELD, description="the trigger that fired the run"
+    )
+    schedule_time: str | None = Field(
+        None, max_length=40, description="a schedule's fire time this run is for (UTC)"
+    )
+    delivery: str | None = Field(
+        None, max_length=MAX_CAUSE_FIELD, description="a webhook delivery's id"
+    )
+    payload_digest: str | None = Field(
+        None, max_length=100, description="sha256:… of the event payload"
+    )
+    upstream_run: str | None = Field(
+        None, max_length=MAX_CAUSE_FIELD, description="the finished run that fired this one"
+    )
+    user: str | None = Field(
+        None, max_length=MAX_CAUSE_FIELD, description="the person who started (or fired) it"
+    )
+    of: str | None = Field(
+        None, max_length=MAX_CAUSE_FIELD, description="the run a retry or rerun repeats"
+    )
+
+    @model_validator(mode="after")
+    def _complete(self) -> Cause:
+        if self.kind in REPEATS and not self.of:
+            raise ValueError(f"a {self.kind} cause names the run it repeats ('of')")
+        if self.kind in TRIGGERED and not self.trigger:
+            raise ValueError(f"a {self.kind} cause names its trigger ('trigger')")
+        return self
+
+    @classmethod
+    def manual(cls, user: str | None) -> Cause:
+        return cls(kind=CauseKind.MANUAL, user=user or None)
+
+    @classmethod
+    def repeat(cls, kind: CauseKind, of: str, user: str | None) -> Cause:
+        """A retry or rerun of ``of``, asked for by ``user``."""
+        return cls(kind=kind, of=of, user=user or None)
+
+
 class SourceRecord(_Record):
     repo: str
     ref: str = Field(description="what the spec asked for")
@@ -77,6 +148,7 @@ class RunRecord(_Record):
     source: str = ""
     spec_digest: str
     triggered_by: str = ""
+    cause: Cause | None = Field(None, description="why the run started; None only if damaged")
     idempotency_key: str | None = None
     retry_of: str | None = None
     definition: str | None = Field(None, description="the definition this run executes")
@@ -107,6 +179,7 @@ class RunSummary(_Record):
     duration_s: float | None = None
     error: str | None = None
     triggered_by: str = ""
+    cause: Cause | None = Field(None, description="why the run started; None only if damaged")
 
 
 class RunPage(_Record):

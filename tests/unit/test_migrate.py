@@ -11,6 +11,7 @@ from sqlalchemy import inspect
 from lockstep.storage import migrate
 from lockstep.storage.database import Database
 from lockstep.storage.rows import Base, ProjectRow
+from tests.old_schemas import database_at
 
 
 def test_head_revision_is_the_newest_migration_script() -> None:
@@ -33,11 +34,7 @@ def test_a_new_database_is_migrated_to_the_head_and_then_left_alone(tmp_path: Pa
 
 
 def test_a_database_of_an_older_lockstep_is_upgraded(tmp_path: Path) -> None:
-    db = Database(f"sqlite:///{tmp_path / 'lockstep.db'}")
-    db.open()
-    with db.engine.begin() as conn:  # as 0010 left it: users without their worker flag
-        conn.exec_driver_sql("ALTER TABLE users DROP COLUMN worker")
-        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0010'")
+    db = Database(database_at(tmp_path / "lockstep.db", "0010"))  # users without worker flag
     db.open()
     with db.engine.begin() as conn:
         assert migrate.current_revisions(conn) == {migrate.HEAD_REVISION}

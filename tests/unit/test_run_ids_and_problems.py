@@ -11,6 +11,7 @@ import pytest
 from lockstep.api.validation import explain
 from lockstep.clock import utcnow
 from lockstep.errors import InvalidRequest, NotFound
+from lockstep.records import Cause
 from lockstep.registry.selectors import TAG_PATTERN
 from lockstep.storage import runs as store
 from lockstep.storage.database import Database
@@ -28,6 +29,7 @@ def _run(run_id: str, project: str) -> store.NewRun:
         workspace={},
         params={},
         steps=[("a", False)],
+        cause=Cause.manual("ann"),
     )
 
 

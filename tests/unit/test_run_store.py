@@ -10,6 +10,7 @@ from sqlalchemy.exc import DatabaseError
 from lockstep.engine.events import Event
 from lockstep.engine.states import RUN_TRANSITIONS, STEP_TRANSITIONS, run_can_move, step_can_move
 from lockstep.engine.types import StepResult
+from lockstep.records import Cause
 from lockstep.storage import recorder
 from lockstep.storage import run_records as records
 from lockstep.storage import runs as store
@@ -35,6 +36,7 @@ def _new(run_id: str = "r1", key: str | None = None) -> store.NewRun:
         workspace={},
         params={"a": 1},
         steps=[("a", False), ("b", False)],
+        cause=Cause.manual("ann"),
         idempotency_key=key,
     )
 

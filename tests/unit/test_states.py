@@ -22,7 +22,7 @@ from lockstep.engine.states import (
     step_can_move,
 )
 from lockstep.engine.types import ItemOutcome, StepResult
-from lockstep.records import StepRecord
+from lockstep.records import Cause, StepRecord
 from lockstep.storage import recorder
 from lockstep.storage import run_records as records
 from lockstep.storage import runs as store
@@ -78,7 +78,7 @@ def test_rows_store_plain_strings_and_old_rows_load(tmp_path: Path) -> None:
     db.open()
     new = store.NewRun(
         id="r1", project="default", workflow="wf", spec_digest="d", spec_text="name: wf",
-        source="", workspace={}, params={}, steps=[("a", False)],
+        source="", workspace={}, params={}, steps=[("a", False)], cause=Cause.manual("ann"),
     )  # fmt: skip
     with db.session() as s:
         store.create_run(s, new)

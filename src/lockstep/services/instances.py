@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from lockstep.errors import InvalidRequest, NotFound
-from lockstep.records import RunRecord
+from lockstep.records import Cause, CauseKind, RunRecord
 from lockstep.registry.selectors import parse_selector
 from lockstep.services.runs import RunService
 from lockstep.services.versions import VersionService
@@ -54,9 +54,8 @@ class InstanceService:
         name: str,
         *,
         params: list[str],
-        triggered_by: str,
+        cause: Cause,
         typed: dict[str, Any] | None = None,
-        rerun_of: str | None = None,
     ) -> RunRecord:
         inst = await self._db.call(lambda s: store.get_instance(s, project, name))
         definition = await self._db.call(lambda s: _definition(s, inst.definition_id))
@@ -66,14 +65,13 @@ class InstanceService:
             defaults=json.loads(inst.params_json),
             params=typed,
             args=params,
-            triggered_by=triggered_by,
+            cause=cause,
             instance=inst.name,
             pool=inst.pool,
-            rerun_of=rerun_of,
         )
         return record
 
-    async def rerun_latest(self, project: str, run_id: str, *, triggered_by: str) -> RunRecord:
+    async def rerun_latest(self, project: str, run_id: str, *, user: str | None) -> RunRecord:
         """Run ``run_id``'s instance again on its ref as it is now, with the same params."""
         old = await self._runs.get(project, run_id)
         if old.instance is None:
@@ -85,8 +83,7 @@ class InstanceService:
             old.instance,
             params=[],
             typed=old.params,
-            triggered_by=triggered_by,
-            rerun_of=run_id,
+            cause=Cause.repeat(CauseKind.RERUN, run_id, user),
         )
 
     async def list(self, project: str) -> builtins.list[dict[str, Any]]:

@@ -21,7 +21,7 @@ from lockstep.engine.events import Event
 from lockstep.engine.states import RunStatus, StepStatus
 from lockstep.engine.types import ReusedStep, RunPlan, SourceCheckout, Workspace
 from lockstep.errors import EngineUnavailable, InvalidRequest, LockstepError, NotFound
-from lockstep.records import RunRecord
+from lockstep.records import Cause, RunRecord
 from lockstep.services.ids import new_run_id
 from lockstep.services.run_reads import RunReads
 from lockstep.settings import Settings
@@ -70,7 +70,7 @@ class Locked:
     version: int | None = None
     instance: str | None = None
     selector: str | None = None
-    rerun_of: str | None = None
+    #: a rerun's: the 'same' commit or the 'latest' of its ref (the cause names the run)
     rerun_policy: str | None = None
     #: ``sources:`` already locked (a rerun); None resolves the spec's refs now
     sources: list[SourceCheckout] | None = None
@@ -114,18 +114,19 @@ class RunLauncher(RunReads):
         *,
         project: str,
         spec_text: str,
+        cause: Cause,
         file: str = "workflow.yaml",
         params: dict[str, Any] | None = None,
         snapshot: str | None = None,
         source: str = "",
         idempotency_key: str | None = None,
-        triggered_by: str = "",
-        retry_of: str | None = None,
         reuse: dict[str, ReusedStep] | None = None,
         locked: Locked | None = None,
         no_cache: bool = False,
     ) -> tuple[RunRecord, bool]:
-        """Validate everything, record the run, start its workflow. Returns (run, created)."""
+        """Validate everything, record the run with its ``cause``, start its workflow. The one
+        way a run is made: a person, a retry, a rerun and every trigger come through here,
+        each saying why. Returns (run, created)."""
         from lockstep.engine.plan import secret_names, step_order
         from lockstep.spec.documents import load_workflow, params_schema, spec_name
         from lockstep.spec.machine import LoadedMachine
@@ -171,15 +172,13 @@ class RunLauncher(RunReads):
             workspace=asdict(workspace),
             params=resolved,
             steps=order,
-            triggered_by=triggered_by,
+            cause=cause,
             idempotency_key=idempotency_key,
-            retry_of=retry_of,
             definition=lock.definition,
             version=lock.version,
             sha=lock.sha,
             instance=lock.instance,
             selector=lock.selector,
-            rerun_of=lock.rerun_of,
             rerun_policy=lock.rerun_policy,
             pool=lock.pool,
             no_cache=no_cache,

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from lockstep.engine.states import RUN_FINISHED, StepStatus
 from lockstep.engine.types import ArtifactRef
 from lockstep.errors import NotFound
-from lockstep.records import RunPage, RunRecord, StepRecord
+from lockstep.records import CauseKind, RunPage, RunRecord, StepRecord
 from lockstep.services.failures import with_stderr_tails
 from lockstep.services.run_logs import read_logs
 from lockstep.storage import artifacts as artifact_store
@@ -106,12 +106,23 @@ class RunReads:
         *,
         status: str | None = None,
         workflow: str | None = None,
+        trigger: str | None = None,
+        cause: CauseKind | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> RunPage:
+        """A page of the project's runs, newest first, of those that match every filter given
+        (``trigger``: fired by that trigger; ``cause``: started for that kind of reason)."""
         return await self._db.call(
             lambda s: store.list_runs(
-                s, project, status=status, workflow=workflow, limit=limit, cursor=cursor
+                s,
+                project,
+                status=status,
+                workflow=workflow,
+                trigger=trigger,
+                cause=cause,
+                limit=limit,
+                cursor=cursor,
             )
         )
 

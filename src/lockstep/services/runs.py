@@ -10,7 +10,7 @@ import json
 from lockstep.engine.states import RUN_FINISHED, RunStatus
 from lockstep.engine.types import ReusedStep, Workspace
 from lockstep.errors import Conflict, EngineUnavailable
-from lockstep.records import RunRecord
+from lockstep.records import Cause, CauseKind, RunRecord
 from lockstep.services.run_launch import Locked, RunLauncher
 from lockstep.storage import runs as store
 from lockstep.storage.rows import RunRow
@@ -31,9 +31,10 @@ class RunService(RunLauncher):
             raise EngineUnavailable(f"cannot cancel run {run_id}: {exc.message}") from exc
         return await self._record(project, run_id)
 
-    async def retry(self, project: str, run_id: str, *, triggered_by: str = "") -> RunRecord:
+    async def retry(self, project: str, run_id: str, *, user: str | None = None) -> RunRecord:
         """A new run of the same spec, params and workspace that reuses the steps that
-        succeeded and re-executes the failed/cancelled ones and everything downstream."""
+        succeeded and re-executes the failed/cancelled ones and everything downstream; its
+        cause is a retry of ``run_id`` asked for by ``user``."""
         from lockstep.spec.documents import load_workflow
 
         old = await self._record(project, run_id)
@@ -43,24 +44,24 @@ class RunService(RunLauncher):
             )
         row = await self._db.call(lambda s: store.get_row(s, project, run_id))
         reuse = await self._reuse(old, load_workflow(row.spec_text, "workflow.yaml"))
-        return await self._again(old, row, triggered_by=triggered_by, reuse=reuse, retry_of=run_id)
+        cause = Cause.repeat(CauseKind.RETRY, run_id, user)
+        return await self._again(old, row, cause=cause, reuse=reuse)
 
-    async def rerun(self, project: str, run_id: str, *, triggered_by: str = "") -> RunRecord:
+    async def rerun(self, project: str, run_id: str, *, user: str | None = None) -> RunRecord:
         """A new run of exactly what ``run_id`` ran: the same spec (version), commit,
-        workspace and params, even if its branch has moved since."""
+        workspace and params, even if its branch has moved since; its cause is a rerun of
+        ``run_id`` asked for by ``user``."""
         old = await self._record(project, run_id)
         row = await self._db.call(lambda s: store.get_row(s, project, run_id))
-        return await self._again(old, row, triggered_by=triggered_by, rerun_of=run_id)
+        return await self._again(old, row, cause=Cause.repeat(CauseKind.RERUN, run_id, user))
 
     async def _again(
         self,
         old: RunRecord,
         row: RunRow,
         *,
-        triggered_by: str,
+        cause: Cause,
         reuse: dict[str, ReusedStep] | None = None,
-        retry_of: str | None = None,
-        rerun_of: str | None = None,
     ) -> RunRecord:
         """Submit ``old``'s spec, params and workspace again, locked to the same commit."""
         workspace = json.loads(row.workspace_json)
@@ -70,8 +71,7 @@ class RunService(RunLauncher):
             params=old.params,
             snapshot=workspace.get("snapshot"),
             source=row.source,
-            triggered_by=triggered_by,
-            retry_of=retry_of,
+            cause=cause,
             reuse=reuse,
             locked=Locked(
                 repo=workspace.get("repo"),
@@ -80,8 +80,7 @@ class RunService(RunLauncher):
                 version=old.version,
                 instance=old.instance,
                 selector=old.selector,
-                rerun_of=rerun_of,
-                rerun_policy="same" if rerun_of else None,
+                rerun_policy="same" if cause.kind == CauseKind.RERUN else None,
                 sources=Workspace.from_dict(workspace).sources,
                 pool=old.pool,
             ),

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from lockstep.clock import utcnow
 from lockstep.errors import InvalidRequest, NotFound, SpecError
-from lockstep.records import RunRecord
+from lockstep.records import Cause, CauseKind, RunRecord
 from lockstep.registry.selectors import LIVE, Selector, check_tag, parse_selector
 from lockstep.registry.urls import GitError, is_sha, parse_remote
 from lockstep.services.registry import RegistryService
@@ -341,14 +341,14 @@ class VersionService:
         params: dict[str, Any] | None = None,
         args: list[str] | None = None,
         defaults: list[str] | None = None,
-        triggered_by: str,
+        cause: Cause,
         idempotency_key: str | None = None,
         instance: str | None = None,
         pool: str | None = None,
-        rerun_of: str | None = None,
         no_cache: bool = False,
     ) -> tuple[RunRecord, bool]:
-        """Resolve ``selector`` now, once, and submit a run locked to what it named."""
+        """Resolve ``selector`` now, once, and submit a run locked to what it named, recorded
+        with ``cause`` (a rerun's is one of ``latest``: the ref as it is now)."""
         from lockstep.spec.documents import load_workflow, params_schema
         from lockstep.spec.params import parse_cli_params
 
@@ -366,7 +366,7 @@ class VersionService:
             file=got.file,
             params=given,
             source=origin,
-            triggered_by=triggered_by,
+            cause=cause,
             idempotency_key=idempotency_key,
             no_cache=no_cache,
             locked=Locked(
@@ -376,8 +376,7 @@ class VersionService:
                 version=got.number,
                 instance=instance,
                 selector=got.selector,
-                rerun_of=rerun_of,
-                rerun_policy="latest" if rerun_of else None,
+                rerun_policy="latest" if cause.kind == CauseKind.RERUN else None,
                 pool=pool,
             ),
         )

@@ -48,6 +48,7 @@ class RunRow(Base):
     __table_args__ = (
         UniqueConstraint("project_id", "idempotency_key", name="uq_runs_idempotency"),
         Index("ix_runs_project_created", "project_id", "created_at", "id"),
+        Index("ix_runs_project_trigger", "project_id", "cause_trigger"),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -71,6 +72,12 @@ class RunRow(Base):
     selector: Mapped[str | None] = mapped_column(String(255), nullable=True)
     rerun_of: Mapped[str | None] = mapped_column(String(255), nullable=True)
     rerun_policy: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    #: why the run started (``records.Cause`` as JSON), written once; None on rows older than
+    #: causes (``storage/run_causes`` reads those as manual, retry or rerun). Kind and trigger
+    #: are also columns of their own, to filter by.
+    cause_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+    cause_kind: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    cause_trigger: Mapped[str | None] = mapped_column(String(255), nullable=True)
     pool: Mapped[str | None] = mapped_column(String(63), nullable=True)
     no_cache: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[str] = mapped_column(String(32))

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from lockstep.engine.states import RUN_STATES, STEP_STATES, StepStatus
 from lockstep.records import AttemptRecord, RunRecord, RunSummary, SourceRecord, StepRecord
+from lockstep.storage import run_causes
 from lockstep.storage.damage import (
     CONVERSION_ERRORS,
     DAMAGED,
@@ -152,6 +153,7 @@ def _run_record(row: RunRow, steps: dict[str, StepRecord]) -> RunRecord:
     outputs = read.json("outputs", row.outputs_json)
     sources = _sources(read, row.workspace_json)
     created = read.ts("created_at", row.created_at) or ""
+    cause = run_causes.read(read, row)
     return RunRecord(
         id=row.id,
         project=row.project_id,
@@ -163,6 +165,7 @@ def _run_record(row: RunRow, steps: dict[str, StepRecord]) -> RunRecord:
         source=row.source,
         spec_digest=row.spec_digest,
         triggered_by=row.triggered_by,
+        cause=cause,
         idempotency_key=row.idempotency_key,
         retry_of=row.retry_of,
         definition=row.definition,
@@ -222,6 +225,7 @@ def summary(row: RunRow) -> RunSummary:
         read.ts("started_at", row.started_at),
         read.ts("finished_at", row.finished_at),
     )
+    cause = run_causes.read(read, row)
     try:
         return RunSummary(
             id=row.id,
@@ -233,6 +237,7 @@ def summary(row: RunRow) -> RunSummary:
             duration_s=_duration(started, finished),
             error=read.error(row.error),
             triggered_by=row.triggered_by,
+            cause=cause,
         )
     except CONVERSION_ERRORS as exc:
         return RunSummary(

@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 from lockstep.clock import utcnow
 from lockstep.engine.states import RunStatus, StepStatus
 from lockstep.errors import InvalidRequest, NotFound
-from lockstep.records import RunPage
+from lockstep.records import Cause, CauseKind, RunPage
+from lockstep.storage import run_causes
 from lockstep.storage.rows import RunRow, StepRow
 from lockstep.storage.run_records import summary
 
@@ -30,9 +31,8 @@ class NewRun:
     workspace: dict[str, Any]
     params: dict[str, Any]
     steps: list[tuple[str, bool]]  # (step id, is_finally) in plan order
-    triggered_by: str = ""
+    cause: Cause
     idempotency_key: str | None = None
-    retry_of: str | None = None
     definition: str | None = None
     version: int | None = None
     sha: str | None = None
@@ -40,8 +40,13 @@ class NewRun:
     no_cache: bool = False
     instance: str | None = None
     selector: str | None = None
-    rerun_of: str | None = None
     rerun_policy: str | None = None
+
+
+def _of(cause: Cause, kind: CauseKind) -> str | None:
+    """The run that ``cause`` repeats, if it is of ``kind`` (kept in ``retry_of``/``rerun_of``
+    as before causes, which the record and the retry's reuse read)."""
+    return cause.of if cause.kind == kind else None
 
 
 def dump_json(value: Any) -> str:
@@ -69,9 +74,9 @@ def create_run(s: Session, new: NewRun) -> tuple[RunRow, bool]:
         source=new.source,
         workspace_json=dump_json(new.workspace),
         params_json=dump_json(new.params),
-        triggered_by=new.triggered_by,
+        triggered_by=run_causes.triggered_by(new.cause),
         idempotency_key=new.idempotency_key,
-        retry_of=new.retry_of,
+        retry_of=_of(new.cause, CauseKind.RETRY),
         definition=new.definition,
         version=new.version,
         sha=new.sha,
@@ -79,9 +84,10 @@ def create_run(s: Session, new: NewRun) -> tuple[RunRow, bool]:
         no_cache=int(new.no_cache),
         instance=new.instance,
         selector=new.selector,
-        rerun_of=new.rerun_of,
+        rerun_of=_of(new.cause, CauseKind.RERUN),
         rerun_policy=new.rerun_policy,
         created_at=utcnow(),
+        **run_causes.columns(new.cause),
     )
     s.add(row)
     for position, (step_id, is_finally) in enumerate(new.steps):
@@ -160,6 +166,8 @@ def list_runs(
     *,
     status: str | None = None,
     workflow: str | None = None,
+    trigger: str | None = None,
+    cause: CauseKind | None = None,
     limit: int = 50,
     cursor: str | None = None,
 ) -> RunPage:
@@ -168,6 +176,10 @@ def list_runs(
         query = query.where(RunRow.status == status)
     if workflow:
         query = query.where(RunRow.workflow == workflow)
+    if trigger:
+        query = query.where(RunRow.cause_trigger == trigger)
+    if cause:
+        query = query.where(run_causes.kind_column == cause.value)
     if cursor:
         created, run_id = _decode_cursor(cursor)
         query = query.where(

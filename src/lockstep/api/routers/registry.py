@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from lockstep.api.deps import Access, Services, require, services
-from lockstep.records import RunRecord
+from lockstep.records import Cause, RunRecord
 from lockstep.services.registry import RepositoryInfo
 from lockstep.settings import POOL_PATTERN
 
@@ -191,5 +191,5 @@ async def run_instance(
         access.project,
         name,
         params=body.params,
-        triggered_by=f"user:{access.principal.name}",
+        cause=Cause.manual(access.principal.name),
     )

@@ -15,7 +15,7 @@ from lockstep.api.streams import blob_chunks, follow_logs
 from lockstep.engine.states import RUN_STATES, STEP_STATES
 from lockstep.errors import InvalidRequest, NotFound
 from lockstep.outputs_by_reference import owned_marker
-from lockstep.records import RunPage, RunRecord, StepRecord
+from lockstep.records import MAX_CAUSE_FIELD, Cause, CauseKind, RunPage, RunRecord, StepRecord
 from lockstep.registry.selectors import MAX_SELECTOR
 from lockstep.spec.names import MAX_ITEMS, RECORDED_STEP_PATTERN, STEP_ID_PATTERN
 
@@ -106,7 +106,7 @@ async def submit_run(body: RunSubmit, svc: Svc, access: Write, response: Respons
             body.selector,
             params=body.params,
             args=body.args,
-            triggered_by=f"user:{access.principal.name}",
+            cause=Cause.manual(access.principal.name),
             idempotency_key=body.idempotency_key,
             no_cache=body.no_cache,
         )
@@ -123,7 +123,7 @@ async def submit_run(body: RunSubmit, svc: Svc, access: Write, response: Respons
         snapshot=body.snapshot,
         source=body.source,
         idempotency_key=body.idempotency_key,
-        triggered_by=f"user:{access.principal.name}",
+        cause=Cause.manual(access.principal.name),
         no_cache=body.no_cache,
     )
     if not created:
@@ -137,14 +137,36 @@ async def list_runs(
     access: Read,
     status: Annotated[str | None, Query(max_length=100, description=", ".join(RUN_STATES))] = None,
     workflow: Annotated[str | None, Query(max_length=63)] = None,
+    trigger: Annotated[
+        str | None, Query(max_length=MAX_CAUSE_FIELD, description="runs this trigger fired")
+    ] = None,
+    cause: Annotated[str | None, Query(max_length=100, description=", ".join(CauseKind))] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> RunPage:
-    """Runs of the project, newest first; ``status`` in any case."""
+    """Runs of the project, newest first; ``status`` and ``cause`` in any case."""
     wanted = _state(status, RUN_STATES, "run")
     return await svc.runs.list(
-        access.project, status=wanted, workflow=workflow, limit=limit, cursor=cursor
+        access.project,
+        status=wanted,
+        workflow=workflow,
+        trigger=trigger,
+        cause=_cause_kind(cause),
+        limit=limit,
+        cursor=cursor,
     )
+
+
+def _cause_kind(value: str | None) -> CauseKind | None:
+    """A cause filter, in any case; an unknown kind is refused naming the valid ones."""
+    if value is None:
+        return None
+    try:
+        return CauseKind(value.lower())
+    except ValueError:
+        raise InvalidRequest(
+            f"unknown cause '{value[:20]}'; use one of: {', '.join(CauseKind)}"
+        ) from None
 
 
 @router.get(BASE + "/{run_id}", response_model=RunRecord)
@@ -232,9 +254,7 @@ async def cancel_run(run_id: WriteRunId, svc: Svc, access: Write) -> RunRecord:
 
 @router.post(BASE + "/{run_id}/retry", status_code=201, response_model=RunRecord)
 async def retry_run(run_id: WriteRunId, svc: Svc, access: Write) -> RunRecord:
-    return await svc.runs.retry(
-        access.project, run_id, triggered_by=f"user:{access.principal.name}"
-    )
+    return await svc.runs.retry(access.project, run_id, user=access.principal.name)
 
 
 class RerunIn(BaseModel):
@@ -246,7 +266,7 @@ class RerunIn(BaseModel):
 async def rerun_run(run_id: WriteRunId, body: RerunIn, svc: Svc, access: Write) -> RunRecord:
     """Reproduce a run: the same commit, version and params (or, with ``latest``, the same
     instance and params on its ref's current commit). The new run records which."""
-    who = f"user:{access.principal.name}"
+    who = access.principal.name
     if body.latest:
-        return await svc.instances.rerun_latest(access.project, run_id, triggered_by=who)
-    return await svc.runs.rerun(access.project, run_id, triggered_by=who)
+        return await svc.instances.rerun_latest(access.project, run_id, user=who)
+    return await svc.runs.rerun(access.project, run_id, user=who)
