@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from lockstep.cli.output import visible
+from lockstep.cli.render import describe_cause
+from lockstep.records import Cause, CauseKind
 
 
 @pytest.mark.parametrize(
@@ -23,3 +25,37 @@ from lockstep.cli.output import visible
 )
 def test_control_characters_are_spelled_out(text: str, shown: str) -> None:
     assert visible(text) == shown
+
+
+@pytest.mark.parametrize(
+    ("cause", "line"),
+    [
+        (Cause.manual("alice"), "manual by alice"),
+        (Cause.manual(None), "manual"),
+        (Cause.repeat(CauseKind.RETRY, "r-1", "bob"), "retry of r-1 by bob"),
+        (Cause.repeat(CauseKind.RERUN, "r-2", None), "rerun of r-2"),
+        (
+            Cause(kind=CauseKind.SCHEDULE, trigger="nightly", schedule_time="2026-03-01T02:00:00Z"),
+            "schedule nightly at 2026-03-01T02:00:00Z",
+        ),
+        (  # a schedule fired by hand says who fired it
+            Cause(kind=CauseKind.SCHEDULE, trigger="nightly", user="carol"),
+            "schedule nightly by carol",
+        ),
+        (
+            Cause(
+                kind=CauseKind.WEBHOOK, trigger="hook", delivery="d-7", payload_digest="sha256:ab"
+            ),
+            "webhook hook delivery d-7 payload sha256:ab",
+        ),
+        (Cause(kind=CauseKind.GIT, trigger="main-push"), "git main-push"),
+        (
+            Cause(kind=CauseKind.UPSTREAM, trigger="after-build", upstream_run="r-9"),
+            "upstream after-build after r-9",
+        ),
+        (Cause(kind=CauseKind.RESOURCE, trigger="live-moved"), "resource live-moved"),
+        (Cause.manual("eve\x1b[2J"), "manual by eve\\x1b[2J"),  # never a raw control character
+    ],
+)
+def test_a_cause_reads_as_one_line(cause: Cause, line: str) -> None:
+    assert describe_cause(cause) == line

@@ -11,7 +11,7 @@ from rich.table import Table
 from lockstep.cli.output import out, styled, visible
 from lockstep.engine.states import StepStatus
 from lockstep.outputs_by_reference import is_ref, preview
-from lockstep.records import RunPage, RunRecord
+from lockstep.records import Cause, RunPage, RunRecord
 from lockstep.spec.durations import format_duration
 
 
@@ -21,6 +21,25 @@ def elapsed(start: str | None, end: str | None) -> str:
     t0 = datetime.fromisoformat(start)
     t1 = datetime.fromisoformat(end) if end else datetime.now(UTC)
     return format_duration(max((t1 - t0).total_seconds(), 0.0))
+
+
+def describe_cause(cause: Cause) -> str:
+    """Why a run started, in one line of plain text for a terminal: its kind, then what that
+    kind names — "manual by alice", "retry of r-1 by bob", "schedule nightly at 2026-…",
+    "webhook hook delivery d-7", "upstream after-build after r-9"."""
+    parts = [cause.kind.value]
+    for label, value in (
+        ("", cause.trigger),
+        ("of ", cause.of),
+        ("at ", cause.schedule_time),
+        ("after ", cause.upstream_run),
+        ("delivery ", cause.delivery),
+        ("payload ", cause.payload_digest),
+        ("by ", cause.user),
+    ):
+        if value:
+            parts.append(label + value)
+    return visible(" ".join(parts))
 
 
 def run_table(run: RunRecord) -> Table:
@@ -91,10 +110,9 @@ def print_run(run: RunRecord) -> None:
         out.print(f"pool {escape(run.pool)}")
     for src in run.sources:
         out.print(f"source {escape(src.path)}: {escape(src.repo)} {escape(src.ref)} @ {src.sha}")
-    if run.retry_of:
-        out.print(f"retry of {run.retry_of}")
-    if run.rerun_of:
-        out.print(f"rerun of {run.rerun_of} ({run.rerun_policy})")
+    if run.cause is not None:
+        policy = f" ({run.rerun_policy})" if run.rerun_policy else ""
+        out.print(f"cause: {escape(describe_cause(run.cause))}{policy}")
     out.print(f"logs: lockstep runs logs {run.id}    record: lockstep runs show {run.id} --json")
 
 

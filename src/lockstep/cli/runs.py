@@ -17,7 +17,7 @@ from lockstep.cli.client import ApiClient, connect
 from lockstep.cli.output import OK, err, fail, out, print_json, run_exit, styled, visible
 from lockstep.cli.render import print_run, runs_table
 from lockstep.errors import LockstepError
-from lockstep.records import RunRecord
+from lockstep.records import CauseKind, RunRecord
 
 app = typer.Typer(help="Inspect and control runs.", no_args_is_help=True)
 AsJson = Annotated[bool, typer.Option("--json", help="machine-readable output")]
@@ -35,6 +35,10 @@ def _guard(coro: Coroutine[Any, Any, int]) -> None:
 def list_runs(
     status: Annotated[str | None, typer.Option(help="only runs in this status")] = None,
     workflow: Annotated[str | None, typer.Option(help="only runs of this workflow")] = None,
+    trigger: Annotated[str | None, typer.Option(help="only runs this trigger started")] = None,
+    cause: Annotated[
+        str | None, typer.Option(help=f"only runs started so: {', '.join(CauseKind)}")
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, max=500)] = 20,
     cursor: Annotated[str | None, typer.Option(help="next_cursor of a previous page")] = None,
     as_json: AsJson = False,
@@ -44,10 +48,17 @@ def list_runs(
     async def _go() -> int:
         async with connect(context.settings(), engine=False) as client:
             page = await client.list_runs(
-                status=status, workflow=workflow, limit=limit, cursor=cursor
+                status=status,
+                workflow=workflow,
+                trigger=trigger,
+                cause=cause,
+                limit=limit,
+                cursor=cursor,
             )
         if as_json:  # like every listing: an array of objects; the next page's cursor on stderr
             print_json([run.model_dump(mode="json") for run in page.items])
+        elif not page.items and (status or workflow or trigger or cause or cursor):
+            out.print("no runs match")
         elif not page.items:
             out.print("no runs yet; start one with `lockstep run workflow.yaml`")
         else:
