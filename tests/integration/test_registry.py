@@ -322,6 +322,8 @@ def test_instances_lock_each_run_to_a_commit_and_version(server: Server, tmp_pat
     same_run = server.wait(same.json()["id"])
     assert (same_run["sha"], same_run["version"], same_run["params"]) == (first, 1, a["params"])
     assert (same_run["rerun_of"], same_run["rerun_policy"]) == (a["id"], "same")
+    assert (same_run["cause"]["kind"], same_run["cause"]["of"]) == ("rerun", a["id"])
+    assert a["cause"]["kind"] == "manual"  # an instance run by a person
     assert same_run["steps"]["read"]["outputs"]["data"] == "one"
     # or on the instance's ref as it is now, keeping the params
     latest = server.http.post(f"/runs/{a['id']}/rerun", json={"latest": True})
@@ -330,6 +332,7 @@ def test_instances_lock_each_run_to_a_commit_and_version(server: Server, tmp_pat
     assert (latest_run["sha"], latest_run["version"]) == (second, 2)
     assert latest_run["params"] == a["params"]
     assert (latest_run["rerun_of"], latest_run["rerun_policy"]) == (a["id"], "latest")
+    assert (latest_run["cause"]["kind"], latest_run["cause"]["of"]) == ("rerun", a["id"])
 
 
 @pytest.mark.parametrize(
