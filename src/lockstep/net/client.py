@@ -97,7 +97,7 @@ class _GuardedTransport(httpx.AsyncHTTPTransport):
         super().__init__(trust_env=False)
         # httpx (pinned <0.29) takes no network backend; its pool is rebuilt with ours
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False),
+            ssl_context=httpx.create_ssl_context(),  # SSL_CERT_FILE/_DIR still count
             network_backend=_GuardedBackend(policy),
         )
 
