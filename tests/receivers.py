@@ -4,6 +4,7 @@ call and answers as the test says (a JSON body, raw bytes, or a redirect)."""
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -35,9 +36,15 @@ Answer = Callable[[Call, int], tuple[int, Any]]
 
 class HttpReceiver:
     """A JSON endpoint on loopback. ``answer`` makes each reply (default: 200 echoing the
-    body); ``calls`` holds every request in order. ``host`` is any loopback address."""
+    body); ``calls`` holds every request in order. ``host`` is any loopback address; with
+    ``tls`` (a server context) it speaks HTTPS."""
 
-    def __init__(self, answer: Answer | None = None, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        answer: Answer | None = None,
+        host: str = "127.0.0.1",
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.calls: list[Call] = []
         self.answer: Answer = answer or (lambda call, n: (200, call.body))
         outer = self
@@ -69,7 +76,10 @@ class HttpReceiver:
                 pass
 
         self._httpd = ThreadingHTTPServer((host, 0), Handler)
-        self.url = f"http://{host}:{self._httpd.server_address[1]}"
+        if tls is not None:
+            self._httpd.socket = tls.wrap_socket(self._httpd.socket, server_side=True)
+        scheme = "https" if tls else "http"
+        self.url = f"{scheme}://{host}:{self._httpd.server_address[1]}"
         threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
 
     def close(self) -> None:
@@ -78,9 +88,11 @@ class HttpReceiver:
 
 
 @contextmanager
-def http_receiver(answer: Answer | None = None, host: str = "127.0.0.1") -> Iterator[HttpReceiver]:
+def http_receiver(
+    answer: Answer | None = None, host: str = "127.0.0.1", tls: ssl.SSLContext | None = None
+) -> Iterator[HttpReceiver]:
     """An :class:`HttpReceiver` for the length of a ``with`` block (or a fixture)."""
-    receiver = HttpReceiver(answer, host)
+    receiver = HttpReceiver(answer, host, tls)
     try:
         yield receiver
     finally:

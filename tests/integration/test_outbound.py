@@ -3,7 +3,10 @@ sent, allowed by the setting, checked again at every redirect hop and after DNS 
 
 from __future__ import annotations
 
+import datetime
+import ssl
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -142,3 +145,55 @@ async def test_a_url_that_is_not_http_is_refused(url: str) -> None:
     with pytest.raises(OutboundRefused) as refused:
         await _post(OutboundPolicy(), url)
     assert str(refused.value).endswith("refused: only http:// and https:// URLs are called")
+
+
+def _certificate_for_localhost(folder: Path) -> tuple[Path, Path]:
+    """A self-signed certificate naming only ``localhost`` (no IP address), and its key."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+async def test_https_to_a_name_keeps_the_name_for_tls_while_connecting_to_the_checked_address(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cert_file, key_file = _certificate_for_localhost(tmp_path)
+    server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_tls.load_cert_chain(cert_file, key_file)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert_file))  # trust the test's certificate
+    with http_receiver(tls=server_tls) as service:
+        by_name = service.url.replace("127.0.0.1", "localhost")
+        response = await _post(LOOPBACK_ONE, f"{by_name}/secure")
+        assert response.status_code == 200 and response.json() == {"n": 1}
+        assert service.calls[0].headers["host"] == by_name.removeprefix("https://")
+        # the certificate names localhost, not the address: verification used the name
+        with pytest.raises(httpx.ConnectError, match="certificate verify failed"):
+            await _post(LOOPBACK_ONE, f"{service.url}/secure")
+        assert len(service.calls) == 1
