@@ -133,3 +133,15 @@ def test_a_redirect_to_an_address_not_allowed_is_refused_at_the_hop(
         assert elsewhere.calls == []
         logs = cli(home, "runs", "logs", _failed_step(home)[0]["id"], "price").stdout
         assert f"HTTP 307: redirected to {elsewhere.url}/price" in logs
+
+
+@pytest.mark.parametrize("command", [("worker",), ("server", "--port", "0")])
+def test_a_bad_allow_setting_stops_the_worker_or_server_with_one_line(
+    home: Path, command: tuple[str, ...]
+) -> None:
+    proc = cli(home, *command, timeout=60, LOCKSTEP_OUTBOUND_ALLOW="127.0.0.1/32,10.0.0.1/8")
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines() == [
+        "error: LOCKSTEP_OUTBOUND_ALLOW: '10.0.0.1/8' is not an address range (10.0.0.1/8 has "
+        "host bits set); write ranges like 127.0.0.1/32,10.0.0.0/8,fd00::/8 separated by commas"
+    ]

@@ -10,6 +10,7 @@ sent and the output contract before anything downstream sees it.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -59,6 +60,7 @@ async def _call(task: StepTask, outbound: OutboundPolicy, log_lines: list[str]) 
 
     try:
         async with (
+            asyncio.timeout(timeout),  # the whole call, redirects included
             GuardedClient(outbound, timeout=timeout) as client,
             client.stream(method, url, on_redirect=redirected, **request) as resp,
         ):
@@ -69,7 +71,7 @@ async def _call(task: StepTask, outbound: OutboundPolicy, log_lines: list[str]) 
                     raise HttpStepError(
                         f"{method} {url} answered more than {MAX_RESPONSE_BYTES} bytes"
                     )
-    except httpx.TimeoutException:
+    except (httpx.TimeoutException, TimeoutError):
         raise HttpStepError(f"{method} {url} timed out after {timeout:g}s") from None
     except httpx.HTTPError as exc:
         raise HttpStepError(f"{method} {url} failed: {exc}") from None
