@@ -21,7 +21,12 @@ for _name in [n for n in os.environ if n.startswith("LOCKSTEP_")]:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """One embedded control plane (Temporal dev server, API, worker) for the session."""
     srv = Server(
-        tmp_path_factory.mktemp("server-home"), heartbeat_timeout=5, LOCKSTEP_GIT_ALLOW_FILE="true"
+        tmp_path_factory.mktemp("server-home"),
+        heartbeat_timeout=5,
+        LOCKSTEP_GIT_ALLOW_FILE="true",
+        # http steps call the tests' receivers on 127.0.0.1 (tests/receivers.py); nothing else
+        # on loopback or a private range is reachable
+        LOCKSTEP_OUTBOUND_ALLOW="127.0.0.1/32",
     )
     srv.start()
     yield srv

@@ -5,11 +5,15 @@ Nothing else in lockstep reads ``os.environ`` for its own options.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from lockstep.errors import ConfigError
 
 HOME_DIR_NAME = ".lockstep"
 #: files only a used home holds: a repository's ``.lockstep/*.yaml`` workflows are no home
@@ -19,6 +23,26 @@ DEFAULT_CONTAINER_USER = "65534:65534"
 #: who a container may run as (a step's ``user:``, ``LOCKSTEP_CONTAINER_USER``): uid[:gid] or
 #: name[:group]
 CONTAINER_USER_PATTERN = r"^[A-Za-z0-9_.-]{1,64}(:[A-Za-z0-9_.-]{1,64})?$"
+
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(text: str, setting: str) -> tuple[IPNetwork, ...]:
+    """``10.0.0.0/8,127.0.0.1`` as networks (a bare address is a single-address range); a
+    ``ConfigError`` naming ``setting`` and the bad part otherwise."""
+    networks: list[IPNetwork] = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(part))
+        except ValueError as exc:
+            raise ConfigError(
+                f"{setting}: {part!r} is not an address range ({exc}); write ranges like "
+                "127.0.0.1/32,10.0.0.0/8,fd00::/8 separated by commas"
+            ) from None
+    return tuple(networks)
 
 
 def _is_home(path: Path) -> bool:
@@ -96,12 +120,22 @@ class Settings(BaseSettings):
     container_host: str | None = Field(
         None, description="e.g. unix:///run/podman.sock; else DOCKER_HOST, else Docker's socket"
     )
+    #: outbound HTTP (http steps) reaches public addresses only, plus these ranges
+    outbound_allow: Annotated[tuple[IPNetwork, ...], NoDecode] = Field(
+        (), description="comma-separated address ranges outbound HTTP may reach, e.g. 10.0.0.0/8"
+    )
     #: who containers run as when neither the step (`user:`) nor the image (USER) says
     container_user: str = Field(
         DEFAULT_CONTAINER_USER,
         pattern=CONTAINER_USER_PATTERN,
         description="uid[:gid] or name[:group]",
     )
+
+    @field_validator("outbound_allow", mode="before")
+    @classmethod
+    def _outbound_allow(cls, value: Any) -> Any:
+        # a ConfigError is no ValueError: pydantic lets it through as the one line it is
+        return parse_networks(value, "LOCKSTEP_OUTBOUND_ALLOW") if isinstance(value, str) else value
 
     @property
     def home_dir(self) -> Path:

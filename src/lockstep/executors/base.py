@@ -10,12 +10,13 @@ one line in ``executors.registry`` under the name ``spec.step_kinds`` declares f
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from lockstep.engine.types import StepTask
 from lockstep.executors.lease import Lease
+from lockstep.net import OutboundPolicy
 from lockstep.storage.logs import LogSink, LogWriter
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ class WorkerTools:
     kill_grace_s: float = 5.0
     max_log_bytes: int | None = None
     containers: ContainerRuntime | None = None  # None: this worker runs no container
+    outbound: OutboundPolicy = field(default_factory=OutboundPolicy)  # what http steps reach
 
 
 @dataclass(frozen=True)

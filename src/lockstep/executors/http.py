@@ -1,13 +1,16 @@
 """The ``http`` and ``noop`` executors: steps that call a service or pass their input on.
 
 An http step sends its input as a JSON body (or as query parameters for GET) and its output
-is the JSON object the service answers. Neither needs a workspace; the attempt lifecycle
-checks the input contract before anything is sent and the output contract before anything
-downstream sees it.
+is the JSON object the service answers. The call goes through ``net.GuardedClient``: an
+address the worker's ``LOCKSTEP_OUTBOUND_ALLOW`` does not allow (loopback, private,
+link-local, …), at the URL or at any redirect, fails the step with nothing sent there.
+Neither needs a workspace; the attempt lifecycle checks the input contract before anything is
+sent and the output contract before anything downstream sees it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -16,6 +19,7 @@ import httpx
 from lockstep.engine.types import StepTask
 from lockstep.errors import ExecutionError
 from lockstep.executors.base import Attempt, Outcome
+from lockstep.net import GuardedClient, OutboundPolicy
 
 DEFAULT_TIMEOUT_S = 30.0
 #: an answer bigger than this is refused rather than held in memory
@@ -35,7 +39,7 @@ def _object(value: Any, step: str, what: str) -> dict[str, Any]:
     return value
 
 
-async def _call(task: StepTask, log_lines: list[str]) -> dict[str, Any]:
+async def _call(task: StepTask, outbound: OutboundPolicy, log_lines: list[str]) -> dict[str, Any]:
     config = task.config
     method = str(config.get("method", "POST")).upper()
     url = str(config["url"])
@@ -50,10 +54,15 @@ async def _call(task: StepTask, log_lines: list[str]) -> dict[str, Any]:
     else:
         request["json"] = body
     log_lines.append(f"{method} {url}")
+
+    def redirected(status: int, to: str) -> None:
+        log_lines.append(f"HTTP {status}: redirected to {to}")
+
     try:
         async with (
-            httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client,
-            client.stream(method, url, **request) as resp,
+            asyncio.timeout(timeout),  # the whole call, redirects included
+            GuardedClient(outbound, timeout=timeout) as client,
+            client.stream(method, url, on_redirect=redirected, **request) as resp,
         ):
             data = bytearray()
             async for chunk in resp.aiter_bytes():
@@ -62,7 +71,7 @@ async def _call(task: StepTask, log_lines: list[str]) -> dict[str, Any]:
                     raise HttpStepError(
                         f"{method} {url} answered more than {MAX_RESPONSE_BYTES} bytes"
                     )
-    except httpx.TimeoutException:
+    except (httpx.TimeoutException, TimeoutError):
         raise HttpStepError(f"{method} {url} timed out after {timeout:g}s") from None
     except httpx.HTTPError as exc:
         raise HttpStepError(f"{method} {url} failed: {exc}") from None
@@ -90,7 +99,7 @@ class HttpExecutor:
     async def run(self, attempt: Attempt) -> Outcome:
         lines: list[str] = []
         try:
-            outputs = await _call(attempt.task, lines)
+            outputs = await _call(attempt.task, attempt.tools.outbound, lines)
         finally:
             attempt.log.write_many(("sys", line) for line in lines)
         return Outcome(ok=True, outputs=outputs)

@@ -24,6 +24,7 @@ from lockstep.errors import ExecutionError
 from lockstep.executors.container_runtime import ContainerRuntime
 from lockstep.executors.reaper import reap_leftovers
 from lockstep.executors.workspace import SourceAuth, WorkspaceManager
+from lockstep.net import OutboundPolicy
 from lockstep.records import WorkerReport
 from lockstep.registry.mirror import MirrorCache
 from lockstep.registry.urls import GitError, parse_remote, url_with_secret
@@ -126,6 +127,7 @@ class PoolWorker:
             kill_grace_s=settings.kill_grace,
             max_log_bytes=settings.max_log_bytes,
             secrets=secrets,
+            outbound=OutboundPolicy(settings.outbound_allow),
         )
         _remove_dead_workers_dirs(work_root)
         # heartbeats carry cancellation back to the step: send them at least every 2 s so a

@@ -26,6 +26,7 @@ from lockstep.executors.base import Executor, WorkerTools
 from lockstep.executors.container_runtime import ContainerRuntime
 from lockstep.executors.registry import executor_for
 from lockstep.executors.workspace import WorkspaceManager
+from lockstep.net import OutboundPolicy
 from lockstep.secrets.masking import Masker, MaskingLogWriter
 from lockstep.storage.logs import LogSink, LogWriter
 from lockstep.worker.leases import leased
@@ -69,6 +70,7 @@ class StepActivities:
         max_log_bytes: int | None = None,
         secrets: SecretResolver | None = None,
         containers: ContainerRuntime | None = None,
+        outbound: OutboundPolicy | None = None,
     ) -> None:
         self.running = 0  # attempts in progress, for the worker's reports
         self._tools = WorkerTools(
@@ -78,6 +80,7 @@ class StepActivities:
             kill_grace_s=kill_grace_s,
             max_log_bytes=max_log_bytes,
             containers=containers,
+            outbound=outbound or OutboundPolicy(),
         )
         self._identity = identity
         self._secrets = secrets
