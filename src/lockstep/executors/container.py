@@ -22,7 +22,7 @@ import signal
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -130,6 +130,35 @@ async def _stop(
         with contextlib.suppress(TimeoutError):
             return await asyncio.wait_for(asyncio.shield(exited), wait_s)
     return None
+
+
+async def _despite_cancels(work: Awaitable[None]) -> None:
+    """Await ``work`` to its end even when cancelled (again and again) meanwhile; then the
+    cancel goes on."""
+    task = asyncio.ensure_future(work)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+    task.result()
+
+
+async def _release(
+    runtime: ContainerRuntime,
+    created: asyncio.Future[str] | None,
+    watchdog: ContainerWatchdog | None,
+    sink: _Sink,
+) -> None:
+    try:
+        if watchdog is not None:
+            await watchdog.stop()
+    finally:
+        if created is not None:
+            await _cleanup(runtime, created, sink)
 
 
 async def _cleanup(runtime: ContainerRuntime, created: asyncio.Future[str], sink: _Sink) -> None:
@@ -283,16 +312,18 @@ async def run_container(
             code, timed_out, sig, duration, error, sink.bytes, sink.truncated, image_id, oom
         )
     finally:
-        if beat is not None:
-            beat.cancel()
-        if watchdog is not None:
-            await watchdog.stop()
-        if created is not None:
-            # Shielded: even when cancelled, the container is removed before CancelledError
-            # goes on (a second cancel stops the waiting, not the removal).
-            await asyncio.shield(asyncio.ensure_future(_cleanup(runtime, created, sink)))
-        if output is not None:
-            output.finish()
+        # The container is removed before this returns or CancelledError goes on, whatever
+        # cancels arrive meanwhile (each runtime call is bounded by its own timeout), and the
+        # attempt keeps beating while it is: on a loaded host a silent clean-up outlived the
+        # heartbeat timeout, the engine gave the attempt up, and the run ended with its
+        # container still there.
+        try:
+            await _despite_cancels(_release(runtime, created, watchdog, sink))
+        finally:
+            if beat is not None:
+                beat.cancel()
+            if output is not None:
+                output.finish()
     if sink.error is not None:
         reason = getattr(sink.error, "strerror", None) or sink.error
         raise ExecutionError(f"cannot write the step log: {reason}")
