@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from lockstep.errors import ConfigError
@@ -149,6 +149,21 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.home_dir / 'lockstep.db'}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """The settings from the environment (and ``overrides``, from command-line options); a bad
+    value is one ``ConfigError`` naming the variable, never pydantic's report."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = exc.errors()
+        first = problems[0]
+        name = f"LOCKSTEP_{str(first['loc'][0]).upper()}" if first["loc"] else "a setting"
+        said = str(first["msg"])
+        said = said[:1].lower() + said[1:]
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise ConfigError(f"{name} is invalid: {said}; fix or unset it{more}") from None
 
 
 #: worker pool names: they become part of a Temporal task queue name

@@ -72,6 +72,23 @@ def test_messages_name_the_setting_or_package_to_fix(server: Server, home: Path)
     assert "pip install 'lockstep[postgres]'" in _one_line(pg)
 
 
+@pytest.mark.parametrize(
+    ("command", "variable", "value"),
+    [
+        (("runs", "list"), "LOCKSTEP_CONTAINER_USER", "bad user!"),
+        (("worker", "--pool", "p"), "LOCKSTEP_HEARTBEAT_TIMEOUT", "soon"),
+    ],
+)
+def test_a_bad_setting_is_one_line_naming_the_variable(
+    home: Path, command: tuple[str, ...], variable: str, value: str
+) -> None:
+    proc = cli(home, *command, **{variable: value})
+    assert proc.returncode == 1
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert f"{variable} is invalid:" in proc.stderr and "fix or unset it" in proc.stderr
+    assert "pydantic" not in proc.stderr and "please report" not in proc.stderr
+
+
 def test_version_and_shell_completion(home: Path) -> None:
     version = cli(home, "--version")
     assert version.returncode == 0 and version.stdout.strip() == f"lockstep {__version__}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lockstep.settings import Settings
+from lockstep.settings import Settings, load_settings
 
 _overrides: dict[str, Any] = {}
 
@@ -14,4 +14,4 @@ def override(**values: Any) -> None:
 
 
 def settings() -> Settings:
-    return Settings(**_overrides)
+    return load_settings(**_overrides)
