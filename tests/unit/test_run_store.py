@@ -93,6 +93,24 @@ def test_events_build_the_record_and_replays_change_nothing(db: Database) -> Non
     assert record.duration_s == 5.0
 
 
+def test_an_attempt_is_timed_by_the_worker_that_ran_it(db: Database) -> None:
+    # the engine heard of the end 30 s late (busy): the worker had begun its next step by then
+    ran = StepResult(
+        ok=True, exit_code=0, worker="w1",
+        started_at="2026-01-01T00:00:01.000000Z", finished_at="2026-01-01T00:00:02.000000Z",
+    )  # fmt: skip
+    late = [
+        Event("attempt_started", "2026-01-01T00:00:00Z", step="a", attempt=1, log_key="k"),
+        Event("attempt_finished", "2026-01-01T00:00:32Z", step="a", attempt=1,
+              status="succeeded", result=ran),
+    ]  # fmt: skip
+    with db.session() as s:
+        store.create_run(s, _new())
+        recorder.apply_events(s, "r1", late)
+        [attempt] = records.to_record(s, store.get_row(s, "default", "r1")).steps["a"].history
+    assert (attempt.started_at, attempt.finished_at) == (ran.started_at, ran.finished_at)
+
+
 def test_finished_run_rows_cannot_be_changed(db: Database) -> None:
     with db.session() as s:
         store.create_run(s, _new())

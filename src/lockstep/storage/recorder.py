@@ -92,7 +92,11 @@ def _apply(s: Session, run: RunRow, ev: Event) -> None:
         if result is not None:
             attempt.exit_code = result.exit_code
             attempt.worker = result.worker or None
+            # both ends by the worker's clock: the engine hears of the end later (a busy
+            # engine much later, after the worker began its next step)
             attempt.started_at = result.started_at or None
+            if result.started_at and result.finished_at:
+                attempt.finished_at = result.finished_at
             attempt.error = result.error
             attempt.image_digest = result.image_digest
             if ev.cache_key and ev.status == StepStatus.SUCCEEDED:
