@@ -17,6 +17,8 @@ case "$what" in
     # a static busybox is what the tests build their local image from (no registry needed)
     have podman || need+=(podman)
     have runc || need+=(runc)
+    # the store tests run on a throwaway PostgreSQL cluster too (tests/postgres.py)
+    compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
     dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' ||
       need+=(busybox-static)
     ;;
