@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from lockstep.storage.database import Database
 from tests.harness import Server
+from tests.old_schemas import database_at
 from tests.podman import Podman, podman_service
+from tests.postgres import Postgres, postgres_cluster
 from tests.s3 import S3, s3_server
 
 # The suite must not pick up a developer's lockstep configuration.
@@ -53,3 +56,40 @@ def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3]:
     """A real S3 API server (moto) with a bucket, started by the first test that asks."""
     with s3_server(tmp_path_factory.mktemp("s3")) as store:
         yield store
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """A real PostgreSQL cluster with a template database at the head, started by the first
+    test that asks; fails (never skips) when it cannot start."""
+    with postgres_cluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of a new metadata database, once per dialect lockstep supports (SQLite: made
+    at its first open; PostgreSQL: a copy of the template, already at the head)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'meta.db'}"
+    cluster: Postgres = request.getfixturevalue("postgres")
+    return cluster.database()
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[Database]:
+    """An open metadata database with the default project, on each dialect (``db_url``)."""
+    database = Database(db_url)
+    database.open()
+    yield database
+    database.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def old_database(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[str], str]:
+    """Makes a metadata database as an older lockstep left it (migrated by the real scripts up
+    to a revision), once per dialect; returns its URL."""
+    if request.param == "sqlite":
+        return lambda revision: database_at(tmp_path / "meta.db", revision)
+    cluster: Postgres = request.getfixturevalue("postgres")
+    return lambda revision: cluster.empty_database(revision)

@@ -3,15 +3,16 @@ that answers reads of a home not made yet."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from lockstep.storage import migrate
 from lockstep.storage.database import Database
-from lockstep.storage.rows import Base, ProjectRow
-from tests.old_schemas import database_at
+from lockstep.storage.rows import Base, ProjectRow, UserRow
+from tests.postgres import Postgres
 
 
 def test_head_revision_is_the_newest_migration_script() -> None:
@@ -33,12 +34,33 @@ def test_a_new_database_is_migrated_to_the_head_and_then_left_alone(tmp_path: Pa
     again.close()
 
 
-def test_a_database_of_an_older_lockstep_is_upgraded(tmp_path: Path) -> None:
-    db = Database(database_at(tmp_path / "lockstep.db", "0010"))  # users without worker flag
+def test_a_new_database_is_migrated_on_each_dialect(db: Database) -> None:
+    with db.engine.begin() as conn:
+        assert migrate.current_revisions(conn) == {migrate.HEAD_REVISION}
+        assert set(Base.metadata.tables) <= set(inspect(conn).get_table_names())
+    assert db.project_ids() == ["default"]
+
+
+def test_a_database_of_an_older_lockstep_is_upgraded(old_database: Callable[[str], str]) -> None:
+    url = old_database("0010")  # users without the worker flag
+    older = Database(url)
+    with older.engine.begin() as conn:  # a user that lockstep made
+        conn.execute(
+            text(
+                "INSERT INTO users (id, name, superuser, created_at)"
+                " VALUES ('u1', 'ann', 1, '2026-01-01T00:00:00Z')"
+            )
+        )
+    older.close()
+    db = Database(url)
     db.open()
     with db.engine.begin() as conn:
         assert migrate.current_revisions(conn) == {migrate.HEAD_REVISION}
         assert "worker" in {c["name"] for c in inspect(conn).get_columns("users")}
+    with db.session() as s:
+        ann = s.get(UserRow, "u1")
+        assert ann is not None and ann.name == "ann" and ann.superuser == 1 and ann.worker == 0
+    assert db.project_ids() == ["default"]
     db.close()
 
 
@@ -51,4 +73,16 @@ async def test_an_in_memory_database_is_made_from_the_models() -> None:
     with db.engine.begin() as conn:
         assert set(Base.metadata.tables) <= set(inspect(conn).get_table_names())
         assert migrate.current_revisions(conn) == set()  # made from the models, not migrated
+    db.close()
+
+
+def test_a_plain_postgresql_url_opens_with_the_postgres_extra(postgres: Postgres) -> None:
+    # SQLAlchemy reads postgresql:// as psycopg2's, which nothing installs: a user with
+    # `lockstep[postgres]` (psycopg 3) was told its driver was missing
+    url = postgres.database()
+    assert url.startswith("postgresql://")
+    db = Database(url)
+    db.open()
+    assert db.project_ids() == ["default"]
+    assert db.engine.dialect.driver == "psycopg"
     db.close()

@@ -152,6 +152,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cur.close()
 
         return engine
+    if url.startswith("postgresql://"):
+        # SQLAlchemy's default PostgreSQL driver is psycopg2; lockstep's `postgres` extra
+        # installs psycopg (3), so a plain postgresql:// URL is read as naming that one
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 
