@@ -4,12 +4,11 @@ change by the database itself, read back even from runs recorded before causes (
 
 from __future__ import annotations
 
-import sqlite3
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 from pydantic import ValidationError
-from sqlalchemy import update
+from sqlalchemy import text, update
 from sqlalchemy.exc import DatabaseError
 
 from lockstep.records import Cause, CauseKind
@@ -18,7 +17,6 @@ from lockstep.storage import run_records as records
 from lockstep.storage import runs as store
 from lockstep.storage.database import Database
 from lockstep.storage.rows import RunRow
-from tests.old_schemas import database_at
 
 
 def _new(run_id: str, cause: Cause) -> store.NewRun:
@@ -34,13 +32,6 @@ def _new(run_id: str, cause: Cause) -> store.NewRun:
         steps=[("a", False)],
         cause=cause,
     )
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Database:
-    database = Database(f"sqlite:///{tmp_path / 'meta.db'}")
-    database.open()
-    return database
 
 
 @pytest.mark.parametrize(
@@ -124,17 +115,13 @@ def test_a_cause_once_written_is_refused_any_change(db: Database) -> None:
     ("stored", "problem"),
     [("{not json", "cause is not JSON"), ('{"kind":"telepathy"}', "cause is not a cause")],
 )
-def test_a_damaged_cause_costs_only_that_field(tmp_path: Path, stored: str, problem: str) -> None:
-    url = database_at(tmp_path / "meta.db", migrate.HEAD_REVISION)
-    db = Database(url)
-    db.open()
+def test_a_damaged_cause_costs_only_that_field(db: Database, stored: str, problem: str) -> None:
     with db.session() as s:
         store.create_run(s, _new("r1", Cause.manual("alice")))
-    raw = sqlite3.connect(tmp_path / "meta.db")
-    raw.execute("DROP TRIGGER runs_cause_immutable")  # what a damaged disk or hand does
-    raw.execute("UPDATE runs SET cause_json = ? WHERE id = 'r1'", (stored,))
-    raw.commit()
-    raw.close()
+    on_runs = " ON runs" if db.engine.dialect.name == "postgresql" else ""
+    with db.engine.begin() as raw:  # what a damaged disk or hand does
+        raw.execute(text(f"DROP TRIGGER runs_cause_immutable{on_runs}"))
+        raw.execute(text("UPDATE runs SET cause_json = :c WHERE id = 'r1'"), {"c": stored})
     with db.session() as s:
         run = records.to_record(s, store.get_row(s, "default", "r1"))
         listed = store.list_runs(s, "default").items[0]
@@ -144,26 +131,31 @@ def test_a_damaged_cause_costs_only_that_field(tmp_path: Path, stored: str, prob
 
 
 def test_runs_of_a_database_older_than_causes_read_as_manual_retry_and_rerun(
-    tmp_path: Path,
+    old_database: Callable[[str], str],
 ) -> None:
-    path = tmp_path / "meta.db"
-    database_at(path, "0011")
-    raw = sqlite3.connect(path)
-    raw.execute("INSERT INTO projects (id, name, created_at) VALUES ('default', 'default', 't')")
-    for run_id, status, by, retry_of, rerun_of, at in (
-        ("r-1", "failed", "user:alice", None, None, "2026-01-01T00:00:01Z"),
-        ("r-2", "succeeded", "user:bob", "r-1", None, "2026-01-01T00:00:02Z"),
-        ("r-3", "succeeded", "", None, "r-2", "2026-01-01T00:00:03Z"),
-    ):
+    url = old_database("0011")
+    older = Database(url)  # what that lockstep wrote
+    with older.engine.begin() as raw:
         raw.execute(
-            "INSERT INTO runs (id, project_id, workflow, status, spec_digest, spec_text, source,"
-            " workspace_json, params_json, triggered_by, retry_of, rerun_of, created_at)"
-            " VALUES (?, 'default', 'wf', ?, 'd', 'name: wf', '', '{}', '{}', ?, ?, ?, ?)",
-            (run_id, status, by, retry_of, rerun_of, at),
+            text("INSERT INTO projects (id, name, created_at) VALUES ('default', 'default', 't')")
         )
-    raw.commit()
-    raw.close()
-    db = Database(f"sqlite:///{path}")
+        for run_id, status, by, retry_of, rerun_of, at in (
+            ("r-1", "failed", "user:alice", None, None, "2026-01-01T00:00:01Z"),
+            ("r-2", "succeeded", "user:bob", "r-1", None, "2026-01-01T00:00:02Z"),
+            ("r-3", "succeeded", "", None, "r-2", "2026-01-01T00:00:03Z"),
+        ):
+            raw.execute(
+                text(
+                    "INSERT INTO runs (id, project_id, workflow, status, spec_digest, spec_text,"
+                    " source, workspace_json, params_json, triggered_by, retry_of, rerun_of,"
+                    " created_at) VALUES (:id, 'default', 'wf', :status, 'd', 'name: wf', '',"
+                    " '{}', '{}', :by, :retry_of, :rerun_of, :at)"
+                ),
+                {"id": run_id, "status": status, "by": by, "retry_of": retry_of}
+                | {"rerun_of": rerun_of, "at": at},
+            )
+    older.close()
+    db = Database(url)
     db.open()  # migrated to the head: finished (frozen) rows are read, never rewritten
     with db.session() as s:
         causes = {r.id: r.cause for r in store.list_runs(s, "default").items}
@@ -185,3 +177,4 @@ def test_runs_of_a_database_older_than_causes_read_as_manual_retry_and_rerun(
     }
     with db.engine.begin() as conn:
         assert migrate.current_revisions(conn) == {"0012"}
+    db.close()

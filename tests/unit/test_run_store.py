@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from sqlalchemy.exc import DatabaseError
 
@@ -16,13 +14,6 @@ from lockstep.storage import run_records as records
 from lockstep.storage import runs as store
 from lockstep.storage.database import Database
 from lockstep.storage.rows import RunRow
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Database:
-    database = Database(f"sqlite:///{tmp_path / 'meta.db'}")
-    database.open()
-    return database
 
 
 def _new(run_id: str = "r1", key: str | None = None) -> store.NewRun:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,13 +17,11 @@ VALUE = "hunter2-PLAINTEXT-marker-7f3a9c"
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = Database(f"sqlite:///{tmp_path / 'm.db'}")
-    database.open()
-    with database.session() as s:
+def db(db: Database) -> Database:
+    """The metadata database of each dialect, with a second project."""
+    with db.session() as s:
         s.add(ProjectRow(id="team", name="team", created_at="2024-01-01T00:00:00Z"))
-    yield database
-    database.close()
+    return db
 
 
 @pytest.fixture
@@ -51,12 +48,17 @@ def test_set_replace_and_list_without_values(db: Database, box: SecretBox) -> No
         assert store.resolve(s, box, "default", ["TOKEN"]) == {"TOKEN": VALUE + "2"}
 
 
-def test_database_file_holds_no_plain_value(db: Database, box: SecretBox, tmp_path: Path) -> None:
+def test_database_files_hold_no_plain_value(
+    db: Database, box: SecretBox, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     with db.session() as s:
         store.set_secret(s, box, "default", "TOKEN", VALUE, by="alice")
     with db.session() as s:
         store.set_secret(s, box, "team", "TOKEN", VALUE, by="alice")
-    files = [p for p in tmp_path.iterdir() if p.name.startswith("m.db")]
+    if db.engine.dialect.name == "sqlite":
+        files = [p for p in tmp_path.iterdir() if p.name.startswith("meta.db")]
+    else:
+        files = request.getfixturevalue("postgres").files(db.url)
     assert files
     data = b"".join(p.read_bytes() for p in files)
     assert b"TOKEN" in data  # the row really is in these files

@@ -3,8 +3,6 @@ database itself refuses to change, whatever code path tries."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from sqlalchemy.exc import DatabaseError
 
@@ -17,12 +15,11 @@ from lockstep.storage.rows import TagMoveRow, VersionRow
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Database:
-    database = Database(f"sqlite:///{tmp_path / 'meta.db'}")
-    database.open()
-    with database.session() as s:
+def db(db: Database) -> Database:
+    """The metadata database of each dialect, with an API-made definition."""
+    with db.session() as s:
         store.create_api_definition(s, "default", "svc", None)
-    return database
+    return db
 
 
 def test_publishing_is_content_addressed(db: Database) -> None:
