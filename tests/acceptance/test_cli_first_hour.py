@@ -68,8 +68,13 @@ def test_messages_name_the_setting_or_package_to_fix(server: Server, home: Path)
     assert "LOCKSTEP_GIT_ALLOW_HTTP=1 for the server and every worker" in _one_line(plain)
     # no server: the embedded control plane opens the database named in the environment
     pg = cli(home, "runs", "list", LOCKSTEP_DATABASE_URL="postgresql://u:p@127.0.0.1:1/db")
-    assert pg.returncode == 1
-    assert "pip install 'lockstep[postgres]'" in _one_line(pg)
+    assert pg.returncode == 1 and pg.stderr.count("\n") == 1
+    assert "cannot open the metadata database (connection failed:" in pg.stderr
+    assert "check LOCKSTEP_DATABASE_URL and that its server is running" in pg.stderr
+    # a database whose driver is not installed: the package to install is named
+    my = cli(home, "runs", "list", LOCKSTEP_DATABASE_URL="mysql://u:p@127.0.0.1:1/db")
+    assert my.returncode == 1
+    assert "names a mysql database, but its driver is missing" in _one_line(my)
 
 
 @pytest.mark.parametrize(

@@ -55,7 +55,11 @@ class Database:
                 if s.get(ProjectRow, "default") is None:
                     s.add(ProjectRow(id="default", name="default", created_at=utcnow()))
         except OperationalError as exc:
-            raise EngineUnavailable(f"cannot open the metadata database: {exc.orig}") from exc
+            reason = " ".join(str(exc.orig).split())  # drivers answer in several lines
+            raise EngineUnavailable(
+                f"cannot open the metadata database ({reason}); check LOCKSTEP_DATABASE_URL "
+                "and that its server is running"
+            ) from exc
 
     @contextlib.contextmanager
     def session(self) -> Iterator[Session]:
