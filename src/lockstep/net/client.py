@@ -29,8 +29,6 @@ _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _SCHEMES = ("http", "https")
 #: headers that describe a body, dropped when a redirect turns the request into a GET
 _BODY_HEADERS = ("content-length", "content-type", "transfer-encoding")
-#: credentials that never follow a redirect to another origin
-_ORIGIN_HEADERS = ("authorization", "cookie")
 
 
 class OutboundRefused(PermissionDenied):
@@ -198,8 +196,13 @@ class GuardedClient:
             request.url.host,
             request.url.port,
         ):
-            for name in _ORIGIN_HEADERS:
-                headers.pop(name, None)
+            # Nothing the caller set follows the call to another origin: a key may ride in
+            # any header (X-Api-Key as well as Authorization), and that origin was never named.
+            kept = httpx.Headers(self._client.headers)
+            for name in _BODY_HEADERS:
+                if name in headers:
+                    kept[name] = headers[name]
+            headers = kept
         return self._client.build_request(method, url, headers=headers, content=content)
 
 
