@@ -17,7 +17,7 @@ import pytest
 
 from lockstep.registry.git import ls_remote, run_git
 from lockstep.registry.mirror import MirrorCache
-from lockstep.registry.urls import GitError, RemoteUrl, check_ref_name, parse_remote
+from lockstep.spec.git_names import GitError, RemoteUrl, check_ref_name, parse_remote
 
 IDENT = ["-c", "user.name=t", "-c", "user.email=t@t", "-c", "init.defaultBranch=main"]
 WORKFLOW = b"name: demo\nsteps:\n  a:\n    run: echo hi\n"

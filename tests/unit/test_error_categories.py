@@ -15,9 +15,9 @@ import lockstep
 from lockstep import errors
 from lockstep.api.errors import STATUS, install, status_for
 from lockstep.cli.output import EXIT_CODES, FAILED, REJECTED, exit_code, fail
-from lockstep.registry.urls import GitError
 from lockstep.secrets.crypto import SecretError
 from lockstep.spec.expressions import ExpressionError
+from lockstep.spec.git_names import GitError
 from lockstep.storage.s3 import StoreUnavailable
 
 

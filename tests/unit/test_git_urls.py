@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lockstep.errors import LockstepError
-from lockstep.registry.urls import (
+from lockstep.spec.git_names import (
     GitError,
     check_ref_name,
     check_sha,

@@ -22,11 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from lockstep.registry.urls import (
-    GitError,
-    RemoteUrl,
-    mask_credentials,
-)
+from lockstep.spec.git_names import GitError, RemoteUrl, mask_credentials
 
 MiB = 1024 * 1024
 _PASSTHROUGH_ENV = (

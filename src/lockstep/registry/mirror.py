@@ -14,13 +14,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from lockstep.registry.git import MiB, auth_env, run_git
-from lockstep.registry.urls import (
-    GitError,
-    RemoteUrl,
-    check_ref_name,
-    check_sha,
-    is_sha,
-)
+from lockstep.spec.git_names import GitError, RemoteUrl, check_ref_name, check_sha, is_sha
 
 _REGULAR_MODES = ("100644", "100755")
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from lockstep.errors import SpecError
 from lockstep.registry.git import ls_remote
 from lockstep.registry.mirror import MirrorCache
-from lockstep.registry.urls import GitError, RemoteUrl
+from lockstep.spec.git_names import GitError, RemoteUrl
 
 MAX_WORKFLOW_BYTES = 1024 * 1024
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from lockstep.errors import InvalidRequest
-from lockstep.registry.urls import GitError, check_ref_name, is_sha
+from lockstep.spec.git_names import GitError, check_ref_name, is_sha
 
 TAG_PATTERN = r"^\$[A-Z_]+$"
 DEFINITION_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,99}$"

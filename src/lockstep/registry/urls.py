@@ -1,31 +1,10 @@
-"""The registry's door to git names: the grammar of remote URLs, ref names and SHAs (defined
-once in ``spec.git_names``, since a workflow's ``sources:`` are checked with it and spec sits
-below the registry) and the credentials a remote is fetched with."""
+"""The credentials a remote is fetched with. The grammar of remote URLs, ref names and SHAs is
+``spec.git_names`` (a workflow's ``sources:`` are checked with it, and spec sits below the
+registry)."""
 
 from __future__ import annotations
 
-from lockstep.spec.git_names import (
-    ALLOWED_SCHEMES,
-    GitError,
-    RemoteUrl,
-    check_ref_name,
-    check_sha,
-    is_sha,
-    mask_credentials,
-    parse_remote,
-)
-
-__all__ = [
-    "ALLOWED_SCHEMES",
-    "GitError",
-    "RemoteUrl",
-    "check_ref_name",
-    "check_sha",
-    "is_sha",
-    "mask_credentials",
-    "parse_remote",
-    "url_with_secret",
-]
+from lockstep.spec.git_names import RemoteUrl
 
 
 def url_with_secret(remote: RemoteUrl, secret_value: str) -> str:

@@ -27,10 +27,11 @@ from lockstep.executors.workspace import SourceAuth, WorkspaceManager
 from lockstep.net import OutboundPolicy
 from lockstep.records import WorkerReport
 from lockstep.registry.mirror import MirrorCache
-from lockstep.registry.urls import GitError, parse_remote, url_with_secret
+from lockstep.registry.urls import url_with_secret
 from lockstep.secrets.crypto import SecretBox
 from lockstep.services.recording import Recorder, wait_briefly
 from lockstep.settings import Settings, pool_queue
+from lockstep.spec.git_names import GitError, parse_remote
 from lockstep.storage import secrets as secret_store
 from lockstep.storage import workers as worker_store
 from lockstep.storage.blobs import BlobStore

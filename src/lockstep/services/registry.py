@@ -20,10 +20,11 @@ from lockstep.errors import InvalidRequest, LockstepError
 from lockstep.registry.git import ls_remote
 from lockstep.registry.mirror import MirrorCache
 from lockstep.registry.scanner import ScanResult, scan
-from lockstep.registry.urls import GitError, RemoteUrl, parse_remote, url_with_secret
+from lockstep.registry.urls import url_with_secret
 from lockstep.secrets.crypto import SecretBox
 from lockstep.services import hooks
 from lockstep.settings import Settings
+from lockstep.spec.git_names import GitError, RemoteUrl, parse_remote
 from lockstep.storage import registry as store
 from lockstep.storage import secrets as secret_store
 from lockstep.storage.database import Database

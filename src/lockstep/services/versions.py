@@ -14,11 +14,11 @@ from lockstep.clock import utcnow
 from lockstep.errors import InvalidRequest, NotFound, SpecError
 from lockstep.records import Cause, CauseKind, RunRecord
 from lockstep.registry.selectors import LIVE, Selector, check_tag, parse_selector
-from lockstep.registry.urls import GitError, is_sha, parse_remote
 from lockstep.services.registry import RegistryService
 from lockstep.services.run_launch import Locked
 from lockstep.services.runs import RunService
 from lockstep.settings import Settings
+from lockstep.spec.git_names import GitError, is_sha, parse_remote
 from lockstep.storage import registry as reg
 from lockstep.storage import versions as store
 from lockstep.storage.database import Database

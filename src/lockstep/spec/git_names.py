@@ -5,7 +5,7 @@ Every check here runs before git is spawned, so a hostile value (``ext::sh -c â€
 part of a stored URL: they come from a project secret and are combined only at the last moment.
 
 In ``spec`` because a workflow's ``sources:`` are checked with this grammar before anything
-runs; the registry (above spec) reaches it through ``registry.urls``.
+runs; the registry (above spec) imports it from here.
 """
 
 from __future__ import annotations
