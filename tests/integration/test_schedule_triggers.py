@@ -26,23 +26,23 @@ triggers:
 """
 
 
-def _publish(server: Server, text: str) -> int:
+def _publish(server: Server, text: str, name: str = "ticking") -> int:
     draft = server.http.put(
-        "/definitions/ticking/draft", content=text, headers={"content-type": "application/yaml"}
+        f"/definitions/{name}/draft", content=text, headers={"content-type": "application/yaml"}
     )
     assert draft.status_code == 200, draft.text
-    resp = server.http.post("/definitions/ticking/publish", json={"message": "m"})
+    resp = server.http.post(f"/definitions/{name}/publish", json={"message": "m"})
     assert resp.status_code == 201, resp.text
     return int(resp.json()["number"])
 
 
-def _go_live(server: Server, number: int) -> None:
-    resp = server.http.put("/definitions/ticking/tags/$LIVE", json={"version": number})
+def _go_live(server: Server, number: int, name: str = "ticking") -> None:
+    resp = server.http.put(f"/definitions/{name}/tags/$LIVE", json={"version": number})
     assert resp.status_code == 200, resp.text
 
 
-def _fired(server: Server) -> list[dict[str, Any]]:
-    resp = server.http.get("/runs", params={"trigger": "tick", "limit": 500})
+def _fired(server: Server, workflow: str = "ticking") -> list[dict[str, Any]]:
+    resp = server.http.get("/runs", params={"trigger": "tick", "workflow": workflow, "limit": 500})
     assert resp.status_code == 200, resp.text
     return [server.run(r["id"]) for r in resp.json()["items"]]
 
@@ -86,3 +86,39 @@ def test_an_every_2s_schedule_fires_runs_until_a_version_disables_it(server: Ser
         time.sleep(0.5)
     for run in _fired(server):
         assert server.wait(run["id"])["status"] in TERMINAL
+
+
+REFUSED = """\
+name: refused
+params:
+  type: object
+  properties: {when: {type: TYPE}}
+  required: [when]
+steps:
+  a:
+    run: echo "${{ params.when }}"
+triggers:
+  tick:
+    every: 2s
+    params: {when: '${{ schedule.time }}'}
+"""
+
+
+def test_a_fire_the_run_service_refuses_makes_no_run_and_does_not_hold_the_schedule(
+    server: Server,
+) -> None:
+    assert server.http.post("/definitions", json={"name": "refused"}).status_code == 201
+    wrong = _publish(server, REFUSED.replace("TYPE", "integer"), name="refused")
+    _go_live(server, wrong, name="refused")
+    # a fire time string is no integer: every fire is refused (no run), and not retried for
+    # ever — a fire still retrying would hold the schedule (overlap: skip) past the fix below
+    fixed = _publish(server, REFUSED.replace("TYPE", "string"), name="refused")
+    wait_for(
+        lambda: "trigger.fire_refused" in (server.home / "server.out").read_text(),
+        timeout=30,
+        what="a refused fire",
+    )
+    assert _fired(server, "refused") == []
+    _go_live(server, fixed, name="refused")
+    run = wait_for(lambda: _fired(server, "refused"), timeout=30, what="a fire after the fix")[0]
+    assert run["version"] == fixed and run["params"] == {"when": run["cause"]["schedule_time"]}

@@ -7,9 +7,11 @@ import logging
 from typing import Any
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from lockstep.engine.states import RUN_FINISHED
 from lockstep.engine.triggered import FINISHED_ACTIVITY, FIRE_ACTIVITY, Fire
+from lockstep.errors import LockstepError, Unavailable
 from lockstep.records import Cause, CauseKind
 from lockstep.services.run_reads import RunReads
 from lockstep.services.versions import VersionService
@@ -34,15 +36,27 @@ class FireActivities:
         request = fire.request
         context = {"schedule": {"time": fire.schedule_time}}
         params: dict[str, Any] = {k: _render(v, context) for k, v in request.params.items()}
-        run, created = await self._versions.run(
-            request.project,
-            request.selector,
-            params=params,
-            cause=Cause(
-                kind=CauseKind.SCHEDULE, trigger=request.trigger, schedule_time=fire.schedule_time
-            ),
-            idempotency_key=fire_key(fire),
-        )
+        try:
+            run, created = await self._versions.run(
+                request.project,
+                request.selector,
+                params=params,
+                cause=Cause(
+                    kind=CauseKind.SCHEDULE,
+                    trigger=request.trigger,
+                    schedule_time=fire.schedule_time,
+                ),
+                idempotency_key=fire_key(fire),
+            )
+        except Unavailable:
+            raise  # the database or engine is away: Temporal retries this fire
+        except LockstepError as exc:
+            # refused (bad params, a missing secret, an archived version): trying again gives
+            # the same answer, and a fire retrying for ever would hold the schedule (overlap)
+            log.warning(
+                "trigger.fire_refused", extra={"trigger": request.trigger, "error": str(exc)}
+            )
+            raise ApplicationError(str(exc), type=exc.kind, non_retryable=True) from exc
         log.info(
             "trigger.fired",
             extra={"trigger": request.trigger, "run_id": run.id, "created": created},
