@@ -47,45 +47,71 @@ def _fired(server: Server, workflow: str = "ticking") -> list[dict[str, Any]]:
     return [server.run(r["id"]) for r in resp.json()["items"]]
 
 
-def test_an_every_2s_schedule_fires_runs_until_a_version_disables_it(server: Server) -> None:
+def _stays_quiet(server: Server, why: str) -> None:
+    """No fire time after now makes a run: watched over three periods of the 2s schedule (a
+    negative, so it takes that long by nature)."""
+    since = f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}"
+    deadline = time.monotonic() + 6
+    while time.monotonic() < deadline:
+        late = [r["cause"]["schedule_time"] for r in _fired(server)]
+        assert all(t <= since for t in late), f"fired after {why}: {late} (since {since})"
+        time.sleep(0.5)
+    for run in _fired(server):
+        assert server.wait(run["id"])["status"] in TERMINAL
+
+
+def _registered(server: Server) -> list[dict[str, Any]]:
+    resp = server.http.get("/triggers", params={"definition": "ticking"})
+    assert resp.status_code == 200, resp.text
+    got: list[dict[str, Any]] = resp.json()
+    return got
+
+
+def _three_fires(server: Server, version: int) -> list[dict[str, Any]]:
+    def fired() -> list[dict[str, Any]]:
+        runs = [r for r in _fired(server) if r["version"] == version]
+        return runs if len({r["cause"]["schedule_time"] for r in runs}) >= 3 else []
+
+    return wait_for(fired, timeout=60, what=f"three fires of version {version}")
+
+
+def test_an_every_2s_schedule_fires_runs_until_a_version_disables_or_removes_it(
+    server: Server,
+) -> None:
     assert server.http.post("/definitions", json={"name": "ticking"}).status_code == 201
     _go_live(server, _publish(server, SPEC.replace("ENABLED", "true")))
+    [listed] = _registered(server)
+    assert (listed["trigger"], listed["kind"], listed["version"]) == ("tick", "schedule", 1)
+    assert listed["spec"]["every"] == 2 and listed["spec"]["enabled"] is True
 
-    runs = wait_for(
-        lambda: (
-            (got := _fired(server)) and len({r["cause"]["schedule_time"] for r in got}) >= 3 and got
-        ),
-        timeout=60,
-        what="three fires of the schedule",
-    )
+    runs = _three_fires(server, 1)
     times = sorted(r["cause"]["schedule_time"] for r in runs)
     assert len(times) == len(set(times)), "a fire time made two runs"
     for run in runs:
         assert run["cause"]["kind"] == "schedule" and run["cause"]["trigger"] == "tick"
         assert run["params"] == {"when": run["cause"]["schedule_time"]}
-        assert run["definition"] == "ticking" and run["version"] == 1
+        assert run["definition"] == "ticking"
     instants = [datetime.strptime(t, "%Y-%m-%dT%H:%M:%SZ") for t in times]
     assert all(b - a >= timedelta(seconds=2) for a, b in itertools.pairwise(instants))
     # the fire times themselves, not when a fire got round to it: an interval's times are
     # counted from the epoch, so every 2s lands on even seconds
     assert all(t.second % 2 == 0 for t in instants), times
-    finished = server.wait(runs[0]["id"])
-    assert finished["status"] == "succeeded"
+    assert server.wait(runs[0]["id"])["status"] == "succeeded"
 
+    # enabled: false in the next live version pauses the schedule
     _go_live(server, _publish(server, SPEC.replace("ENABLED", "false")))
-    paused_at = datetime.now(UTC).replace(tzinfo=None)
-    # the schedule fires every 2s: watching for three more periods shows it stopped
-    deadline = time.monotonic() + 6
-    while time.monotonic() < deadline:
-        late = [
-            r
-            for r in _fired(server)
-            if r["cause"]["schedule_time"] > f"{paused_at:%Y-%m-%dT%H:%M:%SZ}"
-        ]
-        assert late == [], f"fired after the trigger was disabled: {late}"
-        time.sleep(0.5)
-    for run in _fired(server):
-        assert server.wait(run["id"])["status"] in TERMINAL
+    assert [(t["version"], t["spec"]["enabled"]) for t in _registered(server)] == [(2, False)]
+    _stays_quiet(server, "the trigger was disabled")
+
+    # enabled again in a later version: the same schedule resumes, running that version
+    _go_live(server, _publish(server, SPEC.replace("ENABLED", "true").replace("2s", "2000ms")))
+    _three_fires(server, 3)
+
+    # a version without the trigger removes it: no registration, no more fires
+    gone = SPEC[: SPEC.index("triggers:")]
+    _go_live(server, _publish(server, gone))
+    assert _registered(server) == []
+    _stays_quiet(server, "the trigger was removed")
 
 
 REFUSED = """\

@@ -20,6 +20,7 @@ from lockstep.services.registry import Poller, RegistryService
 from lockstep.services.runs import RunService
 from lockstep.services.secrets import SecretService
 from lockstep.services.tokens import TokenService
+from lockstep.services.triggers import TriggerService
 from lockstep.services.versions import VersionService
 from lockstep.services.workers import WorkerService
 from lockstep.settings import Settings, pool_queue
@@ -172,7 +173,8 @@ class ControlPlane:
         assert self.services is not None
         queue = trigger_queue(self.settings.control_queue)
         versions = self.services.versions
-        versions.on_tag_moved = TriggerRegistry(client, queue, versions).tag_moved
+        registry = TriggerRegistry(client, queue, versions, self.services.triggers)
+        versions.on_tag_moved = registry.tag_moved
         if self.role != "server":
             return []
         worker = trigger_worker(client, queue, versions, self.services.runs)
@@ -204,6 +206,7 @@ class ControlPlane:
             secrets=SecretService(db, box),
             workers=WorkerService(db, logs),
             audit=AuditService(db),
+            triggers=TriggerService(db),
             auth=self.auth,
             engine_address=self.temporal_address,
         )

@@ -2,8 +2,8 @@
 schedule triggers become (or update) their Temporal Schedules, each running that version by
 number (explicit: a later tag move re-registers them for the new version).
 
-This slice keeps no table of triggers: the Schedules are the state (migration 0013 and
-``storage/triggers.py`` come next, for listing, removal and a retry after a failed sync).
+The table of registered triggers (``services/triggers``) is written first and says which
+Schedules should exist; a trigger the new version no longer has loses its Schedule.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from temporalio.service import RPCError
 from lockstep.engine.triggered import FireRequest
 from lockstep.errors import EngineUnavailable
 from lockstep.registry.selectors import LIVE
+from lockstep.services.triggers import TriggerService, Wanted
 from lockstep.services.versions import VersionService
 from lockstep.spec.documents import load_workflow
 from lockstep.spec.models import WorkflowSpec
@@ -25,10 +26,13 @@ log = logging.getLogger(__name__)
 
 
 class TriggerRegistry:
-    def __init__(self, client: Client, queue: str, versions: VersionService) -> None:
+    def __init__(
+        self, client: Client, queue: str, versions: VersionService, triggers: TriggerService
+    ) -> None:
         self._client = client
         self._queue = queue
         self._versions = versions
+        self._triggers = triggers
 
     async def tag_moved(self, project: str, definition: str, tag: str, number: int) -> list[str]:
         """Bring the Schedules of ``definition`` to version ``number`` when ``$LIVE`` moved
@@ -38,23 +42,41 @@ class TriggerRegistry:
         got = await self._versions.resolve(project, f"{definition}@{number}")
         loaded = load_workflow(got.text, got.file)
         spec = getattr(loaded, "spec", None)
-        if not isinstance(spec, WorkflowSpec):
-            return []  # a state machine has no triggers: key yet
-        made: list[str] = []
-        for tid, trigger in spec.triggers.items():
-            request = FireRequest(
+        # a state machine has no triggers: key yet; going live removes the earlier version's
+        triggers = spec.triggers if isinstance(spec, WorkflowSpec) else {}
+        requests = {
+            tid: FireRequest(
                 project=project,
                 definition=definition,
                 trigger=tid,
                 selector=f"{definition}@{number}",
                 params=dict(trigger.params),
             )
-            try:
-                made.append(await schedules.put(self._client, request, trigger, self._queue))
-            except RPCError as exc:
-                raise EngineUnavailable(
-                    f"trigger '{tid}' of '{definition}' was not scheduled: {exc.message}; "
-                    "move the tag again when the engine is back"
-                ) from exc
-            log.info("trigger.registered", extra={"trigger": tid, "definition": definition})
+            for tid, trigger in triggers.items()
+        }
+        wanted = [
+            Wanted(
+                trigger=tid,
+                kind=trigger.kind,
+                spec=trigger.model_dump(mode="json"),
+                schedule_id=schedules.schedule_id(project, definition, tid),
+            )
+            for tid, trigger in triggers.items()
+        ]
+        gone = await self._triggers.replace(project, definition, number, wanted)
+        made: list[str] = []
+        try:
+            for tid, trigger in triggers.items():
+                made.append(await schedules.put(self._client, requests[tid], trigger, self._queue))
+                log.info("trigger.registered", extra={"trigger": tid, "definition": definition})
+            for old in gone:
+                await schedules.remove(self._client, old.schedule_id)
+                log.info(
+                    "trigger.removed", extra={"trigger": old.trigger, "definition": definition}
+                )
+        except RPCError as exc:
+            raise EngineUnavailable(
+                f"the triggers of '{definition}' were not all scheduled: {exc.message}; "
+                "move the tag again when the engine is back"
+            ) from exc
         return made

@@ -23,6 +23,7 @@ from temporalio.client import (
     ScheduleUpdate,
     ScheduleUpdateInput,
 )
+from temporalio.service import RPCError, RPCStatusCode
 
 from lockstep.engine.triggered import FireRequest, TriggerFiredWorkflow
 from lockstep.spec.cron import temporal_cron
@@ -94,3 +95,12 @@ async def put(client: Client, request: FireRequest, trigger: ScheduleTrigger, qu
 
         await client.get_schedule_handle(sid).update(_update)
     return sid
+
+
+async def remove(client: Client, sid: str) -> None:
+    """Delete a Schedule (gone already is fine: the wanted state is reached)."""
+    try:
+        await client.get_schedule_handle(sid).delete()
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
