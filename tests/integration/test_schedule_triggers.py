@@ -47,42 +47,42 @@ def _fired(server: Server, workflow: str = "ticking") -> list[dict[str, Any]]:
     return [server.run(r["id"]) for r in resp.json()["items"]]
 
 
-def _stays_quiet(server: Server, why: str) -> None:
+def _stays_quiet(server: Server, why: str, workflow: str = "ticking") -> None:
     """No fire time after now makes a run: watched over three periods of the 2s schedule (a
     negative, so it takes that long by nature)."""
     since = f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}"
     deadline = time.monotonic() + 6
     while time.monotonic() < deadline:
-        late = [r["cause"]["schedule_time"] for r in _fired(server)]
+        late = [r["cause"]["schedule_time"] for r in _fired(server, workflow)]
         assert all(t <= since for t in late), f"fired after {why}: {late} (since {since})"
         time.sleep(0.5)
-    for run in _fired(server):
+    for run in _fired(server, workflow):
         assert server.wait(run["id"])["status"] in TERMINAL
 
 
-def _registered(server: Server) -> list[dict[str, Any]]:
-    resp = server.http.get("/triggers", params={"definition": "ticking"})
+def _registered(server: Server, definition: str = "ticking") -> list[dict[str, Any]]:
+    resp = server.http.get("/triggers", params={"definition": definition})
     assert resp.status_code == 200, resp.text
     got: list[dict[str, Any]] = resp.json()
     return got
 
 
-def _three_fires(server: Server, version: int) -> list[dict[str, Any]]:
+def _three_fires(server: Server, version: int, workflow: str = "ticking") -> list[dict[str, Any]]:
     def fired() -> list[dict[str, Any]]:
-        runs = [r for r in _fired(server) if r["version"] == version]
+        runs = [r for r in _fired(server, workflow) if r["version"] == version]
         return runs if len({r["cause"]["schedule_time"] for r in runs}) >= 3 else []
 
     return wait_for(fired, timeout=60, what=f"three fires of version {version}")
 
 
-def test_an_every_2s_schedule_fires_runs_until_a_version_disables_or_removes_it(
+def test_an_every_2s_schedule_fires_runs_until_paused_and_a_pause_holds_across_versions(
     server: Server,
 ) -> None:
     assert server.http.post("/definitions", json={"name": "ticking"}).status_code == 201
     _go_live(server, _publish(server, SPEC.replace("ENABLED", "true")))
     [listed] = _registered(server)
     assert (listed["trigger"], listed["kind"], listed["version"]) == ("tick", "schedule", 1)
-    assert listed["spec"]["every"] == 2 and listed["spec"]["enabled"] is True
+    assert listed["spec"]["every"] == 2 and listed["paused_by"] is None
 
     runs = _three_fires(server, 1)
     times = sorted(r["cause"]["schedule_time"] for r in runs)
@@ -98,20 +98,41 @@ def test_an_every_2s_schedule_fires_runs_until_a_version_disables_or_removes_it(
     assert all(t.second % 2 == 0 for t in instants), times
     assert server.wait(runs[0]["id"])["status"] == "succeeded"
 
-    # enabled: false in the next live version pauses the schedule
-    _go_live(server, _publish(server, SPEC.replace("ENABLED", "false")))
-    assert [(t["version"], t["spec"]["enabled"]) for t in _registered(server)] == [(2, False)]
-    _stays_quiet(server, "the trigger was disabled")
-
-    # enabled again in a later version: the same schedule resumes, running that version
+    paused = server.http.post("/triggers/ticking/tick/pause")
+    assert paused.status_code == 200, paused.text
+    assert paused.json()["paused_by"] == "user:admin"
+    _stays_quiet(server, "the trigger was paused")
+    # a new live version re-registers the trigger; the person's pause holds
     _go_live(server, _publish(server, SPEC.replace("ENABLED", "true").replace("2s", "2000ms")))
-    _three_fires(server, 3)
+    assert [(t["version"], t["paused_by"]) for t in _registered(server)] == [(2, "user:admin")]
+    _stays_quiet(server, "a new version of a paused trigger went live")
+
+    resumed = server.http.post("/triggers/ticking/tick/resume")
+    assert resumed.status_code == 200 and resumed.json()["paused_by"] is None, resumed.text
+    _three_fires(server, 2)
+    unknown = server.http.post("/triggers/ticking/tock/pause")
+    assert unknown.status_code == 404 and "'tock' of 'ticking'" in unknown.json()["detail"]
+
+
+def test_a_version_that_disables_or_drops_a_trigger_stops_its_fires(server: Server) -> None:
+    name = "ticking-two"
+    spec = SPEC.replace("name: ticking", f"name: {name}")
+    assert server.http.post("/definitions", json={"name": name}).status_code == 201
+    _go_live(server, _publish(server, spec.replace("ENABLED", "true"), name=name), name=name)
+    _three_fires(server, 1, name)
+
+    _go_live(server, _publish(server, spec.replace("ENABLED", "false"), name=name), name=name)
+    assert [t["spec"]["enabled"] for t in _registered(server, name)] == [False]
+    _stays_quiet(server, "the trigger was disabled", name)
+
+    again = spec.replace("ENABLED", "true").replace("2s", "2000ms")
+    _go_live(server, _publish(server, again, name=name), name=name)
+    _three_fires(server, 3, name)
 
     # a version without the trigger removes it: no registration, no more fires
-    gone = SPEC[: SPEC.index("triggers:")]
-    _go_live(server, _publish(server, gone))
-    assert _registered(server) == []
-    _stays_quiet(server, "the trigger was removed")
+    _go_live(server, _publish(server, spec[: spec.index("triggers:")], name=name), name=name)
+    assert _registered(server, name) == []
+    _stays_quiet(server, "the trigger was removed", name)
 
 
 REFUSED = """\

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from lockstep.errors import NotFound
 from lockstep.storage import registry as reg
 from lockstep.storage import triggers as store
 from lockstep.storage import versions as versions_store
@@ -32,11 +33,16 @@ def test_replacing_the_triggers_returns_the_dropped_ones_and_keeps_definitions_a
             reg.definition_row(s, "default", "svc"),
             reg.definition_row(s, "default", "other"),
         )
-        assert store.replace(s, svc, 1, [_want("nightly", 60), _want("hourly", 3600)]) == []
-        assert store.replace(s, other, 4, [_want("nightly", 5)]) == []
+        assert store.replace(s, svc, 1, [_want("nightly", 60), _want("hourly", 3600)])[1] == []
+        assert store.replace(s, other, 4, [_want("nightly", 5)])[1] == []
+        store.set_paused(s, svc, "nightly", "user:ann")
     with db.session() as s:
         svc = reg.definition_row(s, "default", "svc")
-        dropped = store.replace(s, svc, 2, [_want("nightly", 120)])
+        kept, dropped = store.replace(s, svc, 2, [_want("nightly", 120)])
+    # a person's pause holds across versions
+    assert [(k.trigger, k.version, k.paused_by, k.paused) for k in kept] == [
+        ("nightly", 2, "user:ann", True)
+    ]
     assert [(d.trigger, d.version, d.schedule_id) for d in dropped] == [
         ("hourly", 1, "sched-hourly")
     ]
@@ -50,3 +56,14 @@ def test_replacing_the_triggers_returns_the_dropped_ones_and_keeps_definitions_a
     assert [t.definition for t in only_svc] == ["svc"]
     with db.session() as s:
         assert store.listed(s, "elsewhere") == []
+
+
+def test_a_trigger_is_resumed_and_an_unknown_one_is_not_found(db: Database) -> None:
+    with db.session() as s:
+        svc = reg.definition_row(s, "default", "svc")
+        store.replace(s, svc, 1, [_want("nightly", 60)])
+        assert store.set_paused(s, svc, "nightly", "user:ann").paused
+        resumed = store.set_paused(s, svc, "nightly", None)
+        assert (resumed.paused, resumed.paused_at) == (False, None)
+        with pytest.raises(NotFound, match="trigger 'weekly' of 'svc' is not registered"):
+            store.set_paused(s, svc, "weekly", "user:ann")

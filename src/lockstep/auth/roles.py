@@ -26,6 +26,7 @@ PERMISSIONS: dict[str, Role] = {
     "tags:write": Role.maintainer,  # promote and roll back ($LIVE, $STAGING, ...)
     "instances:read": Role.viewer,
     "triggers:read": Role.viewer,
+    "triggers:write": Role.maintainer,  # pause and resume
     "instances:write": Role.maintainer,
     "secrets:read": Role.maintainer,  # names only: values are never readable
     "secrets:write": Role.maintainer,

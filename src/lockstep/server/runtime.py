@@ -168,13 +168,14 @@ class ControlPlane:
         Schedules' fires run on (a one-shot CLI process serves none)."""
         from lockstep.server.workers import trigger_worker
         from lockstep.triggers.registration import TriggerRegistry
-        from lockstep.triggers.schedules import trigger_queue
+        from lockstep.triggers.schedules import Control, trigger_queue
 
         assert self.services is not None
         queue = trigger_queue(self.settings.control_queue)
         versions = self.services.versions
         registry = TriggerRegistry(client, queue, versions, self.services.triggers)
         versions.on_tag_moved = registry.tag_moved
+        self.services.triggers.control = Control(client)
         if self.role != "server":
             return []
         worker = trigger_worker(client, queue, versions, self.services.runs)

@@ -422,3 +422,6 @@ class TriggerRow(Base):
     spec_json: Mapped[str] = mapped_column(Text)
     schedule_id: Mapped[str] = mapped_column(String(255))
     registered_at: Mapped[str] = mapped_column(String(32))
+    #: a person's pause: it holds across versions until resumed (``enabled: false`` is the spec's)
+    paused_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    paused_at: Mapped[str | None] = mapped_column(String(32), nullable=True)

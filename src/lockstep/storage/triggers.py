@@ -11,6 +11,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from lockstep.clock import utcnow
+from lockstep.errors import NotFound
 from lockstep.storage.rows import DefinitionRow, TriggerRow
 
 
@@ -26,6 +27,13 @@ class Registered:
     spec: dict[str, Any]
     schedule_id: str
     registered_at: str
+    paused_by: str | None = None
+    paused_at: str | None = None
+
+    @property
+    def paused(self) -> bool:
+        """Whether its Schedule should stand still: paused by a person or disabled."""
+        return self.paused_by is not None or self.spec.get("enabled") is False
 
 
 @dataclass(frozen=True)
@@ -38,9 +46,9 @@ class Wanted:
 
 def replace(
     s: Session, definition: DefinitionRow, version: int, wanted: list[Wanted]
-) -> list[Registered]:
-    """Make ``wanted`` the definition's triggers, at ``version``; returns the ones that were
-    registered before and are not wanted any more (their Schedules go)."""
+) -> tuple[list[Registered], list[Registered]]:
+    """Make ``wanted`` the definition's triggers, at ``version`` (a person's pause stays);
+    returns (the registered ones, those no longer wanted: their Schedules go)."""
     rows = {r.trigger_id: r for r in s.scalars(_of(definition))}
     names = {w.trigger for w in wanted}
     gone = [_out(r, definition) for tid, r in rows.items() if tid not in names]
@@ -52,6 +60,7 @@ def replace(
             )
         )
     now = utcnow()
+    kept: list[TriggerRow] = []
     for w in wanted:
         row = rows.get(w.trigger)
         if row is None:
@@ -61,7 +70,21 @@ def replace(
             s.add(row)
         row.kind, row.version, row.schedule_id = w.kind, version, w.schedule_id
         row.spec_json, row.registered_at = json.dumps(w.spec, sort_keys=True), now
-    return gone
+        kept.append(row)
+    s.flush()
+    return [_out(r, definition) for r in kept], gone
+
+
+def set_paused(s: Session, definition: DefinitionRow, trigger: str, by: str | None) -> Registered:
+    """Pause (``by`` a person) or resume (None) a registered trigger."""
+    row = s.get(TriggerRow, (definition.id, trigger))
+    if row is None:
+        raise NotFound(
+            f"trigger '{trigger}' of '{definition.name}' is not registered "
+            "(the triggers of the version $LIVE names are)"
+        )
+    row.paused_by, row.paused_at = (by, utcnow()) if by else (None, None)
+    return _out(row, definition)
 
 
 def listed(s: Session, project: str, definition: DefinitionRow | None = None) -> list[Registered]:
@@ -91,4 +114,6 @@ def _out(row: TriggerRow, definition: DefinitionRow) -> Registered:
         spec=json.loads(row.spec_json),
         schedule_id=row.schedule_id,
         registered_at=row.registered_at,
+        paused_by=row.paused_by,
+        paused_at=row.paused_at,
     )

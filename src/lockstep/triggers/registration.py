@@ -63,11 +63,16 @@ class TriggerRegistry:
             )
             for tid, trigger in triggers.items()
         ]
-        gone = await self._triggers.replace(project, definition, number, wanted)
+        registered, gone = await self._triggers.replace(project, definition, number, wanted)
+        paused = {r.trigger: r.paused_by is not None for r in registered}
         made: list[str] = []
         try:
             for tid, trigger in triggers.items():
-                made.append(await schedules.put(self._client, requests[tid], trigger, self._queue))
+                made.append(
+                    await schedules.put(
+                        self._client, requests[tid], trigger, self._queue, paused=paused[tid]
+                    )
+                )
                 log.info("trigger.registered", extra={"trigger": tid, "definition": definition})
             for old in gone:
                 await schedules.remove(self._client, old.schedule_id)

@@ -55,8 +55,10 @@ def _utc(when: datetime | None) -> datetime | None:
     return when.replace(tzinfo=UTC) if when.tzinfo is None else when
 
 
-def build(request: FireRequest, trigger: ScheduleTrigger, queue: str) -> Schedule:
-    """The Temporal Schedule of one schedule trigger."""
+def build(
+    request: FireRequest, trigger: ScheduleTrigger, queue: str, *, paused: bool = False
+) -> Schedule:
+    """The Temporal Schedule of one schedule trigger (``paused``: by a person)."""
     spec = ScheduleSpec(
         cron_expressions=[temporal_cron(trigger.cron)] if trigger.cron else [],
         intervals=[ScheduleIntervalSpec(every=timedelta(seconds=trigger.every))]
@@ -77,14 +79,18 @@ def build(request: FireRequest, trigger: ScheduleTrigger, queue: str) -> Schedul
     action = ScheduleActionStartWorkflow(
         TriggerFiredWorkflow.run, request, id=f"{sid}-fire", task_queue=queue
     )
-    state = ScheduleState(paused=not trigger.enabled, note=None if trigger.enabled else "disabled")
+    note = "paused" if paused else None if trigger.enabled else "disabled (enabled: false)"
+    state = ScheduleState(paused=paused or not trigger.enabled, note=note)
     return Schedule(action=action, spec=spec, policy=policy, state=state)
 
 
-async def put(client: Client, request: FireRequest, trigger: ScheduleTrigger, queue: str) -> str:
+async def put(
+    client: Client, request: FireRequest, trigger: ScheduleTrigger, queue: str, *, paused: bool
+) -> str:
     """Make the trigger's Schedule, or bring an existing one to ``trigger`` (a new version
-    that changes the schedule changes the Schedule; its paused state follows ``enabled``)."""
-    wanted = build(request, trigger, queue)
+    that changes the schedule changes the Schedule; it stands still while ``paused`` by a
+    person or disabled by ``enabled: false``)."""
+    wanted = build(request, trigger, queue, paused=paused)
     sid = schedule_id(request.project, request.definition, request.trigger)
     try:
         await client.create_schedule(sid, wanted)
@@ -104,3 +110,16 @@ async def remove(client: Client, sid: str) -> None:
     except RPCError as exc:
         if exc.status != RPCStatusCode.NOT_FOUND:
             raise
+
+
+class Control:
+    """``services.triggers.ScheduleControl`` over a Temporal client."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    async def pause(self, schedule_id: str, note: str) -> None:
+        await self._client.get_schedule_handle(schedule_id).pause(note=note)
+
+    async def unpause(self, schedule_id: str, note: str) -> None:
+        await self._client.get_schedule_handle(schedule_id).unpause(note=note)

@@ -1,5 +1,5 @@
 """Triggers: each registered trigger of a definition (the version $LIVE named when it was
-registered, its spec as JSON, the Temporal Schedule made for it).
+registered, its spec as JSON, the Temporal Schedule made for it, who paused it).
 
 Revision ID: 0013
 Revises: 0012
@@ -27,6 +27,8 @@ def upgrade() -> None:
         sa.Column("spec_json", sa.Text, nullable=False),
         sa.Column("schedule_id", sa.String(255), nullable=False),
         sa.Column("registered_at", sa.String(32), nullable=False),
+        sa.Column("paused_by", sa.String(255), nullable=True),
+        sa.Column("paused_at", sa.String(32), nullable=True),
         sa.PrimaryKeyConstraint("definition_id", "trigger_id"),
     )
     op.create_index("ix_triggers_project_id", "triggers", ["project_id"])
