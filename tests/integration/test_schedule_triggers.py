@@ -169,3 +169,37 @@ def test_a_fire_the_run_service_refuses_makes_no_run_and_does_not_hold_the_sched
     _go_live(server, fixed, name="refused")
     run = wait_for(lambda: _fired(server, "refused"), timeout=30, what="a fire after the fix")[0]
     assert run["version"] == fixed and run["params"] == {"when": run["cause"]["schedule_time"]}
+
+
+SLOW = """\
+name: slow-tick
+steps:
+  a:
+    run: sleep 5
+triggers:
+  tick:
+    every: 2s
+    overlap: skip
+"""
+
+
+def test_overlap_skip_starts_no_run_while_the_previous_one_runs(server: Server) -> None:
+    assert server.http.post("/definitions", json={"name": "slow-tick"}).status_code == 201
+    _go_live(server, _publish(server, SLOW, name="slow-tick"), name="slow-tick")
+    runs = wait_for(
+        lambda: (
+            len(got := [r for r in _fired(server, "slow-tick") if r["finished_at"]]) >= 2 and got
+        ),
+        timeout=90,
+        what="two finished runs of the slow schedule",
+    )
+    assert server.http.post("/triggers/slow-tick/tick/pause").status_code == 200
+    runs.sort(key=lambda r: r["created_at"])
+    for earlier, later in itertools.pairwise(runs):
+        # the fire times in between were skipped, not queued: the next run was made after
+        # the one before had finished
+        assert later["created_at"] >= earlier["finished_at"], (earlier, later)
+        gap = datetime.strptime(later["cause"]["schedule_time"], "%Y-%m-%dT%H:%M:%SZ") - (
+            datetime.strptime(earlier["cause"]["schedule_time"], "%Y-%m-%dT%H:%M:%SZ")
+        )
+        assert gap >= timedelta(seconds=4), "a fire time during the slow run was not skipped"
