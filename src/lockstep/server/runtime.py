@@ -179,6 +179,7 @@ class ControlPlane:
         if self.role != "server":
             return []
         worker = trigger_worker(client, queue, versions, self.services.runs)
+        self._tasks.append(asyncio.create_task(registry.reconcile()))
         self._tasks.append(asyncio.create_task(worker.run()))
         return [worker]
 

@@ -31,6 +31,9 @@ class TriggerService:
         #: set by the control plane when it has an engine
         self.control: ScheduleControl | None = None
 
+    async def every(self) -> list[Registered]:
+        return await self._db.call(store.every)
+
     async def replace(
         self, project: str, definition: str, version: int, wanted: list[Wanted]
     ) -> tuple[list[Registered], list[Registered]]:

@@ -100,6 +100,14 @@ def listed(s: Session, project: str, definition: DefinitionRow | None = None) ->
     return [_out(row, d) for row, d in s.execute(query)]
 
 
+def every(s: Session) -> list[Registered]:
+    """Every registered trigger of every project (what the Schedules must match)."""
+    query = select(TriggerRow, DefinitionRow).join(
+        DefinitionRow, DefinitionRow.id == TriggerRow.definition_id
+    )
+    return [_out(row, d) for row, d in s.execute(query)]
+
+
 def _of(definition: DefinitionRow) -> Any:
     return select(TriggerRow).where(TriggerRow.definition_id == definition.id)
 

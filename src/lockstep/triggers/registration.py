@@ -20,6 +20,7 @@ from lockstep.services.triggers import TriggerService, Wanted
 from lockstep.services.versions import VersionService
 from lockstep.spec.documents import load_workflow
 from lockstep.spec.models import WorkflowSpec
+from lockstep.spec.triggers import ScheduleTrigger
 from lockstep.triggers import schedules
 
 log = logging.getLogger(__name__)
@@ -85,3 +86,27 @@ class TriggerRegistry:
                 "move the tag again when the engine is back"
             ) from exc
         return made
+
+    async def reconcile(self) -> int:
+        """Make every registered trigger's Schedule match its row (a registration whose
+        Temporal half failed, a Schedule lost); returns how many were put. At server start."""
+        done = 0
+        for row in await self._triggers.every():
+            request = FireRequest(
+                project=row.project,
+                definition=row.definition,
+                trigger=row.trigger,
+                selector=f"{row.definition}@{row.version}",
+                params=dict(row.spec.get("params") or {}),
+            )
+            trigger = ScheduleTrigger.model_validate(row.spec)
+            try:
+                await schedules.put(
+                    self._client, request, trigger, self._queue, paused=row.paused_by is not None
+                )
+                done += 1
+            except RPCError as exc:
+                log.warning(
+                    "trigger.reconcile_failed", extra={"trigger": row.trigger, "error": exc.message}
+                )
+        return done
