@@ -16,7 +16,7 @@ from temporalio.service import RPCError
 from lockstep.engine.triggered import FireRequest
 from lockstep.errors import EngineUnavailable
 from lockstep.registry.selectors import LIVE
-from lockstep.services.triggers import TriggerService, Wanted
+from lockstep.services.triggers import Registered, TriggerService, Wanted
 from lockstep.services.versions import VersionService
 from lockstep.spec.documents import load_workflow
 from lockstep.spec.models import WorkflowSpec
@@ -80,10 +80,16 @@ class TriggerRegistry:
                 log.info(
                     "trigger.removed", extra={"trigger": old.trigger, "definition": definition}
                 )
+            # a pause, resume or another tag move may have written its row between our read
+            # and our put: whatever the rows say now wins
+            put = {tid: (number, paused[tid]) for tid in triggers}
+            for row in await self._triggers.list(project, definition):
+                if put.get(row.trigger) != (row.version, row.paused_by is not None):
+                    await self._put_row(row)
         except RPCError as exc:
             raise EngineUnavailable(
                 f"the triggers of '{definition}' were not all scheduled: {exc.message}; "
-                "move the tag again when the engine is back"
+                "the server schedules them at its next start, or move the tag again"
             ) from exc
         return made
 
@@ -92,21 +98,24 @@ class TriggerRegistry:
         Temporal half failed, a Schedule lost); returns how many were put. At server start."""
         done = 0
         for row in await self._triggers.every():
-            request = FireRequest(
-                project=row.project,
-                definition=row.definition,
-                trigger=row.trigger,
-                selector=f"{row.definition}@{row.version}",
-                params=dict(row.spec.get("params") or {}),
-            )
-            trigger = ScheduleTrigger.model_validate(row.spec)
             try:
-                await schedules.put(
-                    self._client, request, trigger, self._queue, paused=row.paused_by is not None
-                )
+                await self._put_row(row)
                 done += 1
             except RPCError as exc:
                 log.warning(
                     "trigger.reconcile_failed", extra={"trigger": row.trigger, "error": exc.message}
                 )
         return done
+
+    async def _put_row(self, row: Registered) -> None:
+        request = FireRequest(
+            project=row.project,
+            definition=row.definition,
+            trigger=row.trigger,
+            selector=f"{row.definition}@{row.version}",
+            params=dict(row.spec.get("params") or {}),
+        )
+        trigger = ScheduleTrigger.model_validate(row.spec)
+        await schedules.put(
+            self._client, request, trigger, self._queue, paused=row.paused_by is not None
+        )
