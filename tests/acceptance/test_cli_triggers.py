@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from tests.harness import Server, cli
 
@@ -31,13 +33,20 @@ def test_list_pause_and_resume_triggers_from_the_cli(home: Path, tmp_path: Path)
         assert cli(home, "publish", str(file)).returncode == 0
         assert cli(home, "tags", "set", "nightly", "$LIVE", "1").returncode == 0
 
-        table = cli(home, "triggers", "list")
+        table = cli(home, "triggers", "list", COLUMNS="200")
         assert table.returncode == 0, table.stderr
         rows = [line.split("│")[1:-1] for line in table.stdout.splitlines() if "nightly" in line]
         cells = {cols[1].strip(): [c.strip() for c in cols] for cols in rows}
-        assert cells["build"][2:] == ["schedule", "1", "cron 30 2 * * *", "active"]
-        assert cells["tidy"][2:] == ["schedule", "1", "every 3600s", "disabled"]
-        assert "(Europe/Paris)" in table.stdout
+        # the cron is read in its time zone: the next 02:30 in Paris, shown in UTC
+        paris = ZoneInfo("Europe/Paris")
+        now = datetime.now(paris)
+        at = now.replace(hour=2, minute=30, second=0, microsecond=0)
+        at = at if at > now else (at + timedelta(days=1)).replace(hour=2, minute=30)
+        expected = f"{at.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}"
+        assert cells["build"][2:] == [
+            "1", "cron 30 2 * * * (Europe/Paris)", "active", expected, "-"
+        ]  # fmt: skip
+        assert cells["tidy"][2:] == ["1", "every 3600s", "disabled", "-", "-"]
 
         paused = cli(home, "triggers", "pause", "nightly", "build")
         assert paused.returncode == 0, paused.stderr

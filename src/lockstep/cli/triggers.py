@@ -26,15 +26,17 @@ def triggers_list(
     ] = None,
     as_json: AsJson = False,
 ) -> None:
-    """Registered triggers: definition, id, kind, the version they run, when they fire, and
-    whether each is active, paused (by whom) or disabled by its version."""
+    """Registered triggers: definition, id, kind, the version they run, when they fire,
+    whether each is active, paused (by whom) or disabled by its version, and their next and
+    last fire times (UTC)."""
 
     async def run(c: ApiClient) -> None:
         params = {"definition": definition} if definition else {}
         rows = await c.call("GET", f"/projects/{c.project}/triggers", params=params)
         if not as_json:
             rows = [{**row, **_shown(row)} for row in rows]
-        show(rows, ["definition", "trigger", "kind", "version", "fires", "state"], as_json)
+        cols = ["definition", "trigger", "version", "fires", "state", "next_fire", "last_fire"]
+        show(rows, cols, as_json)
 
     go(run)
 
@@ -74,4 +76,11 @@ def _shown(row: dict[str, Any]) -> dict[str, str]:
         state = "disabled"  # by its version: enabled: false
     else:
         state = "active"
-    return {"fires": when, "state": state}
+    # a paused Schedule still computes its next times: shown, they would read as a promise
+    nxt = row.get("next_fire") if state == "active" else None
+    return {
+        "fires": when,
+        "state": state,
+        "next_fire": nxt or "-",
+        "last_fire": row.get("last_fire") or "-",
+    }

@@ -24,6 +24,10 @@ class ScheduleControl(Protocol):
 
     async def unpause(self, schedule_id: str, note: str) -> None: ...
 
+    async def fire_times(self, schedule_id: str) -> dict[str, str | None]:
+        """``next_fire`` and ``last_fire`` (UTC), None when unknown."""
+        ...
+
 
 class TriggerService:
     def __init__(self, db: Database) -> None:
@@ -50,6 +54,12 @@ class TriggerService:
             return store.listed(s, project, row)
 
         return await self._db.call(_list)
+
+    async def fire_times(self, registered: Registered) -> dict[str, str | None]:
+        """When the trigger fires next and fired last (None without an engine)."""
+        if self.control is None:
+            return {"next_fire": None, "last_fire": None}
+        return await self.control.fire_times(registered.schedule_id)
 
     async def pause(self, project: str, definition: str, trigger: str, by: str) -> Registered:
         """Stop a trigger's fires until resumed, whatever versions go live meanwhile."""

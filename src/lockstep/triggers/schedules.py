@@ -123,3 +123,16 @@ class Control:
 
     async def unpause(self, schedule_id: str, note: str) -> None:
         await self._client.get_schedule_handle(schedule_id).unpause(note=note)
+
+    async def fire_times(self, schedule_id: str) -> dict[str, str | None]:
+        try:
+            info = (await self._client.get_schedule_handle(schedule_id).describe()).info
+        except RPCError:
+            return {"next_fire": None, "last_fire": None}  # not made yet: the next start makes it
+        nxt = info.next_action_times[0] if info.next_action_times else None
+        last = info.recent_actions[-1].scheduled_at if info.recent_actions else None
+        return {"next_fire": _shown(nxt), "last_fire": _shown(last)}
+
+
+def _shown(when: datetime | None) -> str | None:
+    return None if when is None else f"{when.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}"

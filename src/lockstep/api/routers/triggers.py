@@ -23,8 +23,10 @@ async def list_triggers(
     access: Annotated[Access, Depends(require("triggers:read"))],
     definition: Annotated[str | None, Query(max_length=100)] = None,
 ) -> list[dict[str, Any]]:
-    """Each registered trigger: its definition, id, kind, the version it runs and its spec."""
-    return [asdict(t) for t in await svc.triggers.list(access.project, definition)]
+    """Each registered trigger: its definition, id, kind, the version it runs, its spec, who
+    paused it, and when it fires next and fired last."""
+    listed = await svc.triggers.list(access.project, definition)
+    return [{**asdict(t), **await svc.triggers.fire_times(t)} for t in listed]
 
 
 @router.post("/projects/{project}/triggers/{definition}/{trigger}/pause")
