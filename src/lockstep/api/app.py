@@ -19,6 +19,7 @@ from lockstep.api.routers import (
     secrets,
     snapshots,
     tokens,
+    triggers,
     versions,
     worker_api,
     workers,
@@ -50,6 +51,7 @@ def create_app(services: Services) -> FastAPI:
         secrets.router,
         registry.router,
         versions.router,
+        triggers.router,
         workers.router,
         worker_api.router,
     )

@@ -24,6 +24,7 @@ from lockstep.services.registry import Poller, RegistryService
 from lockstep.services.runs import RunService
 from lockstep.services.secrets import SecretService
 from lockstep.services.tokens import TokenService
+from lockstep.services.triggers import TriggerService
 from lockstep.services.versions import VersionService
 from lockstep.services.workers import WorkerService
 from lockstep.settings import Settings
@@ -47,6 +48,7 @@ class Services:
     secrets: SecretService
     workers: WorkerService
     audit: AuditService
+    triggers: TriggerService
     auth: bool = True
     engine_address: str = ""  # host:port of Temporal, for workers on other hosts
 

@@ -25,6 +25,8 @@ PERMISSIONS: dict[str, Role] = {
     "definitions:write": Role.maintainer,  # create, edit drafts, publish, archive versions
     "tags:write": Role.maintainer,  # promote and roll back ($LIVE, $STAGING, ...)
     "instances:read": Role.viewer,
+    "triggers:read": Role.viewer,
+    "triggers:write": Role.maintainer,  # pause and resume
     "instances:write": Role.maintainer,
     "secrets:read": Role.maintainer,  # names only: values are never readable
     "secrets:write": Role.maintainer,

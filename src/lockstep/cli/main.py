@@ -12,7 +12,17 @@ import typer
 from rich.markup import escape
 
 from lockstep import __version__
-from lockstep.cli import admin, artifacts, context, contexts, registry, runs, versions, workers
+from lockstep.cli import (
+    admin,
+    artifacts,
+    context,
+    contexts,
+    registry,
+    runs,
+    triggers,
+    versions,
+    workers,
+)
 from lockstep.cli.daemons import server_command, worker_command
 from lockstep.cli.output import FAILED, OK, err, fail, out
 from lockstep.cli.run import run_command
@@ -49,6 +59,7 @@ app.add_typer(registry.instances, name="instances")
 app.add_typer(versions.versions, name="versions")
 app.add_typer(versions.tags, name="tags")
 app.add_typer(workers.workers, name="workers")
+app.add_typer(triggers.triggers, name="triggers")
 app.command("publish")(versions.publish_command)
 app.command("audit")(admin.audit_command)
 app.command("login")(admin.login_command)

@@ -20,6 +20,7 @@ from lockstep.services.registry import Poller, RegistryService
 from lockstep.services.runs import RunService
 from lockstep.services.secrets import SecretService
 from lockstep.services.tokens import TokenService
+from lockstep.services.triggers import TriggerService
 from lockstep.services.versions import VersionService
 from lockstep.services.workers import WorkerService
 from lockstep.settings import Settings, pool_queue
@@ -146,8 +147,9 @@ class ControlPlane:
         self._tasks += [asyncio.create_task(pw.reap()) for pw in self._pool_workers]
         report = db_reporter(self._db)
         self._tasks += [asyncio.create_task(pw.report_forever(report)) for pw in self._pool_workers]
-        self._workers = workers
         self.services = self._services(runs, blobs, logs, box, registry, poller)
+        workers += self._triggers(client)
+        self._workers = workers
         if self.auth:
             self.initial_token = await self._db.call(lambda s: bootstrap_admin(s, home))
         if self.role == "server":
@@ -160,6 +162,26 @@ class ControlPlane:
             with contextlib.suppress(EngineUnavailable):
                 await runs.reconcile()
         return self.services
+
+    def _triggers(self, client: Client) -> list[Any]:
+        """Registration of triggers when ``$LIVE`` moves; in the server, the worker their
+        Schedules' fires run on (a one-shot CLI process serves none)."""
+        from lockstep.server.workers import trigger_worker
+        from lockstep.triggers.registration import TriggerRegistry
+        from lockstep.triggers.schedules import Control, trigger_queue
+
+        assert self.services is not None
+        queue = trigger_queue(self.settings.control_queue)
+        versions = self.services.versions
+        registry = TriggerRegistry(client, queue, versions, self.services.triggers)
+        versions.on_tag_moved = registry.tag_moved
+        self.services.triggers.control = Control(client)
+        if self.role != "server":
+            return []
+        worker = trigger_worker(client, queue, versions, self.services.runs)
+        self._tasks.append(asyncio.create_task(registry.reconcile()))
+        self._tasks.append(asyncio.create_task(worker.run()))
+        return [worker]
 
     def _services(
         self,
@@ -186,6 +208,7 @@ class ControlPlane:
             secrets=SecretService(db, box),
             workers=WorkerService(db, logs),
             audit=AuditService(db),
+            triggers=TriggerService(db),
             auth=self.auth,
             engine_address=self.temporal_address,
         )

@@ -19,6 +19,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from lockstep import __version__
 from lockstep.engine.fanout import FanOutWorkflow
 from lockstep.engine.machine import MachineWorkflow
+from lockstep.engine.triggered import TriggerFiredWorkflow
 from lockstep.engine.workflow import RunWorkflow
 from lockstep.errors import ExecutionError
 from lockstep.executors.container_runtime import ContainerRuntime
@@ -30,6 +31,8 @@ from lockstep.registry.mirror import MirrorCache
 from lockstep.registry.urls import url_with_secret
 from lockstep.secrets.crypto import SecretBox
 from lockstep.services.recording import Recorder, wait_briefly
+from lockstep.services.run_reads import RunReads
+from lockstep.services.versions import VersionService
 from lockstep.settings import Settings, pool_queue
 from lockstep.spec.git_names import GitError, parse_remote
 from lockstep.storage import secrets as secret_store
@@ -38,6 +41,7 @@ from lockstep.storage.blobs import BlobStore
 from lockstep.storage.database import Database
 from lockstep.storage.logs import LogSink
 from lockstep.storage.workers import REPORT_EVERY_S
+from lockstep.triggers.firing import FireActivities
 from lockstep.worker.activities import SecretResolver, StepActivities, worker_identity
 
 log = logging.getLogger(__name__)
@@ -67,6 +71,19 @@ def control_worker(client: Client, settings: Settings, db: Database, blobs: Blob
         # the recorder is local-only: this worker must never take step tasks
         no_remote_activities=True,
         max_concurrent_local_activities=64,
+    )
+
+
+def trigger_worker(client: Client, queue: str, versions: VersionService, runs: RunReads) -> Worker:
+    """The workflow a trigger's Schedule starts, and its two local activities."""
+    fires = FireActivities(versions, runs)
+    return Worker(
+        client,
+        task_queue=queue,
+        workflows=[TriggerFiredWorkflow],
+        activities=[fires.fire, fires.run_finished],
+        workflow_runner=_sandbox(),
+        no_remote_activities=True,
     )
 
 

@@ -4,6 +4,7 @@ whether the workflow lives in Git or was published through the API."""
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +56,9 @@ class VersionService:
         self._db = db
         self._registry = registry
         self._runs = runs
+        #: called after a tag moved (project, definition, tag, version): the control plane
+        #: registers the version's triggers here (services cannot import triggers/)
+        self.on_tag_moved: Callable[[str, str, str, int], Awaitable[object]] | None = None
 
     async def _definition(self, project: str, name: str) -> DefinitionRow:
         return await self._db.call(lambda s: reg.definition_row(s, project, name, archived=True))
@@ -182,6 +186,8 @@ class VersionService:
             # two first moves of a new tag raced on a database with concurrent writers: the
             # loser sees the winner's row now and compares against it
             previous, moved = await self._db.call(_move)
+        if moved and self.on_tag_moved is not None:
+            await self.on_tag_moved(project, name, tag, number)
         return {**out, "from": previous, "moved": moved, "dry_run": False}
 
     async def tagged(self, project: str, name: str, tag: str) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from lockstep.spec.names import (
 )
 from lockstep.spec.quantities import Cpu, Image, Memory
 from lockstep.spec.step_kinds import HttpCall
+from lockstep.spec.triggers import TriggerId, TriggerSpec
 
 StepId = Annotated[str, StringConstraints(pattern=STEP_ID_PATTERN, max_length=63)]
 EnvName = Annotated[str, StringConstraints(pattern=ENV_NAME_PATTERN, max_length=128)]
@@ -189,6 +190,9 @@ class WorkflowSpec(_Model):
     )
     outputs_schema: JsonSchema | None = Field(
         None, description="JSON Schema the run's outputs must satisfy (or the run fails)"
+    )
+    triggers: dict[TriggerId, TriggerSpec] = Field(
+        default_factory=dict, max_length=50, description="id -> what starts runs by itself"
     )
 
     def all_steps(self) -> dict[str, StepSpec]:

@@ -38,6 +38,7 @@ from lockstep.spec.models import WorkflowSpec
 from lockstep.spec.names import SECRET_NAME_PATTERN
 from lockstep.spec.shell import compile_shell
 from lockstep.spec.sources import check_sources
+from lockstep.spec.triggers import check_triggers
 from lockstep.spec.yamlsafe import Position, pointer
 
 IF_EXAMPLE = "${{ params.deploy == true }}"
@@ -93,6 +94,7 @@ class _Checker(Checker):
     def run(self) -> list[Diagnostic]:
         self._check_params()
         check_sources(self.data.get("sources"), self.add)
+        check_triggers(self.data.get("triggers"), self.add)
         check_artifacts(self.groups, self.add, self.needs_transitively)
         definitions = _dict(self.data.get("definitions"))
         run_schema = self.data.get("outputs_schema")

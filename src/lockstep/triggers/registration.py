@@ -1,0 +1,121 @@
+"""Registering a definition's triggers: when ``$LIVE`` moves to a version, that version's
+schedule triggers become (or update) their Temporal Schedules, each running that version by
+number (explicit: a later tag move re-registers them for the new version).
+
+The table of registered triggers (``services/triggers``) is written first and says which
+Schedules should exist; a trigger the new version no longer has loses its Schedule.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from temporalio.client import Client
+from temporalio.service import RPCError
+
+from lockstep.engine.triggered import FireRequest
+from lockstep.errors import EngineUnavailable
+from lockstep.registry.selectors import LIVE
+from lockstep.services.triggers import Registered, TriggerService, Wanted
+from lockstep.services.versions import VersionService
+from lockstep.spec.documents import load_workflow
+from lockstep.spec.models import WorkflowSpec
+from lockstep.spec.triggers import ScheduleTrigger
+from lockstep.triggers import schedules
+
+log = logging.getLogger(__name__)
+
+
+class TriggerRegistry:
+    def __init__(
+        self, client: Client, queue: str, versions: VersionService, triggers: TriggerService
+    ) -> None:
+        self._client = client
+        self._queue = queue
+        self._versions = versions
+        self._triggers = triggers
+
+    async def tag_moved(self, project: str, definition: str, tag: str, number: int) -> list[str]:
+        """Bring the Schedules of ``definition`` to version ``number`` when ``$LIVE`` moved
+        there; returns the schedule ids it made or updated."""
+        if tag != LIVE:
+            return []
+        got = await self._versions.resolve(project, f"{definition}@{number}")
+        loaded = load_workflow(got.text, got.file)
+        spec = getattr(loaded, "spec", None)
+        # a state machine has no triggers: key yet; going live removes the earlier version's
+        triggers = spec.triggers if isinstance(spec, WorkflowSpec) else {}
+        requests = {
+            tid: FireRequest(
+                project=project,
+                definition=definition,
+                trigger=tid,
+                selector=f"{definition}@{number}",
+                params=dict(trigger.params),
+            )
+            for tid, trigger in triggers.items()
+        }
+        wanted = [
+            Wanted(
+                trigger=tid,
+                kind=trigger.kind,
+                spec=trigger.model_dump(mode="json"),
+                schedule_id=schedules.schedule_id(project, definition, tid),
+            )
+            for tid, trigger in triggers.items()
+        ]
+        registered, gone = await self._triggers.replace(project, definition, number, wanted)
+        paused = {r.trigger: r.paused_by is not None for r in registered}
+        made: list[str] = []
+        try:
+            for tid, trigger in triggers.items():
+                made.append(
+                    await schedules.put(
+                        self._client, requests[tid], trigger, self._queue, paused=paused[tid]
+                    )
+                )
+                log.info("trigger.registered", extra={"trigger": tid, "definition": definition})
+            for old in gone:
+                await schedules.remove(self._client, old.schedule_id)
+                log.info(
+                    "trigger.removed", extra={"trigger": old.trigger, "definition": definition}
+                )
+            # a pause, resume or another tag move may have written its row between our read
+            # and our put: whatever the rows say now wins
+            put = {tid: (number, paused[tid]) for tid in triggers}
+            for row in await self._triggers.list(project, definition):
+                if put.get(row.trigger) != (row.version, row.paused_by is not None):
+                    await self._put_row(row)
+        except RPCError as exc:
+            raise EngineUnavailable(
+                f"the triggers of '{definition}' were not all scheduled: {exc.message}; "
+                "the server schedules them at its next start, or move the tag again"
+            ) from exc
+        return made
+
+    async def reconcile(self) -> int:
+        """Make every registered trigger's Schedule match its row (a registration whose
+        Temporal half failed, a Schedule lost); returns how many were put. At server start."""
+        done = 0
+        for row in await self._triggers.every():
+            try:
+                await self._put_row(row)
+                done += 1
+            except RPCError as exc:
+                log.warning(
+                    "trigger.reconcile_failed", extra={"trigger": row.trigger, "error": exc.message}
+                )
+        return done
+
+    async def _put_row(self, row: Registered) -> None:
+        request = FireRequest(
+            project=row.project,
+            definition=row.definition,
+            trigger=row.trigger,
+            selector=f"{row.definition}@{row.version}",
+            params=dict(row.spec.get("params") or {}),
+        )
+        trigger = ScheduleTrigger.model_validate(row.spec)
+        await schedules.put(
+            self._client, request, trigger, self._queue, paused=row.paused_by is not None
+        )

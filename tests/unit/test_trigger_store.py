@@ -1,0 +1,69 @@
+"""The registered triggers of a definition (SQLite and PostgreSQL): replaced as a whole when
+$LIVE moves, telling which were dropped, and listed per project and definition."""
+
+from __future__ import annotations
+
+import pytest
+
+from lockstep.errors import NotFound
+from lockstep.storage import registry as reg
+from lockstep.storage import triggers as store
+from lockstep.storage import versions as versions_store
+from lockstep.storage.database import Database
+from lockstep.storage.triggers import Wanted
+
+
+@pytest.fixture
+def db(db: Database) -> Database:
+    with db.session() as s:
+        versions_store.create_api_definition(s, "default", "svc", None)
+        versions_store.create_api_definition(s, "default", "other", None)
+    return db
+
+
+def _want(tid: str, every: float) -> Wanted:
+    return Wanted(trigger=tid, kind="schedule", spec={"every": every}, schedule_id=f"sched-{tid}")
+
+
+def test_replacing_the_triggers_returns_the_dropped_ones_and_keeps_definitions_apart(
+    db: Database,
+) -> None:
+    with db.session() as s:
+        svc, other = (
+            reg.definition_row(s, "default", "svc"),
+            reg.definition_row(s, "default", "other"),
+        )
+        assert store.replace(s, svc, 1, [_want("nightly", 60), _want("hourly", 3600)])[1] == []
+        assert store.replace(s, other, 4, [_want("nightly", 5)])[1] == []
+        store.set_paused(s, svc, "nightly", "user:ann")
+    with db.session() as s:
+        svc = reg.definition_row(s, "default", "svc")
+        kept, dropped = store.replace(s, svc, 2, [_want("nightly", 120)])
+    # a person's pause holds across versions
+    assert [(k.trigger, k.version, k.paused_by, k.paused) for k in kept] == [
+        ("nightly", 2, "user:ann", True)
+    ]
+    assert [(d.trigger, d.version, d.schedule_id) for d in dropped] == [
+        ("hourly", 1, "sched-hourly")
+    ]
+    with db.session() as s:
+        everything = store.listed(s, "default")
+        only_svc = store.listed(s, "default", reg.definition_row(s, "default", "svc"))
+    assert [(t.definition, t.trigger, t.version, t.spec) for t in everything] == [
+        ("other", "nightly", 4, {"every": 5}),
+        ("svc", "nightly", 2, {"every": 120}),
+    ]
+    assert [t.definition for t in only_svc] == ["svc"]
+    with db.session() as s:
+        assert store.listed(s, "elsewhere") == []
+
+
+def test_a_trigger_is_resumed_and_an_unknown_one_is_not_found(db: Database) -> None:
+    with db.session() as s:
+        svc = reg.definition_row(s, "default", "svc")
+        store.replace(s, svc, 1, [_want("nightly", 60)])
+        assert store.set_paused(s, svc, "nightly", "user:ann").paused
+        resumed = store.set_paused(s, svc, "nightly", None)
+        assert (resumed.paused, resumed.paused_at) == (False, None)
+        with pytest.raises(NotFound, match="trigger 'weekly' of 'svc' is not registered"):
+            store.set_paused(s, svc, "weekly", "user:ann")
