@@ -8,6 +8,12 @@ import pytest
 from lockstep.errors import SpecError
 from lockstep.spec.cron import cron_problem, temporal_cron
 from lockstep.spec.load import load_spec
+from lockstep.spec.triggers import (
+    ResourceTrigger,
+    ScheduleTrigger,
+    UpstreamTrigger,
+    WebhookTrigger,
+)
 
 HEAD = """\
 name: nightly
@@ -37,6 +43,7 @@ def test_a_schedule_trigger_loads_with_its_fields() -> None:
     )
     spec = load_spec(text, "w.yaml").spec
     nightly, often = spec.triggers["nightly"], spec.triggers["often"]
+    assert isinstance(nightly, ScheduleTrigger) and isinstance(often, ScheduleTrigger)
     assert (nightly.cron, nightly.timezone, nightly.jitter) == (
         "30 2 * * mon-fri",
         "Europe/Paris",
@@ -75,7 +82,7 @@ def test_a_schedule_trigger_loads_with_its_fields() -> None:
         (
             "    every: 1m\n    params: {when: '${{ steps.build.outputs.x }}'}\n",
             11,
-            "may read only schedule.time",
+            "may read only schedule.*",
         ),
     ],
 )
@@ -104,3 +111,68 @@ def test_a_bad_trigger_id_is_refused() -> None:
 def test_accepted_cron_is_spelled_for_temporal(expression: str, temporal: str) -> None:
     assert cron_problem(expression) == ""
     assert temporal_cron(expression) == temporal
+
+
+EVENT_KINDS = (
+    "  hook:\n    kind: webhook\n    secret: HOOK_KEY\n    delivery: X-GitHub-Delivery\n"
+    "    filter: ${{ event.body.action == 'published' }}\n"
+    "    params: {ref: '${{ event.body.ref }}'}\n"
+    "  push:\n    kind: git\n    branches: [main, 'release/*']\n"
+    "    params: {commit: '${{ git.commit }}'}\n"
+    "  after-build:\n    kind: upstream\n    definition: build\n    status: [succeeded, failed]\n"
+    "    params: {image: '${{ upstream.outputs.image }}'}\n"
+    "  promoted:\n    kind: resource\n    tag: {definition: build, tag: $STAGING}\n"
+    "    params: {version: '${{ resource.new }}'}\n"
+)
+
+
+def test_every_event_kind_parses_with_its_fields() -> None:
+    spec = load_spec(HEAD + EVENT_KINDS, "w.yaml").spec
+    kinds = {tid: t.kind for tid, t in spec.triggers.items()}
+    assert kinds == {
+        "hook": "webhook",
+        "push": "git",
+        "after-build": "upstream",
+        "promoted": "resource",
+    }
+    hook = spec.triggers["hook"]
+    assert isinstance(hook, WebhookTrigger) and hook.auth == "hmac" and hook.secret == "HOOK_KEY"
+    upstream = spec.triggers["after-build"]
+    assert isinstance(upstream, UpstreamTrigger) and upstream.status == ["succeeded", "failed"]
+    promoted = spec.triggers["promoted"]
+    assert isinstance(promoted, ResourceTrigger) and promoted.tag is not None
+    assert promoted.tag.tag == "$STAGING"
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "says"),
+    [
+        ("    kind: carrier-pigeon\n", 9, "kind"),
+        ("    kind: webhook\n", 9, "secret"),
+        ("    kind: webhook\n    secret: lower\n", 11, "secret"),
+        (
+            "    kind: webhook\n    secret: K\n    filter: ${{ schedule.time != '' }}\n",
+            12,
+            "filter of trigger 'nightly' reads 'schedule'; this kind of trigger may read only event.*",
+        ),
+        ("    kind: upstream\n", 9, "definition"),
+        ("    kind: upstream\n    definition: build\n    status: [exploded]\n", 12, "status"),
+        ("    kind: resource\n", 9, "watches one thing"),
+        (
+            "    kind: resource\n    versions_of: a\n    tag: {definition: b}\n",
+            9,
+            "watches one thing",
+        ),
+        ("    kind: resource\n    tag: {definition: b, tag: LIVE}\n", 11, "tag"),
+        (
+            "    kind: git\n    params: {c: '${{ upstream.outputs.x }}'}\n",
+            11,
+            "may read only git.*",
+        ),
+    ],
+)
+def test_a_bad_event_trigger_is_refused_at_its_position(body: str, line: int, says: str) -> None:
+    with pytest.raises(SpecError) as info:
+        load_spec(HEAD + "  nightly:\n" + body, "w.yaml")
+    message = str(info.value)
+    assert f"w.yaml:{line}:" in message and says in message, message

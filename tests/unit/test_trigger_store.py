@@ -7,9 +7,11 @@ import pytest
 
 from lockstep.errors import NotFound
 from lockstep.storage import registry as reg
+from lockstep.storage import trigger_fires as fires
 from lockstep.storage import triggers as store
 from lockstep.storage import versions as versions_store
 from lockstep.storage.database import Database
+from lockstep.storage.trigger_fires import NewFire
 from lockstep.storage.triggers import Wanted
 
 
@@ -67,3 +69,38 @@ def test_a_trigger_is_resumed_and_an_unknown_one_is_not_found(db: Database) -> N
         assert (resumed.paused, resumed.paused_at) == (False, None)
         with pytest.raises(NotFound, match="trigger 'weekly' of 'svc' is not registered"):
             store.set_paused(s, svc, "weekly", "user:ann")
+
+
+def _event(key: str) -> NewFire:
+    return NewFire(
+        trigger="hook",
+        kind="webhook",
+        key=key,
+        event={"body": {"n": key}},
+        cause={"kind": "webhook", "trigger": "hook", "delivery": key},
+    )
+
+
+def test_a_fire_is_recorded_once_per_key_and_its_history_reads_newest_first(
+    db: Database,
+) -> None:
+    with db.session() as s:
+        svc = reg.definition_row(s, "default", "svc")
+        first, new = fires.record(s, svc, _event("d-1"))
+        again, again_new = fires.record(s, svc, _event("d-1"))
+        second, _ = fires.record(s, svc, _event("d-2"))
+        # the same key on another definition is another event
+        _, other_new = fires.record(s, reg.definition_row(s, "default", "other"), _event("d-1"))
+    assert (new, again_new, other_new) == (True, False, True)
+    assert again.id == first.id and first.status == fires.ACCEPTED
+    with db.session() as s:
+        done = fires.finish(s, first.id, fires.FIRED, run_id="r-1")
+        # only d-2 (of svc) and d-1 (of other) wait
+        assert sorted((p.definition, p.key) for p in fires.pending(s)) == [
+            ("other", "d-1"),
+            ("svc", "d-2"),
+        ]
+        history = fires.history(s, reg.definition_row(s, "default", "svc"), "hook")
+    assert (done.status, done.run_id, done.event) == ("fired", "r-1", {"body": {"n": "d-1"}})
+    assert [(f.key, f.status) for f in history] == [("d-2", "accepted"), ("d-1", "fired")]
+    assert second.cause["delivery"] == "d-2"

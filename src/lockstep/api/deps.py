@@ -28,6 +28,7 @@ from lockstep.services.triggers import TriggerService
 from lockstep.services.versions import VersionService
 from lockstep.services.workers import WorkerService
 from lockstep.settings import Settings
+from lockstep.triggers.dispatch import Dispatcher
 
 PROJECT_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 
@@ -49,6 +50,8 @@ class Services:
     workers: WorkerService
     audit: AuditService
     triggers: TriggerService
+    #: hands events (webhooks, pushes, upstream runs, tag moves, a person's fire) to triggers
+    dispatcher: Dispatcher
     auth: bool = True
     engine_address: str = ""  # host:port of Temporal, for workers on other hosts
 

@@ -28,6 +28,7 @@ from lockstep.storage.blobs import BlobStore
 from lockstep.storage.database import Database
 from lockstep.storage.logs import DirectoryLogStore
 from lockstep.storage.stores import blob_store
+from lockstep.triggers.dispatch import Dispatcher
 
 if TYPE_CHECKING:
     # the engine side (Temporal's client, workers, executors, Docker's client) is imported
@@ -180,6 +181,8 @@ class ControlPlane:
             return []
         worker = trigger_worker(client, queue, versions, self.services.runs)
         self._tasks.append(asyncio.create_task(registry.reconcile()))
+        # events acknowledged just before a crash (a webhook's 202) are handled now
+        self._tasks.append(asyncio.create_task(self.services.dispatcher.sweep()))
         self._tasks.append(asyncio.create_task(worker.run()))
         return [worker]
 
@@ -195,6 +198,7 @@ class ControlPlane:
         db = self._db
         assert db is not None
         versions = VersionService(settings=self.settings, db=db, registry=registry, runs=runs)
+        triggers = TriggerService(db)
         return Services(
             self.settings,
             runs,
@@ -208,7 +212,8 @@ class ControlPlane:
             secrets=SecretService(db, box),
             workers=WorkerService(db, logs),
             audit=AuditService(db),
-            triggers=TriggerService(db),
+            triggers=triggers,
+            dispatcher=Dispatcher(versions, triggers),
             auth=self.auth,
             engine_address=self.temporal_address,
         )

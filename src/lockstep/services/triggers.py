@@ -4,17 +4,20 @@ when it moves, and a person's pause. Making the Temporal Schedules match is
 
 from __future__ import annotations
 
+import builtins
 from typing import Protocol
 
 from sqlalchemy.orm import Session
 
-from lockstep.errors import EngineUnavailable
+from lockstep.errors import EngineUnavailable, NotFound
 from lockstep.storage import registry as reg
+from lockstep.storage import trigger_fires as fires
 from lockstep.storage import triggers as store
 from lockstep.storage.database import Database
+from lockstep.storage.trigger_fires import FireRecord, NewFire
 from lockstep.storage.triggers import Registered, Wanted
 
-__all__ = ["Registered", "ScheduleControl", "TriggerService", "Wanted"]
+__all__ = ["FireRecord", "NewFire", "Registered", "ScheduleControl", "TriggerService", "Wanted"]
 
 
 class ScheduleControl(Protocol):
@@ -57,24 +60,63 @@ class TriggerService:
 
     async def fire_times(self, registered: Registered) -> dict[str, str | None]:
         """When the trigger fires next and fired last (None without an engine)."""
-        if self.control is None:
+        if self.control is None or not registered.schedule_id:
             return {"next_fire": None, "last_fire": None}
         return await self.control.fire_times(registered.schedule_id)
 
     async def pause(self, project: str, definition: str, trigger: str, by: str) -> Registered:
         """Stop a trigger's fires until resumed, whatever versions go live meanwhile."""
-        control = self._control()
         got = await self._set(project, definition, trigger, by)
-        await control.pause(got.schedule_id, f"paused by {by}")
+        if got.schedule_id:  # an event trigger's pause is its row: dispatch reads it
+            await self._control().pause(got.schedule_id, f"paused by {by}")
         return got
 
     async def resume(self, project: str, definition: str, trigger: str, by: str) -> Registered:
         """Undo a pause (a trigger its version disables stays still)."""
-        control = self._control()
         got = await self._set(project, definition, trigger, None)
-        if not got.paused:
-            await control.unpause(got.schedule_id, f"resumed by {by}")
+        if got.schedule_id and not got.paused:
+            await self._control().unpause(got.schedule_id, f"resumed by {by}")
         return got
+
+    async def registered(self, project: str, definition: str, trigger: str) -> Registered:
+        """One registered trigger (NotFound when the live version has no such trigger)."""
+        for row in await self.list(project, definition):
+            if row.trigger == trigger:
+                return row
+        raise NotFound(
+            f"trigger '{trigger}' of '{definition}' is not registered "
+            "(the triggers of the version $LIVE names are)"
+        )
+
+    async def of_kind(self, project: str, kind: str) -> builtins.list[Registered]:
+        """The project's registered triggers of ``kind`` (who listens for an event)."""
+        return [r for r in await self.list(project) if r.kind == kind]
+
+    async def record_fire(
+        self, project: str, definition: str, new: NewFire
+    ) -> tuple[FireRecord, bool]:
+        """Record an event for a trigger once per key: (the fire, whether it is new)."""
+        return await self._db.call(
+            lambda s: fires.record(s, reg.definition_row(s, project, definition), new)
+        )
+
+    async def finish_fire(
+        self, fire_id: str, status: str, *, run_id: str | None = None, error: str | None = None
+    ) -> FireRecord:
+        return await self._db.call(
+            lambda s: fires.finish(s, fire_id, status, run_id=run_id, error=error)
+        )
+
+    async def history(
+        self, project: str, definition: str, trigger: str, limit: int = 50
+    ) -> builtins.list[FireRecord]:
+        await self.registered(project, definition, trigger)
+        return await self._db.call(
+            lambda s: fires.history(s, reg.definition_row(s, project, definition), trigger, limit)
+        )
+
+    async def pending_fires(self) -> builtins.list[FireRecord]:
+        return await self._db.call(fires.pending)
 
     def _control(self) -> ScheduleControl:
         if self.control is None:

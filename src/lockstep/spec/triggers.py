@@ -1,8 +1,11 @@
-"""``triggers:`` in workflow.yaml: what starts a run by itself. This slice knows ``schedule``.
+"""``triggers:`` in workflow.yaml: what starts a run by itself — a ``schedule``, a signed
+``webhook`` delivery, a ``git`` push to a followed ref, an ``upstream`` run finishing, or a
+``resource`` (a tag, a definition's versions) changing.
 
 The models hold the shape; ``check_triggers`` adds what a type cannot say (a cron expression
 that parses, an IANA time zone that exists, exactly one of ``cron``/``every``, a window that
-ends after it starts, params that only read ``schedule.*``), each at its field's position.
+ends after it starts, params and filters that read only their kind's event root), each at its
+field's position.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, StringConstraints, Tag
 
 from lockstep.spec.cron import cron_problem
 from lockstep.spec.durations import Duration, parse_duration
@@ -22,7 +25,7 @@ from lockstep.spec.expressions import (
     find_templates,
     references,
 )
-from lockstep.spec.names import ENV_NAME_PATTERN
+from lockstep.spec.names import ENV_NAME_PATTERN, NAME_PATTERN, SECRET_NAME_PATTERN
 from lockstep.spec.yamlsafe import pointer
 
 TRIGGER_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
@@ -32,8 +35,17 @@ ParamName = Annotated[str, StringConstraints(pattern=ENV_NAME_PATTERN, max_lengt
 OVERLAP = ("skip", "buffer_one", "allow", "cancel_other")
 #: Temporal refuses a catch-up window below this; asking for less is a typo, said so early
 MIN_CATCHUP_SECONDS = 10.0
-#: what a schedule trigger's params may read
-SCHEDULE_ROOTS = frozenset({"schedule"})
+#: what each kind's params and filter may read: its event, under one root
+EVENT_ROOT = {
+    "schedule": "schedule",
+    "webhook": "event",
+    "git": "git",
+    "upstream": "upstream",
+    "resource": "resource",
+}
+#: a tag's name (``$LIVE``, ``$STAGING``…)
+TAG_PATTERN = r"^\$[A-Z_]+$"
+RunStatusName = Literal["succeeded", "failed", "cancelled"]
 
 
 class ScheduleTrigger(BaseModel):
@@ -62,8 +74,101 @@ class ScheduleTrigger(BaseModel):
     enabled: bool = True
 
 
-#: every kind of trigger (one member today)
-TriggerSpec = ScheduleTrigger
+class _EventTrigger(BaseModel):
+    """What every trigger fired by an event has: params and a condition over the event."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    params: dict[ParamName, Any] = Field(
+        default_factory=dict, description="params of each run, templates over the event"
+    )
+    filter: str | None = Field(
+        None, max_length=2000, description="${{ condition }} over the event; false: no run"
+    )
+    enabled: bool = True
+
+
+class WebhookTrigger(_EventTrigger):
+    """Start a run when a signed HTTP delivery arrives at
+    ``POST /api/v1/hooks/{project}/{definition}/{trigger}``."""
+
+    kind: Literal["webhook"]
+    secret: str = Field(
+        pattern=SECRET_NAME_PATTERN,
+        max_length=128,
+        description="the project secret that signs (hmac) or is the bearer token (token)",
+    )
+    auth: Literal["hmac", "token"] = Field(
+        "hmac", description="hmac: 'sha256=<hex>' of the body in signature_header; token: bearer"
+    )
+    signature_header: str = Field(
+        "X-Hub-Signature-256", max_length=100, description="where an hmac signature arrives"
+    )
+    delivery: str | None = Field(
+        None,
+        max_length=2000,
+        description="the delivery id that deduplicates: a header name, or ${{ … }} over event",
+    )
+
+
+class GitTrigger(_EventTrigger):
+    """Start a run of each instance following a ref when a push moves it to a new commit."""
+
+    kind: Literal["git"]
+    branches: list[Annotated[str, StringConstraints(max_length=255)]] = Field(
+        default_factory=list, max_length=50, description="branch globs (none: every branch)"
+    )
+    tags: list[Annotated[str, StringConstraints(max_length=255)]] = Field(
+        default_factory=list, max_length=50, description="git tag globs (none: no tag)"
+    )
+
+
+class UpstreamTrigger(_EventTrigger):
+    """Start a run when a run of another definition (optionally instance) finishes."""
+
+    kind: Literal["upstream"]
+    definition: str = Field(pattern=NAME_PATTERN, max_length=100)
+    instance: str | None = Field(None, max_length=100)
+    status: list[RunStatusName] = Field(
+        default_factory=lambda: list[RunStatusName](["succeeded"]),
+        min_length=1,
+        description="which endings fire",
+    )
+
+
+class TagWatch(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    definition: str = Field(pattern=NAME_PATTERN, max_length=100)
+    tag: str = Field("$LIVE", pattern=TAG_PATTERN)
+
+
+class ResourceTrigger(_EventTrigger):
+    """Start a run when a watched versioned input changes, with its old and new value."""
+
+    kind: Literal["resource"]
+    tag: TagWatch | None = Field(None, description="a tag that moves to another version")
+    versions_of: str | None = Field(
+        None, pattern=NAME_PATTERN, max_length=100, description="a definition's new versions"
+    )
+
+
+def _kind(value: Any) -> str:
+    # a trigger that names no kind is a schedule (the first kind, and the common one)
+    if isinstance(value, dict):
+        return str(value.get("kind", "schedule"))
+    return str(getattr(value, "kind", "schedule"))
+
+
+#: every kind of trigger, told apart by ``kind``
+TriggerSpec = Annotated[
+    Annotated[ScheduleTrigger, Tag("schedule")]
+    | Annotated[WebhookTrigger, Tag("webhook")]
+    | Annotated[GitTrigger, Tag("git")]
+    | Annotated[UpstreamTrigger, Tag("upstream")]
+    | Annotated[ResourceTrigger, Tag("resource")],
+    Discriminator(_kind),
+]
 
 
 def check_triggers(data: Any, add: Callable[[str, str], None]) -> None:
@@ -71,8 +176,30 @@ def check_triggers(data: Any, add: Callable[[str, str], None]) -> None:
     if not isinstance(data, dict):
         return
     for tid, trigger in data.items():
-        if isinstance(trigger, dict) and trigger.get("kind", "schedule") == "schedule":
+        if not isinstance(trigger, dict):
+            continue
+        kind = trigger.get("kind", "schedule")
+        if kind == "schedule":
             _check_schedule(str(tid), trigger, add)
+        elif kind == "resource" and (trigger.get("tag") is None) == (
+            trigger.get("versions_of") is None
+        ):
+            add(
+                f"resource trigger '{tid}' watches one thing: write 'tag' or 'versions_of'",
+                pointer("triggers", tid),
+            )
+        root = EVENT_ROOT.get(str(kind))
+        if root is None:
+            continue
+        params = trigger.get("params")
+        if isinstance(params, dict):
+            for name, value in params.items():
+                _check_template(str(tid), f"param '{name}'", value, root, add, "params", name)
+        condition = trigger.get("filter")
+        if isinstance(condition, str):
+            if "${{" not in condition:  # a bare condition is CEL too, as a step's `if` is
+                condition = "${{ " + condition + " }}"
+            _check_template(str(tid), "filter", condition, root, add, "filter")
 
 
 def _check_schedule(tid: str, trigger: dict[str, Any], add: Callable[[str, str], None]) -> None:
@@ -110,30 +237,32 @@ def _check_schedule(tid: str, trigger: dict[str, Any], add: Callable[[str, str],
             f"end_at of trigger '{tid}' is not after its start_at",
             pointer("triggers", tid, "end_at"),
         )
-    params = trigger.get("params")
-    if isinstance(params, dict):
-        for name, value in params.items():
-            _check_param(tid, str(name), value, add)
 
 
-def _check_param(tid: str, name: str, value: Any, add: Callable[[str, str], None]) -> None:
+def _check_template(
+    tid: str,
+    what: str,
+    value: Any,
+    root: str,
+    add: Callable[[str, str], None],
+    *where: str,
+) -> None:
     if not isinstance(value, str):
         return
-    ptr = pointer("triggers", tid, "params", name)
+    ptr = pointer("triggers", tid, *where)
     try:
-        templates = find_templates(value)
-        for template in templates:
+        for template in find_templates(value):
             compile_expression(template.source)
             for chain in references(template.source):
-                if chain[0] not in SCHEDULE_ROOTS:
+                if chain[0] != root:
                     add(
-                        f"param '{name}' of trigger '{tid}' reads '{chain[0]}'; "
-                        "a schedule's params may read only schedule.time",
+                        f"{what} of trigger '{tid}' reads '{chain[0]}'; "
+                        f"this kind of trigger may read only {root}.*",
                         ptr,
                     )
                     return
     except ExpressionError as err:
-        add(f"param '{name}' of trigger '{tid}': {err.message}", ptr)
+        add(f"{what} of trigger '{tid}': {err.message}", ptr)
 
 
 def _seconds(value: Any) -> float | None:

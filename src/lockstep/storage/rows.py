@@ -406,22 +406,3 @@ class CacheEntryRow(Base):
     outputs_json: Mapped[str] = mapped_column(Text)
     artifacts_json: Mapped[str] = mapped_column(Text)
     created_at: Mapped[str] = mapped_column(String(32))
-
-
-class TriggerRow(Base):
-    """A registered trigger: the one of ``trigger_id`` of a definition's version that $LIVE
-    named last, and the Temporal Schedule made for it."""
-
-    __tablename__ = "triggers"
-
-    definition_id: Mapped[str] = mapped_column(ForeignKey("definitions.id"), primary_key=True)
-    trigger_id: Mapped[str] = mapped_column(String(63), primary_key=True)
-    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(16))
-    version: Mapped[int] = mapped_column(Integer)
-    spec_json: Mapped[str] = mapped_column(Text)
-    schedule_id: Mapped[str] = mapped_column(String(255))
-    registered_at: Mapped[str] = mapped_column(String(32))
-    #: a person's pause: it holds across versions until resumed (``enabled: false`` is the spec's)
-    paused_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
-    paused_at: Mapped[str | None] = mapped_column(String(32), nullable=True)

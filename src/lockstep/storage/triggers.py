@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from lockstep.clock import utcnow
 from lockstep.errors import NotFound
-from lockstep.storage.rows import DefinitionRow, TriggerRow
+from lockstep.storage.rows import DefinitionRow
+from lockstep.storage.trigger_rows import TriggerRow
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Registering a definition's triggers: when ``$LIVE`` moves to a version, that version's
-schedule triggers become (or update) their Temporal Schedules, each running that version by
-number (explicit: a later tag move re-registers them for the new version).
+triggers are recorded as the definition's, each running that version by number (explicit: a
+later tag move re-registers them for the new version). Schedule triggers also become (or
+update) their Temporal Schedules; the other kinds wait for their event (``triggers/dispatch``).
 
 The table of registered triggers (``services/triggers``) is written first and says which
 Schedules should exist; a trigger the new version no longer has loses its Schedule.
@@ -45,6 +46,11 @@ class TriggerRegistry:
         spec = getattr(loaded, "spec", None)
         # a state machine has no triggers: key yet; going live removes the earlier version's
         triggers = spec.triggers if isinstance(spec, WorkflowSpec) else {}
+        timed = {
+            tid: trigger
+            for tid, trigger in triggers.items()
+            if isinstance(trigger, ScheduleTrigger)
+        }
         requests = {
             tid: FireRequest(
                 project=project,
@@ -53,14 +59,15 @@ class TriggerRegistry:
                 selector=f"{definition}@{number}",
                 params=dict(trigger.params),
             )
-            for tid, trigger in triggers.items()
+            for tid, trigger in timed.items()
         }
         wanted = [
             Wanted(
                 trigger=tid,
                 kind=trigger.kind,
                 spec=trigger.model_dump(mode="json"),
-                schedule_id=schedules.schedule_id(project, definition, tid),
+                # only a schedule has a Temporal Schedule; an event trigger waits for its event
+                schedule_id=schedules.schedule_id(project, definition, tid) if tid in timed else "",
             )
             for tid, trigger in triggers.items()
         ]
@@ -68,7 +75,7 @@ class TriggerRegistry:
         paused = {r.trigger: r.paused_by is not None for r in registered}
         made: list[str] = []
         try:
-            for tid, trigger in triggers.items():
+            for tid, trigger in timed.items():
                 made.append(
                     await schedules.put(
                         self._client, requests[tid], trigger, self._queue, paused=paused[tid]
@@ -76,15 +83,20 @@ class TriggerRegistry:
                 )
                 log.info("trigger.registered", extra={"trigger": tid, "definition": definition})
             for old in gone:
+                if not old.schedule_id:
+                    continue
                 await schedules.remove(self._client, old.schedule_id)
                 log.info(
                     "trigger.removed", extra={"trigger": old.trigger, "definition": definition}
                 )
             # a pause, resume or another tag move may have written its row between our read
             # and our put: whatever the rows say now wins
-            put = {tid: (number, paused[tid]) for tid in triggers}
+            put = {tid: (number, paused[tid]) for tid in timed}
             for row in await self._triggers.list(project, definition):
-                if put.get(row.trigger) != (row.version, row.paused_by is not None):
+                if row.schedule_id and put.get(row.trigger) != (
+                    row.version,
+                    row.paused_by is not None,
+                ):
                     await self._put_row(row)
         except RPCError as exc:
             raise EngineUnavailable(
@@ -98,6 +110,8 @@ class TriggerRegistry:
         Temporal half failed, a Schedule lost); returns how many were put. At server start."""
         done = 0
         for row in await self._triggers.every():
+            if not row.schedule_id:
+                continue
             try:
                 await self._put_row(row)
                 done += 1

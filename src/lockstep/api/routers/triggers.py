@@ -1,5 +1,5 @@
-"""Registered triggers of a project, paused and resumed by a person (issue 15; fire,
-history and backfill come next)."""
+"""Registered triggers of a project: listed, paused and resumed, fired by a person, and the
+history of their fires."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
+from pydantic import BaseModel, ConfigDict, Field
 
 from lockstep.api.deps import Access, Services, require, services
 
@@ -44,6 +45,40 @@ async def resume_trigger(
 ) -> dict[str, Any]:
     got = await svc.triggers.resume(access.project, definition, trigger, _who(access))
     return asdict(got)
+
+
+class FireIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    params: dict[str, Any] = Field(
+        default_factory=dict, max_length=100, description="params that win over the trigger's"
+    )
+
+
+@router.post("/projects/{project}/triggers/{definition}/{trigger}/fire")
+async def fire_trigger(
+    definition: DefName, trigger: TriggerId, body: FireIn, svc: Svc, access: Write
+) -> dict[str, Any]:
+    """Fire a trigger now, as a person (recorded as a manual run of it; a paused trigger
+    fires too): the fire, with the run it made or why none."""
+    fire = await svc.dispatcher.fire_manually(
+        access.project, definition, trigger, body.params, access.principal.name
+    )
+    return asdict(fire)
+
+
+@router.get("/projects/{project}/triggers/{definition}/{trigger}/history")
+async def trigger_history(
+    definition: DefName,
+    trigger: TriggerId,
+    svc: Svc,
+    access: Annotated[Access, Depends(require("triggers:read"))],
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> list[dict[str, Any]]:
+    """The trigger's fires, newest first: each event's key, what became of it (fired,
+    filtered, skipped, failed, or accepted and not yet handled), its run or its error."""
+    return [
+        asdict(f) for f in await svc.triggers.history(access.project, definition, trigger, limit)
+    ]
 
 
 def _who(access: Access) -> str:
