@@ -42,6 +42,8 @@ class FireRecord:
     cause: dict[str, Any]
     created_at: str
     payload_digest: str | None = None
+    selector: str | None = None
+    instance: str | None = None
     run_id: str | None = None
     error: str | None = None
     finished_at: str | None = None
@@ -55,6 +57,9 @@ class NewFire:
     event: dict[str, Any]
     cause: dict[str, Any]
     payload_digest: str | None = None
+    #: what to run instead of the registered version (e.g. an instance at a pushed commit)
+    selector: str | None = None
+    instance: str | None = None
 
 
 def record(s: Session, definition: DefinitionRow, new: NewFire) -> tuple[FireRecord, bool]:
@@ -73,6 +78,8 @@ def record(s: Session, definition: DefinitionRow, new: NewFire) -> tuple[FireRec
         event_json=json.dumps(new.event, sort_keys=True),
         cause_json=json.dumps(new.cause, sort_keys=True),
         payload_digest=new.payload_digest,
+        selector=new.selector,
+        instance=new.instance,
         created_at=utcnow(),
     )
     try:
@@ -153,6 +160,8 @@ def _out(row: TriggerFireRow, definition: DefinitionRow) -> FireRecord:
         cause=json.loads(row.cause_json),
         created_at=row.created_at,
         payload_digest=row.payload_digest,
+        selector=row.selector,
+        instance=row.instance,
         run_id=row.run_id,
         error=row.error,
         finished_at=row.finished_at,

@@ -37,6 +37,9 @@ class Event:
     data: dict[str, Any]
     cause: Cause
     payload_digest: str | None = None
+    #: what to run instead of the registered version (a push runs an instance at its commit)
+    selector: str | None = None
+    instance: str | None = None
 
 
 class Dispatcher:
@@ -56,6 +59,8 @@ class Dispatcher:
                 event=event.data,
                 cause=event.cause.model_dump(mode="json", exclude_none=True),
                 payload_digest=event.payload_digest,
+                selector=event.selector,
+                instance=event.instance,
             ),
         )
 
@@ -89,8 +94,9 @@ class Dispatcher:
         try:
             run, _ = await self._versions.run(
                 fire.project,
-                f"{fire.definition}@{trigger.version}",
+                fire.selector or f"{fire.definition}@{trigger.version}",
                 params={**rendered, **given},
+                instance=fire.instance,
                 cause=Cause.model_validate(fire.cause),
                 idempotency_key=f"{fire.kind}:{fire.definition}:{fire.trigger}:{fire.key}"[:200],
             )

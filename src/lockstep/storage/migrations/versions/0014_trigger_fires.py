@@ -29,6 +29,8 @@ def upgrade() -> None:
         sa.Column("event_json", sa.Text, nullable=False),
         sa.Column("cause_json", sa.Text, nullable=False),
         sa.Column("payload_digest", sa.String(100), nullable=True),
+        sa.Column("selector", sa.String(255), nullable=True),
+        sa.Column("instance", sa.String(100), nullable=True),
         sa.Column("run_id", sa.String(64), nullable=True),
         sa.Column("error", sa.Text, nullable=True),
         sa.Column("created_at", sa.String(32), nullable=False),
