@@ -82,6 +82,11 @@ POLICY: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/projects/{project}/instances"): "viewer",
     ("POST", "/api/v1/projects/{project}/instances/{name}/runs"): "operator",
     ("POST", "/api/v1/projects/{project}/runs/{run_id}/rerun"): "operator",
+    ("GET", "/api/v1/projects/{project}/triggers"): "viewer",
+    ("POST", "/api/v1/projects/{project}/triggers/{definition}/{trigger}/pause"): "maintainer",
+    ("POST", "/api/v1/projects/{project}/triggers/{definition}/{trigger}/resume"): "maintainer",
+    ("POST", "/api/v1/projects/{project}/triggers/{definition}/{trigger}/fire"): "maintainer",
+    ("GET", "/api/v1/projects/{project}/triggers/{definition}/{trigger}/history"): "viewer",
 }
 BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/projects"): {"name": "made-by-matrix"},
