@@ -136,9 +136,19 @@ class GitTriggers:
                 else:
                     names = [""]  # no instance: the definition itself at the commit
                 for name in names:
-                    fire, _ = await self._dispatcher.accept(
-                        registered, _event(registered, repository, move, name or None)
-                    )
+                    event = _event(registered, repository, move, name or None)
+                    try:
+                        fire, _ = await self._dispatcher.accept(registered, event)
+                    except Unavailable:
+                        raise  # the database is away: the scan is not recorded, seen again
+                    except LockstepError as exc:
+                        # e.g. the definition archived meanwhile: this fire cannot be, but it
+                        # must not hold back the repository's scans for ever
+                        log.warning(
+                            "trigger.git_fire_refused",
+                            extra={"trigger": registered.trigger, "error": str(exc)},
+                        )
+                        continue
                     fires.append(fire)
         return fires
 
