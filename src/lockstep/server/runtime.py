@@ -29,6 +29,7 @@ from lockstep.storage.database import Database
 from lockstep.storage.logs import DirectoryLogStore
 from lockstep.storage.stores import blob_store
 from lockstep.triggers.dispatch import Dispatcher
+from lockstep.triggers.git import GitTriggers
 
 if TYPE_CHECKING:
     # the engine side (Temporal's client, workers, executors, Docker's client) is imported
@@ -199,13 +200,18 @@ class ControlPlane:
         assert db is not None
         versions = VersionService(settings=self.settings, db=db, registry=registry, runs=runs)
         triggers = TriggerService(db)
+        instances = InstanceService(db=db, runs=runs, versions=versions)
+        dispatcher = Dispatcher(versions, triggers, instances)
+        # wired whatever the role: a scan never records a move without its git fires (a fire
+        # the engine cannot take yet stays accepted for the sweep at the server's start)
+        registry.ref_listener = GitTriggers(dispatcher, triggers, instances, registry)
         return Services(
             self.settings,
             runs,
             blobs,
             registry,
             poller,
-            InstanceService(db=db, runs=runs, versions=versions),
+            instances,
             versions,
             projects=ProjectService(db),
             tokens=TokenService(db),
@@ -213,7 +219,7 @@ class ControlPlane:
             workers=WorkerService(db, logs),
             audit=AuditService(db),
             triggers=triggers,
-            dispatcher=Dispatcher(versions, triggers),
+            dispatcher=dispatcher,
             auth=self.auth,
             engine_address=self.temporal_address,
         )

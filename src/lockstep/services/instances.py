@@ -56,18 +56,24 @@ class InstanceService:
         params: list[str],
         cause: Cause,
         typed: dict[str, Any] | None = None,
+        at: str | None = None,
+        idempotency_key: str | None = None,
     ) -> RunRecord:
+        """Run the instance with its default params and pool; ``at`` (a commit a push moved
+        its ref to) replaces its ref, so the run is locked to that commit whatever the ref
+        does before it starts."""
         inst = await self._db.call(lambda s: store.get_instance(s, project, name))
         definition = await self._db.call(lambda s: _definition(s, inst.definition_id))
         record, _ = await self._versions.run(
             project,
-            parse_selector(f"{definition.name}@{inst.ref}"),
+            parse_selector(f"{definition.name}@{at or inst.ref}"),
             defaults=json.loads(inst.params_json),
             params=typed,
             args=params,
             cause=cause,
             instance=inst.name,
             pool=inst.pool,
+            idempotency_key=idempotency_key,
         )
         return record
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy.orm import Session
 
@@ -30,6 +30,7 @@ from lockstep.storage import secrets as secret_store
 from lockstep.storage.database import Database
 from lockstep.storage.registry import DefinitionInfo
 from lockstep.storage.rows import RepositoryRow
+from lockstep.storage.trigger_fires import FireRecord
 
 if TYPE_CHECKING:
     from lockstep.spec.models import SourceSpec
@@ -73,6 +74,20 @@ class RepositoryInfo:
         )
 
 
+class RefListener(Protocol):
+    """Hears the refs a scan saw move (``triggers/git``; services cannot import triggers/).
+
+    ``record`` runs before the scan is recorded: the refs a scan records are the "seen"
+    marker, so what a move fires is written first, and a scan that dies in between is seen
+    again by the next one (a fire is recorded once per key). ``handle`` runs after."""
+
+    async def record(
+        self, project: str, repository: str, before: dict[str, str], after: dict[str, str]
+    ) -> list[FireRecord]: ...
+
+    async def handle(self, fires: list[FireRecord]) -> None: ...
+
+
 class RegistryService:
     def __init__(self, *, settings: Settings, db: Database, box: SecretBox, root: Path) -> None:
         self._settings = settings
@@ -80,6 +95,8 @@ class RegistryService:
         self._box = box
         self.mirrors = MirrorCache(root)
         self._scan_locks: dict[tuple[str, str], asyncio.Lock] = {}
+        #: set by the control plane: git triggers fire on the moves a scan sees
+        self.ref_listener: RefListener | None = None
 
     def _remote(self, url: str) -> RemoteUrl:
         return parse_remote(
@@ -160,13 +177,23 @@ class RegistryService:
         except LockstepError as exc:
             error = str(exc)
         final = result or ScanResult(refs={}, changed=False)
+        fires: list[FireRecord] = []
+        if self.ref_listener is not None and final.changed and repo.refs_json:
+            # the first scan of a repository is no push: nothing it sees has moved
+            # (a failure here raises: the refs stay unrecorded and the next scan tries again)
+            fires = await self.ref_listener.record(
+                project, name, json.loads(repo.refs_json), final.refs
+            )
 
         def _record(s: Session) -> RepositoryInfo:
             row = store.get_repository(s, project, name)
             store.record_scan(s, row, final, error=error)
             return RepositoryInfo.of(row)
 
-        return await self._db.call(_record), result
+        info = await self._db.call(_record)
+        if fires and self.ref_listener is not None:
+            await self.ref_listener.handle(fires)
+        return info, result
 
     async def repositories(self, project: str) -> list[RepositoryInfo]:
         rows = await self._db.call(lambda s: store.list_repositories(s, project))

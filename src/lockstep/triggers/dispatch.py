@@ -19,6 +19,8 @@ from typing import Any
 
 from lockstep.errors import InvalidRequest, LockstepError, NotFound, Unavailable
 from lockstep.records import Cause, CauseKind
+from lockstep.registry.selectors import parse_selector
+from lockstep.services.instances import InstanceService
 from lockstep.services.triggers import FireRecord, NewFire, Registered, TriggerService
 from lockstep.services.versions import VersionService
 from lockstep.spec.expressions import condition_source, evaluate, render
@@ -43,9 +45,15 @@ class Event:
 
 
 class Dispatcher:
-    def __init__(self, versions: VersionService, triggers: TriggerService) -> None:
+    def __init__(
+        self,
+        versions: VersionService,
+        triggers: TriggerService,
+        instances: InstanceService | None = None,
+    ) -> None:
         self._versions = versions
         self._triggers = triggers
+        self._instances = instances
 
     async def accept(self, trigger: Registered, event: Event) -> tuple[FireRecord, bool]:
         """Record ``event`` for ``trigger`` (once per key): (the fire, whether it is new)."""
@@ -91,15 +99,30 @@ class Dispatcher:
             }
         except LockstepError as exc:
             return await self._finish(fire, status.FAILED, error=str(exc))
+        key = f"{fire.kind}:{fire.definition}:{fire.trigger}:{fire.key}"[:200]
+        cause = Cause.model_validate(fire.cause)
         try:
-            run, _ = await self._versions.run(
-                fire.project,
-                fire.selector or f"{fire.definition}@{trigger.version}",
-                params={**rendered, **given},
-                instance=fire.instance,
-                cause=Cause.model_validate(fire.cause),
-                idempotency_key=f"{fire.kind}:{fire.definition}:{fire.trigger}:{fire.key}"[:200],
-            )
+            if fire.instance is not None and self._instances is not None:
+                # an instance's run: its default params and pool, at the fire's commit
+                at = parse_selector(fire.selector).value if fire.selector else None
+                run = await self._instances.run(
+                    fire.project,
+                    fire.instance,
+                    params=[],
+                    typed={**rendered, **given},
+                    cause=cause,
+                    at=at,
+                    idempotency_key=key,
+                )
+            else:
+                run, _ = await self._versions.run(
+                    fire.project,
+                    fire.selector or f"{fire.definition}@{trigger.version}",
+                    params={**rendered, **given},
+                    instance=fire.instance,
+                    cause=cause,
+                    idempotency_key=key,
+                )
         except Unavailable:
             raise
         except LockstepError as exc:
