@@ -64,6 +64,8 @@ def env_for(home: Path, **extra: str) -> dict[str, str]:
     # never a developer's `lockstep login` context: it would send commands to their server
     env["LOCKSTEP_CONFIG_DIR"] = str(home.parent / f"{home.name}-config")
     env["LOCKSTEP_KILL_GRACE"] = "1"
+    # the tests' schedules fire every 2s (a real server refuses less than a minute)
+    env["LOCKSTEP_SCHEDULE_MIN_INTERVAL"] = "1"
     env.update(extra)
     return env
 

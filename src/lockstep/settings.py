@@ -95,6 +95,11 @@ class Settings(BaseSettings):
     http_max_connections: int = Field(1000, ge=1, le=100_000)
     #: how often the server starts queued runs that have no workflow yet (the engine was down)
     reconcile_interval: float = Field(10.0, gt=0, le=3600, description="seconds")
+    #: a schedule trigger firing more often than this is refused when its version goes live
+    schedule_min_interval: float = Field(60.0, gt=0, le=86400, description="seconds")
+    #: how many upstream-fired runs may follow one another (A fires B fires C…) before the
+    #: next fire is recorded failed instead of making a run
+    upstream_max_depth: int = Field(10, ge=1, le=1000)
     kill_grace: float = Field(5.0, ge=0, le=300, description="SIGTERM → SIGKILL, seconds")
     worker_concurrency: int = Field(16, ge=1, le=1000)
     max_spec_bytes: int = 1024 * 1024

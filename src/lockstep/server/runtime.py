@@ -166,17 +166,25 @@ class ControlPlane:
         return self.services
 
     def _triggers(self, client: Client) -> list[Any]:
-        """Registration of triggers when ``$LIVE`` moves; in the server, the worker their
-        Schedules' fires run on (a one-shot CLI process serves none)."""
+        """Registration of triggers when ``$LIVE`` moves (checked before it moves); in the
+        server, the worker their Schedules' fires run on and the pump of upstream and resource
+        events (a one-shot CLI process serves neither: its events wait for the server)."""
         from lockstep.server.workers import trigger_worker
+        from lockstep.triggers.events import EventPump
         from lockstep.triggers.registration import TriggerRegistry
+        from lockstep.triggers.resources import ResourceSource
         from lockstep.triggers.schedules import Control, trigger_queue
+        from lockstep.triggers.upstream import UpstreamSource
 
-        assert self.services is not None
-        queue = trigger_queue(self.settings.control_queue)
+        assert self.services is not None and self._db is not None
+        settings, triggers = self.settings, self.services.triggers
+        queue = trigger_queue(settings.control_queue)
         versions = self.services.versions
-        registry = TriggerRegistry(client, queue, versions, self.services.triggers)
+        registry = TriggerRegistry(
+            client, queue, versions, triggers, min_interval=settings.schedule_min_interval
+        )
         versions.on_tag_moved = registry.tag_moved
+        versions.check_tag_move = registry.check_tag_move
         self.services.triggers.control = Control(client)
         if self.role != "server":
             return []
@@ -184,6 +192,13 @@ class ControlPlane:
         self._tasks.append(asyncio.create_task(registry.reconcile()))
         # events acknowledged just before a crash (a webhook's 202) are handled now
         self._tasks.append(asyncio.create_task(self.services.dispatcher.sweep()))
+        dispatcher = self.services.dispatcher
+        upstream = UpstreamSource(
+            self.services.runs, triggers, dispatcher, settings.upstream_max_depth
+        )
+        pump = EventPump(self._db, upstream, ResourceSource(triggers, dispatcher))
+        versions.on_event = pump.wake
+        self._tasks.append(asyncio.create_task(pump.run_forever()))
         self._tasks.append(asyncio.create_task(worker.run()))
         return [worker]
 

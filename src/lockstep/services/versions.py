@@ -21,9 +21,10 @@ from lockstep.services.runs import RunService
 from lockstep.settings import Settings
 from lockstep.spec.git_names import GitError, is_sha, parse_remote
 from lockstep.storage import registry as reg
+from lockstep.storage import trigger_events as events
 from lockstep.storage import versions as store
 from lockstep.storage.database import Database
-from lockstep.storage.rows import DefinitionRefRow, DefinitionRow, RepositoryRow
+from lockstep.storage.rows import DefinitionRefRow, DefinitionRow, RepositoryRow, TagRow
 
 # the spec package (models, CEL, JSON Schema) is imported by the methods that read specs:
 # listing or showing records never needs it
@@ -59,6 +60,20 @@ class VersionService:
         #: called after a tag moved (project, definition, tag, version): the control plane
         #: registers the version's triggers here (services cannot import triggers/)
         self.on_tag_moved: Callable[[str, str, str, int], Awaitable[object]] | None = None
+        #: called before a tag moves (same arguments); raises to refuse the move (a version
+        #: whose triggers would make an upstream cycle, fire too often…)
+        self.check_tag_move: Callable[[str, str, str, int], Awaitable[object]] | None = None
+        #: called after a change that upstream or resource triggers listen for committed (a
+        #: tag moved, a version was made): wakes the server's event pump (``triggers/events``)
+        self.on_event: Callable[[], object] | None = None
+
+    async def exists(self, project: str, name: str) -> bool:
+        """Whether ``project`` has a definition ``name`` (not archived)."""
+        try:
+            await self._db.call(lambda s: reg.definition_row(s, project, name))
+        except NotFound:
+            return False
+        return True
 
     async def _definition(self, project: str, name: str) -> DefinitionRow:
         return await self._db.call(lambda s: reg.definition_row(s, project, name, archived=True))
@@ -105,10 +120,20 @@ class VersionService:
             # re-validated here: the rules may have changed since the draft was saved
             loaded = load_workflow(draft.spec_text, f"{name}.yaml")
             number, created = store.publish(s, definition, loaded.text, loaded.digest, by, message)
+            if created:
+                events.add(
+                    s,
+                    definition.project_id,
+                    events.VERSION,
+                    {"definition": name, "old": number - 1 or None, "new": number},
+                )
             row = store.version_row(s, definition, number)
             return store.version_out(s, definition, row), created
 
-        return await self._db.call(_publish)
+        out, created = await self._db.call(_publish)
+        if created and self.on_event is not None:
+            self.on_event()
+        return out, created
 
     # -- versions ----------------------------------------------------------------------------
 
@@ -165,11 +190,13 @@ class VersionService:
         if current is not None and current != number:
             change = await self.diff(project, f"{name}@{current}", f"{name}@{number}")
         out: dict[str, Any] = {"tag": tag, "from": current, "to": number, "diff": change}
+        if current != number and self.check_tag_move is not None:
+            await self.check_tag_move(project, name, tag, number)
         if dry_run:
             return {**out, "moved": False, "dry_run": True}
 
         def _move(s: Session) -> tuple[int | None, bool]:
-            return store.move_tag(
+            previous, moved = store.move_tag(
                 s,
                 definition,
                 tag,
@@ -179,6 +206,11 @@ class VersionService:
                 expect_unset=expect_unset,
                 reason=reason,
             )
+            if moved:  # resource triggers watching the tag fire once per move (its count)
+                moves = s.get_one(TagRow, (definition.id, tag)).moves
+                data = {"definition": name, "tag": tag, "old": previous, "new": number}
+                events.add(s, definition.project_id, events.TAG, {**data, "move": moves})
+            return previous, moved
 
         try:
             previous, moved = await self._db.call(_move)
@@ -186,6 +218,8 @@ class VersionService:
             # two first moves of a new tag raced on a database with concurrent writers: the
             # loser sees the winner's row now and compares against it
             previous, moved = await self._db.call(_move)
+        if moved and self.on_event is not None:
+            self.on_event()
         if moved and self.on_tag_moved is not None:
             await self.on_tag_moved(project, name, tag, number)
         return {**out, "from": previous, "moved": moved, "dry_run": False}

@@ -10,6 +10,7 @@ form ends with a year, not starts with seconds).
 from __future__ import annotations
 
 import re
+from itertools import pairwise
 
 MACROS = {
     "@yearly": "0 0 1 1 *",
@@ -97,3 +98,57 @@ def temporal_cron(expression: str) -> str:
     # Temporal's 6-field form is "minute ... day-of-week year"; its 7-field form starts with
     # seconds, so a seconds-first expression gets an explicit "every year".
     return text if len(parts) == 5 else f"{text} *"
+
+
+def _values(text: str, low: int, high: int, names: list[str]) -> set[int]:
+    """The values a checked field stands for."""
+    out: set[int] = set()
+    for item in text.lower().split(","):
+        match = _ITEM.match(item)
+        assert match is not None  # checked by cron_problem
+        base, step = match.group(1), int(match.group(2) or 1)
+        if base == "*":
+            start, end = low, high
+        else:
+            bounds = [_number(b, low, high, names) or low for b in base.split("-")]
+            # "5/15" runs from 5 to the field's end; "5" alone is just 5
+            start, end = (
+                bounds[0],
+                bounds[-1] if len(bounds) > 1 or match.group(2) is None else high,
+            )
+        out.update(range(start, end + 1, step))
+    return out
+
+
+def _gap(values: set[int], period: int, wraps: bool) -> int | None:
+    ordered = sorted(values)
+    gaps = [b - a for a, b in pairwise(ordered)]
+    if wraps:  # the next field lets the next period follow at once: past the end, round again
+        gaps.append(period - ordered[-1] + ordered[0])
+    return min(gaps) if gaps else None
+
+
+def _follows(values: set[int], period: int) -> bool:
+    return any((v + 1) % period in values for v in values)
+
+
+def shortest_interval(expression: str) -> float:
+    """The shortest time between two fires of a checked expression, in seconds (a lower
+    bound: days of the month and week are taken to follow one another)."""
+    text = expression.strip()
+    text = MACROS.get(text.lower(), text)
+    parts = text.split()
+    seconds = {0} if len(parts) == 5 else _values(parts[0], 0, 59, [])
+    minute, hour = (parts[-5], parts[-4])
+    minutes = _values(minute, 0, 59, [])
+    hours = _values(hour, 0, 23, [])
+    units = [
+        (seconds, 60, 1, _follows(minutes, 60)),
+        (minutes, 60, 60, _follows(hours, 24)),
+        (hours, 24, 3600, True),
+    ]
+    for values, period, scale, wraps in units:
+        gap = _gap(values, period, wraps)
+        if gap is not None:
+            return float(gap * scale)
+    return 86400.0

@@ -19,6 +19,7 @@ from lockstep.engine.states import (
     run_can_move,
     step_can_move,
 )
+from lockstep.storage import trigger_events
 from lockstep.storage.cache import remember
 from lockstep.storage.rows import ArtifactRow, AttemptRow, RunRow, StepRow
 from lockstep.storage.runs import dump_json
@@ -52,6 +53,8 @@ def _apply(s: Session, run: RunRow, ev: Event) -> None:
             run.finished_at = ev.at
             s.flush()  # children first: once the run is terminal the triggers freeze them
             run.status = ev.status
+            if run.definition:  # upstream triggers listen to runs of definitions
+                trigger_events.add(s, run.project_id, trigger_events.RUN, {"run_id": run.id})
         return
     assert ev.step is not None
     step = s.get(StepRow, (run.id, ev.step))

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from lockstep.clock import utcnow
 from lockstep.errors import Conflict, NotFound
 from lockstep.registry.scanner import ScanResult
+from lockstep.storage import trigger_events
 from lockstep.storage.rows import (
     DefinitionRefRow,
     DefinitionRow,
@@ -217,6 +218,11 @@ def version_for(
                 created_at=now,
             )
         )
+        # resource triggers watching the definition's versions (a scanned commit, a commit
+        # read from the mirror) fire once per version, committed with it
+        definition = s.get_one(DefinitionRow, definition_id)
+        data = {"definition": definition.name, "old": last, "new": number}
+        trigger_events.add(s, definition.project_id, trigger_events.VERSION, data)
     if s.get(VersionSourceRow, (definition_id, number, sha)) is None:
         s.add(
             VersionSourceRow(

@@ -10,18 +10,21 @@ Schedules should exist; a trigger the new version no longer has loses its Schedu
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.service import RPCError
 
 from lockstep.engine.triggered import FireRequest
-from lockstep.errors import EngineUnavailable
+from lockstep.errors import EngineUnavailable, InvalidRequest
 from lockstep.registry.selectors import LIVE
 from lockstep.services.triggers import Registered, TriggerService, Wanted
 from lockstep.services.versions import VersionService
+from lockstep.spec.cron import shortest_interval
 from lockstep.spec.documents import load_workflow
 from lockstep.spec.models import WorkflowSpec
-from lockstep.spec.triggers import ScheduleTrigger
+from lockstep.spec.triggers import ResourceTrigger, ScheduleTrigger, TriggerSpec, UpstreamTrigger
 from lockstep.triggers import schedules
 
 log = logging.getLogger(__name__)
@@ -29,23 +32,94 @@ log = logging.getLogger(__name__)
 
 class TriggerRegistry:
     def __init__(
-        self, client: Client, queue: str, versions: VersionService, triggers: TriggerService
+        self,
+        client: Client,
+        queue: str,
+        versions: VersionService,
+        triggers: TriggerService,
+        *,
+        min_interval: float = 60.0,
     ) -> None:
         self._client = client
         self._queue = queue
         self._versions = versions
         self._triggers = triggers
+        self._min_interval = min_interval
+
+    async def _triggers_of(self, project: str, definition: str, number: int) -> dict[str, Any]:
+        got = await self._versions.resolve(project, f"{definition}@{number}")
+        spec = getattr(load_workflow(got.text, got.file), "spec", None)
+        # a state machine has no triggers: key yet
+        return dict(spec.triggers) if isinstance(spec, WorkflowSpec) else {}
+
+    async def check_tag_move(self, project: str, definition: str, tag: str, number: int) -> None:
+        """Refuse, before ``$LIVE`` moves to version ``number``, triggers that cannot be
+        registered: a schedule firing more often than the server allows, an upstream or
+        resource trigger naming a definition the project does not have, an upstream trigger
+        that closes a cycle among the project's live definitions. One line each."""
+        if tag != LIVE:
+            return
+        triggers: dict[str, TriggerSpec] = await self._triggers_of(project, definition, number)
+        where = f"version {number} of '{definition}'"
+        for tid, trigger in triggers.items():
+            if isinstance(trigger, ScheduleTrigger):
+                field, every = _interval(trigger)
+                if every < self._min_interval:
+                    raise InvalidRequest(
+                        f"triggers.{tid}.{field} of {where} fires every {every:g}s, more often "
+                        f"than this server allows ({self._min_interval:g}s, "
+                        "LOCKSTEP_SCHEDULE_MIN_INTERVAL); $LIVE did not move"
+                    )
+            for field, named in _watched(trigger):
+                if not await self._versions.exists(project, named):
+                    raise InvalidRequest(
+                        f"triggers.{tid}.{field} of {where}: definition '{named}' not found "
+                        f"in project '{project}'; $LIVE did not move"
+                    )
+        cycle = await self._upstream_cycle(project, definition, triggers)
+        if cycle:
+            raise InvalidRequest(
+                f"upstream triggers of {where} would make a cycle: {' → '.join(cycle)} "
+                "(each runs when the next one's run finishes); $LIVE did not move"
+            )
+
+    async def _upstream_cycle(
+        self, project: str, definition: str, triggers: dict[str, TriggerSpec]
+    ) -> list[str]:
+        """A path ``definition`` → … → ``definition`` along enabled upstream triggers (the
+        others' as registered, this definition's as the new version has them), or []."""
+        listens: dict[str, set[str]] = {}
+        for row in await self._triggers.of_kind(project, "upstream"):
+            if row.definition != definition and row.spec.get("enabled", True):
+                listens.setdefault(row.definition, set()).add(str(row.spec["definition"]))
+        listens[definition] = {
+            t.definition for t in triggers.values() if isinstance(t, UpstreamTrigger) and t.enabled
+        }
+        path, seen = [definition], set[str]()
+
+        def walk(node: str) -> bool:
+            for upstream in sorted(listens.get(node, ())):
+                if upstream == definition:
+                    path.append(upstream)
+                    return True
+                if upstream in seen:
+                    continue
+                seen.add(upstream)
+                path.append(upstream)
+                if walk(upstream):
+                    return True
+                path.pop()
+            return False
+
+        return path if walk(definition) else []
 
     async def tag_moved(self, project: str, definition: str, tag: str, number: int) -> list[str]:
         """Bring the Schedules of ``definition`` to version ``number`` when ``$LIVE`` moved
         there; returns the schedule ids it made or updated."""
         if tag != LIVE:
             return []
-        got = await self._versions.resolve(project, f"{definition}@{number}")
-        loaded = load_workflow(got.text, got.file)
-        spec = getattr(loaded, "spec", None)
-        # a state machine has no triggers: key yet; going live removes the earlier version's
-        triggers = spec.triggers if isinstance(spec, WorkflowSpec) else {}
+        # a state machine has none: going live removes the earlier version's
+        triggers = await self._triggers_of(project, definition, number)
         timed = {
             tid: trigger
             for tid, trigger in triggers.items()
@@ -133,3 +207,21 @@ class TriggerRegistry:
         await schedules.put(
             self._client, request, trigger, self._queue, paused=row.paused_by is not None
         )
+
+
+def _interval(trigger: ScheduleTrigger) -> tuple[str, float]:
+    """(the field that sets it, the shortest time between two fires, in seconds)."""
+    if trigger.every is not None:
+        return "every", float(trigger.every)
+    return "cron", shortest_interval(trigger.cron or "@yearly")
+
+
+def _watched(trigger: TriggerSpec) -> Iterator[tuple[str, str]]:
+    """(field, definition) for each definition an event trigger names."""
+    if isinstance(trigger, UpstreamTrigger):
+        yield "definition", trigger.definition
+    elif isinstance(trigger, ResourceTrigger):
+        if trigger.tag is not None:
+            yield "tag.definition", trigger.tag.definition
+        if trigger.versions_of is not None:
+            yield "versions_of", trigger.versions_of
