@@ -29,6 +29,7 @@ from lockstep.storage.database import Database
 from lockstep.storage.logs import DirectoryLogStore
 from lockstep.storage.stores import blob_store
 from lockstep.triggers.dispatch import Dispatcher
+from lockstep.triggers.webhooks import Webhooks
 
 if TYPE_CHECKING:
     # the engine side (Temporal's client, workers, executors, Docker's client) is imported
@@ -199,6 +200,8 @@ class ControlPlane:
         assert db is not None
         versions = VersionService(settings=self.settings, db=db, registry=registry, runs=runs)
         triggers = TriggerService(db)
+        secrets = SecretService(db, box)
+        dispatcher = Dispatcher(versions, triggers)
         return Services(
             self.settings,
             runs,
@@ -209,16 +212,19 @@ class ControlPlane:
             versions,
             projects=ProjectService(db),
             tokens=TokenService(db),
-            secrets=SecretService(db, box),
+            secrets=secrets,
             workers=WorkerService(db, logs),
             audit=AuditService(db),
             triggers=triggers,
-            dispatcher=Dispatcher(versions, triggers),
+            dispatcher=dispatcher,
+            webhooks=Webhooks(triggers, secrets, dispatcher),
             auth=self.auth,
             engine_address=self.temporal_address,
         )
 
     async def stop(self) -> None:
+        if self.services is not None:
+            await self.services.webhooks.close()
         for w in getattr(self, "_workers", []):
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(w.shutdown(), timeout=15)
