@@ -7,8 +7,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
+import signal
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -305,3 +308,36 @@ def test_the_short_url_serves_an_id_unique_in_the_project_and_names_the_long_for
     # unsigned, it says nothing about which definitions have it
     assert _post(hooked, "default/twin", {}, key=None).status_code == 401
     assert _post(hooked, "default/twin-a/twin", {}, delivery=str(uuid.uuid4())).status_code == 202
+
+
+def test_a_delivery_answered_202_has_its_run_after_the_server_is_killed(home: Path) -> None:
+    server = Server(home)
+    server.start()
+    try:
+        assert server.http.put("/secrets/HOOK_KEY", json={"value": KEY}).status_code == 201
+        assert server.http.put("/secrets/HOOK_TOKEN", json={"value": TOKEN}).status_code == 201
+        _live(server, "hooked", SPEC)
+        # the engine stops answering: handling the fire hangs in the call that starts the run's
+        # workflow (for its 10 s deadline), so the fire is still `accepted` when the server dies
+        temporal = server.temporal_pid
+        assert temporal is not None
+        os.kill(temporal, signal.SIGSTOP)
+        delivery = str(uuid.uuid4())
+        answer = _post(
+            server, "default/hooked/signed", {"ref": "refs/heads/crash"}, delivery=delivery
+        )
+        assert answer.status_code == 202, answer.text
+        fire_id = answer.json()["fire"]
+        [before] = [f for f in _history(server, "signed") if f["id"] == fire_id]
+        assert before["status"] == "accepted", before
+        server.kill9()
+
+        server.start()
+        fire = _decided(server, "signed", fire_id)
+        assert fire["status"] == "fired", fire
+        run = server.wait(fire["run_id"])
+        assert run["status"] == "succeeded" and run["params"] == {"ref": "refs/heads/crash"}
+        assert run["cause"]["delivery"] == delivery
+        assert [r["id"] for r in _runs_of(server, delivery)] == [run["id"]]
+    finally:
+        server.stop()
