@@ -310,6 +310,22 @@ def test_the_short_url_serves_an_id_unique_in_the_project_and_names_the_long_for
     assert _post(hooked, "default/twin-a/twin", {}, delivery=str(uuid.uuid4())).status_code == 202
 
 
+def test_a_paused_trigger_records_a_signed_delivery_as_skipped(hooked: Server) -> None:
+    _live(hooked, "paused-hook", TWIN.replace("NAME", "paused-hook"))
+    assert hooked.http.post("/triggers/paused-hook/twin/pause").status_code == 200
+    assert _post(hooked, "default/paused-hook/twin", {}, key="guess").status_code == 401
+    resp = _post(hooked, "default/paused-hook/twin", {}, delivery=str(uuid.uuid4()))
+    assert resp.status_code == 202, resp.text
+    fire = wait_for(
+        lambda: next(
+            (f for f in _history(hooked, "twin", "paused-hook") if f["status"] != "accepted"), None
+        ),
+        what="the fire of the paused trigger to be decided",
+    )
+    assert fire["status"] == "skipped" and fire["error"] == "paused by user:admin", fire
+    assert fire["run_id"] is None
+
+
 def test_a_delivery_answered_202_has_its_run_after_the_server_is_killed(home: Path) -> None:
     server = Server(home)
     server.start()
