@@ -105,6 +105,8 @@ class Settings(BaseSettings):
     max_spec_bytes: int = 1024 * 1024
     max_snapshot_bytes: int = 200 * 1024 * 1024
     max_artifact_bytes: int = 10 * 1024**3
+    #: the largest delivery a webhook trigger (and the git push hook) accepts; larger: 413
+    max_webhook_bytes: int = Field(1024 * 1024, ge=1024, le=100 * 1024 * 1024)
     #: where artifacts go: s3://bucket/prefix (credentials from the usual AWS_* variables);
     #: unset keeps them in the home's blob directory
     artifacts: str | None = Field(None, pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,62}(/.*)?$")

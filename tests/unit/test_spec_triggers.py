@@ -155,6 +155,11 @@ def test_every_event_kind_parses_with_its_fields() -> None:
             12,
             "filter of trigger 'nightly' reads 'schedule'; this kind of trigger may read only event.*",
         ),
+        (
+            "    kind: webhook\n    secret: K\n    delivery: ${{ git.commit }}\n",
+            12,
+            "delivery of trigger 'nightly' reads 'git'; this kind of trigger may read only event.*",
+        ),
         ("    kind: upstream\n", 9, "definition"),
         ("    kind: upstream\n    definition: build\n    status: [exploded]\n", 12, "status"),
         ("    kind: resource\n", 9, "watches one thing"),

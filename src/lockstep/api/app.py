@@ -13,6 +13,7 @@ from lockstep.api.routers import (
     artifacts,
     audit,
     health,
+    hooks,
     projects,
     registry,
     runs,
@@ -52,6 +53,7 @@ def create_app(services: Services) -> FastAPI:
         registry.router,
         versions.router,
         triggers.router,
+        hooks.router,
         workers.router,
         worker_api.router,
     )
@@ -61,6 +63,7 @@ def create_app(services: Services) -> FastAPI:
         BodyLimit,
         default=1024 * 1024,
         overrides={},
+        prefix_overrides={f"{API}/hooks/": services.settings.max_webhook_bytes},
         suffix_overrides={
             "/snapshots": services.settings.max_snapshot_bytes,
             "/worker/blobs": services.settings.max_artifact_bytes,

@@ -14,6 +14,8 @@ from lockstep.services.audit import AuditService
 log = logging.getLogger(__name__)
 _MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _PROJECT = re.compile(r"^/api/v1/projects/([a-z0-9][a-z0-9-]{0,62})(?:/|$)")
+#: a delivery to a project's webhook trigger (not ``/hooks/git``, which names no project)
+_HOOK = re.compile(r"^/api/v1/hooks/([a-z0-9][a-z0-9-]{0,62})/")
 
 
 class AuditLog:
@@ -40,7 +42,7 @@ class AuditLog:
 
     async def _append(self, scope: Scope, status: int) -> None:
         path: str = scope["path"]
-        match = _PROJECT.match(path)
+        match = _PROJECT.match(path) or _HOOK.match(path)
         who = scope.get("state", {}).get("principal")
         client = scope.get("client")
         try:

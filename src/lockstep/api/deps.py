@@ -29,6 +29,7 @@ from lockstep.services.versions import VersionService
 from lockstep.services.workers import WorkerService
 from lockstep.settings import Settings
 from lockstep.triggers.dispatch import Dispatcher
+from lockstep.triggers.webhooks import Webhooks
 
 PROJECT_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 
@@ -52,6 +53,8 @@ class Services:
     triggers: TriggerService
     #: hands events (webhooks, pushes, upstream runs, tag moves, a person's fire) to triggers
     dispatcher: Dispatcher
+    #: signed deliveries to webhook triggers (``POST /api/v1/hooks/...``)
+    webhooks: Webhooks
     auth: bool = True
     engine_address: str = ""  # host:port of Temporal, for workers on other hosts
 

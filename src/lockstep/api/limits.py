@@ -21,11 +21,13 @@ class BodyLimit:
         default: int,
         overrides: dict[str, int],
         suffix_overrides: dict[str, int] | None = None,
+        prefix_overrides: dict[str, int] | None = None,
     ) -> None:
         self.app = app
         self.default = default
         self.overrides = overrides
         self.suffixes = suffix_overrides or {}  # path ending -> limit (e.g. "/snapshots")
+        self.prefixes = prefix_overrides or {}  # path start -> limit (e.g. "/api/v1/hooks/")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -33,7 +35,8 @@ class BodyLimit:
             return
         path: str = scope["path"]
         limit = self.overrides.get(path) or next(
-            (v for k, v in self.suffixes.items() if path.endswith(k)), self.default
+            (v for k, v in self.suffixes.items() if path.endswith(k)),
+            next((v for k, v in self.prefixes.items() if path.startswith(k)), self.default),
         )
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length")

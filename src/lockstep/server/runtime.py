@@ -30,6 +30,7 @@ from lockstep.storage.logs import DirectoryLogStore
 from lockstep.storage.stores import blob_store
 from lockstep.triggers.dispatch import Dispatcher
 from lockstep.triggers.git import GitTriggers
+from lockstep.triggers.webhooks import Webhooks
 
 if TYPE_CHECKING:
     # the engine side (Temporal's client, workers, executors, Docker's client) is imported
@@ -220,6 +221,7 @@ class ControlPlane:
         # wired whatever the role: a scan never records a move without its git fires (a fire
         # the engine cannot take yet stays accepted for the sweep at the server's start)
         registry.ref_listener = GitTriggers(dispatcher, triggers, instances, registry)
+        secrets = SecretService(db, box)
         return Services(
             self.settings,
             runs,
@@ -230,16 +232,19 @@ class ControlPlane:
             versions,
             projects=ProjectService(db),
             tokens=TokenService(db),
-            secrets=SecretService(db, box),
+            secrets=secrets,
             workers=WorkerService(db, logs),
             audit=AuditService(db),
             triggers=triggers,
             dispatcher=dispatcher,
+            webhooks=Webhooks(triggers, secrets, dispatcher),
             auth=self.auth,
             engine_address=self.temporal_address,
         )
 
     async def stop(self) -> None:
+        if self.services is not None:
+            await self.services.webhooks.close()
         for w in getattr(self, "_workers", []):
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(w.shutdown(), timeout=15)

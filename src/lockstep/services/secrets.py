@@ -39,6 +39,18 @@ class SecretService:
     async def delete(self, project: str, name: str) -> None:
         await self._db.call(lambda s: store.delete_secret(s, project, name))
 
+    async def verifier(self, project: str, name: str) -> str | None:
+        """The value of ``name`` for checking a webhook delivery's signature or token against
+        (None when it is not set). The caller compares and drops it: never returned, never
+        logged."""
+
+        def read(s: Session) -> str | None:
+            if store.missing(s, project, [name]):
+                return None
+            return store.resolve(s, self._box, project, [name])[name]
+
+        return await self._db.call(read)
+
     async def for_running_run(
         self, project: str, run_id: str, names: builtins.list[str]
     ) -> dict[str, str]:

@@ -195,6 +195,9 @@ def check_triggers(data: Any, add: Callable[[str, str], None]) -> None:
         if isinstance(params, dict):
             for name, value in params.items():
                 _check_template(str(tid), f"param '{name}'", value, root, add, "params", name)
+        delivery = trigger.get("delivery") if kind == "webhook" else None
+        if isinstance(delivery, str) and "${{" in delivery:
+            _check_template(str(tid), "delivery", delivery, root, add, "delivery")
         condition = trigger.get("filter")
         if isinstance(condition, str):
             if "${{" not in condition:  # a bare condition is CEL too, as a step's `if` is
