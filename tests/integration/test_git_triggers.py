@@ -63,6 +63,14 @@ def _fired(server: Server, workflow: str, trigger: str = "on-push") -> list[dict
     return sorted((server.run(r["id"]) for r in resp.json()["items"]), key=lambda r: r["id"])
 
 
+def _new(server: Server, seen: set[str], workflow: str) -> list[tuple[str, str]]:
+    """(instance, sha) of the runs fired since the last look (by id, not by order: run ids
+    follow the wall clock, which this machine may step back)."""
+    runs = [r for r in _fired(server, workflow) if r["id"] not in seen]
+    seen.update(r["id"] for r in runs)
+    return sorted((r["instance"], r["sha"]) for r in runs)
+
+
 def _push(repo: Repo, branch: str, data: str) -> str:
     git(repo.work, "checkout", branch)
     sha = repo.commit({"data.txt": data}, message=data)
@@ -113,20 +121,19 @@ def test_a_push_runs_the_instances_following_the_branch_at_the_new_commit(
     # a scan that sees no new commit fires nothing
     _scan(server, "pushed")
     assert [r["id"] for r in _fired(server, "pushed-wf")] == [run["id"]]
+    seen = {run["id"]}
 
     # a push to another followed branch runs only its instance; an unmatched branch nothing
     third = _push(repo, "release/1.0", "three")
     _push(repo, "feature", "feature work")
     _scan(server, "pushed")
-    fired = _fired(server, "pushed-wf")
-    assert [(r["instance"], r["sha"]) for r in fired[1:]] == [("rel", third)]
+    assert _new(server, seen, "pushed-wf") == [("rel", third)]
 
     # two pushes between scans: one run, at the head the scan saw
     _push(repo, "main", "four")
     fifth = _push(repo, "main", "five")
     _scan(server, "pushed")
-    fired = _fired(server, "pushed-wf")
-    assert [(r["instance"], r["sha"]) for r in fired[2:]] == [("tip", fifth)]
+    assert _new(server, seen, "pushed-wf") == [("tip", fifth)]
 
     # a force-push back to a commit the instance never ran at fires for it once
     git(repo.work, "checkout", "main")
@@ -134,10 +141,10 @@ def test_a_push_runs_the_instances_following_the_branch_at_the_new_commit(
     repo.push("main", force=True)
     _scan(server, "pushed")
     _scan(server, "pushed")
-    fired = _fired(server, "pushed-wf")
-    assert [(r["instance"], r["sha"]) for r in fired[3:]] == [("tip", first)]
-    assert "frozen" not in {r["instance"] for r in fired}
-    assert server.wait(fired[3]["id"])["steps"]["read"]["outputs"]["data"] == "one"
+    back = [r for r in _fired(server, "pushed-wf") if r["id"] not in seen]
+    assert [(r["instance"], r["sha"]) for r in back] == [("tip", first)]
+    assert "frozen" not in {r["instance"] for r in _fired(server, "pushed-wf")}
+    assert server.wait(back[0]["id"])["steps"]["read"]["outputs"]["data"] == "one"
 
 
 TAGGED = """name: tagged-wf

@@ -24,7 +24,7 @@ ALLOWED: dict[str, set[str]] = {
     "net": {"errors", "settings"},
 }
 #: packages that reach storage only through services
-NO_STORAGE = ("api", "cli")
+NO_STORAGE = ("api", "cli", "triggers")
 
 
 def _unit(path: Path) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Path, Request
 
@@ -28,8 +28,11 @@ from lockstep.services.triggers import TriggerService
 from lockstep.services.versions import VersionService
 from lockstep.services.workers import WorkerService
 from lockstep.settings import Settings
-from lockstep.triggers.dispatch import Dispatcher
-from lockstep.triggers.webhooks import Webhooks
+
+if TYPE_CHECKING:
+    # built by the server's runtime; a process that only reads records never loads them
+    from lockstep.triggers.dispatch import Dispatcher
+    from lockstep.triggers.webhooks import Webhooks
 
 PROJECT_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 

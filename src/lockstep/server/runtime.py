@@ -197,7 +197,7 @@ class ControlPlane:
         upstream = UpstreamSource(
             self.services.runs, triggers, dispatcher, settings.upstream_max_depth
         )
-        pump = EventPump(self._db, upstream, ResourceSource(triggers, dispatcher))
+        pump = EventPump(triggers, upstream, ResourceSource(triggers, dispatcher))
         versions.on_event = pump.wake
         self._tasks.append(asyncio.create_task(pump.run_forever()))
         self._tasks.append(asyncio.create_task(worker.run()))

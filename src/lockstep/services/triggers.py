@@ -11,13 +11,30 @@ from sqlalchemy.orm import Session
 
 from lockstep.errors import EngineUnavailable, NotFound
 from lockstep.storage import registry as reg
+from lockstep.storage import trigger_events as events
 from lockstep.storage import trigger_fires as fires
 from lockstep.storage import triggers as store
 from lockstep.storage.database import Database
+from lockstep.storage.trigger_events import TriggerEvent
 from lockstep.storage.trigger_fires import FireRecord, NewFire
 from lockstep.storage.triggers import Registered, Wanted
 
-__all__ = ["FireRecord", "NewFire", "Registered", "ScheduleControl", "TriggerService", "Wanted"]
+#: what became of a fire (accepted, fired, filtered, skipped, failed) and the kinds of outbox
+#: event (a run finished, a tag moved, a version was made): the stores' words, named once
+fire_status = fires
+event_kinds = events
+
+__all__ = [
+    "FireRecord",
+    "NewFire",
+    "Registered",
+    "ScheduleControl",
+    "TriggerEvent",
+    "TriggerService",
+    "Wanted",
+    "event_kinds",
+    "fire_status",
+]
 
 
 class ScheduleControl(Protocol):
@@ -114,6 +131,17 @@ class TriggerService:
         return await self._db.call(
             lambda s: fires.history(s, reg.definition_row(s, project, definition), trigger, limit)
         )
+
+    async def pending_events(self) -> builtins.list[TriggerEvent]:
+        """The outbox: changes triggers listen for, committed with the change, not yet handed on."""
+        return await self._db.call(events.pending)
+
+    async def event_done(self, event_id: int) -> None:
+        await self._db.call(lambda s: events.done(s, event_id))
+
+    async def event_failed(self, event_id: int) -> None:
+        """Count one more failed hand-over of the event (it stays for the next round)."""
+        await self._db.call(lambda s: events.failed(s, event_id))
 
     async def pending_fires(self) -> builtins.list[FireRecord]:
         return await self._db.call(fires.pending)

@@ -26,6 +26,7 @@ from lockstep.spec.expressions import (
     references,
 )
 from lockstep.spec.names import ENV_NAME_PATTERN, NAME_PATTERN, SECRET_NAME_PATTERN
+from lockstep.spec.trigger_roots import EVENT_ROOT
 from lockstep.spec.yamlsafe import pointer
 
 TRIGGER_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
@@ -35,14 +36,6 @@ ParamName = Annotated[str, StringConstraints(pattern=ENV_NAME_PATTERN, max_lengt
 OVERLAP = ("skip", "buffer_one", "allow", "cancel_other")
 #: Temporal refuses a catch-up window below this; asking for less is a typo, said so early
 MIN_CATCHUP_SECONDS = 10.0
-#: what each kind's params and filter may read: its event, under one root
-EVENT_ROOT = {
-    "schedule": "schedule",
-    "webhook": "event",
-    "git": "git",
-    "upstream": "upstream",
-    "resource": "resource",
-}
 #: a tag's name (``$LIVE``, ``$STAGING``…)
 TAG_PATTERN = r"^\$[A-Z_]+$"
 RunStatusName = Literal["succeeded", "failed", "cancelled"]

@@ -22,10 +22,9 @@ from lockstep.records import Cause, CauseKind
 from lockstep.registry.selectors import parse_selector
 from lockstep.services.instances import InstanceService
 from lockstep.services.triggers import FireRecord, NewFire, Registered, TriggerService
+from lockstep.services.triggers import fire_status as status
 from lockstep.services.versions import VersionService
-from lockstep.spec.expressions import condition_source, evaluate, render
-from lockstep.spec.triggers import EVENT_ROOT
-from lockstep.storage import trigger_fires as status
+from lockstep.spec.trigger_roots import EVENT_ROOT
 
 log = logging.getLogger(__name__)
 
@@ -174,6 +173,9 @@ class Dispatcher:
 def _passes(condition: Any, context: dict[str, Any]) -> bool:
     if condition is None:
         return True
+    # CEL loads with the first fire, not with every process that builds the services
+    from lockstep.spec.expressions import condition_source, evaluate
+
     source = condition_source(condition)
     if source is None:
         return True
@@ -184,4 +186,6 @@ def _passes(condition: Any, context: dict[str, Any]) -> bool:
 
 
 def _render(value: Any, context: dict[str, Any]) -> Any:
+    from lockstep.spec.expressions import render
+
     return render(value, context) if isinstance(value, str) else value

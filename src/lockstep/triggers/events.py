@@ -14,9 +14,8 @@ import contextlib
 import logging
 
 from lockstep.errors import Unavailable
-from lockstep.storage import trigger_events as store
-from lockstep.storage.database import Database
-from lockstep.storage.trigger_events import TriggerEvent
+from lockstep.services.triggers import TriggerEvent, TriggerService
+from lockstep.services.triggers import event_kinds as store
 from lockstep.triggers.resources import ResourceSource
 from lockstep.triggers.upstream import UpstreamSource
 
@@ -27,9 +26,13 @@ MAX_ATTEMPTS = 5
 
 class EventPump:
     def __init__(
-        self, db: Database, upstream: UpstreamSource, resources: ResourceSource, every: float = 1.0
+        self,
+        triggers: TriggerService,
+        upstream: UpstreamSource,
+        resources: ResourceSource,
+        every: float = 1.0,
     ) -> None:
-        self._db = db
+        self._triggers = triggers
         self._upstream = upstream
         self._resources = resources
         self._every = every
@@ -55,7 +58,7 @@ class EventPump:
         """Hand on every pending event; returns how many. Raises ``Unavailable`` (the rest
         stay for the next round)."""
         done = 0
-        while batch := await self._db.call(store.pending):
+        while batch := await self._triggers.pending_events():
             for event in batch:
                 await self._hand(event)
                 done += 1
@@ -77,7 +80,7 @@ class EventPump:
             # a bug, not an outage: keep it for a few more rounds, then drop it, said loudly
             log.exception("trigger.event_failed", extra={"event": event.id, "kind": event.kind})
             if event.attempts + 1 < MAX_ATTEMPTS:
-                await self._db.call(lambda s: store.failed(s, event.id))
+                await self._triggers.event_failed(event.id)
                 return
             log.error("trigger.event_dropped", extra={"event": event.id, "kind": event.kind})
-        await self._db.call(lambda s: store.done(s, event.id))
+        await self._triggers.event_done(event.id)

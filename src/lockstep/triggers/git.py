@@ -17,7 +17,7 @@ from __future__ import annotations
 import fnmatch
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -27,9 +27,13 @@ from lockstep.registry.selectors import parse_selector
 from lockstep.services.instances import InstanceService
 from lockstep.services.registry import RegistryService
 from lockstep.services.triggers import FireRecord, Registered, TriggerService
-from lockstep.spec.triggers import GitTrigger
-from lockstep.storage import trigger_fires as status
+from lockstep.services.triggers import fire_status as status
 from lockstep.triggers.dispatch import Dispatcher, Event
+
+if TYPE_CHECKING:
+    # the spec's models load with the first scan that has git triggers, not with every
+    # process that builds the services (a `runs list` does)
+    from lockstep.spec.triggers import GitTrigger
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +173,8 @@ class GitTriggers:
         self, project: str, repository: str
     ) -> list[tuple[Registered, GitTrigger]]:
         """The project's registered git triggers of definitions that live in ``repository``."""
+        from lockstep.spec.triggers import GitTrigger
+
         registered = await self._triggers.of_kind(project, "git")
         if not registered:
             return []

@@ -12,7 +12,7 @@ from typing import Any
 
 from lockstep.records import Cause, CauseKind
 from lockstep.services.triggers import Registered, TriggerService
-from lockstep.storage import trigger_fires as status
+from lockstep.services.triggers import fire_status as status
 from lockstep.triggers.dispatch import Dispatcher, Event
 
 

@@ -18,7 +18,7 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lockstep.errors import (
     Conflict,
@@ -31,10 +31,13 @@ from lockstep.errors import (
 from lockstep.records import Cause, CauseKind
 from lockstep.services.secrets import SecretService
 from lockstep.services.triggers import FireRecord, Registered, TriggerService
-from lockstep.spec.expressions import condition_source, find_templates, references, render, to_text
-from lockstep.spec.triggers import WebhookTrigger
-from lockstep.storage import trigger_fires as status
+from lockstep.services.triggers import fire_status as status
 from lockstep.triggers.dispatch import Dispatcher, Event
+
+if TYPE_CHECKING:
+    # CEL and the spec's models load with the first delivery, not with every process that
+    # builds the services (a `runs list` does)
+    from lockstep.spec.triggers import WebhookTrigger
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +145,8 @@ class Webhooks:
     async def _listening(
         self, project: str, definition: str | None, trigger_id: str
     ) -> list[tuple[Registered, WebhookTrigger]]:
+        from lockstep.spec.triggers import WebhookTrigger
+
         if definition is None:
             listed = await self._triggers.of_kind(project, "webhook")
             rows = [r for r in listed if r.trigger == trigger_id]
@@ -222,6 +227,8 @@ def delivery_id(spec: WebhookTrigger, event: dict[str, Any], delivery: Delivery)
                 return _bounded(value)
         return "sha256:" + hashlib.sha256(delivery.body).hexdigest()
     if "${{" in spec.delivery:
+        from lockstep.spec.expressions import render, to_text
+
         value = to_text(render(spec.delivery, {"event": event})).strip()
         if not value:
             raise InvalidRequest(f"'{spec.delivery}' gave an empty delivery id")
@@ -234,6 +241,8 @@ def delivery_id(spec: WebhookTrigger, event: dict[str, Any], delivery: Delivery)
 
 def reads_body(spec: WebhookTrigger) -> bool:
     """Whether the trigger's params or filter read ``event.body``."""
+    from lockstep.spec.expressions import condition_source, find_templates, references
+
     sources = [
         t.source for v in spec.params.values() if isinstance(v, str) for t in find_templates(v)
     ]

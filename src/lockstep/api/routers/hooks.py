@@ -3,13 +3,17 @@ one (``triggers/webhooks``); the push hook of connected repositories is ``/hooks
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse
 
 from lockstep.api.deps import Services, services
-from lockstep.triggers.webhooks import Delivery, Received
+
+if TYPE_CHECKING:
+    # the webhook machinery (CEL, the spec's models) loads with the server, not with every
+    # process that builds the API (a `runs list` reads records through it)
+    from lockstep.triggers.webhooks import Delivery, Received
 
 router = APIRouter(tags=["hooks"])
 Svc = Annotated[Services, Depends(services)]
@@ -41,6 +45,8 @@ async def deliver_short(
 
 
 async def _delivery(request: Request) -> Delivery:
+    from lockstep.triggers.webhooks import Delivery
+
     return Delivery(body=await request.body(), headers=dict(request.headers.items()))
 
 
