@@ -13,6 +13,7 @@ from lockstep.api.routers import (
     artifacts,
     audit,
     health,
+    notifications,
     projects,
     registry,
     runs,
@@ -52,6 +53,7 @@ def create_app(services: Services) -> FastAPI:
         registry.router,
         versions.router,
         triggers.router,
+        notifications.router,
         workers.router,
         worker_api.router,
     )

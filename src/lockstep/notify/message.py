@@ -15,13 +15,9 @@ _ORDER = ("run_id", "definition", "instance", "step", "status", "error", "stderr
 MAX_FIELD_CHARS = 400
 
 
-def link_to(public_url: str, subject: dict[str, Any]) -> str | None:
-    run_id = subject.get("run_id")
-    return f"{public_url.rstrip('/')}/runs/{run_id}" if run_id and public_url else None
-
-
-def render(event: str, subject: dict[str, Any], public_url: str, masker: Masker) -> Message:
-    """The message of ``event`` about ``subject`` (keys starting with ``_`` are internal)."""
+def render(event: str, subject: dict[str, Any], link: str | None, masker: Masker) -> Message:
+    """The message of ``event`` about ``subject`` (keys starting with ``_`` are internal),
+    pointing at ``link`` (the run's page)."""
     shown = {k: v for k, v in subject.items() if not k.startswith("_") and v not in (None, "")}
     safe = {k: _safe(v, masker) for k, v in shown.items()}
     fields = {k: _clip(str(safe[k])) for k in _ORDER if k in safe}
@@ -33,9 +29,7 @@ def render(event: str, subject: dict[str, Any], public_url: str, masker: Masker)
         title = f"{event}: run {run} of {definition or 'a workflow'}"
     else:
         title = f"{event}: {definition or fields.get('trigger') or 'lockstep'}"
-    return Message(
-        event=event, title=title, fields=fields, link=link_to(public_url, shown), subject=safe
-    )
+    return Message(event=event, title=title, fields=fields, link=link, subject=safe)
 
 
 def _safe(value: Any, masker: Masker) -> Any:
