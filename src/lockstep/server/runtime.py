@@ -16,7 +16,6 @@ from lockstep.secrets.crypto import SecretBox
 from lockstep.server.home import HomeLock, bootstrap_admin
 from lockstep.services.audit import AuditService
 from lockstep.services.instances import InstanceService
-from lockstep.services.notification_sender import Sender
 from lockstep.services.notifications import NotificationService
 from lockstep.services.projects import ProjectService
 from lockstep.services.registry import Poller, RegistryService
@@ -40,6 +39,7 @@ if TYPE_CHECKING:
 
     from lockstep.server.temporal_dev import DevServer
     from lockstep.server.workers import PoolWorker
+    from lockstep.services.notification_sender import Sender
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +164,8 @@ class ControlPlane:
             # queued runs start whenever the engine can take them (also after an outage)
             every = settings.reconcile_interval
             self._tasks.append(asyncio.create_task(runs.reconcile_forever(every)))
+            from lockstep.services.notification_sender import Sender
+
             policy = OutboundPolicy(settings.outbound_allow)
             self.sender = Sender(self._db, box, logs, policy, settings)
             self._tasks.append(asyncio.create_task(self.sender.run_forever()))

@@ -13,44 +13,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from lockstep.spec.hints import did_you_mean
+from lockstep.spec.notify_events import CHANNEL_NAME_PATTERN, event_problem
 from lockstep.spec.yamlsafe import pointer
-
-#: every event a subscription may name, in the order they are listed to users
-EVENTS = (
-    "run.started",
-    "run.succeeded",
-    "run.failed",
-    "run.cancelled",
-    "approval.requested",
-    "approval.decided",
-    "approval.timed_out",
-    "trigger.failed",
-    "schedule.missed",
-)
-#: run events by the run status that causes them
-RUN_EVENTS = {
-    "running": "run.started",
-    **{s: f"run.{s}" for s in ("succeeded", "failed", "cancelled")},
-}
-#: ``notify: {on: [failed]}`` is short for ``run.failed``
-SHORT = {e.removeprefix("run."): e for e in EVENTS if e.startswith("run.")}
-CHANNEL_NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
-ChannelName = Annotated[str, StringConstraints(pattern=CHANNEL_NAME_PATTERN)]
-
-
-def event_problem(name: str, *, short: bool = False) -> str | None:
-    """Why ``name`` is no event (one line with a did-you-mean), or None when it is one."""
-    known = [*EVENTS, *SHORT] if short else list(EVENTS)
-    if name in known:
-        return None
-    hint = did_you_mean(name, known) or f"; events are {', '.join(known)}"
-    return f"unknown event '{name}'{hint}"
-
-
-def full_event(name: str) -> str:
-    """``failed`` → ``run.failed``; a full name stays."""
-    return SHORT.get(name, name)
 
 
 class NotifyRule(BaseModel):
@@ -62,6 +26,7 @@ class NotifyRule(BaseModel):
     channel: ChannelName = Field(description="a notification channel of the project")
 
 
+ChannelName = Annotated[str, StringConstraints(pattern=CHANNEL_NAME_PATTERN)]
 NotifySpec = NotifyRule | list[NotifyRule]
 
 
@@ -88,5 +53,4 @@ def check_notify(data: Any, add: Callable[[str, str], None]) -> None:
                 add(f"notify: {problem}", pointer(*at, "on", i))
 
 
-def matches(rule_events: list[str], event: str) -> bool:
-    return any(full_event(e) == event for e in rule_events)
+__all__ = ["ChannelName", "NotifyRule", "NotifySpec", "check_notify", "rules"]

@@ -12,19 +12,21 @@ import json
 import logging
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from lockstep.clock import utcnow
 from lockstep.errors import Conflict, LockstepError, NotFound
 from lockstep.spec.hints import did_you_mean
-from lockstep.spec.notify import RUN_EVENTS, NotifyRule, matches, rules
-from lockstep.spec.yamlsafe import load_yaml
+from lockstep.spec.notify_events import RUN_EVENTS, matches
 from lockstep.storage.notify_rows import ChannelRow, DeliveryRow, SubscriptionRow
 from lockstep.storage.rows import AttemptRow, RunRow, StepRow
+
+if TYPE_CHECKING:
+    from lockstep.spec.notify import NotifyRule
 
 log = logging.getLogger(__name__)
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
@@ -265,7 +267,7 @@ def run_changed(s: Session, run: RunRow) -> None:
     try:
         with s.begin_nested():
             enqueue(s, run.project_id, event, _run_subject(s, run), _workflow_rules(run))
-    except (LockstepError, ValueError, LookupError, TypeError) as exc:
+    except (LockstepError, SQLAlchemyError, ValueError, LookupError, TypeError) as exc:
         log.warning(
             "notify.enqueue_failed", extra={"run_id": run.id, "event": event, "error": str(exc)}
         )
@@ -307,6 +309,8 @@ def _workflow_rules(run: RunRow) -> list[NotifyRule]:
     """The run's own ``notify:`` (its spec was validated when it was submitted)."""
     found = _RULES.get(run.spec_digest)
     if found is None:
+        from lockstep.spec.yamlsafe import load_yaml  # the recorder's side: reads stay light
+
         data = load_yaml(run.spec_text, "workflow.yaml").data
         raw = data.get("notify") if isinstance(data, dict) else None
         found = [] if raw is None else _parse_rules(raw)
@@ -317,6 +321,8 @@ def _workflow_rules(run: RunRow) -> list[NotifyRule]:
 
 
 def _parse_rules(raw: Any) -> list[NotifyRule]:
+    from lockstep.spec.notify import NotifyRule, rules
+
     items = raw if isinstance(raw, list) else [raw]
     return rules([NotifyRule.model_validate(item) for item in items])
 

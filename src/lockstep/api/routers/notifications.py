@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from lockstep.api.deps import Access, Services, require, services
-from lockstep.spec.notify import CHANNEL_NAME_PATTERN
+from lockstep.spec.notify_events import CHANNEL_NAME_PATTERN
 
 router = APIRouter(tags=["notifications"])
 Svc = Annotated[Services, Depends(services)]
