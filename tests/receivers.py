@@ -1,15 +1,20 @@
 """Real services on loopback that tests point lockstep at: an HTTP endpoint that records every
-call and answers as the test says (a JSON body, raw bytes, or a redirect)."""
+call and answers as the test says (a JSON body, raw bytes, or a redirect), and an SMTP server
+(STARTTLS and a password required) that keeps every mail."""
 
 from __future__ import annotations
 
+import email
+import email.message
 import json
+import socket
 import ssl
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 
@@ -97,3 +102,86 @@ def http_receiver(
         yield receiver
     finally:
         receiver.close()
+
+
+def self_signed(folder: Path, host: str = "127.0.0.1") -> tuple[Path, Path]:
+    """A self-signed certificate for ``host`` (an address) and ``localhost``, and its key: a
+    client trusts it through ``SSL_CERT_FILE``."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    now = datetime.datetime.now(datetime.UTC)
+    names = [x509.IPAddress(ipaddress.ip_address(host)), x509.DNSName("localhost")]
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = folder / "smtp-cert.pem", folder / "smtp-key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+class SmtpReceiver:
+    """A real SMTP server (aiosmtpd) on loopback that insists on STARTTLS before anything and
+    on ``user``/``password`` before mail; ``messages`` holds every mail received."""
+
+    def __init__(self, folder: Path, user: str, password: str) -> None:
+        from aiosmtpd.controller import Controller
+        from aiosmtpd.smtp import AuthResult, LoginPassword
+
+        self.cert, key = self_signed(folder)
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(self.cert, key)
+        self.messages: list[email.message.Message] = []
+        outer = self
+
+        class Handler:
+            async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+                outer.messages.append(email.message_from_bytes(envelope.content))
+                return "250 OK"
+
+        def check(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> Any:
+            ok = isinstance(data, LoginPassword) and (data.login, data.password) == (
+                user.encode(),
+                password.encode(),
+            )
+            return AuthResult(success=ok)
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self._controller = Controller(
+            Handler(),
+            hostname="127.0.0.1",
+            port=self.port,
+            tls_context=tls,
+            require_starttls=True,
+            authenticator=check,
+            auth_require_tls=True,
+        )
+        self._controller.start()
+
+    def close(self) -> None:
+        self._controller.stop()

@@ -131,6 +131,13 @@ class Settings(BaseSettings):
     outbound_allow: Annotated[tuple[IPNetwork, ...], NoDecode] = Field(
         (), description="comma-separated address ranges outbound HTTP may reach, e.g. 10.0.0.0/8"
     )
+    #: where people open runs: notifications link to {public_url}/runs/{id} (else the API's URL)
+    public_url: str | None = Field(None, pattern=r"^https?://[^\s]+$")
+    #: notification deliveries: the first retry after this many seconds, doubling each time,
+    #: at most ``notify_max_attempts`` attempts; due deliveries are looked for this often
+    notify_backoff: float = Field(5.0, gt=0, le=3600, description="seconds")
+    notify_max_attempts: int = Field(8, ge=1, le=50)
+    notify_interval: float = Field(1.0, gt=0, le=60, description="seconds")
     #: who containers run as when neither the step (`user:`) nor the image (USER) says
     container_user: str = Field(
         DEFAULT_CONTAINER_USER,

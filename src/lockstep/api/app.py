@@ -14,6 +14,7 @@ from lockstep.api.routers import (
     audit,
     health,
     hooks,
+    notifications,
     projects,
     registry,
     runs,
@@ -54,6 +55,7 @@ def create_app(services: Services) -> FastAPI:
         versions.router,
         triggers.router,
         hooks.router,
+        notifications.router,
         workers.router,
         worker_api.router,
     )

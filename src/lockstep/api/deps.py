@@ -19,6 +19,7 @@ from lockstep.errors import NotFound, PermissionDenied, Unauthenticated
 from lockstep.services.audit import AuditService
 from lockstep.services.blobs import Blobs
 from lockstep.services.instances import InstanceService
+from lockstep.services.notifications import NotificationService
 from lockstep.services.projects import ProjectService
 from lockstep.services.registry import Poller, RegistryService
 from lockstep.services.runs import RunService
@@ -58,6 +59,8 @@ class Services:
     dispatcher: Dispatcher
     #: signed deliveries to webhook triggers (``POST /api/v1/hooks/...``)
     webhooks: Webhooks
+    #: channels, subscriptions, the delivery log; ``emit`` for events (``Notifier``)
+    notifications: NotificationService
     auth: bool = True
     engine_address: str = ""  # host:port of Temporal, for workers on other hosts
 

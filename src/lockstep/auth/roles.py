@@ -28,6 +28,8 @@ PERMISSIONS: dict[str, Role] = {
     "triggers:read": Role.viewer,
     "triggers:write": Role.maintainer,  # pause and resume
     "instances:write": Role.maintainer,
+    "notifications:read": Role.viewer,  # channels (secrets by name only), subscriptions, log
+    "notifications:write": Role.maintainer,
     "secrets:read": Role.maintainer,  # names only: values are never readable
     "secrets:write": Role.maintainer,
     "members:read": Role.admin,

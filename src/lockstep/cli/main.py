@@ -17,6 +17,7 @@ from lockstep.cli import (
     artifacts,
     context,
     contexts,
+    notifications,
     registry,
     runs,
     triggers,
@@ -60,6 +61,7 @@ app.add_typer(versions.versions, name="versions")
 app.add_typer(versions.tags, name="tags")
 app.add_typer(workers.workers, name="workers")
 app.add_typer(triggers.triggers, name="triggers")
+app.add_typer(notifications.notifications, name="notifications")
 app.command("publish")(versions.publish_command)
 app.command("audit")(admin.audit_command)
 app.command("login")(admin.login_command)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import sys
 from typing import Any, NoReturn
 
@@ -12,6 +11,7 @@ from rich.markup import escape
 
 from lockstep import errors
 from lockstep.engine.states import RunStatus, StepStatus
+from lockstep.spec.hints import visible as visible  # one copy, re-exported for the CLI
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -45,22 +45,6 @@ STATUS_STYLE: dict[str, str] = {
     StepStatus.PENDING: "dim",
     RunStatus.QUEUED: "dim",
 }
-
-
-#: C0 (but tab), DEL, C1, and the invisible or direction-changing marks that could make a
-#: terminal act on, or misorder, what a step printed
-_UNSAFE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
-
-
-def visible(text: str) -> str:
-    """``text`` with every control character spelled out (ESC as ``\\x1b``): what a step
-    wrote never reaches the terminal raw."""
-    return _UNSAFE.sub(lambda m: _spelled(m.group()), text)
-
-
-def _spelled(ch: str) -> str:
-    code = ord(ch)
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def styled(status: str) -> str:

@@ -66,6 +66,8 @@ async def _serve(settings: Settings, host: str, port: int, worker: bool, auth: b
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
+        if plane.sender is not None:
+            plane.sender.api_url = url  # notifications link here without LOCKSTEP_PUBLIC_URL
         write_server_info(home, {"url": url, "temporal": plane.temporal_address})
         err.print(f"lockstep server on {url} (home {home}, Temporal {plane.temporal_address})")
         if plane.initial_token:

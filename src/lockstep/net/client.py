@@ -140,13 +140,16 @@ class GuardedClient:
         headers: dict[str, str] | None = None,
         params: dict[str, str] | None = None,
         json: Any = None,
+        content: bytes | None = None,
         on_redirect: OnRedirect | None = None,
     ) -> AsyncIterator[httpx.Response]:
         """The final answer, its body not yet read (the caller caps it). Raises
         ``OutboundRefused`` for a URL or hop the policy refuses and ``httpx.HTTPError`` for
-        a call that failed."""
+        a call that failed. ``content`` sends exact bytes (a body that is signed)."""
         _check_scheme(method, url, httpx.URL(url).scheme)
-        request = self._client.build_request(method, url, headers=headers, params=params, json=json)
+        request = self._client.build_request(
+            method, url, headers=headers, params=params, json=json, content=content
+        )
         for hop in range(self.max_redirects + 1):
             response = await self._send(request)
             location = response.headers.get("location")

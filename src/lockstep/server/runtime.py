@@ -11,10 +11,12 @@ from typing import TYPE_CHECKING, Any
 from lockstep.api.deps import Services
 from lockstep.clock import utcnow
 from lockstep.errors import EngineUnavailable
+from lockstep.net.addresses import OutboundPolicy
 from lockstep.secrets.crypto import SecretBox
 from lockstep.server.home import HomeLock, bootstrap_admin
 from lockstep.services.audit import AuditService
 from lockstep.services.instances import InstanceService
+from lockstep.services.notifications import NotificationService
 from lockstep.services.projects import ProjectService
 from lockstep.services.registry import Poller, RegistryService
 from lockstep.services.runs import RunService
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
 
     from lockstep.server.temporal_dev import DevServer
     from lockstep.server.workers import PoolWorker
+    from lockstep.services.notification_sender import Sender
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +76,8 @@ class ControlPlane:
     initial_token: str | None = None
     pools: list[str] = field(default_factory=lambda: ["default"])
     services: Services | None = None
+    #: delivers notifications (started in a server only); ``api_url`` is set once it listens
+    sender: Sender | None = None
     temporal_address: str = ""
     #: when this control plane started (a timestamp as the records write them)
     started_at: str = ""
@@ -161,6 +166,11 @@ class ControlPlane:
             # queued runs start whenever the engine can take them (also after an outage)
             every = settings.reconcile_interval
             self._tasks.append(asyncio.create_task(runs.reconcile_forever(every)))
+            from lockstep.services.notification_sender import Sender
+
+            policy = OutboundPolicy(settings.outbound_allow)
+            self.sender = Sender(self._db, box, logs, policy, settings)
+            self._tasks.append(asyncio.create_task(self.sender.run_forever()))
         else:
             with contextlib.suppress(EngineUnavailable):
                 await runs.reconcile()
@@ -238,6 +248,7 @@ class ControlPlane:
             triggers=triggers,
             dispatcher=dispatcher,
             webhooks=Webhooks(triggers, secrets, dispatcher),
+            notifications=NotificationService(db, OutboundPolicy(self.settings.outbound_allow)),
             auth=self.auth,
             engine_address=self.temporal_address,
         )

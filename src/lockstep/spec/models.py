@@ -19,6 +19,7 @@ from lockstep.spec.names import (
     SECRET_NAME_PATTERN,
     STEP_ID_PATTERN,
 )
+from lockstep.spec.notify import NotifySpec
 from lockstep.spec.quantities import Cpu, Image, Memory
 from lockstep.spec.step_kinds import HttpCall
 from lockstep.spec.triggers import TriggerId, TriggerSpec
@@ -193,6 +194,9 @@ class WorkflowSpec(_Model):
     )
     triggers: dict[TriggerId, TriggerSpec] = Field(
         default_factory=dict, max_length=50, description="id -> what starts runs by itself"
+    )
+    notify: NotifySpec | None = Field(
+        None, description="tell a project channel of this run's events: {on: [failed], channel}"
     )
 
     def all_steps(self) -> dict[str, StepSpec]:

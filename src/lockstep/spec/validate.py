@@ -36,6 +36,7 @@ from lockstep.spec.graph import ancestor_bits, cycle_through, strongly_connected
 from lockstep.spec.hints import did_you_mean, one_line
 from lockstep.spec.models import WorkflowSpec
 from lockstep.spec.names import SECRET_NAME_PATTERN
+from lockstep.spec.notify import check_notify
 from lockstep.spec.shell import compile_shell
 from lockstep.spec.sources import check_sources
 from lockstep.spec.triggers import check_triggers
@@ -95,6 +96,7 @@ class _Checker(Checker):
         self._check_params()
         check_sources(self.data.get("sources"), self.add)
         check_triggers(self.data.get("triggers"), self.add)
+        check_notify(self.data.get("notify"), self.add)
         check_artifacts(self.groups, self.add, self.needs_transitively)
         definitions = _dict(self.data.get("definitions"))
         run_schema = self.data.get("outputs_schema")

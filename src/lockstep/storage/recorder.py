@@ -1,7 +1,9 @@
 """The recorder's writes: the engine's events applied to run, step, attempt and artifact rows.
 
 Every change goes through the one table of allowed transitions (``engine.states``), and a
-batch applied twice (a replayed local activity) changes nothing the second time.
+batch applied twice (a replayed local activity) changes nothing the second time. A run status
+that is a notification event (started, finished) writes its deliveries in the same
+transaction (``storage.notifications``: the outbox).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from lockstep.engine.states import (
 )
 from lockstep.storage import trigger_events
 from lockstep.storage.cache import remember
+from lockstep.storage.notifications import run_changed
 from lockstep.storage.rows import ArtifactRow, AttemptRow, RunRow, StepRow
 from lockstep.storage.runs import dump_json
 
@@ -36,7 +39,10 @@ def apply_events(s: Session, run_id: str, events: list[Event]) -> None:
     if run.status in RUN_FINISHED:
         return  # replay of a batch that already finished the run
     for ev in events:
+        before = run.status
         _apply(s, run, ev)
+        if run.status != before:
+            run_changed(s, run)
 
 
 def _apply(s: Session, run: RunRow, ev: Event) -> None:
