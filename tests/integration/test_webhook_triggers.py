@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from tests.harness import Server, wait_for
+from tests.receivers import http_receiver
 
 KEY = "hook-signing-key"
 TOKEN = "hook-bearer-token"
@@ -357,3 +358,26 @@ def test_a_delivery_answered_202_has_its_run_after_the_server_is_killed(home: Pa
         assert [r["id"] for r in _runs_of(server, delivery)] == [run["id"]]
     finally:
         server.stop()
+
+
+def test_a_failed_fire_tells_whoever_subscribed_to_trigger_failed(hooked: Server) -> None:
+    with http_receiver() as chat:
+        made = hooked.http.post(
+            "/notifications/channels",
+            json={"name": "trigger-chat", "kind": "slack", "settings": {"url": chat.url}},
+        )
+        assert made.status_code == 201, made.text
+        sub = hooked.http.post(
+            "/notifications/subscriptions",
+            json={"channel": "trigger-chat", "events": ["trigger.failed"], "definition": "hooked"},
+        )
+        assert sub.status_code == 201, sub.text
+        try:
+            delivery = str(uuid.uuid4())
+            resp = _post(hooked, "default/hooked/signed", b"not json", delivery=delivery)
+            assert resp.json()["status"] == "failed", resp.text
+            (call,) = wait_for(lambda: chat.calls, what="the trigger.failed message")
+            said = json.dumps(call.body)
+            assert "trigger.failed" in said and "signed" in said and "not JSON" in said, said
+        finally:
+            hooked.http.delete("/notifications/channels/trigger-chat")

@@ -10,6 +10,7 @@ from typing import Protocol
 from sqlalchemy.orm import Session
 
 from lockstep.errors import EngineUnavailable, NotFound
+from lockstep.storage import notifications
 from lockstep.storage import registry as reg
 from lockstep.storage import trigger_events as events
 from lockstep.storage import trigger_fires as fires
@@ -120,9 +121,13 @@ class TriggerService:
     async def finish_fire(
         self, fire_id: str, status: str, *, run_id: str | None = None, error: str | None = None
     ) -> FireRecord:
-        return await self._db.call(
-            lambda s: fires.finish(s, fire_id, status, run_id=run_id, error=error)
-        )
+        def _finish(s: Session) -> FireRecord:
+            done = fires.finish(s, fire_id, status, run_id=run_id, error=error)
+            if status == fires.FAILED:  # people may want to know: `trigger.failed`
+                notifications.happened(s, done.project, "trigger.failed", lambda: _failed(done))
+            return done
+
+        return await self._db.call(_finish)
 
     async def history(
         self, project: str, definition: str, trigger: str, limit: int = 50
@@ -155,3 +160,14 @@ class TriggerService:
         return await self._db.call(
             lambda s: store.set_paused(s, reg.definition_row(s, project, definition), trigger, by)
         )
+
+
+def _failed(fire: FireRecord) -> dict[str, str | None]:
+    return {
+        "definition": fire.definition,
+        "trigger": fire.trigger,
+        "kind": fire.kind,
+        "fire": fire.id,
+        "key": fire.key,
+        "error": fire.error,
+    }

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -264,13 +265,24 @@ def run_changed(s: Session, run: RunRow) -> None:
     event = RUN_EVENTS.get(run.status)
     if event is None:
         return
+    happened(s, run.project_id, event, lambda: _run_subject(s, run), _workflow_rules(run))
+
+
+def happened(
+    s: Session,
+    project: str,
+    event: str,
+    subject: Callable[[], dict[str, Any]],
+    rules: list[NotifyRule] | None = None,
+) -> None:
+    """``event`` happened in the caller's transaction (a run moved, an approval waits, a
+    trigger's fire failed): its deliveries, written with it. A fault here never fails the
+    caller's change: it is logged, and the savepoint leaves nothing half-written."""
     try:
         with s.begin_nested():
-            enqueue(s, run.project_id, event, _run_subject(s, run), _workflow_rules(run))
+            enqueue(s, project, event, subject(), rules)
     except (LockstepError, SQLAlchemyError, ValueError, LookupError, TypeError) as exc:
-        log.warning(
-            "notify.enqueue_failed", extra={"run_id": run.id, "event": event, "error": str(exc)}
-        )
+        log.warning("notify.enqueue_failed", extra={"event": event, "error": str(exc)})
 
 
 def _run_subject(s: Session, run: RunRow) -> dict[str, Any]:
