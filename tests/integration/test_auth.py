@@ -82,6 +82,11 @@ POLICY: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/projects/{project}/instances"): "viewer",
     ("POST", "/api/v1/projects/{project}/instances/{name}/runs"): "operator",
     ("POST", "/api/v1/projects/{project}/runs/{run_id}/rerun"): "operator",
+    ("GET", "/api/v1/projects/{project}/approvals"): "viewer",
+    ("GET", "/api/v1/projects/{project}/runs/{run_id}/approvals/{step}"): "viewer",
+    # any member may be named an approver: the step's own list decides (tested apart)
+    ("POST", "/api/v1/projects/{project}/runs/{run_id}/approvals/{step}/approve"): "viewer",
+    ("POST", "/api/v1/projects/{project}/runs/{run_id}/approvals/{step}/reject"): "viewer",
 }
 BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/projects"): {"name": "made-by-matrix"},

@@ -10,6 +10,7 @@ from lockstep.api.audit import AuditLog
 from lockstep.api.deps import Services
 from lockstep.api.limits import BodyLimit, BodyTimeout
 from lockstep.api.routers import (
+    approvals,
     artifacts,
     audit,
     health,
@@ -52,6 +53,7 @@ def create_app(services: Services) -> FastAPI:
         registry.router,
         versions.router,
         triggers.router,
+        approvals.router,
         workers.router,
         worker_api.router,
     )

@@ -16,6 +16,7 @@ from fastapi import Depends, Path, Request
 from lockstep.auth.principal import LOCAL, Principal
 from lockstep.auth.roles import PERMISSIONS
 from lockstep.errors import NotFound, PermissionDenied, Unauthenticated
+from lockstep.services.approvals import ApprovalService
 from lockstep.services.audit import AuditService
 from lockstep.services.blobs import Blobs
 from lockstep.services.instances import InstanceService
@@ -52,6 +53,7 @@ class Services:
     triggers: TriggerService
     #: hands events (webhooks, pushes, upstream runs, tag moves, a person's fire) to triggers
     dispatcher: Dispatcher
+    approvals: ApprovalService
     auth: bool = True
     engine_address: str = ""  # host:port of Temporal, for workers on other hosts
 

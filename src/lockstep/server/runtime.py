@@ -13,6 +13,7 @@ from lockstep.clock import utcnow
 from lockstep.errors import EngineUnavailable
 from lockstep.secrets.crypto import SecretBox
 from lockstep.server.home import HomeLock, bootstrap_admin
+from lockstep.services.approvals import ApprovalService
 from lockstep.services.audit import AuditService
 from lockstep.services.instances import InstanceService
 from lockstep.services.projects import ProjectService
@@ -214,6 +215,7 @@ class ControlPlane:
             audit=AuditService(db),
             triggers=triggers,
             dispatcher=Dispatcher(versions, triggers),
+            approvals=ApprovalService(db, runs),
             auth=self.auth,
             engine_address=self.temporal_address,
         )
