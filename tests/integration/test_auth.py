@@ -99,6 +99,11 @@ POLICY: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/projects/{project}/triggers/{definition}/{trigger}/resume"): "maintainer",
     ("POST", "/api/v1/projects/{project}/triggers/{definition}/{trigger}/fire"): "maintainer",
     ("GET", "/api/v1/projects/{project}/triggers/{definition}/{trigger}/history"): "viewer",
+    ("GET", "/api/v1/projects/{project}/approvals"): "viewer",
+    ("GET", "/api/v1/projects/{project}/runs/{run_id}/approvals/{step}"): "viewer",
+    # any member may be named an approver: the step's own list decides (tested apart)
+    ("POST", "/api/v1/projects/{project}/runs/{run_id}/approvals/{step}/approve"): "viewer",
+    ("POST", "/api/v1/projects/{project}/runs/{run_id}/approvals/{step}/reject"): "viewer",
 }
 BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/projects"): {"name": "made-by-matrix"},

@@ -31,7 +31,7 @@ from lockstep.storage.database import Database
 #: the strings the API, the CLI's --json and every stored row have always used
 STORED_RUN = ["queued", "running", "succeeded", "failed", "cancelled"]
 STORED_STEP = [
-    "pending", "running", "succeeded", "failed", "skipped", "cancelled", "upstream_failed"
+    "pending", "waiting", "running", "succeeded", "failed", "skipped", "cancelled", "upstream_failed"
 ]  # fmt: skip
 
 
@@ -56,6 +56,9 @@ def test_finished_states_never_move_and_every_state_is_placed() -> None:
     assert run_can_move("queued", "running") and run_can_move(RunStatus.QUEUED, "running")
     assert step_can_move("running", StepStatus.RUNNING)  # a new attempt after a failed one
     assert step_can_move("pending", "upstream_failed") and not run_can_move("queued", "pending")
+    # an approval or a wait waits, then ends; it never becomes an attempt
+    assert step_can_move("pending", "waiting") and step_can_move("waiting", "succeeded")
+    assert not step_can_move("waiting", "running")
 
 
 def test_temporal_payloads_carry_plain_strings_both_ways() -> None:

@@ -10,6 +10,7 @@ from lockstep.api.audit import AuditLog
 from lockstep.api.deps import Services
 from lockstep.api.limits import BodyLimit, BodyTimeout
 from lockstep.api.routers import (
+    approvals,
     artifacts,
     audit,
     health,
@@ -56,6 +57,7 @@ def create_app(services: Services) -> FastAPI:
         triggers.router,
         hooks.router,
         notifications.router,
+        approvals.router,
         workers.router,
         worker_api.router,
     )

@@ -16,6 +16,7 @@ from fastapi import Depends, Path, Request
 from lockstep.auth.principal import LOCAL, Principal
 from lockstep.auth.roles import PERMISSIONS
 from lockstep.errors import NotFound, PermissionDenied, Unauthenticated
+from lockstep.services.approvals import ApprovalService
 from lockstep.services.audit import AuditService
 from lockstep.services.blobs import Blobs
 from lockstep.services.instances import InstanceService
@@ -61,6 +62,7 @@ class Services:
     webhooks: Webhooks
     #: channels, subscriptions, the delivery log; ``emit`` for events (``Notifier``)
     notifications: NotificationService
+    approvals: ApprovalService
     auth: bool = True
     engine_address: str = ""  # host:port of Temporal, for workers on other hosts
 

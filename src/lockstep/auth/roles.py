@@ -26,6 +26,9 @@ PERMISSIONS: dict[str, Role] = {
     "tags:write": Role.maintainer,  # promote and roll back ($LIVE, $STAGING, ...)
     "instances:read": Role.viewer,
     "triggers:read": Role.viewer,
+    "approvals:read": Role.viewer,
+    # anyone in the project may be named an approver; the step's approvers decide who may
+    "approvals:write": Role.viewer,
     "triggers:write": Role.maintainer,  # pause and resume
     "instances:write": Role.maintainer,
     "notifications:read": Role.viewer,  # channels (secrets by name only), subscriptions, log

@@ -14,6 +14,7 @@ from rich.markup import escape
 from lockstep import __version__
 from lockstep.cli import (
     admin,
+    approvals,
     artifacts,
     context,
     contexts,
@@ -62,6 +63,7 @@ app.add_typer(versions.tags, name="tags")
 app.add_typer(workers.workers, name="workers")
 app.add_typer(triggers.triggers, name="triggers")
 app.add_typer(notifications.notifications, name="notifications")
+app.add_typer(approvals.approvals, name="approvals")
 app.command("publish")(versions.publish_command)
 app.command("audit")(admin.audit_command)
 app.command("login")(admin.login_command)

@@ -42,6 +42,7 @@ STATUS_STYLE: dict[str, str] = {
     StepStatus.CANCELLED: "yellow",
     StepStatus.SKIPPED: "dim",
     StepStatus.RUNNING: "cyan",
+    StepStatus.WAITING: "magenta",
     StepStatus.PENDING: "dim",
     RunStatus.QUEUED: "dim",
 }

@@ -11,7 +11,7 @@ from lockstep.engine.types import StepResult
 @dataclass(frozen=True)
 class Event:
     """One change. ``kind`` is one of: run_started, attempt_started, attempt_finished,
-    step_finished, fanout_started, run_finished."""
+    step_finished, fanout_started, run_finished, step_waiting, approval_decided."""
 
     kind: str
     at: str
@@ -27,6 +27,9 @@ class Event:
     cache_key: str | None = None  # attempt_finished of a cacheable step: file it under this
     cached_from: str | None = None  # step_finished from the cache: RUN/STEP/ATTEMPT
     items: int | None = None  # fanout_started: how many items the step runs
+    #: step_waiting of an approval: what it asks (``engine.types.ApprovalAsk`` as a dict);
+    #: approval_decided: the decision (``engine.types.Decision`` as a dict)
+    detail: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from lockstep.clock import format_ts
     from lockstep.engine.caching import cache_key
     from lockstep.engine.events import Event, EventBatch
+    from lockstep.engine.gates import GateKeeper
     from lockstep.engine.refs import step_sources
     from lockstep.engine.states import STEP_FINISHED, RunStatus, StepStatus
     from lockstep.engine.types import (
@@ -48,7 +49,7 @@ with workflow.unsafe.imports_passed_through():
         render,
         to_text,
     )
-    from lockstep.spec.step_kinds import NOOP
+    from lockstep.spec.step_kinds import ENGINE_KINDS, NOOP
 
 STEP_ACTIVITY = "lockstep.step"
 FANOUT_WORKFLOW = "lockstep.fanout"  # a batch of a wide fan-out (engine.fanout)
@@ -91,6 +92,7 @@ class StepInterpreter:
         self._run_status: str = RunStatus.RUNNING
         self._attempt_no: dict[str, int] = {}  # per step, across a state machine's visits
         self._artifacts: dict[str, list[ArtifactRef]] = {}  # what each succeeded step stored
+        self._gates = GateKeeper(self._emit, self._settle, self._status)  # approvals, waits
 
     def _emit(self, kind: str, at: str | None = None, **fields: Any) -> None:
         self._events.append(Event(kind=kind, at=at or format_ts(workflow.now()), **fields))
@@ -189,6 +191,11 @@ class StepInterpreter:
             return
         if step.executor == NOOP.name:  # handed on in the engine: no worker needed
             self._pass_on(step, data)
+            return
+        if step.executor in ENGINE_KINDS:  # people or a timer decide it: no worker held
+            await self._gates.run(step, ctx)
+            if self._status.get(step.id) == StepStatus.FAILED:
+                self._maybe_continue(step)
             return
         key = None
         if step.cache and not plan.no_cache:

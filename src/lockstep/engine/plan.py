@@ -7,6 +7,7 @@ from graphlib import TopologicalSorter
 from typing import Any
 
 from lockstep.engine.types import (
+    ApprovalPlan,
     Branch,
     ContainerSpec,
     RetryPlan,
@@ -18,6 +19,7 @@ from lockstep.engine.types import (
 from lockstep.spec.contracts import resolved
 from lockstep.spec.expressions import condition_source, secret_reference, to_text
 from lockstep.spec.fanout_rules import for_each_source
+from lockstep.spec.gates import WaitUntil
 from lockstep.spec.load import LoadedSpec
 from lockstep.spec.machine import LoadedMachine
 from lockstep.spec.models import CacheSpec, RetrySpec, StepSpec, WorkflowSpec
@@ -27,6 +29,21 @@ from lockstep.spec.step_kinds import SHELL, plan_name, yaml_kind
 
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else to_text(value)
+
+
+def _approval(step: StepSpec, spec: WorkflowSpec) -> ApprovalPlan | None:
+    terms = step.approval
+    if terms is None:
+        return None
+    return ApprovalPlan(
+        approvers=list(terms.approvers),
+        required=terms.required,
+        allow_self=terms.allow_self,
+        input_schema=resolved(terms.input, spec.definitions),
+        timeout_s=terms.timeout,
+        on_timeout=terms.on_timeout,
+        message=terms.message,
+    )
 
 
 def _retry(spec: RetrySpec | None) -> RetryPlan:
@@ -95,6 +112,9 @@ def _step_plan(spec: WorkflowSpec, step_id: str, step: StepSpec, is_finally: boo
         ),
         executor=plan_name(yaml_kind(vars(step))),
         config=step.http.config() if step.http is not None else {},
+        approval=_approval(step, spec),
+        wait_s=step.wait if isinstance(step.wait, float | int) else None,
+        wait_until=step.wait.until if isinstance(step.wait, WaitUntil) else None,
         for_each=for_each_source(step.for_each),
         items=list(step.for_each) if isinstance(step.for_each, list) else None,
         max_parallel=step.max_parallel,

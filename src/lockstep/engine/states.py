@@ -28,6 +28,8 @@ class StepStatus(StrEnum):
     system's (a worker lost): the attempt's ``error`` and ``exit_code`` tell which."""
 
     PENDING = "pending"
+    #: an approval waiting for people, or a ``wait:`` timer: the run holds no worker
+    WAITING = "waiting"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
@@ -59,7 +61,8 @@ RUN_TRANSITIONS: dict[str, frozenset[RunStatus]] = {
 assert set(RUN_STATES) == set(RUN_TRANSITIONS) | RUN_FINISHED
 
 STEP_TRANSITIONS: dict[str, frozenset[StepStatus]] = {
-    StepStatus.PENDING: frozenset({StepStatus.RUNNING} | STEP_FINISHED),
+    StepStatus.PENDING: frozenset({StepStatus.RUNNING, StepStatus.WAITING} | STEP_FINISHED),
+    StepStatus.WAITING: frozenset({StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.CANCELLED}),
     # running → running is a new attempt after a failed one
     StepStatus.RUNNING: frozenset(
         {StepStatus.RUNNING, StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.CANCELLED}

@@ -29,6 +29,55 @@ class Branch:
 
 
 @dataclass(frozen=True)
+class ApprovalPlan:
+    """An ``approval:`` step's terms. Who may decide is checked by the approvals service (it
+    knows the people and their roles); the workflow counts distinct approvals."""
+
+    approvers: list[str] = field(default_factory=list)
+    required: int = 1
+    allow_self: bool = True
+    input_schema: dict[str, Any] | None = None
+    timeout_s: float | None = None
+    on_timeout: str = "fail"  # reject | approve | fail
+    message: str | None = None  # a template
+
+
+@dataclass(frozen=True)
+class ApprovalAsk:
+    """What an approval asks, once its message is rendered: recorded when it starts waiting."""
+
+    approvers: list[str]
+    required: int
+    allow_self: bool
+    input_schema: dict[str, Any] | None
+    message: str | None
+    deadline: str | None  # UTC, when on_timeout applies
+    on_timeout: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One person's decision on an approval, sent to the run's workflow as an update."""
+
+    step: str
+    user: str
+    approve: bool
+    comment: str | None = None
+    input: dict[str, Any] | None = None
+    at: str = ""
+
+
+@dataclass(frozen=True)
+class GateAnswer:
+    """The approval after a decision: still waiting, approved or rejected, and the count."""
+
+    step: str
+    state: str  # waiting | approved | rejected
+    approvals: int
+    required: int
+
+
+@dataclass(frozen=True)
 class ContainerSpec:
     """A container step's image, its limits (None: the runtime's default) and how to get and
     run it."""
@@ -80,6 +129,10 @@ class StepPlan:
     #: fail the attempt when no worker of the pool takes it within this many seconds
     schedule_timeout_s: float | None = None
     container: ContainerSpec | None = None  # None: a process on the worker
+    #: engine-decided steps: an approval's terms; a ``wait:`` in seconds or until an instant
+    approval: ApprovalPlan | None = None
+    wait_s: float | None = None
+    wait_until: str | None = None  # template of an ISO 8601 instant
     #: fan-out: run once per item of this CEL list (or of the literal ``items``)
     for_each: str | None = None
     items: list[Any] | None = None

@@ -16,6 +16,7 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from lockstep.engine.gates import DECIDE_UPDATE
     from lockstep.engine.interpreter import FANOUT_WORKFLOW, StepInterpreter
     from lockstep.engine.items import (
         BATCH,
@@ -30,6 +31,8 @@ with workflow.unsafe.imports_passed_through():
     from lockstep.engine.refs import plain_path
     from lockstep.engine.states import STEP_FINISHED, RunStatus, StepStatus
     from lockstep.engine.types import (
+        Decision,
+        GateAnswer,
         ItemOutcome,
         RunPlan,
         StepPlan,
@@ -77,6 +80,15 @@ class RunWorkflow(StepInterpreter):
     @workflow.query(name="status")
     def status(self) -> dict[str, str]:
         return dict(self._status)
+
+    @workflow.update(name=DECIDE_UPDATE)
+    def decide(self, decision: Decision) -> GateAnswer:
+        """A person approves or rejects a waiting approval step."""
+        return self._gates.decide(decision)
+
+    @decide.validator
+    def _decidable(self, decision: Decision) -> None:
+        self._gates.check(decision)
 
     def _context(self, plan: RunPlan, env: dict[str, str]) -> dict[str, Any]:
         steps = {

@@ -14,6 +14,7 @@ from lockstep.errors import EngineUnavailable
 from lockstep.net.addresses import OutboundPolicy
 from lockstep.secrets.crypto import SecretBox
 from lockstep.server.home import HomeLock, bootstrap_admin
+from lockstep.services.approvals import ApprovalService
 from lockstep.services.audit import AuditService
 from lockstep.services.instances import InstanceService
 from lockstep.services.notifications import NotificationService
@@ -249,6 +250,7 @@ class ControlPlane:
             dispatcher=dispatcher,
             webhooks=Webhooks(triggers, secrets, dispatcher),
             notifications=NotificationService(db, OutboundPolicy(self.settings.outbound_allow)),
+            approvals=ApprovalService(db, runs),
             auth=self.auth,
             engine_address=self.temporal_address,
         )

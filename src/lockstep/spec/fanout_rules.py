@@ -8,8 +8,14 @@ from typing import Any
 
 from lockstep.spec.expressions import OPEN, ExpressionError, whole_template
 from lockstep.spec.names import MAX_ITEMS
-from lockstep.spec.step_kinds import HTTP, WORKSPACE_KEYS, YAML_SELECTORS
+from lockstep.spec.step_kinds import ENGINE_KINDS, HTTP, WORKSPACE_KEYS, YAML_SELECTORS
 from lockstep.spec.yamlsafe import pointer
+
+#: what a step the engine decides (approval, wait) cannot have: it runs nothing anywhere
+_NOT_FOR_ENGINE_STEPS = (
+    *WORKSPACE_KEYS,
+    *("for_each", "retry", "cache", "runs_on", "env", "with", "timeout", "schedule_timeout"),
+)
 
 
 def check_step_shape(
@@ -23,9 +29,18 @@ def check_step_shape(
         )
     elif not chosen:
         add(
-            f"missing required key 'run' in step '{sid}' (or 'http' or 'uses: noop')",
+            f"missing required key 'run' in step '{sid}' "
+            "(or 'http', 'uses: noop', 'approval' or 'wait')",
             pointer(group, sid),
         )
+    elif chosen[0] in {k.yaml_key for k in ENGINE_KINDS.values()}:
+        for key in _NOT_FOR_ENGINE_STEPS:
+            if step.get(key) is not None:
+                add(
+                    f"'{key}' of step '{sid}' does not apply to an '{chosen[0]}' step (the "
+                    "engine decides it; nothing runs); remove it",
+                    pointer(group, sid, key),
+                )
     elif chosen[0] == HTTP.yaml_key:  # (a noop step has long been allowed to carry them)
         for key in WORKSPACE_KEYS:
             if step.get(key) is not None:

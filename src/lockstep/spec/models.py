@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from lockstep.settings import CONTAINER_USER_PATTERN
 from lockstep.spec.durations import Duration
+from lockstep.spec.gates import ApprovalSpec, WaitSpec
 from lockstep.spec.names import (
     ENV_NAME_PATTERN,
     MAX_ITEMS,
@@ -111,6 +112,12 @@ class StepSpec(_Model):
         None,
         description="call a service instead of `run`: `with:` is the JSON body (query for GET), "
         "the JSON object answered is the step's outputs",
+    )
+    approval: ApprovalSpec | None = Field(
+        None, description="wait for people to approve instead of `run` (no worker held)"
+    )
+    wait: WaitSpec | None = Field(
+        None, description="wait for a time instead of `run`: '10m', or {until: ISO instant}"
     )
     for_each: str | list[Any] | None = Field(
         None,

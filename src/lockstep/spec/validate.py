@@ -121,6 +121,10 @@ class _Checker(Checker):
                         self._check_outputs_schema(schema, ptr)
                     else:
                         self.schema_compiles(schema, ptr, "'input'")
+                given = _dict(step.get("approval")).get("input")
+                ptr = pointer(group, sid, "approval", "input")
+                if isinstance(given, dict) and check_references(given, ptr, definitions, self.add):
+                    self._check_outputs_schema(resolved(given, definitions) or {}, ptr)
         for sid in self.fin:
             if sid in self.main:
                 self.add(
@@ -260,6 +264,10 @@ class _Checker(Checker):
             self._check_if(step["if"], pointer(group, sid, "if"), scope)
         for name, path in _dict(step.get("artifacts")).items():
             self._check_text(path, pointer(group, sid, "artifacts", name), scope)
+        for key, field in (("approval", "message"), ("wait", "until")):
+            gated = _dict(step.get(key)).get(field)
+            if gated is not None:
+                self._check_text(gated, pointer(group, sid, key, field), scope)
 
     def _check_for_each(self, group: str, sid: str, step: dict[str, Any], scope: _Scope) -> None:
         """The list expression itself: no item or index yet (they come from it)."""
@@ -391,7 +399,9 @@ class _Checker(Checker):
 
     def _declared_outputs(self, sid: str) -> dict[str, Any] | None:
         """Declared output properties, or None when any name is allowed."""
-        schema = self.main.get(sid, self.fin.get(sid, {})).get("outputs")
+        step = self.main.get(sid, self.fin.get(sid, {}))
+        # an approval's outputs are what its approvers give
+        schema = step.get("outputs") or _dict(step.get("approval")).get("input")
         if not isinstance(schema, dict) or not isinstance(schema.get("properties"), dict):
             return None
         if schema.get("additionalProperties") is True:

@@ -21,9 +21,9 @@ from lockstep.engine.states import (
     run_can_move,
     step_can_move,
 )
-from lockstep.storage import trigger_events
+from lockstep.storage import approvals, trigger_events
 from lockstep.storage.cache import remember
-from lockstep.storage.notifications import run_changed
+from lockstep.storage.notifications import happened, run_changed
 from lockstep.storage.rows import ArtifactRow, AttemptRow, RunRow, StepRow
 from lockstep.storage.runs import dump_json
 
@@ -69,6 +69,8 @@ def _apply(s: Session, run: RunRow, ev: Event) -> None:
         return
     if ev.kind == "fanout_started":
         _add_items(s, run, step, ev)
+    elif ev.kind in _GATE_EVENTS:
+        _gate(s, run, step, ev)
     elif ev.kind == "attempt_started":
         assert ev.attempt is not None
         if s.get(AttemptRow, (run.id, ev.step, ev.attempt)) is not None:
@@ -150,6 +152,43 @@ def _apply(s: Session, run: RunRow, ev: Event) -> None:
             .where(StepRow.status == StepStatus.PENDING)
             .values(status=StepStatus.CANCELLED, error="not run", finished_at=ev.at)
         )
+
+
+_GATE_EVENTS = frozenset({"step_waiting", "approval_decided", "approval_closed"})
+
+
+def _gate(s: Session, run: RunRow, step: StepRow, ev: Event) -> None:
+    """An approval or a wait: the step waits (no attempt, no worker), people decide."""
+    detail = ev.detail or {}
+    if ev.kind == "step_waiting":
+        if step_can_move(step.status, StepStatus.WAITING):
+            step.status, step.started_at = StepStatus.WAITING, step.started_at or ev.at
+        if run_can_move(run.status, RunStatus.RUNNING):
+            run.status, run.started_at = RunStatus.RUNNING, run.started_at or ev.at
+        if ev.detail is not None:
+            approvals.opened(s, run, step.step_id, detail, ev.at)
+            _tell(s, run, step, "approval.requested", message=detail.get("message"))
+    elif ev.kind == "approval_decided":
+        approvals.decided(s, run, step.step_id, detail)
+        verdict = "approved" if detail.get("approve") else "rejected"
+        _tell(s, run, step, "approval.decided", by=detail.get("user"), decision=verdict)
+    else:
+        state = str(detail.get("state", ""))
+        approvals.closed(s, run, step.step_id, state, ev.at)
+        if state == "timed_out":
+            _tell(s, run, step, "approval.timed_out", on_timeout=detail.get("on_timeout"))
+
+
+def _tell(s: Session, run: RunRow, step: StepRow, event: str, **more: object) -> None:
+    """An approval's news, to whoever subscribed (written with the change it is about)."""
+    subject = {
+        "run_id": run.id,
+        "definition": run.definition or run.workflow,
+        "instance": run.instance,
+        "step": step.step_id,
+        **more,
+    }
+    happened(s, run.project_id, event, lambda: subject)
 
 
 def _add_items(s: Session, run: RunRow, step: StepRow, ev: Event) -> None:
