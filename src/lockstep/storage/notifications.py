@@ -318,14 +318,22 @@ _MAX_CACHED = 256
 
 
 def _workflow_rules(run: RunRow) -> list[NotifyRule]:
-    """The run's own ``notify:`` (its spec was validated when it was submitted)."""
+    """The run's own ``notify:`` (its spec was validated when it was submitted). A stored
+    spec that no longer reads (a damaged record) has none: its run's state change is
+    still recorded, and the project's subscriptions still hear it."""
     found = _RULES.get(run.spec_digest)
     if found is None:
+        from pydantic import ValidationError
+
         from lockstep.spec.yamlsafe import load_yaml  # the recorder's side: reads stay light
 
-        data = load_yaml(run.spec_text, "workflow.yaml").data
-        raw = data.get("notify") if isinstance(data, dict) else None
-        found = [] if raw is None else _parse_rules(raw)
+        try:
+            data = load_yaml(run.spec_text, "workflow.yaml").data
+            raw = data.get("notify") if isinstance(data, dict) else None
+            found = [] if raw is None else _parse_rules(raw)
+        except (LockstepError, ValidationError):
+            log.warning("notify.rules_unreadable", extra={"run_id": run.id})
+            found = []
         if len(_RULES) >= _MAX_CACHED:
             _RULES.clear()
         _RULES[run.spec_digest] = found
