@@ -33,8 +33,11 @@ class ScheduleControl(Protocol):
         """``next_fire`` and ``last_fire`` (UTC), None when unknown."""
         ...
 
-    async def matching_times(self, schedule_id: str, start: datetime, end: datetime) -> list[str]:
-        """The Schedule's fire times from ``start`` to ``end``, both included."""
+    async def matching_times(
+        self, schedule_id: str, start: datetime, end: datetime, limit: int
+    ) -> list[str]:
+        """The Schedule's fire times from ``start`` to ``end``, both included (at most
+        ``limit`` + 1)."""
         ...
 
     async def backfill(self, schedule_id: str, start: datetime, end: datetime) -> None: ...
@@ -88,13 +91,12 @@ class TriggerService:
         for t in listed:
             times = await self.fire_times(t)
             last = latest.get((t.definition, t.trigger), fires.Latest())
-            # a Schedule's own last action counts too (fires from before they were recorded)
-            fired = max(filter(None, (last.fired_at, times["last_fire"])), default=None)
             shown.append(
                 {
                     **asdict(t),
                     "next_fire": times["next_fire"],
-                    "last_fire": fired and _seconds(fired),
+                    # a run made, not a Schedule's action (that may have been refused)
+                    "last_fire": last.fired_at and _seconds(last.fired_at),
                     "last_error": last.error,
                     "last_error_at": last.failed_at and _seconds(last.failed_at),
                 }
@@ -128,7 +130,7 @@ class TriggerService:
                 f"resume it first (`lockstep triggers resume {definition} {trigger}`)"
             )
         control = self._control("backfilling a schedule")
-        times = await control.matching_times(got.schedule_id, start, end)
+        times = await control.matching_times(got.schedule_id, start, end, MAX_BACKFILL)
         if len(times) > MAX_BACKFILL:
             raise InvalidRequest(
                 f"{_iso(start)} to {_iso(end)} holds more than {MAX_BACKFILL} fire times of "

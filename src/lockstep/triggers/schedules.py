@@ -139,16 +139,28 @@ class Control:
         last = info.recent_actions[-1].scheduled_at if info.recent_actions else None
         return {"next_fire": _shown(nxt), "last_fire": _shown(last)}
 
-    async def matching_times(self, schedule_id: str, start: datetime, end: datetime) -> list[str]:
-        """The Schedule's fire times from ``start`` to ``end``, both included (UTC)."""
-        request = ListScheduleMatchingTimesRequest(
-            namespace=self._client.namespace, schedule_id=schedule_id
-        )
-        request.start_time.FromDatetime(_before(start))
-        request.end_time.FromDatetime(end)
-        got = await self._client.workflow_service.list_schedule_matching_times(request)
-        times = (t.ToDatetime(tzinfo=UTC) for t in got.start_time)
-        return [f"{t:%Y-%m-%dT%H:%M:%SZ}" for t in times if start <= t <= end]
+    async def matching_times(
+        self, schedule_id: str, start: datetime, end: datetime, limit: int
+    ) -> list[str]:
+        """The Schedule's fire times from ``start`` to ``end``, both included (UTC), but no
+        more than ``limit`` + 1 (enough to tell a range holds more than ``limit``)."""
+        found: list[datetime] = []
+        since = _before(start)
+        while len(found) <= limit:
+            # Temporal answers a page at a time (at most 1000 times): ask on after the last
+            request = ListScheduleMatchingTimesRequest(
+                namespace=self._client.namespace, schedule_id=schedule_id
+            )
+            request.start_time.FromDatetime(since)
+            request.end_time.FromDatetime(end)
+            got = await self._client.workflow_service.list_schedule_matching_times(request)
+            page = [t.ToDatetime(tzinfo=UTC) for t in got.start_time]
+            page = [t for t in page if since < t <= end]
+            if not page:
+                break
+            found += page
+            since = page[-1]
+        return [f"{t:%Y-%m-%dT%H:%M:%SZ}" for t in found[: limit + 1]]
 
     async def backfill(self, schedule_id: str, start: datetime, end: datetime) -> None:
         """Fire every time from ``start`` to ``end`` now, under the Schedule's overlap policy
