@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client, ScheduleActionStartWorkflow
+from temporalio.service import RPCError, RPCStatusCode
 
 from tests.harness import Server, wait_for
 
@@ -128,6 +129,22 @@ def _schedule_ids(address: str) -> set[str]:
     return asyncio.run(listed())
 
 
+def _exists(address: str, schedule: str) -> bool:
+    """Whether the Schedule is there (asked of it, not of the eventually consistent list)."""
+
+    async def described() -> bool:
+        client = await Client.connect(address)
+        try:
+            await client.get_schedule_handle(schedule).describe()
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return False
+            raise
+        return True
+
+    return asyncio.run(described())
+
+
 def test_a_schedule_no_trigger_names_is_deleted_at_the_next_start(home: Path) -> None:
     server = Server(home)
     server.start()
@@ -157,16 +174,19 @@ def test_a_schedule_no_trigger_names_is_deleted_at_the_next_start(home: Path) ->
             await client.create_schedule(foreign, schedule)
 
         asyncio.run(make())
-        assert {real, stray, foreign} <= _schedule_ids(address)
+        # the listing (what the server reads at start) shows a new Schedule after a moment
+        wait_for(
+            lambda: {real, stray, foreign} <= _schedule_ids(address),
+            timeout=30,
+            every=0.2,
+            what="the listing to show the made Schedules",
+        )
         server.stop()
         server.start()
         address = json.loads((home / "server.json").read_text())["temporal"]
         wait_for(
-            lambda: stray not in _schedule_ids(address),
-            timeout=60,
-            every=0.5,
-            what="the orphan Schedule deleted",
+            lambda: not _exists(address, stray), timeout=60, every=0.5, what="the orphan deleted"
         )
-        assert {real, foreign} <= _schedule_ids(address)
+        assert _exists(address, real) and _exists(address, foreign)
     finally:
         server.stop()

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 import typer
+from rich.markup import escape
 
 from lockstep.cli.admin import AsJson, go, show
 from lockstep.cli.client import ApiClient
@@ -86,10 +87,9 @@ def triggers_fire(
             print_json(fire)
         if fire["status"] != "fired" or not fire.get("run_id"):
             why = f": {fire['error']}" if fire.get("error") else ""
-            err.print(
-                f"[red]error[/]: trigger {visible(fire['trigger'])} of "
-                f"{visible(fire['definition'])} made no run ({fire['status']}{visible(why)})"
-            )
+            text = f"trigger {fire['trigger']} of {fire['definition']} made no run"
+            text += f" ({fire['status']}{why})"
+            err.print(f"[red]error[/]: {escape(visible(text))}")
             raise SystemExit(FAILED)
         if not as_json:
             out.print(fire["run_id"])
@@ -145,7 +145,7 @@ def schedules_backfill(
         if as_json:
             print_json(got)
             return
-        name = f"{visible(got['trigger'])} of {visible(got['definition'])}"
+        name = escape(visible(f"{got['trigger']} of {got['definition']}"))
         span = f"{begin:%Y-%m-%dT%H:%M:%SZ} to {until:%Y-%m-%dT%H:%M:%SZ}"
         if not got["times"]:
             err.print(f"no fire time of {name} from {span}: nothing to run")
@@ -154,8 +154,8 @@ def schedules_backfill(
             out.print(when)
         err.print(
             f"{len(got['times'])} fire times of {name} fire now (a time that has a run makes "
-            f"none): lockstep triggers history {visible(got['definition'])} "
-            f"{visible(got['trigger'])}"
+            f"none): lockstep triggers history {escape(got['definition'])} "
+            f"{escape(got['trigger'])}"
         )
 
     go(run)
