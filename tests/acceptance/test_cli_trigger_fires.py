@@ -80,20 +80,24 @@ def _settled(home: Path, trigger: str, actions: int) -> None:
     every fire it started has decided (a run, or none)."""
     address = json.loads((home / "server.json").read_text())["temporal"]
 
-    async def state() -> tuple[int, int]:
+    async def state() -> tuple[int, int, int]:
         client = await Client.connect(address)
         async for listed in await client.list_schedules():
             if listed.id.startswith(f"lockstep-trigger-default-hourly-{trigger}-"):
                 info = (await client.get_schedule_handle(listed.id).describe()).info
-                return info.num_actions, len(info.running_actions)
+                return info.num_actions, len(info.running_actions), info.num_actions_skipped_overlap
         raise AssertionError(f"no Schedule for {trigger}")
 
-    wait_for(
-        lambda: asyncio.run(state()) == (actions, 0),
-        timeout=60,
-        every=0.5,
-        what=f"{actions} settled fires of {trigger}",
-    )
+    seen: list[tuple[int, int, int]] = []
+
+    def settled() -> bool:
+        seen.append(asyncio.run(state()))
+        return seen[-1][:2] == (actions, 0)
+
+    try:
+        wait_for(settled, timeout=60, every=0.5, what=f"{actions} settled fires of {trigger}")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}: (actions, running, skipped) {seen[-1]}") from None
 
 
 def test_fire_backfill_and_history_from_the_cli(home: Path, tmp_path: Path) -> None:
