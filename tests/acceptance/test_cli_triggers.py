@@ -44,9 +44,9 @@ def test_list_pause_and_resume_triggers_from_the_cli(home: Path, tmp_path: Path)
         at = at if at > now else (at + timedelta(days=1)).replace(hour=2, minute=30)
         expected = f"{at.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}"
         assert cells["build"][2:] == [
-            "1", "cron 30 2 * * * (Europe/Paris)", "active", expected, "-"
+            "1", "cron 30 2 * * * (Europe/Paris)", "active", expected, "-", "-"
         ]  # fmt: skip
-        assert cells["tidy"][2:] == ["1", "every 3600s", "disabled", "-", "-"]
+        assert cells["tidy"][2:] == ["1", "every 3600s", "disabled", "-", "-", "-"]
 
         paused = cli(home, "triggers", "pause", "nightly", "build")
         assert paused.returncode == 0, paused.stderr

@@ -98,6 +98,7 @@ POLICY: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/projects/{project}/triggers/{definition}/{trigger}/pause"): "maintainer",
     ("POST", "/api/v1/projects/{project}/triggers/{definition}/{trigger}/resume"): "maintainer",
     ("POST", "/api/v1/projects/{project}/triggers/{definition}/{trigger}/fire"): "maintainer",
+    ("POST", "/api/v1/projects/{project}/triggers/{definition}/{trigger}/backfill"): "maintainer",
     ("GET", "/api/v1/projects/{project}/triggers/{definition}/{trigger}/history"): "viewer",
     ("GET", "/api/v1/projects/{project}/approvals"): "viewer",
     ("GET", "/api/v1/projects/{project}/runs/{run_id}/approvals/{step}"): "viewer",

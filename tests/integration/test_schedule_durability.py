@@ -1,17 +1,19 @@
 """Schedule triggers across crashes: a server killed over several fire times catches up within
-`catchup_window` without firing any time twice, and a Schedule lost while registered is made
-again when the server starts."""
+`catchup_window` without firing any time twice, a Schedule lost while registered is made
+again when the server starts, and one no registered trigger names is deleted then."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from temporalio.client import Client
+from temporalio.client import Client, ScheduleActionStartWorkflow
+from temporalio.service import RPCError, RPCStatusCode
 
 from tests.harness import Server, wait_for
 
@@ -104,5 +106,87 @@ def test_a_crash_over_fire_times_catches_up_once_and_a_lost_schedule_comes_back(
         _fires_after(server, restarted)
         times = _times(server)
         assert len(times) == len(set(times)), f"a fire time made two runs: {sorted(times)}"
+    finally:
+        server.stop()
+
+
+HOURLY = """\
+name: orphaned
+steps:
+  a:
+    run: "true"
+triggers:
+  tick:
+    every: 1h
+"""
+
+
+def _schedule_ids(address: str) -> set[str]:
+    async def listed() -> set[str]:
+        client = await Client.connect(address)
+        return {s.id async for s in await client.list_schedules()}
+
+    return asyncio.run(listed())
+
+
+def _exists(address: str, schedule: str) -> bool:
+    """Whether the Schedule is there (asked of it, not of the eventually consistent list)."""
+
+    async def described() -> bool:
+        client = await Client.connect(address)
+        try:
+            await client.get_schedule_handle(schedule).describe()
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return False
+            raise
+        return True
+
+    return asyncio.run(described())
+
+
+def test_a_schedule_no_trigger_names_is_deleted_at_the_next_start(home: Path) -> None:
+    server = Server(home)
+    server.start()
+    try:
+        assert server.http.post("/definitions", json={"name": "orphaned"}).status_code == 201
+        draft = server.http.put(
+            "/definitions/orphaned/draft", content=HOURLY, headers={"content-type": "text/yaml"}
+        )
+        assert draft.status_code == 200, draft.text
+        assert server.http.post("/definitions/orphaned/publish", json={}).status_code == 201
+        live = server.http.put("/definitions/orphaned/tags/$LIVE", json={"version": 1})
+        assert live.status_code == 200, live.text
+        address = json.loads((home / "server.json").read_text())["temporal"]
+        [real] = [s for s in _schedule_ids(address) if s.startswith("lockstep-trigger-")]
+        # what a removal that failed leaves: a Schedule of this server's that no row names;
+        # and one of another lockstep sharing the engine (its fires go to its own queue)
+        stray = "lockstep-trigger-default-gone-tick-0123456789ab"
+        foreign = "lockstep-trigger-default-elsewhere-tick-0123456789ab"
+
+        async def make() -> None:
+            client = await Client.connect(address)
+            schedule = (await client.get_schedule_handle(real).describe()).schedule
+            await client.create_schedule(stray, schedule)
+            action = schedule.action
+            assert isinstance(action, ScheduleActionStartWorkflow)
+            schedule.action = dataclasses.replace(action, task_queue="another-lockstep.triggers")
+            await client.create_schedule(foreign, schedule)
+
+        asyncio.run(make())
+        # the listing (what the server reads at start) shows a new Schedule after a moment
+        wait_for(
+            lambda: {real, stray, foreign} <= _schedule_ids(address),
+            timeout=30,
+            every=0.2,
+            what="the listing to show the made Schedules",
+        )
+        server.stop()
+        server.start()
+        address = json.loads((home / "server.json").read_text())["temporal"]
+        wait_for(
+            lambda: not _exists(address, stray), timeout=60, every=0.5, what="the orphan deleted"
+        )
+        assert _exists(address, real) and _exists(address, foreign)
     finally:
         server.stop()

@@ -200,7 +200,8 @@ class ControlPlane:
         self.services.triggers.control = Control(client)
         if self.role != "server":
             return []
-        worker = trigger_worker(client, queue, versions, self.services.runs)
+        svc = self.services
+        worker = trigger_worker(client, queue, svc.dispatcher, svc.triggers, svc.runs)
         self._tasks.append(asyncio.create_task(registry.reconcile()))
         # events acknowledged just before a crash (a webhook's 202) are handled now
         self._tasks.append(asyncio.create_task(self.services.dispatcher.sweep()))

@@ -32,7 +32,7 @@ from lockstep.registry.urls import url_with_secret
 from lockstep.secrets.crypto import SecretBox
 from lockstep.services.recording import Recorder, wait_briefly
 from lockstep.services.run_reads import RunReads
-from lockstep.services.versions import VersionService
+from lockstep.services.triggers import TriggerService
 from lockstep.settings import Settings, pool_queue
 from lockstep.spec.git_names import GitError, parse_remote
 from lockstep.storage import secrets as secret_store
@@ -41,6 +41,7 @@ from lockstep.storage.blobs import BlobStore
 from lockstep.storage.database import Database
 from lockstep.storage.logs import LogSink
 from lockstep.storage.workers import REPORT_EVERY_S
+from lockstep.triggers.dispatch import Dispatcher
 from lockstep.triggers.firing import FireActivities
 from lockstep.worker.activities import SecretResolver, StepActivities, worker_identity
 
@@ -74,9 +75,11 @@ def control_worker(client: Client, settings: Settings, db: Database, blobs: Blob
     )
 
 
-def trigger_worker(client: Client, queue: str, versions: VersionService, runs: RunReads) -> Worker:
+def trigger_worker(
+    client: Client, queue: str, dispatcher: Dispatcher, triggers: TriggerService, runs: RunReads
+) -> Worker:
     """The workflow a trigger's Schedule starts, and its two local activities."""
-    fires = FireActivities(versions, runs)
+    fires = FireActivities(dispatcher, triggers, runs)
     return Worker(
         client,
         task_queue=queue,

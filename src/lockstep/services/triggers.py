@@ -5,11 +5,13 @@ when it moves, and a person's pause. Making the Temporal Schedules match is
 from __future__ import annotations
 
 import builtins
-from typing import Protocol
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
-from lockstep.errors import EngineUnavailable, NotFound
+from lockstep.errors import Conflict, EngineUnavailable, InvalidRequest, NotFound
 from lockstep.storage import notifications
 from lockstep.storage import registry as reg
 from lockstep.storage import trigger_events as events
@@ -49,6 +51,19 @@ class ScheduleControl(Protocol):
         """``next_fire`` and ``last_fire`` (UTC), None when unknown."""
         ...
 
+    async def matching_times(
+        self, schedule_id: str, start: datetime, end: datetime, limit: int
+    ) -> list[str]:
+        """The Schedule's fire times from ``start`` to ``end``, both included (at most
+        ``limit`` + 1)."""
+        ...
+
+    async def backfill(self, schedule_id: str, start: datetime, end: datetime) -> None: ...
+
+
+#: the most fire times one backfill may run
+MAX_BACKFILL = 1000
+
 
 class TriggerService:
     def __init__(self, db: Database) -> None:
@@ -81,6 +96,67 @@ class TriggerService:
         if self.control is None or not registered.schedule_id:
             return {"next_fire": None, "last_fire": None}
         return await self.control.fire_times(registered.schedule_id)
+
+    async def overview(
+        self, project: str, definition: str | None = None
+    ) -> builtins.list[dict[str, Any]]:
+        """Each registered trigger with its Schedule's fire times (``next_fire``) and, from its
+        recorded fires, when it last fired a run (``last_fire``) and its last failed fire
+        (``last_error``, ``last_error_at``): for every kind, schedules too."""
+        listed = await self.list(project, definition)
+        latest = await self._db.call(lambda s: fires.latest(s, project))
+        shown = []
+        for t in listed:
+            times = await self.fire_times(t)
+            last = latest.get((t.definition, t.trigger), fires.Latest())
+            shown.append(
+                {
+                    **asdict(t),
+                    "next_fire": times["next_fire"],
+                    # a run made, not a Schedule's action (that may have been refused)
+                    "last_fire": last.fired_at and _seconds(last.fired_at),
+                    "last_error": last.error,
+                    "last_error_at": last.failed_at and _seconds(last.failed_at),
+                }
+            )
+        return shown
+
+    async def backfill(
+        self, project: str, definition: str, trigger: str, start: datetime, end: datetime
+    ) -> builtins.list[str]:
+        """Fire a schedule trigger now for each of its fire times from ``start`` to ``end``
+        (both included), under its overlap policy; returns those times. A time that fired
+        already makes no second run (its run is keyed by the time)."""
+        got = await self.registered(project, definition, trigger)
+        if got.kind != "schedule":
+            raise InvalidRequest(
+                f"trigger '{trigger}' of '{definition}' is a {got.kind} trigger: only a schedule "
+                "has fire times to backfill (fire it once with `lockstep triggers fire`)"
+            )
+        start, end = _aware(start), _aware(end)
+        if end < start:
+            raise InvalidRequest(f"--to ({_iso(end)}) is before --from ({_iso(start)})")
+        if end > datetime.now(UTC):
+            raise InvalidRequest(
+                f"--to ({_iso(end)}) is in the future: a backfill runs fire times that have "
+                "passed (the schedule fires the coming ones itself)"
+            )
+        if got.paused:
+            why = f"paused by {got.paused_by}" if got.paused_by else "disabled by its version"
+            raise Conflict(
+                f"trigger '{trigger}' of '{definition}' is {why}: its fires would be skipped; "
+                f"resume it first (`lockstep triggers resume {definition} {trigger}`)"
+            )
+        control = self._control("backfilling a schedule")
+        times = await control.matching_times(got.schedule_id, start, end, MAX_BACKFILL)
+        if len(times) > MAX_BACKFILL:
+            raise InvalidRequest(
+                f"{_iso(start)} to {_iso(end)} holds more than {MAX_BACKFILL} fire times of "
+                f"'{trigger}': backfill a shorter range, a part at a time"
+            )
+        if times:
+            await control.backfill(got.schedule_id, start, end)
+        return times
 
     async def pause(self, project: str, definition: str, trigger: str, by: str) -> Registered:
         """Stop a trigger's fires until resumed, whatever versions go live meanwhile."""
@@ -151,9 +227,9 @@ class TriggerService:
     async def pending_fires(self) -> builtins.list[FireRecord]:
         return await self._db.call(fires.pending)
 
-    def _control(self) -> ScheduleControl:
+    def _control(self, doing: str = "pausing a trigger") -> ScheduleControl:
         if self.control is None:
-            raise EngineUnavailable("pausing a trigger needs the engine: start `lockstep server`")
+            raise EngineUnavailable(f"{doing} needs the engine: start `lockstep server`")
         return self.control
 
     async def _set(self, project: str, definition: str, trigger: str, by: str | None) -> Registered:
@@ -171,3 +247,17 @@ def _failed(fire: FireRecord) -> dict[str, str | None]:
         "key": fire.key,
         "error": fire.error,
     }
+
+
+def _aware(when: datetime) -> datetime:
+    """A time without a zone is UTC."""
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+def _iso(when: datetime) -> str:
+    return f"{when:%Y-%m-%dT%H:%M:%SZ}"
+
+
+def _seconds(stamp: str) -> str:
+    """A stored time (microseconds) as listed: to the second, UTC."""
+    return stamp[:19] + "Z"

@@ -8,7 +8,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -123,6 +123,50 @@ def history(
         .limit(limit)
     )
     return [_out(r, definition) for r in rows]
+
+
+@dataclass(frozen=True)
+class Latest:
+    """When a trigger last fired a run, and its last failed fire (when, why)."""
+
+    fired_at: str | None = None
+    failed_at: str | None = None
+    error: str | None = None
+
+
+def latest(s: Session, project: str) -> dict[tuple[str, str], Latest]:
+    """Per (definition, trigger) of ``project``: its last fired and last failed fire."""
+    newest = (
+        select(
+            TriggerFireRow.definition_id,
+            TriggerFireRow.trigger_id,
+            TriggerFireRow.status,
+            func.max(TriggerFireRow.created_at).label("at"),
+        )
+        .where(TriggerFireRow.project_id == project, TriggerFireRow.status.in_((FIRED, FAILED)))
+        .group_by(TriggerFireRow.definition_id, TriggerFireRow.trigger_id, TriggerFireRow.status)
+        .subquery()
+    )
+    query = (
+        select(DefinitionRow.name, TriggerFireRow)
+        .join(
+            newest,
+            (newest.c.definition_id == TriggerFireRow.definition_id)
+            & (newest.c.trigger_id == TriggerFireRow.trigger_id)
+            & (newest.c.status == TriggerFireRow.status)
+            & (newest.c.at == TriggerFireRow.created_at),
+        )
+        .join(DefinitionRow, DefinitionRow.id == TriggerFireRow.definition_id)
+    )
+    found: dict[tuple[str, str], Latest] = {}
+    for name, row in s.execute(query):
+        key = (name, row.trigger_id)
+        was = found.get(key, Latest())
+        if row.status == FIRED:
+            found[key] = Latest(row.created_at, was.failed_at, was.error)
+        else:
+            found[key] = Latest(was.fired_at, row.created_at, row.error)
+    return found
 
 
 def pending(s: Session, limit: int = 200) -> list[FireRecord]:

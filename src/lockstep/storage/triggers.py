@@ -102,9 +102,12 @@ def listed(s: Session, project: str, definition: DefinitionRow | None = None) ->
 
 
 def every(s: Session) -> list[Registered]:
-    """Every registered trigger of every project (what the Schedules must match)."""
-    query = select(TriggerRow, DefinitionRow).join(
-        DefinitionRow, DefinitionRow.id == TriggerRow.definition_id
+    """Every registered trigger of every project (what the Schedules must match), but those
+    of an archived definition (its repository was removed): those fire no more."""
+    query = (
+        select(TriggerRow, DefinitionRow)
+        .join(DefinitionRow, DefinitionRow.id == TriggerRow.definition_id)
+        .where(DefinitionRow.archived_at.is_(None))
     )
     return [_out(row, d) for row, d in s.execute(query)]
 

@@ -1,67 +1,63 @@
-"""The activities of a fire: make the run through the versions service (which submits through
-the run service with the cause), and tell whether that run has finished."""
+"""The activities of a fire: hand the fire time to the dispatcher (the one path of every
+trigger: recorded in the trigger's history once per fire time, then a run through the run
+service with the schedule's cause), and tell whether that run has finished."""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from lockstep.engine.states import RUN_FINISHED
 from lockstep.engine.triggered import FINISHED_ACTIVITY, FIRE_ACTIVITY, Fire
-from lockstep.errors import LockstepError, Unavailable
+from lockstep.errors import NotFound
 from lockstep.records import Cause, CauseKind
 from lockstep.services.run_reads import RunReads
-from lockstep.services.versions import VersionService
-from lockstep.spec.expressions import render
+from lockstep.services.triggers import TriggerService
+from lockstep.storage import trigger_fires as status
+from lockstep.triggers.dispatch import Dispatcher, Event
 
 log = logging.getLogger(__name__)
 
 
-def fire_key(fire: Fire) -> str:
-    """One run per trigger and fire time, however often the fire is retried or replayed."""
-    request = fire.request
-    return f"schedule:{request.definition}:{request.trigger}:{fire.schedule_time}"[:200]
-
-
 class FireActivities:
-    def __init__(self, versions: VersionService, runs: RunReads) -> None:
-        self._versions = versions
+    def __init__(self, dispatcher: Dispatcher, triggers: TriggerService, runs: RunReads) -> None:
+        self._dispatcher = dispatcher
+        self._triggers = triggers
         self._runs = runs
 
     @activity.defn(name=FIRE_ACTIVITY)
     async def fire(self, fire: Fire) -> str:
         request = fire.request
-        context = {"schedule": {"time": fire.schedule_time}}
-        params: dict[str, Any] = {k: _render(v, context) for k, v in request.params.items()}
         try:
-            run, created = await self._versions.run(
-                request.project,
-                request.selector,
-                params=params,
-                cause=Cause(
-                    kind=CauseKind.SCHEDULE,
-                    trigger=request.trigger,
-                    schedule_time=fire.schedule_time,
-                ),
-                idempotency_key=fire_key(fire),
+            trigger = await self._triggers.registered(
+                request.project, request.definition, request.trigger
             )
-        except Unavailable:
-            raise  # the database or engine is away: Temporal retries this fire
-        except LockstepError as exc:
+        except NotFound as exc:  # dropped meanwhile: its Schedule is on its way out
+            _refused(request.trigger, str(exc))
+            raise ApplicationError(str(exc), type=exc.kind, non_retryable=True) from exc
+        event = Event(
+            key=fire.schedule_time,
+            data={"time": fire.schedule_time},
+            cause=Cause(
+                kind=CauseKind.SCHEDULE, trigger=request.trigger, schedule_time=fire.schedule_time
+            ),
+        )
+        # a retry of this activity finds the fire recorded by the first try (one row per fire
+        # time) and handles it again only if that try did not decide it; Unavailable (the
+        # database or engine is away) propagates, and Temporal retries the fire
+        recorded, _ = await self._dispatcher.accept(trigger, event)
+        if recorded.status == status.ACCEPTED:
+            recorded = await self._dispatcher.handle(recorded)
+        if recorded.status != status.FIRED or recorded.run_id is None:
             # refused (bad params, a missing secret, an archived version): trying again gives
             # the same answer, and a fire retrying for ever would hold the schedule (overlap)
-            log.warning(
-                "trigger.fire_refused", extra={"trigger": request.trigger, "error": str(exc)}
-            )
-            raise ApplicationError(str(exc), type=exc.kind, non_retryable=True) from exc
-        log.info(
-            "trigger.fired",
-            extra={"trigger": request.trigger, "run_id": run.id, "created": created},
-        )
-        return run.id
+            why = recorded.error or recorded.status
+            _refused(request.trigger, why)
+            raise ApplicationError(why, type=recorded.status, non_retryable=True)
+        log.info("trigger.fired", extra={"trigger": request.trigger, "run_id": recorded.run_id})
+        return recorded.run_id
 
     @activity.defn(name=FINISHED_ACTIVITY)
     async def run_finished(self, project: str, run_id: str) -> bool:
@@ -69,5 +65,5 @@ class FireActivities:
         return record.status in RUN_FINISHED
 
 
-def _render(value: Any, context: dict[str, Any]) -> Any:
-    return render(value, context) if isinstance(value, str) else value
+def _refused(trigger: str, error: str) -> None:
+    log.warning("trigger.fire_refused", extra={"trigger": trigger, "error": error})

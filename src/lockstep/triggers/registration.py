@@ -13,7 +13,7 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-from temporalio.client import Client
+from temporalio.client import Client, ScheduleActionStartWorkflow
 from temporalio.service import RPCError
 
 from lockstep.engine.triggered import FireRequest
@@ -180,10 +180,12 @@ class TriggerRegistry:
         return made
 
     async def reconcile(self) -> int:
-        """Make every registered trigger's Schedule match its row (a registration whose
-        Temporal half failed, a Schedule lost); returns how many were put. At server start."""
+        """Make the Schedules match the registered triggers (a registration whose Temporal
+        half failed, a Schedule lost, one left by an archived definition or a failed removal);
+        returns how many were put or deleted. At server start."""
         done = 0
-        for row in await self._triggers.every():
+        rows = await self._triggers.every()
+        for row in rows:
             if not row.schedule_id:
                 continue
             try:
@@ -193,7 +195,32 @@ class TriggerRegistry:
                 log.warning(
                     "trigger.reconcile_failed", extra={"trigger": row.trigger, "error": exc.message}
                 )
+        try:
+            done += await self._remove_orphans({r.schedule_id for r in rows if r.schedule_id})
+        except RPCError as exc:
+            log.warning("trigger.orphans_failed", extra={"error": exc.message})
         return done
+
+    async def _remove_orphans(self, wanted: set[str]) -> int:
+        """Delete the trigger Schedules no registered trigger names. Only this server's: one
+        whose fires go to another queue belongs to another lockstep on the same engine."""
+        removed = 0
+        async for listed in await self._client.list_schedules():
+            if not listed.id.startswith(schedules.PREFIX) or listed.id in wanted:
+                continue
+            handle = self._client.get_schedule_handle(listed.id)
+            action = (await handle.describe()).schedule.action
+            if not isinstance(action, ScheduleActionStartWorkflow) or (
+                action.task_queue != self._queue
+            ):
+                continue
+            # a tag move since our read may have registered it: the rows as they are now decide
+            if listed.id in {r.schedule_id for r in await self._triggers.every()}:
+                continue
+            await schedules.remove(self._client, listed.id)
+            log.info("trigger.orphan_removed", extra={"schedule": listed.id})
+            removed += 1
+        return removed
 
     async def _put_row(self, row: Registered) -> None:
         request = FireRequest(

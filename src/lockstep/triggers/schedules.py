@@ -10,11 +10,13 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime, timedelta
 
+from temporalio.api.workflowservice.v1 import ListScheduleMatchingTimesRequest
 from temporalio.client import (
     Client,
     Schedule,
     ScheduleActionStartWorkflow,
     ScheduleAlreadyRunningError,
+    ScheduleBackfill,
     ScheduleIntervalSpec,
     ScheduleOverlapPolicy,
     SchedulePolicy,
@@ -37,6 +39,10 @@ OVERLAP = {
 }
 
 
+#: every trigger Schedule's id starts so (what the start-up reconcile looks among)
+PREFIX = "lockstep-trigger-"
+
+
 def trigger_queue(control_queue: str) -> str:
     """The task queue fires run on: the control plane's own (a pool name has no '.')."""
     return f"{control_queue}.triggers"
@@ -46,7 +52,7 @@ def schedule_id(project: str, definition: str, trigger: str) -> str:
     """Stable per trigger (its project, definition and id), unique across projects; the digest
     keeps it unambiguous whatever characters the names hold."""
     digest = hashlib.sha256(f"{project}\0{definition}\0{trigger}".encode()).hexdigest()[:12]
-    return f"lockstep-trigger-{project}-{definition}-{trigger}-{digest}"[:200]
+    return f"{PREFIX}{project}-{definition}-{trigger}-{digest}"[:200]
 
 
 def _utc(when: datetime | None) -> datetime | None:
@@ -132,6 +138,40 @@ class Control:
         nxt = info.next_action_times[0] if info.next_action_times else None
         last = info.recent_actions[-1].scheduled_at if info.recent_actions else None
         return {"next_fire": _shown(nxt), "last_fire": _shown(last)}
+
+    async def matching_times(
+        self, schedule_id: str, start: datetime, end: datetime, limit: int
+    ) -> list[str]:
+        """The Schedule's fire times from ``start`` to ``end``, both included (UTC), but no
+        more than ``limit`` + 1 (enough to tell a range holds more than ``limit``)."""
+        found: list[datetime] = []
+        since = _before(start)
+        while len(found) <= limit:
+            # Temporal answers a page at a time (at most 1000 times): ask on after the last
+            request = ListScheduleMatchingTimesRequest(
+                namespace=self._client.namespace, schedule_id=schedule_id
+            )
+            request.start_time.FromDatetime(since)
+            request.end_time.FromDatetime(end)
+            got = await self._client.workflow_service.list_schedule_matching_times(request)
+            page = [t.ToDatetime(tzinfo=UTC) for t in got.start_time]
+            page = [t for t in page if since < t <= end]
+            if not page:
+                break
+            found += page
+            since = page[-1]
+        return [f"{t:%Y-%m-%dT%H:%M:%SZ}" for t in found[: limit + 1]]
+
+    async def backfill(self, schedule_id: str, start: datetime, end: datetime) -> None:
+        """Fire every time from ``start`` to ``end`` now, under the Schedule's overlap policy
+        (each fire's run is keyed by its time: a time fired already makes no second run)."""
+        handle = self._client.get_schedule_handle(schedule_id)
+        await handle.backfill(ScheduleBackfill(start_at=_before(start), end_at=end))
+
+
+def _before(when: datetime) -> datetime:
+    # Temporal's range starts after its start: a fire time at ``when`` itself is included
+    return when - timedelta(milliseconds=1)
 
 
 def _shown(when: datetime | None) -> str | None:

@@ -4,6 +4,7 @@ history of their fires."""
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
@@ -25,9 +26,8 @@ async def list_triggers(
     definition: Annotated[str | None, Query(max_length=100)] = None,
 ) -> list[dict[str, Any]]:
     """Each registered trigger: its definition, id, kind, the version it runs, its spec, who
-    paused it, and when it fires next and fired last."""
-    listed = await svc.triggers.list(access.project, definition)
-    return [{**asdict(t), **await svc.triggers.fire_times(t)} for t in listed]
+    paused it, when it fires next (schedules) and fired last, and its last failed fire."""
+    return await svc.triggers.overview(access.project, definition)
 
 
 @router.post("/projects/{project}/triggers/{definition}/{trigger}/pause")
@@ -52,6 +52,12 @@ class FireIn(BaseModel):
     params: dict[str, Any] = Field(
         default_factory=dict, max_length=100, description="params that win over the trigger's"
     )
+    args: list[Annotated[str, Field(max_length=100_000)]] = Field(
+        default_factory=list,
+        max_length=100,
+        description="params as key=value, typed by the version's params schema (like a run's "
+        "-p); they win over 'params'",
+    )
 
 
 @router.post("/projects/{project}/triggers/{definition}/{trigger}/fire")
@@ -60,10 +66,41 @@ async def fire_trigger(
 ) -> dict[str, Any]:
     """Fire a trigger now, as a person (recorded as a manual run of it; a paused trigger
     fires too): the fire, with the run it made or why none."""
+    params = {**body.params, **await _typed(svc, access.project, definition, trigger, body.args)}
     fire = await svc.dispatcher.fire_manually(
-        access.project, definition, trigger, body.params, access.principal.name
+        access.project, definition, trigger, params, access.principal.name
     )
     return asdict(fire)
+
+
+async def _typed(
+    svc: Services, project: str, definition: str, trigger: str, args: list[str]
+) -> dict[str, Any]:
+    """``key=value`` pairs typed by the params schema of the version the trigger runs."""
+    if not args:
+        return {}
+    from lockstep.spec.documents import load_workflow, params_schema
+    from lockstep.spec.params import parse_cli_params
+
+    registered = await svc.triggers.registered(project, definition, trigger)
+    got = await svc.versions.resolve(project, f"{definition}@{registered.version}")
+    return parse_cli_params(args, params_schema(load_workflow(got.text, got.file)))
+
+
+class BackfillIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    start: datetime = Field(alias="from", description="the first fire time (UTC if no zone)")
+    end: datetime = Field(alias="to", description="the last fire time, included")
+
+
+@router.post("/projects/{project}/triggers/{definition}/{trigger}/backfill")
+async def backfill_trigger(
+    definition: DefName, trigger: TriggerId, body: BackfillIn, svc: Svc, access: Write
+) -> dict[str, Any]:
+    """Fire a schedule trigger now for each of its fire times in a range that has passed (at
+    most 1000), under its overlap policy: one run per time, none for a time that has one."""
+    times = await svc.triggers.backfill(access.project, definition, trigger, body.start, body.end)
+    return {"definition": definition, "trigger": trigger, "times": times}
 
 
 @router.get("/projects/{project}/triggers/{definition}/{trigger}/history")
