@@ -16,6 +16,7 @@ from temporalio.client import Client, ScheduleActionStartWorkflow
 from temporalio.service import RPCError, RPCStatusCode
 
 from tests.harness import Server, wait_for
+from tests.receivers import http_receiver
 
 SPEC = """\
 name: durable-tick
@@ -30,10 +31,21 @@ triggers:
 """
 
 
-def _fired(server: Server) -> list[dict[str, Any]]:
-    resp = server.http.get("/runs", params={"workflow": "durable-tick", "limit": 500})
+def _fired(server: Server, workflow: str = "durable-tick") -> list[dict[str, Any]]:
+    resp = server.http.get("/runs", params={"workflow": workflow, "limit": 500})
     assert resp.status_code == 200, resp.text
     return [r for r in resp.json()["items"] if r["cause"]["kind"] == "schedule"]
+
+
+def _go_live(server: Server, name: str, spec: str) -> None:
+    assert server.http.post("/definitions", json={"name": name}).status_code == 201
+    draft = server.http.put(
+        f"/definitions/{name}/draft", content=spec, headers={"content-type": "application/yaml"}
+    )
+    assert draft.status_code == 200, draft.text
+    assert server.http.post(f"/definitions/{name}/publish", json={}).status_code == 201
+    live = server.http.put(f"/definitions/{name}/tags/$LIVE", json={"version": 1})
+    assert live.status_code == 200, live.text
 
 
 def _times(server: Server) -> list[str]:
@@ -72,16 +84,7 @@ def test_a_crash_over_fire_times_catches_up_once_and_a_lost_schedule_comes_back(
     server = Server(home)
     server.start()
     try:
-        assert server.http.post("/definitions", json={"name": "durable-tick"}).status_code == 201
-        draft = server.http.put(
-            "/definitions/durable-tick/draft",
-            content=SPEC,
-            headers={"content-type": "application/yaml"},
-        )
-        assert draft.status_code == 200, draft.text
-        assert server.http.post("/definitions/durable-tick/publish", json={}).status_code == 201
-        live = server.http.put("/definitions/durable-tick/tags/$LIVE", json={"version": 1})
-        assert live.status_code == 200, live.text
+        _go_live(server, "durable-tick", SPEC)
         wait_for(lambda: len(_times(server)) >= 2, timeout=60, what="two fires")
 
         server.kill9()
@@ -190,3 +193,54 @@ def test_a_schedule_no_trigger_names_is_deleted_at_the_next_start(home: Path) ->
         assert _exists(address, real) and _exists(address, foreign)
     finally:
         server.stop()
+
+
+MISSING = """\
+name: missing-tick
+steps:
+  a:
+    run: "true"
+triggers:
+  tick:
+    every: 2s
+    catchup_window: 10s
+    overlap: allow
+"""
+
+
+def test_fire_times_dropped_past_the_catchup_window_are_recorded_and_told(home: Path) -> None:
+    server = Server(home, LOCKSTEP_OUTBOUND_ALLOW="127.0.0.1/32", LOCKSTEP_RECONCILE_INTERVAL="1")
+    server.start()
+    with http_receiver() as chat:
+        try:
+            made = server.http.post(
+                "/notifications/channels",
+                json={"name": "ops", "kind": "slack", "settings": {"url": chat.url}},
+            )
+            assert made.status_code == 201, made.text
+            told = server.http.post(
+                "/notifications/subscriptions",
+                json={"channel": "ops", "events": ["schedule.missed"]},
+            )
+            assert told.status_code == 201, told.text
+            _go_live(server, "missing-tick", MISSING)
+            wait_for(lambda: [r for r in _fired(server, "missing-tick")], timeout=60, what="a fire")
+            assert chat.calls == []  # nothing was missed while the engine was up
+
+            server.kill9()
+            time.sleep(16)  # the outage: fire times older than the 10s window are dropped
+            server.start()
+
+            calls = wait_for(lambda: chat.calls, timeout=60, what="the schedule.missed message")
+            said = json.dumps(calls[0].body)
+            assert "schedule.missed" in said and "missing-tick" in said and "tick" in said
+            history = server.http.get("/triggers/missing-tick/tick/history").json()
+            missed = [f for f in history if f["status"] == "missed"]
+            assert len(missed) == 1 and "catchup_window" in missed[0]["error"]
+            listed = {r["trigger"]: r for r in server.http.get("/triggers").json()}
+            assert listed["tick"]["last_error"] == missed[0]["error"]
+            # the times within the window still fired, each once
+            times = [r["cause"]["schedule_time"] for r in _fired(server, "missing-tick")]
+            assert len(times) == len(set(times)), sorted(times)
+        finally:
+            server.stop()

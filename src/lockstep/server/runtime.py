@@ -187,6 +187,7 @@ class ControlPlane:
         from lockstep.triggers.resources import ResourceSource
         from lockstep.triggers.schedules import Control, trigger_queue
         from lockstep.triggers.upstream import UpstreamSource
+        from lockstep.triggers.watch import TriggerWatch
 
         assert self.services is not None and self._db is not None
         settings, triggers = self.settings, self.services.triggers
@@ -203,9 +204,11 @@ class ControlPlane:
         svc = self.services
         worker = trigger_worker(client, queue, svc.dispatcher, svc.triggers, svc.runs)
         self._tasks.append(asyncio.create_task(registry.reconcile()))
-        # events acknowledged just before a crash (a webhook's 202) are handled now
-        self._tasks.append(asyncio.create_task(self.services.dispatcher.sweep()))
         dispatcher = self.services.dispatcher
+        # fires acknowledged just before a crash (a webhook's 202) are handled at start and
+        # every round after; a schedule's dropped fire times are recorded and told
+        watch = TriggerWatch(triggers, dispatcher)
+        self._tasks.append(asyncio.create_task(watch.run_forever(settings.reconcile_interval)))
         upstream = UpstreamSource(
             self.services.runs, triggers, dispatcher, settings.upstream_max_depth
         )

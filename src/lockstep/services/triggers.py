@@ -60,6 +60,11 @@ class ScheduleControl(Protocol):
 
     async def backfill(self, schedule_id: str, start: datetime, end: datetime) -> None: ...
 
+    async def missed(self, schedule_id: str) -> tuple[str, int] | None:
+        """When the Schedule was made and how many fire times it dropped since (None: no
+        Schedule)."""
+        ...
+
 
 #: the most fire times one backfill may run
 MAX_BACKFILL = 1000
@@ -204,6 +209,39 @@ class TriggerService:
             return done
 
         return await self._db.call(_finish)
+
+    async def check_missed(self, registered: Registered) -> bool:
+        """Record the fire times the trigger's Schedule dropped since it was last looked at
+        (the engine was away longer than ``catchup_window``) as a ``missed`` fire, and tell
+        the people subscribed to ``schedule.missed``; True when there was news."""
+        if self.control is None or not registered.schedule_id:
+            return False
+        seen = await self.control.missed(registered.schedule_id)
+        if seen is None or seen[1] == 0:
+            return False
+        made, total = seen
+        new = NewFire(
+            trigger=registered.trigger,
+            kind="schedule",
+            key=f"missed:{made}:{total}",  # the Schedule's count, once per Schedule and count
+            event={"schedule": {"missed_total": total}},
+            cause={"kind": "schedule", "trigger": registered.trigger},
+        )
+        error = (
+            f"the engine was away longer than catchup_window: {total} fire time(s) of this "
+            "schedule were dropped since it was made (a longer catchup_window keeps them)"
+        )
+
+        def _record(s: Session) -> bool:
+            row = reg.definition_row(s, registered.project, registered.definition, archived=True)
+            fire, fresh = fires.record(s, row, new)
+            if fresh:
+                done = fires.finish(s, fire.id, fires.MISSED, error=error)
+                subject = {**_failed(done), "missed_total": total}
+                notifications.happened(s, done.project, "schedule.missed", lambda: subject)
+            return fresh
+
+        return await self._db.call(_record)
 
     async def history(
         self, project: str, definition: str, trigger: str, limit: int = 50

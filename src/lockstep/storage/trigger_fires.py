@@ -23,6 +23,8 @@ FIRED = "fired"
 FILTERED = "filtered"
 SKIPPED = "skipped"
 FAILED = "failed"
+#: a schedule's fire times Temporal dropped (the engine was away longer than catchup_window)
+MISSED = "missed"
 #: the longest error kept on a fire
 MAX_ERROR = 2000
 
@@ -127,7 +129,7 @@ def history(
 
 @dataclass(frozen=True)
 class Latest:
-    """When a trigger last fired a run, and its last failed fire (when, why)."""
+    """When a trigger last fired a run, and its last failed (or missed) fire (when, why)."""
 
     fired_at: str | None = None
     failed_at: str | None = None
@@ -135,7 +137,8 @@ class Latest:
 
 
 def latest(s: Session, project: str) -> dict[tuple[str, str], Latest]:
-    """Per (definition, trigger) of ``project``: its last fired and last failed fire."""
+    """Per (definition, trigger) of ``project``: its last fired and last failed fire (a
+    missed one counts as failed)."""
     newest = (
         select(
             TriggerFireRow.definition_id,
@@ -143,7 +146,10 @@ def latest(s: Session, project: str) -> dict[tuple[str, str], Latest]:
             TriggerFireRow.status,
             func.max(TriggerFireRow.created_at).label("at"),
         )
-        .where(TriggerFireRow.project_id == project, TriggerFireRow.status.in_((FIRED, FAILED)))
+        .where(
+            TriggerFireRow.project_id == project,
+            TriggerFireRow.status.in_((FIRED, FAILED, MISSED)),
+        )
         .group_by(TriggerFireRow.definition_id, TriggerFireRow.trigger_id, TriggerFireRow.status)
         .subquery()
     )
@@ -164,7 +170,7 @@ def latest(s: Session, project: str) -> dict[tuple[str, str], Latest]:
         was = found.get(key, Latest())
         if row.status == FIRED:
             found[key] = Latest(row.created_at, was.failed_at, was.error)
-        else:
+        elif was.failed_at is None or row.created_at > was.failed_at:
             found[key] = Latest(was.fired_at, row.created_at, row.error)
     return found
 

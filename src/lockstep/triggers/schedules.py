@@ -139,6 +139,15 @@ class Control:
         last = info.recent_actions[-1].scheduled_at if info.recent_actions else None
         return {"next_fire": _shown(nxt), "last_fire": _shown(last)}
 
+    async def missed(self, schedule_id: str) -> tuple[str, int] | None:
+        """When the Schedule was made and how many of its fire times Temporal dropped since
+        (the engine away longer than the catch-up window); None when there is no Schedule."""
+        try:
+            info = (await self._client.get_schedule_handle(schedule_id).describe()).info
+        except RPCError:
+            return None
+        return _shown(info.created_at) or "", info.num_actions_missed_catchup_window
+
     async def matching_times(
         self, schedule_id: str, start: datetime, end: datetime, limit: int
     ) -> list[str]:

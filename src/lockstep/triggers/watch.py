@@ -1,0 +1,47 @@
+"""The server's watch over its triggers, every round: fires a crash left accepted are handed
+to the dispatcher again (a webhook answered 202, then the server died), and each schedule's
+dropped fire times (the engine away longer than ``catchup_window``) are recorded and told
+(``schedule.missed``). A round that cannot reach the engine or the database waits for the next.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from lockstep.errors import LockstepError
+from lockstep.services.triggers import TriggerService
+from lockstep.triggers.dispatch import Dispatcher
+
+log = logging.getLogger(__name__)
+
+
+class TriggerWatch:
+    def __init__(self, triggers: TriggerService, dispatcher: Dispatcher) -> None:
+        self._triggers = triggers
+        self._dispatcher = dispatcher
+
+    async def once(self) -> int:
+        """One round; returns how many fires it decided or recorded."""
+        done = await self._dispatcher.sweep()
+        for registered in await self._triggers.every():
+            if registered.kind != "schedule":
+                continue
+            try:
+                if await self._triggers.check_missed(registered):
+                    done += 1
+                    log.warning(
+                        "trigger.schedule_missed",
+                        extra={"trigger": registered.trigger, "definition": registered.definition},
+                    )
+            except LockstepError as exc:
+                log.warning("trigger.missed_unknown", extra={"error": str(exc)})
+        return done
+
+    async def run_forever(self, every: float) -> None:
+        while True:
+            try:
+                await self.once()
+            except Exception:
+                log.exception("trigger.watch_failed")
+            await asyncio.sleep(every)
