@@ -227,15 +227,15 @@ def test_a_server_killed_while_a_run_waits_loses_nothing(home: Path) -> None:
         }
         # the engine may still be coming back: a decision that did not land says so; send again
         for user, percent in (("ann", 40), ("bob", 50)):
-            client = _as(server, tokens[user])
-            wait_for(
-                lambda c=client, p=percent: (
-                    _decide(c, run_id, "gate", "approve", input={"percent": p}).status_code
-                    in (200, 409)
-                ),
-                timeout=60,
-                what=f"{user}'s decision",
-            )
+            with _as(server, tokens[user]) as client:
+                wait_for(
+                    lambda c=client, p=percent: (
+                        _decide(c, run_id, "gate", "approve", input={"percent": p}).status_code
+                        in (200, 409)
+                    ),
+                    timeout=60,
+                    what=f"{user}'s decision",
+                )
         run = server.wait(run_id)
         assert run["status"] == "succeeded", run
         assert run["steps"]["deploy"]["attempts"] == 1

@@ -9,7 +9,6 @@ import typer
 from lockstep.cli.admin import AsJson, go, show
 from lockstep.cli.client import ApiClient
 from lockstep.cli.output import err, out, print_json, visible
-from lockstep.spec.params import parse_cli_params
 
 approvals = typer.Typer(
     help="Approvals: steps waiting for people to approve or reject them.", no_args_is_help=True
@@ -91,6 +90,8 @@ def _decide(run_id: str, step: str, verdict: str, pairs: list[str], message: str
         given: dict[str, Any] = {}
         if pairs:
             asked = await c.call("GET", at)
+            from lockstep.spec.params import parse_cli_params  # reads of other commands stay light
+
             given = parse_cli_params(pairs, asked.get("input_schema"))
         body = {"input": given, "comment": message}
         answer = await c.call("POST", f"{at}/{verdict}", json=body)

@@ -16,7 +16,6 @@ from lockstep.auth.roles import Role, parse_role
 from lockstep.clock import format_ts
 from lockstep.errors import Conflict, EngineUnavailable, ParamError, PermissionDenied
 from lockstep.services.runs import RunService
-from lockstep.spec.contracts import OutputError, check_contract
 from lockstep.storage import approvals as store
 from lockstep.storage.approvals import Approval
 from lockstep.storage.database import Database
@@ -69,6 +68,9 @@ class ApprovalService:
             raise Conflict(f"you ({who.name}) already decided on step '{step}' of run {run_id}")
         value = given or {}
         if approve and approval.input_schema is not None:
+            # JSON Schema loads with the first decision, not with every process (reads stay light)
+            from lockstep.spec.contracts import OutputError, check_contract
+
             try:
                 check_contract(
                     value,

@@ -15,7 +15,7 @@ from lockstep.errors import NotFound
 from lockstep.records import Cause, CauseKind
 from lockstep.services.run_reads import RunReads
 from lockstep.services.triggers import TriggerService
-from lockstep.storage import trigger_fires as status
+from lockstep.services.triggers import fire_status as status
 from lockstep.triggers.dispatch import Dispatcher, Event
 
 log = logging.getLogger(__name__)
