@@ -95,11 +95,12 @@ def test_a_fire_is_recorded_once_per_key_and_its_history_reads_newest_first(
     assert again.id == first.id and first.status == fires.ACCEPTED
     with db.session() as s:
         done = fires.finish(s, first.id, fires.FIRED, run_id="r-1")
-        # only d-2 (of svc) and d-1 (of other) wait
-        assert sorted((p.definition, p.key) for p in fires.pending(s)) == [
+        # only d-2 (of svc) and d-1 (of other) wait; none was accepted before the epoch
+        assert sorted((p.definition, p.key) for p in fires.pending(s, "9999")) == [
             ("other", "d-1"),
             ("svc", "d-2"),
         ]
+        assert fires.pending(s, "1970-01-01") == []
         history = fires.history(s, reg.definition_row(s, "default", "svc"), "hook")
     assert (done.status, done.run_id, done.event) == ("fired", "r-1", {"body": {"n": "d-1"}})
     assert [(f.key, f.status) for f in history] == [("d-2", "accepted"), ("d-1", "fired")]

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import builtins
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
+from lockstep.clock import format_ts
 from lockstep.errors import Conflict, EngineUnavailable, InvalidRequest, NotFound
 from lockstep.storage import notifications
 from lockstep.storage import registry as reg
@@ -68,6 +69,8 @@ class ScheduleControl(Protocol):
 
 #: the most fire times one backfill may run
 MAX_BACKFILL = 1000
+#: an accepted fire younger than this is left to whoever accepted it
+PENDING_AGE = 30.0
 
 
 class TriggerService:
@@ -262,8 +265,11 @@ class TriggerService:
         """Count one more failed hand-over of the event (it stays for the next round)."""
         await self._db.call(lambda s: events.failed(s, event_id))
 
-    async def pending_fires(self) -> builtins.list[FireRecord]:
-        return await self._db.call(fires.pending)
+    async def pending_fires(self, min_age: float = PENDING_AGE) -> builtins.list[FireRecord]:
+        """Fires accepted at least ``min_age`` seconds ago and still not decided: those a crash
+        left (a younger one is most likely being handled right now by whoever accepted it)."""
+        before = format_ts(datetime.now(UTC) - timedelta(seconds=min_age))
+        return await self._db.call(lambda s: fires.pending(s, before))
 
     def _control(self, doing: str = "pausing a trigger") -> ScheduleControl:
         if self.control is None:

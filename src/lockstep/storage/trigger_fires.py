@@ -175,12 +175,13 @@ def latest(s: Session, project: str) -> dict[tuple[str, str], Latest]:
     return found
 
 
-def pending(s: Session, limit: int = 200) -> list[FireRecord]:
-    """Fires recorded but not handled (the server died between the two), oldest first."""
+def pending(s: Session, before: str, limit: int = 200) -> list[FireRecord]:
+    """Fires recorded before ``before`` but not handled (the server died between the two),
+    oldest first."""
     query = (
         select(TriggerFireRow, DefinitionRow)
         .join(DefinitionRow, DefinitionRow.id == TriggerFireRow.definition_id)
-        .where(TriggerFireRow.status == ACCEPTED)
+        .where(TriggerFireRow.status == ACCEPTED, TriggerFireRow.created_at < before)
         .order_by(TriggerFireRow.created_at)
         .limit(limit)
     )

@@ -148,10 +148,12 @@ class Dispatcher:
         fire, _ = await self.accept(trigger, event)
         return await self.handle(fire, params)
 
-    async def sweep(self) -> int:
-        """Handle the fires a crash left accepted; returns how many were decided."""
+    async def sweep(self, min_age: float | None = None) -> int:
+        """Handle the fires a crash left accepted (at least ``min_age`` seconds old; the
+        service's default when None); returns how many were decided."""
         done = 0
-        for fire in await self._triggers.pending_fires():
+        pending = self._triggers.pending_fires
+        for fire in await (pending() if min_age is None else pending(min_age)):
             try:
                 await self.handle(fire)
             except Unavailable:

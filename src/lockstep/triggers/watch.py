@@ -21,9 +21,10 @@ class TriggerWatch:
         self._triggers = triggers
         self._dispatcher = dispatcher
 
-    async def once(self) -> int:
-        """One round; returns how many fires it decided or recorded."""
-        done = await self._dispatcher.sweep()
+    async def once(self, *, starting: bool = False) -> int:
+        """One round; returns how many fires it decided or recorded. The first round, as the
+        server starts, takes every accepted fire: none of them is being handled by it yet."""
+        done = await self._dispatcher.sweep(0.0 if starting else None)
         for registered in await self._triggers.every():
             if registered.kind != "schedule":
                 continue
@@ -39,9 +40,11 @@ class TriggerWatch:
         return done
 
     async def run_forever(self, every: float) -> None:
+        starting = True
         while True:
             try:
-                await self.once()
+                await self.once(starting=starting)
+                starting = False
             except Exception:
                 log.exception("trigger.watch_failed")
             await asyncio.sleep(every)
