@@ -5,6 +5,7 @@ outbound guard: what a receiver gets, what the delivery log says, what is refuse
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -152,6 +153,27 @@ async def test_a_slack_channel_gets_text_and_blocks_with_status_and_link(
     assert "*status:* failed" in blocks and f"<{link}|Open the run>" in blocks
 
 
+async def test_a_slack_url_kept_as_a_secret_is_used_to_send_and_shown_to_no_one(
+    notify: Notify, receiver: HttpReceiver
+) -> None:
+    notify.set_secret("CHAT_URL", receiver.url)
+    settings = {"url_secret": "CHAT_URL"}
+    await notify.service.add_channel("default", "chat", "slack", settings, by="ann")
+    await notify.service.subscribe("default", "chat", ["run.failed"])
+    (listed,) = await notify.service.channels("default")
+    assert receiver.url not in json.dumps(dataclasses.asdict(listed))
+    await notify.service.emit("default", "run.failed", FAILED_RUN)
+    await notify.deliver_until(lambda rows: rows and rows[0].status == "delivered")
+    (call,) = receiver.calls
+    assert call.body["text"].startswith("Run r-20260101-abc of deploy failed")
+    # the secret changed to a forbidden address: refused at delivery, not retried, said why
+    notify.set_secret("CHAT_URL", "http://169.254.169.254/hook")
+    await notify.service.emit("default", "run.failed", FAILED_RUN)
+    rows = await notify.deliver_until(lambda rows: rows[0].status == "failed")
+    assert rows[0].attempts == 1 and "169.254.169.254" in (rows[0].last_error or "")
+    assert len(receiver.calls) == 1
+
+
 async def test_an_email_arrives_over_starttls_with_status_and_link(
     notify: Notify, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -278,6 +300,12 @@ async def test_a_redirect_to_a_private_address_is_refused(
             {"url": "https://hooks.example.com/x", "secret": "NOT_SET"},
             "webhook channel 'bad' names secret NOT_SET, which is not set in this project; "
             "set it with `lockstep secrets set NAME` first",
+        ),
+        (
+            "slack",
+            {"url": "https://hooks.example.com/x", "url_secret": "HOOK_KEY"},
+            "slack channel: give 'url' or 'url_secret' (the project secret holding the "
+            "webhook URL), one of them",
         ),
         ("webhok", {}, "unknown channel kind 'webhok'; did you mean 'webhook'?"),
     ],

@@ -25,6 +25,9 @@ def channels_add(
     name: Annotated[str, typer.Argument(help="the channel's name, e.g. ops")],
     kind: Annotated[str, typer.Argument(help="webhook, slack or email")],
     url: Annotated[str | None, Opt(help="webhook and slack: where to POST")] = None,
+    url_secret: Annotated[
+        str | None, Opt(help="slack: the project secret holding the URL instead (its name)")
+    ] = None,
     secret: Annotated[
         str | None, Opt(help="webhook: the project secret that signs each body (its name)")
     ] = None,
@@ -41,6 +44,7 @@ def channels_add(
     set NAME`."""
     given = {
         "url": url,
+        "url_secret": url_secret,
         "secret": secret,
         "host": host,
         "port": port,

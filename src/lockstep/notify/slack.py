@@ -10,8 +10,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from lockstep.errors import InvalidRequest
 from lockstep.net.addresses import OutboundPolicy
-from lockstep.notify.base import Message, checked_url, parsed
+from lockstep.notify.base import DeliveryFailed, Message, checked_url, parsed, secret_ref
 from lockstep.notify.http import post
 
 
@@ -19,7 +20,10 @@ class SlackSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     #: the incoming webhook's URL (https://hooks.slack.com/services/…, or a compatible one)
-    url: str
+    url: str | None = None
+    #: or the project secret holding it: Slack's URL is itself a credential (anyone holding
+    #: it may post), so a channel that names a secret shows no one the URL
+    url_secret: str | None = None
 
 
 def escaped(text: str) -> str:
@@ -46,11 +50,19 @@ class SlackChannel:
 
     def check(self, settings: Mapping[str, Any], policy: OutboundPolicy) -> dict[str, Any]:
         got = parsed(self.kind, SlackSettings, settings)
-        checked_url(self.kind, "url", got.url, policy)
-        return got.model_dump()
+        if (got.url is None) == (got.url_secret is None):
+            raise InvalidRequest(
+                "slack channel: give 'url' or 'url_secret' (the project secret holding the "
+                "webhook URL), one of them"
+            )
+        if got.url is not None:
+            checked_url(self.kind, "url", got.url, policy)
+            return {"url": got.url}
+        return {"url_secret": secret_ref(self.kind, "url_secret", got.url_secret or "")}
 
     def secret_names(self, settings: Mapping[str, Any]) -> list[str]:
-        return []
+        name = settings.get("url_secret")
+        return [str(name)] if name else []
 
     async def send(
         self,
@@ -59,5 +71,11 @@ class SlackChannel:
         secrets: Mapping[str, str],
         policy: OutboundPolicy,
     ) -> None:
+        url = settings.get("url")
+        if url is None:  # read from its secret now; checked as a saved URL would have been
+            try:
+                url = checked_url(self.kind, "url_secret", secrets[settings["url_secret"]], policy)
+            except InvalidRequest as exc:
+                raise DeliveryFailed(str(exc), retry=False) from None
         body = json.dumps(payload(message)).encode()
-        await post(str(settings["url"]), body, {"content-type": "application/json"}, policy)
+        await post(str(url), body, {"content-type": "application/json"}, policy)
