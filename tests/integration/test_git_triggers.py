@@ -193,3 +193,54 @@ def test_a_signed_push_of_a_tag_runs_a_definition_without_instances_at_the_tagge
     [run] = wait_for(lambda: _fired(server, "tagged-wf", "release"), what="the tag's run")
     assert (run["sha"], run["instance"], run["cause"]["kind"]) == (tagged, None, "git")
     assert server.wait(run["id"])["steps"]["show"]["outputs"] == {"tag": "v1"}
+
+
+WATCHER = """name: models-watcher
+params: {type: object, properties: {new: {type: string}, old: {type: string}}}
+steps:
+  show:
+    run: echo "new=${{ params.new }}" >> "$LOCKSTEP_OUTPUTS"
+triggers:
+  models-moved:
+    kind: resource
+    repository: {name: models, ref: main}
+    params: {new: '${{ resource.new }}', old: '${{ resource.old }}'}
+"""
+
+
+def test_a_resource_trigger_runs_when_a_watched_repository_ref_moves(
+    server: Server, tmp_path: Path
+) -> None:
+    repo = Repo(tmp_path / "models")
+    first = repo.commit({"weights.txt": "v1"})
+    repo.push("main")
+    git(repo.work, "checkout", "-b", "experiments")
+    repo.push("experiments")
+    _connect(server, repo, "models")  # holds no workflow: a repository sources: read
+    assert server.http.post("/definitions", json={"name": "models-watcher"}).status_code == 201
+    draft = server.http.put(
+        "/definitions/models-watcher/draft",
+        content=WATCHER,
+        headers={"content-type": "application/yaml"},
+    )
+    assert draft.status_code == 200, draft.text
+    assert server.http.post("/definitions/models-watcher/publish", json={}).status_code == 201
+    _go_live(server, "models-watcher")
+
+    second = _push(repo, "main", "v2")
+    _push(repo, "experiments", "v2-exp")  # not the watched ref
+    _scan(server, "models")
+    [run] = _fired(server, "models-watcher", "models-moved")
+    assert run["params"] == {"new": second, "old": first}
+    assert (run["cause"]["kind"], run["cause"]["trigger"]) == ("resource", "models-moved")
+    assert server.wait(run["id"])["steps"]["show"]["outputs"] == {"new": second}
+    [fire] = server.http.get("/triggers/models-watcher/models-moved/history").json()
+    assert fire["event"] == {
+        "kind": "ref",
+        "repository": "models",
+        "ref": "main",
+        "old": first,
+        "new": second,
+    }
+    _scan(server, "models")  # nothing moved: nothing fires
+    assert [r["id"] for r in _fired(server, "models-watcher", "models-moved")] == [run["id"]]

@@ -39,6 +39,8 @@ MIN_CATCHUP_SECONDS = 10.0
 #: a tag's name (``$LIVE``, ``$STAGING``…)
 TAG_PATTERN = r"^\$[A-Z_]+$"
 RunStatusName = Literal["succeeded", "failed", "cancelled"]
+#: what a resource trigger may watch, one of them
+WATCHES = ("tag", "versions_of", "repository")
 
 
 class ScheduleTrigger(BaseModel):
@@ -136,6 +138,16 @@ class TagWatch(BaseModel):
     tag: str = Field("$LIVE", pattern=TAG_PATTERN)
 
 
+class RefWatch(BaseModel):
+    """A branch or tag of a connected repository (one a workflow's ``sources:`` may read)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str = Field(pattern=NAME_PATTERN, max_length=100, description="the repository's name")
+    ref: Annotated[str, StringConstraints(min_length=1, max_length=255)] = Field(
+        "main", description="a branch or tag name, or a glob of them"
+    )
+
+
 class ResourceTrigger(_EventTrigger):
     """Start a run when a watched versioned input changes, with its old and new value."""
 
@@ -143,6 +155,9 @@ class ResourceTrigger(_EventTrigger):
     tag: TagWatch | None = Field(None, description="a tag that moves to another version")
     versions_of: str | None = Field(
         None, pattern=NAME_PATTERN, max_length=100, description="a definition's new versions"
+    )
+    repository: RefWatch | None = Field(
+        None, description="a connected repository's branch or tag that moves to a new commit"
     )
 
 
@@ -174,11 +189,10 @@ def check_triggers(data: Any, add: Callable[[str, str], None]) -> None:
         kind = trigger.get("kind", "schedule")
         if kind == "schedule":
             _check_schedule(str(tid), trigger, add)
-        elif kind == "resource" and (trigger.get("tag") is None) == (
-            trigger.get("versions_of") is None
-        ):
+        elif kind == "resource" and sum(trigger.get(k) is not None for k in WATCHES) != 1:
             add(
-                f"resource trigger '{tid}' watches one thing: write 'tag' or 'versions_of'",
+                f"resource trigger '{tid}' watches one thing: write one of "
+                + ", ".join(f"'{k}'" for k in WATCHES),
                 pointer("triggers", tid),
             )
         root = EVENT_ROOT.get(str(kind))

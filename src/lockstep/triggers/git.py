@@ -121,11 +121,13 @@ class GitTriggers:
         self, project: str, repository: str, before: dict[str, str], after: dict[str, str]
     ) -> list[FireRecord]:
         moved = moves(before, after)
-        listening = await self._listening(project, repository) if moved else []
-        if not listening:
+        if not moved:
             return []
+        fires = await self._resource_fires(project, repository, moved)
+        listening = await self._listening(project, repository)
+        if not listening:
+            return fires
         instances = await self._instances.list(project)
-        fires: list[FireRecord] = []
         for registered, spec in listening:
             own = [i for i in instances if i["definition"] == registered.definition]
             for move in moved:
@@ -154,6 +156,46 @@ class GitTriggers:
                         )
                         continue
                     fires.append(fire)
+        return fires
+
+    async def _resource_fires(
+        self, project: str, repository: str, moved: list[Move]
+    ) -> list[FireRecord]:
+        """Fires of the project's resource triggers watching a ref of ``repository`` (a
+        repository a workflow's ``sources:`` reads, whatever definitions it holds): one per
+        ref and new commit, with the old and new commit under ``resource``."""
+        fires: list[FireRecord] = []
+        for registered in await self._triggers.of_kind(project, "resource"):
+            watch = registered.spec.get("repository") or {}
+            if watch.get("name") != repository:
+                continue
+            pattern = str(watch.get("ref") or "main")
+            for move in moved:
+                if not (fnmatch.fnmatchcase(move.short, pattern) or move.ref == pattern):
+                    continue
+                data = {
+                    "kind": "ref",
+                    "repository": repository,
+                    "ref": move.short,
+                    "old": move.before,
+                    "new": move.after,
+                }
+                event = Event(
+                    key=f"ref:{repository}:{move.ref}:{move.after}",
+                    data=data,
+                    cause=Cause(kind=CauseKind.RESOURCE, trigger=registered.trigger),
+                )
+                try:
+                    fire, _ = await self._dispatcher.accept(registered, event)
+                except Unavailable:
+                    raise  # the database is away: the scan is not recorded, seen again
+                except LockstepError as exc:  # never holds back the repository's scans
+                    log.warning(
+                        "trigger.ref_fire_refused",
+                        extra={"trigger": registered.trigger, "error": str(exc)},
+                    )
+                    continue
+                fires.append(fire)
         return fires
 
     async def handle(self, fires: list[FireRecord]) -> None:
