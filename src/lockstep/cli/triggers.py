@@ -50,10 +50,11 @@ def triggers_list(
         params = {"definition": definition} if definition else {}
         rows = await c.call("GET", f"/projects/{c.project}/triggers", params=params)
         if not as_json:
-            # an instance's own trigger is named `<instance>/<id>`; the file's run the definition
             rows = [{**row, **_shown(row), "instance": row.get("instance") or "-"} for row in rows]
-        cols = ["definition", "instance", "trigger", "version", "fires", "state"]
-        cols += ["next_fire", "last_fire"]
+        cols = ["definition", "trigger", "version", "fires", "state", "next_fire", "last_fire"]
+        if any(row.get("instance") not in (None, "-") for row in rows):
+            # an instance's own trigger (`<instance>/<id>`) runs it; the file's, the definition
+            cols.insert(1, "instance")
         show(rows, [*cols, "last_error"], as_json)
 
     go(run)
