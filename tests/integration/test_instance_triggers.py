@@ -11,10 +11,12 @@ import json
 import time
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 
+from tests.gitrepo import Repo
 from tests.harness import TERMINAL, Server, wait_for
 
 SPEC = """\
@@ -257,3 +259,69 @@ def test_bad_instance_triggers_are_refused_in_one_line_and_nothing_is_stored(
     assert "bad" not in instances
     assert instances["good"]["triggers"] == {"tick": {"enabled": False}}
     assert set(_registered(server, name)) == {"tick", "good/tick"}
+
+
+def test_a_move_of_live_that_leaves_an_instance_trigger_invalid_is_refused(
+    server: Server,
+) -> None:
+    name = "inst-drop"
+    first = _live(server, name, SPEC.replace("NAME", name) + FILE_TICK)
+    _instance(server, "lean", name, {"tick": {"enabled": False}})  # only inherits: no interval
+    draft = server.http.put(
+        f"/definitions/{name}/draft",
+        content=SPEC.replace("NAME", name),  # the file no longer has `tick`
+        headers={"content-type": "application/yaml"},
+    )
+    assert draft.status_code == 200, draft.text
+    second = server.http.post(f"/definitions/{name}/publish", json={"message": "m"}).json()
+    moved = server.http.put(f"/definitions/{name}/tags/$LIVE", json={"version": second["number"]})
+    assert moved.status_code == 400, moved.text
+    detail = moved.json()["detail"]
+    assert "instance 'lean': triggers.tick: schedule trigger 'tick' needs 'cron' or 'every'" in (
+        detail
+    )
+    assert "$LIVE did not move" in detail and "\n" not in detail
+    listed = _registered(server, name)
+    assert {t: r["version"] for t, r in listed.items()} == {"tick": first, "lean/tick": first}
+
+
+GIT_SPEC = """\
+name: inst-git
+params: {type: object, properties: {commit: {type: string, default: none}, who: {type: string}}}
+steps:
+  a:
+    run: echo "${{ params.who }} at ${{ params.commit }}"
+"""
+
+
+def test_a_git_trigger_of_an_instance_runs_that_instance_only(
+    server: Server, tmp_path: Path
+) -> None:
+    repo = Repo(tmp_path / "inst-git")
+    repo.commit({"workflow.yaml": GIT_SPEC, "data.txt": "one"})
+    repo.push("main")
+    made = server.http.post(
+        "/repositories", json={"url": repo.url, "name": "inst-git-repo", "poll_s": 86400}
+    )
+    assert made.status_code == 201, made.text
+    assert server.http.post("/repositories/inst-git-repo/scan").status_code == 200
+    pushed = {"pushed": {"kind": "git", "params": {"commit": "${{ git.commit }}"}}}
+    for instance, own in (("follows", pushed), ("quiet", {})):
+        body = {
+            "name": instance,
+            "definition": "inst-git",
+            "ref": "main",
+            "params": [f"who={instance}"],
+            "triggers": own,
+        }
+        resp = server.http.post("/instances", json=body)
+        assert resp.status_code == 201, resp.text
+
+    second = repo.commit({"data.txt": "two"}, message="two")
+    repo.push("main")
+    assert server.http.post("/repositories/inst-git-repo/scan").status_code == 200
+    [run] = wait_for(lambda: _fired(server, "follows/pushed", "inst-git"), what="the push to fire")
+    assert (run["instance"], run["sha"], run["params"]["commit"]) == ("follows", second, second)
+    assert run["cause"]["kind"] == "git" and run["cause"]["trigger"] == "follows/pushed"
+    runs = server.http.get("/runs", params={"workflow": "inst-git", "limit": 500}).json()["items"]
+    assert [r["id"] for r in runs] == [run["id"]]  # the other instance of the ref: no run
