@@ -79,9 +79,11 @@ POLICY: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/projects/{project}/definitions/{name}/history"): "viewer",
     ("POST", "/api/v1/hooks/git"): "signed",
     ("POST", "/api/v1/hooks/{project}/{definition}/{trigger}"): "signed",
+    ("POST", "/api/v1/hooks/{project}/{definition}/{instance}/{trigger}"): "signed",
     ("POST", "/api/v1/hooks/{project}/{trigger}"): "signed",
     ("POST", "/api/v1/projects/{project}/instances"): "maintainer",
     ("GET", "/api/v1/projects/{project}/instances"): "viewer",
+    ("PUT", "/api/v1/projects/{project}/instances/{name}/triggers"): "maintainer",
     ("POST", "/api/v1/projects/{project}/instances/{name}/runs"): "operator",
     ("POST", "/api/v1/projects/{project}/runs/{run_id}/rerun"): "operator",
     ("POST", "/api/v1/projects/{project}/notifications/channels"): "maintainer",
@@ -122,6 +124,7 @@ BODIES: dict[tuple[str, str], Any] = {
         "definition": "nothing-here",
         "ref": "main",
     },
+    ("PUT", "/api/v1/projects/{project}/instances/{name}/triggers"): {"triggers": {}},
 }
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
-from lockstep.storage import migrate
+from lockstep.storage import migrate, registry, triggers
 from lockstep.storage.database import Database
-from lockstep.storage.rows import Base, ProjectRow, UserRow
+from lockstep.storage.rows import Base, DefinitionRow, ProjectRow, UserRow
 from tests.postgres import Postgres
 
 
@@ -85,4 +85,52 @@ def test_a_plain_postgresql_url_opens_with_the_postgres_extra(postgres: Postgres
     db.open()
     assert db.project_ids() == ["default"]
     assert db.engine.dialect.driver == "psycopg"
+    db.close()
+
+
+def test_an_upgrade_from_0020_keeps_instances_and_triggers_and_takes_instance_triggers(
+    old_database: Callable[[str], str],
+) -> None:
+    url = old_database("0020")  # instances without triggers, trigger ids of 63 characters
+    older = Database(url)
+    with older.engine.begin() as conn:
+        for sql in (
+            "INSERT INTO projects (id, name, created_at) VALUES ('p1', 'p1', '2026-01-01')",
+            "INSERT INTO definitions (id, project_id, path, name, created_at)"
+            " VALUES ('d1', 'p1', 'wf.yaml', 'wf', '2026-01-01')",
+            "INSERT INTO instances (id, project_id, name, definition_id, ref, params_json,"
+            " created_at, pool) VALUES ('i1', 'p1', 'nightly', 'd1', 'main', '[\"a=1\"]',"
+            " '2026-01-01', 'gpu')",
+            "INSERT INTO triggers (definition_id, trigger_id, project_id, kind, version,"
+            " spec_json, schedule_id, registered_at)"
+            " VALUES ('d1', 'tick', 'p1', 'schedule', 1, '{}', 's1', '2026-01-01')",
+        ):
+            conn.execute(text(sql))
+    older.close()
+    db = Database(url)
+    db.open()
+    with db.session() as s:
+        [kept] = registry.list_instances(s, "p1")
+        assert (kept["name"], kept["ref"], kept["params"], kept["pool"]) == (
+            "nightly",
+            "main",
+            ["a=1"],
+            "gpu",
+        )
+        assert kept["triggers"] == {}  # an instance of before has no triggers of its own
+        definition = s.get(DefinitionRow, "d1")
+        assert definition is not None
+        [file_trigger] = triggers.listed(s, "p1", definition)
+        assert (file_trigger.trigger, file_trigger.instance) == ("tick", None)
+        # an instance's registered id is longer than a trigger id could be
+        long_name = "n" * 100
+        registry.set_instance_triggers(s, "p1", "nightly", {"t" * 63: {"every": "1h"}})
+        wanted = [triggers.Wanted(f"{long_name}/{'t' * 63}", "schedule", {}, "")]
+        triggers.replace(s, definition, 1, wanted, long_name)
+    with db.session() as s:
+        definition = s.get(DefinitionRow, "d1")
+        assert definition is not None
+        got = {t.trigger: t.instance for t in triggers.listed(s, "p1", definition)}
+        assert got == {"tick": None, f"{long_name}/{'t' * 63}": long_name}
+        assert registry.list_instances(s, "p1")[0]["triggers"] == {"t" * 63: {"every": "1h"}}
     db.close()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -148,8 +150,18 @@ def instances_create(
     pool: Annotated[
         str | None, typer.Option(help="worker pool for the steps that do not name one")
     ] = None,
+    triggers_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--triggers",
+            metavar="FILE.yaml",
+            help="the instance's own triggers: a mapping of id to trigger, as workflow.yaml's "
+            "`triggers:` (an id the file has inherits its fields); they run this instance",
+        ),
+    ] = None,
 ) -> None:
     """Create an instance; a branch instance follows the branch, a tag/SHA one never moves."""
+    own = _read_triggers(triggers_file) if triggers_file else {}
 
     async def run(c: ApiClient) -> None:
         body = {
@@ -158,6 +170,7 @@ def instances_create(
             "ref": ref,
             "params": param or [],
             "pool": pool,
+            "triggers": own,
         }
         await c.call("POST", f"/projects/{c.project}/instances", json=body)
         err.print(f"instance {name}: {definition}@{ref}")
@@ -167,16 +180,70 @@ def instances_create(
 
 @instances.command("list")
 def instances_list(as_json: AsJson = False) -> None:
-    """Instances of the project."""
+    """Instances of the project (`triggers`: the ids of their own triggers)."""
 
     async def run(c: ApiClient) -> None:
-        show(
-            await c.call("GET", f"/projects/{c.project}/instances"),
-            ["name", "definition", "ref", "params", "pool"],
-            as_json,
-        )
+        rows = await c.call("GET", f"/projects/{c.project}/instances")
+        if not as_json:
+            rows = [{**r, "triggers": ",".join(r.get("triggers") or {}) or "-"} for r in rows]
+        show(rows, ["name", "definition", "ref", "params", "pool", "triggers"], as_json)
 
     go(run)
+
+
+@instances.command("triggers")
+def instances_triggers(
+    name: str,
+    triggers_file: Annotated[
+        Path,
+        typer.Argument(
+            metavar="FILE.yaml",
+            help="the instance's own triggers, whole (a mapping of id to trigger; an empty "
+            "mapping removes them)",
+        ),
+    ],
+) -> None:
+    """Replace an instance's own triggers and register them (its Schedules are made, changed
+    or removed); nothing changes when one is wrong."""
+    own = _read_triggers(triggers_file)
+
+    async def run(c: ApiClient) -> None:
+        got = await c.call(
+            "PUT", f"/projects/{c.project}/instances/{name}/triggers", json={"triggers": own}
+        )
+        ids = ", ".join(got.get("triggers") or {}) or "none"
+        err.print(f"instance {escape(name)}: triggers {escape(ids)}")
+
+    go(run)
+
+
+def _read_triggers(path: Path) -> dict[str, Any]:
+    """A triggers file's mapping (empty: none), as JSON-ready data."""
+    from lockstep.cli.output import fail
+    from lockstep.errors import InvalidRequest, SpecError
+    from lockstep.spec.yamlsafe import load_yaml
+
+    try:
+        data = load_yaml(path.read_bytes(), str(path)).data
+    except OSError as exc:
+        fail(InvalidRequest(f"cannot read {path}: {exc.strerror or exc}"))
+    except SpecError as exc:
+        fail(exc)
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        fail(
+            InvalidRequest(
+                f"{path}: triggers must be a mapping of trigger id to trigger, e.g. "
+                "'nightly: {cron: \"0 2 * * *\"}'"
+            )
+        )
+    # a time YAML read (start_at) travels as its ISO text
+    return dict(json.loads(json.dumps(data, default=_iso)))
+
+
+def _iso(value: Any) -> str:
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
 @instances.command("run")

@@ -1,6 +1,7 @@
 """``lockstep triggers …`` and ``lockstep schedules backfill``: the registered triggers of a
 project, paused, resumed and fired by a person, their history, and a schedule's missed times
-run again. A trigger is named ``DEFINITION ID``, or ``ID`` alone when one definition has it."""
+run again. A trigger is named ``DEFINITION ID``, or ``ID`` alone when one definition has it;
+an instance's own trigger's id is ``INSTANCE/ID``."""
 
 from __future__ import annotations
 
@@ -49,8 +50,11 @@ def triggers_list(
         params = {"definition": definition} if definition else {}
         rows = await c.call("GET", f"/projects/{c.project}/triggers", params=params)
         if not as_json:
-            rows = [{**row, **_shown(row)} for row in rows]
+            rows = [{**row, **_shown(row), "instance": row.get("instance") or "-"} for row in rows]
         cols = ["definition", "trigger", "version", "fires", "state", "next_fire", "last_fire"]
+        if any(row.get("instance") not in (None, "-") for row in rows):
+            # an instance's own trigger (`<instance>/<id>`) runs it; the file's, the definition
+            cols.insert(1, "instance")
         show(rows, [*cols, "last_error"], as_json)
 
     go(run)

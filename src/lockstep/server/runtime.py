@@ -193,11 +193,19 @@ class ControlPlane:
         settings, triggers = self.settings, self.services.triggers
         queue = trigger_queue(settings.control_queue)
         versions = self.services.versions
+        instances = self.services.instances
         registry = TriggerRegistry(
-            client, queue, versions, triggers, min_interval=settings.schedule_min_interval
+            client,
+            queue,
+            versions,
+            triggers,
+            min_interval=settings.schedule_min_interval,
+            instances=instances,
         )
         versions.on_tag_moved = registry.tag_moved
         versions.check_tag_move = registry.check_tag_move
+        instances.check_triggers = registry.check_instance
+        instances.on_triggers_changed = registry.instance_changed
         self.services.triggers.control = Control(client)
         if self.role != "server":
             return []

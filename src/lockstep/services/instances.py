@@ -6,11 +6,12 @@ from __future__ import annotations
 import builtins
 import json
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from lockstep.errors import InvalidRequest, NotFound
+from lockstep.errors import EngineUnavailable, InvalidRequest, NotFound
 from lockstep.records import Cause, CauseKind, RunRecord
 from lockstep.registry.selectors import parse_selector
 from lockstep.services.runs import RunService
@@ -20,6 +21,9 @@ from lockstep.storage.database import Database
 from lockstep.storage.rows import DefinitionRow
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
+#: (project, definition, instance, its own triggers): set by the control plane, which
+#: registers triggers (services cannot import triggers/)
+TriggersHook = Callable[[str, str, str, dict[str, Any]], Awaitable[object]]
 
 
 class InstanceService:
@@ -27,6 +31,10 @@ class InstanceService:
         self._db = db
         self._runs = runs
         self._versions = versions
+        #: refuses triggers that cannot be registered (raises), before anything is stored
+        self.check_triggers: TriggersHook | None = None
+        #: registers an instance's triggers once stored (Schedules made, updated or removed)
+        self.on_triggers_changed: TriggersHook | None = None
 
     async def create(
         self,
@@ -37,16 +45,59 @@ class InstanceService:
         ref: str,
         params: list[str],
         pool: str | None = None,
+        triggers: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         if not _NAME.fullmatch(name):
             raise InvalidRequest(f"invalid instance name '{name}'; use a-z, 0-9, '.', '_', '-'")
         parse_selector(f"{definition}@{ref}")
+        triggers = triggers or {}
+        if triggers:
+            await self._check(project, definition, name, triggers)
         await self._db.call(
             lambda s: store.create_instance(
-                s, project, name=name, definition=definition, ref=ref, params=params, pool=pool
+                s,
+                project,
+                name=name,
+                definition=definition,
+                ref=ref,
+                params=params,
+                pool=pool,
+                triggers=triggers,
             )
         )
-        return {"name": name, "definition": definition, "ref": ref, "params": params, "pool": pool}
+        if triggers and self.on_triggers_changed is not None:
+            await self.on_triggers_changed(project, definition, name, triggers)
+        return {
+            "name": name,
+            "definition": definition,
+            "ref": ref,
+            "params": params,
+            "pool": pool,
+            "triggers": triggers,
+        }
+
+    async def set_triggers(
+        self, project: str, name: str, triggers: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Replace the instance's own triggers (an empty mapping removes them) and register
+        them; returns the instance."""
+        inst = await self._db.call(lambda s: store.get_instance(s, project, name))
+        definition = (await self._db.call(lambda s: _definition(s, inst.definition_id))).name
+        if triggers:
+            await self._check(project, definition, name, triggers)
+        await self._db.call(lambda s: store.set_instance_triggers(s, project, name, triggers))
+        if self.on_triggers_changed is not None:
+            await self.on_triggers_changed(project, definition, name, triggers)
+        return next(i for i in await self.list(project) if i["name"] == name)
+
+    async def _check(
+        self, project: str, definition: str, name: str, triggers: dict[str, Any]
+    ) -> None:
+        if self.check_triggers is None:
+            raise EngineUnavailable(
+                "triggers on an instance need the engine: start `lockstep server`"
+            )
+        await self.check_triggers(project, definition, name, triggers)
 
     async def run(
         self,

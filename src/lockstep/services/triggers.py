@@ -83,12 +83,22 @@ class TriggerService:
         return await self._db.call(store.every)
 
     async def replace(
-        self, project: str, definition: str, version: int, wanted: list[Wanted]
+        self,
+        project: str,
+        definition: str,
+        version: int,
+        wanted: list[Wanted],
+        instance: str | None = None,
     ) -> tuple[list[Registered], list[Registered]]:
-        """Record ``wanted`` as the definition's triggers; returns (registered, dropped)."""
+        """Record ``wanted`` as the definition's triggers (its file's, or ``instance``'s);
+        returns (registered, dropped)."""
         return await self._db.call(
             lambda s: store.replace(
-                s, reg.definition_row(s, project, definition, archived=True), version, wanted
+                s,
+                reg.definition_row(s, project, definition, archived=True),
+                version,
+                wanted,
+                instance,
             )
         )
 

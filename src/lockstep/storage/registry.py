@@ -297,6 +297,7 @@ def create_instance(
     ref: str,
     params: list[str],
     pool: str | None = None,
+    triggers: dict[str, Any] | None = None,
 ) -> InstanceRow:
     target = definition_row(s, project, definition)
     if (
@@ -317,9 +318,19 @@ def create_instance(
         params_json=json.dumps(params),
         created_at=utcnow(),
         pool=pool,
+        triggers_json=json.dumps(triggers or {}, sort_keys=True, default=str),
     )
     s.add(row)
     s.flush()
+    return row
+
+
+def set_instance_triggers(
+    s: Session, project: str, name: str, triggers: dict[str, Any]
+) -> InstanceRow:
+    """Replace an instance's own ``triggers:`` (an empty mapping: it has none)."""
+    row = get_instance(s, project, name)
+    row.triggers_json = json.dumps(triggers, sort_keys=True, default=str)
     return row
 
 
@@ -345,6 +356,7 @@ def list_instances(s: Session, project: str) -> list[dict[str, Any]]:
                 "ref": inst.ref,
                 "params": json.loads(inst.params_json),
                 "pool": inst.pool,
+                "triggers": json.loads(inst.triggers_json),
                 "created_at": inst.created_at,
             }
         )

@@ -304,6 +304,8 @@ class InstanceRow(Base):
     params_json: Mapped[str] = mapped_column(Text)
     created_at: Mapped[str] = mapped_column(String(32))
     pool: Mapped[str | None] = mapped_column(String(63), nullable=True)
+    #: its own ``triggers:`` as given (``triggers/instance_triggers`` says what they mean)
+    triggers_json: Mapped[str] = mapped_column(Text, default="{}", server_default="{}")
 
 
 class DraftRow(Base):

@@ -18,8 +18,11 @@ class TriggerRow(Base):
     __tablename__ = "triggers"
 
     definition_id: Mapped[str] = mapped_column(ForeignKey("definitions.id"), primary_key=True)
-    trigger_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    #: the id in the file, or ``<instance>/<id>`` for an instance's (no id or name has a '/')
+    trigger_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
+    #: the instance whose ``triggers:`` registered it (None: the definition's file)
+    instance: Mapped[str | None] = mapped_column(String(100), nullable=True)
     kind: Mapped[str] = mapped_column(String(16))
     version: Mapped[int] = mapped_column(Integer)
     spec_json: Mapped[str] = mapped_column(Text)
@@ -47,7 +50,7 @@ class TriggerFireRow(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"))
     definition_id: Mapped[str] = mapped_column(ForeignKey("definitions.id"))
-    trigger_id: Mapped[str] = mapped_column(String(63))
+    trigger_id: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(16))
     fire_key: Mapped[str] = mapped_column(String(255))
     #: accepted (not yet handled), fired, filtered, skipped (paused), failed

@@ -30,6 +30,8 @@ class Registered:
     registered_at: str
     paused_by: str | None = None
     paused_at: str | None = None
+    #: the instance whose ``triggers:`` registered it, which its fires run (None: the file's)
+    instance: str | None = None
 
     @property
     def paused(self) -> bool:
@@ -46,11 +48,16 @@ class Wanted:
 
 
 def replace(
-    s: Session, definition: DefinitionRow, version: int, wanted: list[Wanted]
+    s: Session,
+    definition: DefinitionRow,
+    version: int,
+    wanted: list[Wanted],
+    instance: str | None = None,
 ) -> tuple[list[Registered], list[Registered]]:
-    """Make ``wanted`` the definition's triggers, at ``version`` (a person's pause stays);
-    returns (the registered ones, those no longer wanted: their Schedules go)."""
-    rows = {r.trigger_id: r for r in s.scalars(_of(definition))}
+    """Make ``wanted`` the definition's triggers (its file's, or ``instance``'s: the other
+    set is left as it is), at ``version`` (a person's pause stays); returns (the registered
+    ones, those no longer wanted: their Schedules go)."""
+    rows = {r.trigger_id: r for r in s.scalars(_of(definition, instance))}
     names = {w.trigger for w in wanted}
     gone = [_out(r, definition) for tid, r in rows.items() if tid not in names]
     if gone:
@@ -66,7 +73,10 @@ def replace(
         row = rows.get(w.trigger)
         if row is None:
             row = TriggerRow(
-                definition_id=definition.id, trigger_id=w.trigger, project_id=definition.project_id
+                definition_id=definition.id,
+                trigger_id=w.trigger,
+                project_id=definition.project_id,
+                instance=instance,
             )
             s.add(row)
         row.kind, row.version, row.schedule_id = w.kind, version, w.schedule_id
@@ -112,8 +122,11 @@ def every(s: Session) -> list[Registered]:
     return [_out(row, d) for row, d in s.execute(query)]
 
 
-def _of(definition: DefinitionRow) -> Any:
-    return select(TriggerRow).where(TriggerRow.definition_id == definition.id)
+def _of(definition: DefinitionRow, instance: str | None) -> Any:
+    query = select(TriggerRow).where(TriggerRow.definition_id == definition.id)
+    if instance is None:
+        return query.where(TriggerRow.instance.is_(None))
+    return query.where(TriggerRow.instance == instance)
 
 
 def _out(row: TriggerRow, definition: DefinitionRow) -> Registered:
@@ -128,4 +141,5 @@ def _out(row: TriggerRow, definition: DefinitionRow) -> Registered:
         registered_at=row.registered_at,
         paused_by=row.paused_by,
         paused_at=row.paused_at,
+        instance=row.instance,
     )

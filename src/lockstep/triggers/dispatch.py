@@ -67,7 +67,8 @@ class Dispatcher:
                 cause=event.cause.model_dump(mode="json", exclude_none=True),
                 payload_digest=event.payload_digest,
                 selector=event.selector,
-                instance=event.instance,
+                # an instance's own trigger runs that instance (``triggers/instance_triggers``)
+                instance=event.instance or trigger.instance,
             ),
         )
 

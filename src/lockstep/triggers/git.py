@@ -130,6 +130,8 @@ class GitTriggers:
         instances = await self._instances.list(project)
         for registered, spec in listening:
             own = [i for i in instances if i["definition"] == registered.definition]
+            if registered.instance is not None:  # an instance's own trigger: that one only
+                own = [i for i in own if i["name"] == registered.instance]
             for move in moved:
                 if not listens(spec, move):
                     continue

@@ -5,6 +5,10 @@ update) their Temporal Schedules; the other kinds wait for their event (``trigge
 
 The table of registered triggers (``services/triggers``) is written first and says which
 Schedules should exist; a trigger the new version no longer has loses its Schedule.
+
+An instance's own ``triggers:`` (``triggers/instance_triggers`` says what they mean) register
+here too: when the instance is created or changed, and again over the new file when ``$LIVE``
+moves (they inherit its fields by id).
 """
 
 from __future__ import annotations
@@ -17,8 +21,9 @@ from temporalio.client import Client, ScheduleActionStartWorkflow
 from temporalio.service import RPCError
 
 from lockstep.engine.triggered import FireRequest
-from lockstep.errors import EngineUnavailable, InvalidRequest
+from lockstep.errors import EngineUnavailable, InvalidRequest, NotFound
 from lockstep.registry.selectors import LIVE
+from lockstep.services.instances import InstanceService
 from lockstep.services.triggers import Registered, TriggerService, Wanted
 from lockstep.services.versions import VersionService
 from lockstep.spec.cron import shortest_interval
@@ -26,6 +31,7 @@ from lockstep.spec.documents import load_workflow
 from lockstep.spec.models import WorkflowSpec
 from lockstep.spec.triggers import ResourceTrigger, ScheduleTrigger, TriggerSpec, UpstreamTrigger
 from lockstep.triggers import schedules
+from lockstep.triggers.instance_triggers import merged, registered_id
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +45,14 @@ class TriggerRegistry:
         triggers: TriggerService,
         *,
         min_interval: float = 60.0,
+        instances: InstanceService | None = None,
     ) -> None:
         self._client = client
         self._queue = queue
         self._versions = versions
         self._triggers = triggers
         self._min_interval = min_interval
+        self._instances = instances
 
     async def _triggers_of(self, project: str, definition: str, number: int) -> dict[str, Any]:
         got = await self._versions.resolve(project, f"{definition}@{number}")
@@ -61,6 +69,34 @@ class TriggerRegistry:
             return
         triggers: dict[str, TriggerSpec] = await self._triggers_of(project, definition, number)
         where = f"version {number} of '{definition}'"
+        await self._check(project, where, triggers, "$LIVE did not move")
+        cycle = await self._upstream_cycle(project, definition, triggers)
+        if cycle:
+            raise InvalidRequest(
+                f"upstream triggers of {where} would make a cycle: {' → '.join(cycle)} "
+                "(each runs when the next one's run finishes); $LIVE did not move"
+            )
+        for name, own in await self._instances_of(project, definition):
+            try:
+                mine = merged(triggers, own, name)
+            except InvalidRequest as exc:
+                raise InvalidRequest(
+                    f"{exc} (over the triggers of {where}); $LIVE did not move: change the "
+                    f"instance's triggers first (`lockstep instances triggers {name} FILE`)"
+                ) from None
+            await self._check(project, f"instance '{name}'", mine, "$LIVE did not move")
+
+    async def check_instance(
+        self, project: str, definition: str, instance: str, own: dict[str, Any]
+    ) -> None:
+        """Refuse, before they are stored, an instance's triggers that do not validate over
+        the live version's (the same rules as a file's: one line naming the field)."""
+        mine = merged(await self._live_triggers(project, definition), own, instance)
+        await self._check(project, f"instance '{instance}'", mine, "nothing was stored")
+
+    async def _check(
+        self, project: str, where: str, triggers: dict[str, TriggerSpec], outcome: str
+    ) -> None:
         for tid, trigger in triggers.items():
             if isinstance(trigger, ScheduleTrigger):
                 field, every = _interval(trigger)
@@ -68,20 +104,14 @@ class TriggerRegistry:
                     raise InvalidRequest(
                         f"triggers.{tid}.{field} of {where} fires every {every:g}s, more often "
                         f"than this server allows ({self._min_interval:g}s, "
-                        "LOCKSTEP_SCHEDULE_MIN_INTERVAL); $LIVE did not move"
+                        f"LOCKSTEP_SCHEDULE_MIN_INTERVAL); {outcome}"
                     )
             for field, named in _watched(trigger):
                 if not await self._versions.exists(project, named):
                     raise InvalidRequest(
                         f"triggers.{tid}.{field} of {where}: definition '{named}' not found "
-                        f"in project '{project}'; $LIVE did not move"
+                        f"in project '{project}'; {outcome}"
                     )
-        cycle = await self._upstream_cycle(project, definition, triggers)
-        if cycle:
-            raise InvalidRequest(
-                f"upstream triggers of {where} would make a cycle: {' → '.join(cycle)} "
-                "(each runs when the next one's run finishes); $LIVE did not move"
-            )
 
     async def _upstream_cycle(
         self, project: str, definition: str, triggers: dict[str, TriggerSpec]
@@ -115,21 +145,52 @@ class TriggerRegistry:
 
     async def tag_moved(self, project: str, definition: str, tag: str, number: int) -> list[str]:
         """Bring the Schedules of ``definition`` to version ``number`` when ``$LIVE`` moved
-        there; returns the schedule ids it made or updated."""
+        there, its instances' triggers too (they inherit the file's fields); returns the
+        schedule ids it made or updated."""
         if tag != LIVE:
             return []
         # a state machine has none: going live removes the earlier version's
         triggers = await self._triggers_of(project, definition, number)
-        timed = {
-            tid: trigger
+        made = await self._register(project, definition, number, triggers, None)
+        for name, own in await self._instances_of(project, definition):
+            made += await self._register(
+                project, definition, number, merged(triggers, own, name), name
+            )
+        return made
+
+    async def instance_changed(
+        self, project: str, definition: str, instance: str, own: dict[str, Any]
+    ) -> list[str]:
+        """Register an instance's triggers as they now are (none: its registrations and
+        Schedules go); returns the schedule ids it made or updated."""
+        number = await self._live(project, definition)
+        file = await self._triggers_of(project, definition, number) if number else {}
+        mine = merged(file, own, instance)
+        return await self._register(project, definition, number or 0, mine, instance)
+
+    async def _register(
+        self,
+        project: str,
+        definition: str,
+        number: int,
+        triggers: dict[str, TriggerSpec],
+        instance: str | None,
+    ) -> list[str]:
+        """Make ``triggers`` the registered ones of the definition's file (``instance``
+        None) or of ``instance``, with their Schedules; the others of that set go."""
+        named = {
+            (registered_id(instance, tid) if instance else tid): trigger
             for tid, trigger in triggers.items()
-            if isinstance(trigger, ScheduleTrigger)
+        }
+        timed = {
+            tid: trigger for tid, trigger in named.items() if isinstance(trigger, ScheduleTrigger)
         }
         requests = {
             tid: FireRequest(
                 project=project,
                 definition=definition,
                 trigger=tid,
+                # what the file's fire runs; an instance's runs the instance (its row says so)
                 selector=f"{definition}@{number}",
                 params=dict(trigger.params),
             )
@@ -143,9 +204,11 @@ class TriggerRegistry:
                 # only a schedule has a Temporal Schedule; an event trigger waits for its event
                 schedule_id=schedules.schedule_id(project, definition, tid) if tid in timed else "",
             )
-            for tid, trigger in triggers.items()
+            for tid, trigger in named.items()
         ]
-        registered, gone = await self._triggers.replace(project, definition, number, wanted)
+        registered, gone = await self._triggers.replace(
+            project, definition, number, wanted, instance
+        )
         paused = {r.trigger: r.paused_by is not None for r in registered}
         made: list[str] = []
         try:
@@ -167,17 +230,42 @@ class TriggerRegistry:
             # and our put: whatever the rows say now wins
             put = {tid: (number, paused[tid]) for tid in timed}
             for row in await self._triggers.list(project, definition):
-                if row.schedule_id and put.get(row.trigger) != (
-                    row.version,
-                    row.paused_by is not None,
+                if (
+                    row.instance == instance
+                    and row.schedule_id
+                    and put.get(row.trigger) != (row.version, row.paused_by is not None)
                 ):
                     await self._put_row(row)
         except RPCError as exc:
+            whose = f"instance '{instance}'" if instance else f"'{definition}'"
             raise EngineUnavailable(
-                f"the triggers of '{definition}' were not all scheduled: {exc.message}; "
+                f"the triggers of {whose} were not all scheduled: {exc.message}; "
                 "the server schedules them at its next start, or move the tag again"
             ) from exc
         return made
+
+    async def _live(self, project: str, definition: str) -> int | None:
+        """The version ``$LIVE`` names (None: not set yet)."""
+        try:
+            return (await self._versions.resolve(project, f"{definition}@{LIVE}")).number
+        except NotFound:
+            return None
+
+    async def _live_triggers(self, project: str, definition: str) -> dict[str, Any]:
+        number = await self._live(project, definition)
+        return await self._triggers_of(project, definition, number) if number else {}
+
+    async def _instances_of(
+        self, project: str, definition: str
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """(name, own triggers) of each instance of ``definition`` that has triggers."""
+        if self._instances is None:
+            return []
+        return [
+            (str(i["name"]), dict(i["triggers"]))
+            for i in await self._instances.list(project)
+            if i["definition"] == definition and i.get("triggers")
+        ]
 
     async def reconcile(self) -> int:
         """Make the Schedules match the registered triggers (a registration whose Temporal

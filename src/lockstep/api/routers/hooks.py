@@ -21,6 +21,7 @@ Svc = Annotated[Services, Depends(services)]
 Project = Annotated[str, Path(max_length=100)]
 DefName = Annotated[str, Path(max_length=100)]
 TriggerId = Annotated[str, Path(max_length=100)]
+InstanceName = Annotated[str, Path(max_length=100)]
 
 
 @router.post("/hooks/{project}/{definition}/{trigger}", status_code=202)
@@ -31,6 +32,25 @@ async def deliver(
     (``auth: token``). Recorded before the answer: 202 for a new delivery id, 200 naming the
     first fire (and its run) for one seen before."""
     received = await svc.webhooks.receive(project, definition, trigger, await _delivery(request))
+    return _answer(received)
+
+
+@router.post("/hooks/{project}/{definition}/{instance}/{trigger}", status_code=202)
+async def deliver_to_instance(
+    project: Project,
+    definition: DefName,
+    instance: InstanceName,
+    trigger: TriggerId,
+    request: Request,
+    svc: Svc,
+) -> JSONResponse:
+    """A delivery to a webhook trigger of an instance's own ``triggers:`` (it runs that
+    instance); the same answers."""
+    from lockstep.triggers.instance_triggers import registered_id
+
+    received = await svc.webhooks.receive(
+        project, definition, registered_id(instance, trigger), await _delivery(request)
+    )
     return _answer(received)
 
 

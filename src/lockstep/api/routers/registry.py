@@ -152,6 +152,19 @@ class InstanceIn(BaseModel):
     pool: str | None = Field(
         None, pattern=POOL_PATTERN, description="worker pool for steps that name none"
     )
+    triggers: dict[str, Any] = Field(
+        default_factory=dict,
+        max_length=50,
+        description="its own triggers (workflow.yaml's shape); an id the file has inherits "
+        "its fields; they run this instance",
+    )
+
+
+class InstanceTriggersIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    triggers: dict[str, Any] = Field(
+        max_length=50, description="the instance's own triggers, whole; {} removes them"
+    )
 
 
 class InstanceRunIn(BaseModel):
@@ -170,7 +183,20 @@ async def create_instance(
         ref=body.ref,
         params=body.params,
         pool=body.pool,
+        triggers=body.triggers,
     )
+
+
+@router.put("/projects/{project}/instances/{name}/triggers")
+async def set_instance_triggers(
+    name: DefName,
+    body: InstanceTriggersIn,
+    svc: Svc,
+    access: Annotated[Access, Depends(require("instances:write"))],
+) -> dict[str, Any]:
+    """Replace the instance's own triggers (validated first: nothing is stored when one is
+    wrong) and register them: Schedules made, changed or removed."""
+    return await svc.instances.set_triggers(access.project, name, body.triggers)
 
 
 @router.get("/projects/{project}/instances")

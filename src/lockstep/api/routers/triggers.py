@@ -16,7 +16,8 @@ router = APIRouter(tags=["triggers"])
 Svc = Annotated[Services, Depends(services)]
 Write = Annotated[Access, Depends(require("triggers:write"))]
 DefName = Annotated[str, Path(max_length=100)]
-TriggerId = Annotated[str, Path(max_length=63)]
+#: a file's trigger id, or an instance's ``<instance>/<id>`` (hence ``{trigger:path}``)
+TriggerId = Annotated[str, Path(max_length=200)]
 
 
 @router.get("/projects/{project}/triggers")
@@ -30,7 +31,7 @@ async def list_triggers(
     return await svc.triggers.overview(access.project, definition)
 
 
-@router.post("/projects/{project}/triggers/{definition}/{trigger}/pause")
+@router.post("/projects/{project}/triggers/{definition}/{trigger:path}/pause")
 async def pause_trigger(
     definition: DefName, trigger: TriggerId, svc: Svc, access: Write
 ) -> dict[str, Any]:
@@ -39,7 +40,7 @@ async def pause_trigger(
     return asdict(got)
 
 
-@router.post("/projects/{project}/triggers/{definition}/{trigger}/resume")
+@router.post("/projects/{project}/triggers/{definition}/{trigger:path}/resume")
 async def resume_trigger(
     definition: DefName, trigger: TriggerId, svc: Svc, access: Write
 ) -> dict[str, Any]:
@@ -60,7 +61,7 @@ class FireIn(BaseModel):
     )
 
 
-@router.post("/projects/{project}/triggers/{definition}/{trigger}/fire")
+@router.post("/projects/{project}/triggers/{definition}/{trigger:path}/fire")
 async def fire_trigger(
     definition: DefName, trigger: TriggerId, body: FireIn, svc: Svc, access: Write
 ) -> dict[str, Any]:
@@ -93,7 +94,7 @@ class BackfillIn(BaseModel):
     end: datetime = Field(alias="to", description="the last fire time, included")
 
 
-@router.post("/projects/{project}/triggers/{definition}/{trigger}/backfill")
+@router.post("/projects/{project}/triggers/{definition}/{trigger:path}/backfill")
 async def backfill_trigger(
     definition: DefName, trigger: TriggerId, body: BackfillIn, svc: Svc, access: Write
 ) -> dict[str, Any]:
@@ -103,7 +104,7 @@ async def backfill_trigger(
     return {"definition": definition, "trigger": trigger, "times": times}
 
 
-@router.get("/projects/{project}/triggers/{definition}/{trigger}/history")
+@router.get("/projects/{project}/triggers/{definition}/{trigger:path}/history")
 async def trigger_history(
     definition: DefName,
     trigger: TriggerId,
