@@ -72,6 +72,8 @@ class CauseKind(StrEnum):
     GIT = "git"
     UPSTREAM = "upstream"
     RESOURCE = "resource"
+    #: a ``workflow:`` step of another run started it (``parent_run``, ``parent_step``)
+    PARENT = "parent"
 
 
 #: the kinds that repeat another run (``of`` names it)
@@ -111,6 +113,13 @@ class Cause(_Record):
     of: str | None = Field(
         None, max_length=MAX_CAUSE_FIELD, description="the run a retry or rerun repeats"
     )
+    parent_run: str | None = Field(
+        None, max_length=MAX_CAUSE_FIELD, description="the run whose workflow: step this is"
+    )
+    parent_step: str | None = Field(
+        None, max_length=MAX_CAUSE_FIELD, description="that step (a fan-out item: step[i])"
+    )
+    parent_attempt: int | None = Field(None, ge=1, description="the step's attempt")
 
     @model_validator(mode="after")
     def _complete(self) -> Cause:
@@ -118,6 +127,8 @@ class Cause(_Record):
             raise ValueError(f"a {self.kind} cause names the run it repeats ('of')")
         if self.kind in TRIGGERED and not self.trigger:
             raise ValueError(f"a {self.kind} cause names its trigger ('trigger')")
+        if self.kind == CauseKind.PARENT and not (self.parent_run and self.parent_step):
+            raise ValueError("a parent cause names the run and step ('parent_run', 'parent_step')")
         return self
 
     @classmethod
@@ -135,6 +146,15 @@ class SourceRecord(_Record):
     ref: str = Field(description="what the spec asked for")
     sha: str = Field(description="the commit it resolved to when the run was created")
     path: str
+
+
+class ChildRun(_Record):
+    """A run one of this run's ``workflow:`` steps started."""
+
+    step: str
+    run_id: str
+    workflow: str
+    status: str
 
 
 class RunRecord(_Record):
@@ -167,6 +187,9 @@ class RunRecord(_Record):
     finished_at: str | None = None
     duration_s: float | None = None
     steps: dict[str, StepRecord] = Field(default_factory=dict)
+    children: list[ChildRun] = Field(
+        default_factory=list, description="the runs its workflow: steps started, oldest first"
+    )
 
 
 class RunSummary(_Record):

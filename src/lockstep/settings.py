@@ -100,6 +100,8 @@ class Settings(BaseSettings):
     #: how many upstream-fired runs may follow one another (A fires B fires C…) before the
     #: next fire is recorded failed instead of making a run
     upstream_max_depth: int = Field(10, ge=1, le=1000)
+    #: how deep ``workflow:`` steps may nest child runs (a run's child's child…)
+    child_max_depth: int = Field(10, ge=1, le=100)
     kill_grace: float = Field(5.0, ge=0, le=300, description="SIGTERM → SIGKILL, seconds")
     worker_concurrency: int = Field(16, ge=1, le=1000)
     max_spec_bytes: int = 1024 * 1024
@@ -187,3 +189,9 @@ POOL_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 def pool_queue(pool: str) -> str:
     """The Temporal task queue that serves worker pool ``pool``."""
     return f"lockstep-pool-{pool}"
+
+
+def child_queue(control_queue: str) -> str:
+    """The task queue of ``workflow:`` steps' attempts: the control plane's (a pool name
+    cannot hold a '.', so no pool's queue is ever this one)."""
+    return f"{control_queue}.children"

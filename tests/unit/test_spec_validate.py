@@ -108,7 +108,7 @@ def test_every_problem_is_reported_at_once_sorted_by_line() -> None:
         "add a 'params' schema",
         "w.yaml:7:13: step 'test' needs unknown step 'biuld'; did you mean 'build'?",
         "w.yaml:7:20: cycle: test -> deploy -> test",
-        "w.yaml:9:3: missing required key 'run' in step 'deploy' (or 'http', 'uses: noop', 'approval' or 'wait')",
+        "w.yaml:9:3: missing required key 'run' in step 'deploy' (or 'http', 'uses: noop', 'approval', 'wait' or 'workflow')",
         "w.yaml:11:5: unknown key 'imag'; did you mean 'image'?",
     ]
     with pytest.raises(SpecError) as caught:
@@ -157,7 +157,7 @@ def test_every_problem_is_reported_at_once_sorted_by_line() -> None:
         ),
         (
             "  a:\n    description: x\n",
-            "missing required key 'run' in step 'a' (or 'http', 'uses: noop', 'approval' or 'wait')",
+            "missing required key 'run' in step 'a' (or 'http', 'uses: noop', 'approval', 'wait' or 'workflow')",
         ),
         (
             "  a:\n    run: x\n    continue_on_error: maybe\n",

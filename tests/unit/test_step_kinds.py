@@ -141,7 +141,7 @@ def _errors(body: str) -> list[str]:
         ),
         (
             "a:\n  description: x\n",
-            "w.yaml:3:3: missing required key 'run' in step 'a' (or 'http', 'uses: noop', 'approval' or 'wait')",
+            "w.yaml:3:3: missing required key 'run' in step 'a' (or 'http', 'uses: noop', 'approval', 'wait' or 'workflow')",
         ),
     ],
 )

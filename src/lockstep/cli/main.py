@@ -26,7 +26,7 @@ from lockstep.cli import (
     workers,
 )
 from lockstep.cli.daemons import server_command, worker_command
-from lockstep.cli.output import FAILED, OK, err, fail, out
+from lockstep.cli.output import FAILED, OK, err, fail, out, visible
 from lockstep.cli.run import run_command
 from lockstep.errors import LockstepError, SpecError
 
@@ -109,8 +109,8 @@ def validate(
             loaded = load_workflow_file(path)
         except SpecError as exc:
             bad += 1
-            for diag in exc.diagnostics:
-                err.print(f"[red]error[/]: {diag}", markup=True, highlight=False)
+            for diag in exc.diagnostics:  # a file's text is data: never markup, never raw
+                err.print(f"[red]error[/]: {escape(visible(str(diag)))}", highlight=False)
             continue
         out.print(f"{loaded.file}: ok ({step_count(loaded)} steps)")
         if isinstance(loaded, LoadedSpec):

@@ -11,7 +11,7 @@ from rich.table import Table
 from lockstep.cli.output import out, styled, visible
 from lockstep.engine.states import StepStatus
 from lockstep.outputs_by_reference import is_ref, preview
-from lockstep.records import Cause, RunPage, RunRecord
+from lockstep.records import Cause, RunPage, RunRecord, RunSummary
 from lockstep.spec.durations import format_duration
 
 
@@ -33,6 +33,8 @@ def describe_cause(cause: Cause) -> str:
         ("of ", cause.of),
         ("at ", cause.schedule_time),
         ("after ", cause.upstream_run),
+        ("run ", cause.parent_run),
+        ("step ", cause.parent_step),
         ("delivery ", cause.delivery),
         ("payload ", cause.payload_digest),
         ("by ", cause.user),
@@ -110,25 +112,60 @@ def print_run(run: RunRecord) -> None:
         out.print(f"pool {escape(run.pool)}")
     for src in run.sources:
         out.print(f"source {escape(src.path)}: {escape(src.repo)} {escape(src.ref)} @ {src.sha}")
+    for child in run.children:
+        out.print(
+            f"child run {child.run_id} ({escape(child.workflow)}, {styled(child.status)}) "
+            f"of step {escape(child.step)}"
+        )
     if run.cause is not None:
         policy = f" ({run.rerun_policy})" if run.rerun_policy else ""
         out.print(f"cause: {escape(describe_cause(run.cause))}{policy}")
     out.print(f"logs: lockstep runs logs {run.id}    record: lockstep runs show {run.id} --json")
 
 
-def runs_table(page: RunPage, width: int | None = None) -> Table:
+def tree_order(items: list[RunSummary]) -> list[tuple[RunSummary, int]]:
+    """``items`` with each child run right under its parent (when the parent is listed too),
+    and how deep it sits; the others keep their order."""
+    listed = {r.id for r in items}
+
+    def parent(r: RunSummary) -> str | None:
+        up = r.cause.parent_run if r.cause is not None else None
+        return up if up in listed and up != r.id else None
+
+    under: dict[str, list[RunSummary]] = {}
+    for r in items:
+        up = parent(r)
+        if up is not None:
+            under.setdefault(up, []).append(r)
+    ordered: list[tuple[RunSummary, int]] = []
+
+    def place(r: RunSummary, depth: int) -> None:
+        ordered.append((r, depth))
+        for child in sorted(under.get(r.id, []), key=lambda c: (c.created_at, c.id)):
+            if depth < 50:  # stored parents cannot loop; never recurse without end anyway
+                place(child, depth + 1)
+
+    for r in items:
+        if parent(r) is None:
+            place(r, 0)
+    return ordered
+
+
+def runs_table(page: RunPage, width: int | None = None, *, tree: bool = False) -> Table:
     """Runs as rows. An id is copied whole into the next command and a status is read whole:
-    neither ever wraps or shrinks; workflow and error give way (ellipsized) to fit ``width``."""
+    neither ever wraps or shrinks; workflow and error give way (ellipsized) to fit ``width``.
+    ``tree``: child runs indented under their parents."""
+    placed = tree_order(page.items) if tree else [(r, 0) for r in page.items]
     rows = [
         (
-            r.id,
+            ("  " * (depth - 1) + "└ " if depth else "") + r.id,
             r.workflow,
             r.status,
             r.created_at[:16].replace("T", " "),
             format_duration(r.duration_s) if r.duration_s is not None else "",
             r.error or "",
         )
-        for r in page.items
+        for r, depth in placed
     ]
     heads = ("id", "workflow", "status", "created", "duration", "error")
     widths = [max([len(h), *(len(row[i]) for row in rows)]) for i, h in enumerate(heads)]

@@ -41,6 +41,7 @@ def list_runs(
     ] = None,
     limit: Annotated[int, typer.Option(min=1, max=500)] = 20,
     cursor: Annotated[str | None, typer.Option(help="next_cursor of a previous page")] = None,
+    tree: Annotated[bool, typer.Option("--tree", help="child runs under their parents")] = False,
     as_json: AsJson = False,
 ) -> None:
     """List runs, newest first."""
@@ -62,7 +63,7 @@ def list_runs(
         elif not page.items:
             out.print("no runs yet; start one with `lockstep run workflow.yaml`")
         else:
-            out.print(runs_table(page))
+            out.print(runs_table(page, tree=tree))
         if page.next_cursor:
             err.print(f"more: --cursor {page.next_cursor}")
         return OK

@@ -39,7 +39,7 @@ with workflow.unsafe.imports_passed_through():
         StepTask,
     )
     from lockstep.outputs_by_reference import LOAD_MAX, ref_keys, with_values
-    from lockstep.settings import pool_queue
+    from lockstep.settings import child_queue, pool_queue
     from lockstep.spec.contracts import OutputError, check_contract
     from lockstep.spec.expressions import (
         OPEN,
@@ -49,9 +49,12 @@ with workflow.unsafe.imports_passed_through():
         render,
         to_text,
     )
-    from lockstep.spec.step_kinds import ENGINE_KINDS, NOOP
+    from lockstep.spec.step_kinds import CHILD, ENGINE_KINDS, NOOP
 
 STEP_ACTIVITY = "lockstep.step"
+#: a ``workflow:`` step's attempt: start its child run (through the run service) and follow
+#: it to its end, on the control plane's queue for children
+CHILD_ACTIVITY = "lockstep.child_run"
 FANOUT_WORKFLOW = "lockstep.fanout"  # a batch of a wide fan-out (engine.fanout)
 CACHE_ACTIVITY = "lockstep.cache_lookup"
 LOAD_ACTIVITY = "lockstep.load_outputs"
@@ -267,7 +270,9 @@ class StepInterpreter:
         ``data``: the step's input, for steps with a typed contract or a state machine's."""
         attempt, failures, infra = self._attempt_no.get(step.id, 0), 0, 0
         woke_at: str | None = None  # when a sub-second backoff ended (workflow time lags it)
-        queue = pool_queue(step.pool)
+        activity_name, queue = STEP_ACTIVITY, pool_queue(step.pool)
+        if step.executor == CHILD.name:
+            activity_name, queue = CHILD_ACTIVITY, child_queue(workflow.info().task_queue)
         grace = 60.0
         start_to_close = timedelta(seconds=step.timeout_s + grace) if step.timeout_s else NO_TIMEOUT
         while True:
@@ -307,7 +312,7 @@ class StepInterpreter:
             result: StepResult
             try:
                 result = await workflow.execute_activity(
-                    STEP_ACTIVITY,
+                    activity_name,
                     task,
                     result_type=StepResult,
                     task_queue=queue,

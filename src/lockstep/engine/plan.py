@@ -111,7 +111,13 @@ def _step_plan(spec: WorkflowSpec, step_id: str, step: StepSpec, is_finally: boo
             else None
         ),
         executor=plan_name(yaml_kind(vars(step))),
-        config=step.http.config() if step.http is not None else {},
+        config=(
+            step.http.config()
+            if step.http is not None
+            else {"selector": step.workflow}
+            if step.workflow is not None
+            else {}
+        ),
         approval=_approval(step, spec),
         wait_s=step.wait if isinstance(step.wait, float | int) else None,
         wait_until=step.wait.until if isinstance(step.wait, WaitUntil) else None,

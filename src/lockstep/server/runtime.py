@@ -158,6 +158,7 @@ class ControlPlane:
         self._tasks += [asyncio.create_task(pw.report_forever(report)) for pw in self._pool_workers]
         self.services = self._services(runs, blobs, logs, box, registry, poller)
         workers += self._triggers(client)
+        workers.append(self._children(client, logs))
         self._workers = workers
         if self.auth:
             self.initial_token = await self._db.call(lambda s: bootstrap_admin(s, home))
@@ -176,6 +177,18 @@ class ControlPlane:
             with contextlib.suppress(EngineUnavailable):
                 await runs.reconcile()
         return self.services
+
+    def _children(self, client: Client, logs: DirectoryLogStore) -> Any:
+        """The worker of ``workflow:`` steps' attempts (child runs)."""
+        from lockstep.server.workers import child_worker
+        from lockstep.services.child_runs import ChildRuns
+
+        assert self.services is not None and self._db is not None
+        svc, settings = self.services, self.settings
+        children = ChildRuns(self._db, svc.runs, svc.versions, logs, settings.child_max_depth)
+        worker = child_worker(client, settings.control_queue, children)
+        self._tasks.append(asyncio.create_task(worker.run()))
+        return worker
 
     def _triggers(self, client: Client) -> list[Any]:
         """Registration of triggers when ``$LIVE`` moves (checked before it moves); in the

@@ -30,10 +30,11 @@ from lockstep.records import WorkerReport
 from lockstep.registry.mirror import MirrorCache
 from lockstep.registry.urls import url_with_secret
 from lockstep.secrets.crypto import SecretBox
+from lockstep.services.child_runs import ChildRuns
 from lockstep.services.recording import Recorder, wait_briefly
 from lockstep.services.run_reads import RunReads
 from lockstep.services.triggers import TriggerService
-from lockstep.settings import Settings, pool_queue
+from lockstep.settings import Settings, child_queue, pool_queue
 from lockstep.spec.git_names import GitError, parse_remote
 from lockstep.storage import secrets as secret_store
 from lockstep.storage import workers as worker_store
@@ -72,6 +73,17 @@ def control_worker(client: Client, settings: Settings, db: Database, blobs: Blob
         # the recorder is local-only: this worker must never take step tasks
         no_remote_activities=True,
         max_concurrent_local_activities=64,
+    )
+
+
+def child_worker(client: Client, control_queue: str, children: ChildRuns) -> Worker:
+    """The attempts of ``workflow:`` steps: start a child run and follow it (every process
+    that interprets runs serves them, the one-shot CLI too)."""
+    return Worker(
+        client,
+        task_queue=child_queue(control_queue),
+        activities=[children.run_child],
+        max_concurrent_activities=1000,  # each one mostly waits on its child
     )
 
 

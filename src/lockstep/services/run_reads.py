@@ -14,10 +14,11 @@ from sqlalchemy.orm import Session
 from lockstep.engine.states import RUN_FINISHED, StepStatus
 from lockstep.engine.types import ArtifactRef
 from lockstep.errors import NotFound
-from lockstep.records import CauseKind, RunPage, RunRecord, StepRecord
+from lockstep.records import CauseKind, ChildRun, RunPage, RunRecord, StepRecord
 from lockstep.services.failures import with_stderr_tails
 from lockstep.services.run_logs import read_logs
 from lockstep.storage import artifacts as artifact_store
+from lockstep.storage import run_children
 from lockstep.storage import run_records as records
 from lockstep.storage import runs as store
 from lockstep.storage.database import Database
@@ -57,6 +58,13 @@ class RunReads:
         run = await self._record(project, run_id)
         if any(st.status == StepStatus.FAILED for st in run.steps.values()):
             run = await asyncio.to_thread(with_stderr_tails, run, self._logs)
+        found = await self._db.call(lambda s: run_children.children(s, project, run_id))
+        if found:
+            kids = [
+                ChildRun(step=c.step, run_id=c.run_id, workflow=c.workflow, status=c.status)
+                for c in found
+            ]
+            run = run.model_copy(update={"children": kids})
         return run
 
     async def _record(self, project: str, run_id: str) -> RunRecord:

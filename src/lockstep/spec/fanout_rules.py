@@ -8,7 +8,7 @@ from typing import Any
 
 from lockstep.spec.expressions import OPEN, ExpressionError, whole_template
 from lockstep.spec.names import MAX_ITEMS
-from lockstep.spec.step_kinds import ENGINE_KINDS, HTTP, WORKSPACE_KEYS, YAML_SELECTORS
+from lockstep.spec.step_kinds import CHILD, ENGINE_KINDS, HTTP, WORKSPACE_KEYS, YAML_SELECTORS
 from lockstep.spec.yamlsafe import pointer
 
 #: what a step the engine decides (approval, wait) cannot have: it runs nothing anywhere
@@ -16,6 +16,8 @@ _NOT_FOR_ENGINE_STEPS = (
     *WORKSPACE_KEYS,
     *("for_each", "retry", "cache", "runs_on", "env", "with", "timeout", "schedule_timeout"),
 )
+#: what a ``workflow:`` step cannot have: its child run has its own steps, workspace and pools
+_NOT_FOR_CHILD_STEPS = (*WORKSPACE_KEYS, "cache", "runs_on", "env", "schedule_timeout")
 
 
 def check_step_shape(
@@ -30,7 +32,7 @@ def check_step_shape(
     elif not chosen:
         add(
             f"missing required key 'run' in step '{sid}' "
-            "(or 'http', 'uses: noop', 'approval' or 'wait')",
+            "(or 'http', 'uses: noop', 'approval', 'wait' or 'workflow')",
             pointer(group, sid),
         )
     elif chosen[0] in {k.yaml_key for k in ENGINE_KINDS.values()}:
@@ -39,6 +41,14 @@ def check_step_shape(
                 add(
                     f"'{key}' of step '{sid}' does not apply to an '{chosen[0]}' step (the "
                     "engine decides it; nothing runs); remove it",
+                    pointer(group, sid, key),
+                )
+    elif chosen[0] == CHILD.yaml_key:
+        for key in _NOT_FOR_CHILD_STEPS:
+            if step.get(key) is not None:
+                add(
+                    f"'{key}' of step '{sid}' does not apply to a 'workflow' step (its child "
+                    "run has its own steps; pass values in 'with:'); remove it",
                     pointer(group, sid, key),
                 )
     elif chosen[0] == HTTP.yaml_key:  # (a noop step has long been allowed to carry them)

@@ -255,6 +255,11 @@ def _message(parts: list[str | int], errors: list[dict[str, Any]], key_error: bo
             )
         if parent == "needs":
             return f"'{value}' in 'needs' is not a valid step id; {_ID_RULE}"
+        if name == "workflow":
+            return (
+                f"'workflow' {value!r} must name a definition of this project, e.g. etl or "
+                "etl@$LIVE (then @version, @$TAG, @branch, @tag or @commit; no expressions)"
+            )
         return f"{what} {value!r} does not match {first.get('ctx', {}).get('pattern')}"
     ctx = first.get("ctx") or {}
     if kind == "string_too_long":

@@ -30,6 +30,10 @@ EnvName = Annotated[str, StringConstraints(pattern=ENV_NAME_PATTERN, max_length=
 #: An env value may be a literal scalar or a string holding ``${{ }}`` expressions.
 EnvValue = str | int | float | bool
 JsonSchema = dict[str, Any]
+#: what a ``workflow:`` step runs: a definition of the project, alone or with a selector
+#: (``@7``, ``@$LIVE``, ``@main``, ``@v1.2``, ``@3f2a9c1``), written out (no expressions)
+CHILD_SELECTOR_PATTERN = r"^[a-z0-9][a-z0-9-]*(@[^\s$]\S{0,254}|@\$[A-Z_]+)?$"
+ChildSelector = Annotated[str, StringConstraints(pattern=CHILD_SELECTOR_PATTERN, max_length=320)]
 
 
 class _Model(BaseModel):
@@ -118,6 +122,11 @@ class StepSpec(_Model):
     )
     wait: WaitSpec | None = Field(
         None, description="wait for a time instead of `run`: '10m', or {until: ISO instant}"
+    )
+    workflow: ChildSelector | None = Field(
+        None,
+        description="run another definition of the project as a child run instead of `run`: "
+        "DEF or DEF@SELECTOR; `with:` are its params, its run outputs the step's outputs",
     )
     for_each: str | list[Any] | None = Field(
         None,

@@ -49,15 +49,26 @@ NOOP = StepKind("noop", "uses", (), "hands its input on as its outputs")
 #: decided by the engine while the run waits (no executor, no worker): people, or a timer
 APPROVAL = StepKind("approval", "approval", None, "waits for people to approve")
 WAIT = StepKind("wait", "wait", None, "waits for a time (a durable timer)")
+#: started and followed by the control plane (a run of its own, through the run service)
+CHILD = StepKind("workflow", "workflow", None, "runs another workflow as a child run")
 
 KINDS: dict[str, StepKind] = {k.name: k for k in (NOOP, SHELL, HTTP, CONTAINER)}
 #: the kinds the engine decides itself: no executor registers them
 ENGINE_KINDS: dict[str, StepKind] = {k.name: k for k in (APPROVAL, WAIT)}
+#: the kinds the control plane runs (no worker, no workspace): no executor registers them
+CONTROL_KINDS: dict[str, StepKind] = {CHILD.name: CHILD}
 #: the executors a JSON dialect ``integrationDetails.type`` may name
 DIALECT_EXECUTORS = tuple(name for name, k in KINDS.items() if k.config_keys is not None)
 #: the workflow.yaml keys that say how a step runs; a step has exactly one (``image`` goes
 #: with ``run``, not instead of it)
-YAML_SELECTORS = ("run", HTTP.yaml_key, NOOP.yaml_key, APPROVAL.yaml_key, WAIT.yaml_key)
+YAML_SELECTORS = (
+    "run",
+    HTTP.yaml_key,
+    NOOP.yaml_key,
+    APPROVAL.yaml_key,
+    WAIT.yaml_key,
+    CHILD.yaml_key,
+)
 #: workflow.yaml step keys that only mean something for a command in a working copy
 WORKSPACE_KEYS = ("image", "resources", "pull", "network", "user", "artifacts", "inputs")
 
@@ -66,7 +77,7 @@ def yaml_kind(step: Mapping[str, Any]) -> str:
     """The kind a (valid) workflow.yaml step selects, as parsed data or model fields."""
     if step.get(HTTP.yaml_key) is not None:
         return HTTP.name
-    for kind in ENGINE_KINDS.values():
+    for kind in (*ENGINE_KINDS.values(), *CONTROL_KINDS.values()):
         if step.get(kind.yaml_key) is not None:
             return kind.name
     if step.get(NOOP.yaml_key) is not None:

@@ -268,6 +268,13 @@ class _Checker(Checker):
             gated = _dict(step.get(key)).get(field)
             if gated is not None:
                 self._check_text(gated, pointer(group, sid, key, field), scope)
+        child = step.get("workflow")
+        if isinstance(child, str) and child.split("@", 1)[0] == self.data.get("name"):
+            self.add(
+                f"step '{sid}' runs '{child}', the workflow it is in: each run would start "
+                "another, without end; run a different definition",
+                pointer(group, sid, "workflow"),
+            )
 
     def _check_for_each(self, group: str, sid: str, step: dict[str, Any], scope: _Scope) -> None:
         """The list expression itself: no item or index yet (they come from it)."""

@@ -49,6 +49,7 @@ class RunRow(Base):
         UniqueConstraint("project_id", "idempotency_key", name="uq_runs_idempotency"),
         Index("ix_runs_project_created", "project_id", "created_at", "id"),
         Index("ix_runs_project_trigger", "project_id", "cause_trigger"),
+        Index("ix_runs_project_parent", "project_id", "parent_run_id"),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -78,6 +79,9 @@ class RunRow(Base):
     cause_json: Mapped[str | None] = mapped_column(Text, nullable=True)
     cause_kind: Mapped[str | None] = mapped_column(String(16), nullable=True)
     cause_trigger: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    #: a child run's parent run and step (its ``workflow:`` step), from its cause
+    parent_run_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    parent_step: Mapped[str | None] = mapped_column(String(255), nullable=True)
     pool: Mapped[str | None] = mapped_column(String(63), nullable=True)
     no_cache: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[str] = mapped_column(String(32))

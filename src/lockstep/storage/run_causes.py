@@ -24,6 +24,8 @@ def columns(cause: Cause) -> dict[str, Any]:
         "cause_json": cause.model_dump_json(exclude_none=True),
         "cause_kind": cause.kind.value,
         "cause_trigger": cause.trigger,
+        "parent_run_id": cause.parent_run,
+        "parent_step": cause.parent_step,
     }
 
 

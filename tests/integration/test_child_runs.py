@@ -1,0 +1,218 @@
+"""``workflow:`` steps: a child run of its own (record, version lock, logs), linked both ways
+with its parent step, whose run outputs become the step's outputs; cancel goes down to the
+child, a retry reuses a child that succeeded, a fan-out makes one child per item, a cycle of
+definitions stops at the depth limit, and a killed server neither loses the child nor starts a
+second one. The real server and engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tests.harness import Server
+
+KID = """\
+name: kid
+params: {type: object, properties: {n: {type: integer, default: 1}}}
+steps:
+  double:
+    run: echo "twice=${{ params.n * 2 }}" >> "$LOCKSTEP_OUTPUTS"
+outputs:
+  twice: ${{ steps.double.outputs.twice }}
+"""
+
+PARENT = """\
+name: parent
+steps:
+  call:
+    workflow: kid@$LIVE
+    with: {n: 21}
+  show:
+    needs: [call]
+    run: echo "got=${{ steps.call.outputs.twice }}" >> "$LOCKSTEP_OUTPUTS"
+outputs:
+  got: ${{ steps.show.outputs.got }}
+"""
+
+
+def _publish(server: Server, spec: str, *, live: bool = True) -> int:
+    name = spec.split("\n", 1)[0].removeprefix("name: ").strip()
+    made = server.http.post("/definitions", json={"name": name})
+    assert made.status_code in (201, 409), made.text
+    draft = server.http.put(
+        f"/definitions/{name}/draft", content=spec, headers={"content-type": "application/yaml"}
+    )
+    assert draft.status_code == 200, draft.text
+    published = server.http.post(f"/definitions/{name}/publish", json={})
+    assert published.status_code in (200, 201), published.text  # 200: that content exists
+    version = int(published.json()["number"])
+    if live:
+        moved = server.http.put(f"/definitions/{name}/tags/$LIVE", json={"version": version})
+        assert moved.status_code == 200, moved.text
+    return version
+
+
+def _runs_of(server: Server, workflow: str) -> list[dict[str, Any]]:
+    resp = server.http.get("/runs", params={"workflow": workflow, "limit": 500})
+    assert resp.status_code == 200, resp.text
+    items: list[dict[str, Any]] = resp.json()["items"]
+    return items
+
+
+def test_a_child_run_hands_its_outputs_to_the_parent_and_both_name_each_other(
+    server: Server,
+) -> None:
+    version = _publish(server, KID)
+    parent = server.run_and_wait(PARENT)
+    assert parent["status"] == "succeeded", parent
+    assert parent["outputs"] == {"got": "42"}
+    assert parent["steps"]["call"]["outputs"] == {"twice": "42"}
+    [child_ref] = parent["children"]
+    assert (child_ref["step"], child_ref["workflow"]) == ("call", "kid")
+    child = server.run(child_ref["run_id"])
+    assert child["status"] == "succeeded" and child["outputs"] == {"twice": "42"}
+    assert (child["definition"], child["version"], child["params"]) == ("kid", version, {"n": 21})
+    cause = {k: v for k, v in child["cause"].items() if v is not None}
+    assert cause == {
+        "kind": "parent",
+        "parent_run": parent["id"],
+        "parent_step": "call",
+        "parent_attempt": 1,
+    }
+    said = " ".join(line["text"] for line in server.logs(parent["id"], "call"))
+    assert f"child run {child['id']}: kid@{version}" in said and "succeeded" in said
+    # listed under its parent, and found by its cause
+    kinds = server.http.get("/runs", params={"cause": "parent", "limit": 500}).json()["items"]
+    assert child["id"] in {r["id"] for r in kinds}
+
+
+def test_a_child_that_fails_fails_its_step_saying_which_run_and_why(server: Server) -> None:
+    _publish(server, "name: broken-kid\nsteps:\n  boom:\n    run: echo no >&2; exit 3\n")
+    spec = "name: sad-parent\nsteps:\n  call:\n    workflow: broken-kid\n"
+    parent = server.run_and_wait(spec)
+    assert parent["status"] == "failed"
+    error = parent["steps"]["call"]["error"]
+    [child] = parent["children"]
+    assert error.startswith(f"child run {child['run_id']} failed: ")
+    assert "boom" in error and "\n" not in error
+    # a definition the project does not have: the step says so
+    missing = server.run_and_wait("name: lost-parent\nsteps:\n  call:\n    workflow: nowhere\n")
+    assert missing["status"] == "failed" and missing["children"] == []
+    assert "nowhere" in missing["steps"]["call"]["error"]
+
+
+def test_cancelling_the_parent_cancels_its_child(server: Server) -> None:
+    _publish(server, "name: slow-kid\nsteps:\n  nap:\n    run: sleep 600\n")
+    spec = "name: impatient\nsteps:\n  call:\n    workflow: slow-kid\n"
+    parent_id = server.submit(spec)["id"]
+    running = server.wait(
+        parent_id,
+        until=lambda r: (
+            bool(r["children"])
+            and server.run(r["children"][0]["run_id"])["steps"]["nap"]["status"] == "running"
+        ),
+    )
+    child_id = running["children"][0]["run_id"]
+    assert server.http.post(f"/runs/{parent_id}/cancel").status_code == 200
+    assert server.wait(parent_id)["status"] == "cancelled"
+    assert server.wait(child_id)["status"] == "cancelled"
+
+
+def test_a_retry_of_the_parent_reuses_the_child_that_succeeded(server: Server) -> None:
+    _publish(server, KID)
+    spec = PARENT.replace("name: parent", "name: retried-parent").replace(
+        'run: echo "got=', 'run: exit 1; echo "got='
+    )
+    first = server.run_and_wait(spec)
+    assert first["status"] == "failed" and len(first["children"]) == 1
+    retried = server.http.post(f"/runs/{first['id']}/retry")
+    assert retried.status_code == 201, retried.text
+    second = server.wait(retried.json()["id"])
+    assert second["steps"]["call"]["reused_from"] == first["id"]
+    assert second["steps"]["call"]["outputs"] == {"twice": "42"}
+    assert second["children"] == []  # no second child: the first one's outputs are reused
+
+
+ECHO = """\
+name: echo-kid
+params: {type: object, properties: {v: {type: integer}}}
+steps:
+  echo:
+    uses: noop
+    with: {v: "${{ params.v }}"}
+outputs:
+  v: ${{ steps.echo.outputs.v }}
+"""
+
+
+def test_a_hundred_item_fan_out_of_workflow_steps_links_every_child(server: Server) -> None:
+    _publish(server, ECHO)
+    spec = """\
+name: many-kids
+steps:
+  each:
+    for_each: ${{ params.items }}
+    workflow: echo-kid
+    with: {v: "${{ item }}"}
+params: {type: object, properties: {items: {type: array}}}
+"""
+    parent = server.run_and_wait(spec, {"items": list(range(100))}, timeout=300)
+    assert parent["status"] == "succeeded", parent["error"]
+    outputs = parent["steps"]["each"]["outputs"]
+    assert [o["v"] for o in outputs] == list(range(100))
+    children = parent["children"]
+    assert sorted(c["step"] for c in children) == sorted(f"each[{i}]" for i in range(100))
+    assert {c["status"] for c in children} == {"succeeded"}
+    assert len({c["run_id"] for c in children}) == 100
+
+
+def test_definitions_that_run_each_other_stop_at_the_depth_limit(server: Server) -> None:
+    _publish(server, "name: ping\nsteps:\n  call:\n    workflow: pong\n")
+    _publish(server, "name: pong\nsteps:\n  call:\n    workflow: ping\n")
+    made = server.http.post("/runs", json={"selector": "ping"})
+    assert made.status_code == 201, made.text
+    top = server.wait(made.json()["id"], timeout=180)
+    assert top["status"] == "failed"
+    chain = [top]
+    while chain[-1]["children"]:
+        chain.append(server.run(chain[-1]["children"][0]["run_id"]))
+    assert len(chain) == 11  # the top run and ten children: the limit (10) holds
+    deepest = chain[-1]["steps"]["call"]["error"]
+    assert "11 runs deep, more than 10" in deepest and "cycle" in deepest
+
+
+def test_a_step_that_runs_its_own_workflow_is_refused_before_anything_runs(server: Server) -> None:
+    resp = server.http.post(
+        "/runs", json={"spec": "name: selfish\nsteps:\n  again:\n    workflow: selfish@$LIVE\n"}
+    )
+    assert resp.status_code == 422, resp.text
+    assert "runs 'selfish@$LIVE', the workflow it is in" in resp.text
+    assert _runs_of(server, "selfish") == []
+
+
+def test_a_server_killed_while_a_child_runs_loses_neither_and_starts_no_second(
+    home: Path, tmp_path: Path
+) -> None:
+    gate = tmp_path / "go"
+    server = Server(home, heartbeat_timeout=3)
+    server.start()
+    try:
+        _publish(
+            server,
+            f"name: waiting-kid\nsteps:\n  hold:\n    run: while [ ! -e {gate} ]; do sleep 0.2; done"
+            "; echo done=1 >> $LOCKSTEP_OUTPUTS\noutputs:\n  done: ${{ steps.hold.outputs.done }}\n",
+        )
+        spec = "name: durable-parent\nsteps:\n  call:\n    workflow: waiting-kid\n"
+        parent_id = server.submit(spec)["id"]
+        server.wait(parent_id, until=lambda r: bool(r["children"]))
+        server.kill9()
+        server.start()
+        gate.touch()
+        done = server.wait(parent_id, timeout=120)
+        assert done["status"] == "succeeded", done
+        assert done["steps"]["call"]["outputs"] == {"done": "1"}
+        assert len(_runs_of(server, "waiting-kid")) == 1
+        assert len(done["children"]) == 1
+    finally:
+        server.stop()
+        gate.touch()
