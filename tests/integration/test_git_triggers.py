@@ -244,3 +244,20 @@ def test_a_resource_trigger_runs_when_a_watched_repository_ref_moves(
     }
     _scan(server, "models")  # nothing moved: nothing fires
     assert [r["id"] for r in _fired(server, "models-watcher", "models-moved")] == [run["id"]]
+
+    # a watch of a repository the project has not connected is refused before $LIVE moves
+    lost = WATCHER.replace("name: models-watcher", "name: lost-watcher").replace(
+        "name: models, ref", "name: no-such-repo, ref"
+    )
+    assert server.http.post("/definitions", json={"name": "lost-watcher"}).status_code == 201
+    put = server.http.put(
+        "/definitions/lost-watcher/draft",
+        content=lost,
+        headers={"content-type": "application/yaml"},
+    )
+    assert put.status_code == 200, put.text
+    assert server.http.post("/definitions/lost-watcher/publish", json={}).status_code == 201
+    refused = server.http.put("/definitions/lost-watcher/tags/$LIVE", json={"version": 1})
+    assert refused.status_code == 400, refused.text
+    assert "repository 'no-such-repo' is not connected" in refused.json()["detail"]
+    assert server.http.get("/triggers", params={"definition": "lost-watcher"}).json() == []

@@ -214,6 +214,7 @@ class ControlPlane:
             triggers,
             min_interval=settings.schedule_min_interval,
             instances=instances,
+            repositories=self.services.registry,
         )
         versions.on_tag_moved = registry.tag_moved
         versions.check_tag_move = registry.check_tag_move

@@ -24,6 +24,7 @@ from lockstep.engine.triggered import FireRequest
 from lockstep.errors import EngineUnavailable, InvalidRequest, NotFound
 from lockstep.registry.selectors import LIVE
 from lockstep.services.instances import InstanceService
+from lockstep.services.registry import RegistryService
 from lockstep.services.triggers import Registered, TriggerService, Wanted
 from lockstep.services.versions import VersionService
 from lockstep.spec.cron import shortest_interval
@@ -46,6 +47,7 @@ class TriggerRegistry:
         *,
         min_interval: float = 60.0,
         instances: InstanceService | None = None,
+        repositories: RegistryService | None = None,
     ) -> None:
         self._client = client
         self._queue = queue
@@ -53,6 +55,7 @@ class TriggerRegistry:
         self._triggers = triggers
         self._min_interval = min_interval
         self._instances = instances
+        self._repositories = repositories
 
     async def _triggers_of(self, project: str, definition: str, number: int) -> dict[str, Any]:
         got = await self._versions.resolve(project, f"{definition}@{number}")
@@ -111,6 +114,15 @@ class TriggerRegistry:
                     raise InvalidRequest(
                         f"triggers.{tid}.{field} of {where}: definition '{named}' not found "
                         f"in project '{project}'; {outcome}"
+                    )
+            watch = trigger.repository if isinstance(trigger, ResourceTrigger) else None
+            if watch is not None and self._repositories is not None:
+                known = {r.name for r in await self._repositories.repositories(project)}
+                if watch.name not in known:
+                    raise InvalidRequest(
+                        f"triggers.{tid}.repository.name of {where}: repository "
+                        f"'{watch.name}' is not connected to project '{project}' (connect it "
+                        f"with `lockstep repos add URL`); {outcome}"
                     )
 
     async def _upstream_cycle(
