@@ -406,7 +406,10 @@ class _Checker(Checker):
             return None
         if schema.get("additionalProperties") is True:
             return None
-        return dict(schema["properties"])
+        declared = dict(schema["properties"])
+        if step.get("result") is not None:  # what it prints on stdout (`result: json|text`)
+            declared.setdefault("result", {})
+        return declared
 
     # -- if
 
