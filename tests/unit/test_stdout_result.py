@@ -3,10 +3,14 @@ attempt lifecycle every workspace executor shares (a real process, real stores).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from lockstep.engine.caching import cache_key
+from lockstep.engine.plan import compile_plan
+from lockstep.engine.types import Workspace
 from lockstep.errors import SpecError
 from lockstep.executors.stdout_result import StdoutCapture
 from lockstep.outputs_by_reference import internalize
@@ -194,3 +198,33 @@ steps:
     run: echo "${{ steps.a.outputs.result }}"
 """
     assert load_spec(text).spec.steps["a"].result == "json"
+
+
+def test_a_schema_that_forbids_the_result_is_refused_at_validation() -> None:
+    text = """\
+name: x
+steps:
+  a:
+    run: echo 1
+    result: json
+    outputs: {type: object, properties: {n: {}}, additionalProperties: false}
+"""
+    with pytest.raises(SpecError) as caught:
+        load_spec(text, "workflow.yaml")
+    assert [str(d) for d in caught.value.diagnostics] == [
+        "workflow.yaml:6:5: step 'a' has 'result: json' but its 'outputs' schema allows no "
+        "output 'result'; declare it under properties"
+    ]
+
+
+def test_the_result_mode_is_part_of_a_steps_cache_key() -> None:
+    spec = load_spec("name: x\nsteps:\n  a: {run: echo 1, cache: true}\n")
+    plan = compile_plan(
+        spec, run_id="r1", project="p", params={}, workspace=Workspace(), heartbeat_timeout_s=5
+    )
+    step = plan.steps[0]
+    keys = {
+        cache_key(plan, replace(step, result=mode), step.command, {}, None, [], None)
+        for mode in (None, "json", "text")
+    }
+    assert len(keys) == 3
