@@ -92,6 +92,41 @@ steps:
     assert _ours(podman, run=run["id"]) == []
 
 
+def test_a_container_steps_stdout_is_its_result(boxed: Server, podman: Podman) -> None:
+    spec = f"""
+name: boxed-result
+steps:
+  measure:
+    image: {podman.image}
+    run: |
+      echo "starting" >&2
+      echo "{{\\"pwd\\": \\"$(pwd)\\", \\"n\\": $(echo 1 2 3 | wc -w)}}"
+    result: json
+  report:
+    needs: [measure]
+    image: {podman.image}
+    run: echo "n was ${{{{ steps.measure.outputs.result.n }}}}"
+    result: text
+  broken:
+    image: {podman.image}
+    run: echo "[1, 2"
+    result: json
+    continue_on_error: true
+"""
+    run = boxed.run_and_wait(spec)
+    assert run["status"] == "succeeded", run["steps"]
+    assert run["steps"]["measure"]["outputs"] == {"result": {"pwd": "/workspace", "n": 3}}
+    assert run["steps"]["report"]["outputs"] == {"result": "n was 3"}
+    assert run["steps"]["broken"]["status"] == "failed"
+    assert run["steps"]["broken"]["error"] == (
+        "step 'broken' declares 'result: json' and its stdout is not JSON (line 2 column 1: "
+        "Expecting ',' delimiter); print one JSON value, and log to stderr"
+    )
+    lines = [(line["stream"], line["text"]) for line in boxed.logs(run["id"], "measure")]
+    assert ("err", "starting") in lines and ("out", '{"pwd": "/workspace", "n": 3}') in lines
+    assert _ours(podman, run=run["id"]) == []
+
+
 def test_container_steps_run_as_a_non_root_user_unless_the_step_names_one(
     boxed: Server, podman: Podman, tmp_path: Path
 ) -> None:

@@ -26,6 +26,7 @@ from lockstep.cli import (
     workers,
 )
 from lockstep.cli.daemons import server_command, worker_command
+from lockstep.cli.init import init_command
 from lockstep.cli.output import FAILED, OK, err, fail, out, visible
 from lockstep.cli.run import run_command
 from lockstep.errors import LockstepError, SpecError
@@ -43,6 +44,7 @@ app = typer.Typer(
     add_completion=True,
     pretty_exceptions_enable=False,
 )
+app.command("init")(init_command)
 app.command("run")(run_command)
 app.command("server")(server_command)
 app.command("worker")(worker_command)

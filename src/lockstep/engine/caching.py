@@ -42,6 +42,8 @@ def cache_key(
         "checkout": workspace.sha or workspace.snapshot,
         "sources": sorted((s.path, s.sha) for s in workspace.sources),
         "extra": extra,
+        # only when set, so the keys of steps without it stay what they were
+        **({"result": step.result} if step.result is not None else {}),
     }
     text = json.dumps(material, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()

@@ -298,6 +298,7 @@ class StepInterpreter:
                 artifacts=step.artifacts,
                 artifact_inputs=self._artifact_inputs(step),
                 container=step.container,
+                result=step.result,
             )
             self._emit(
                 "attempt_started",

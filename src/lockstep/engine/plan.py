@@ -125,6 +125,7 @@ def _step_plan(spec: WorkflowSpec, step_id: str, step: StepSpec, is_finally: boo
         items=list(step.for_each) if isinstance(step.for_each, list) else None,
         max_parallel=step.max_parallel,
         fail_fast=step.fail_fast is not False,
+        result=step.result,
     )
 
 

@@ -138,6 +138,8 @@ class StepPlan:
     items: list[Any] | None = None
     max_parallel: int | None = None
     fail_fast: bool = True
+    #: "json" | "text": what the step prints on stdout is its output ``result``
+    result: str | None = None
 
     @property
     def fans_out(self) -> bool:
@@ -269,6 +271,8 @@ class StepTask:
     input_schema: dict[str, Any] | None = None
     artifacts: dict[str, str] = field(default_factory=dict)  # to store: name -> path/glob
     artifact_inputs: list[ArtifactRef] = field(default_factory=list)  # to place first
+    #: "json" | "text": what the step prints on stdout is its output ``result``
+    result: str | None = None
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from lockstep.executors.base import Attempt, Executor, Outcome, Place, WorkerToo
 from lockstep.executors.lease import AttemptLost, Lease
 from lockstep.executors.outputs import check_input, check_outputs, read_outputs
 from lockstep.executors.process import beat_forever
+from lockstep.executors.stdout_result import StdoutCapture, stdout_result, with_result
 from lockstep.outputs_by_reference import externalize, internalize
 from lockstep.spec.contracts import OutputError
 from lockstep.spec.hints import one_line
@@ -146,14 +147,15 @@ async def _in_workspace(
             outputs_file=private / "outputs",
             input_file=private / "input.json" if task.input is not None else None,
         )
+        stdout = StdoutCapture() if task.result is not None else None
         outcome = await executor.run(
-            Attempt(task, tools, log, place=place, heartbeat=heartbeat, lease=lease)
+            Attempt(task, tools, log, place=place, heartbeat=heartbeat, lease=lease, stdout=stdout)
         )
         if outcome.summary:
             log.write("sys", outcome.summary)
         if lease is not None and lease.expired():  # the engine has moved on: keep nothing
             raise AttemptLost(lease.reason())
-        result = _result(task, outcome, place.outputs_file, log, worker, started_at)
+        result = _result(task, outcome, place.outputs_file, log, worker, started_at, stdout)
         if result.ok and result.outputs:
             where = f"outputs/{task.project}/{task.run_id}/{task.step_id}/{task.attempt}"
             outputs = await asyncio.to_thread(
@@ -213,6 +215,7 @@ def _result(
     log: LogWriter,
     worker: str,
     started_at: str,
+    stdout: StdoutCapture | None = None,
 ) -> StepResult:
     ok, error = outcome.ok, outcome.error
     outputs: dict[str, Any] = {}
@@ -222,6 +225,9 @@ def _result(
                 outputs = outcome.outputs
             else:
                 outputs = read_outputs(outputs_file, task.outputs_schema)
+            if stdout is not None and task.result is not None:
+                found = stdout_result(stdout, task.result, step=task.step_id)
+                outputs = with_result(outputs, found, step=task.step_id)
             check_outputs(outputs, task.outputs_schema, step=task.step_id)
         except OutputError as exc:
             log.write("sys", str(exc))

@@ -21,6 +21,7 @@ from lockstep.storage.logs import LogSink, LogWriter
 
 if TYPE_CHECKING:
     from lockstep.executors.container_runtime import ContainerRuntime
+    from lockstep.executors.stdout_result import StdoutCapture
     from lockstep.executors.workspace import WorkspaceManager
 
 
@@ -60,6 +61,8 @@ class Attempt:
     heartbeat: Callable[[], None] | None = None
     #: expires when the engine gave up on this attempt: the step must stop (None: unbounded)
     lease: Lease | None = None
+    #: gets what the step prints on stdout, for a step whose result it is (None: not wanted)
+    stdout: StdoutCapture | None = None
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ from lockstep.executors.container_user import grant, image_user
 from lockstep.executors.lease import AttemptLost, Lease
 from lockstep.executors.local import lockstep_env, outcome_of
 from lockstep.executors.process import DRAIN_S, ProcessOutcome, _Pipe, _Sink, beat_forever
+from lockstep.executors.stdout_result import StdoutCapture
 from lockstep.executors.supervision import ContainerWatchdog
 from lockstep.storage.logs import LogWriter
 
@@ -73,10 +74,10 @@ class _Output:
     """stdout and stderr from the attach socket, read in a daemon thread and logged on the
     event loop (as ``run_process`` does), so the log and its byte cap have a single writer."""
 
-    def __init__(self, sock: Any, sink: _Sink) -> None:
+    def __init__(self, sock: Any, sink: _Sink, capture: StdoutCapture | None = None) -> None:
         loop = asyncio.get_running_loop()
         self._pipes = {
-            STDOUT: _Pipe("out", sink, loop.create_future()),
+            STDOUT: _Pipe("out", sink, loop.create_future(), capture),
             STDERR: _Pipe("err", sink, loop.create_future()),
         }
         self.done = in_daemon_thread(partial(self._pump, loop, sock), "container-output")
@@ -235,6 +236,7 @@ async def run_container(
     network: str = "default",
     user: str | None = None,
     lease: Lease | None = None,
+    capture: StdoutCapture | None = None,
 ) -> ContainerOutcome:
     """Run ``argv`` in a container of ``image`` and return how it ended.
 
@@ -272,7 +274,7 @@ async def run_container(
             "starting the container", partial(_attach_and_start, cid=cid)
         )
         if sock is not None:
-            output = _Output(sock, sink)
+            output = _Output(sock, sink, capture)
         if problem is not None or output is None:
             failed = start_failure(argv[0], str(problem))
             duration = time.monotonic() - start
@@ -408,5 +410,6 @@ class ContainerExecutor:
             network=box.network,
             user=box.user,
             lease=attempt.lease,
+            capture=attempt.stdout,
         )
         return outcome_of(ended, ended.image_digest)

@@ -76,5 +76,6 @@ class ProcessExecutor:
             kill_grace_s=tools.kill_grace_s,
             max_log_bytes=tools.max_log_bytes,
             lease=attempt.lease,
+            capture=attempt.stdout,
         )
         return outcome_of(ended)

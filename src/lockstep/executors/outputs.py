@@ -27,7 +27,7 @@ _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 _NAME = "$LOCKSTEP_OUTPUTS"
 
 
-def _human(n: int) -> str:
+def human_size(n: int) -> str:
     return f"{n // 1024} KiB" if n < 1024 * 1024 else f"{n / (1024 * 1024):g} MiB"
 
 
@@ -48,7 +48,7 @@ def read_outputs(
         ) from None
     if len(data) > max_bytes:
         raise OutputError(
-            f"{_NAME} is larger than {_human(max_bytes)}; "
+            f"{_NAME} is larger than {human_size(max_bytes)}; "
             "write large results to a file and declare it as an artifact"
         )
     try:

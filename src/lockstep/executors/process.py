@@ -23,6 +23,7 @@ from pathlib import Path
 
 from lockstep.errors import ExecutionError
 from lockstep.executors.lease import AttemptLost, Lease
+from lockstep.executors.stdout_result import StdoutCapture
 from lockstep.executors.supervision import Control, close_fds, supervised
 from lockstep.storage.logs import LogStream, LogWriter
 
@@ -165,15 +166,24 @@ class _Sink:
 
 
 class _Pipe(asyncio.Protocol):
-    def __init__(self, stream: LogStream, sink: _Sink, closed: asyncio.Future[None]) -> None:
+    def __init__(
+        self,
+        stream: LogStream,
+        sink: _Sink,
+        closed: asyncio.Future[None],
+        capture: StdoutCapture | None = None,
+    ) -> None:
         self._stream = stream
         self._sink = sink
+        self._capture = capture  # the step's result is what it prints here (bounded)
         self._splitter = _Splitter()
         self._finished = False
         self.closed = closed
 
     def data_received(self, data: bytes) -> None:
         if not self._finished:
+            if self._capture is not None:
+                self._capture.feed(data)
             self._sink.write(self._stream, self._splitter.feed(data))
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -228,6 +238,7 @@ async def run_process(
     kill_grace_s: float = 5.0,
     max_log_bytes: int | None = None,
     lease: Lease | None = None,
+    capture: StdoutCapture | None = None,
 ) -> ProcessOutcome:
     """Run ``argv`` and return how it ended. Never raises for a failing or missing command;
     raises ``CancelledError`` (after killing every process of the step) when cancelled, and
@@ -235,7 +246,7 @@ async def run_process(
 
     The command runs under a supervisor process (``supervisor.py``) that adopts and kills
     whatever the step leaves behind, and kills it all by itself when the worker dies or the
-    lease runs out while the worker cannot act (frozen, say)."""
+    lease runs out while the worker cannot act (frozen, say). ``capture`` also gets stdout."""
     start = time.monotonic()
     if not argv:
         return _not_started(start, "cannot start: the command is empty")
@@ -281,7 +292,7 @@ async def run_process(
     try:
         streams: list[tuple[LogStream, int]] = [("out", out_r), ("err", err_r)]
         for stream, fd in streams:
-            pipe = _Pipe(stream, sink, loop.create_future())
+            pipe = _Pipe(stream, sink, loop.create_future(), capture if stream == "out" else None)
             transports.append(await _connect(loop, pipe, fd))
             unowned.remove(fd)
             pipes.append(pipe)

@@ -59,6 +59,12 @@ def check_step_shape(
                     "step has no workspace); remove it",
                     pointer(group, sid, key),
                 )
+    if step.get("result") is not None and chosen and chosen[0] != "run":
+        add(
+            f"'result' of step '{sid}' only applies to a 'run' step (what its command prints "
+            "on stdout); remove it",
+            pointer(group, sid, "result"),
+        )
     for_each = step.get("for_each")
     if for_each is None:
         for key in ("max_parallel", "fail_fast"):

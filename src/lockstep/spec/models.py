@@ -150,6 +150,11 @@ class StepSpec(_Model):
         description="JSON Schema of what the step writes to $LOCKSTEP_OUTPUTS "
         "(or {$ref: '#/definitions/NAME'})",
     )
+    result: Literal["json", "text"] | None = Field(
+        None,
+        description="what the step prints on stdout is its output 'result': parsed as one "
+        "JSON value, or kept as text (one trailing newline removed)",
+    )
     with_: dict[EnvName, Any] = Field(
         default_factory=dict,
         alias="with",

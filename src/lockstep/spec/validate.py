@@ -119,6 +119,7 @@ class _Checker(Checker):
                     schema = resolved(schema, definitions) or {}
                     if key == "outputs":
                         self._check_outputs_schema(schema, ptr)
+                        self._check_result_allowed(sid, step, schema, ptr)
                     else:
                         self.schema_compiles(schema, ptr, "'input'")
                 given = _dict(step.get("approval")).get("input")
@@ -160,6 +161,20 @@ class _Checker(Checker):
             "object"
         ):
             self.add("'outputs' must be a JSON Schema with 'type: object'", ptr + "/type")
+
+    def _check_result_allowed(
+        self, sid: str, step: dict[str, Any], schema: dict[str, Any], ptr: str
+    ) -> None:
+        """A step printing its result (``result:``) under a schema that forbids it would fail
+        every time: say so now."""
+        mode = step.get("result")
+        closed = schema.get("additionalProperties") is False
+        if mode is not None and closed and "result" not in _dict(schema.get("properties")):
+            self.add(
+                f"step '{sid}' has 'result: {mode}' but its 'outputs' schema allows no output "
+                "'result'; declare it under properties",
+                ptr,
+            )
 
     # -- graph
 
@@ -413,7 +428,10 @@ class _Checker(Checker):
             return None
         if schema.get("additionalProperties") is True:
             return None
-        return dict(schema["properties"])
+        declared = dict(schema["properties"])
+        if step.get("result") is not None:  # what it prints on stdout (`result: json|text`)
+            declared.setdefault("result", {})
+        return declared
 
     # -- if
 
