@@ -38,7 +38,7 @@ from lockstep.spec.blueprint_files import (
     resolve_path,
 )
 from lockstep.spec.blueprint_rewrite import Rewriter
-from lockstep.spec.expressions import OPEN
+from lockstep.spec.expressions import OPEN, secret_reference
 from lockstep.spec.hints import did_you_mean, one_line
 from lockstep.spec.load import (
     LoadedSpec,
@@ -281,8 +281,13 @@ def _mapping(value: Any) -> dict[str, Any]:
 
 
 def _stand_in(step: dict[str, Any]) -> dict[str, Any]:
-    """An alias as the noop step it stays after expansion, for the caller-side checks."""
-    return {k: v for k, v in step.items() if k in ALIAS_KEYS} | {"uses": "noop"}
+    """An alias as the noop step it stays after expansion, for the caller-side checks. A
+    secret may be a param (it is checked where the blueprint puts it: an env value)."""
+    stand_in = {k: v for k, v in step.items() if k in ALIAS_KEYS} | {"uses": "noop"}
+    given = step.get("with")
+    if isinstance(given, dict):
+        stand_in["with"] = {k: None if secret_reference(v) else v for k, v in given.items()}
+    return stand_in
 
 
 def _params(ref: str, given: Any, schema: Any, fail: Any) -> dict[str, Any]:
