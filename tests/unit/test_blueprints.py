@@ -178,7 +178,7 @@ def use(ref: str, extra: str = "") -> str:
     [
         (
             use("./nope.yaml"),
-            "workflow.yaml:6:5: blueprint './nope.yaml' not found: nope.yaml does not exist "
+            "workflow.yaml:6:5: cannot use blueprint './nope.yaml': nope.yaml does not exist "
             "in the repository",
         ),
         (
@@ -344,6 +344,20 @@ def test_a_symlink_leading_out_of_the_repository_is_refused(tmp_path: Path) -> N
     with pytest.raises(SpecError) as caught:
         load_workflow_file(repo / "workflow.yaml")
     assert str(caught.value).endswith(
-        "workflow.yaml:6:5: blueprint './etl.yaml' not found: etl.yaml is a symbolic link "
+        "workflow.yaml:6:5: cannot use blueprint './etl.yaml': etl.yaml is a symbolic link "
         "leading outside the repository"
     )
+
+
+def test_conditions_and_fan_outs_read_the_params_given() -> None:
+    blueprint = (
+        "name: b\nparams:\n  type: object\n  properties:\n    go: {type: boolean}\n"
+        "    cases: {type: array}\nsteps:\n  s:\n    if: params.go && steps.t.status == 'succeeded'\n"
+        "    needs: [t]\n    for_each: ${{ params.cases }}\n    run: echo ${{ item }}\n"
+        "  t:\n    run: echo\n"
+    )
+    caller = "name: m\nsteps:\n  b:\n    uses: ./b.yaml\n    with: {go: true, cases: [1, 'x']}\n"
+    steps = steps_of(load(caller, {"b.yaml": blueprint}))
+    assert steps["b__s"]["if"] == "(true) && steps.b__t.status == 'succeeded'"
+    assert steps["b__s"]["for_each"] == '${{ [1, "x"] }}'
+    assert steps["b"]["needs"] == ["b__s"]

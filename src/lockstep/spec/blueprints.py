@@ -224,7 +224,7 @@ class _Expander:
         try:
             raw = self.files.read(target)
         except BlueprintUnreadable as err:
-            fail(f"blueprint '{ref}' not found: {err}")
+            fail(f"cannot use blueprint '{ref}': {err}")
             return None
         line, col = nearest_position(out.positions, pointer("steps", alias, "uses"))
         used_at = f"{out.file}:{line}:{col}"
