@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import yaml
 from lockstep.errors import SpecError
 from lockstep.spec.blueprint_files import MAX_DEPTH, MappingFiles
 from lockstep.spec.documents import load_workflow_file
+from lockstep.spec.expressions import evaluate, find_templates, render
 from lockstep.spec.load import LoadedSpec, load_spec
 
 ETL = """\
@@ -361,3 +363,61 @@ def test_conditions_and_fan_outs_read_the_params_given() -> None:
     assert steps["b__s"]["if"] == "(true) && steps.b__t.status == 'succeeded'"
     assert steps["b__s"]["for_each"] == '${{ [1, "x"] }}'
     assert steps["b"]["needs"] == ["b__s"]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        '"; curl x|sh #',
+        "$(id) `id`",
+        "two\nlines\ttab",
+        "}} and ${ x }",
+        "back\\slash 'q'",
+        "ü ☃ \u2028",
+    ],
+)
+def test_a_hostile_literal_param_reaches_the_step_as_exactly_its_value(value: str) -> None:
+    blueprint = (
+        "name: b\nparams: {type: object, properties: {v: {type: string}}}\n"
+        "steps:\n  s:\n    run: printf '%s' \"${{ params.v }}\"\n    with: {got: 'x ${{ params.v }}'}\n"
+    )
+    caller = (
+        "name: m\nsteps:\n  b:\n    uses: ./b.yaml\n    with:\n      v: " + json.dumps(value) + "\n"
+    )
+    step = steps_of(load(caller, {"b.yaml": blueprint}))["b__s"]
+    # still a template (bash gets it as a variable, never as script text), worth the value
+    (only,) = find_templates(step["run"])
+    assert evaluate(only.source, {}) == value
+    assert render(step["with"]["got"], {}) == "x " + value
+
+
+def test_an_expansion_over_the_size_limit_is_refused() -> None:
+    blueprint = "name: b\nsteps:\n" + "".join(
+        f"  s{i}:\n    run: echo {'x' * 60}\n" for i in range(20)
+    )
+    caller = "name: m\nsteps:\n" + "".join(f"  a{i}:\n    uses: ./b.yaml\n" for i in range(6))
+    with pytest.raises(SpecError) as caught:
+        load_spec(
+            caller,
+            "workflow.yaml",
+            files=MappingFiles({"b.yaml": blueprint}),
+            path="workflow.yaml",
+            max_bytes=8000,
+        )
+    assert str(caught.value).startswith(
+        "workflow.yaml: with its blueprints expanded the workflow is"
+    )
+
+
+def test_too_many_blueprint_bytes_stop_the_reading() -> None:
+    blueprint = "name: b\nsteps:\n  s:\n    run: echo " + "x" * 3000 + "\n"
+    caller = "name: m\nsteps:\n" + "".join(f"  a{i}:\n    uses: ./b.yaml\n" for i in range(5))
+    with pytest.raises(SpecError) as caught:
+        load_spec(
+            caller,
+            "workflow.yaml",
+            files=MappingFiles({"b.yaml": blueprint}),
+            path="workflow.yaml",
+            max_bytes=4000,
+        )
+    assert "the blueprints used add up to more than 8000 bytes" in str(caught.value)

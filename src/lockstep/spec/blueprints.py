@@ -97,10 +97,13 @@ def load_expanded(
     """The workflow ``doc`` with every blueprint it uses expanded, checked as a whole; its text
     is the expanded workflow, headed by the blueprint files it read (path and sha256)."""
     expansion = _Expander(files, max_bytes).expand(doc, file, (path,))
-    loaded = load_spec(
-        expanded_text(expansion.data, expansion.uses, path), file, max_bytes=max_bytes
-    )
-    return replace(loaded, blueprints=tuple(expansion.uses))
+    text = expanded_text(expansion.data, expansion.uses, path)
+    size = len(text.encode())
+    if size > max_bytes:
+        raise SpecError([Diagnostic(
+            f"with its blueprints expanded the workflow is {size} bytes, over the limit of "
+            f"{max_bytes}; use fewer or smaller blueprints", file)])  # fmt: skip
+    return replace(load_spec(text, file, max_bytes=max_bytes), blueprints=tuple(expansion.uses))
 
 
 def expanded_text(data: Mapping[str, Any], uses: list[BlueprintUse], path: str) -> str:
@@ -132,6 +135,7 @@ class _Expander:
         self.files = files
         self.max_bytes = max_bytes
         self.read_count = 0
+        self.read_bytes = 0
 
     def expand(self, doc: YamlDocument, file: str, chain: tuple[str, ...]) -> _Expansion:
         """``doc`` with its blueprints imported and checked; ``SpecError`` lists every problem."""
@@ -225,6 +229,12 @@ class _Expander:
             raw = self.files.read(target)
         except BlueprintUnreadable as err:
             fail(f"cannot use blueprint '{ref}': {err}")
+            return None
+        # the expansion must fit the size limit of one workflow; stop reading long before
+        self.read_bytes += len(raw)
+        if self.read_bytes > 2 * self.max_bytes:
+            fail(f"the blueprints used add up to more than {2 * self.max_bytes} bytes; "
+                 "use fewer or smaller blueprints")  # fmt: skip
             return None
         line, col = nearest_position(out.positions, pointer("steps", alias, "uses"))
         used_at = f"{out.file}:{line}:{col}"
