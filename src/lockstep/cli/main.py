@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import json
+import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -99,6 +100,10 @@ def _global(
 @app.command()
 def validate(
     files: Annotated[list[Path], typer.Argument(help="workflow files or directories")],
+    expand: Annotated[
+        bool,
+        typer.Option("--expand", help="print each workflow as it runs: blueprints expanded (YAML)"),
+    ] = False,
 ) -> None:
     """Check workflow files (workflow.yaml or the JSON state machine); print every problem as
     file:line:col. Exit 1 if any is invalid."""
@@ -114,7 +119,9 @@ def validate(
             for diag in exc.diagnostics:  # a file's text is data: never markup, never raw
                 err.print(f"[red]error[/]: {escape(visible(str(diag)))}", highlight=False)
             continue
-        out.print(f"{loaded.file}: ok ({step_count(loaded)} steps)")
+        if expand:  # the document alone on stdout, so it can be piped or saved
+            sys.stdout.write(loaded.text if loaded.text.endswith("\n") else loaded.text + "\n")
+        (err if expand else out).print(f"{loaded.file}: ok ({step_count(loaded)} steps)")
         if isinstance(loaded, LoadedSpec):
             _warn_unknown_pools(loaded)
     raise typer.Exit(FAILED if bad else OK)

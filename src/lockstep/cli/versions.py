@@ -34,15 +34,13 @@ def publish_command(
 ) -> None:
     """Publish a workflow as the next version of a definition (created when new); prints the
     version number. Identical content gives back the existing version."""
-    from lockstep.spec.documents import load_workflow, spec_name  # not needed at start-up
+    from lockstep.spec.documents import load_workflow_file, spec_name  # not at start-up
 
     try:
-        text = file.read_text(encoding="utf-8")
-        name = definition or spec_name(load_workflow(text, file.name))
-    except (OSError, UnicodeDecodeError) as exc:
-        fail(InvalidRequest(f"cannot read {file}: {exc}"))
+        loaded = load_workflow_file(file)  # blueprints expanded from the file's repository
     except SpecError as exc:
         fail(exc)
+    text, name = loaded.text, definition or spec_name(loaded)
 
     async def run(c: ApiClient) -> None:
         try:

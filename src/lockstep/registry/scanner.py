@@ -74,14 +74,17 @@ async def scan(
 
 
 async def _examine(mirrors: MirrorCache, mirror: Path, ref: str, sha: str, path: str) -> FoundFile:
-    from lockstep.spec.load import load_spec  # here: listing records never needs the spec package
+    # here: listing records never needs the spec package
+    from lockstep.registry.commit_files import load_at_commit
 
     try:
         data = await mirrors.read_file(mirror, sha, path, max_bytes=MAX_WORKFLOW_BYTES)
     except GitError as exc:
         return FoundFile(ref=ref, sha=sha, path=path, name=None, valid=False, errors=[str(exc)])
     try:
-        loaded = load_spec(data, path, max_bytes=MAX_WORKFLOW_BYTES)
+        loaded = await load_at_commit(
+            mirrors, mirror, sha, path, data, max_bytes=MAX_WORKFLOW_BYTES
+        )
     except SpecError as exc:
         return FoundFile(
             ref=ref,

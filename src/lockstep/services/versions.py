@@ -343,7 +343,7 @@ class VersionService:
     ) -> Resolved:
         """A commit the scanner never recorded for this file: read it from the mirror, and
         register its content as a version (the same one when the content is known)."""
-        from lockstep.spec.load import load_spec
+        from lockstep.registry.commit_files import load_at_commit
 
         mirrors = self._registry.mirrors
         remote = parse_remote(
@@ -361,7 +361,10 @@ class VersionService:
                 raise NotFound(str(exc)) from None
             raise
         data = await mirrors.read_file(mirror, sha, definition.path)
-        loaded = load_spec(data, definition.path)  # a SpecError here rejects the run
+        # a SpecError here rejects the run; blueprints expand from the same commit
+        loaded = await load_at_commit(
+            mirrors, mirror, sha, definition.path, data, max_bytes=self._settings.max_spec_bytes
+        )
         number = await self._db.call(
             lambda s: reg.version_for(
                 s, definition.id, loaded.digest, loaded.text, sha, definition.path, utcnow()

@@ -6,6 +6,7 @@ import os
 from typing import Any
 
 from lockstep.errors import LockstepError
+from lockstep.spec.blueprint_files import BlueprintFiles, working_copy
 from lockstep.spec.load import LoadedSpec, load_spec, read_workflow_file
 from lockstep.spec.machine import LoadedMachine, is_machine, load_machine
 from lockstep.spec.yamlsafe import MAX_BYTES, parse_text
@@ -27,18 +28,26 @@ def _looks_like_machine(data: str | bytes, file: str, max_bytes: int) -> bool:
 
 
 def load_workflow(
-    data: str | bytes, file: str = "workflow.yaml", *, max_bytes: int = MAX_BYTES
+    data: str | bytes,
+    file: str = "workflow.yaml",
+    *,
+    max_bytes: int = MAX_BYTES,
+    files: BlueprintFiles | None = None,
+    path: str | None = None,
 ) -> Loaded:
-    """Parse and validate either format; raise ``SpecError`` listing every problem found."""
+    """Parse and validate either format; raise ``SpecError`` listing every problem found.
+    ``files`` and ``path`` place it in its repository, to expand the blueprints it uses."""
     if _looks_like_machine(data, file, max_bytes):
         return load_machine(data, file, max_bytes=max_bytes)
-    return load_spec(data, file, max_bytes=max_bytes)
+    return load_spec(data, file, max_bytes=max_bytes, files=files, path=path)
 
 
 def load_workflow_file(path: str | os.PathLike[str], *, max_bytes: int = MAX_BYTES) -> Loaded:
-    """Either format from a file, or from a directory's ``workflow.yaml`` (or ``.json``)."""
+    """Either format from a file, or from a directory's ``workflow.yaml`` (or ``.json``); a
+    workflow's blueprints are read from the working copy around it."""
     raw, name = read_workflow_file(path, max_bytes=max_bytes)
-    return load_workflow(raw, name, max_bytes=max_bytes)
+    files, where = working_copy(name, max_bytes=max_bytes)
+    return load_workflow(raw, name, max_bytes=max_bytes, files=files, path=where)
 
 
 def step_count(loaded: Loaded) -> int:

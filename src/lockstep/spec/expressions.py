@@ -218,8 +218,22 @@ def references(src: str) -> list[tuple[str, ...]]:
     A chain stops at a method call or at an index that is not a string literal. Function
     names and variables bound by comprehension macros are not references.
     """
+    return [ref.chain for ref in reference_spans(src)]
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A member chain and where it is written: ``src[start:ends[k]]`` reads ``chain[: k + 1]``."""
+
+    chain: tuple[str, ...]
+    start: int
+    ends: tuple[int, ...]
+
+
+def reference_spans(src: str) -> list[Reference]:
+    """``references`` with their offsets in ``src``, for rewriting an expression."""
     tokens = list(_tokens(src))
-    chains: list[tuple[str, ...]] = []
+    chains: list[Reference] = []
     # (paren depth at which the macro's scope closes, the variable it binds)
     scopes: list[tuple[int, str]] = []
     depth = 0
@@ -256,22 +270,24 @@ def references(src: str) -> list[tuple[str, ...]]:
         if any(name == tok.value for _, name in scopes):
             i += 1
             continue
-        chain = [tok.value]
+        chain, ends, start = [tok.value], [tok.end], tok.start
         i += 1
         while i < n:
             if op_at(i, ".") and i + 1 < n and tokens[i + 1].kind == "ident":
                 if op_at(i + 2, "("):
                     break  # method call: the chain ends at its receiver
                 chain.append(tokens[i + 1].value)
+                ends.append(tokens[i + 1].end)
                 i += 2
             elif op_at(i, "[") and i + 2 < n and tokens[i + 1].kind == "string":
                 if not op_at(i + 2, "]"):
                     break
                 chain.append(tokens[i + 1].value)
+                ends.append(tokens[i + 2].end)
                 i += 3
             else:
                 break
-        chains.append(tuple(chain))
+        chains.append(Reference(tuple(chain), start, tuple(ends)))
     return chains
 
 

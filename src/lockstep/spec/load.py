@@ -19,6 +19,12 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from lockstep.errors import Diagnostic, SpecError
+from lockstep.spec.blueprint_files import (
+    BlueprintFiles,
+    BlueprintUse,
+    uses_blueprints,
+    working_copy,
+)
 from lockstep.spec.hints import did_you_mean
 from lockstep.spec.models import WorkflowSpec
 from lockstep.spec.validate import validate_data
@@ -81,6 +87,8 @@ class LoadedSpec:
     digest: str  # sha256 hex of the exact bytes
     positions: dict[str, Position]
     value_positions: dict[str, Position] = field(default_factory=dict)
+    #: the blueprint files expanded into it (none: ``text`` is the file as written)
+    blueprints: tuple[BlueprintUse, ...] = ()
 
     def position(self, ptr: str) -> Position:
         """``(line, col)`` of a JSON pointer, or of its nearest parent that was written."""
@@ -101,26 +109,29 @@ def parse_mapping(
     return text, raw, doc
 
 
+WORKFLOW_SHAPE = "a workflow must be a mapping with keys such as 'name' and 'steps'"
+
+
 def load_spec(
-    data: str | bytes, file: str = "<input>", *, max_bytes: int = MAX_BYTES
+    data: str | bytes,
+    file: str = "<input>",
+    *,
+    max_bytes: int = MAX_BYTES,
+    files: BlueprintFiles | None = None,
+    path: str | None = None,
 ) -> LoadedSpec:
-    """Parse and validate a workflow; raise ``SpecError`` listing every problem found."""
-    text, raw, doc = parse_mapping(
-        data, file, max_bytes, "a workflow must be a mapping with keys such as 'name' and 'steps'"
-    )
-    spec: WorkflowSpec | None = None
-    model_diagnostics: list[Diagnostic] = []
-    try:
-        spec = WorkflowSpec.model_validate(doc.data)
-    except ValidationError as err:
-        model_diagnostics = _translate(err, doc.data, doc.positions, file)
-    seen = {d.path for d in model_diagnostics}
-    diagnostics = model_diagnostics + [
-        d for d in validate_data(doc.data, doc.positions, file) if d.path not in seen
-    ]
+    """Parse and validate a workflow; raise ``SpecError`` listing every problem found.
+
+    With ``files`` (its repository) and ``path`` (its place there), the blueprints it uses are
+    expanded first (``spec.blueprints``): the result's ``text`` is then the expanded workflow."""
+    text, raw, doc = parse_mapping(data, file, max_bytes, WORKFLOW_SHAPE)
+    if files is not None and uses_blueprints(doc.data):
+        from lockstep.spec.blueprints import load_expanded  # only files that use blueprints
+
+        return load_expanded(doc, file, path or file, files, max_bytes)
+    spec, diagnostics = check_data(doc.data, doc.positions, file)
     if diagnostics or spec is None:
-        diagnostics.sort(key=lambda d: (d.line == 0, d.line, d.col))
-        raise SpecError(diagnostics)
+        raise SpecError(sort_diagnostics(diagnostics))
     return LoadedSpec(
         spec=spec,
         text=text,
@@ -131,14 +142,37 @@ def load_spec(
     )
 
 
+def check_data(
+    data: Any, positions: dict[str, Position], file: str
+) -> tuple[WorkflowSpec | None, list[Diagnostic]]:
+    """The model of parsed workflow data and every problem found in it (models, then the
+    semantic checks)."""
+    spec: WorkflowSpec | None = None
+    model_diagnostics: list[Diagnostic] = []
+    try:
+        spec = WorkflowSpec.model_validate(data)
+    except ValidationError as err:
+        model_diagnostics = _translate(err, data, positions, file)
+    seen = {d.path for d in model_diagnostics}
+    return spec, model_diagnostics + [
+        d for d in validate_data(data, positions, file) if d.path not in seen
+    ]
+
+
+def sort_diagnostics(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    return sorted(diagnostics, key=lambda d: (d.line == 0, d.file, d.line, d.col))
+
+
 #: what a directory given for a workflow file is searched for, in order
 DIRECTORY_FILES = (DEFAULT_FILENAME, "workflow.yml", "workflow.json")
 
 
 def load_spec_file(path: str | os.PathLike[str], *, max_bytes: int = MAX_BYTES) -> LoadedSpec:
-    """Load a workflow file, or ``workflow.yaml`` inside a directory."""
+    """Load a workflow file, or ``workflow.yaml`` inside a directory, expanding the blueprints
+    it uses from its repository (the working copy around it)."""
     raw, name = read_workflow_file(path, max_bytes=max_bytes)
-    return load_spec(raw, name, max_bytes=max_bytes)
+    files, where = working_copy(name, max_bytes=max_bytes)
+    return load_spec(raw, name, max_bytes=max_bytes, files=files, path=where)
 
 
 def read_workflow_file(

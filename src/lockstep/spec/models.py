@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from lockstep.settings import CONTAINER_USER_PATTERN
+from lockstep.spec.blueprint_files import check_uses
 from lockstep.spec.durations import Duration
 from lockstep.spec.gates import ApprovalSpec, WaitSpec
 from lockstep.spec.names import (
@@ -109,8 +110,10 @@ class StepSpec(_Model):
     run: str | list[str] | None = Field(
         None, description="a string runs with `bash -c` in the checkout; a list is an argv"
     )
-    uses: Literal["noop"] | None = Field(
-        None, description="a built-in step instead of `run`: noop passes its `with:` on as outputs"
+    uses: Annotated[str, AfterValidator(check_uses)] | None = Field(
+        None,
+        description="instead of `run`: 'noop' passes its `with:` on as outputs; a path "
+        "'./blueprints/etl.yaml' imports that workflow's steps as '<this id>__<step>'",
     )
     http: HttpCall | None = Field(
         None,

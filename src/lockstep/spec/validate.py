@@ -17,6 +17,7 @@ from jsonschema.exceptions import best_match
 
 from lockstep.errors import Diagnostic
 from lockstep.spec.artifact_rules import check_artifacts
+from lockstep.spec.blueprint_files import is_blueprint
 from lockstep.spec.checker import Checker
 from lockstep.spec.conditions import is_boolean
 from lockstep.spec.contracts import CONTRACTS, check_references, resolved, template_strings
@@ -252,6 +253,13 @@ class _Checker(Checker):
                 label = f"finally step '{sid}'" if group == "finally" else f"step '{sid}'"
                 scope = _Scope(label, sid, group == "finally", run_status=group == "finally")
                 check_step_shape(group, sid, step, self.add)
+                if is_blueprint(step.get("uses")):
+                    self.add(
+                        f"{label} uses a blueprint, which is expanded only where the workflow "
+                        "is read from its repository (a file, a scanned commit); run or "
+                        "register the file itself",
+                        pointer(group, sid, "uses"),
+                    )
                 self._check_for_each(group, sid, step, scope)
                 if step.get("for_each") is not None:
                     scope = replace(scope, items=True)

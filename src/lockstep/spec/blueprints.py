@@ -1,0 +1,377 @@
+"""Blueprints: a step ``uses: ./blueprints/etl.yaml`` imports another workflow file's steps.
+
+The step's id is the alias: the blueprint's step ``extract`` becomes ``etl__extract``
+(``SEPARATOR``), so ids depend only on the alias and the blueprint, never on the rest of the
+caller. The alias itself stays a step: a ``noop`` that needs the blueprint's exit steps (those
+no other step of it needs) and hands on the blueprint's ``outputs`` as its own, so
+``needs: [etl]`` waits for the whole blueprint and ``steps.etl.outputs.rows`` reads its result.
+The alias's ``needs`` make the blueprint's entry steps wait; its ``with:`` gives the params the
+blueprint declares (``${{ params.x }}`` inside reads them, in the caller's context).
+
+Everything is expanded and checked before anything runs: a blueprint is first loaded as a
+workflow of its own (nested blueprints expanded the same way), then the caller with every
+blueprint imported. A problem inside a blueprint is reported at the blueprint file's line and
+column, followed by the ``uses:`` line(s) that brought it in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
+
+from lockstep.errors import Diagnostic, SpecError
+from lockstep.spec.blueprint_files import (
+    MAX_DEPTH,
+    MAX_FILES,
+    SEPARATOR,
+    BlueprintFiles,
+    BlueprintUnreadable,
+    BlueprintUse,
+    display_path,
+    is_blueprint,
+    resolve_path,
+)
+from lockstep.spec.blueprint_rewrite import Rewriter
+from lockstep.spec.expressions import OPEN, secret_reference
+from lockstep.spec.hints import did_you_mean, one_line
+from lockstep.spec.load import (
+    LoadedSpec,
+    check_data,
+    load_spec,
+    parse_mapping,
+    sort_diagnostics,
+)
+from lockstep.spec.validate import validate_data
+from lockstep.spec.yamlsafe import Position, YamlDocument, nearest_position, pointer
+
+#: the keys a step that uses a blueprint may have; the rest belongs in the blueprint
+ALIAS_KEYS = ("uses", "with", "needs", "description")
+#: workflow keys a blueprint cannot carry: they belong to a whole run, not to a part of one
+RUN_ONLY_KEYS = ("finally", "sources", "triggers", "notify", "timeout", "definitions")
+_MAX_ID = 63
+
+
+@dataclass(frozen=True)
+class _Origin:
+    """Where an imported step was written, to report its problems there."""
+
+    file: str
+    positions: dict[str, Position]
+    ptr: str  # the step's pointer in that file
+    used_at: tuple[str, ...]  # the ``uses:`` lines that brought it in, innermost first
+    drop: str = ""  # a part of the expanded pointer the origin lacks (the alias's ``/with``)
+
+    def locate(self, rest: str, message: str) -> Diagnostic:
+        ptr = self.ptr + (rest.removeprefix(self.drop) if self.drop else rest)
+        line, col = nearest_position(self.positions, ptr)
+        return Diagnostic(_used_at(message, self.used_at), self.file, line, col, ptr)
+
+
+@dataclass
+class _Expansion:
+    file: str
+    positions: dict[str, Position]
+    data: dict[str, Any]
+    uses: list[BlueprintUse] = field(default_factory=list)
+    origins: dict[str, _Origin] = field(default_factory=dict)
+
+
+def _used_at(message: str, where: tuple[str, ...]) -> str:
+    if not where:
+        return message
+    joined = ", ".join(f"used at {w}" for w in where)
+    if message.endswith(")") and "(used at " in message:
+        return f"{message[:-1]}, {joined})"
+    return f"{message} ({joined})"
+
+
+def load_expanded(
+    doc: YamlDocument, file: str, path: str, files: BlueprintFiles, max_bytes: int
+) -> LoadedSpec:
+    """The workflow ``doc`` with every blueprint it uses expanded, checked as a whole; its text
+    is the expanded workflow, headed by the blueprint files it read (path and sha256)."""
+    expansion = _Expander(files, max_bytes).expand(doc, file, (path,))
+    text = expanded_text(expansion.data, expansion.uses, path)
+    size = len(text.encode())
+    if size > max_bytes:
+        raise SpecError([Diagnostic(
+            f"with its blueprints expanded the workflow is {size} bytes, over the limit of "
+            f"{max_bytes}; use fewer or smaller blueprints", file)])  # fmt: skip
+    return replace(load_spec(text, file, max_bytes=max_bytes), blueprints=tuple(expansion.uses))
+
+
+def expanded_text(data: Mapping[str, Any], uses: list[BlueprintUse], path: str) -> str:
+    """The expanded workflow as YAML: what a version stores and a run executes."""
+    head = [
+        f"# {path} with its blueprints expanded by lockstep "
+        f"(their steps are <alias>{SEPARATOR}<step>)",
+        *(f"# blueprint {u.alias}: {u.path} sha256:{u.digest}" for u in uses),
+    ]
+    body = yaml.dump(dict(data), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
+    return "\n".join(head) + "\n" + body
+
+
+class _Dumper(yaml.SafeDumper):
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str)
+
+
+class _Expander:
+    def __init__(self, files: BlueprintFiles, max_bytes: int) -> None:
+        self.files = files
+        self.max_bytes = max_bytes
+        self.read_count = 0
+        self.read_bytes = 0
+
+    def expand(self, doc: YamlDocument, file: str, chain: tuple[str, ...]) -> _Expansion:
+        """``doc`` with its blueprints imported and checked; ``SpecError`` lists every problem."""
+        data: dict[str, Any] = dict(doc.data)
+        out = _Expansion(file, doc.positions, data)
+        diagnostics: list[Diagnostic] = []
+        steps, finals = _mapping(data.get("steps")), _mapping(data.get("finally"))
+        for sid, step in finals.items():
+            if isinstance(step, dict) and is_blueprint(step.get("uses")):
+                line, col = nearest_position(doc.positions, pointer("finally", sid, "uses"))
+                diagnostics.append(Diagnostic(
+                    "blueprints can only be used in 'steps', not in 'finally'", file, line, col,
+                    pointer("finally", sid, "uses")))  # fmt: skip
+        aliases = {
+            s for s, v in steps.items() if isinstance(v, dict) and is_blueprint(v.get("uses"))
+        }
+        stand_ins = {s: _stand_in(v) if s in aliases else v for s, v in steps.items()}
+        # what the caller writes on an alias (its with: expressions, its needs) is checked in
+        # the caller's own terms, as if the alias were a noop step
+        caller_side = validate_data({**data, "steps": stand_ins}, doc.positions, file)
+        owners: dict[str, str | None] = {s: None for s in [*steps, *finals]}
+        imported: dict[str, Any] = {}
+        for sid, step in steps.items():
+            if sid not in aliases:
+                imported[sid] = step
+                continue
+            prefix = pointer("steps", sid)
+            problems = [
+                d for d in caller_side if d.path == prefix or d.path.startswith(prefix + "/")
+            ]
+            got = None if problems else self._use(sid, step, out, chain, owners, problems)
+            diagnostics += problems
+            if got is None:
+                imported[sid] = stand_ins[sid]  # keeps the caller's references to it meaningful
+            else:
+                imported.update(got)
+        data["steps"] = imported
+        if diagnostics:
+            raise SpecError(sort_diagnostics(diagnostics))
+        _, found = check_data(data, doc.positions, file)
+        for diag in found:
+            sid = diag.path.split("/")[2] if diag.path.startswith("/steps/") else ""
+            origin = out.origins.get(sid.replace("~1", "/").replace("~0", "~"))
+            if origin is None:
+                diagnostics.append(diag)
+            else:
+                rest = diag.path[len(pointer("steps", sid)) :]
+                diagnostics.append(origin.locate(rest, diag.message))
+        if diagnostics:
+            raise SpecError(sort_diagnostics(diagnostics))
+        return out
+
+    # -- one use
+
+    def _use(
+        self,
+        alias: str,
+        step: dict[str, Any],
+        out: _Expansion,
+        chain: tuple[str, ...],
+        owners: dict[str, str | None],
+        problems: list[Diagnostic],
+    ) -> dict[str, Any] | None:
+        ref = str(step["uses"])
+
+        def fail(message: str, *at: str | int) -> None:
+            ptr = pointer("steps", alias, *(at or ("uses",)))
+            line, col = nearest_position(out.positions, ptr)
+            problems.append(Diagnostic(message, out.file, line, col, ptr))
+
+        for key in step:
+            if key not in ALIAS_KEYS:
+                fail(f"a step that uses a blueprint takes only {', '.join(ALIAS_KEYS)}; "
+                     f"move '{key}' into the blueprint or onto another step", key)  # fmt: skip
+        try:
+            target = resolve_path(chain[-1], ref)
+        except ValueError as err:
+            fail(f"{err}; use a path inside the repository, e.g. './blueprints/etl.yaml'")
+            return None
+        if target in chain:
+            fail("blueprint cycle: " + " -> ".join([*chain, target]))
+            return None
+        if len(chain) > MAX_DEPTH:
+            fail(f"blueprints nest deeper than {MAX_DEPTH} levels: " + " -> ".join(chain))
+            return None
+        self.read_count += 1
+        if self.read_count > MAX_FILES:
+            fail(f"a workflow may use at most {MAX_FILES} blueprint files")
+            return None
+        try:
+            raw = self.files.read(target)
+        except BlueprintUnreadable as err:
+            fail(f"cannot use blueprint '{ref}': {err}")
+            return None
+        # the expansion must fit the size limit of one workflow; stop reading long before
+        self.read_bytes += len(raw)
+        if self.read_bytes > 2 * self.max_bytes:
+            fail(f"the blueprints used add up to more than {2 * self.max_bytes} bytes; "
+                 "use fewer or smaller blueprints")  # fmt: skip
+            return None
+        line, col = nearest_position(out.positions, pointer("steps", alias, "uses"))
+        used_at = f"{out.file}:{line}:{col}"
+        shown = display_path(out.file, ref)
+        try:
+            _, _, doc = parse_mapping(raw, shown, self.max_bytes, "a blueprint is a workflow: "
+                                      "a mapping with keys such as 'name' and 'steps'")  # fmt: skip
+            sub = self.expand(doc, shown, (*chain, target))
+        except SpecError as err:
+            problems += [
+                replace(d, message=_used_at(d.message, (used_at,))) for d in err.diagnostics
+            ]
+            return None
+        for key in RUN_ONLY_KEYS:
+            if sub.data.get(key):
+                problems.append(_Origin(sub.file, sub.positions, "", (used_at,)).locate(
+                    pointer(key), f"a blueprint cannot have '{key}' (it belongs to a whole "
+                    "run); remove it from the blueprint"))  # fmt: skip
+        values = _params(ref, step.get("with"), sub.data.get("params"), fail)
+        if problems:
+            return None
+        steps = _import(alias, step, sub, values, used_at)
+        for sid in steps:
+            if sid != alias and len(sid) > _MAX_ID:
+                fail(f"imported step id '{sid}' is longer than {_MAX_ID} characters; "
+                     "use a shorter alias")  # fmt: skip
+            elif sid != alias and sid in owners:
+                other = owners[sid]
+                by = f"the step imported by alias '{other}'" if other else "a step of this file"
+                fail(f"blueprint alias '{alias}' imports step id '{sid}', which is already "
+                     f"{by}; rename the alias or that step")  # fmt: skip
+        if problems:
+            return None
+        for sid in steps:
+            owners.setdefault(sid, alias)
+        out.uses.append(BlueprintUse(alias, target, hashlib.sha256(raw).hexdigest()))
+        out.uses += [replace(u, alias=alias + SEPARATOR + u.alias) for u in sub.uses]
+        for sid in steps:
+            if sid == alias:
+                out.origins[sid] = _Origin(sub.file, sub.positions, "/outputs", (used_at,), "/with")
+                continue
+            old = sid[len(alias) + len(SEPARATOR) :]
+            inner = sub.origins.get(old)
+            out.origins[sid] = (
+                replace(inner, used_at=(*inner.used_at, used_at))
+                if inner is not None
+                else _Origin(sub.file, sub.positions, pointer("steps", old), (used_at,))
+            )
+        return steps
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _stand_in(step: dict[str, Any]) -> dict[str, Any]:
+    """An alias as the noop step it stays after expansion, for the caller-side checks. A
+    secret may be a param (it is checked where the blueprint puts it: an env value)."""
+    stand_in = {k: v for k, v in step.items() if k in ALIAS_KEYS} | {"uses": "noop"}
+    given = step.get("with")
+    if isinstance(given, dict):
+        stand_in["with"] = {k: None if secret_reference(v) else v for k, v in given.items()}
+    return stand_in
+
+
+def _params(ref: str, given: Any, schema: Any, fail: Any) -> dict[str, Any]:
+    """The blueprint's params as the alias gives them (defaults filled in); problems reported
+    at the alias's ``with:``."""
+    if given is None:
+        given = {}
+    if not isinstance(given, dict):
+        fail("'with' of a step that uses a blueprint must be a mapping of param: value", "with")
+        return {}
+    schema = schema if isinstance(schema, dict) else {}
+    props = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
+    open_ended = schema.get("additionalProperties") not in (None, False) and bool(props)
+    for name, value in given.items():
+        prop = props.get(name)
+        if prop is None and not open_ended:
+            declared = f"; it declares: {', '.join(props)}" if props else "; it declares no params"
+            fail(f"blueprint '{ref}' has no param '{name}'{did_you_mean(name, props) or declared}",
+                 "with", name)  # fmt: skip
+        elif isinstance(prop, dict) and not _has_template(value):
+            error = best_match(Draft202012Validator(prop).iter_errors(value))
+            if error is not None:
+                fail(
+                    f"param '{name}' of blueprint '{ref}': {one_line(error.message)}", "with", name
+                )
+    required = schema.get("required") if isinstance(schema.get("required"), list) else []
+    for name in required:
+        prop = props.get(name)
+        if name not in given and not (isinstance(prop, dict) and "default" in prop):
+            fail(f"blueprint '{ref}' needs param '{name}'; give it under 'with'")
+    values = {n: p.get("default") for n, p in props.items() if isinstance(p, dict)}
+    return values | given
+
+
+def _has_template(value: Any) -> bool:
+    if isinstance(value, str):
+        return OPEN in value
+    if isinstance(value, list):
+        return any(_has_template(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_template(v) for v in value.values())
+    return False
+
+
+def _import(
+    alias: str, step: dict[str, Any], sub: _Expansion, values: dict[str, Any], used_at: str
+) -> dict[str, Any]:
+    """The blueprint's steps renamed under ``alias``, then the alias itself (a noop)."""
+    bp_steps: dict[str, Any] = sub.data["steps"]
+    rename = {sid: alias + SEPARATOR + sid for sid in bp_steps}
+    rewrite = Rewriter(values, rename)
+    needed = {d for s in bp_steps.values() for d in s.get("needs") or []}
+    alias_needs = list(step.get("needs") or [])
+    defaults = _mapping(sub.data.get("defaults"))
+    # the blueprint's own workflow env and defaults keep applying to its steps
+    env = {**(sub.data.get("env") or {}), **(defaults.get("env") or {})}
+    out: dict[str, Any] = {}
+    for sid, original in bp_steps.items():
+        new = rewrite.step(original)
+        if env:
+            new["env"] = rewrite.data(env) | (new.get("env") or {})
+        for key in ("timeout", "retry", "runs_on", "schedule_timeout"):
+            if defaults.get(key) is not None and key not in new:
+                new[key] = defaults[key]
+        if not original.get("needs") and alias_needs:
+            new["needs"] = list(alias_needs)
+        out[rename[sid]] = new
+    joined: dict[str, Any] = {"uses": "noop"}
+    if step.get("description"):
+        joined["description"] = step["description"]
+    joined["needs"] = [rename[s] for s in bp_steps if s not in needed]
+    if sub.data.get("outputs"):
+        joined["with"] = rewrite.data(sub.data["outputs"])
+    if sub.data.get("outputs_schema"):
+        joined["outputs"] = sub.data["outputs_schema"]
+    out[alias] = joined
+    return out
