@@ -169,3 +169,54 @@ def test_bad_selections_are_refused_and_start_nothing(server: Server, marker: Pa
         detail = resp.json()["detail"]
         assert message in detail and "\n" not in detail, (extra, detail)
     assert _count(server) == before
+
+
+DEFINED = """\
+name: {name}
+steps:
+  a:
+    run: echo "n=$RANDOM$RANDOM" >> "$LOCKSTEP_OUTPUTS"
+  b:
+    needs: [a]
+    run: echo "m=v{n}-${{{{ steps.a.outputs.n }}}}" >> "$LOCKSTEP_OUTPUTS"
+"""
+
+
+def _publish(server: Server, name: str, n: int) -> None:
+    text = DEFINED.format(name=name, n=n)
+    draft = server.http.put(
+        f"/definitions/{name}/draft", content=text, headers={"content-type": "application/yaml"}
+    )
+    assert draft.status_code == 200, draft.text
+    resp = server.http.post(f"/definitions/{name}/publish", json={"message": f"v{n}"})
+    assert resp.status_code == 201, resp.text
+
+
+def _run_selector(server: Server, selector: str, expect: int = 201, **extra: Any) -> Any:
+    resp = server.http.post("/runs", json={"selector": selector, **extra})
+    assert resp.status_code == expect, resp.text
+    return server.wait(resp.json()["id"]) if expect == 201 else resp.json()
+
+
+def test_a_version_runs_from_a_step_on_an_earlier_versions_results(server: Server) -> None:
+    for name in ("part-def", "part-other"):
+        assert server.http.post("/definitions", json={"name": name}).status_code == 201
+        _publish(server, name, 1)
+    first = _run_selector(server, "part-def@1")
+    assert first["status"] == "succeeded", first
+    # b is fixed in version 2: run it alone on version 1's a
+    _publish(server, "part-def", 2)
+    part = _run_selector(server, "part-def@2", **{"from": ["b"], "reuse": first["id"]})
+    assert part["status"] == "succeeded", part
+    assert (part["version"], _ran(part)) == (2, {"b"})
+    assert part["steps"]["a"]["reused_from"] == first["id"]
+    assert part["steps"]["b"]["outputs"] == {"m": f"v2-{first['steps']['a']['outputs']['n']}"}
+    # a run of another definition is not reused, even with the same steps
+    other = _run_selector(server, "part-other@1")
+    refused = _run_selector(
+        server, "part-def@2", expect=400, **{"from": ["b"], "reuse": other["id"]}
+    )
+    assert refused["detail"] == (
+        f"--reuse {other['id']}: that is a run of definition 'part-other', not of definition "
+        "'part-def'; reuse a run of the same definition"
+    )

@@ -20,11 +20,11 @@ from lockstep.clock import utcnow
 from lockstep.engine.events import Event
 from lockstep.engine.states import RunStatus, StepStatus
 from lockstep.engine.types import ReusedStep, RunPlan, SourceCheckout, Workspace
-from lockstep.errors import EngineUnavailable, InvalidRequest, LockstepError, NotFound
+from lockstep.errors import EngineUnavailable, InvalidRequest, LockstepError
 from lockstep.records import Cause, RunRecord, RunSelection
 from lockstep.services import run_selection
 from lockstep.services.ids import new_run_id
-from lockstep.services.run_reads import RunReads
+from lockstep.services.run_selection import RunReuse
 from lockstep.settings import Settings
 from lockstep.storage import recorder
 from lockstep.storage import runs as store
@@ -84,7 +84,7 @@ class Locked:
 SourceResolver: TypeAlias = "Callable[[str, list[SourceSpec]], Awaitable[list[SourceCheckout]]]"
 
 
-class RunLauncher(RunReads):
+class RunLauncher(RunReuse):
     def __init__(
         self,
         *,
@@ -146,8 +146,8 @@ class RunLauncher(RunReads):
                 raise InvalidRequest(
                     "--only/--from select steps of a workflow with 'steps:', not of a state machine"
                 )
-            chosen, selection, reuse = await run_selection.select(
-                self, project, loaded, selection, definition=lock.definition, reuse=reuse or {}
+            chosen, selection, reuse = await self._select(
+                project, loaded, selection, definition=lock.definition, reuse=reuse or {}
             )
             skipped = left_out(loaded.spec, chosen)
         if isinstance(loaded, LoadedMachine):
@@ -338,8 +338,7 @@ class RunLauncher(RunReads):
             chosen = None
             if row.selection_json is not None:
                 assert isinstance(loaded, LoadedSpec)  # a state machine is never partial
-                chosen, _, reuse = await run_selection.select(
-                    self,
+                chosen, _, reuse = await self._select(
                     row.project_id,
                     loaded,
                     RunSelection.model_validate_json(row.selection_json),
@@ -383,39 +382,6 @@ class RunLauncher(RunReads):
             except Exception:
                 log.exception("runs.reconcile_failed")
             await asyncio.sleep(every)
-
-    async def _reuse(self, old: RunRecord, loaded: Loaded) -> dict[str, ReusedStep]:
-        """The steps of ``old`` a retry takes as they are: those that succeeded, with every
-        step they need."""
-        from lockstep.engine.plan import step_order
-        from lockstep.spec.load import LoadedSpec
-        from lockstep.spec.machine import LoadedMachine
-
-        reuse: dict[str, ReusedStep] = {}
-        # a state machine starts again from its first state: its steps may loop
-        order = [] if isinstance(loaded, LoadedMachine) else step_order(loaded.spec)
-        for step_id, _final in order:
-            assert isinstance(loaded, LoadedSpec)
-            if _final:
-                continue  # cleanup steps always run again
-            spec = loaded.spec.steps[step_id]
-            rec = old.steps.get(step_id)
-            ancestors_ok = all(n in reuse for n in spec.needs)
-            if rec is not None and rec.status == StepStatus.SUCCEEDED and ancestors_ok:
-                reuse[step_id] = await run_selection.reused_step(self, old, step_id)
-        return reuse
-
-    async def _reuse_again(
-        self, project: str, retry_of: str | None, loaded: Loaded
-    ) -> dict[str, ReusedStep]:
-        """What a queued retry started late reuses: the same as when it was submitted."""
-        if retry_of is None:
-            return {}
-        try:
-            old = await self._record(project, retry_of)
-        except NotFound:
-            return {}  # the run it retried is gone: run every step
-        return await self._reuse(old, loaded)
 
 
 def _fail_unstarted(s: Session, run_id: str, error: str) -> None:

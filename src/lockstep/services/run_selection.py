@@ -1,6 +1,8 @@
-"""Where a partial run's needed steps come from: with ``--reuse RUN``, the results of RUN
-(the machinery of a retry: each is recorded ``reused_from`` RUN); without it they run too.
-Which steps a selection picks is ``engine/selection``'s (pure); this module reads runs.
+"""What a new run takes from earlier runs instead of executing: a retry, the steps that
+succeeded in the run it retries; a partial run (``--only``/``--from``), the steps its
+selection needs, from the run named by ``--reuse`` (without it they run too). Either way a
+taken step is recorded ``reused_from`` the run that produced it. Which steps a selection
+picks is ``engine/selection``'s (pure); this module reads runs.
 """
 
 from __future__ import annotations
@@ -17,60 +19,97 @@ from lockstep.services.run_reads import RunReads
 
 if TYPE_CHECKING:
     from lockstep.engine.selection import Chosen
+    from lockstep.spec.documents import Loaded
     from lockstep.spec.load import LoadedSpec
 
 
-async def reused_step(reads: RunReads, old: RunRecord, step_id: str) -> ReusedStep:
-    """Step ``step_id`` of ``old`` (which succeeded there) as a later run takes it: its
-    outputs and artifacts, from the run that produced them (``old``, or the run ``old``
-    itself reused them from)."""
-    rec = old.steps[step_id]
-    source = rec.reused_from or old.id
-    stored = await reads.artifacts(old.project, source)
-    return ReusedStep(
-        run_id=source,
-        outputs=rec.outputs or {},
-        artifacts=[a for a in stored if a.step == step_id],
-    )
+class RunReuse(RunReads):
+    """The reads a launcher makes to decide what a new run reuses."""
 
+    async def _reused_step(self, old: RunRecord, step_id: str) -> ReusedStep:
+        """Step ``step_id`` of ``old`` (which succeeded there) as a later run takes it: its
+        outputs and artifacts, from the run that produced them (``old``, or the run ``old``
+        itself reused them from)."""
+        rec = old.steps[step_id]
+        source = rec.reused_from or old.id
+        stored = await self.artifacts(old.project, source)
+        return ReusedStep(
+            run_id=source,
+            outputs=rec.outputs or {},
+            artifacts=[a for a in stored if a.step == step_id],
+        )
 
-async def select(
-    reads: RunReads,
-    project: str,
-    loaded: LoadedSpec,
-    selection: RunSelection,
-    *,
-    definition: str | None,
-    reuse: dict[str, ReusedStep],
-) -> tuple[Chosen, RunSelection, dict[str, ReusedStep]]:
-    """The steps ``selection`` runs, the selection as recorded (the whole id of the run it
-    reuses, the steps it needs), and ``reuse`` (a retry's) with the needed steps it does not
-    hold taken from ``selection.reuse``. Refuses, before anything starts, a run to reuse that
-    is not of the same workflow or in which a needed step did not succeed."""
-    from lockstep.engine.selection import choose
+    async def _reuse(self, old: RunRecord, loaded: Loaded) -> dict[str, ReusedStep]:
+        """The steps of ``old`` a retry takes as they are: those that succeeded, with every
+        step they need."""
+        from lockstep.engine.plan import step_order
+        from lockstep.spec.load import LoadedSpec
+        from lockstep.spec.machine import LoadedMachine
 
-    spec = loaded.spec
-    chosen = choose(spec, selection.only, selection.from_)
-    reuse = dict(reuse)
-    reuse_id = None
-    if selection.reuse is not None:
+        reuse: dict[str, ReusedStep] = {}
+        # a state machine starts again from its first state: its steps may loop
+        order = [] if isinstance(loaded, LoadedMachine) else step_order(loaded.spec)
+        for step_id, final in order:
+            assert isinstance(loaded, LoadedSpec)
+            if final:
+                continue  # cleanup steps always run again
+            spec = loaded.spec.steps[step_id]
+            rec = old.steps.get(step_id)
+            ancestors_ok = all(n in reuse for n in spec.needs)
+            if rec is not None and rec.status == StepStatus.SUCCEEDED and ancestors_ok:
+                reuse[step_id] = await self._reused_step(old, step_id)
+        return reuse
+
+    async def _reuse_again(
+        self, project: str, retry_of: str | None, loaded: Loaded
+    ) -> dict[str, ReusedStep]:
+        """What a queued retry started late reuses: the same as when it was submitted."""
+        if retry_of is None:
+            return {}
         try:
-            old = await reads.get(project, await reads.resolve_id(project, selection.reuse))
+            old = await self._record(project, retry_of)
         except NotFound:
-            raise NotFound(
-                f"--reuse: run '{selection.reuse}' not found in project '{project}'; "
-                "list runs with `lockstep runs list`"
-            ) from None
-        _same_workflow(old, spec.name, definition)
-        reuse_id = old.id
-        missing = [sid for sid in chosen.needed if sid not in reuse]
-        _check_succeeded(old, missing)
-        for sid in missing:
-            reuse[sid] = await reused_step(reads, old, sid)
-    recorded = RunSelection(
-        only=selection.only, from_=selection.from_, reuse=reuse_id, needed=list(chosen.needed)
-    )
-    return chosen, recorded, reuse
+            return {}  # the run it retried is gone: run every step
+        return await self._reuse(old, loaded)
+
+    async def _select(
+        self,
+        project: str,
+        loaded: LoadedSpec,
+        selection: RunSelection,
+        *,
+        definition: str | None,
+        reuse: dict[str, ReusedStep],
+    ) -> tuple[Chosen, RunSelection, dict[str, ReusedStep]]:
+        """The steps ``selection`` runs, the selection as recorded (the whole id of the run
+        it reuses, the steps it needs), and ``reuse`` (a retry's) with the needed steps it
+        does not hold taken from ``selection.reuse``. Refuses, before anything starts, a run
+        to reuse that is not of the same workflow or in which a needed step did not
+        succeed."""
+        from lockstep.engine.selection import choose
+
+        spec = loaded.spec
+        chosen = choose(spec, selection.only, selection.from_)
+        reuse = dict(reuse)
+        reuse_id = None
+        if selection.reuse is not None:
+            try:
+                old = await self._record(project, await self.resolve_id(project, selection.reuse))
+            except NotFound:
+                raise NotFound(
+                    f"--reuse: run '{selection.reuse}' not found in project '{project}'; "
+                    "list runs with `lockstep runs list`"
+                ) from None
+            _same_workflow(old, spec.name, definition)
+            reuse_id = old.id
+            missing = [sid for sid in chosen.needed if sid not in reuse]
+            _check_succeeded(old, missing)
+            for sid in missing:
+                reuse[sid] = await self._reused_step(old, sid)
+        recorded = RunSelection(
+            only=selection.only, from_=selection.from_, reuse=reuse_id, needed=list(chosen.needed)
+        )
+        return chosen, recorded, reuse
 
 
 def _same_workflow(old: RunRecord, name: str, definition: str | None) -> None:
