@@ -220,3 +220,24 @@ def test_a_version_runs_from_a_step_on_an_earlier_versions_results(server: Serve
         f"--reuse {other['id']}: that is a run of definition 'part-other', not of definition "
         "'part-def'; reuse a run of the same definition"
     )
+
+
+def test_a_partial_run_asks_only_for_the_secrets_of_the_steps_it_runs(server: Server) -> None:
+    spec = """name: partial-secrets
+steps:
+  build:
+    run: echo built
+  deploy:
+    needs: [build]
+    env:
+      TOKEN: ${{ secrets.PARTIAL_DEPLOY_TOKEN }}
+    run: echo deploying
+"""
+    whole = server.http.post("/runs", json={"spec": spec})
+    assert whole.status_code == 400
+    assert "missing secrets in project 'default': PARTIAL_DEPLOY_TOKEN" in whole.json()["detail"]
+    run = server.wait(server.submit(spec, only=["build"])["id"])
+    assert run["status"] == "succeeded", run
+    assert _ran(run) == {"build"} and _not_selected(run) == {"deploy"}
+    refused = server.http.post("/runs", json={"spec": spec, "from": ["deploy"]})
+    assert refused.status_code == 400 and "PARTIAL_DEPLOY_TOKEN" in refused.json()["detail"]

@@ -159,7 +159,7 @@ class RunLauncher(RunReuse):
             order = [(name, False) for name in loaded.steps]
         else:
             resolved = resolve_params(params or {}, loaded.spec.params)
-            wanted = secret_names(loaded.spec)
+            wanted = secret_names(loaded.spec, skipped)
             specs = list(loaded.spec.sources)
             order = step_order(loaded.spec)
         if wanted:
