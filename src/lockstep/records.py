@@ -157,6 +157,22 @@ class ChildRun(_Record):
     status: str
 
 
+class RunSelection(_Record):
+    """The part of its graph a run was asked to run (``--only``/``--from``, ``--reuse``)."""
+
+    model_config = ConfigDict(frozen=True, validate_by_name=True, serialize_by_alias=True)
+
+    only: list[str] = Field(default_factory=list, description="these steps and what they need")
+    from_: list[str] = Field(
+        default_factory=list, alias="from", description="these steps and every step after them"
+    )
+    reuse: str | None = Field(None, description="the run the needed steps' results came from")
+    needed: list[str] = Field(
+        default_factory=list,
+        description="steps outside the selection that it needs: reused from 'reuse', or run",
+    )
+
+
 class RunRecord(_Record):
     id: str
     project: str
@@ -182,6 +198,7 @@ class RunRecord(_Record):
     selector: str | None = Field(None, description="what the run was asked to run (a ref)")
     rerun_of: str | None = Field(None, description="the run this one reproduces")
     rerun_policy: str | None = Field(None, description="'same' commit or 'latest' ref")
+    selection: RunSelection | None = Field(None, description="a run of part of its graph")
     created_at: str
     started_at: str | None = None
     finished_at: str | None = None

@@ -17,6 +17,17 @@ pytestmark = pytest.mark.slow
 
 TEMPORAL = BIN.parent / "temporal"
 SPEC = 'name: patient\nsteps:\n  a:\n    run: echo "x=1" >> "$LOCKSTEP_OUTPUTS"\n'
+#: a partial run of it started late still runs only its part, reusing the same run
+PARTIAL = """name: part-of-it
+steps:
+  a:
+    run: echo "n=$RANDOM$RANDOM" >> "$LOCKSTEP_OUTPUTS"
+  b:
+    needs: [a]
+    run: echo "m=${{ steps.a.outputs.n }}" >> "$LOCKSTEP_OUTPUTS"
+  c:
+    run: "true"
+"""
 
 
 def _free_port() -> int:
@@ -77,17 +88,25 @@ def test_a_run_submitted_while_the_engine_is_down_starts_when_it_returns(
     server.start()
     try:
         assert server.run_and_wait(SPEC)["status"] == "succeeded"
+        whole = server.run_and_wait(PARTIAL)
         engine.kill()
         first = server.submit(SPEC, idempotency_key="deploy-42")  # 201: accepted
         assert first["status"] == "queued"
         again = server.submit(SPEC, idempotency_key="deploy-42", expect=200)
         assert again["id"] == first["id"]
         assert server.run(first["id"])["status"] == "queued"  # nothing to run it yet
+        part = server.submit(PARTIAL, **{"from": ["b"], "reuse": whole["id"]})
+        assert part["status"] == "queued" and part["steps"]["c"]["error"] == "not selected"
 
         engine.start()  # the same port and history file
         run = server.wait(first["id"], timeout=120)
         assert run["status"] == "succeeded", run
         assert run["steps"]["a"]["outputs"] == {"x": "1"}
+        late = server.wait(part["id"], timeout=120)
+        assert late["status"] == "succeeded", late
+        assert late["steps"]["a"]["reused_from"] == whole["id"]
+        n = whole["steps"]["a"]["outputs"]["n"]
+        assert late["steps"]["b"]["outputs"] == {"m": n} and late["steps"]["c"]["attempts"] == 0
         listed = server.http.get("/runs", params={"workflow": "patient"}).json()["items"]
         assert len(listed) == 2  # the run before the outage, and exactly one after
     finally:

@@ -11,7 +11,7 @@ from rich.table import Table
 from lockstep.cli.output import out, styled, visible
 from lockstep.engine.states import StepStatus
 from lockstep.outputs_by_reference import is_ref, preview
-from lockstep.records import Cause, RunPage, RunRecord, RunSummary
+from lockstep.records import Cause, RunPage, RunRecord, RunSelection, RunSummary
 from lockstep.spec.durations import format_duration
 
 
@@ -42,6 +42,16 @@ def describe_cause(cause: Cause) -> str:
         if value:
             parts.append(label + value)
     return visible(" ".join(parts))
+
+
+def describe_selection(part: RunSelection) -> str:
+    """The part of its graph a run ran, as the flags that ask for it, and where the steps it
+    needs came from: "--from b; needs a (reused from r-1)"."""
+    asked = f"--only {','.join(part.only)}" if part.only else f"--from {','.join(part.from_)}"
+    if not part.needed:
+        return visible(asked)
+    source = f"reused from {part.reuse}" if part.reuse else "run too"
+    return visible(f"{asked}; needs {', '.join(part.needed)} ({source})")
 
 
 def run_table(run: RunRecord) -> Table:
@@ -120,6 +130,8 @@ def print_run(run: RunRecord) -> None:
     if run.cause is not None:
         policy = f" ({run.rerun_policy})" if run.rerun_policy else ""
         out.print(f"cause: {escape(describe_cause(run.cause))}{policy}")
+    if run.selection is not None:
+        out.print(f"selection: {escape(describe_selection(run.selection))}")
     out.print(f"logs: lockstep runs logs {run.id}    record: lockstep runs show {run.id} --json")
 
 

@@ -43,10 +43,27 @@ def run_command(
     no_cache: Annotated[
         bool, typer.Option("--no-cache", help="execute every step, even cacheable ones")
     ] = False,
+    only: Annotated[
+        list[str] | None,
+        typer.Option("--only", help="run these steps (a,b) and the steps they need"),
+    ] = None,
+    from_: Annotated[
+        list[str] | None,
+        typer.Option("--from", help="run these steps and every step after them"),
+    ] = None,
+    reuse: Annotated[
+        str | None,
+        typer.Option(
+            "--reuse",
+            metavar="RUN",
+            help="with --only/--from: take the needed steps' results from this earlier run",
+        ),
+    ] = None,
 ) -> None:
     """Run a workflow file, an instance or a version now; exit 0 if it succeeded, 1 if it
     failed, 2 if rejected."""
     settings = context.settings()
+    part = _selection(only, from_, reuse)
     live = (sys.stdout.isatty() and not as_json) if watch_ is None else watch_
     submit: Submit
     if (
@@ -68,14 +85,14 @@ def run_command(
 
         async def submit(client: ApiClient) -> RunRecord:
             return await _submit(
-                client, settings, path, text, params, idempotency_key, no_cache=no_cache
+                client, settings, path, text, params, idempotency_key, no_cache=no_cache, part=part
             )
 
     else:
 
         async def submit(client: ApiClient) -> RunRecord:
             return await _submit_named(
-                client, target, param or [], idempotency_key, no_cache=no_cache
+                client, target, param or [], idempotency_key, no_cache=no_cache, part=part
             )
 
     code = asyncio.run(_run(settings, submit, live=live, as_json=as_json, detach=detach))
@@ -83,6 +100,32 @@ def run_command(
 
 
 Submit = Callable[[ApiClient], Awaitable[RunRecord]]
+
+
+def _selection(
+    only: list[str] | None, from_: list[str] | None, reuse: str | None
+) -> dict[str, object]:
+    """The submit body's fields for a run of part of the graph (``--only a,b --only c``)."""
+    if only is None and from_ is None:
+        if reuse is not None:
+            wrong = InvalidRequest("--reuse goes with --only or --from (which steps to run)")
+            fail(wrong, rejected=True)
+        return {}
+    part: dict[str, object] = {"reuse": reuse}
+    for key, given in (("only", only), ("from", from_)):
+        if given is not None:
+            part[key] = [sid.strip() for arg in given for sid in arg.split(",") if sid.strip()]
+    return part
+
+
+def _say_needed(run: RunRecord) -> None:
+    """A partial run without ``--reuse`` runs the steps its selection needs: say so."""
+    chosen = run.selection
+    if chosen is not None and chosen.needed and chosen.reuse is None:
+        err.print(
+            f"also running the steps the selection needs: {', '.join(chosen.needed)} "
+            "(--reuse RUN takes their results from an earlier run instead)"
+        )
 
 
 #: how long a run that joined another's engine waits to take it over when that one ends
@@ -112,6 +155,7 @@ async def _run(
                             "interrupted while submitting; if the run started: lockstep runs list"
                         )
                         return FAILED
+                    _say_needed(run)
                     if detach and not client.embedded:
                         _report(run, as_json=as_json, final=False)
                         return OK
@@ -179,7 +223,13 @@ async def _cancel(client: ApiClient, run_id: str) -> RunRecord | None:
 
 
 async def _submit_named(
-    client: ApiClient, target: str, args: list[str], key: str | None, *, no_cache: bool
+    client: ApiClient,
+    target: str,
+    args: list[str],
+    key: str | None,
+    *,
+    no_cache: bool,
+    part: dict[str, object],
 ) -> RunRecord:
     """An instance by name, else a selector (a bare name is the definition's $LIVE/latest)."""
     if "@" not in target:
@@ -189,12 +239,17 @@ async def _submit_named(
         if target in names:
             if key is not None:
                 raise InvalidRequest("--idempotency-key is not supported for instance runs yet")
+            if part:
+                raise InvalidRequest(
+                    "--only/--from are not supported for instance runs yet; "
+                    "run its definition's selector instead (e.g. DEFINITION@$LIVE)"
+                )
             data = await client.call(
                 "POST", f"/projects/{client.project}/instances/{target}/runs", json={"params": args}
             )
             return RunRecord.model_validate(data)
     body = {"selector": target, "args": args, "idempotency_key": key, "no_cache": no_cache}
-    return await client.submit(body)
+    return await client.submit({**body, **part})
 
 
 async def _submit(
@@ -206,6 +261,7 @@ async def _submit(
     key: str | None,
     *,
     no_cache: bool = False,
+    part: dict[str, object] | None = None,
 ) -> RunRecord:
     from lockstep.services.snapshots import pack_workspace
 
@@ -221,6 +277,7 @@ async def _submit(
         "source": f"file:{path}",
         "idempotency_key": key,
         "no_cache": no_cache,
+        **(part or {}),
     }
     return await client.submit(body)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import replace
 from graphlib import TopologicalSorter
 from typing import Any
@@ -208,11 +209,13 @@ def compile_plan(
     )
 
 
-def secret_names(spec: WorkflowSpec) -> list[str]:
-    """Every secret a run of ``spec`` will ask for, sorted."""
+def secret_names(spec: WorkflowSpec, left_out: Collection[str] = ()) -> list[str]:
+    """Every secret a run of ``spec`` will ask for, sorted; ``left_out``: steps the run does
+    not run (a partial run's)."""
     values = [*spec.env.values(), *spec.defaults.env.values()]
-    for step in spec.all_steps().values():
-        values.extend(step.env.values())
+    for sid, step in spec.all_steps().items():
+        if sid not in left_out:
+            values.extend(step.env.values())
     return sorted({name for v in values if (name := secret_reference(v)) is not None})
 
 

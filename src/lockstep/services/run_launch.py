@@ -20,10 +20,11 @@ from lockstep.clock import utcnow
 from lockstep.engine.events import Event
 from lockstep.engine.states import RunStatus, StepStatus
 from lockstep.engine.types import ReusedStep, RunPlan, SourceCheckout, Workspace
-from lockstep.errors import EngineUnavailable, InvalidRequest, LockstepError, NotFound
-from lockstep.records import Cause, RunRecord
+from lockstep.errors import EngineUnavailable, InvalidRequest, LockstepError
+from lockstep.records import Cause, RunRecord, RunSelection
+from lockstep.services import run_selection
 from lockstep.services.ids import new_run_id
-from lockstep.services.run_reads import RunReads
+from lockstep.services.run_selection import RunReuse
 from lockstep.settings import Settings
 from lockstep.storage import recorder
 from lockstep.storage import runs as store
@@ -37,6 +38,7 @@ from lockstep.storage.rows import RunRow
 if TYPE_CHECKING:
     from temporalio.client import Client, WorkflowHandle
 
+    from lockstep.engine.selection import Chosen
     from lockstep.spec.documents import Loaded
     from lockstep.spec.models import SourceSpec
 
@@ -82,7 +84,7 @@ class Locked:
 SourceResolver: TypeAlias = "Callable[[str, list[SourceSpec]], Awaitable[list[SourceCheckout]]]"
 
 
-class RunLauncher(RunReads):
+class RunLauncher(RunReuse):
     def __init__(
         self,
         *,
@@ -123,16 +125,31 @@ class RunLauncher(RunReads):
         reuse: dict[str, ReusedStep] | None = None,
         locked: Locked | None = None,
         no_cache: bool = False,
+        selection: RunSelection | None = None,
     ) -> tuple[RunRecord, bool]:
         """Validate everything, record the run with its ``cause``, start its workflow. The one
         way a run is made: a person, a retry, a rerun and every trigger come through here,
-        each saying why. Returns (run, created)."""
+        each saying why. ``selection``: run part of the graph (``--only``/``--from``). Returns
+        (run, created)."""
         from lockstep.engine.plan import secret_names, step_order
+        from lockstep.engine.selection import left_out
         from lockstep.spec.documents import load_workflow, params_schema, spec_name
         from lockstep.spec.machine import LoadedMachine
         from lockstep.spec.params import check_params, resolve_params
 
         loaded = load_workflow(spec_text, file, max_bytes=self._settings.max_spec_bytes)
+        lock = locked or Locked()
+        chosen: Chosen | None = None
+        skipped: list[str] = []
+        if selection is not None:
+            if isinstance(loaded, LoadedMachine):
+                raise InvalidRequest(
+                    "--only/--from select steps of a workflow with 'steps:', not of a state machine"
+                )
+            chosen, selection, reuse = await self._select(
+                project, loaded, selection, definition=lock.definition, reuse=reuse or {}
+            )
+            skipped = left_out(loaded.spec, chosen)
         if isinstance(loaded, LoadedMachine):
             # a state machine's params are its first step's input, checked by that contract
             resolved = dict(params or {})
@@ -142,7 +159,7 @@ class RunLauncher(RunReads):
             order = [(name, False) for name in loaded.steps]
         else:
             resolved = resolve_params(params or {}, loaded.spec.params)
-            wanted = secret_names(loaded.spec)
+            wanted = secret_names(loaded.spec, skipped)
             specs = list(loaded.spec.sources)
             order = step_order(loaded.spec)
         if wanted:
@@ -156,7 +173,6 @@ class RunLauncher(RunReads):
             not snapshot.startswith(f"snapshots/{project}/") or not self._blobs.exists(snapshot)
         ):
             raise InvalidRequest(f"snapshot '{snapshot}' not found; upload it first")
-        lock = locked or Locked()
         sources = lock.sources
         if sources is None:
             sources = await self._lock_sources(project, specs)
@@ -182,10 +198,13 @@ class RunLauncher(RunReads):
             rerun_policy=lock.rerun_policy,
             pool=lock.pool,
             no_cache=no_cache,
+            selection=None if selection is None else selection.model_dump(mode="json"),
         )
 
         def _create(s: Session) -> tuple[str, bool]:
             row, created = store.create_run(s, new)
+            if created and skipped:
+                recorder.apply_events(s, row.id, run_selection.not_selected(skipped))
             return row.id, created
 
         stored_id, created = await self._db.call(_create)
@@ -193,7 +212,15 @@ class RunLauncher(RunReads):
             self._launching.add(run_id)
             try:
                 await self._start(
-                    loaded, run_id, project, resolved, workspace, reuse or {}, lock.pool, no_cache
+                    loaded,
+                    run_id,
+                    project,
+                    resolved,
+                    workspace,
+                    reuse or {},
+                    lock.pool,
+                    no_cache,
+                    chosen,
                 )
             except EngineDown as exc:
                 # accepted all the same: the run stays queued until the engine is back
@@ -219,9 +246,11 @@ class RunLauncher(RunReads):
         reuse: dict[str, ReusedStep],
         pool: str | None,
         no_cache: bool = False,
+        chosen: Chosen | None = None,
     ) -> None:
         from lockstep.engine.machine import MachineWorkflow
         from lockstep.engine.plan import compile_machine, compile_plan
+        from lockstep.engine.selection import narrow
         from lockstep.engine.workflow import RunWorkflow
         from lockstep.spec.machine import LoadedMachine
 
@@ -249,6 +278,8 @@ class RunLauncher(RunReads):
             sha=workspace.sha,
             no_cache=no_cache,
         )
+        if chosen is not None:
+            plan = narrow(plan, chosen)
         await self._launch(RunWorkflow.run, plan, run_id)
 
     async def _launch(self, entry: Any, plan: RunPlan, run_id: str) -> None:
@@ -296,6 +327,7 @@ class RunLauncher(RunReads):
 
     async def _start_queued(self, run_id: str) -> bool:
         from lockstep.spec.documents import load_workflow
+        from lockstep.spec.load import LoadedSpec
 
         row = await self._db.call(lambda s: s.get(RunRow, run_id))
         if row is None or row.status != RunStatus.QUEUED:
@@ -303,6 +335,16 @@ class RunLauncher(RunReads):
         try:
             loaded = load_workflow(row.spec_text, "workflow.yaml")
             reuse = await self._reuse_again(row.project_id, row.retry_of, loaded)
+            chosen = None
+            if row.selection_json is not None:
+                assert isinstance(loaded, LoadedSpec)  # a state machine is never partial
+                chosen, _, reuse = await self._select(
+                    row.project_id,
+                    loaded,
+                    RunSelection.model_validate_json(row.selection_json),
+                    definition=row.definition,
+                    reuse=reuse,
+                )
             await self._start(
                 loaded,
                 run_id,
@@ -312,6 +354,7 @@ class RunLauncher(RunReads):
                 reuse,
                 row.pool,
                 bool(row.no_cache),
+                chosen,
             )
         except EngineUnavailable:
             raise
@@ -339,45 +382,6 @@ class RunLauncher(RunReads):
             except Exception:
                 log.exception("runs.reconcile_failed")
             await asyncio.sleep(every)
-
-    async def _reuse(self, old: RunRecord, loaded: Loaded) -> dict[str, ReusedStep]:
-        """The steps of ``old`` a retry takes as they are: those that succeeded, with every
-        step they need."""
-        from lockstep.engine.plan import step_order
-        from lockstep.spec.load import LoadedSpec
-        from lockstep.spec.machine import LoadedMachine
-
-        reuse: dict[str, ReusedStep] = {}
-        # a state machine starts again from its first state: its steps may loop
-        order = [] if isinstance(loaded, LoadedMachine) else step_order(loaded.spec)
-        for step_id, _final in order:
-            assert isinstance(loaded, LoadedSpec)
-            if _final:
-                continue  # cleanup steps always run again
-            spec = loaded.spec.steps[step_id]
-            rec = old.steps.get(step_id)
-            ancestors_ok = all(n in reuse for n in spec.needs)
-            if rec is not None and rec.status == StepStatus.SUCCEEDED and ancestors_ok:
-                source = rec.reused_from or old.id
-                stored = await self.artifacts(old.project, source)
-                reuse[step_id] = ReusedStep(
-                    run_id=source,
-                    outputs=rec.outputs or {},
-                    artifacts=[a for a in stored if a.step == step_id],
-                )
-        return reuse
-
-    async def _reuse_again(
-        self, project: str, retry_of: str | None, loaded: Loaded
-    ) -> dict[str, ReusedStep]:
-        """What a queued retry started late reuses: the same as when it was submitted."""
-        if retry_of is None:
-            return {}
-        try:
-            old = await self._record(project, retry_of)
-        except NotFound:
-            return {}  # the run it retried is gone: run every step
-        return await self._reuse(old, loaded)
 
 
 def _fail_unstarted(s: Session, run_id: str, error: str) -> None:

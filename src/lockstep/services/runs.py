@@ -63,7 +63,8 @@ class RunService(RunLauncher):
         cause: Cause,
         reuse: dict[str, ReusedStep] | None = None,
     ) -> RunRecord:
-        """Submit ``old``'s spec, params and workspace again, locked to the same commit."""
+        """Submit ``old``'s spec, params and workspace again, locked to the same commit, and
+        the same part of its graph if it ran part of it."""
         workspace = json.loads(row.workspace_json)
         record, _ = await self.submit(
             project=old.project,
@@ -73,6 +74,7 @@ class RunService(RunLauncher):
             source=row.source,
             cause=cause,
             reuse=reuse,
+            selection=old.selection,
             locked=Locked(
                 repo=workspace.get("repo"),
                 sha=old.sha,

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from lockstep.clock import utcnow
 from lockstep.errors import InvalidRequest, NotFound, SpecError
-from lockstep.records import Cause, CauseKind, RunRecord
+from lockstep.records import Cause, CauseKind, RunRecord, RunSelection
 from lockstep.registry.selectors import LIVE, Selector, check_tag, parse_selector
 from lockstep.services.registry import RegistryService
 from lockstep.services.run_launch import Locked
@@ -389,9 +389,11 @@ class VersionService:
         instance: str | None = None,
         pool: str | None = None,
         no_cache: bool = False,
+        selection: RunSelection | None = None,
     ) -> tuple[RunRecord, bool]:
         """Resolve ``selector`` now, once, and submit a run locked to what it named, recorded
-        with ``cause`` (a rerun's is one of ``latest``: the ref as it is now)."""
+        with ``cause`` (a rerun's is one of ``latest``: the ref as it is now); ``selection``
+        runs part of its graph."""
         from lockstep.spec.documents import load_workflow, params_schema
         from lockstep.spec.params import parse_cli_params
 
@@ -412,6 +414,7 @@ class VersionService:
             cause=cause,
             idempotency_key=idempotency_key,
             no_cache=no_cache,
+            selection=selection,
             locked=Locked(
                 repo=got.repo,
                 sha=got.sha,

@@ -9,7 +9,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from lockstep.engine.states import RUN_STATES, STEP_STATES, StepStatus
-from lockstep.records import AttemptRecord, RunRecord, RunSummary, SourceRecord, StepRecord
+from lockstep.records import (
+    AttemptRecord,
+    RunRecord,
+    RunSelection,
+    RunSummary,
+    SourceRecord,
+    StepRecord,
+)
 from lockstep.storage import run_causes
 from lockstep.storage.damage import (
     CONVERSION_ERRORS,
@@ -177,6 +184,7 @@ def _run_record(row: RunRow, steps: dict[str, StepRecord]) -> RunRecord:
         selector=row.selector,
         rerun_of=row.rerun_of,
         rerun_policy=row.rerun_policy,
+        selection=_selection(read, row.selection_json),
         created_at=created,
         started_at=started,
         finished_at=finished,
@@ -204,6 +212,17 @@ def _previous_digest(s: Session, run: RunRow, attempt: AttemptRow) -> str | None
         .limit(1)
     )
     return before if before is not None and before != attempt.image_digest else None
+
+
+def _selection(read: FieldReader, text: str | None) -> RunSelection | None:
+    value = read.json("selection", text)
+    if value is None:
+        return None
+    try:
+        return RunSelection.model_validate(value)
+    except CONVERSION_ERRORS as exc:
+        read.damaged("selection", f"is not a selection ({type(exc).__name__})")
+        return None
 
 
 def _sources(read: FieldReader, workspace_json: str) -> list[SourceRecord]:

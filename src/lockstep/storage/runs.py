@@ -41,6 +41,8 @@ class NewRun:
     instance: str | None = None
     selector: str | None = None
     rerun_policy: str | None = None
+    #: a run of part of its graph: the selection (``records.RunSelection``'s JSON form)
+    selection: dict[str, Any] | None = None
 
 
 def _of(cause: Cause, kind: CauseKind) -> str | None:
@@ -86,6 +88,7 @@ def create_run(s: Session, new: NewRun) -> tuple[RunRow, bool]:
         selector=new.selector,
         rerun_of=_of(new.cause, CauseKind.RERUN),
         rerun_policy=new.rerun_policy,
+        selection_json=None if new.selection is None else dump_json(new.selection),
         created_at=utcnow(),
         **run_causes.columns(new.cause),
     )

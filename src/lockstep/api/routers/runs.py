@@ -15,7 +15,15 @@ from lockstep.api.streams import blob_chunks, follow_logs
 from lockstep.engine.states import RUN_STATES, STEP_STATES
 from lockstep.errors import InvalidRequest, NotFound
 from lockstep.outputs_by_reference import owned_marker
-from lockstep.records import MAX_CAUSE_FIELD, Cause, CauseKind, RunPage, RunRecord, StepRecord
+from lockstep.records import (
+    MAX_CAUSE_FIELD,
+    Cause,
+    CauseKind,
+    RunPage,
+    RunRecord,
+    RunSelection,
+    StepRecord,
+)
 from lockstep.registry.selectors import MAX_SELECTOR
 from lockstep.spec.names import MAX_ITEMS, RECORDED_STEP_PATTERN, STEP_ID_PATTERN
 
@@ -27,6 +35,8 @@ BASE = "/projects/{project}/runs"
 RUN_ID = r"^[A-Za-z0-9_-]{1,64}$"
 SNAPSHOT = r"^snapshots/[a-z0-9-]+/[0-9a-f]{64}\.tar\.gz$"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+#: the most step ids a run's ``only``/``from`` may name
+MAX_SELECTED = 200
 
 
 PathRunId = Annotated[str, Path(pattern=RUN_ID, description="a run id, or a unique prefix")]
@@ -76,6 +86,29 @@ class RunSubmit(BaseModel):
     source: str = Field("", max_length=1000)
     idempotency_key: str | None = Field(None, min_length=1, max_length=200)
     no_cache: bool = Field(False, description="execute every step, even cacheable ones")
+    only: list[Annotated[str, Field(max_length=63)]] | None = Field(
+        None, max_length=MAX_SELECTED, description="run these steps and the steps they need"
+    )
+    from_: list[Annotated[str, Field(max_length=63)]] | None = Field(
+        None,
+        alias="from",
+        max_length=MAX_SELECTED,
+        description="run these steps and every step after them (and the steps they need)",
+    )
+    reuse: str | None = Field(
+        None,
+        pattern=RUN_ID,
+        description="with only/from: take the needed steps' results from this earlier run "
+        "(of the same workflow) instead of running them",
+    )
+
+    def selection(self) -> RunSelection | None:
+        """The part of the graph to run, or None for all of it."""
+        if self.only is None and self.from_ is None:
+            if self.reuse is not None:
+                raise InvalidRequest("'reuse' goes with 'only' or 'from' (which steps to run)")
+            return None
+        return RunSelection(only=self.only or [], from_=self.from_ or [], reuse=self.reuse)
 
 
 class LogLineOut(BaseModel):
@@ -109,6 +142,7 @@ async def submit_run(body: RunSubmit, svc: Svc, access: Write, response: Respons
             cause=Cause.manual(access.principal.name),
             idempotency_key=body.idempotency_key,
             no_cache=body.no_cache,
+            selection=body.selection(),
         )
         if not created:
             response.status_code = 200
@@ -125,6 +159,7 @@ async def submit_run(body: RunSubmit, svc: Svc, access: Write, response: Respons
         idempotency_key=body.idempotency_key,
         cause=Cause.manual(access.principal.name),
         no_cache=body.no_cache,
+        selection=body.selection(),
     )
     if not created:
         response.status_code = 200
