@@ -557,3 +557,14 @@ def test_large_files_validate_in_linear_time() -> None:
     small, large = _calls_to_load(_chain(200)), _calls_to_load(_chain(800))
     # four times the steps: about four times the work (a quadratic pass would be sixteen)
     assert large < 5 * small, (small, large)
+
+
+def test_a_hyphenated_step_read_with_a_dot_is_told_how_to_write_it() -> None:
+    text = (
+        "name: h\nsteps:\n  go-live:\n    run: echo x=1 >> $LOCKSTEP_OUTPUTS\n"
+        "  b:\n    needs: [go-live]\n    run: echo ${{ steps.go-live.outputs.x }}\n"
+        "  c:\n    needs: [go-live]\n    run: echo ${{ steps['go-live'].outputs.x }}\n"
+    )
+    said = messages(text)
+    assert any("write steps['go-live'] for a step id with '-'" in m for m in said), said
+    assert all("steps['go-live'].outputs" not in m for m in said)  # that form is fine

@@ -396,6 +396,9 @@ class _Checker(Checker):
     def _check_step_reference(self, chain: tuple[str, ...], scope: _Scope) -> str | None:
         ref = chain[1]
         if ref not in self.main and ref not in self.fin:
+            hyphened = [s for s in (*self.main, *self.fin) if s.startswith(f"{ref}-")]
+            if hyphened:  # `steps.go-live` reads as steps.go minus live
+                return f"unknown step '{ref}'; write steps['{hyphened[0]}'] for a step id with '-'"
             return f"unknown step '{ref}'{did_you_mean(ref, [*self.main, *self.fin])}"
         if scope.step is None and ref in self.fin:
             return f"{scope.where} can only use main steps, not finally step '{ref}'"
