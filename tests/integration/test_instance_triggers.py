@@ -261,6 +261,26 @@ def test_bad_instance_triggers_are_refused_in_one_line_and_nothing_is_stored(
     assert set(_registered(server, name)) == {"tick", "good/tick"}
 
 
+def test_an_instance_upstream_trigger_that_closes_a_cycle_is_refused(server: Server) -> None:
+    a, b = "inst-cyc-a", "inst-cyc-b"
+    _live(server, a, SPEC.replace("NAME", a))
+    upstream = f"triggers:\n  after-a:\n    kind: upstream\n    definition: {a}\n"
+    _live(server, b, SPEC.replace("NAME", b) + upstream)  # b runs when a finishes
+    made = server.http.post(
+        "/instances",
+        json={
+            "name": "loop",
+            "definition": a,
+            "ref": "$LIVE",
+            "triggers": {"after-b": {"kind": "upstream", "definition": b}},
+        },
+    )
+    assert made.status_code == 400, made.text
+    detail = made.json()["detail"]
+    assert f"would make a cycle: {a} → {b} → {a}" in detail and "nothing was stored" in detail
+    assert "loop" not in {i["name"] for i in server.http.get("/instances").json()}
+
+
 def test_a_move_of_live_that_leaves_an_instance_trigger_invalid_is_refused(
     server: Server,
 ) -> None:

@@ -94,8 +94,18 @@ class TriggerRegistry:
     ) -> None:
         """Refuse, before they are stored, an instance's triggers that do not validate over
         the live version's (the same rules as a file's: one line naming the field)."""
-        mine = merged(await self._live_triggers(project, definition), own, instance)
+        live = await self._live_triggers(project, definition)
+        mine = merged(live, own, instance)
         await self._check(project, f"instance '{instance}'", mine, "nothing was stored")
+        # the instance's upstream triggers run this definition too: no cycle through them
+        both = {**live, **{f"{instance}/{tid}": t for tid, t in mine.items()}}
+        cycle = await self._upstream_cycle(project, definition, both)
+        if cycle:
+            raise InvalidRequest(
+                f"upstream triggers of instance '{instance}' would make a cycle: "
+                f"{' → '.join(cycle)} (each runs when the next one's run finishes); "
+                "nothing was stored"
+            )
 
     async def _check(
         self, project: str, where: str, triggers: dict[str, TriggerSpec], outcome: str
