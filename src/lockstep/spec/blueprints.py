@@ -33,8 +33,11 @@ from lockstep.spec.blueprint_files import (
     BlueprintFiles,
     BlueprintUnreadable,
     BlueprintUse,
+    PublishedBlueprints,
     display_path,
-    is_blueprint,
+    header_uses,
+    is_any_blueprint,
+    is_published,
     resolve_path,
 )
 from lockstep.spec.blueprint_rewrite import Rewriter
@@ -92,18 +95,30 @@ def _used_at(message: str, where: tuple[str, ...]) -> str:
 
 
 def load_expanded(
-    doc: YamlDocument, file: str, path: str, files: BlueprintFiles, max_bytes: int
+    doc: YamlDocument,
+    file: str,
+    path: str,
+    files: BlueprintFiles | None,
+    max_bytes: int,
+    *,
+    published: PublishedBlueprints | None = None,
+    owner: str | None = None,
+    published_later: bool = False,
 ) -> LoadedSpec:
     """The workflow ``doc`` with every blueprint it uses expanded, checked as a whole; its text
-    is the expanded workflow, headed by the blueprint files it read (path and sha256)."""
-    expansion = _Expander(files, max_bytes).expand(doc, file, (path,))
+    is the expanded workflow, headed by the blueprints it read (path or ``D@<number>``, and
+    sha256). A use with no source here stays as written (``published_later``: a published
+    one is expanded by the server, where the text is sent)."""
+    expander = _Expander(files, max_bytes, published, owner, published_later)
+    expansion = expander.expand(doc, file, (path,))
     text = expanded_text(expansion.data, expansion.uses, path)
     size = len(text.encode())
     if size > max_bytes:
         raise SpecError([Diagnostic(
             f"with its blueprints expanded the workflow is {size} bytes, over the limit of "
             f"{max_bytes}; use fewer or smaller blueprints", file)])  # fmt: skip
-    return replace(load_spec(text, file, max_bytes=max_bytes), blueprints=tuple(expansion.uses))
+    again = load_spec(text, file, max_bytes=max_bytes, published_later=published_later)
+    return replace(again, blueprints=tuple(expansion.uses))
 
 
 def expanded_text(data: Mapping[str, Any], uses: list[BlueprintUse], path: str) -> str:
@@ -131,9 +146,21 @@ _Dumper.add_representer(str, _str)
 
 
 class _Expander:
-    def __init__(self, files: BlueprintFiles, max_bytes: int) -> None:
+    def __init__(
+        self,
+        files: BlueprintFiles | None,
+        max_bytes: int,
+        published: PublishedBlueprints | None = None,
+        owner: str | None = None,
+        published_later: bool = False,
+    ) -> None:
         self.files = files
         self.max_bytes = max_bytes
+        self.published = published
+        self.owner = owner  # the definition being loaded, if any (a use of it is a cycle)
+        self.published_later = published_later
+        #: the published versions read, ``D@<number>`` -> ``D``
+        self.versions: dict[str, str] = {}
         self.read_count = 0
         self.read_bytes = 0
 
@@ -144,13 +171,13 @@ class _Expander:
         diagnostics: list[Diagnostic] = []
         steps, finals = _mapping(data.get("steps")), _mapping(data.get("finally"))
         for sid, step in finals.items():
-            if isinstance(step, dict) and is_blueprint(step.get("uses")):
+            if isinstance(step, dict) and is_any_blueprint(step.get("uses")):
                 line, col = nearest_position(doc.positions, pointer("finally", sid, "uses"))
                 diagnostics.append(Diagnostic(
                     "blueprints can only be used in 'steps', not in 'finally'", file, line, col,
                     pointer("finally", sid, "uses")))  # fmt: skip
         aliases = {
-            s for s, v in steps.items() if isinstance(v, dict) and is_blueprint(v.get("uses"))
+            s for s, v in steps.items() if isinstance(v, dict) and is_any_blueprint(v.get("uses"))
         }
         stand_ins = {s: _stand_in(v) if s in aliases else v for s, v in steps.items()}
         # what the caller writes on an alias (its with: expressions, its needs) is checked in
@@ -175,7 +202,7 @@ class _Expander:
         data["steps"] = imported
         if diagnostics:
             raise SpecError(sort_diagnostics(diagnostics))
-        _, found = check_data(data, doc.positions, file)
+        _, found = check_data(data, doc.positions, file, published_later=self.published_later)
         for diag in found:
             sid = diag.path.split("/")[2] if diag.path.startswith("/steps/") else ""
             origin = out.origins.get(sid.replace("~1", "/").replace("~0", "~"))
@@ -210,26 +237,12 @@ class _Expander:
             if key not in ALIAS_KEYS:
                 fail(f"a step that uses a blueprint takes only {', '.join(ALIAS_KEYS)}; "
                      f"move '{key}' into the blueprint or onto another step", key)  # fmt: skip
-        try:
-            target = resolve_path(chain[-1], ref)
-        except ValueError as err:
-            fail(f"{err}; use a path inside the repository, e.g. './blueprints/etl.yaml'")
+        source = (self._published if is_published(ref) else self._file)(ref, chain, out, fail)
+        if source is None:
             return None
-        if target in chain:
-            fail("blueprint cycle: " + " -> ".join([*chain, target]))
-            return None
-        if len(chain) > MAX_DEPTH:
-            fail(f"blueprints nest deeper than {MAX_DEPTH} levels: " + " -> ".join(chain))
-            return None
-        self.read_count += 1
-        if self.read_count > MAX_FILES:
-            fail(f"a workflow may use at most {MAX_FILES} blueprint files")
-            return None
-        try:
-            raw = self.files.read(target)
-        except BlueprintUnreadable as err:
-            fail(f"cannot use blueprint '{ref}': {err}")
-            return None
+        if isinstance(source, _Keep):
+            return {alias: step}
+        target, raw, shown, nested = source
         # the expansion must fit the size limit of one workflow; stop reading long before
         self.read_bytes += len(raw)
         if self.read_bytes > 2 * self.max_bytes:
@@ -238,7 +251,6 @@ class _Expander:
             return None
         line, col = nearest_position(out.positions, pointer("steps", alias, "uses"))
         used_at = f"{out.file}:{line}:{col}"
-        shown = display_path(out.file, ref)
         try:
             _, _, doc = parse_mapping(raw, shown, self.max_bytes, "a blueprint is a workflow: "
                                       "a mapping with keys such as 'name' and 'steps'")  # fmt: skip
@@ -271,7 +283,7 @@ class _Expander:
         for sid in steps:
             owners.setdefault(sid, alias)
         out.uses.append(BlueprintUse(alias, target, hashlib.sha256(raw).hexdigest()))
-        out.uses += [replace(u, alias=alias + SEPARATOR + u.alias) for u in sub.uses]
+        out.uses += [replace(u, alias=alias + SEPARATOR + u.alias) for u in (*sub.uses, *nested)]
         for sid in steps:
             if sid == alias:
                 out.origins[sid] = _Origin(sub.file, sub.positions, "/outputs", (used_at,), "/with")
@@ -284,6 +296,80 @@ class _Expander:
                 else _Origin(sub.file, sub.positions, pointer("steps", old), (used_at,))
             )
         return steps
+
+    # -- where a blueprint comes from
+
+    def _file(self, ref: str, chain: tuple[str, ...], out: _Expansion, fail: Any) -> _Source:
+        """A blueprint file of the caller's repository: its path, bytes and display name."""
+        if chain[-1] in self.versions:  # its stored text was expanded when it was published
+            fail(
+                f"published blueprint {chain[-1]} still uses the file '{ref}', which was "
+                "not expanded when it was published; publish it again from its repository"
+            )
+            return None
+        if self.files is None:
+            return _KEEP  # checked as written: the loader says where files are expanded
+        try:
+            target = resolve_path(chain[-1], ref)
+        except ValueError as err:
+            fail(f"{err}; use a path inside the repository, e.g. './blueprints/etl.yaml'")
+            return None
+        if target in chain:
+            fail("blueprint cycle: " + " -> ".join([*chain, target]))
+            return None
+        if not self._may_read(chain, fail):
+            return None
+        try:
+            raw = self.files.read(target)
+        except BlueprintUnreadable as err:
+            fail(f"cannot use blueprint '{ref}': {err}")
+            return None
+        return target, raw, display_path(out.file, ref), ()
+
+    def _published(self, ref: str, chain: tuple[str, ...], out: _Expansion, fail: Any) -> _Source:
+        """A published definition's version, resolved once, here: ``D@<number>``, its stored
+        text (already expanded) and the blueprints that text says it expanded."""
+        if self.published is None:
+            return _KEEP  # the server expands it where the workflow arrives
+        if not self._may_read(chain, fail):
+            return None
+        try:
+            got = self.published.read(ref)
+        except BlueprintUnreadable as err:
+            fail(f"cannot use blueprint '{ref}': {err}")
+            return None
+        target = f"{got.definition}@{got.number}"
+        inner = header_uses(got.text)
+        above = {self.versions[c] for c in chain if c in self.versions}
+        above |= {self.owner} if self.owner else set()
+        if got.definition in above:
+            fail("blueprint cycle: " + " -> ".join([*chain, target]))
+            return None
+        looping = [u.path for u in inner if u.definition in above]
+        if looping:
+            fail("blueprint cycle: " + " -> ".join([*chain, target, looping[0]]))
+            return None
+        self.versions[target] = got.definition
+        return target, got.text.encode(), target, tuple(inner)
+
+    def _may_read(self, chain: tuple[str, ...], fail: Any) -> bool:
+        if len(chain) > MAX_DEPTH:
+            fail(f"blueprints nest deeper than {MAX_DEPTH} levels: " + " -> ".join(chain))
+            return False
+        self.read_count += 1
+        if self.read_count > MAX_FILES:
+            fail(f"a workflow may use at most {MAX_FILES} blueprints")
+            return False
+        return True
+
+
+class _Keep:
+    """A use left as written: no source to expand it from here."""
+
+
+_KEEP = _Keep()
+#: where a blueprint came from: its name in chains, bytes, display name, nested uses
+_Source = tuple[str, bytes, str, tuple[BlueprintUse, ...]] | _Keep | None
 
 
 def _mapping(value: Any) -> dict[str, Any]:
