@@ -311,7 +311,8 @@ def _message(parts: list[str | int], errors: list[dict[str, Any]], key_error: bo
         if name == "workflow":
             return (
                 f"'workflow' {value!r} must name a definition of this project, e.g. etl or "
-                "etl@$LIVE (then @version, @$TAG, @branch, @tag or @commit; no expressions)"
+                "etl@$LIVE (then @version, @$TAG, @branch, @tag or @commit; no expressions), "
+                "or a workflow file of the same repository, e.g. ./etl.yaml"
             )
         return f"{what} {value!r} does not match {first.get('ctx', {}).get('pattern')}"
     ctx = first.get("ctx") or {}
