@@ -4,8 +4,10 @@ versions, resolved once (a tag moving later changes no stored run), and the bad 
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 from typing import Any
 
+from tests.gitrepo import Repo
 from tests.harness import Server
 
 BLUEPRINT = """\
@@ -124,3 +126,20 @@ def test_unknown_other_project_and_cyclic_published_blueprints_are_refused(
     refused = server.http.post("/definitions/pb-a/publish", json={"message": "m"})
     assert refused.status_code == 422, refused.text
     assert "blueprint cycle: pb-a.yaml -> pb-b@1 -> pb-a@1" in refused.text
+
+
+def test_a_scanned_workflow_expands_a_published_blueprint(server: Server, tmp_path: Path) -> None:
+    _publish(server, "pb-scanned", BLUEPRINT.format(name="pb-scanned", n=7))
+    repo = Repo(tmp_path / "pbscan")
+    flow = "name: pb-user\nsteps:\n  x:\n    uses: pb-scanned@1\n    with: {word: git}\n"
+    repo.commit({"workflow.yaml": flow})
+    repo.push("main")
+    made = server.http.post("/repositories", json={"url": repo.url, "name": "pbscan"})
+    assert made.status_code == 201, made.text
+    assert server.http.post("/repositories/pbscan/scan").status_code == 200
+    resp = server.http.post("/runs", json={"selector": "pb-user@main"})
+    assert resp.status_code == 201, resp.text
+    run = server.wait(resp.json()["id"])
+    assert run["status"] == "succeeded", run
+    assert run["steps"]["x"]["outputs"] == {"said": "v7-git"}
+    assert "# blueprint x: pb-scanned@1 sha256:" in _stored_spec(server, run["id"])
