@@ -22,8 +22,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import yaml
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import best_match
 
 from lockstep.errors import Diagnostic, SpecError
 from lockstep.spec.blueprint_files import (
@@ -40,9 +38,8 @@ from lockstep.spec.blueprint_files import (
     is_published,
     resolve_path,
 )
-from lockstep.spec.blueprint_rewrite import Rewriter
-from lockstep.spec.expressions import OPEN, secret_reference
-from lockstep.spec.hints import did_you_mean, one_line
+from lockstep.spec.blueprint_import import check_params, import_steps, mapping
+from lockstep.spec.expressions import secret_reference
 from lockstep.spec.load import (
     LoadedSpec,
     check_data,
@@ -169,7 +166,7 @@ class _Expander:
         data: dict[str, Any] = dict(doc.data)
         out = _Expansion(file, doc.positions, data)
         diagnostics: list[Diagnostic] = []
-        steps, finals = _mapping(data.get("steps")), _mapping(data.get("finally"))
+        steps, finals = mapping(data.get("steps")), mapping(data.get("finally"))
         for sid, step in finals.items():
             if isinstance(step, dict) and is_any_blueprint(step.get("uses")):
                 line, col = nearest_position(doc.positions, pointer("finally", sid, "uses"))
@@ -265,10 +262,10 @@ class _Expander:
                 problems.append(_Origin(sub.file, sub.positions, "", (used_at,)).locate(
                     pointer(key), f"a blueprint cannot have '{key}' (it belongs to a whole "
                     "run); remove it from the blueprint"))  # fmt: skip
-        values = _params(ref, step.get("with"), sub.data.get("params"), fail)
+        values = check_params(ref, step.get("with"), sub.data.get("params"), fail)
         if problems:
             return None
-        steps = _import(alias, step, sub, values, used_at)
+        steps = import_steps(alias, step, sub.data, values)
         for sid in steps:
             if sid != alias and len(sid) > _MAX_ID:
                 fail(f"imported step id '{sid}' is longer than {_MAX_ID} characters; "
@@ -372,10 +369,6 @@ _KEEP = _Keep()
 _Source = tuple[str, bytes, str, tuple[BlueprintUse, ...]] | _Keep | None
 
 
-def _mapping(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
 def _stand_in(step: dict[str, Any]) -> dict[str, Any]:
     """An alias as the noop step it stays after expansion, for the caller-side checks. A
     secret may be a param (it is checked where the blueprint puts it: an env value)."""
@@ -384,80 +377,3 @@ def _stand_in(step: dict[str, Any]) -> dict[str, Any]:
     if isinstance(given, dict):
         stand_in["with"] = {k: None if secret_reference(v) else v for k, v in given.items()}
     return stand_in
-
-
-def _params(ref: str, given: Any, schema: Any, fail: Any) -> dict[str, Any]:
-    """The blueprint's params as the alias gives them (defaults filled in); problems reported
-    at the alias's ``with:``."""
-    if given is None:
-        given = {}
-    if not isinstance(given, dict):
-        fail("'with' of a step that uses a blueprint must be a mapping of param: value", "with")
-        return {}
-    schema = schema if isinstance(schema, dict) else {}
-    props = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
-    open_ended = schema.get("additionalProperties") not in (None, False) and bool(props)
-    for name, value in given.items():
-        prop = props.get(name)
-        if prop is None and not open_ended:
-            declared = f"; it declares: {', '.join(props)}" if props else "; it declares no params"
-            fail(f"blueprint '{ref}' has no param '{name}'{did_you_mean(name, props) or declared}",
-                 "with", name)  # fmt: skip
-        elif isinstance(prop, dict) and not _has_template(value):
-            error = best_match(Draft202012Validator(prop).iter_errors(value))
-            if error is not None:
-                fail(
-                    f"param '{name}' of blueprint '{ref}': {one_line(error.message)}", "with", name
-                )
-    required = schema.get("required") if isinstance(schema.get("required"), list) else []
-    for name in required:
-        prop = props.get(name)
-        if name not in given and not (isinstance(prop, dict) and "default" in prop):
-            fail(f"blueprint '{ref}' needs param '{name}'; give it under 'with'")
-    values = {n: p.get("default") for n, p in props.items() if isinstance(p, dict)}
-    return values | given
-
-
-def _has_template(value: Any) -> bool:
-    if isinstance(value, str):
-        return OPEN in value
-    if isinstance(value, list):
-        return any(_has_template(v) for v in value)
-    if isinstance(value, dict):
-        return any(_has_template(v) for v in value.values())
-    return False
-
-
-def _import(
-    alias: str, step: dict[str, Any], sub: _Expansion, values: dict[str, Any], used_at: str
-) -> dict[str, Any]:
-    """The blueprint's steps renamed under ``alias``, then the alias itself (a noop)."""
-    bp_steps: dict[str, Any] = sub.data["steps"]
-    rename = {sid: alias + SEPARATOR + sid for sid in bp_steps}
-    rewrite = Rewriter(values, rename)
-    needed = {d for s in bp_steps.values() for d in s.get("needs") or []}
-    alias_needs = list(step.get("needs") or [])
-    defaults = _mapping(sub.data.get("defaults"))
-    # the blueprint's own workflow env and defaults keep applying to its steps
-    env = {**(sub.data.get("env") or {}), **(defaults.get("env") or {})}
-    out: dict[str, Any] = {}
-    for sid, original in bp_steps.items():
-        new = rewrite.step(original)
-        if env:
-            new["env"] = rewrite.data(env) | (new.get("env") or {})
-        for key in ("timeout", "retry", "runs_on", "schedule_timeout"):
-            if defaults.get(key) is not None and key not in new:
-                new[key] = defaults[key]
-        if not original.get("needs") and alias_needs:
-            new["needs"] = list(alias_needs)
-        out[rename[sid]] = new
-    joined: dict[str, Any] = {"uses": "noop"}
-    if step.get("description"):
-        joined["description"] = step["description"]
-    joined["needs"] = [rename[s] for s in bp_steps if s not in needed]
-    if sub.data.get("outputs"):
-        joined["with"] = rewrite.data(sub.data["outputs"])
-    if sub.data.get("outputs_schema"):
-        joined["outputs"] = sub.data["outputs_schema"]
-    out[alias] = joined
-    return out
