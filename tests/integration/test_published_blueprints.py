@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from tests.gitrepo import Repo
+from tests.gitrepo import Repo, git
 from tests.harness import Server
 
 BLUEPRINT = """\
@@ -143,3 +143,34 @@ def test_a_scanned_workflow_expands_a_published_blueprint(server: Server, tmp_pa
     assert run["status"] == "succeeded", run
     assert run["steps"]["x"]["outputs"] == {"said": "v7-git"}
     assert "# blueprint x: pb-scanned@1 sha256:" in _stored_spec(server, run["id"])
+
+
+def test_a_loop_through_unscanned_commits_ends_with_the_chain(
+    server: Server, tmp_path: Path
+) -> None:
+    repo = Repo(tmp_path / "pbloop")
+    plain = "name: {n}\nsteps:\n  s:\n    run: echo\n"
+    repo.commit({
+        "d.workflow.yaml": plain.format(n="pb-d"), "e.workflow.yaml": plain.format(n="pb-e")
+    })  # fmt: skip
+    repo.push("main")
+    made = server.http.post("/repositories", json={"url": repo.url, "name": "pbloop"})
+    assert made.status_code == 201, made.text
+    assert server.http.post("/repositories/pbloop/scan").status_code == 200
+    git(repo.work, "checkout", "-b", "loop")  # a branch the registry does not watch
+    uses = "name: {n}\nsteps:\n  s:\n    uses: {other}@loop\n"
+    repo.commit({
+        "d.workflow.yaml": uses.format(n="pb-d", other="pb-e"),
+        "e.workflow.yaml": uses.format(n="pb-e", other="pb-d"),
+    })  # fmt: skip
+    repo.push("loop")
+    assert server.http.post("/repositories/pbloop/scan").status_code == 200  # sees the ref
+
+    refused = server.submit("name: c\nsteps:\n  x:\n    uses: pb-d@loop\n", expect=422)
+    # one line: each level's uses: line, down to the chain
+    assert refused["detail"] == (
+        "workflow.yaml:4:5: cannot use blueprint 'pb-d@loop': pb-d@loop is invalid: "
+        "d.workflow.yaml:4:5: cannot use blueprint 'pb-e@loop': pb-e@loop is invalid: "
+        "e.workflow.yaml:4:5: cannot use blueprint 'pb-d@loop': blueprint cycle: "
+        "pb-d@loop -> pb-e@loop -> pb-d@loop"
+    )
