@@ -116,7 +116,8 @@ class StepSpec(_Model):
     uses: Annotated[str, AfterValidator(check_uses)] | None = Field(
         None,
         description="instead of `run`: 'noop' passes its `with:` on as outputs; a path "
-        "'./blueprints/etl.yaml' imports that workflow's steps as '<this id>__<step>'",
+        "'./blueprints/etl.yaml' or a published definition 'etl@$LIVE' imports that "
+        "workflow's steps as '<this id>__<step>'",
     )
     http: HttpCall | None = Field(
         None,
