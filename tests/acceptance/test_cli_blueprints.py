@@ -117,3 +117,41 @@ def test_a_blueprint_edit_is_a_new_version_and_a_rerun_keeps_the_old_expansion(
     assert proc.returncode == 0, proc.stderr
     again = json.loads(proc.stdout)
     assert (again["version"], again["steps"]["greet__say"]["outputs"]) == (1, {"said": "one"})
+
+
+def test_a_file_using_a_published_blueprint_is_expanded_by_the_server(
+    server: Server, home: Path, tmp_path: Path
+) -> None:
+    greet = 'name: cli-greet\nsteps:\n  hi:\n    run: echo "hi=published" >> "$LOCKSTEP_OUTPUTS"\n'
+    assert server.http.post("/definitions", json={"name": "cli-greet"}).status_code == 201
+    draft = server.http.put(
+        "/definitions/cli-greet/draft", content=greet, headers={"content-type": "application/yaml"}
+    )
+    assert draft.status_code == 200, draft.text
+    assert server.http.post("/definitions/cli-greet/publish", json={}).status_code == 201
+    work = tmp_path / "work"
+    (work / "blueprints").mkdir(parents=True)
+    (work / ".git").mkdir()
+    (work / "blueprints" / "etl.yaml").write_text(ETL)
+    wf = work / "workflow.yaml"
+    wf.write_text(
+        CALLER.format(dir=tmp_path) + "  greet:\n    uses: cli-greet\n    needs: [report]\n"
+    )
+
+    # locally the file's own blueprints expand; the published one is left for the server
+    shown = cli(home, "validate", "--expand", str(wf))
+    assert shown.returncode == 0, shown.stderr
+    assert yaml.safe_load(shown.stdout)["steps"]["greet"]["uses"] == "cli-greet"
+
+    proc = cli(home, "run", str(wf), "--json", **_env(server))
+    assert proc.returncode == 0, proc.stderr
+    steps = json.loads(proc.stdout)["steps"]
+    assert steps["greet__hi"]["outputs"] == {"hi": "published"}
+    assert steps["report"]["status"] == steps["greet"]["status"] == "succeeded"
+
+    wf.write_text("name: lonely\nsteps:\n  x:\n    uses: cli-nothing@2\n")
+    refused = cli(home, "run", str(wf), **_env(server))
+    assert refused.returncode == 2, refused.stderr
+    assert "cannot use blueprint 'cli-nothing@2': definition 'cli-nothing' not found" in (
+        refused.stderr
+    )

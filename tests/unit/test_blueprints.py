@@ -189,12 +189,12 @@ def use(ref: str, extra: str = "") -> str:
         ),
         (
             use("/etc/passwd"),
-            "workflow.yaml:6:5: invalid 'uses': got '/etc/passwd'; use 'noop' or a blueprint",
+            "workflow.yaml:6:5: invalid 'uses': got '/etc/passwd'; use 'noop', a blueprint",
         ),
         (
             use("etl@latest"),
-            "workflow.yaml:6:5: invalid 'uses': published blueprints (NAME@SELECTOR) are not "
-            "supported yet",
+            "workflow.yaml:6:5: step 'etl' uses the published blueprint 'etl@latest', which the "
+            "server expands where a workflow arrives",
         ),
         (
             use("./blueprints/etl.yaml", "    with: {table: t, tabel: u}\n"),

@@ -79,7 +79,9 @@ def messages(steps: str) -> list[str]:
             "for_each item); use e.g. steps.sim.outputs[0].v or steps.sim.outputs.map(o, o.v)",
         ),
         ("sim:\n  uses: noop\n  run: 'true'\n", "step 'sim' has both 'run' and 'uses'; keep one"),
-        ("sim:\n  uses: teleport\n", "invalid 'uses': got 'teleport'; use 'noop' or a blueprint"),
+        ("sim:\n  uses: Teleport\n", "invalid 'uses': got 'Teleport'; use 'noop', a blueprint"),
+        # a bare name is a published definition, expanded (or not found) by the server
+        ("sim:\n  uses: teleport\n", "uses the published blueprint 'teleport', which the server"),
         (
             "sim:\n  for_each: [1]\n  max_parallel: 0\n  run: 'true'\n",
             "'max_parallel' must be >= 1, got 0",

@@ -9,11 +9,15 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lockstep.errors import SpecError
 from lockstep.registry.git import ls_remote
 from lockstep.registry.mirror import MirrorCache
 from lockstep.spec.git_names import GitError, RemoteUrl
+
+if TYPE_CHECKING:
+    from lockstep.spec.blueprint_fetch import ReadPublished
 
 MAX_WORKFLOW_BYTES = 1024 * 1024
 
@@ -59,6 +63,7 @@ async def scan(
     auth_url: str | None = None,
     allow_file: bool = False,
     timeout_s: float = 60,
+    read_published: ReadPublished | None = None,
 ) -> ScanResult:
     refs = await ls_remote(remote, auth_url=auth_url, allow_file=allow_file, timeout_s=timeout_s)
     if previous is not None and refs == previous:
@@ -69,11 +74,18 @@ async def scan(
     files: list[FoundFile] = []
     for ref, sha in watched_refs(refs, branches, tags).items():
         for path in await mirrors.list_workflow_files(mirror, sha, regular_only=False):
-            files.append(await _examine(mirrors, mirror, ref, sha, path))
+            files.append(await _examine(mirrors, mirror, ref, sha, path, read_published))
     return ScanResult(refs=refs, changed=True, files=files)
 
 
-async def _examine(mirrors: MirrorCache, mirror: Path, ref: str, sha: str, path: str) -> FoundFile:
+async def _examine(
+    mirrors: MirrorCache,
+    mirror: Path,
+    ref: str,
+    sha: str,
+    path: str,
+    read_published: ReadPublished | None,
+) -> FoundFile:
     # here: listing records never needs the spec package
     from lockstep.registry.commit_files import load_at_commit
 
@@ -83,7 +95,13 @@ async def _examine(mirrors: MirrorCache, mirror: Path, ref: str, sha: str, path:
         return FoundFile(ref=ref, sha=sha, path=path, name=None, valid=False, errors=[str(exc)])
     try:
         loaded = await load_at_commit(
-            mirrors, mirror, sha, path, data, max_bytes=MAX_WORKFLOW_BYTES
+            mirrors,
+            mirror,
+            sha,
+            path,
+            data,
+            max_bytes=MAX_WORKFLOW_BYTES,
+            read_published=read_published,  # uses: DEF@SELECTOR, of the repository's project
         )
     except SpecError as exc:
         return FoundFile(

@@ -252,6 +252,8 @@ class ControlPlane:
         db = self._db
         assert db is not None
         versions = VersionService(settings=self.settings, db=db, registry=registry, runs=runs)
+        # spec text reaching the server expands its published blueprints (uses: DEF@SELECTOR)
+        runs.published = registry.published = versions.published_reader
         triggers = TriggerService(db)
         instances = InstanceService(db=db, runs=runs, versions=versions)
         dispatcher = Dispatcher(versions, triggers, instances)

@@ -6,7 +6,9 @@ One child per attempt: the child's idempotency key is the parent run, step and a
 attempt that runs again after the control plane was lost (its heartbeat stopped) adopts the
 child it started instead of starting a second one. Cancelling the attempt (the parent run was
 cancelled) cancels the child. A child more than ``child_max_depth`` parents deep is refused,
-so a cycle through definitions (A runs B runs A) ends with a clear error.
+so a cycle through definitions (A runs B runs A) ends with a clear error. ``workflow:
+./kid.yaml`` names the definition of that file in the parent run's repository, run at the
+parent's commit; it is resolved when the step starts.
 """
 
 from __future__ import annotations
@@ -25,11 +27,12 @@ from lockstep.clock import format_ts
 from lockstep.engine.interpreter import CHILD_ACTIVITY, WORKER_SHUTDOWN
 from lockstep.engine.states import RUN_FINISHED, RunStatus
 from lockstep.engine.types import StepResult, StepTask
-from lockstep.errors import InvalidRequest, LockstepError, Unavailable
+from lockstep.errors import InvalidRequest, LockstepError, NotFound, Unavailable
 from lockstep.records import Cause, CauseKind, RunRecord
 from lockstep.services.runs import RunService
 from lockstep.services.versions import VersionService
-from lockstep.storage import run_children
+from lockstep.spec.blueprint_files import PATH_PREFIXES, resolve_path
+from lockstep.storage import registry, run_children
 from lockstep.storage import runs as store
 from lockstep.storage.database import Database
 from lockstep.storage.logs import DirectoryLogStore
@@ -107,9 +110,12 @@ class ChildRuns:
         cause = Cause(
             kind=CauseKind.PARENT, parent_run=parent, parent_step=step, parent_attempt=task.attempt
         )
+        selector = str(task.config["selector"])
+        if selector.startswith(PATH_PREFIXES):
+            selector = await self._db.call(lambda s: _at_parent_commit(s, task, selector))
         child, _ = await self._versions.run(
             project,
-            str(task.config["selector"]),
+            selector,
             params=dict(task.input or {}),
             cause=cause,
             idempotency_key=f"child:{parent}:{step}:{task.attempt}",
@@ -146,6 +152,34 @@ def _adoptable(child: RunRow, attempt: int) -> bool:
     except ValueError:
         return False
     return bool(cause.get("parent_attempt") == attempt)
+
+
+def _at_parent_commit(s: Session, task: StepTask, path: str) -> str:
+    """``workflow: ./kid.yaml``: the definition whose file that is, in the parent run's
+    repository (relative to the parent's file), at the parent's commit: ``kid@<sha>``."""
+    parent = store.get_row(s, task.project, task.run_id)
+    found = (
+        registry.definition_row(s, task.project, parent.definition, archived=True)
+        if parent.definition and parent.sha
+        else None
+    )
+    if found is None or found.repository_id is None:
+        raise InvalidRequest(
+            f"step '{task.step_id}' runs '{path}', a file of the run's repository, but run "
+            f"{task.run_id} has no repository (it was not run from a git definition); use "
+            "workflow: DEF@SELECTOR"
+        )
+    try:
+        target = resolve_path(found.path, path)
+    except ValueError as err:
+        raise InvalidRequest(f"step '{task.step_id}': {err}") from None
+    child = registry.definition_at_path(s, found.repository_id, target)
+    if child is None:
+        raise NotFound(
+            f"step '{task.step_id}' runs '{path}', but no scanned workflow of the repository "
+            f"is at {target}; check the path (relative to {found.path})"
+        )
+    return f"{child.name}@{parent.sha}"
 
 
 def _finished(s: Session, project: str, run_id: str) -> Ended | None:

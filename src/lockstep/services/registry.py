@@ -7,7 +7,7 @@ import json
 import logging
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +33,7 @@ from lockstep.storage.rows import RepositoryRow
 from lockstep.storage.trigger_fires import FireRecord
 
 if TYPE_CHECKING:
+    from lockstep.spec.blueprint_fetch import ReadPublished
     from lockstep.spec.models import SourceSpec
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,8 @@ class RegistryService:
         self._scan_locks: dict[tuple[str, str], asyncio.Lock] = {}
         #: set by the control plane: git triggers fire on the moves a scan sees
         self.ref_listener: RefListener | None = None
+        #: a project's resolver of ``uses: DEF@SELECTOR`` in scanned files (wired by the server)
+        self.published: Callable[[str], ReadPublished] | None = None
 
     def _remote(self, url: str) -> RemoteUrl:
         return parse_remote(
@@ -171,6 +174,7 @@ class RegistryService:
                 auth_url=auth_url,
                 allow_file=self._settings.git_allow_file,
                 timeout_s=self._settings.git_timeout,
+                read_published=self.published(project) if self.published is not None else None,
             )
         except GitError as exc:
             error = str(exc)

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from temporalio.client import Client, WorkflowHandle
 
     from lockstep.engine.selection import Chosen
+    from lockstep.spec.blueprint_fetch import ReadPublished
     from lockstep.spec.documents import Loaded
     from lockstep.spec.models import SourceSpec
 
@@ -102,6 +103,8 @@ class RunLauncher(RunReuse):
         self._blobs = blobs
         #: runs whose workflow a submit of this process is starting: reconcile leaves them be
         self._launching: set[str] = set()
+        #: a project's resolver of ``uses: DEF@SELECTOR`` (wired by the server: the versions)
+        self.published: Callable[[str], ReadPublished] | None = None
 
     @property
     def engine(self) -> Client:
@@ -133,11 +136,14 @@ class RunLauncher(RunReuse):
         (run, created)."""
         from lockstep.engine.plan import secret_names, step_order
         from lockstep.engine.selection import left_out
-        from lockstep.spec.documents import load_workflow, params_schema, spec_name
+        from lockstep.spec.blueprint_fetch import load_published
+        from lockstep.spec.documents import params_schema, spec_name
         from lockstep.spec.machine import LoadedMachine
         from lockstep.spec.params import check_params, resolve_params
 
-        loaded = load_workflow(spec_text, file, max_bytes=self._settings.max_spec_bytes)
+        read = self.published(project) if self.published is not None else None
+        limit = self._settings.max_spec_bytes
+        loaded = await load_published(read, spec_text, file, max_bytes=limit)
         lock = locked or Locked()
         chosen: Chosen | None = None
         skipped: list[str] = []

@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from lockstep.clock import utcnow
-from lockstep.errors import InvalidRequest, NotFound, SpecError
+from lockstep.errors import Conflict, InvalidRequest, NotFound, SpecError
 from lockstep.records import Cause, CauseKind, RunRecord, RunSelection
 from lockstep.registry.selectors import LIVE, Selector, check_tag, parse_selector
 from lockstep.services.registry import RegistryService
@@ -25,6 +25,9 @@ from lockstep.storage import trigger_events as events
 from lockstep.storage import versions as store
 from lockstep.storage.database import Database
 from lockstep.storage.rows import DefinitionRefRow, DefinitionRow, RepositoryRow, TagRow
+
+if TYPE_CHECKING:
+    from lockstep.spec.blueprint_fetch import ReadPublished
 
 # the spec package (models, CEL, JSON Schema) is imported by the methods that read specs:
 # listing or showing records never needs it
@@ -86,14 +89,11 @@ class VersionService:
     async def save_draft(self, project: str, name: str, text: str, by: str) -> dict[str, Any]:
         """Store the draft whatever its state, with every validation error and its position,
         so an editor can save work in progress; only a valid draft can be published."""
-        from lockstep.spec.documents import load_workflow
-
         definition = await self._definition(project, name)
         store.check_publishable(definition)
         errors: list[str] = []
         try:
-            loaded = load_workflow(text, f"{name}.yaml", max_bytes=self._settings.max_spec_bytes)
-            digest = loaded.digest
+            digest = (await self._expand(project, name, text)).digest
         except SpecError as exc:
             errors = [str(d) for d in exc.diagnostics] or [str(exc)]
             digest = ""
@@ -109,16 +109,17 @@ class VersionService:
     async def publish(
         self, project: str, name: str, *, by: str, message: str | None
     ) -> tuple[dict[str, Any], bool]:
-        """The draft becomes a version (or the existing version with the same content)."""
-        from lockstep.spec.documents import load_workflow
-
+        """The draft becomes a version (or the existing version with the same content), its
+        published blueprints expanded now, once."""
         definition = await self._definition(project, name)
         store.check_publishable(definition)
+        text = await self._db.call(lambda s: store.get_draft(s, definition).spec_text)
+        # re-validated here: the rules, and the versions its blueprints name, may have changed
+        loaded = await self._expand(project, name, text)
 
         def _publish(s: Session) -> tuple[dict[str, Any], bool]:
-            draft = store.get_draft(s, definition)
-            # re-validated here: the rules may have changed since the draft was saved
-            loaded = load_workflow(draft.spec_text, f"{name}.yaml")
+            if store.get_draft(s, definition).spec_text != text:
+                raise Conflict(f"the draft of '{name}' changed while publishing; publish again")
             number, created = store.publish(s, definition, loaded.text, loaded.digest, by, message)
             if created:
                 events.add(
@@ -134,6 +135,24 @@ class VersionService:
         if created and self.on_event is not None:
             self.on_event()
         return out, created
+
+    async def _expand(self, project: str, name: str, text: str) -> Any:
+        """A draft of ``name`` loaded, its published blueprints (``DEF@SELECTOR``) expanded."""
+        from lockstep.spec.blueprint_fetch import load_published
+
+        return await load_published(
+            self.published_reader(project),
+            text,
+            f"{name}.yaml",
+            max_bytes=self._settings.max_spec_bytes,
+            owner=name,
+        )
+
+    def published_reader(self, project: str) -> ReadPublished:
+        """How ``uses: DEF@SELECTOR`` resolves in ``project``."""
+        from lockstep.services.published_blueprints import published_readers
+
+        return published_readers(self)(project)
 
     # -- versions ----------------------------------------------------------------------------
 
@@ -363,7 +382,13 @@ class VersionService:
         data = await mirrors.read_file(mirror, sha, definition.path)
         # a SpecError here rejects the run; blueprints expand from the same commit
         loaded = await load_at_commit(
-            mirrors, mirror, sha, definition.path, data, max_bytes=self._settings.max_spec_bytes
+            mirrors,
+            mirror,
+            sha,
+            definition.path,
+            data,
+            max_bytes=self._settings.max_spec_bytes,
+            read_published=self.published_reader(definition.project_id),
         )
         number = await self._db.call(
             lambda s: reg.version_for(

@@ -1,4 +1,5 @@
-"""Where blueprints come from: ``uses: ./path.yaml`` resolved inside the caller's repository.
+"""Where blueprints come from: ``uses: ./path.yaml`` resolved inside the caller's repository,
+or ``uses: DEF@SELECTOR``, a published definition of the same project (resolved by the server).
 
 A blueprint path is relative to the file that uses it and must stay inside the repository
 root: no absolute paths, no ``..`` above the root, no symbolic link leading out. The files are
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import re
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +22,11 @@ from lockstep.spec.yamlsafe import MAX_BYTES
 
 #: what a blueprint reference starts with (a path relative to the using file)
 PATH_PREFIXES = ("./", "../")
+#: a published blueprint: a definition name, optionally ``@`` and a selector (the selector's
+#: own grammar is checked where it is resolved, ``registry.selectors``)
+_PUBLISHED = re.compile(r"[a-z0-9][a-z0-9._-]{0,99}(@[^\s]+)?")
+#: a published version as a header line names it: ``D@7``
+_VERSION = re.compile(r"(?P<definition>[a-z0-9][a-z0-9._-]{0,99})@[0-9]+")
 #: joins an alias and an imported step id: ``etl`` + ``extract`` -> ``etl__extract``. Valid in
 #: step ids and CEL identifiers (``steps.etl__extract.outputs.x``), unlike '.' or '-'.
 SEPARATOR = "__"
@@ -34,8 +41,23 @@ class BlueprintUse:
     """One blueprint file a workflow expanded: under which alias, and its exact content."""
 
     alias: str  # as expanded, e.g. ``etl`` or ``etl__clean`` for a nested one
-    path: str  # repository-relative
+    path: str  # repository-relative, or ``D@<number>`` for a published definition's version
     digest: str  # sha256 hex of its bytes
+
+    @property
+    def definition(self) -> str | None:
+        """The published definition this use expanded, if it was one."""
+        found = _VERSION.fullmatch(self.path)
+        return found["definition"] if found else None
+
+
+@dataclass(frozen=True)
+class PublishedBlueprint:
+    """A version of a published definition, as a selector named it when it was resolved."""
+
+    definition: str
+    number: int
+    text: str  # as stored: already expanded (its header names what it expanded)
 
 
 class BlueprintUnreadable(Exception):
@@ -48,9 +70,24 @@ class BlueprintFiles(Protocol):
     def read(self, path: str) -> bytes: ...
 
 
+class PublishedBlueprints(Protocol):
+    """Resolves ``DEF@SELECTOR`` in the caller's project; ``BlueprintUnreadable`` says why not."""
+
+    def read(self, selector: str) -> PublishedBlueprint: ...
+
+
 def is_blueprint(uses: object) -> bool:
     """Whether a step's ``uses`` names a blueprint file (rather than ``noop``)."""
     return isinstance(uses, str) and uses.startswith(PATH_PREFIXES)
+
+
+def is_published(uses: object) -> bool:
+    """Whether a step's ``uses`` names a published definition (``DEF@SELECTOR`` or ``DEF``)."""
+    return isinstance(uses, str) and uses != "noop" and bool(_PUBLISHED.fullmatch(uses))
+
+
+def is_any_blueprint(uses: object) -> bool:
+    return is_blueprint(uses) or is_published(uses)
 
 
 def uses_blueprints(data: Any) -> bool:
@@ -59,7 +96,7 @@ def uses_blueprints(data: Any) -> bool:
         return False
     groups = (data.get("steps"), data.get("finally"))
     return any(
-        isinstance(step, dict) and is_blueprint(step.get("uses"))
+        isinstance(step, dict) and is_any_blueprint(step.get("uses"))
         for group in groups
         if isinstance(group, dict)
         for step in group.values()
@@ -67,18 +104,28 @@ def uses_blueprints(data: Any) -> bool:
 
 
 def check_uses(value: str) -> str:
-    """The model's check of ``uses``: ``noop`` or a blueprint path."""
-    if value == "noop" or is_blueprint(value):
+    """The model's check of ``uses``: ``noop``, a blueprint path or a published definition."""
+    if value == "noop" or is_any_blueprint(value):
         return value
-    if "@" in value:
-        raise ValueError(
-            "published blueprints (NAME@SELECTOR) are not supported yet; use a file of the "
-            "same repository, e.g. './blueprints/etl.yaml'"
-        )
     raise ValueError(
-        f"got {value[:80]!r}; use 'noop' or a blueprint file of the same repository, "
-        "e.g. './blueprints/etl.yaml'"
+        f"got {value[:80]!r}; use 'noop', a blueprint file of the same repository "
+        "('./blueprints/etl.yaml') or a published definition ('etl@$LIVE')"
     )
+
+
+_HEADER = re.compile(r"# blueprint (?P<alias>\S+): (?P<path>\S+) sha256:(?P<digest>[0-9a-f]{64})")
+
+
+def header_uses(text: str) -> list[BlueprintUse]:
+    """The blueprints an expanded workflow's header says it expanded (none for a plain one)."""
+    found: list[BlueprintUse] = []
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            break
+        match = _HEADER.fullmatch(line)
+        if match:
+            found.append(BlueprintUse(match["alias"], match["path"], match["digest"]))
+    return found
 
 
 def resolve_path(caller: str, ref: str) -> str:

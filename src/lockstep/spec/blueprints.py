@@ -22,8 +22,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import yaml
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import best_match
 
 from lockstep.errors import Diagnostic, SpecError
 from lockstep.spec.blueprint_files import (
@@ -33,13 +31,15 @@ from lockstep.spec.blueprint_files import (
     BlueprintFiles,
     BlueprintUnreadable,
     BlueprintUse,
+    PublishedBlueprints,
     display_path,
-    is_blueprint,
+    header_uses,
+    is_any_blueprint,
+    is_published,
     resolve_path,
 )
-from lockstep.spec.blueprint_rewrite import Rewriter
-from lockstep.spec.expressions import OPEN, secret_reference
-from lockstep.spec.hints import did_you_mean, one_line
+from lockstep.spec.blueprint_import import check_params, import_steps, mapping
+from lockstep.spec.expressions import secret_reference
 from lockstep.spec.load import (
     LoadedSpec,
     check_data,
@@ -92,18 +92,30 @@ def _used_at(message: str, where: tuple[str, ...]) -> str:
 
 
 def load_expanded(
-    doc: YamlDocument, file: str, path: str, files: BlueprintFiles, max_bytes: int
+    doc: YamlDocument,
+    file: str,
+    path: str,
+    files: BlueprintFiles | None,
+    max_bytes: int,
+    *,
+    published: PublishedBlueprints | None = None,
+    owner: str | None = None,
+    published_later: bool = False,
 ) -> LoadedSpec:
     """The workflow ``doc`` with every blueprint it uses expanded, checked as a whole; its text
-    is the expanded workflow, headed by the blueprint files it read (path and sha256)."""
-    expansion = _Expander(files, max_bytes).expand(doc, file, (path,))
+    is the expanded workflow, headed by the blueprints it read (path or ``D@<number>``, and
+    sha256). A use with no source here stays as written (``published_later``: a published
+    one is expanded by the server, where the text is sent)."""
+    expander = _Expander(files, max_bytes, published, owner, published_later)
+    expansion = expander.expand(doc, file, (path,))
     text = expanded_text(expansion.data, expansion.uses, path)
     size = len(text.encode())
     if size > max_bytes:
         raise SpecError([Diagnostic(
             f"with its blueprints expanded the workflow is {size} bytes, over the limit of "
             f"{max_bytes}; use fewer or smaller blueprints", file)])  # fmt: skip
-    return replace(load_spec(text, file, max_bytes=max_bytes), blueprints=tuple(expansion.uses))
+    again = load_spec(text, file, max_bytes=max_bytes, published_later=published_later)
+    return replace(again, blueprints=tuple(expansion.uses))
 
 
 def expanded_text(data: Mapping[str, Any], uses: list[BlueprintUse], path: str) -> str:
@@ -131,9 +143,21 @@ _Dumper.add_representer(str, _str)
 
 
 class _Expander:
-    def __init__(self, files: BlueprintFiles, max_bytes: int) -> None:
+    def __init__(
+        self,
+        files: BlueprintFiles | None,
+        max_bytes: int,
+        published: PublishedBlueprints | None = None,
+        owner: str | None = None,
+        published_later: bool = False,
+    ) -> None:
         self.files = files
         self.max_bytes = max_bytes
+        self.published = published
+        self.owner = owner  # the definition being loaded, if any (a use of it is a cycle)
+        self.published_later = published_later
+        #: the published versions read, ``D@<number>`` -> ``D``
+        self.versions: dict[str, str] = {}
         self.read_count = 0
         self.read_bytes = 0
 
@@ -142,15 +166,15 @@ class _Expander:
         data: dict[str, Any] = dict(doc.data)
         out = _Expansion(file, doc.positions, data)
         diagnostics: list[Diagnostic] = []
-        steps, finals = _mapping(data.get("steps")), _mapping(data.get("finally"))
+        steps, finals = mapping(data.get("steps")), mapping(data.get("finally"))
         for sid, step in finals.items():
-            if isinstance(step, dict) and is_blueprint(step.get("uses")):
+            if isinstance(step, dict) and is_any_blueprint(step.get("uses")):
                 line, col = nearest_position(doc.positions, pointer("finally", sid, "uses"))
                 diagnostics.append(Diagnostic(
                     "blueprints can only be used in 'steps', not in 'finally'", file, line, col,
                     pointer("finally", sid, "uses")))  # fmt: skip
         aliases = {
-            s for s, v in steps.items() if isinstance(v, dict) and is_blueprint(v.get("uses"))
+            s for s, v in steps.items() if isinstance(v, dict) and is_any_blueprint(v.get("uses"))
         }
         stand_ins = {s: _stand_in(v) if s in aliases else v for s, v in steps.items()}
         # what the caller writes on an alias (its with: expressions, its needs) is checked in
@@ -175,7 +199,7 @@ class _Expander:
         data["steps"] = imported
         if diagnostics:
             raise SpecError(sort_diagnostics(diagnostics))
-        _, found = check_data(data, doc.positions, file)
+        _, found = check_data(data, doc.positions, file, published_later=self.published_later)
         for diag in found:
             sid = diag.path.split("/")[2] if diag.path.startswith("/steps/") else ""
             origin = out.origins.get(sid.replace("~1", "/").replace("~0", "~"))
@@ -210,26 +234,12 @@ class _Expander:
             if key not in ALIAS_KEYS:
                 fail(f"a step that uses a blueprint takes only {', '.join(ALIAS_KEYS)}; "
                      f"move '{key}' into the blueprint or onto another step", key)  # fmt: skip
-        try:
-            target = resolve_path(chain[-1], ref)
-        except ValueError as err:
-            fail(f"{err}; use a path inside the repository, e.g. './blueprints/etl.yaml'")
+        source = (self._published if is_published(ref) else self._file)(ref, chain, out, fail)
+        if source is None:
             return None
-        if target in chain:
-            fail("blueprint cycle: " + " -> ".join([*chain, target]))
-            return None
-        if len(chain) > MAX_DEPTH:
-            fail(f"blueprints nest deeper than {MAX_DEPTH} levels: " + " -> ".join(chain))
-            return None
-        self.read_count += 1
-        if self.read_count > MAX_FILES:
-            fail(f"a workflow may use at most {MAX_FILES} blueprint files")
-            return None
-        try:
-            raw = self.files.read(target)
-        except BlueprintUnreadable as err:
-            fail(f"cannot use blueprint '{ref}': {err}")
-            return None
+        if isinstance(source, _Keep):
+            return {alias: step}
+        target, raw, shown, nested = source
         # the expansion must fit the size limit of one workflow; stop reading long before
         self.read_bytes += len(raw)
         if self.read_bytes > 2 * self.max_bytes:
@@ -238,7 +248,6 @@ class _Expander:
             return None
         line, col = nearest_position(out.positions, pointer("steps", alias, "uses"))
         used_at = f"{out.file}:{line}:{col}"
-        shown = display_path(out.file, ref)
         try:
             _, _, doc = parse_mapping(raw, shown, self.max_bytes, "a blueprint is a workflow: "
                                       "a mapping with keys such as 'name' and 'steps'")  # fmt: skip
@@ -253,10 +262,10 @@ class _Expander:
                 problems.append(_Origin(sub.file, sub.positions, "", (used_at,)).locate(
                     pointer(key), f"a blueprint cannot have '{key}' (it belongs to a whole "
                     "run); remove it from the blueprint"))  # fmt: skip
-        values = _params(ref, step.get("with"), sub.data.get("params"), fail)
+        values = check_params(ref, step.get("with"), sub.data.get("params"), fail)
         if problems:
             return None
-        steps = _import(alias, step, sub, values, used_at)
+        steps = import_steps(alias, step, sub.data, values)
         for sid in steps:
             if sid != alias and len(sid) > _MAX_ID:
                 fail(f"imported step id '{sid}' is longer than {_MAX_ID} characters; "
@@ -271,7 +280,7 @@ class _Expander:
         for sid in steps:
             owners.setdefault(sid, alias)
         out.uses.append(BlueprintUse(alias, target, hashlib.sha256(raw).hexdigest()))
-        out.uses += [replace(u, alias=alias + SEPARATOR + u.alias) for u in sub.uses]
+        out.uses += [replace(u, alias=alias + SEPARATOR + u.alias) for u in (*sub.uses, *nested)]
         for sid in steps:
             if sid == alias:
                 out.origins[sid] = _Origin(sub.file, sub.positions, "/outputs", (used_at,), "/with")
@@ -285,9 +294,79 @@ class _Expander:
             )
         return steps
 
+    # -- where a blueprint comes from
 
-def _mapping(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
+    def _file(self, ref: str, chain: tuple[str, ...], out: _Expansion, fail: Any) -> _Source:
+        """A blueprint file of the caller's repository: its path, bytes and display name."""
+        if chain[-1] in self.versions:  # its stored text was expanded when it was published
+            fail(
+                f"published blueprint {chain[-1]} still uses the file '{ref}', which was "
+                "not expanded when it was published; publish it again from its repository"
+            )
+            return None
+        if self.files is None:
+            return _KEEP  # checked as written: the loader says where files are expanded
+        try:
+            target = resolve_path(chain[-1], ref)
+        except ValueError as err:
+            fail(f"{err}; use a path inside the repository, e.g. './blueprints/etl.yaml'")
+            return None
+        if target in chain:
+            fail("blueprint cycle: " + " -> ".join([*chain, target]))
+            return None
+        if not self._may_read(chain, fail):
+            return None
+        try:
+            raw = self.files.read(target)
+        except BlueprintUnreadable as err:
+            fail(f"cannot use blueprint '{ref}': {err}")
+            return None
+        return target, raw, display_path(out.file, ref), ()
+
+    def _published(self, ref: str, chain: tuple[str, ...], out: _Expansion, fail: Any) -> _Source:
+        """A published definition's version, resolved once, here: ``D@<number>``, its stored
+        text (already expanded) and the blueprints that text says it expanded."""
+        if self.published is None:
+            return _KEEP  # the server expands it where the workflow arrives
+        if not self._may_read(chain, fail):
+            return None
+        try:
+            got = self.published.read(ref)
+        except BlueprintUnreadable as err:
+            fail(f"cannot use blueprint '{ref}': {err}")
+            return None
+        target = f"{got.definition}@{got.number}"
+        inner = header_uses(got.text)
+        above = {self.versions[c] for c in chain if c in self.versions}
+        above |= {self.owner} if self.owner else set()
+        if got.definition in above:
+            fail("blueprint cycle: " + " -> ".join([*chain, target]))
+            return None
+        looping = [u.path for u in inner if u.definition in above]
+        if looping:
+            fail("blueprint cycle: " + " -> ".join([*chain, target, looping[0]]))
+            return None
+        self.versions[target] = got.definition
+        return target, got.text.encode(), target, tuple(inner)
+
+    def _may_read(self, chain: tuple[str, ...], fail: Any) -> bool:
+        if len(chain) > MAX_DEPTH:
+            fail(f"blueprints nest deeper than {MAX_DEPTH} levels: " + " -> ".join(chain))
+            return False
+        self.read_count += 1
+        if self.read_count > MAX_FILES:
+            fail(f"a workflow may use at most {MAX_FILES} blueprints")
+            return False
+        return True
+
+
+class _Keep:
+    """A use left as written: no source to expand it from here."""
+
+
+_KEEP = _Keep()
+#: where a blueprint came from: its name in chains, bytes, display name, nested uses
+_Source = tuple[str, bytes, str, tuple[BlueprintUse, ...]] | _Keep | None
 
 
 def _stand_in(step: dict[str, Any]) -> dict[str, Any]:
@@ -298,80 +377,3 @@ def _stand_in(step: dict[str, Any]) -> dict[str, Any]:
     if isinstance(given, dict):
         stand_in["with"] = {k: None if secret_reference(v) else v for k, v in given.items()}
     return stand_in
-
-
-def _params(ref: str, given: Any, schema: Any, fail: Any) -> dict[str, Any]:
-    """The blueprint's params as the alias gives them (defaults filled in); problems reported
-    at the alias's ``with:``."""
-    if given is None:
-        given = {}
-    if not isinstance(given, dict):
-        fail("'with' of a step that uses a blueprint must be a mapping of param: value", "with")
-        return {}
-    schema = schema if isinstance(schema, dict) else {}
-    props = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
-    open_ended = schema.get("additionalProperties") not in (None, False) and bool(props)
-    for name, value in given.items():
-        prop = props.get(name)
-        if prop is None and not open_ended:
-            declared = f"; it declares: {', '.join(props)}" if props else "; it declares no params"
-            fail(f"blueprint '{ref}' has no param '{name}'{did_you_mean(name, props) or declared}",
-                 "with", name)  # fmt: skip
-        elif isinstance(prop, dict) and not _has_template(value):
-            error = best_match(Draft202012Validator(prop).iter_errors(value))
-            if error is not None:
-                fail(
-                    f"param '{name}' of blueprint '{ref}': {one_line(error.message)}", "with", name
-                )
-    required = schema.get("required") if isinstance(schema.get("required"), list) else []
-    for name in required:
-        prop = props.get(name)
-        if name not in given and not (isinstance(prop, dict) and "default" in prop):
-            fail(f"blueprint '{ref}' needs param '{name}'; give it under 'with'")
-    values = {n: p.get("default") for n, p in props.items() if isinstance(p, dict)}
-    return values | given
-
-
-def _has_template(value: Any) -> bool:
-    if isinstance(value, str):
-        return OPEN in value
-    if isinstance(value, list):
-        return any(_has_template(v) for v in value)
-    if isinstance(value, dict):
-        return any(_has_template(v) for v in value.values())
-    return False
-
-
-def _import(
-    alias: str, step: dict[str, Any], sub: _Expansion, values: dict[str, Any], used_at: str
-) -> dict[str, Any]:
-    """The blueprint's steps renamed under ``alias``, then the alias itself (a noop)."""
-    bp_steps: dict[str, Any] = sub.data["steps"]
-    rename = {sid: alias + SEPARATOR + sid for sid in bp_steps}
-    rewrite = Rewriter(values, rename)
-    needed = {d for s in bp_steps.values() for d in s.get("needs") or []}
-    alias_needs = list(step.get("needs") or [])
-    defaults = _mapping(sub.data.get("defaults"))
-    # the blueprint's own workflow env and defaults keep applying to its steps
-    env = {**(sub.data.get("env") or {}), **(defaults.get("env") or {})}
-    out: dict[str, Any] = {}
-    for sid, original in bp_steps.items():
-        new = rewrite.step(original)
-        if env:
-            new["env"] = rewrite.data(env) | (new.get("env") or {})
-        for key in ("timeout", "retry", "runs_on", "schedule_timeout"):
-            if defaults.get(key) is not None and key not in new:
-                new[key] = defaults[key]
-        if not original.get("needs") and alias_needs:
-            new["needs"] = list(alias_needs)
-        out[rename[sid]] = new
-    joined: dict[str, Any] = {"uses": "noop"}
-    if step.get("description"):
-        joined["description"] = step["description"]
-    joined["needs"] = [rename[s] for s in bp_steps if s not in needed]
-    if sub.data.get("outputs"):
-        joined["with"] = rewrite.data(sub.data["outputs"])
-    if sub.data.get("outputs_schema"):
-        joined["outputs"] = sub.data["outputs_schema"]
-    out[alias] = joined
-    return out

@@ -6,7 +6,7 @@ import os
 from typing import Any
 
 from lockstep.errors import LockstepError
-from lockstep.spec.blueprint_files import BlueprintFiles, working_copy
+from lockstep.spec.blueprint_files import BlueprintFiles, PublishedBlueprints, working_copy
 from lockstep.spec.load import LoadedSpec, load_spec, read_workflow_file
 from lockstep.spec.machine import LoadedMachine, is_machine, load_machine
 from lockstep.spec.yamlsafe import MAX_BYTES, parse_text
@@ -34,20 +34,36 @@ def load_workflow(
     max_bytes: int = MAX_BYTES,
     files: BlueprintFiles | None = None,
     path: str | None = None,
+    published: PublishedBlueprints | None = None,
+    owner: str | None = None,
+    published_later: bool = False,
 ) -> Loaded:
     """Parse and validate either format; raise ``SpecError`` listing every problem found.
-    ``files`` and ``path`` place it in its repository, to expand the blueprints it uses."""
+    ``files`` and ``path`` place it in its repository, to expand the blueprints it uses;
+    ``published`` resolves the published ones (``load_spec``)."""
     if _looks_like_machine(data, file, max_bytes):
         return load_machine(data, file, max_bytes=max_bytes)
-    return load_spec(data, file, max_bytes=max_bytes, files=files, path=path)
+    return load_spec(
+        data,
+        file,
+        max_bytes=max_bytes,
+        files=files,
+        path=path,
+        published=published,
+        owner=owner,
+        published_later=published_later,
+    )
 
 
 def load_workflow_file(path: str | os.PathLike[str], *, max_bytes: int = MAX_BYTES) -> Loaded:
     """Either format from a file, or from a directory's ``workflow.yaml`` (or ``.json``); a
-    workflow's blueprints are read from the working copy around it."""
+    workflow's blueprint files are read from the working copy around it, its published
+    blueprints (``DEF@SELECTOR``) are left for the server to expand when it is sent."""
     raw, name = read_workflow_file(path, max_bytes=max_bytes)
     files, where = working_copy(name, max_bytes=max_bytes)
-    return load_workflow(raw, name, max_bytes=max_bytes, files=files, path=where)
+    return load_workflow(
+        raw, name, max_bytes=max_bytes, files=files, path=where, published_later=True
+    )
 
 
 def step_count(loaded: Loaded) -> int:

@@ -22,6 +22,7 @@ from lockstep.errors import Diagnostic, SpecError
 from lockstep.spec.blueprint_files import (
     BlueprintFiles,
     BlueprintUse,
+    PublishedBlueprints,
     uses_blueprints,
     working_copy,
 )
@@ -119,17 +120,33 @@ def load_spec(
     max_bytes: int = MAX_BYTES,
     files: BlueprintFiles | None = None,
     path: str | None = None,
+    published: PublishedBlueprints | None = None,
+    owner: str | None = None,
+    published_later: bool = False,
 ) -> LoadedSpec:
     """Parse and validate a workflow; raise ``SpecError`` listing every problem found.
 
     With ``files`` (its repository) and ``path`` (its place there), the blueprints it uses are
-    expanded first (``spec.blueprints``): the result's ``text`` is then the expanded workflow."""
+    expanded first (``spec.blueprints``): the result's ``text`` is then the expanded workflow.
+    ``published`` resolves ``uses: DEF@SELECTOR`` (in the server; ``owner``: the definition
+    being loaded, which may not use itself); ``published_later`` leaves them as written, for
+    the server to expand (the CLI)."""
     text, raw, doc = parse_mapping(data, file, max_bytes, WORKFLOW_SHAPE)
-    if files is not None and uses_blueprints(doc.data):
+    sources = files is not None or published is not None
+    if sources and uses_blueprints(doc.data):
         from lockstep.spec.blueprints import load_expanded  # only files that use blueprints
 
-        return load_expanded(doc, file, path or file, files, max_bytes)
-    spec, diagnostics = check_data(doc.data, doc.positions, file)
+        return load_expanded(
+            doc,
+            file,
+            path or file,
+            files,
+            max_bytes,
+            published=published,
+            owner=owner,
+            published_later=published_later,
+        )
+    spec, diagnostics = check_data(doc.data, doc.positions, file, published_later=published_later)
     if diagnostics or spec is None:
         raise SpecError(sort_diagnostics(diagnostics))
     return LoadedSpec(
@@ -143,10 +160,10 @@ def load_spec(
 
 
 def check_data(
-    data: Any, positions: dict[str, Position], file: str
+    data: Any, positions: dict[str, Position], file: str, *, published_later: bool = False
 ) -> tuple[WorkflowSpec | None, list[Diagnostic]]:
     """The model of parsed workflow data and every problem found in it (models, then the
-    semantic checks)."""
+    semantic checks; ``published_later``: a ``uses: DEF@SELECTOR`` left for the server)."""
     spec: WorkflowSpec | None = None
     model_diagnostics: list[Diagnostic] = []
     try:
@@ -155,7 +172,9 @@ def check_data(
         model_diagnostics = _translate(err, data, positions, file)
     seen = {d.path for d in model_diagnostics}
     return spec, model_diagnostics + [
-        d for d in validate_data(data, positions, file) if d.path not in seen
+        d
+        for d in validate_data(data, positions, file, published_later=published_later)
+        if d.path not in seen
     ]
 
 
@@ -292,7 +311,8 @@ def _message(parts: list[str | int], errors: list[dict[str, Any]], key_error: bo
         if name == "workflow":
             return (
                 f"'workflow' {value!r} must name a definition of this project, e.g. etl or "
-                "etl@$LIVE (then @version, @$TAG, @branch, @tag or @commit; no expressions)"
+                "etl@$LIVE (then @version, @$TAG, @branch, @tag or @commit; no expressions), "
+                "or a workflow file of the same repository, e.g. ./etl.yaml"
             )
         return f"{what} {value!r} does not match {first.get('ctx', {}).get('pattern')}"
     ctx = first.get("ctx") or {}

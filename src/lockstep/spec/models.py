@@ -33,7 +33,10 @@ EnvValue = str | int | float | bool
 JsonSchema = dict[str, Any]
 #: what a ``workflow:`` step runs: a definition of the project, alone or with a selector
 #: (``@7``, ``@$LIVE``, ``@main``, ``@v1.2``, ``@3f2a9c1``), written out (no expressions)
-CHILD_SELECTOR_PATTERN = r"^[a-z0-9][a-z0-9-]*(@[^\s$]\S{0,254}|@\$[A-Z_]+)?$"
+#: or a workflow file of the parent run's repository (``./kid.yaml``), run at its commit
+CHILD_SELECTOR_PATTERN = (
+    r"^([a-z0-9][a-z0-9-]*(@[^\s$]\S{0,254}|@\$[A-Z_]+)?|\.\.?/[^\s$\\]{1,254})$"
+)
 ChildSelector = Annotated[str, StringConstraints(pattern=CHILD_SELECTOR_PATTERN, max_length=320)]
 
 
@@ -113,7 +116,8 @@ class StepSpec(_Model):
     uses: Annotated[str, AfterValidator(check_uses)] | None = Field(
         None,
         description="instead of `run`: 'noop' passes its `with:` on as outputs; a path "
-        "'./blueprints/etl.yaml' imports that workflow's steps as '<this id>__<step>'",
+        "'./blueprints/etl.yaml' or a published definition 'etl@$LIVE' imports that "
+        "workflow's steps as '<this id>__<step>'",
     )
     http: HttpCall | None = Field(
         None,
@@ -129,7 +133,8 @@ class StepSpec(_Model):
     workflow: ChildSelector | None = Field(
         None,
         description="run another definition of the project as a child run instead of `run`: "
-        "DEF or DEF@SELECTOR; `with:` are its params, its run outputs the step's outputs",
+        "DEF, DEF@SELECTOR or './file.yaml' of the same repository (at the parent's commit); "
+        "`with:` are its params, its run outputs the step's outputs",
     )
     for_each: str | list[Any] | None = Field(
         None,

@@ -17,7 +17,7 @@ from jsonschema.exceptions import best_match
 
 from lockstep.errors import Diagnostic
 from lockstep.spec.artifact_rules import check_artifacts
-from lockstep.spec.blueprint_files import is_blueprint
+from lockstep.spec.blueprint_files import is_blueprint, is_published
 from lockstep.spec.checker import Checker
 from lockstep.spec.conditions import is_boolean
 from lockstep.spec.contracts import CONTRACTS, check_references, resolved, template_strings
@@ -55,10 +55,17 @@ def validate_spec(
 
 
 def validate_data(
-    data: Mapping[str, Any], positions: dict[str, Position], file: str = "<input>"
+    data: Mapping[str, Any],
+    positions: dict[str, Position],
+    file: str = "<input>",
+    *,
+    published_later: bool = False,
 ) -> list[Diagnostic]:
-    """Semantic diagnostics of workflow data, in the order found."""
-    return _Checker(data, positions, file).run()
+    """Semantic diagnostics of workflow data, in the order found (``published_later``: a
+    ``uses: DEF@SELECTOR`` is not a problem here, the server expands it)."""
+    checker = _Checker(data, positions, file)
+    checker.published_later = published_later
+    return checker.run()
 
 
 @dataclass(frozen=True)
@@ -82,6 +89,7 @@ class _Checker(Checker):
     def __init__(self, data: Mapping[str, Any], positions: dict[str, Position], file: str):
         super().__init__(positions, file)
         self.data = data
+        self.published_later = False
         self.params = data.get("params")
         self.groups = {
             "steps": {k: v for k, v in _dict(data.get("steps")).items() if isinstance(v, dict)},
@@ -258,6 +266,13 @@ class _Checker(Checker):
                         f"{label} uses a blueprint, which is expanded only where the workflow "
                         "is read from its repository (a file, a scanned commit); run or "
                         "register the file itself",
+                        pointer(group, sid, "uses"),
+                    )
+                elif is_published(step.get("uses")) and not self.published_later:
+                    self.add(
+                        f"{label} uses the published blueprint '{step['uses']}', which the "
+                        "server expands where a workflow arrives (a run, a draft, a scan); "
+                        "send it to the server",
                         pointer(group, sid, "uses"),
                     )
                 self._check_for_each(group, sid, step, scope)

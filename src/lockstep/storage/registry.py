@@ -166,6 +166,17 @@ def _slug(text: str) -> str:
     return slug[:63] or "workflow"
 
 
+def definition_at_path(s: Session, repository_id: str, path: str) -> DefinitionRow | None:
+    """The definition scanned from the file ``path`` of a repository, if any."""
+    return s.scalar(
+        select(DefinitionRow).where(
+            DefinitionRow.repository_id == repository_id,
+            DefinitionRow.path == path,
+            DefinitionRow.archived_at.is_(None),
+        )
+    )
+
+
 def _definition_for(s: Session, repo: RepositoryRow, path: str, name: str | None) -> DefinitionRow:
     row = s.scalar(
         select(DefinitionRow).where(
