@@ -167,9 +167,10 @@ params: {type: object, properties: {items: {type: array}}}
 
 
 def test_definitions_that_run_each_other_stop_at_the_depth_limit(server: Server) -> None:
-    _publish(server, "name: ping\nsteps:\n  call:\n    workflow: pong\n")
-    _publish(server, "name: pong\nsteps:\n  call:\n    workflow: ping\n")
-    made = server.http.post("/runs", json={"selector": "ping"})
+    # no tag moves (a bare name is the latest version then), so no check saw the cycle
+    _publish(server, "name: ping\nsteps:\n  call:\n    workflow: pong\n", live=False)
+    _publish(server, "name: pong\nsteps:\n  call:\n    workflow: ping\n", live=False)
+    made = server.http.post("/runs", json={"selector": "ping@1"})
     assert made.status_code == 201, made.text
     top = server.wait(made.json()["id"], timeout=180)
     assert top["status"] == "failed"
@@ -216,3 +217,19 @@ def test_a_server_killed_while_a_child_runs_loses_neither_and_starts_no_second(
     finally:
         server.stop()
         gate.touch()
+
+
+def test_a_tag_move_that_closes_a_cycle_of_children_is_refused(server: Server) -> None:
+    _publish(server, "name: hen\nsteps:\n  lay:\n    run: 'true'\n")  # no child yet
+    _publish(server, "name: egg\nsteps:\n  hatch:\n    workflow: hen@$LIVE\n")
+    # hen version 2 would run egg, which runs hen@$LIVE: that is version 2 once $LIVE moves
+    second = _publish(server, "name: hen\nsteps:\n  lay:\n    workflow: egg\n", live=False)
+    moved = server.http.put("/definitions/hen/tags/$LIVE", json={"version": second})
+    assert moved.status_code == 400, moved.text
+    detail = moved.json()["detail"]
+    assert f"hen@{second} → egg@1 → hen@{second}" in detail and "$LIVE did not move" in detail
+    versions = server.http.get("/definitions/hen/versions").json()
+    assert [v["number"] for v in versions if "$LIVE" in v["tags"]] == [1]
+    # another tag may point there: only $LIVE is what `egg` follows
+    staged = server.http.put("/definitions/hen/tags/$STAGING", json={"version": second})
+    assert staged.status_code == 200, staged.text

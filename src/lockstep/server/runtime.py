@@ -195,6 +195,7 @@ class ControlPlane:
         server, the worker their Schedules' fires run on and the pump of upstream and resource
         events (a one-shot CLI process serves neither: its events wait for the server)."""
         from lockstep.server.workers import trigger_worker
+        from lockstep.services.child_cycles import ChildCycles
         from lockstep.triggers.events import EventPump
         from lockstep.triggers.registration import TriggerRegistry
         from lockstep.triggers.resources import ResourceSource
@@ -217,7 +218,13 @@ class ControlPlane:
             repositories=self.services.registry,
         )
         versions.on_tag_moved = registry.tag_moved
-        versions.check_tag_move = registry.check_tag_move
+        cycles = ChildCycles(versions)
+
+        async def check_tag_move(project: str, definition: str, tag: str, number: int) -> None:
+            await registry.check_tag_move(project, definition, tag, number)
+            await cycles.check_tag_move(project, definition, tag, number)
+
+        versions.check_tag_move = check_tag_move
         instances.check_triggers = registry.check_instance
         instances.on_triggers_changed = registry.instance_changed
         self.services.triggers.control = Control(client)
