@@ -95,6 +95,14 @@ def test_a_child_that_fails_fails_its_step_saying_which_run_and_why(server: Serv
     [child] = parent["children"]
     assert error.startswith(f"child run {child['run_id']} failed: ")
     assert "boom" in error and "\n" not in error
+    # the step's outputs contract holds for what the child hands back
+    _publish(server, KID)
+    strict = server.run_and_wait(
+        "name: strict-parent\nsteps:\n  call:\n    workflow: kid\n    outputs:\n"
+        "      type: object\n      required: [thrice]\n"
+    )
+    assert strict["status"] == "failed"
+    assert "thrice" in strict["steps"]["call"]["error"], strict["steps"]["call"]["error"]
     # a definition the project does not have: the step says so
     missing = server.run_and_wait("name: lost-parent\nsteps:\n  call:\n    workflow: nowhere\n")
     assert missing["status"] == "failed" and missing["children"] == []

@@ -85,6 +85,13 @@ class ChildRuns:
         # the child's own error, shortened: a chain of children does not nest them all
         said = (error or "").strip().splitlines()[0][:300] if error else ""
         why = None if ok else f"child run {child.id} {status}" + (f": {said}" if said else "")
+        if ok and task.outputs_schema:  # the step's contract holds for what the child gave
+            from lockstep.spec.contracts import OutputError, check_contract
+
+            try:
+                check_contract(outputs, task.outputs_schema, step=task.step_id, what="output")
+            except OutputError as exc:
+                ok, why = False, f"child run {child.id}: {exc}"
         return StepResult(
             ok=ok,
             error=why,
