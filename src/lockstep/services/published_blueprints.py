@@ -14,7 +14,7 @@ from contextvars import ContextVar
 
 from lockstep.errors import InvalidRequest, NotFound, SpecError
 from lockstep.registry.selectors import parse_selector
-from lockstep.services.versions import VersionService
+from lockstep.services.selectors import SelectorResolver
 from lockstep.spec.blueprint_fetch import ReadPublished
 from lockstep.spec.blueprint_files import MAX_DEPTH, BlueprintUnreadable, PublishedBlueprint
 
@@ -24,7 +24,7 @@ PublishedReaders = Callable[[str], ReadPublished]
 _RESOLVING: ContextVar[tuple[str, ...]] = ContextVar("lockstep_resolving", default=())
 
 
-def published_readers(versions: VersionService) -> PublishedReaders:
+def published_readers(versions: SelectorResolver) -> PublishedReaders:
     def reader(project: str) -> ReadPublished:
         async def read(selector: str) -> PublishedBlueprint:
             above = _RESOLVING.get()

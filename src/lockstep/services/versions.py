@@ -1,49 +1,31 @@
-"""Versions, drafts, tags and selectors: one way to name, promote and roll back what runs,
-whether the workflow lives in Git or was published through the API."""
+"""Versions, drafts and tags: one way to name, promote and roll back what runs, whether the
+workflow lives in Git or was published through the API (selectors resolve in
+``services/selectors``, which this service extends)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from lockstep.clock import utcnow
-from lockstep.errors import Conflict, InvalidRequest, NotFound, SpecError
+from lockstep.errors import Conflict, NotFound, SpecError
 from lockstep.records import Cause, CauseKind, RunRecord, RunSelection
-from lockstep.registry.selectors import LIVE, Selector, check_tag, parse_selector
+from lockstep.registry.selectors import Selector, check_tag
 from lockstep.services.registry import RegistryService
 from lockstep.services.run_launch import Locked
 from lockstep.services.runs import RunService
+from lockstep.services.selectors import SelectorResolver
 from lockstep.settings import Settings
-from lockstep.spec.git_names import GitError, is_sha, parse_remote
 from lockstep.storage import registry as reg
 from lockstep.storage import trigger_events as events
 from lockstep.storage import versions as store
 from lockstep.storage.database import Database
-from lockstep.storage.rows import DefinitionRefRow, DefinitionRow, RepositoryRow, TagRow
-
-if TYPE_CHECKING:
-    from lockstep.spec.blueprint_fetch import ReadPublished
+from lockstep.storage.rows import TagRow
 
 # the spec package (models, CEL, JSON Schema) is imported by the methods that read specs:
 # listing or showing records never needs it
-
-
-@dataclass(frozen=True)
-class Resolved:
-    """What a selector names, decided once: a version, and for git the commit to check out."""
-
-    definition: str
-    number: int
-    text: str
-    file: str
-    selector: str
-    sha: str | None = None
-    repo: str | None = None
 
 
 def _spec_data(text: str, file: str) -> dict[str, Any]:
@@ -52,13 +34,11 @@ def _spec_data(text: str, file: str) -> dict[str, Any]:
     return plain_data(load_workflow(text, file))
 
 
-class VersionService:
+class VersionService(SelectorResolver):
     def __init__(
         self, *, settings: Settings, db: Database, registry: RegistryService, runs: RunService
     ) -> None:
-        self._settings = settings
-        self._db = db
-        self._registry = registry
+        super().__init__(settings=settings, db=db, registry=registry)
         self._runs = runs
         #: called after a tag moved (project, definition, tag, version): the control plane
         #: registers the version's triggers here (services cannot import triggers/)
@@ -77,9 +57,6 @@ class VersionService:
         except NotFound:
             return False
         return True
-
-    async def _definition(self, project: str, name: str) -> DefinitionRow:
-        return await self._db.call(lambda s: reg.definition_row(s, project, name, archived=True))
 
     # -- API-published definitions ---------------------------------------------------------
 
@@ -147,12 +124,6 @@ class VersionService:
             max_bytes=self._settings.max_spec_bytes,
             owner=name,
         )
-
-    def published_reader(self, project: str) -> ReadPublished:
-        """How ``uses: DEF@SELECTOR`` resolves in ``project``."""
-        from lockstep.services.published_blueprints import published_readers
-
-        return published_readers(self)(project)
 
     # -- versions ----------------------------------------------------------------------------
 
@@ -256,148 +227,6 @@ class VersionService:
             check_tag(tag)
         definition = await self._definition(project, name)
         return await self._db.call(lambda s: store.tag_history(s, definition, tag))
-
-    # -- selectors -------------------------------------------------------------------------
-
-    async def resolve(self, project: str, text: str | Selector) -> Resolved:
-        sel = parse_selector(text) if isinstance(text, str) else text
-        definition = await self._definition(project, sel.definition)
-        repo = await self._db.call(
-            lambda s: (
-                s.get(RepositoryRow, definition.repository_id) if definition.repository_id else None
-            )
-        )
-        if sel.kind == "ref":
-            if repo is None:
-                raise InvalidRequest(
-                    f"'{sel.definition}' was published through the API and has no branches, "
-                    f"tags or commits; use {sel.definition}@<number> or {sel.definition}@$TAG"
-                )
-            return await self._at_ref(definition, repo, sel)
-        number = await self._db.call(lambda s: self._number(s, definition, sel))
-        text_, source = await self._db.call(
-            lambda s: (
-                store.version_row(s, definition, number).spec_text,
-                store.newest_commit(s, definition, number),
-            )
-        )
-        sha = source[0] if source and repo is not None else None
-        file = source[1] if source else f"{definition.name}.yaml"
-        return Resolved(
-            definition=definition.name,
-            number=number,
-            text=text_,
-            file=file,
-            selector=sel.text,
-            sha=sha,
-            repo=repo.url if repo is not None and sha else None,
-        )
-
-    @staticmethod
-    def _number(s: Session, definition: DefinitionRow, sel: Selector) -> int:
-        if sel.kind == "number":
-            return store.version_row(s, definition, int(sel.value)).number
-        tag = sel.value if sel.kind == "tag" else LIVE
-        target = store.tag_target(s, definition, tag)
-        if target is not None:
-            return target
-        if sel.kind == "tag":
-            raise NotFound(
-                f"tag {tag} is not set on '{definition.name}'; set it with "
-                f"`lockstep tags set {definition.name} '{tag}' VERSION`"
-            )
-        latest = store.latest_number(s, definition)
-        if latest is None:
-            raise NotFound(f"definition '{definition.name}' has no versions yet")
-        return latest
-
-    async def _at_ref(
-        self, definition: DefinitionRow, repo: RepositoryRow, sel: Selector
-    ) -> Resolved:
-        value = sel.value
-        refs: dict[str, str] = json.loads(repo.refs_json or "{}")
-        names = (
-            [value] if value.startswith("refs/") else [f"refs/heads/{value}", f"refs/tags/{value}"]
-        )
-        found = {n: refs[n] for n in names if n in refs}
-        commits = (
-            await self._db.call(lambda s: store.commits_with_prefix(s, definition, value.lower()))
-            if is_sha(value)
-            else []
-        )
-        options = [
-            f"{'branch' if n.startswith('refs/heads/') else 'tag'} {n} at {sha[:12]}"
-            for n, sha in found.items()
-        ]
-        options += [f"commit {c}" for c in commits if c not in found.values()]
-        if len(options) > 1:
-            raise InvalidRequest(
-                f"selector '{sel.text}' is ambiguous: {'; '.join(options)}; name one exactly "
-                f"(e.g. {sel.definition}@refs/heads/{value} or a longer SHA)"
-            )
-        ref_row = None
-        if len(found) == 1 and not value.startswith("refs/"):
-            ref_row = await self._db.call(lambda s: s.get(DefinitionRefRow, (definition.id, value)))
-        if ref_row is not None:
-            if ref_row.status != "valid" or ref_row.version is None:
-                first = (json.loads(ref_row.errors_json) or ["invalid"])[0]
-                raise InvalidRequest(
-                    f"'{definition.name}' is not runnable on {value}: {first} "
-                    f"(see `lockstep definitions show {definition.name}`)"
-                )
-            number = ref_row.version
-            text = await self._db.call(lambda s: reg.spec_of(s, definition.id, number))
-            return Resolved(
-                definition.name, number, text, definition.path, sel.text, ref_row.sha, repo.url
-            )
-        if not found and not is_sha(value):
-            raise NotFound(
-                f"'{value}' is not a scanned branch or tag of repository '{repo.name}'; "
-                "scan it or use a commit SHA"
-            )
-        return await self._from_mirror(definition, repo, sel, commits[0] if commits else value)
-
-    async def _from_mirror(
-        self, definition: DefinitionRow, repo: RepositoryRow, sel: Selector, rev: str
-    ) -> Resolved:
-        """A commit the scanner never recorded for this file: read it from the mirror, and
-        register its content as a version (the same one when the content is known)."""
-        from lockstep.registry.commit_files import load_at_commit
-
-        mirrors = self._registry.mirrors
-        remote = parse_remote(
-            repo.url,
-            allow_http=self._settings.git_allow_http,
-            allow_file=self._settings.git_allow_file,
-        )
-        mirror = mirrors.mirror_path(remote)
-        if not mirror.exists():
-            mirror = await mirrors.sync(remote, allow_file=self._settings.git_allow_file)
-        try:
-            sha = await mirrors.resolve(mirror, rev)
-        except GitError as exc:
-            if exc.reason == "not-found":
-                raise NotFound(str(exc)) from None
-            raise
-        data = await mirrors.read_file(mirror, sha, definition.path)
-        # a SpecError here rejects the run; blueprints expand from the same commit
-        loaded = await load_at_commit(
-            mirrors,
-            mirror,
-            sha,
-            definition.path,
-            data,
-            max_bytes=self._settings.max_spec_bytes,
-            read_published=self.published_reader(definition.project_id),
-        )
-        number = await self._db.call(
-            lambda s: reg.version_for(
-                s, definition.id, loaded.digest, loaded.text, sha, definition.path, utcnow()
-            )
-        )
-        return Resolved(
-            definition.name, number, loaded.text, definition.path, sel.text, sha, repo.url
-        )
 
     # -- runs ------------------------------------------------------------------------------
 
