@@ -5,11 +5,15 @@ import { clean, h } from "./dom.js";
 const LONG = 10000;
 const KEEP = 5000; // lines kept on the page; older ones drop off the top
 
+// the API's stream codes: a step's stdout and stderr, and lockstep's own notes ("sys")
+const STREAMS = { out: "stdout", err: "stderr", sys: "sys" };
+
 function line(data) {
   const text = clean(data.text);
   const shown = h("span", { className: "text" }, text.length > LONG ? text.slice(0, LONG) : text);
-  const row = h("span", { className: "line " + (data.stream === "stderr" ? "stderr" : "stdout") },
-    h("span", { className: "tag" }, `${data.step} ${data.stream === "stderr" ? "err" : "out"}`), shown);
+  const kind = STREAMS[data.stream] || "sys";
+  const row = h("span", { className: "line " + kind },
+    h("span", { className: "tag" }, `${data.step} ${kind}`), shown);
   if (text.length > LONG) {
     row.append(h("button", { type: "button", onclick: (e) => { shown.textContent = text; e.target.remove(); } },
       `show all (${text.length - LONG} more characters)`));

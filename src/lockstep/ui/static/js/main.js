@@ -43,8 +43,9 @@ async function show() {
   if (!me) await whoami();
   if (!me) { location.hash = "#/login"; return; }
   if (parts[0] !== "p" || parts.length < 3) {
-    const first = me.projects[0]?.name || "default";
-    location.hash = route("p", first, "runs");
+    // the project a server starts with, when the caller is in it; else their first
+    const names = me.projects.map((p) => p.name);
+    location.hash = route("p", names.includes("default") ? "default" : names[0] || "default", "runs");
     return;
   }
   const name = parts[1];

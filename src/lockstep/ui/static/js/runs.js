@@ -32,7 +32,15 @@ export function runsPage(main, name, query) {
   const params = new URLSearchParams({ limit: "50" });
   for (const key of ["status", "workflow"]) if (query.get(key)) params.set(key, query.get(key));
   return refresh(async () => {
-    const page = await api(project(name) + "/runs?" + params);
+    let page;
+    try {
+      page = await api(project(name) + "/runs?" + params);
+    } catch (err) {
+      note.textContent = err.message;
+      note.className = "error";
+      throw err;
+    }
+    note.className = "notice";
     replace(body, page.items.map((r) => h("tr", { dataset: { run: r.id } },
       h("td", { className: "mono" }, link(r.id.slice(0, 12), "p", name, "runs", r.id)),
       h("td", {}, r.workflow),
