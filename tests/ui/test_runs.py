@@ -86,6 +86,9 @@ def test_run_page_shows_steps_outputs_and_logs_as_they_print(
     expect(logs.locator(".stderr")).to_contain_text("to stderr")
     expect(logs.locator(".stdout")).to_contain_text("talk stdout")
     assert server.run(run_id)["status"] == "running"  # shown while the step still runs
+    page.get_by_role("button", name="logs of talk").click()  # one step's logs
+    expect(page.locator("#logs-title")).to_have_text("Logs of talk")
+    expect(logs).to_contain_text("first line", timeout=LIVE)
     assert "after the gate" not in logs.inner_text()
     gate.touch()
     expect(logs).to_contain_text("after the gate", timeout=LIVE)
@@ -115,6 +118,9 @@ def test_a_viewer_sees_no_buttons_and_an_operator_cancels(
     assert server.run(run_id)["status"] == "cancelled"
     expect(operator.get_by_role("button", name="Retry run")).to_be_visible()
     expect(operator.get_by_role("button", name="Cancel run")).to_have_count(0)
+    operator.get_by_role("button", name="Retry run").click()
+    expect(operator.locator("#facts")).to_contain_text("retry · olga-operator")
+    expect(operator.locator("h1")).not_to_contain_text(run_id)
 
 
 HOSTILE = """\
@@ -149,3 +155,22 @@ def test_hostile_log_lines_and_outputs_render_as_inert_text(
     assert page.locator("#main img, #main script, #main a[href^='javascript']").count() == 0
     assert "pwned" not in page.title()
     assert page.dialogs == []  # type: ignore[attr-defined]
+
+
+# (a worker splits a line at 64 KiB; this one stays whole)
+def test_a_very_long_log_line_is_cut_with_a_show_all_button(
+    open_ui: Callable[[str | None], Page], server: Server
+) -> None:
+    spec = (
+        "name: ui-long-line\nsteps:\n  long:\n"
+        "    run: head -c 50000 /dev/zero | tr '\\0' x; echo; echo next\n"
+    )
+    run = server.run_and_wait(spec)
+    assert run["status"] == "succeeded", run
+    page = open_ui(server.token)
+    page.goto(f"/#/p/default/runs/{run['id']}")
+    expect(page.locator("#logs")).to_contain_text("next")
+    long_line = page.locator("#logs .stdout .text").first
+    assert len(long_line.inner_text()) == 10_000
+    page.get_by_role("button", name="show all (40000 more characters)").click()
+    expect(long_line).to_have_text("x" * 50_000)

@@ -42,7 +42,7 @@ export function link(text, ...parts) {
 
 export function status(value) {
   const name = clean(value || "unknown");
-  return h("span", { className: "status s-" + name.replace(/[^a-z_]/g, ""), role: "status" }, name);
+  return h("span", { className: "status s-" + name.replace(/[^a-z_]/g, "") }, name);
 }
 
 export function when(iso) {

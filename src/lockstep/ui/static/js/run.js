@@ -23,7 +23,7 @@ export function runPage(main, name, runId, query, role) {
   const message = h("p", { className: "error", role: "alert", id: "action-error" });
   const steps = h("tbody");
   const children = h("ul", { id: "children" });
-  const logsTitle = h("h2", {}, "Logs");
+  const logsTitle = h("h2", { id: "logs-title" }, "Logs");
   const logs = h("div", { className: "logs mono", id: "logs", tabIndex: 0, ariaLabel: "log lines" });
   const logsNote = h("p", { className: "notice", id: "logs-state", ariaLive: "polite" });
   let selected = query.get("step") || null;
