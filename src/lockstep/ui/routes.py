@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import FileResponse
@@ -42,7 +43,8 @@ async def index() -> FileResponse:
 def _same_origin(request: Request) -> None:
     """A login or logout posted by another site's page is refused (login CSRF)."""
     origin = request.headers.get("origin")
-    if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
+    # the host alone: behind a proxy that ends TLS the page is https and the server sees http
+    if origin is not None and urlsplit(origin).netloc != request.url.netloc:
         raise PermissionDenied("log in from lockstep's own page, not from another site")
 
 
