@@ -17,7 +17,7 @@ export function runsPage(main, name, query) {
     location.hash = route("p", name, "runs") + (q.size ? "?" + q : "");
   };
   const body = h("tbody");
-  const note = h("p", { className: "notice", ariaLive: "polite" });
+  const note = h("p", { className: "notice", id: "runs-note", ariaLive: "polite" });
   const table = h("table", { id: "runs" },
     h("thead", {}, h("tr", {}, ["Run", "Workflow", "Status", "Created", "Duration", "Cause"].map((t) => h("th", { scope: "col" }, t)))),
     body);
@@ -48,7 +48,8 @@ export function runsPage(main, name, query) {
       h("td", {}, when(r.created_at)),
       h("td", {}, duration(r.duration_s)),
       h("td", {}, cause(r.cause)))));
-    note.textContent = page.items.length ? "" : "No runs yet.";
+    const filtered = params.has("status") || params.has("workflow");
+    note.textContent = page.items.length ? "" : filtered ? "No runs match these filters." : "No runs yet.";
     return { key: JSON.stringify(page.items.map((r) => [r.id, r.status])), more: true };
   });
 }
