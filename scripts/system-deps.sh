@@ -21,6 +21,8 @@ case "$what" in
     compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
     dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' ||
       need+=(busybox-static)
+    # the web UI's tests drive Debian's Chromium through Playwright (no browser download)
+    [ -x /usr/bin/chromium ] || need+=(chromium)
     ;;
 esac
 if [ ${#need[@]} -gt 0 ]; then

@@ -27,6 +27,8 @@ from lockstep.api.routers import (
     worker_api,
     workers,
 )
+from lockstep.ui import routes as ui
+from lockstep.ui.headers import SecurityHeaders
 
 API = "/api/v1"
 
@@ -63,6 +65,7 @@ def create_app(services: Services) -> FastAPI:
     )
     for router in routers:
         app.include_router(router, prefix=API)
+    ui.install(app)  # the web UI at / (another client of the same API)
     app.add_middleware(
         BodyLimit,
         default=1024 * 1024,
@@ -74,6 +77,7 @@ def create_app(services: Services) -> FastAPI:
         },
     )
     app.add_middleware(AuditLog, audit=services.audit)
+    app.add_middleware(SecurityHeaders)
     # outermost: a body that does not come in time is cut off whatever route it was for
     app.add_middleware(BodyTimeout, seconds=services.settings.http_body_timeout)
     return app

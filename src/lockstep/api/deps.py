@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Path, Request
 
+from lockstep.api import session
 from lockstep.auth.principal import LOCAL, Principal
 from lockstep.auth.roles import PERMISSIONS
 from lockstep.errors import NotFound, PermissionDenied, Unauthenticated
@@ -79,6 +80,12 @@ async def principal(request: Request) -> Principal:
         return LOCAL
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
+    if not header and (cookie := session.cookie_token(request)) is not None:
+        # the web UI's session (api/session.py): a change needs its CSRF token too
+        session.check_csrf(request, cookie)
+        who = await svc.tokens.authenticate(cookie)
+        request.state.principal = who
+        return who
     if not header:
         raise Unauthenticated(
             "missing token: send 'Authorization: Bearer <token>' (lockstep login)"
