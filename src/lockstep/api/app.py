@@ -8,6 +8,7 @@ from lockstep import __version__
 from lockstep.api import errors
 from lockstep.api.audit import AuditLog
 from lockstep.api.deps import Services
+from lockstep.api.headers import SecurityHeaders
 from lockstep.api.limits import BodyLimit, BodyTimeout
 from lockstep.api.routers import (
     approvals,
@@ -23,12 +24,11 @@ from lockstep.api.routers import (
     snapshots,
     tokens,
     triggers,
+    ui,
     versions,
     worker_api,
     workers,
 )
-from lockstep.ui import routes as ui
-from lockstep.ui.headers import SecurityHeaders
 
 API = "/api/v1"
 

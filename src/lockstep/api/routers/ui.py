@@ -21,7 +21,8 @@ from lockstep.api import session
 from lockstep.api.deps import Services, services
 from lockstep.errors import PermissionDenied, Unauthenticated
 
-STATIC = Path(__file__).parent / "static"
+#: the pages and assets, shipped in the package ``lockstep.ui`` (data only: no code)
+STATIC = Path(__file__).parents[2] / "ui" / "static"
 router = APIRouter(include_in_schema=False)
 Svc = Annotated[Services, Depends(services)]
 
