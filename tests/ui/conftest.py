@@ -27,13 +27,15 @@ FLAGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+# package scope, not session: Playwright's sync API keeps an event loop running in the thread
+# while it lives, and tests of other packages that a worker runs afterwards call asyncio.run()
+@pytest.fixture(scope="package")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as pw:
         yield pw
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: run scripts/system-deps.sh test"
     # launch() starts Chromium on a fresh, empty --user-data-dir of its own (Playwright refuses
