@@ -18,6 +18,25 @@ _NOT_FOR_ENGINE_STEPS = (
 )
 #: what a ``workflow:`` step cannot have: its child run has its own steps, workspace and pools
 _NOT_FOR_CHILD_STEPS = (*WORKSPACE_KEYS, "cache", "runs_on", "env", "schedule_timeout")
+#: per step kind: the keys it refuses, and why (a noop step has long been allowed to carry them)
+_REFUSED: dict[str, tuple[tuple[str, ...], str]] = {
+    **{
+        k.yaml_key: (
+            _NOT_FOR_ENGINE_STEPS,
+            f"does not apply to an '{k.yaml_key}' step (the engine decides it; nothing runs)",
+        )
+        for k in ENGINE_KINDS.values()
+    },
+    CHILD.yaml_key: (
+        _NOT_FOR_CHILD_STEPS,
+        "does not apply to a 'workflow' step (its child run has its own steps; pass values "
+        "in 'with:')",
+    ),
+    HTTP.yaml_key: (
+        WORKSPACE_KEYS,
+        "only applies to a 'run' step (an http step has no workspace)",
+    ),
+}
 
 
 def check_step_shape(
@@ -35,30 +54,11 @@ def check_step_shape(
             "(or 'http', 'uses: noop', 'approval', 'wait' or 'workflow')",
             pointer(group, sid),
         )
-    elif chosen[0] in {k.yaml_key for k in ENGINE_KINDS.values()}:
-        for key in _NOT_FOR_ENGINE_STEPS:
+    elif chosen[0] in _REFUSED:
+        keys, why = _REFUSED[chosen[0]]
+        for key in keys:
             if step.get(key) is not None:
-                add(
-                    f"'{key}' of step '{sid}' does not apply to an '{chosen[0]}' step (the "
-                    "engine decides it; nothing runs); remove it",
-                    pointer(group, sid, key),
-                )
-    elif chosen[0] == CHILD.yaml_key:
-        for key in _NOT_FOR_CHILD_STEPS:
-            if step.get(key) is not None:
-                add(
-                    f"'{key}' of step '{sid}' does not apply to a 'workflow' step (its child "
-                    "run has its own steps; pass values in 'with:'); remove it",
-                    pointer(group, sid, key),
-                )
-    elif chosen[0] == HTTP.yaml_key:  # (a noop step has long been allowed to carry them)
-        for key in WORKSPACE_KEYS:
-            if step.get(key) is not None:
-                add(
-                    f"'{key}' of step '{sid}' only applies to a 'run' step (an http "
-                    "step has no workspace); remove it",
-                    pointer(group, sid, key),
-                )
+                add(f"'{key}' of step '{sid}' {why}; remove it", pointer(group, sid, key))
     if step.get("result") is not None and chosen and chosen[0] != "run":
         add(
             f"'result' of step '{sid}' only applies to a 'run' step (what its command prints "
