@@ -16,7 +16,7 @@ export function h(tag, props = {}, ...children) {
     if (value === undefined || value === null || value === false) continue;
     if (key.startsWith("on")) el.addEventListener(key.slice(2), value);
     else if (key === "dataset") Object.assign(el.dataset, value);
-    else if (key.startsWith("aria") || key === "role" || key === "for") el.setAttribute(key.replace(/^aria([A-Z])/, (_, c) => "aria-" + c.toLowerCase()), value);
+    else if (key.startsWith("aria") || key === "role" || key === "for" || key === "list") el.setAttribute(key.replace(/^aria([A-Z])/, (_, c) => "aria-" + c.toLowerCase()), value);
     else el[key] = value;
   }
   append(el, children);

@@ -1,9 +1,13 @@
-// The UI's router: the URL's fragment names the page (#/login, #/p/PROJECT/runs[/RUN]).
+// The UI's router: the URL's fragment names the page (#/login, #/p/PROJECT/runs[/RUN],
+// #/p/PROJECT/definitions[/DEFINITION], #/p/PROJECT/approvals).
 import { api, call } from "./api.js";
 import { h, replace, route } from "./dom.js";
 import { loginPage } from "./login.js";
 import { runPage } from "./run.js";
 import { runsPage } from "./runs.js";
+import { approvalsPage } from "./approvals.js";
+import { definitionPage } from "./definition.js";
+import { definitionsPage } from "./definitions.js";
 
 const main = document.getElementById("main");
 const who = document.getElementById("who");
@@ -51,11 +55,15 @@ async function show() {
   const name = parts[1];
   const projects = h("select", { id: "project", ariaLabel: "project", onchange: (e) => { location.hash = route("p", e.target.value, "runs"); } },
     me.projects.map((p) => h("option", { value: p.name, selected: p.name === name }, p.name)));
-  replace(nav, projects, " ", h("a", { href: route("p", name, "runs") }, "Runs"));
-  document.title = parts.length > 3 ? `run ${parts[3].slice(0, 12)} · lockstep` : "runs · lockstep";
-  stop = parts.length > 3
-    ? runPage(main, name, parts[3], query, roleIn(name))
-    : runsPage(main, name, query);
+  const section = parts[2];
+  replace(nav, projects, " ", ...[["runs", "Runs"], ["definitions", "Definitions"], ["approvals", "Approvals"]].map(([key, text]) =>
+    h("a", { href: route("p", name, key), ariaCurrent: key === section ? "page" : null }, text)));
+  const caller = { role: roleIn(name), user: me.user, superuser: me.superuser };
+  const item = parts[3];
+  document.title = `${item ? item.slice(0, 24) : section} · lockstep`;
+  if (section === "definitions") stop = item ? definitionPage(main, name, item, caller.role) : definitionsPage(main, name);
+  else if (section === "approvals") stop = approvalsPage(main, name);
+  else stop = item ? runPage(main, name, item, query, caller) : runsPage(main, name, query);
 }
 
 window.addEventListener("hashchange", show);

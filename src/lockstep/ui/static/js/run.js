@@ -2,6 +2,7 @@ import { api, project } from "./api.js";
 import { cause, duration, h, link, replace, route, status, when } from "./dom.js";
 import { refresh } from "./live.js";
 import { followLogs } from "./logs.js";
+import { approvalPanel } from "./approvals.js";
 
 const FINISHED = new Set(["succeeded", "failed", "cancelled"]);
 const OPERATOR = new Set(["operator", "maintainer", "admin"]);
@@ -15,7 +16,8 @@ function fact(term, value) {
   return value === null || value === undefined || value === "" ? [] : [h("dt", {}, term), h("dd", {}, value)];
 }
 
-export function runPage(main, name, runId, query, role) {
+export function runPage(main, name, runId, query, caller) {
+  const role = caller.role;
   const base = project(name) + "/runs/" + encodeURIComponent(runId);
   const heading = h("h1", {}, "Run ", h("span", { className: "mono" }, runId));
   const facts = h("dl", { className: "facts", id: "facts" });
@@ -23,6 +25,25 @@ export function runPage(main, name, runId, query, role) {
   const message = h("p", { className: "error", role: "alert", id: "action-error" });
   const steps = h("tbody");
   const children = h("ul", { id: "children" });
+  const approvals = h("div", { id: "run-approvals" });
+  const panels = new Map(); // step → its approval panel (kept across refreshes: typed input stays)
+
+  // a waiting step that is an approval gets a panel (a wait step's GET is a 404: none)
+  function showApprovals(run) {
+    for (const [id, panel] of panels) {
+      if (run.steps[id]?.status !== "waiting") { panel?.remove(); panels.delete(id); }
+    }
+    for (const [id, s] of Object.entries(run.steps)) {
+      if (s.status !== "waiting" || panels.has(id)) continue;
+      panels.set(id, null);
+      api(`${base}/approvals/${encodeURIComponent(id)}`).then((a) => {
+        if (!panels.has(id) || a.status !== "waiting") return;
+        const panel = approvalPanel(base, a, caller, restart);
+        panels.set(id, panel);
+        approvals.append(panel);
+      }).catch(() => {});
+    }
+  }
   const logsTitle = h("h2", { id: "logs-title" }, "Logs");
   const logs = h("div", { className: "logs mono", id: "logs", tabIndex: 0, ariaLabel: "log lines" });
   const logsNote = h("p", { className: "notice", id: "logs-state", ariaLive: "polite" });
@@ -79,9 +100,10 @@ export function runPage(main, name, runId, query, role) {
     replace(children, run.children.map((ch) => h("li", {},
       link(ch.run_id.slice(0, 12), "p", name, "runs", ch.run_id), ` ${ch.workflow} (step ${ch.step}) `, status(ch.status))));
     if (!run.children.length) children.append(h("li", { className: "notice" }, "none"));
+    showApprovals(run);
   }
 
-  replace(main, heading, facts, actions, message,
+  replace(main, heading, facts, actions, message, approvals,
     h("h2", {}, "Steps"),
     h("table", { id: "steps" },
       h("thead", {}, h("tr", {}, ["Step", "Status", "Attempts", "Duration", "Outputs", ""].map((t) => h("th", { scope: "col" }, t)))),
