@@ -42,7 +42,8 @@ export function approvalsPage(main, name) {
 export function approvalPanel(base, approval, caller, onDecided) {
   const step = approval.step;
   const error = h("p", { className: "error", role: "alert", id: "approval-error-" + step });
-  const decided = approval.decisions.map((d) => h("li", {}, JSON.stringify(d)));
+  const decided = approval.decisions.map((d) => h("li", {},
+    `${d.user} ${d.approve ? "approved" : "rejected"} ${when(d.at)}`, d.comment ? `: ${d.comment}` : ""));
   const panel = h("section", { className: "approval", dataset: { step } },
     h("h3", {}, "Approval ", h("span", { className: "mono" }, step), " is waiting"),
     approval.message ? h("p", { className: "message" }, approval.message) : null,
