@@ -123,3 +123,22 @@ def test_markup_in_a_definitions_description_renders_as_text(
     expect(described.locator(".new")).to_have_text(f"{HOSTILE} v2")
     expect(page.locator("main img")).to_have_count(0)
     assert page.dialogs == []  # type: ignore[attr-defined]
+
+
+def test_a_tag_moved_by_someone_else_meanwhile_is_not_moved_again(
+    open_ui: Callable[[str | None], Page], server: Server
+) -> None:
+    _published(server, "ui-raced")
+    assert server.http.put("/definitions/ui-raced/tags/$LIVE", json={"version": 1}).is_success
+    page = open_ui(server.token)
+    page.goto("/#/p/default/definitions/ui-raced")
+    page.get_by_label("Point it at version").select_option("2")
+    page.get_by_role("button", name="Show the change").click()
+    confirm = page.get_by_role("button", name="Confirm: move $LIVE to version 2")
+    expect(confirm).to_be_visible()
+    # someone else moves $LIVE between the preview and the confirmation
+    assert server.http.put("/definitions/ui-raced/tags/$LIVE", json={"version": 2}).is_success
+    confirm.click()
+    expect(page.locator("#tag-error")).to_contain_text("points at version 2, not version 1")
+    expect(page.locator("#tag-result")).to_have_text("")
+    assert _tag(server, "ui-raced") == 2
