@@ -9,6 +9,7 @@ from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
+from tests.gitrepo import Repo, git
 from tests.harness import Server
 from tests.ui.conftest import screenshot
 
@@ -61,6 +62,34 @@ def test_definitions_page_lists_a_published_definition_with_its_latest_version(
     row.get_by_role("link", name="ui-listed").click()
     expect(page.locator("#versions tbody tr")).to_have_count(2)
     expect(page.locator("#versions tr[data-version='1']")).to_contain_text("admin")
+
+
+def test_a_git_backed_definition_shows_each_refs_validity_with_every_error_at_its_line(
+    open_ui: Callable[[str | None], Page], server: Server, tmp_path: Path
+) -> None:
+    repo = Repo(tmp_path / "repo")
+    repo.commit({"workflow.yaml": "name: ui-gitdef\nsteps:\n  compile:\n    run: echo ok\n"})
+    repo.push("main")
+    git(repo.work, "checkout", "-b", "feature-x")
+    repo.commit({"workflow.yaml": "name: ui-gitdef\nsteps:\n  compile:\n    rnu: echo typo\n"})
+    repo.push("feature-x")
+    added = server.http.post(
+        "/repositories",
+        json={"url": repo.url, "name": "ui-app", "branches": ["main", "feature-*"]},
+    )
+    assert added.status_code == 201, added.text
+    assert server.http.post("/repositories/ui-app/scan").status_code == 200
+    page = open_ui(server.token)
+    page.goto("/#/p/default/definitions")
+    row = page.locator("#definitions tr[data-definition='ui-gitdef']")
+    expect(row).to_contain_text("ui-app workflow.yaml")
+    expect(row.locator(".ref[data-ref='main'] .status")).to_have_text("valid")
+    expect(row.locator(".ref[data-ref='main'] .errors")).to_have_count(0)
+    bad = row.locator(".ref[data-ref='feature-x']")
+    expect(bad.locator(".status")).to_have_text("invalid")
+    expect(
+        bad.locator(".errors li", has_text="workflow.yaml:4:5: unknown key 'rnu'")
+    ).to_have_count(1)
 
 
 def test_comparing_two_versions_shows_the_changed_field_side_by_side(
