@@ -243,6 +243,14 @@ class Server:
     ) -> dict[str, Any]:
         return self.wait(self.submit(spec, params, **kwargs)["id"], timeout=timeout)
 
+    def pause_schedules(self) -> None:
+        """Pause every schedule still firing, so a test's ticking trigger does not go on adding
+        runs to the shared server for the rest of the session."""
+        for trigger in self.http.get("/triggers").json():
+            if trigger["kind"] == "schedule" and trigger["paused_by"] is None:
+                url = f"/triggers/{trigger['definition']}/{trigger['trigger']}/pause"
+                assert self.http.post(url).status_code == 200, url
+
     def logs(self, run_id: str, step: str | None = None) -> list[dict[str, Any]]:
         lines: list[dict[str, Any]] = []
         cursor = None

@@ -10,11 +10,13 @@ import hmac
 import json
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.gitrepo import Repo
 from tests.harness import TERMINAL, Server, wait_for
@@ -38,6 +40,12 @@ triggers:
     params: {when: '${{ schedule.time }}'}
 """
 KEY = "instance-hook-key"
+
+
+@pytest.fixture(autouse=True)
+def _schedules_stop_with_the_test(server: Server) -> Iterator[None]:
+    yield
+    server.pause_schedules()
 
 
 def _live(server: Server, name: str, text: str) -> int:

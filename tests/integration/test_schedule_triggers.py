@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import pytest
 
 from tests.harness import TERMINAL, Server, wait_for
 
@@ -24,6 +27,12 @@ triggers:
     enabled: ENABLED
     params: {when: '${{ schedule.time }}'}
 """
+
+
+@pytest.fixture(autouse=True)
+def _schedules_stop_with_the_test(server: Server) -> Iterator[None]:
+    yield
+    server.pause_schedules()
 
 
 def _publish(server: Server, text: str, name: str = "ticking") -> int:
