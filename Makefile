@@ -62,6 +62,7 @@ unit: $(VENV)/.dev-installed
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/engine_overhead.py
+	$(BIN)/python bench/step_phases.py
 	$(BIN)/python bench/registry_scan.py
 	$(BIN)/python bench/container_step.py
 	$(BIN)/python bench/artifact_throughput.py
