@@ -30,6 +30,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
@@ -38,6 +39,8 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._server import start_server
 from bench.engine_overhead import RawChain, run_true
+
+TERMINAL = ("succeeded", "failed", "cancelled")
 
 
 def _ms(a: datetime, b: datetime) -> float:
@@ -100,9 +103,26 @@ def _phases(events: Events) -> dict[str, list[float]]:
 
 def _stat(values: list[float]) -> str:
     if not values:
-        return f"{'-':>16}{'-':>8}"
+        return f"{'-':>22}"
     p90 = statistics.quantiles(values, n=10)[-1] if len(values) > 1 else values[0]
-    return f"{statistics.median(values):>16.1f}{p90:>8.1f}"
+    return f"{statistics.median(values):>13.1f} ({p90:>5.1f})"
+
+
+def _measure(spec: str, chain: int, **env: str) -> tuple[dict[str, Any], Events, Events]:
+    """Run ``spec`` on a fresh server started with ``env``: its record and two histories."""
+    with tempfile.TemporaryDirectory(prefix="lockstep-bench-") as tmp:
+        server, http, meta = start_server(Path(tmp) / "home", **env)
+        try:
+            http.post("/runs", json={"spec": "name: warm\nsteps:\n  a:\n    run: 'true'\n"})
+            run_id = http.post("/runs", json={"spec": spec}).raise_for_status().json()["id"]
+            while (run := http.get(f"/runs/{run_id}").json())["status"] not in TERMINAL:
+                time.sleep(0.1)
+            assert run["status"] == "succeeded", run
+            events, raw = asyncio.run(_histories(meta["temporal"], run_id, chain))
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=60)
+    return run, events, raw
 
 
 def main() -> None:
@@ -114,38 +134,28 @@ def main() -> None:
         for i in range(args.chain)
     )
     spec = f"name: phases\nsteps:\n{steps}"
-    with tempfile.TemporaryDirectory(prefix="lockstep-bench-") as tmp:
-        server, http, meta = start_server(Path(tmp) / "home")
-        try:
-            http.post("/runs", json={"spec": "name: warm\nsteps:\n  a:\n    run: 'true'\n"})
-            submitted = time.time()
-            run_id = http.post("/runs", json={"spec": spec}).raise_for_status().json()["id"]
-            while (run := http.get(f"/runs/{run_id}").json())["status"] not in (
-                "succeeded",
-                "failed",
-                "cancelled",
-            ):
-                time.sleep(0.02)
-            assert run["status"] == "succeeded", run
-            events, raw = asyncio.run(_histories(meta["temporal"], run_id, args.chain))
-        finally:
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=60)
-    created = datetime.fromisoformat(run["created_at"])
-    finished = datetime.fromisoformat(run["finished_at"])
-    began = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED
-    wf_started = next(at for k, at in events if k == began)
-    last_done = [at for k, at in events if k == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED][-1]
-    ours, engine = _phases(events), _phases(raw)
-    total = _ms(created, finished)
-    print(f"chain of {args.chain} `true` steps: {total:.0f} ms recorded, ", end="")
-    wall = time.time() - submitted
-    print(f"{total / args.chain:.1f} ms a step ({wall:.1f} s wall incl. polling)")
-    print(f"{'phase':<28}{'lockstep median':>16}{'p90':>8}{'raw Temporal median':>21}{'p90':>8}")
-    for name, values in ours.items():
-        print(f"{name:<28}{_stat(values)}     {_stat(engine[name])}")
-    print(f"{'run start (created->wf)':<28}{_ms(created, wf_started):>10.1f}")
-    print(f"{'run end (last act->record)':<28}{_ms(last_done, finished):>10.1f}")
+    print(f"chain of {args.chain} `true` steps; milliseconds, median (p90)")
+    columns: dict[str, dict[str, list[float]]] = {}
+    edges: dict[str, tuple[float, float]] = {}
+    raws = []
+    for spawner in ("direct", "zygote"):
+        run, events, raw = _measure(spec, args.chain, LOCKSTEP_SPAWNER=spawner)
+        columns[f"spawner={spawner}"] = _phases(events)
+        raws.append(raw)
+        created = datetime.fromisoformat(run["created_at"])
+        finished = datetime.fromisoformat(run["finished_at"])
+        began = next(at for k, at in events if k == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED)
+        done = [at for k, at in events if k == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED][-1]
+        edges[spawner] = (_ms(created, began), _ms(done, finished))
+        total = _ms(created, finished)
+        print(f"  spawner={spawner}: {total:.0f} ms recorded, {total / args.chain:.1f} ms a step")
+    merged = [_phases(raw) for raw in raws]
+    columns["raw Temporal"] = {k: [v for m in merged for v in m[k]] for k in merged[0]}
+    print(f"{'phase':<28}" + "".join(f"{name:>22}" for name in columns))
+    for phase in columns["raw Temporal"]:
+        print(f"{phase:<28}" + "".join(_stat(c[phase]) for c in columns.values()))
+    for i, what in enumerate(("run start (created -> wf)", "run end (last act -> record)")):
+        print(f"{what:<28}" + "".join(f"{edges[s][i]:>22.1f}" for s in edges))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -103,6 +103,9 @@ class Settings(BaseSettings):
     #: how deep ``workflow:`` steps may nest child runs (a run's child's child…)
     child_max_depth: int = Field(10, ge=1, le=100)
     kill_grace: float = Field(5.0, ge=0, le=300, description="SIGTERM → SIGKILL, seconds")
+    #: how a worker starts each attempt's supervisor: forked by one zygote process per worker
+    #: (fast), or a new interpreter per attempt
+    spawner: Literal["zygote", "direct"] = "zygote"
     worker_concurrency: int = Field(16, ge=1, le=1000)
     max_spec_bytes: int = 1024 * 1024
     max_snapshot_bytes: int = 200 * 1024 * 1024

@@ -91,7 +91,19 @@ def log(tmp_path: Path) -> Log:
     return Log(tmp_path / "logs")
 
 
+_spawner = ["zygote"]
+
+
+@pytest.fixture(autouse=True, params=["zygote", "direct"])
+def spawner(request: pytest.FixtureRequest) -> str:
+    """Every guarantee holds whether a supervisor is forked by the worker's zygote or started
+    as a new interpreter."""
+    _spawner[0] = request.param
+    return str(request.param)
+
+
 async def _run(argv: list[str], cwd: Path, log: Log, **kw: object) -> ProcessOutcome:
+    kw.setdefault("spawner", _spawner[0])
     kw.setdefault("env", BASE_ENV)
     kw.setdefault("timeout_s", 10.0)
     kw.setdefault("kill_grace_s", 0.5)

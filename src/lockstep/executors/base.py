@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from lockstep.engine.types import StepTask
 from lockstep.executors.lease import Lease
+from lockstep.executors.spawner import Spawner
 from lockstep.net import OutboundPolicy
 from lockstep.storage.logs import LogSink, LogWriter
 
@@ -36,6 +37,7 @@ class WorkerTools:
     max_log_bytes: int | None = None
     containers: ContainerRuntime | None = None  # None: this worker runs no container
     outbound: OutboundPolicy = field(default_factory=OutboundPolicy)  # what http steps reach
+    spawner: Spawner = "zygote"  # how each attempt's supervisor is started
 
 
 @dataclass(frozen=True)

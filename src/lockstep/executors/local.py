@@ -77,5 +77,6 @@ class ProcessExecutor:
             max_log_bytes=tools.max_log_bytes,
             lease=attempt.lease,
             capture=attempt.stdout,
+            spawner=tools.spawner,
         )
         return outcome_of(ended)

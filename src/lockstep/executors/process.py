@@ -23,8 +23,9 @@ from pathlib import Path
 
 from lockstep.errors import ExecutionError
 from lockstep.executors.lease import AttemptLost, Lease
+from lockstep.executors.spawner import Spawner, Supervisor, start_supervisor
 from lockstep.executors.stdout_result import StdoutCapture
-from lockstep.executors.supervision import Control, close_fds, supervised
+from lockstep.executors.supervision import Control, close_fds
 from lockstep.storage.logs import LogStream, LogWriter
 
 logger = logging.getLogger(__name__)
@@ -198,15 +199,13 @@ class _Pipe(asyncio.Protocol):
             self._sink.write(self._stream, self._splitter.flush())
 
 
-async def _exited(proc: asyncio.subprocess.Process, within_s: float) -> bool:
+async def _exited(proc: Supervisor, within_s: float) -> bool:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(asyncio.shield(proc.wait()), within_s)
     return proc.returncode is not None
 
 
-async def _stop(
-    proc: asyncio.subprocess.Process, ctl: Control, grace_s: float, sink: _Sink
-) -> None:
+async def _stop(proc: Supervisor, ctl: Control, grace_s: float, sink: _Sink) -> None:
     """SIGTERM every process of the step, SIGKILL whatever is left after ``grace_s``; wait
     until the supervisor says none is left."""
     try:
@@ -239,6 +238,7 @@ async def run_process(
     max_log_bytes: int | None = None,
     lease: Lease | None = None,
     capture: StdoutCapture | None = None,
+    spawner: Spawner = "zygote",
 ) -> ProcessOutcome:
     """Run ``argv`` and return how it ended. Never raises for a failing or missing command;
     raises ``CancelledError`` (after killing every process of the step) when cancelled, and
@@ -260,16 +260,10 @@ async def run_process(
     ctl_r, ctl_w = os.pipe()  # the write end stays here: its end of file means "worker gone"
     ctl = Control(ctl_w)
     try:
-        proc = await asyncio.create_subprocess_exec(
-            *supervised(argv, env, ctl_r, lease.deadline, DRAIN_S),
-            stdin=subprocess.DEVNULL,
-            stdout=out_w,
-            stderr=err_w,
-            cwd=cwd,
-            env=env,
-            start_new_session=True,
-            pass_fds=(ctl_r,),
-        )
+        proc = await start_supervisor(
+            argv, env=env, cwd=cwd, out=out_w, err=err_w, ctl=ctl_r,
+            deadline=lease.deadline, drain_s=DRAIN_S, how=spawner,
+        )  # fmt: skip
     except (OSError, ValueError, subprocess.SubprocessError) as exc:
         close_fds(out_r, err_r)
         ctl.close()

@@ -37,10 +37,16 @@ _POLL_S = 0.05
 LOST_EXIT = 125
 
 
-def _subreaper() -> None:
-    import ctypes
+_libc = None  # loaded once by a zygote, before it forks supervisors
 
-    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+def _subreaper() -> None:
+    global _libc
+    if _libc is None:
+        import ctypes
+
+        _libc = ctypes.CDLL(None, use_errno=True)
+    _libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
 
 def _children_of() -> dict[int, list[int]]:
@@ -105,8 +111,9 @@ def _exit_like(status: int) -> None:
     os._exit(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 1)
 
 
-def _exec(argv: list[str], unset: list[str]) -> None:
-    """Become the step's command with exactly the environment the worker gave."""
+def _exec(argv: list[str], unset: list[str], env: dict[str, str] | None) -> None:
+    """Become the step's command with exactly the environment the worker gave (``env``, or
+    this process's own when it was started with it)."""
     import _signal  # type: ignore[import-not-found]  # signal would import enum: slower
 
     # What Python set up for itself must not reach the step: ignored signals survive exec,
@@ -116,6 +123,8 @@ def _exec(argv: list[str], unset: list[str]) -> None:
     for name in unset:
         os.environ.pop(name, None)
     os.setsid()  # the step's own group: its "kill 0" cannot reach this supervisor
+    if env is not None:
+        os.execvpe(argv[0], argv, env)  # noqa: S606 - the step's own argv, as given
     os.execvp(argv[0], argv)  # noqa: S606 - the step's own argv, as given
 
 
@@ -131,16 +140,31 @@ def _read_orders(ctl: int, pending: bytes) -> tuple[list[tuple[str, str]], bytes
     return orders, pending, not data
 
 
-def supervise(ctl: int, drain_s: float, deadline: float, unset: list[str], argv: list[str]) -> None:
+def supervise(
+    ctl: int,
+    drain_s: float,
+    deadline: float,
+    unset: list[str],
+    argv: list[str],
+    env: dict[str, str] | None = None,
+    report: int = -1,
+) -> None:
+    """Run ``argv`` and outlive everything it starts. With ``report`` (a zygote's child), the
+    outcome is written there as ``exit CODE`` (a signal death as ``-N``) instead of reproduced
+    by this process's own exit status, which only the zygote could read."""
     _subreaper()
     main = os.fork()
     if main == 0:
         try:
             os.close(ctl)
-            _exec(argv, unset)
-        except OSError as exc:
-            os.write(2, f"cannot start {argv[0]!r}: {exc.strerror}\n".encode())
-        os._exit(127)
+            if report >= 0:
+                os.close(report)
+            _exec(argv, unset, env)
+        except (OSError, ValueError) as exc:
+            why = getattr(exc, "strerror", None) or exc
+            os.write(2, f"cannot start {argv[0]!r}: {why}\n".encode())
+        finally:
+            os._exit(127)
     # readable once the main process has exited: no polling while the step runs
     exited = os.pidfd_open(main)
     status: int | None = None
@@ -173,9 +197,76 @@ def supervise(ctl: int, drain_s: float, deadline: float, unset: list[str], argv:
                     _signal_all(_SIGTERM)
                 elif word == "kill":
                     killing = True
+    final = status if status is not None else _SIGKILL
+    if report >= 0:
+        code = LOST_EXIT if lost else os.waitstatus_to_exitcode(final)
+        _say(report, f"exit {code}")
+        os._exit(0)
     if lost:
         os._exit(LOST_EXIT)
-    _exit_like(status if status is not None else _SIGKILL)
+    _exit_like(final)
+
+
+def _say(fd: int, line: str) -> None:
+    try:  # noqa: SIM105 - contextlib would slow the start
+        os.write(fd, line.encode() + b"\n")
+    except OSError:  # the worker is gone: nobody to tell
+        pass
+
+
+#: the largest request a zygote takes (argv and environment as JSON); bigger ones are spawned
+#: the slow way by the worker
+ZYGOTE_MAX_REQUEST = 192 * 1024
+
+
+def zygote(sock_fd: int) -> None:
+    """Fork a supervisor for each request on ``sock_fd`` (a SOCK_SEQPACKET socket to the
+    worker): the interpreter starts once per worker instead of once per attempt. A request is
+    JSON (argv, env, cwd, drain, deadline) with four descriptors: the step's stdout and stderr,
+    the control pipe's read end and a report pipe, on which the child says ``started`` (or
+    ``nostart ERRNO``) and at the end ``exit CODE``. The zygote ends when the worker does (end
+    of file); its children do not depend on it."""
+    import ctypes
+    import json
+    import signal
+    import socket
+
+    global _libc
+    _libc = ctypes.CDLL(None, use_errno=True)
+    sock = socket.socket(fileno=sock_fd)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps our children
+    while True:
+        try:
+            msg, fds, _, _ = socket.recv_fds(sock, ZYGOTE_MAX_REQUEST, 4)
+        except OSError:
+            break
+        if not msg:
+            break
+        if len(fds) == 4 and os.fork() == 0:
+            try:
+                sock.close()
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                _zygote_child(json.loads(msg), *fds)
+            finally:
+                os._exit(126)
+        for fd in fds:
+            os.close(fd)
+    os._exit(0)
+
+
+def _zygote_child(req: dict, out: int, err: int, ctl: int, report: int) -> None:  # type: ignore[type-arg]
+    os.setsid()  # as the worker's own spawns are: no terminal, no signals of the zygote's group
+    null = os.open(os.devnull, os.O_RDONLY)
+    for fd, target in ((null, 0), (out, 1), (err, 2)):
+        os.dup2(fd, target)
+        os.close(fd)
+    try:
+        os.chdir(req["cwd"])
+    except OSError as exc:
+        _say(report, f"nostart {exc.errno}")
+        os._exit(0)
+    _say(report, "started")
+    supervise(ctl, req["drain"], req["deadline"], [], req["argv"], req["env"], report)
 
 
 def _docker_kill(url: str, cid: str) -> None:
@@ -222,6 +313,8 @@ def watch_container(url: str, cid: str, ctl: int, deadline: float) -> None:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--zygote"]:
+        zygote(int(sys.argv[2]))
     if sys.argv[1:2] == ["--container"]:
         url, cid, ctl_fd, until = sys.argv[2:]
         watch_container(url, cid, int(ctl_fd), float(until))

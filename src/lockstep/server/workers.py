@@ -158,6 +158,7 @@ class PoolWorker:
             logs=logs,
             identity=self.identity,
             kill_grace_s=settings.kill_grace,
+            spawner=settings.spawner,
             max_log_bytes=settings.max_log_bytes,
             secrets=secrets,
             outbound=OutboundPolicy(settings.outbound_allow),

@@ -25,6 +25,7 @@ from lockstep.executors.attempt import run_attempt
 from lockstep.executors.base import Executor, WorkerTools
 from lockstep.executors.container_runtime import ContainerRuntime
 from lockstep.executors.registry import executor_for
+from lockstep.executors.spawner import Spawner
 from lockstep.executors.workspace import WorkspaceManager
 from lockstep.net import OutboundPolicy
 from lockstep.secrets.masking import Masker, MaskingLogWriter
@@ -71,6 +72,7 @@ class StepActivities:
         secrets: SecretResolver | None = None,
         containers: ContainerRuntime | None = None,
         outbound: OutboundPolicy | None = None,
+        spawner: Spawner = "zygote",
     ) -> None:
         self.running = 0  # attempts in progress, for the worker's reports
         self._tools = WorkerTools(
@@ -81,6 +83,7 @@ class StepActivities:
             max_log_bytes=max_log_bytes,
             containers=containers,
             outbound=outbound or OutboundPolicy(),
+            spawner=spawner,
         )
         self._identity = identity
         self._secrets = secrets
