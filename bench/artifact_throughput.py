@@ -6,7 +6,8 @@ directory on the same filesystem as the lockstep home, then times:
     fsync of every copy (lockstep fsyncs each blob), and `tar czf` (gzip -6) of it, since a
     directory artifact is stored as a tar.gz;
   * two components of what lockstep does, measured in this process: Python's
-    `tarfile.open(mode="w:gz")` (its archiver, gzip level 9 by default) and SHA-256 of the data;
+    `tarfile.open(mode="w:gz")` (gzip level 9 by default; lockstep samples the data and uses
+    level 1, or 0 when a sample does not shrink) and SHA-256 of the data;
   * through a real `lockstep server`, one run per layout: a step whose work is `cp -r` of the
     data into its workspace and which declares it (a) as one directory artifact (tar.gz) and
     (b) as FILES single-file artifacts (each stored as itself), then a consumer step with
@@ -334,7 +335,7 @@ def main() -> None:
             ("floor: cp -r", mb, f["cp"]),
             ("floor: cp -r, then fsync each file", mb, f["cp_fsync"]),
             ("floor: tar czf (gzip -6)", mb, f["tar_czf"]),
-            ("component: Python tarfile w:gz (level 9, lockstep's archiver)", mb, f["tarfile"]),
+            ("component: Python tarfile w:gz (level 9; lockstep: 1, or 0)", mb, f["tarfile"]),
             ("component: SHA-256 (hashlib)", mb, f["sha256"]),
         ]
         beat = {"LOCKSTEP_HEARTBEAT_TIMEOUT": str(args.heartbeat_timeout)}
