@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from lockstep.server.share import SharedApi
 
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: how long the embedded Temporal server of a CLI command gets to close before SIGKILL
+ENGINE_GRACE_S = 0.3
 
 
 @contextlib.contextmanager
@@ -121,7 +123,8 @@ class EmbeddedTransport(httpx.AsyncBaseTransport):
                 if isinstance(app, httpx.AsyncHTTPTransport):
                     await app.aclose()
                 if plane is not None:
-                    await plane.stop()
+                    # the engine's graceful close takes a second; what it holds is committed
+                    await plane.stop(engine_grace_s=ENGINE_GRACE_S)
             finally:
                 if self._scratch is not None:
                     self._scratch.cleanup()

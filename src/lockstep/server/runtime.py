@@ -290,7 +290,8 @@ class ControlPlane:
             engine_address=self.temporal_address,
         )
 
-    async def stop(self) -> None:
+    async def stop(self, engine_grace_s: float = 10.0) -> None:
+        """Stop workers, loops and the embedded engine (given ``engine_grace_s`` to close)."""
         if self.services is not None:
             await self.services.webhooks.close()
         for w in getattr(self, "_workers", []):
@@ -310,7 +311,7 @@ class ControlPlane:
                 with contextlib.suppress(Exception):
                     await db_reporter(self._db)(pw.report(stopped=True))
         if self._dev is not None:
-            await asyncio.to_thread(self._dev.stop)
+            await asyncio.to_thread(self._dev.stop, engine_grace_s)
             self._dev = None
         if self._db is not None:
             self._db.close()

@@ -142,6 +142,8 @@ class DevServer:
             )
 
     def stop(self, timeout_s: float = 10.0) -> None:
+        """SIGTERM, then SIGKILL after ``timeout_s``. Either way nothing committed is lost
+        (WAL, see ``start``): 0 suits a one-shot run whose record is already final."""
         proc, self.proc = self.proc, None
         if proc is None or proc.poll() is not None:
             return

@@ -48,6 +48,10 @@ from lockstep.worker.activities import SecretResolver, StepActivities, worker_id
 
 log = logging.getLogger(__name__)
 
+#: given, so Temporal does not hash every loaded module's code to make one up at each start
+#: (half a second of a one-shot `lockstep run`); workers use no build-id versioning
+BUILD_ID = f"lockstep-{__version__}"
+
 
 def _sandbox() -> SandboxedWorkflowRunner:
     return SandboxedWorkflowRunner(
@@ -61,6 +65,7 @@ def control_worker(client: Client, settings: Settings, db: Database, blobs: Blob
     """The interpreter alone, for a server that runs no step of its own."""
     return Worker(
         client,
+        build_id=BUILD_ID,
         task_queue=settings.control_queue,
         workflows=[RunWorkflow, MachineWorkflow, FanOutWorkflow],
         activities=[
@@ -81,6 +86,7 @@ def child_worker(client: Client, control_queue: str, children: ChildRuns) -> Wor
     that interprets runs serves them, the one-shot CLI too)."""
     return Worker(
         client,
+        build_id=BUILD_ID,
         task_queue=child_queue(control_queue),
         activities=[children.run_child],
         max_concurrent_activities=1000,  # each one mostly waits on its child
@@ -94,6 +100,7 @@ def trigger_worker(
     fires = FireActivities(dispatcher, triggers, runs)
     return Worker(
         client,
+        build_id=BUILD_ID,
         task_queue=queue,
         workflows=[TriggerFiredWorkflow],
         activities=[fires.fire, fires.run_finished],
@@ -178,6 +185,7 @@ class PoolWorker:
             }
         self.worker = Worker(
             client,
+            build_id=BUILD_ID,
             task_queue=pool_queue(pool),
             activities=served,
             **interpreter,
