@@ -360,6 +360,33 @@ def test_a_10_mb_log_line_is_cut_and_the_page_stays_usable(
     expect(page.locator("#drawer-title")).to_contain_text("Step s")
 
 
+def test_a_step_printing_10_mb_on_one_line_leaves_the_page_usable(
+    open_ui: Callable[[str | None], Page], server: Server
+) -> None:
+    """The real path: the worker stores the line in 64 KiB pieces, each cut on the page."""
+    spec = (
+        "name: ui-real-huge-line\nsteps:\n  big:\n"
+        "    run: head -c 10000000 /dev/zero | tr '\\0' q; echo; echo 'needle at the end'\n"
+    )
+    run = server.run_and_wait(spec, timeout=120)
+    assert run["status"] == "succeeded", run
+    page = open_ui(server.token)
+    page.goto(f"/#/p/default/runs/{run['id']}")
+    logs = page.locator("#logs")
+    expect(logs).to_contain_text("needle at the end", timeout=LIVE)
+    pieces = logs.locator(".line.stdout")
+    assert pieces.count() > 100  # stored in pieces, not one line
+    lengths = page.evaluate(
+        "[...document.querySelectorAll('#logs .line .text')].map((e) => e.textContent.length)"
+    )
+    assert max(lengths) == 10_000  # every piece cut, so the page holds a bounded amount
+    page.get_by_label("search log lines").first.fill("needle")
+    expect(pieces.first).to_be_hidden()
+    expect(logs.get_by_text("needle at the end")).to_be_visible()
+    page.get_by_role("button", name="details of big").click()
+    expect(page.locator("#drawer-title")).to_contain_text("Step big")
+
+
 def test_a_viewer_sees_no_cancel_retry_or_rerun_and_an_operator_reruns(
     open_ui: Callable[[str | None], Page],
     server: Server,
