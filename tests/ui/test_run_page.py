@@ -113,7 +113,9 @@ steps:
     for_each: [a, b, c, d]
     fail_fast: false
     continue_on_error: true
-    run: test "${{ item }}" != b || exit 3
+    run: |
+      echo "item ${{ item }} here"
+      test "${{ item }}" != b || exit 3
   etl:
     needs: [prepare]
     uses: ui-etl@$LIVE
@@ -190,6 +192,19 @@ def test_a_fan_out_is_one_node_with_counts_a_blueprint_is_grouped_and_a_child_ru
         page.evaluate("window.scrollTo(0, 0)")
         page.screenshot(path=str(DOCS_IMG))
     assert console == []
+    # the fan-out's drawer lists its items; the failed one is found by status, with its logs
+    sim.focus()
+    page.keyboard.press("Enter")
+    items = page.locator("#drawer-items tbody tr")
+    expect(items).to_have_count(4)
+    page.get_by_label("items with status").select_option("failed")
+    expect(items).to_have_count(1)
+    expect(items.first).to_contain_text("exited with code 3")
+    page.get_by_role("button", name="logs of sim[1]").click()
+    expect(page.locator("#drawer-logs-title")).to_have_text("Logs of sim[1]")
+    expect(page.locator("#drawer .logs")).to_contain_text("item b here")
+    expect(page.locator("#drawer .logs")).not_to_contain_text("item a here")
+    page.keyboard.press("Escape")
     # the workflow: step's node links to the child run's page
     link = page.locator("#dag .dag-node[data-step='call'] a.dag-child")
     expect(link).to_contain_text(f"child run {child['run_id'][:8]}")

@@ -5,6 +5,7 @@
 import { api } from "./api.js";
 import { duration, h, link, replace, status, when } from "./dom.js";
 import { itemCounts } from "./dag.js";
+import { itemsPanel } from "./items.js";
 import { logPanel } from "./logs.js";
 
 const REF = "__lockstep_ref__";
@@ -32,6 +33,8 @@ export function stepDrawer(base, name) {
   const artifacts = h("tbody");
   const artifactsNote = h("p", { className: "notice", id: "drawer-artifacts-note" });
   const logs = logPanel();
+  const logsTitle = h("h3", { id: "drawer-logs-title" }, "Logs");
+  const items = itemsPanel(base, (id) => { logsTitle.textContent = `Logs of ${id}`; logs.follow(base, id); });
   let step = null, opener = null, lastStatus = null;
 
   function close() {
@@ -54,7 +57,8 @@ export function stepDrawer(base, name) {
       h("thead", {}, h("tr", {}, ["Name", "Kind", "Size", "Files", ""].map((t) => h("th", { scope: "col" }, t)))),
       artifacts),
     artifactsNote,
-    h("h3", {}, "Logs"), logs.el);
+    items.el,
+    logsTitle, logs.el);
 
   function showOutputs(s) {
     const value = s.outputs;
@@ -118,6 +122,7 @@ export function stepDrawer(base, name) {
       h("td", { className: "error" }, a.error || a.waiting || ""))));
     if (!(s.history || []).length) attempts.append(h("tr", {}, h("td", { colSpan: 7, className: "notice" }, "no attempts yet")));
     showOutputs(s);
+    items.update(step, s);
     if (FINISHED.has(s.status) && lastStatus !== s.status) loadArtifacts(); // artifacts are stored as a step ends
     lastStatus = s.status;
   }
@@ -130,6 +135,7 @@ export function stepDrawer(base, name) {
     artifactsNote.textContent = "none yet";
     el.hidden = false;
     render(run);
+    logsTitle.textContent = "Logs";
     logs.follow(base, id);
     title.focus();
   }
