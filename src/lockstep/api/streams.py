@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
+from urllib.parse import quote
 
 from lockstep.services.blobs import Blobs
 from lockstep.services.runs import RunService
@@ -55,3 +56,12 @@ def blob_chunks(blobs: Blobs, key: str) -> Iterator[bytes]:
     with blobs.open(key) as f:
         while chunk := f.read(CHUNK):
             yield chunk
+
+
+def attachment(filename: str) -> str:
+    """A ``Content-Disposition`` that saves the download as ``filename``: an ASCII fallback
+    with every character a header could misread replaced, and the name itself UTF-8 encoded
+    (RFC 6266), so no file name can end the header or add another."""
+    fallback = "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "_" for c in filename)
+    encoded = quote(filename, safe="")
+    return f"attachment; filename=\"{fallback or 'download'}\"; filename*=UTF-8''{encoded}"

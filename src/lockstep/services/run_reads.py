@@ -72,6 +72,13 @@ class RunReads:
             lambda s: records.to_record(s, store.get_row(s, project, run_id))
         )
 
+    async def graph(self, project: str, run_id: str) -> dict[str, Any]:
+        """The run's graph as recorded (``run_graph.graph_of``)."""
+        from lockstep.services.run_graph import graph_of
+
+        text = await self._db.call(lambda s: store.get_row(s, project, run_id).spec_text)
+        return await asyncio.to_thread(graph_of, text)
+
     async def output(self, project: str, run_id: str, step: str | None, name: str) -> Any:
         """One output of the run, or of one of its steps (a marker when stored by reference)."""
         run = await self._record(project, run_id)

@@ -11,7 +11,7 @@ from fastapi.responses import StreamingResponse
 
 from lockstep.api.deps import Services, services
 from lockstep.api.routers.runs import Read, RunId
-from lockstep.api.streams import blob_chunks
+from lockstep.api.streams import attachment, blob_chunks
 from lockstep.spec.names import RECORDED_STEP_PATTERN
 
 router = APIRouter(tags=["artifacts"])
@@ -42,7 +42,7 @@ async def download_artifact(
         blob_chunks(svc.blobs, ref.key),
         media_type=media,
         headers={
-            "content-disposition": f'attachment; filename="{filename}"',
+            "content-disposition": attachment(filename),
             "content-length": str(ref.size),
             "x-lockstep-sha256": ref.sha256,
         },

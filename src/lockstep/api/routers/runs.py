@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from lockstep.api.deps import Access, Services, require, services
-from lockstep.api.streams import blob_chunks, follow_logs
+from lockstep.api.streams import attachment, blob_chunks, follow_logs
 from lockstep.engine.states import RUN_STATES, STEP_STATES
 from lockstep.errors import InvalidRequest, NotFound
 from lockstep.outputs_by_reference import owned_marker
@@ -249,10 +249,12 @@ async def run_output(
     key, sha256 = ref.key, ref.sha256
     if not await asyncio.to_thread(svc.blobs.exists, key):
         raise NotFound(f"output '{name[:100]}' of run {run_id} is no longer stored")
+    # an attachment: a browser following the UI's link saves it, never shows it in our origin
+    headers = {"content-disposition": attachment(f"{name}.json")}
+    if _SHA256.fullmatch(sha256):
+        headers["x-lockstep-sha256"] = sha256
     return StreamingResponse(
-        blob_chunks(svc.blobs, key),
-        media_type="application/json",
-        headers={"x-lockstep-sha256": sha256} if _SHA256.fullmatch(sha256) else {},
+        blob_chunks(svc.blobs, key), media_type="application/json", headers=headers
     )
 
 
