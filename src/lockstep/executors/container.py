@@ -49,8 +49,8 @@ from lockstep.executors.container_user import grant, image_user
 from lockstep.executors.lease import AttemptLost, Lease
 from lockstep.executors.local import lockstep_env, outcome_of
 from lockstep.executors.process import DRAIN_S, ProcessOutcome, _Pipe, _Sink, beat_forever
+from lockstep.executors.spawner import ContainerWatchdog, Spawner
 from lockstep.executors.stdout_result import StdoutCapture
-from lockstep.executors.supervision import ContainerWatchdog
 from lockstep.storage.logs import LogWriter
 
 logger = logging.getLogger(__name__)
@@ -237,6 +237,7 @@ async def run_container(
     user: str | None = None,
     lease: Lease | None = None,
     capture: StdoutCapture | None = None,
+    spawner: Spawner = "zygote",
 ) -> ContainerOutcome:
     """Run ``argv`` in a container of ``image`` and return how it ended.
 
@@ -265,7 +266,7 @@ async def run_container(
         await asyncio.to_thread(grant, [workspace, outputs.parent], run_as)
         config = {**config, "user": run_as}
         if lease is not None:  # stops it even while this worker cannot (frozen, killed)
-            watchdog = await ContainerWatchdog.start(runtime.url, config["name"], lease)
+            watchdog = await ContainerWatchdog.start(runtime.url, config["name"], lease, spawner)
         create = partial(_create, image_id=image_id, argv=argv, config=config)
         created = asyncio.ensure_future(runtime.call("creating the container", create))
         cid = await asyncio.shield(created)
@@ -305,8 +306,10 @@ async def run_container(
         duration = time.monotonic() - start
         await asyncio.wait([output.done], timeout=DRAIN_S)
         output.finish()
-        inspect = partial(APIClient.inspect_container, container=cid)
-        state: dict[str, Any] = (await runtime.call("inspecting the container", inspect))["State"]
+        state: dict[str, Any] = {}
+        if memory_bytes is not None:  # only an OOM kill needs the container's final state
+            inspect = partial(APIClient.inspect_container, container=cid)
+            state = (await runtime.call("inspecting the container", inspect))["State"]
         if code is None:  # never seen to exit: the forced removal below ends it
             code = 128 + signal.SIGKILL
         error, sig, oom = _verdict(code, timed_out, timeout_s, state, memory_bytes)
@@ -411,5 +414,6 @@ class ContainerExecutor:
             user=box.user,
             lease=attempt.lease,
             capture=attempt.stdout,
+            spawner=tools.spawner,
         )
         return outcome_of(ended, ended.image_digest)

@@ -19,10 +19,16 @@ if TYPE_CHECKING:  # no docker until a container step runs
     from docker.api import APIClient
 
 
+#: image id -> its USER; an id names the image's content, so what it says never changes
+_USERS: dict[str, str] = {}
+
+
 def image_user(api: APIClient, *, image_id: str) -> str:
     """The image's ``USER`` ("" when it sets none)."""
-    info: dict[str, Any] = api.inspect_image(image_id)  # type: ignore[no-untyped-call]
-    return str((info.get("Config") or {}).get("User") or "")
+    if image_id not in _USERS:
+        info: dict[str, Any] = api.inspect_image(image_id)  # type: ignore[no-untyped-call]
+        _USERS[image_id] = str((info.get("Config") or {}).get("User") or "")
+    return _USERS[image_id]
 
 
 def _numeric(user: str) -> tuple[int, int] | None:

@@ -22,10 +22,12 @@ import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal, Protocol
 
-from lockstep.executors.supervision import SUPERVISOR, close_fds, supervised
+from lockstep.executors.lease import Lease
+from lockstep.executors.supervision import SUPERVISOR, Control, close_fds, supervised
 from lockstep.executors.supervisor import ZYGOTE_MAX_REQUEST
 
 Spawner = Literal["zygote", "direct"]
@@ -146,6 +148,50 @@ def _check(argv: list[str], env: dict[str, str]) -> None:
         raise ValueError("illegal environment variable name")
 
 
+async def _forked(request: bytes, fds: list[int], cwd: Path | None = None) -> _Reported | None:
+    """Have the zygote fork a child for ``request``; None when no zygote would (the caller
+    then spawns the slow way). Raises ``OSError`` when the child could not enter ``cwd``."""
+    report_r, report_w = os.pipe()
+    os.set_blocking(report_r, False)
+    try:
+        sent = _ZYGOTE.send(request, [*fds, report_w])
+    finally:
+        close_fds(report_w)
+    if not sent:
+        close_fds(report_r)
+        return None
+    child = _Reported(report_r, asyncio.get_running_loop())
+    first = await child.started()
+    if first == "started":
+        return child
+    await child.wait()  # closes the report pipe
+    if first is not None and first.startswith("nostart "):
+        code = int(first.split()[1])
+        raise OSError(code, os.strerror(code), str(cwd))
+    return None  # the zygote died holding the request
+
+
+async def start_watchdog(
+    url: str, name: str, *, ctl: int, deadline: float, how: Spawner = "zygote"
+) -> Supervisor:
+    """Start the watchdog of a container step (``supervisor.py --container``)."""
+    if how == "zygote":
+        request = json.dumps({"container": [url, name], "deadline": deadline}).encode()
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            child = await _forked(request, [null, 2, ctl])
+        finally:
+            close_fds(null)
+        if child is not None:
+            return child
+    argv = [sys.executable, "-I", "-S", SUPERVISOR, "--container", url, name]
+    return await asyncio.create_subprocess_exec(
+        *argv, str(ctl), repr(deadline),
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        start_new_session=True, pass_fds=(ctl,),
+    )  # fmt: skip
+
+
 async def start_supervisor(
     argv: list[str],
     *,
@@ -165,24 +211,9 @@ async def start_supervisor(
         {"argv": argv, "env": env, "cwd": str(cwd), "drain": drain_s, "deadline": deadline}
     ).encode()
     if how == "zygote" and len(request) <= ZYGOTE_MAX_REQUEST:
-        report_r, report_w = os.pipe()
-        os.set_blocking(report_r, False)
-        try:
-            sent = _ZYGOTE.send(request, [out, err, ctl, report_w])
-        finally:
-            close_fds(report_w)
-        if sent:
-            child = _Reported(report_r, asyncio.get_running_loop())
-            first = await child.started()
-            if first == "started":
-                return child
-            await child.wait()  # closes the report pipe
-            if first is not None and first.startswith("nostart "):
-                code = int(first.split()[1])
-                raise OSError(code, os.strerror(code), str(cwd))
-            # the zygote died holding our request: spawn this one directly
-        else:
-            close_fds(report_r)
+        child = await _forked(request, [out, err, ctl], cwd)
+        if child is not None:
+            return child
     return await asyncio.create_subprocess_exec(
         *supervised(argv, env, ctl, deadline, drain_s),
         stdin=subprocess.DEVNULL,
@@ -193,3 +224,39 @@ async def start_supervisor(
         start_new_session=True,
         pass_fds=(ctl,),
     )
+
+
+class ContainerWatchdog:
+    """A supervisor that kills container ``name`` (through the Docker API at ``url``) when the
+    attempt's lease runs out or this worker dies, whether or not the worker can still act.
+    Started before the container is created, so no moment of the container goes unwatched."""
+
+    def __init__(self, proc: Supervisor, ctl: Control, unlisten: Callable[[], None]) -> None:
+        self._proc = proc
+        self._ctl = ctl
+        self._unlisten = unlisten
+
+    @classmethod
+    async def start(
+        cls, url: str, name: str, lease: Lease, how: Spawner = "zygote"
+    ) -> ContainerWatchdog | None:
+        if lease.deadline == float("inf"):
+            return None  # nothing would ever start the step elsewhere
+        ctl_r, ctl_w = os.pipe()
+        ctl = Control(ctl_w)
+        try:
+            proc = await start_watchdog(url, name, ctl=ctl_r, deadline=lease.deadline, how=how)
+        except BaseException:
+            ctl.close()
+            raise
+        finally:
+            close_fds(ctl_r)
+        return cls(proc, ctl, lease.listen(ctl.deadline))
+
+    async def stop(self) -> None:
+        """The container is finished with: the watchdog leaves without killing anything."""
+        self._unlisten()
+        self._ctl.send("done")
+        self._ctl.close()
+        with contextlib.suppress(ProcessLookupError):
+            await self._proc.wait()

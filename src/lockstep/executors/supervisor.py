@@ -260,6 +260,12 @@ def _zygote_child(req: dict, out: int, err: int, ctl: int, report: int) -> None:
     for fd, target in ((null, 0), (out, 1), (err, 2)):
         os.dup2(fd, target)
         os.close(fd)
+    if "container" in req:  # a container step's watchdog
+        _say(report, "started")
+        url, cid = req["container"]
+        watch_container(url, cid, ctl, req["deadline"])
+        _say(report, "exit 0")
+        os._exit(0)
     try:
         os.chdir(req["cwd"])
     except OSError as exc:
