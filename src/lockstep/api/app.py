@@ -19,6 +19,7 @@ from lockstep.api.routers import (
     notifications,
     projects,
     registry,
+    run_events,
     runs,
     secrets,
     snapshots,
@@ -49,6 +50,7 @@ def create_app(services: Services) -> FastAPI:
         health.router,
         projects.router,
         tokens.router,
+        run_events.router,  # before runs: /runs/events is no run id
         runs.router,
         snapshots.router,
         audit.router,
