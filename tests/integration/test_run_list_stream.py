@@ -50,6 +50,24 @@ def test_runs_are_listed_by_who_started_them_and_by_id_prefix(server: Server) ->
     assert bad.status_code == 422
 
 
+def test_runs_are_listed_by_definition(server: Server) -> None:
+    name = "list-def"
+    assert server.http.post("/definitions", json={"name": name}).status_code in (201, 409)
+    draft = server.http.put(
+        f"/definitions/{name}/draft",
+        content=SPEC.format(name=name),
+        headers={"content-type": "application/yaml"},
+    )
+    assert draft.status_code == 200, draft.text
+    assert server.http.post(f"/definitions/{name}/publish", json={}).status_code == 201
+    of_version = server.http.post("/runs", json={"selector": f"{name}@1"})
+    assert of_version.status_code == 201, of_version.text
+    loose = server.submit(SPEC.format(name=name))["id"]  # the same workflow name, no version
+    assert _listed(server, definition=name) == [of_version.json()["id"]]
+    assert loose in _listed(server, workflow=name)
+    assert _listed(server, definition="no-such-definition") == []
+
+
 def _events(
     server: Server,
     project: str,

@@ -114,3 +114,24 @@ def test_the_project_switcher_shows_the_other_projects_runs_only(
     assert "#/p/ui-elsewhere/triggers" in page.url
     page.get_by_label("project").select_option("default")
     assert "#/p/default/triggers" in page.url
+
+
+def test_the_list_comes_a_page_at_a_time(
+    open_ui: Callable[[str | None], Page], server: Server
+) -> None:
+    runs = [server.submit(SPEC.format(name="ui-paged"))["id"] for _ in range(3)]
+    for run in runs:
+        server.wait(run)
+    page = open_ui(server.token)
+    page.goto("/#/p/default/runs?workflow=ui-paged&limit=2")
+    expect(page.locator("#runs tbody tr")).to_have_count(2)
+    first = _rows(page)
+    page.get_by_role("link", name="Older runs").click()
+    expect(page.locator("#runs tbody tr")).to_have_count(1)
+    assert first + _rows(page) == runs[::-1]  # every run once, newest first
+    expect(page.get_by_role("link", name="Older runs")).to_have_count(0)
+    page.reload()  # the page's cursor is in the fragment too
+    expect(page.locator("#runs tbody tr")).to_have_count(1)
+    page.get_by_role("link", name="Newest runs").click()
+    expect(page.locator("#runs tbody tr")).to_have_count(2)
+    assert _rows(page) == first

@@ -1,6 +1,6 @@
 // The runs list: filters (status, workflow, definition, cause kind, trigger, who, id prefix)
-// kept in the URL's fragment, so a link reproduces the view; pages of 50 (older pages by the
-// API's cursor); live through the API's stream of run changes, falling back to a refresh with
+// kept in the URL's fragment, so a link reproduces the view; pages of 50 (or the fragment's
+// ``limit``; older pages by the API's cursor); live through the API's stream of run changes, falling back to a refresh with
 // backoff if the stream cannot be had.
 import { api, project } from "./api.js";
 import { cause, duration, h, link, replace, route, status, when } from "./dom.js";
@@ -8,7 +8,7 @@ import { follow } from "./live.js";
 
 const RUN_STATES = ["queued", "running", "succeeded", "failed", "cancelled"];
 const CAUSES = ["manual", "retry", "rerun", "schedule", "webhook", "git", "upstream", "resource", "parent"];
-//: the filters, as the API's query parameters and the fragment's
+// the filters, as the API's query parameters and the fragment's
 const TEXT_FILTERS = [
   ["prefix", "Run id starts with", "id prefix"],
   ["workflow", "Workflow", "workflow name"],
@@ -17,7 +17,8 @@ const TEXT_FILTERS = [
   ["user", "Started by", "user name"],
 ];
 const FILTERS = ["status", "cause", ...TEXT_FILTERS.map(([key]) => key)];
-const PAGE = "50";
+const PAGE = 50;
+const MAX_PAGE = 200;
 
 function select(key, label, values, query) {
   const id = "f-" + key;
@@ -47,9 +48,12 @@ export function runsPage(main, name, query) {
     inputs[key] = h("input", { id: "f-" + key, name: key, value: query.get(key) || "", placeholder: hint, size: 14 });
     return h("label", { for: "f-" + key }, label, inputs[key]);
   });
+  // rows per page: 50, or the fragment's ``limit`` (1 to 200), kept while paging
+  const size = Math.min(Math.max(Number.parseInt(query.get("limit"), 10) || PAGE, 1), MAX_PAGE);
   const here = (extra = {}) => {
     const q = new URLSearchParams();
     for (const key of FILTERS) if (inputs[key].value.trim()) q.set(key, inputs[key].value.trim());
+    if (size !== PAGE) q.set("limit", String(size));
     for (const [key, value] of Object.entries(extra)) q.set(key, value);
     return route("p", name, "runs") + (q.size ? "?" + q : "");
   };
@@ -69,7 +73,7 @@ export function runsPage(main, name, query) {
       h("a", { href: route("p", name, "runs") }, "Clear")),
     table, note, pager);
 
-  const params = new URLSearchParams({ limit: PAGE });
+  const params = new URLSearchParams({ limit: String(size) });
   for (const key of FILTERS) if (query.get(key)) params.set(key, query.get(key));
   const filtered = FILTERS.some((key) => params.has(key));
   const cursor = query.get("cursor");
@@ -111,7 +115,7 @@ export function runsPage(main, name, query) {
       // the page is not full (else it belongs to an older page)
       const older = [...body.rows].find((tr) => tr.dataset.created < r.created_at);
       if (older) body.insertBefore(row(name, r), older);
-      else if (body.rows.length < Number(PAGE)) body.append(row(name, r));
+      else if (body.rows.length < size) body.append(row(name, r));
     }
     empty();
   }
