@@ -39,10 +39,13 @@ def _schedules_stop_with_the_test(server: Server) -> Iterator[None]:
     server.pause_schedules()
 
 
-def _live(server: Server, name: str, triggers: str = "", reason: str | None = None) -> None:
-    """A published definition whose version 1 is $LIVE (moved with ``reason``)."""
+def _live(
+    server: Server, name: str, triggers: str = "", reason: str | None = None, text: str = ""
+) -> None:
+    """A published definition (SPEC, or ``text``) whose version 1 is $LIVE (moved with
+    ``reason``)."""
     assert server.http.post("/definitions", json={"name": name}).status_code in (201, 409)
-    text = SPEC.format(name=name, triggers=triggers)
+    text = text or SPEC.format(name=name, triggers=triggers)
     draft = server.http.put(
         f"/definitions/{name}/draft", content=text, headers={"content-type": "application/yaml"}
     )
@@ -79,14 +82,16 @@ def test_an_operator_starts_a_run_from_an_instance_and_watches_it_finish(
     row = viewer.locator("#instances tr[data-instance='ui-inst']")
     expect(row).to_contain_text(f"who={EVIL}")  # the instance's params, as text
     expect(row).to_contain_text("$LIVE")
-    expect(viewer.get_by_role("button", name="start a run of ui-inst")).to_have_count(0)
+    expect(viewer.locator("#instances")).to_contain_text("ui-inst-def")
+    expect(viewer.get_by_role("button", name="new run of ui-inst")).to_have_count(0)
     _inert(viewer)
 
     page = open_ui(user_token("inst-otto", "operator"))
     page.get_by_role("link", name="Instances").click()
     row = page.locator("#instances tr[data-instance='ui-inst']")
-    row.get_by_label("Params").fill(f"who={SCRIPT}")
-    row.get_by_role("button", name="start a run of ui-inst").click()
+    row.get_by_role("button", name="new run of ui-inst").click()
+    row.get_by_label("who", exact=True).fill(SCRIPT)  # a field of the version's params schema
+    row.get_by_role("button", name="start the run of ui-inst").click()
     expect(page.locator("h1 .status")).to_have_text("succeeded", timeout=LIVE)
     run_id = page.url.rsplit("/", 1)[-1]
     run = server.run(run_id)
@@ -98,18 +103,27 @@ def test_an_operator_starts_a_run_from_an_instance_and_watches_it_finish(
 def test_a_bad_param_is_refused_on_the_instances_page_in_one_line(
     open_ui: Callable[[str | None], Page], server: Server
 ) -> None:
-    _live(server, "ui-inst-bad-def")
+    counted = (
+        "name: ui-inst-count-def\nparams:\n  type: object\n  properties:\n"
+        "    count: {type: integer}\nsteps:\n  a:\n    run: 'true'\n"
+    )
+    _live(server, "ui-inst-count-def", text=counted)
     made = server.http.post(
-        "/instances", json={"name": "ui-inst-bad", "definition": "ui-inst-bad-def", "ref": "$LIVE"}
+        "/instances",
+        json={"name": "ui-inst-count", "definition": "ui-inst-count-def", "ref": "$LIVE"},
     )
     assert made.status_code == 201, made.text
     page = open_ui(server.token)
     page.goto("/#/p/default/instances")
-    row = page.locator("#instances tr[data-instance='ui-inst-bad']")
-    row.get_by_label("Params").fill("nonsense-without-equals")
-    row.get_by_role("button", name="start a run of ui-inst-bad").click()
-    expect(row.locator(".error")).not_to_be_empty()
+    row = page.locator("#instances tr[data-instance='ui-inst-count']")
+    row.get_by_role("button", name="new run of ui-inst-count").click()
+    row.get_by_label("count", exact=True).fill("many")
+    row.get_by_role("button", name="start the run of ui-inst-count").click()
+    expect(row.locator(".error")).to_contain_text("count")
+    assert "\n" not in row.locator(".error").inner_text()
     assert "#/p/default/instances" in page.url
+    runs = server.http.get("/runs", params={"workflow": "ui-inst-count-def"}).json()["items"]
+    assert runs == []
 
 
 def test_the_workers_page_shows_the_live_worker(
