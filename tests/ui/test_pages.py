@@ -139,6 +139,31 @@ def test_the_workers_page_shows_the_live_worker(
     expect(row.locator(".load")).to_contain_text(f"/ {workers[0]['capacity']}")
 
 
+def test_a_worker_not_heard_from_is_marked_stale_in_words(
+    open_ui: Callable[[str | None], Page], server: Server
+) -> None:
+    # what a worker on another host sends every few seconds; this one then falls silent
+    report = {
+        "identity": "ui-far-box",
+        "pool": "ui-far",
+        "host": "far-host",
+        "pid": 4242,
+        "capacity": 7,
+        "running": 2,
+        "version": "0.0.0",
+        "labels": {"note": EVIL},
+    }
+    assert server.api.post("/worker/report", json=report).status_code == 204
+    page = open_ui(server.token)
+    page.goto("/#/p/default/workers")
+    row = page.locator("#workers tr[data-worker='ui-far-box']")
+    expect(row.locator(".load")).to_have_text("2 / 7")
+    expect(row).to_contain_text(f"note={EVIL}")
+    # after three missed reports (15 s) it is lost: the page says so as it refreshes
+    expect(row.locator(".state")).to_contain_text("stale: not seen for", timeout=60_000)
+    _inert(page)
+
+
 def test_triggers_page_shows_a_schedules_next_fire_and_pause_by_role(
     open_ui: Callable[[str | None], Page],
     server: Server,
