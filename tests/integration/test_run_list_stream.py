@@ -149,5 +149,8 @@ def test_the_stream_takes_the_lists_filters_and_refuses_a_bad_cursor(server: Ser
     bad = server.api.get("/projects/default/runs/events", params={"cursor": "yesterday"})
     assert bad.status_code == 400
     assert bad.json()["detail"].startswith("invalid cursor;")
+    # a reconnect's Last-Event-ID is the cursor (read, not ignored)
+    resumed = server.api.get("/projects/default/runs/events", headers={"last-event-id": "x"})
+    assert resumed.status_code == 400
     nobody = httpx.get(server.url + "/api/v1/projects/default/runs/events")
     assert nobody.status_code == 401

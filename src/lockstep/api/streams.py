@@ -65,7 +65,9 @@ def blob_chunks(blobs: Blobs, key: str) -> Iterator[bytes]:
 RUNS_POLL_S = 1.0
 #: how far back each look reaches before the newest change sent: a change is stamped with
 #: its writer's clock before its transaction commits, so one stamped a little earlier (a slow
-#: commit, another server's clock a little behind) can appear after a later one was read
+#: commit, another server's clock a little behind) can appear after a later one was read. A
+#: change that becomes visible more than this after its stamp (servers' clocks further apart)
+#: is not sent; the list shows it at its next load.
 RUNS_LAG_S = 10.0
 
 
@@ -80,29 +82,29 @@ async def follow_runs(
     ``cursor`` (a change time; now when None), as they happen. The event's ``id`` is the
     newest change time sent, so a reconnect with ``Last-Event-ID`` resumes there. Each look is
     one indexed query; it reaches ``RUNS_LAG_S`` back, so a change may be sent twice (the same
-    run as it is now: a client replaces its row) and none is missed."""
+    run as it is now: a client replaces its row) and one committed late is still sent."""
     newest = cursor or utcnow()
     sent: dict[str, str] = {}  # run id -> the change time last sent, within the lag
     quiet = 0.0
     while True:
         low = _back(newest, RUNS_LAG_S)
         after = (low, "")
-        events = []
         while True:  # pages, so a burst of changes never sits in memory whole
             page = await runs.changed(project, where, after, PAGE)
+            events = []
             for at, run in page:
                 if sent.get(run.id) != at:
                     sent[run.id] = at
                     newest = max(newest, at)
                     data = run.model_dump_json()
                     events.append(f"id: {newest}\nevent: run\ndata: {data}\n\n")
+            if events:  # one write per page, not per run
+                quiet = 0.0
+                yield "".join(events)
             if len(page) < PAGE:
                 break
             after = (page[-1][0], page[-1][1].id)
         sent = {k: v for k, v in sent.items() if v >= low}
-        if events:
-            quiet = 0.0
-            yield "".join(events)
         await asyncio.sleep(RUNS_POLL_S)
         quiet += RUNS_POLL_S
         if quiet >= KEEPALIVE_S:
