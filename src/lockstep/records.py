@@ -222,6 +222,24 @@ class RunSummary(_Record):
     cause: Cause | None = Field(None, description="why the run started; None only if damaged")
 
 
+@dataclass(frozen=True)
+class RunFilter:
+    """Which of a project's runs a list (or the list's stream of changes) shows: those that
+    match every field given."""
+
+    status: str | None = None
+    workflow: str | None = None
+    #: the registered definition it is a version of
+    definition: str | None = None
+    #: the trigger that fired it
+    trigger: str | None = None
+    cause: CauseKind | None = None
+    #: the person (a token's user) who started, retried, reran or fired it
+    user: str | None = None
+    #: the start of its id
+    prefix: str | None = None
+
+
 class RunPage(_Record):
     items: list[RunSummary]
     next_cursor: str | None = None

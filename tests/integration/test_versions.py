@@ -332,3 +332,15 @@ def test_git_selectors_branch_tag_sha_and_ambiguity(server: Server, tmp_path: Pa
     twin = server.http.post("/runs", json={"selector": "gitsel@abcdef1"})
     assert twin.status_code == 400
     assert all(f"commit {sha}" in twin.json()["detail"] for sha in twins)
+
+
+def test_resolve_shows_the_params_schema_a_run_of_the_version_takes(server: Server) -> None:
+    _new_definition(server, "v-schema")
+    _publish(server, "v-schema", _spec("v-schema", 1))
+    _publish(server, "v-schema", "name: v-schema\nsteps:\n  a:\n    run: 'true'\n")
+    first = server.http.get("/resolve", params={"selector": "v-schema@1"}).json()
+    assert first["params_schema"]["properties"] == {"who": {"type": "string", "default": "world"}}
+    assert (
+        server.http.get("/resolve", params={"selector": "v-schema@2"}).json()["params_schema"]
+        is None
+    )

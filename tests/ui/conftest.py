@@ -5,6 +5,7 @@ A browser that cannot start fails the tests: install it with `scripts/system-dep
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -91,3 +92,17 @@ def screenshot(page: Page, tmp_path: Path, name: str) -> Path:
     page.screenshot(path=str(path), full_page=True)
     assert path.stat().st_size > 0
     return path
+
+
+#: where README's screenshots live; refreshed only when asked (UI_DOCS_SCREENSHOTS=1), so a
+#: test run leaves the work tree as it was
+DOCS_IMG = Path(__file__).parents[2] / "docs" / "img"
+
+
+def docs_screenshot(page: Page, name: str) -> None:
+    """The viewport (1100x700) as ``docs/img/NAME.png``, when UI_DOCS_SCREENSHOTS=1."""
+    if os.environ.get("UI_DOCS_SCREENSHOTS") != "1":
+        return
+    page.set_viewport_size({"width": 1100, "height": 700})
+    DOCS_IMG.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(DOCS_IMG / f"{name}.png"))

@@ -19,6 +19,7 @@ from lockstep.api.routers import (
     notifications,
     projects,
     registry,
+    run_events,
     run_graph,
     runs,
     secrets,
@@ -50,6 +51,7 @@ def create_app(services: Services) -> FastAPI:
         health.router,
         projects.router,
         tokens.router,
+        run_events.router,  # before runs: /runs/events is no run id
         runs.router,
         run_graph.router,
         snapshots.router,

@@ -1,12 +1,16 @@
-"""Server-Sent Events: a run's log lines as they are written."""
+"""Server-Sent Events: a run's log lines as they are written, and a project's runs as they
+are created and change."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime, timedelta
 from urllib.parse import quote
 
+from lockstep.clock import format_ts, utcnow
+from lockstep.records import RunFilter
 from lockstep.services.blobs import Blobs
 from lockstep.services.runs import RunService
 
@@ -65,3 +69,54 @@ def attachment(filename: str) -> str:
     fallback = "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "_" for c in filename)
     encoded = quote(filename, safe="")
     return f"attachment; filename=\"{fallback or 'download'}\"; filename*=UTF-8''{encoded}"
+
+
+#: how often the runs list's stream asks the database for changed runs
+RUNS_POLL_S = 1.0
+#: how far back each look reaches before the newest change sent: a change is stamped with
+#: its writer's clock before its transaction commits, so one stamped a little earlier (a slow
+#: commit, another server's clock a little behind) can appear after a later one was read. A
+#: change that becomes visible more than this after its stamp (servers' clocks further apart)
+#: is not sent; the list shows it at its next load.
+RUNS_LAG_S = 10.0
+
+
+def _back(ts: str, seconds: float) -> str:
+    return format_ts(datetime.fromisoformat(ts.replace("Z", "+00:00")) - timedelta(seconds=seconds))
+
+
+async def follow_runs(
+    runs: RunService, project: str, where: RunFilter, cursor: str | None
+) -> AsyncIterator[str]:
+    """An event for each run of the project (matching ``where``) created or changed after
+    ``cursor`` (a change time; now when None), as they happen. The event's ``id`` is the
+    newest change time sent, so a reconnect with ``Last-Event-ID`` resumes there. Each look is
+    one indexed query; it reaches ``RUNS_LAG_S`` back, so a change may be sent twice (the same
+    run as it is now: a client replaces its row) and one committed late is still sent."""
+    newest = cursor or utcnow()
+    sent: dict[str, str] = {}  # run id -> the change time last sent, within the lag
+    quiet = 0.0
+    while True:
+        low = _back(newest, RUNS_LAG_S)
+        after = (low, "")
+        while True:  # pages, so a burst of changes never sits in memory whole
+            page = await runs.changed(project, where, after, PAGE)
+            events = []
+            for at, run in page:
+                if sent.get(run.id) != at:
+                    sent[run.id] = at
+                    newest = max(newest, at)
+                    data = run.model_dump_json()
+                    events.append(f"id: {newest}\nevent: run\ndata: {data}\n\n")
+            if events:  # one write per page, not per run
+                quiet = 0.0
+                yield "".join(events)
+            if len(page) < PAGE:
+                break
+            after = (page[-1][0], page[-1][1].id)
+        sent = {k: v for k, v in sent.items() if v >= low}
+        await asyncio.sleep(RUNS_POLL_S)
+        quiet += RUNS_POLL_S
+        if quiet >= KEEPALIVE_S:
+            quiet = 0.0
+            yield ": keepalive\n\n"

@@ -34,6 +34,11 @@ class AuditService:
             )
         )
 
-    async def read(self, project: str | None, *, limit: int) -> list[dict[str, Any]]:
-        """The newest entries first; ``project`` None: the whole server's."""
-        return await self._db.call(lambda s: identity.read_audit(s, project, limit=limit))
+    async def read(
+        self, project: str | None, *, limit: int, before: int | None = None
+    ) -> list[dict[str, Any]]:
+        """The newest entries first (``before``: older than that entry's id, the next page);
+        ``project`` None: the whole server's."""
+        return await self._db.call(
+            lambda s: identity.read_audit(s, project, limit=limit, before=before)
+        )

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from lockstep.engine.states import RUN_FINISHED, StepStatus
 from lockstep.engine.types import ArtifactRef
 from lockstep.errors import NotFound
-from lockstep.records import CauseKind, ChildRun, RunPage, RunRecord, StepRecord
+from lockstep.records import ChildRun, RunFilter, RunPage, RunRecord, RunSummary, StepRecord
 from lockstep.services.failures import with_stderr_tails
 from lockstep.services.run_logs import read_logs
 from lockstep.storage import artifacts as artifact_store
@@ -116,30 +116,24 @@ class RunReads:
         return await self._db.call(page)
 
     async def list(
-        self,
-        project: str,
-        *,
-        status: str | None = None,
-        workflow: str | None = None,
-        trigger: str | None = None,
-        cause: CauseKind | None = None,
-        limit: int = 50,
-        cursor: str | None = None,
+        self, project: str, where: RunFilter, *, limit: int = 50, cursor: str | None = None
     ) -> RunPage:
-        """A page of the project's runs, newest first, of those that match every filter given
-        (``trigger``: fired by that trigger; ``cause``: started for that kind of reason)."""
+        """A page of the project's runs, newest first, of those that match ``where``."""
         return await self._db.call(
-            lambda s: store.list_runs(
-                s,
-                project,
-                status=status,
-                workflow=workflow,
-                trigger=trigger,
-                cause=cause,
-                limit=limit,
-                cursor=cursor,
-            )
+            lambda s: store.list_runs(s, project, limit=limit, cursor=cursor, where=where)
         )
+
+    async def changed(
+        self, project: str, where: RunFilter, after: tuple[str, str], limit: int
+    ) -> builtins.list[tuple[str, RunSummary]]:
+        """The project's runs matching ``where`` whose row changed after ``after`` (a change
+        time and a run id), in change order, each with its change time."""
+
+        def read(s: Session) -> builtins.list[tuple[str, RunSummary]]:
+            rows = store.changed_runs(s, project, where, after, limit)
+            return [(at, records.summary(row)) for at, row in rows]
+
+        return await self._db.call(read)
 
     async def artifacts(self, project: str, run_id: str) -> builtins.list[ArtifactRef]:
         """What the run's steps stored, in step then name order."""

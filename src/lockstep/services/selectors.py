@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
@@ -37,6 +37,12 @@ class Resolved:
     selector: str
     sha: str | None = None
     repo: str | None = None
+
+    def params_schema(self) -> dict[str, Any] | None:
+        """What a run of this version takes as params (None: it declares none)."""
+        from lockstep.spec.documents import load_workflow, params_schema
+
+        return params_schema(load_workflow(self.text, self.file))
 
 
 class SelectorResolver:

@@ -139,7 +139,12 @@ class VersionService(SelectorResolver):
             row = store.version_row(s, definition, resolved.number)
             return {**store.version_out(s, definition, row), "spec": row.spec_text}
 
-        return {**await self._db.call(_show), "selector": selector, "sha": resolved.sha}
+        shown = {**await self._db.call(_show), "selector": selector, "sha": resolved.sha}
+        try:  # the form a person fills to run it (the web UI's)
+            shown["params_schema"] = resolved.params_schema()
+        except SpecError:  # a version the loader no longer reads whole: no form, still shown
+            shown["params_schema"] = None
+        return shown
 
     async def archive(self, project: str, name: str, number: int, by: str) -> None:
         definition = await self._definition(project, name)

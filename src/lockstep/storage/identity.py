@@ -229,13 +229,19 @@ def append_audit(
     )
 
 
-def read_audit(s: Session, project: str | None, *, limit: int = 100) -> list[dict[str, object]]:
+def read_audit(
+    s: Session, project: str | None, *, limit: int = 100, before: int | None = None
+) -> list[dict[str, object]]:
+    """Entries newest first (``before``: only those older than the entry with that id)."""
     query = select(AuditRow)
     if project is not None:
         query = query.where(AuditRow.project_id == project)
+    if before is not None:
+        query = query.where(AuditRow.id < before)
     rows = s.scalars(query.order_by(AuditRow.id.desc()).limit(limit))
     return [
         {
+            "id": r.id,
             "at": r.at,
             "project": r.project_id,
             "user": r.user_name,

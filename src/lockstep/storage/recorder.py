@@ -13,6 +13,7 @@ import logging
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
+from lockstep.clock import utcnow
 from lockstep.engine.events import Event
 from lockstep.engine.states import (
     RUN_FINISHED,
@@ -48,7 +49,7 @@ def apply_events(s: Session, run_id: str, events: list[Event]) -> None:
 def _apply(s: Session, run: RunRow, ev: Event) -> None:
     if ev.kind == "run_started":
         if run_can_move(run.status, RunStatus.RUNNING):
-            run.status, run.started_at = RunStatus.RUNNING, ev.at
+            run.status, run.started_at, run.changed_at = RunStatus.RUNNING, ev.at, utcnow()
         return
     if ev.kind == "run_finished":
         assert ev.status is not None
@@ -57,6 +58,9 @@ def _apply(s: Session, run: RunRow, ev: Event) -> None:
             run.error = ev.error
             run.started_at = run.started_at or ev.at
             run.finished_at = ev.at
+            # the writing server's now (the list's stream reads it), set while the row is
+            # not yet frozen
+            run.changed_at = utcnow()
             s.flush()  # children first: once the run is terminal the triggers freeze them
             run.status = ev.status
             if run.definition:  # upstream triggers listen to runs of definitions

@@ -50,6 +50,7 @@ class RunRow(Base):
         Index("ix_runs_project_created", "project_id", "created_at", "id"),
         Index("ix_runs_project_trigger", "project_id", "cause_trigger"),
         Index("ix_runs_project_parent", "project_id", "parent_run_id"),
+        Index("ix_runs_project_changed", "project_id", "changed_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -89,6 +90,9 @@ class RunRow(Base):
     created_at: Mapped[str] = mapped_column(String(32))
     started_at: Mapped[str | None] = mapped_column(String(32), nullable=True)
     finished_at: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    #: when the row last changed (created, started, finished), as the writing server's clock
+    #: saw it: the runs list's stream of changes reads it. None on rows finished before it was.
+    changed_at: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
 
 class StepRow(Base):

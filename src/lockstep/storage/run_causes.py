@@ -55,10 +55,15 @@ def legacy(row: RunRow) -> Cause:
     return Cause.manual(user)
 
 
+def triggered_by_user(user: str) -> str:
+    """The ``triggered_by`` of the runs a person started (or fired, retried, reran)."""
+    return f"{_USER}{user}"
+
+
 def triggered_by(cause: Cause) -> str:
     """The ``triggered_by`` of a run with ``cause``: the person, else the trigger."""
     if cause.user:
-        return f"{_USER}{cause.user}"
+        return triggered_by_user(cause.user)
     return f"trigger:{cause.trigger}" if cause.trigger else ""
 
 

@@ -7,14 +7,14 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from lockstep.clock import utcnow
 from lockstep.engine.states import RunStatus, StepStatus
 from lockstep.errors import InvalidRequest, NotFound
-from lockstep.records import Cause, CauseKind, RunPage
+from lockstep.records import Cause, CauseKind, RunFilter, RunPage
 from lockstep.storage import run_causes
 from lockstep.storage.rows import RunRow, StepRow
 from lockstep.storage.run_records import summary
@@ -66,6 +66,7 @@ def create_run(s: Session, new: NewRun) -> tuple[RunRow, bool]:
         )
         if existing is not None:
             return existing, False
+    now = utcnow()
     row = RunRow(
         id=new.id,
         project_id=new.project,
@@ -89,7 +90,8 @@ def create_run(s: Session, new: NewRun) -> tuple[RunRow, bool]:
         rerun_of=_of(new.cause, CauseKind.RERUN),
         rerun_policy=new.rerun_policy,
         selection_json=None if new.selection is None else dump_json(new.selection),
-        created_at=utcnow(),
+        created_at=now,
+        changed_at=now,
         **run_causes.columns(new.cause),
     )
     s.add(row)
@@ -163,26 +165,39 @@ def _decode_cursor(cursor: str) -> tuple[str, str]:
     return created, run_id
 
 
+def _matching(where: RunFilter, query: Select[RunRow]) -> Select[RunRow]:
+    """``query`` narrowed to the runs ``where`` lets through."""
+    if where.status:
+        query = query.where(RunRow.status == where.status)
+    if where.workflow:
+        query = query.where(RunRow.workflow == where.workflow)
+    if where.definition:
+        query = query.where(RunRow.definition == where.definition)
+    if where.trigger:
+        query = query.where(RunRow.cause_trigger == where.trigger)
+    if where.cause:
+        query = query.where(run_causes.kind_column == where.cause.value)
+    if where.user:
+        query = query.where(RunRow.triggered_by == run_causes.triggered_by_user(where.user))
+    if where.prefix:
+        # substr, not LIKE: '_' is a wildcard there and SQLite's LIKE ignores case
+        query = query.where(func.substr(RunRow.id, 1, len(where.prefix)) == where.prefix)
+    return query
+
+
 def list_runs(
     s: Session,
     project: str,
     *,
-    status: str | None = None,
-    workflow: str | None = None,
-    trigger: str | None = None,
-    cause: CauseKind | None = None,
     limit: int = 50,
     cursor: str | None = None,
+    where: RunFilter | None = None,
+    **filters: Any,
 ) -> RunPage:
-    query = select(RunRow).where(RunRow.project_id == project)
-    if status:
-        query = query.where(RunRow.status == status)
-    if workflow:
-        query = query.where(RunRow.workflow == workflow)
-    if trigger:
-        query = query.where(RunRow.cause_trigger == trigger)
-    if cause:
-        query = query.where(run_causes.kind_column == cause.value)
+    """A page of the project's runs, newest first, that match ``where`` (or ``filters``,
+    ``RunFilter``'s fields)."""
+    where = where or RunFilter(**filters)
+    query = _matching(where, select(RunRow).where(RunRow.project_id == project))
     if cursor:
         created, run_id = _decode_cursor(cursor)
         query = query.where(
@@ -198,6 +213,27 @@ def list_runs(
     return RunPage(
         items=items, next_cursor=_encode_cursor(rows[limit - 1]) if len(rows) > limit else None
     )
+
+
+def changed_runs(
+    s: Session, project: str, where: RunFilter, after: tuple[str, str], limit: int
+) -> list[tuple[str, RunRow]]:
+    """Runs of the project whose row changed after ``after`` (a change time and run id), in
+    change order, with their change time. Rows that have not changed since the migration
+    that added ``changed_at`` (finished runs, frozen) have none and are never listed."""
+    at, run_id = after
+    query = _matching(
+        where,
+        select(RunRow).where(
+            RunRow.project_id == project,
+            or_(
+                RunRow.changed_at > at,
+                and_(RunRow.changed_at == at, RunRow.id > run_id),
+            ),
+        ),
+    )
+    rows = s.scalars(query.order_by(RunRow.changed_at, RunRow.id).limit(limit))
+    return [(str(r.changed_at), r) for r in rows]
 
 
 def pending_steps(s: Session, run_id: str) -> list[str]:

@@ -12,17 +12,22 @@ from lockstep.auth.principal import Principal
 router = APIRouter(tags=["audit"])
 Svc = Annotated[Services, Depends(services)]
 Limit = Annotated[int, Query(ge=1, le=1000)]
+#: the next page: entries older than the one with this ``id`` (the last one of a page)
+Before = Annotated[int | None, Query(ge=1, le=2**62)]
 
 
 @router.get("/projects/{project}/audit")
 async def project_audit(
-    svc: Svc, access: Annotated[Access, Depends(require("audit:read"))], limit: Limit = 100
+    svc: Svc,
+    access: Annotated[Access, Depends(require("audit:read"))],
+    limit: Limit = 100,
+    before: Before = None,
 ) -> list[dict[str, Any]]:
-    return await svc.audit.read(access.project, limit=limit)
+    return await svc.audit.read(access.project, limit=limit, before=before)
 
 
 @router.get("/audit")
 async def server_audit(
-    svc: Svc, _: Annotated[Principal, Depends(superuser)], limit: Limit = 100
+    svc: Svc, _: Annotated[Principal, Depends(superuser)], limit: Limit = 100, before: Before = None
 ) -> list[dict[str, Any]]:
-    return await svc.audit.read(None, limit=limit)
+    return await svc.audit.read(None, limit=limit, before=before)

@@ -19,6 +19,7 @@ from lockstep.records import (
     MAX_CAUSE_FIELD,
     Cause,
     CauseKind,
+    RunFilter,
     RunPage,
     RunRecord,
     RunSelection,
@@ -166,30 +167,53 @@ async def submit_run(body: RunSubmit, svc: Svc, access: Write, response: Respons
     return record
 
 
-@router.get(BASE, response_model=RunPage)
-async def list_runs(
-    svc: Svc,
-    access: Read,
+def run_filter(
     status: Annotated[str | None, Query(max_length=100, description=", ".join(RUN_STATES))] = None,
     workflow: Annotated[str | None, Query(max_length=63)] = None,
+    definition: Annotated[
+        str | None, Query(max_length=255, description="runs of this registered definition")
+    ] = None,
     trigger: Annotated[
         str | None, Query(max_length=MAX_CAUSE_FIELD, description="runs this trigger fired")
     ] = None,
     cause: Annotated[str | None, Query(max_length=100, description=", ".join(CauseKind))] = None,
+    user: Annotated[
+        str | None,
+        Query(
+            max_length=MAX_CAUSE_FIELD,
+            description="runs this person (a token's user) started, retried, reran or fired",
+        ),
+    ] = None,
+    prefix: Annotated[
+        str | None, Query(pattern=RUN_ID, description="runs whose id starts with this")
+    ] = None,
+) -> RunFilter:
+    """The runs a list shows: those matching every filter given (statuses and causes in any
+    case)."""
+    return RunFilter(
+        status=_state(status, RUN_STATES, "run"),
+        workflow=workflow,
+        definition=definition,
+        trigger=trigger,
+        cause=_cause_kind(cause),
+        user=user,
+        prefix=prefix,
+    )
+
+
+Filters = Annotated[RunFilter, Depends(run_filter)]
+
+
+@router.get(BASE, response_model=RunPage)
+async def list_runs(
+    svc: Svc,
+    access: Read,
+    where: Filters,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> RunPage:
-    """Runs of the project, newest first; ``status`` and ``cause`` in any case."""
-    wanted = _state(status, RUN_STATES, "run")
-    return await svc.runs.list(
-        access.project,
-        status=wanted,
-        workflow=workflow,
-        trigger=trigger,
-        cause=_cause_kind(cause),
-        limit=limit,
-        cursor=cursor,
-    )
+    """Runs of the project, newest first, matching every filter given."""
+    return await svc.runs.list(access.project, where, limit=limit, cursor=cursor)
 
 
 def _cause_kind(value: str | None) -> CauseKind | None:

@@ -80,12 +80,11 @@ async def _typed(
     """``key=value`` pairs typed by the params schema of the version the trigger runs."""
     if not args:
         return {}
-    from lockstep.spec.documents import load_workflow, params_schema
     from lockstep.spec.params import parse_cli_params
 
     registered = await svc.triggers.registered(project, definition, trigger)
     got = await svc.versions.resolve(project, f"{definition}@{registered.version}")
-    return parse_cli_params(args, params_schema(load_workflow(got.text, got.file)))
+    return parse_cli_params(args, got.params_schema())
 
 
 class BackfillIn(BaseModel):

@@ -1,7 +1,7 @@
-// One definition: its versions with their tags, any two compared side by side, and (for
-// maintainers and above) moving a tag: the form first shows the diff against the version the
-// tag points at now (the API's dry run) and moves only when confirmed, and only if the tag
-// has not moved meanwhile (compare-and-set).
+// One definition: its versions with their tags, any two compared side by side, every move of
+// its tags (from, to, who, when, why), and (for maintainers and above) moving a tag: the form
+// first shows the diff against the version the tag points at now (the API's dry run) and
+// moves only when confirmed, and only if the tag has not moved meanwhile (compare-and-set).
 import { api, project } from "./api.js";
 import { diffView } from "./diff.js";
 import { h, replace, when } from "./dom.js";
@@ -20,6 +20,7 @@ export function definitionPage(main, name, def, role) {
   const to = h("select", { id: "cmp-to" });
   const diffArea = h("div", { id: "diff-area" });
   const tagSection = h("section", { id: "tag-section" });
+  const movesBody = h("tbody");
   replace(main, h("h1", {}, "Definition ", h("span", { className: "mono" }, def)), note,
     h("h2", {}, "Versions"),
     h("table", { id: "versions" },
@@ -30,7 +31,12 @@ export function definitionPage(main, name, def, role) {
       h("label", { for: "cmp-from" }, "From version", from),
       h("label", { for: "cmp-to" }, "To version", to),
       h("button", { type: "submit" }, "Compare")),
-    diffArea, tagSection);
+    diffArea,
+    h("h2", {}, "Tag history"),
+    h("table", { id: "tag-history" },
+      h("thead", {}, h("tr", {}, ["When", "Tag", "From", "To", "By", "Reason"].map((t) => h("th", { scope: "col" }, t)))),
+      movesBody),
+    tagSection);
 
   async function compare(event) {
     event.preventDefault();
@@ -85,7 +91,16 @@ export function definitionPage(main, name, def, role) {
   let shown = false;
   async function load() {
     try {
-      const [versions, tags] = await Promise.all([api(base + "/versions"), api(base + "/tags")]);
+      const [versions, tags, moves] = await Promise.all([api(base + "/versions"), api(base + "/tags"), api(base + "/history")]);
+      // newest move first
+      replace(movesBody, moves.slice().reverse().map((m) => h("tr", { dataset: { tag: m.tag } },
+        h("td", {}, when(m.at)),
+        h("td", { className: "mono" }, m.tag),
+        h("td", {}, m.from === null ? "(unset)" : String(m.from)),
+        h("td", {}, String(m.to)),
+        h("td", {}, (m.by || "").replace(/^user:/, "")),
+        h("td", { className: "reason" }, m.reason || ""))));
+      if (!moves.length) movesBody.append(h("tr", {}, h("td", { colSpan: 6, className: "notice" }, "No tag has been set yet.")));
       replace(body, versions.map((v) => h("tr", { dataset: { version: String(v.number) } },
         h("td", { className: "mono" }, String(v.number)),
         h("td", { className: "tags mono" }, v.tags.join(" ")),

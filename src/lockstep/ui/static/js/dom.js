@@ -68,3 +68,10 @@ export function replace(el, ...children) {
   el.replaceChildren();
   append(el, children);
 }
+
+const RANKS = { viewer: 1, operator: 2, maintainer: 3, admin: 4 };
+
+// whether a project role is ``wanted`` or above (the API's rule; the server checks again)
+export function atLeast(role, wanted) {
+  return (RANKS[role] || 0) >= RANKS[wanted];
+}

@@ -1,5 +1,6 @@
 // The UI's router: the URL's fragment names the page (#/login, #/p/PROJECT/runs[/RUN],
-// #/p/PROJECT/definitions[/DEFINITION], #/p/PROJECT/approvals).
+// #/p/PROJECT/definitions[/DEFINITION], #/p/PROJECT/instances, #/p/PROJECT/triggers,
+// #/p/PROJECT/approvals, #/p/PROJECT/workers, #/p/PROJECT/audit).
 import { api, call } from "./api.js";
 import { h, replace, route } from "./dom.js";
 import { loginPage } from "./login.js";
@@ -8,6 +9,17 @@ import { runsPage } from "./runs.js";
 import { approvalsPage } from "./approvals.js";
 import { definitionPage } from "./definition.js";
 import { definitionsPage } from "./definitions.js";
+import { instancesPage } from "./instances.js";
+import { triggersPage } from "./triggers.js";
+import { workersPage } from "./workers.js";
+import { auditPage } from "./audit.js";
+
+//: the sections of a project, in the nav's order; ``admin``: shown to admins only (the API
+//: refuses the others anyway)
+const SECTIONS = [
+  ["runs", "Runs"], ["definitions", "Definitions"], ["instances", "Instances"], ["triggers", "Triggers"],
+  ["approvals", "Approvals"], ["workers", "Workers"], ["audit", "Audit", "admin"],
+];
 
 const main = document.getElementById("main");
 const who = document.getElementById("who");
@@ -53,16 +65,22 @@ async function show() {
     return;
   }
   const name = parts[1];
-  const projects = h("select", { id: "project", ariaLabel: "project", onchange: (e) => { location.hash = route("p", e.target.value, "runs"); } },
-    me.projects.map((p) => h("option", { value: p.name, selected: p.name === name }, p.name)));
   const section = parts[2];
-  replace(nav, projects, " ", ...[["runs", "Runs"], ["definitions", "Definitions"], ["approvals", "Approvals"]].map(([key, text]) =>
-    h("a", { href: route("p", name, key), ariaCurrent: key === section ? "page" : null }, text)));
   const caller = { role: roleIn(name), user: me.user, superuser: me.superuser };
+  // switching project keeps the section (a run or definition of the old one is left behind)
+  const projects = h("select", { id: "project", ariaLabel: "project", onchange: (e) => { location.hash = route("p", e.target.value, section); } },
+    me.projects.map((p) => h("option", { value: p.name, selected: p.name === name }, p.name)));
+  const shown = SECTIONS.filter(([, , only]) => !only || caller.role === only);
+  replace(nav, projects, " ", ...shown.map(([key, text]) =>
+    h("a", { href: route("p", name, key), ariaCurrent: key === section ? "page" : null }, text)));
   const item = parts[3];
   document.title = `${item ? item.slice(0, 24) : section} · lockstep`;
   if (section === "definitions") stop = item ? definitionPage(main, name, item, caller.role) : definitionsPage(main, name);
   else if (section === "approvals") stop = approvalsPage(main, name);
+  else if (section === "instances") stop = instancesPage(main, name, caller.role);
+  else if (section === "triggers") stop = triggersPage(main, name, caller.role);
+  else if (section === "workers") stop = workersPage(main);
+  else if (section === "audit") stop = auditPage(main, name, query);
   else stop = item ? runPage(main, name, item, query, caller) : runsPage(main, name, query);
 }
 
