@@ -47,6 +47,7 @@ POLICY: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/projects/{project}/runs/{run_id}/steps"): "viewer",
     ("GET", "/api/v1/projects/{project}/runs/{run_id}/steps/{step}/items"): "viewer",
     ("GET", "/api/v1/projects/{project}/runs/{run_id}/outputs/{name}"): "viewer",
+    ("GET", "/api/v1/projects/{project}/runs/{run_id}/graph"): "viewer",
     ("GET", "/api/v1/projects/{project}/runs/{run_id}/logs"): "viewer",
     ("POST", "/api/v1/projects/{project}/runs/{run_id}/cancel"): "operator",
     ("POST", "/api/v1/projects/{project}/runs/{run_id}/retry"): "operator",
