@@ -19,6 +19,7 @@ from lockstep.api.routers import (
     notifications,
     projects,
     registry,
+    resources,
     runs,
     secrets,
     snapshots,
@@ -62,6 +63,7 @@ def create_app(services: Services) -> FastAPI:
         approvals.router,
         workers.router,
         worker_api.router,
+        resources.router,
     )
     for router in routers:
         app.include_router(router, prefix=API)

@@ -10,7 +10,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -22,7 +22,7 @@ from lockstep.engine.states import RunStatus, StepStatus
 from lockstep.engine.types import ReusedStep, RunPlan, SourceCheckout, Workspace
 from lockstep.errors import EngineUnavailable, InvalidRequest, LockstepError
 from lockstep.records import Cause, RunRecord, RunSelection
-from lockstep.services import run_selection
+from lockstep.services import resources, run_selection
 from lockstep.services.ids import new_run_id
 from lockstep.services.run_selection import RunReuse
 from lockstep.settings import Settings
@@ -79,6 +79,9 @@ class Locked:
     sources: list[SourceCheckout] | None = None
     #: the worker pool for steps that name none (an instance's placement)
     pool: str | None = None
+    #: resource versions already fixed (a rerun's): alias -> {name, version}; None (or an
+    #: alias it lacks) reads each resource's latest version now
+    resources: dict[str, Any] | None = None
 
 
 #: locks a spec's ``sources:`` to commits for a project (the registry does it)
@@ -182,6 +185,7 @@ class RunLauncher(RunReuse):
         sources = lock.sources
         if sources is None:
             sources = await self._lock_sources(project, specs)
+        pins = await self._pin_resources(project, loaded, lock.resources)
         run_id = new_run_id()
         workspace = Workspace(snapshot=snapshot, repo=lock.repo, sha=lock.sha, sources=sources)
         new = store.NewRun(
@@ -205,6 +209,7 @@ class RunLauncher(RunReuse):
             pool=lock.pool,
             no_cache=no_cache,
             selection=None if selection is None else selection.model_dump(mode="json"),
+            resources=pins,
         )
 
         def _create(s: Session) -> tuple[str, bool]:
@@ -227,6 +232,7 @@ class RunLauncher(RunReuse):
                     lock.pool,
                     no_cache,
                     chosen,
+                    pins,
                 )
             except EngineDown as exc:
                 # accepted all the same: the run stays queued until the engine is back
@@ -234,6 +240,22 @@ class RunLauncher(RunReuse):
             finally:
                 self._launching.discard(run_id)
         return await self._record(project, stored_id), created
+
+    async def _pin_resources(
+        self, project: str, loaded: Loaded, pinned: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        """Fix the version of each resource the workflow reads, and check that every resource
+        its steps write exists (before anything is recorded)."""
+        spec = getattr(loaded, "spec", None)
+        wanted = dict(getattr(spec, "resources", {}) or {})
+        writes = _written(loaded)
+        if not wanted and not writes:
+            return {}
+        pins: dict[str, Any] = await self._db.call(
+            lambda s: resources.pin(s, project, wanted, pinned)
+        )
+        await self._db.call(lambda s: resources.loaded(s, project, {}, writes))
+        return pins
 
     async def _lock_sources(self, project: str, specs: list[SourceSpec]) -> list[SourceCheckout]:
         if not specs:
@@ -253,6 +275,7 @@ class RunLauncher(RunReuse):
         pool: str | None,
         no_cache: bool = False,
         chosen: Chosen | None = None,
+        pins: dict[str, Any] | None = None,
     ) -> None:
         from lockstep.engine.machine import MachineWorkflow
         from lockstep.engine.plan import compile_machine, compile_plan
@@ -284,6 +307,11 @@ class RunLauncher(RunReuse):
             sha=workspace.sha,
             no_cache=no_cache,
         )
+        if pins or _written(loaded):
+            reads, schemas = await self._db.call(
+                lambda s: resources.loaded(s, project, pins or {}, _written(loaded))
+            )
+            plan = replace(plan, resources=reads, resource_schemas=schemas)
         if chosen is not None:
             plan = narrow(plan, chosen)
         await self._launch(RunWorkflow.run, plan, run_id)
@@ -361,6 +389,7 @@ class RunLauncher(RunReuse):
                 row.pool,
                 bool(row.no_cache),
                 chosen,
+                resources.pins_of(row.resources_json),
             )
         except EngineUnavailable:
             raise
@@ -388,6 +417,13 @@ class RunLauncher(RunReuse):
             except Exception:
                 log.exception("runs.reconcile_failed")
             await asyncio.sleep(every)
+
+
+def _written(loaded: Loaded) -> list[str]:
+    """The resources a workflow's steps write."""
+    spec = getattr(loaded, "spec", None)
+    steps = spec.all_steps().values() if spec is not None else []
+    return sorted({name for step in steps for name in step.writes})
 
 
 def _fail_unstarted(s: Session, run_id: str, error: str) -> None:
