@@ -114,3 +114,48 @@ def test_writers_at_the_same_moment_get_consecutive_versions(db: Database) -> No
     assert {(v.data["w"], v.data["i"]) for v in versions} == {
         (n, i) for n in range(writers) for i in range(each)
     }
+
+
+def test_the_recorder_writes_a_steps_versions_with_its_success_once(db: Database) -> None:
+    from lockstep.engine.events import Event
+    from lockstep.records import Cause, CauseKind
+    from lockstep.storage import recorder
+    from lockstep.storage.runs import NewRun, create_run
+
+    _made(db)
+    new = NewRun(
+        id="r-rec",
+        project="default",
+        workflow="w",
+        spec_digest="d",
+        spec_text="",
+        source="",
+        workspace={},
+        params={},
+        steps=[("build", False), ("lint", False)],
+        cause=Cause(kind=CauseKind.MANUAL, user="ann"),
+    )
+    with db.session() as s:
+        create_run(s, new)
+    at = "2026-12-07T00:00:00Z"
+    started = Event(kind="attempt_started", at=at, step="build", attempt=1, log_key="k")
+    done = Event(
+        kind="step_finished",
+        at=at,
+        step="build",
+        attempt=1,
+        status="succeeded",
+        outputs={"tag": "v2"},
+        writes={"app-image": {"tag": "v2"}},
+    )
+    failed = Event(
+        kind="step_finished", at=at, step="lint", status="failed", writes={"app-image": {"x": 1}}
+    )
+    for _ in range(2):  # a replayed batch: the step already succeeded, nothing more is written
+        with db.session() as s:
+            recorder.apply_events(s, "r-rec", [started, done, failed])
+    with db.session() as s:
+        [version] = store.history(s, "default", "app-image")
+        assert (version.number, version.data) == (1, {"tag": "v2"})
+        assert (version.run_id, version.step, version.attempt) == ("r-rec", "build", 1)
+        assert [v.number for v in store.written_by(s, "r-rec")] == [1]

@@ -38,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         StepResult,
         StepTask,
     )
+    from lockstep.engine.writes import deep_render, rendered
     from lockstep.outputs_by_reference import LOAD_MAX, ref_keys, with_values
     from lockstep.settings import child_queue, pool_queue
     from lockstep.spec.contracts import OutputError, check_contract
@@ -49,7 +50,7 @@ with workflow.unsafe.imports_passed_through():
         render,
         to_text,
     )
-    from lockstep.spec.resources import ResourceDataError, check_data
+    from lockstep.spec.resources import ResourceDataError
     from lockstep.spec.step_kinds import CHILD, ENGINE_KINDS, NOOP
 
 STEP_ACTIVITY = "lockstep.step"
@@ -69,17 +70,6 @@ WORKER_SHUTDOWN = "WorkerShutdown"
 INFRA_RETRIES = 3
 #: generous bound on one attempt when the step sets no timeout; liveness comes from heartbeats
 NO_TIMEOUT = timedelta(days=30)
-
-
-def _deep_render(value: Any, ctx: dict[str, Any]) -> Any:
-    """``with:`` values: every string rendered (a whole ``${{ }}`` keeps its JSON type)."""
-    if isinstance(value, str):
-        return render(value, ctx)
-    if isinstance(value, dict):
-        return {k: _deep_render(v, ctx) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_deep_render(v, ctx) for v in value]
-    return value
 
 
 class StepInterpreter:
@@ -158,12 +148,8 @@ class StepInterpreter:
         writes: dict[str, Any] | None = None
         if step.writes and ctx is not None:
             assert self._plan is not None
-            own = {"status": StepStatus.SUCCEEDED, "outputs": outputs}
-            here = {**ctx, "steps": {**ctx.get("steps", {}), step.id: own}}
             try:
-                writes = {name: _deep_render(v, here) for name, v in step.writes.items()}
-                for name, data in writes.items():
-                    check_data(name, data, self._plan.resource_schemas.get(name))
+                writes = rendered(step, outputs, ctx, self._plan.resource_schemas)
             except (ExpressionError, ResourceDataError) as exc:
                 self._settle(step.id, StepStatus.FAILED, error=f"writes: {exc}", attempt=attempt)
                 self._maybe_continue(step)
@@ -217,7 +203,7 @@ class StepInterpreter:
                 self._settle(step.id, StepStatus.SKIPPED, error="condition is false")
                 return
             argv, step_env = self._render(step, ctx)
-            data = _deep_render(step.inputs, ctx) if step.inputs or step.input_schema else None
+            data = deep_render(step.inputs, ctx) if step.inputs or step.input_schema else None
             extra = render(step.cache_key, ctx) if step.cache_key else None
             if any(OPEN in path for path in step.artifacts.values()):
                 paths = {k: to_text(render(v, ctx)) for k, v in step.artifacts.items()}
