@@ -96,3 +96,33 @@ def test_the_diff_of_two_versions_lists_each_change_by_pointer() -> None:
     assert diff(old, old) == []
     # a number that becomes a boolean is a change, though 1 == True in Python
     assert diff({"x": 1}, {"x": True}) == [Change("changed", "/x", old=1, new=True)]
+
+
+def test_data_over_the_limit_is_refused_with_its_size() -> None:
+    with pytest.raises(InvalidRequest, match=r"data of resource 'db' is \d+ bytes, over 256 KiB"):
+        check_data("db", {"blob": "x" * 300_000}, None)
+
+
+def test_a_steps_writes_render_its_own_outputs_and_refuse_a_value_stored_by_reference() -> None:
+    from lockstep.engine.types import StepPlan
+    from lockstep.engine.writes import rendered
+    from lockstep.outputs_by_reference import REF
+
+    step = StepPlan(
+        id="build",
+        command=["true"],
+        shell=False,
+        writes={"app-image": {"tag": "${{ steps.build.outputs.tag }}", "n": "${{ 1 + 1 }}"}},
+    )
+    ctx = {"steps": {"other": {"status": "succeeded", "outputs": {}}}}
+    assert rendered(step, {"tag": "v2"}, ctx, {}) == {"app-image": {"tag": "v2", "n": 2}}
+    with pytest.raises(InvalidRequest, match=r"data /tag: must match the pattern"):
+        rendered(step, {"tag": "nightly"}, ctx, {"app-image": SCHEMA_TAG})
+    marker = {REF: {"key": "outputs/default/r/x", "size": 70_000, "sha256": "0", "preview": ""}}
+    with pytest.raises(
+        InvalidRequest, match=r"holds an output stored by reference \(70000 bytes\)"
+    ):
+        rendered(step, {"tag": marker}, ctx, {})
+
+
+SCHEMA_TAG = {"type": "object", "properties": {"tag": {"pattern": "^v[0-9]+$"}}}

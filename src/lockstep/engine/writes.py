@@ -8,8 +8,9 @@ from typing import Any
 
 from lockstep.engine.states import StepStatus
 from lockstep.engine.types import StepPlan
+from lockstep.outputs_by_reference import ref_keys
 from lockstep.spec.expressions import render
-from lockstep.spec.resources import check_data
+from lockstep.spec.resources import MAX_DATA_BYTES, ResourceDataError, check_data
 
 
 def deep_render(value: Any, ctx: dict[str, Any]) -> Any:
@@ -32,5 +33,11 @@ def rendered(
     here = {**ctx, "steps": {**ctx.get("steps", {}), step.id: own}}
     writes = {name: deep_render(template, here) for name, template in step.writes.items()}
     for name, data in writes.items():
+        for _, size in ref_keys(data):
+            raise ResourceDataError(
+                f"resource '{name}' data holds an output stored by reference ({size} bytes); "
+                f"a version holds at most {MAX_DATA_BYTES // 1024} KiB: keep big values in "
+                "artifacts and write their names"
+            )
         check_data(name, data, schemas.get(name))
     return writes

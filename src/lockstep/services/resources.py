@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from lockstep.errors import Conflict, InvalidRequest, NotFound, PayloadTooLarge
+from lockstep.errors import Conflict, InvalidRequest, NotFound
 from lockstep.records import (
     ResourceChange,
     ResourceDiff,
@@ -24,7 +24,6 @@ from lockstep.records import (
     ResourceVersionRecord,
 )
 from lockstep.spec.resources import (
-    MAX_DATA_BYTES,
     check_data,
     check_name,
     diff,
@@ -82,14 +81,6 @@ def _check_schema(name: str, schema: Any) -> None:
         ) from None
 
 
-def _check_size(name: str, data: Any) -> None:
-    if len(store.canonical(data).encode()) > MAX_DATA_BYTES:
-        raise PayloadTooLarge(
-            f"data of resource '{name}' is over {MAX_DATA_BYTES // 1024} KiB; keep large "
-            "values in artifacts and put their names in the resource"
-        )
-
-
 def _check_secrets(s: Session, project: str, name: str, data: Any) -> None:
     named = sorted(set(secret_names(data)))
     absent = secret_store.missing(s, project, named) if named else []
@@ -125,7 +116,6 @@ class ResourceService:
         check_name(name)
         if schema is not None:
             _check_schema(name, schema)
-        _check_size(name, data)
         check_data(name, data, schema)
 
         def make(s: Session) -> store.Version:
@@ -152,7 +142,6 @@ class ResourceService:
 
         def add(s: Session) -> store.Version:
             resource = store.get(s, project, name)
-            _check_size(name, data)
             check_data(name, data, resource.schema)
             _check_secrets(s, project, name, data)
             return store.append(s, project, name, data, store.Writer(author=by), message)

@@ -10,6 +10,7 @@ by ``check_data`` only, so reading records never pays for it.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -104,11 +105,18 @@ def _at(data: Any, path: tuple[str, ...]) -> tuple[bool, Any]:
 
 def check_data(resource: str, data: Any, schema: dict[str, Any] | None) -> None:
     """Refuse, in one line naming the JSON pointer and never quoting a value, data that is
-    not an object, holds a value where the schema marks a secret, or breaks the schema."""
+    not an object, too big, holds a value where the schema marks a secret, or breaks the
+    schema."""
     from lockstep.spec.contracts import OutputError, check_contract
 
     if not isinstance(data, dict):
         raise ResourceDataError(f"data of resource '{resource}' must be a JSON object")
+    size = len(json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode())
+    if size > MAX_DATA_BYTES:
+        raise ResourceDataError(
+            f"data of resource '{resource}' is {size} bytes, over {MAX_DATA_BYTES // 1024} KiB; "
+            "keep big values in artifacts and write their names"
+        )
     for path in secret_paths(schema):
         present, value = _at(data, path)
         if present and not is_secret_ref(value):
