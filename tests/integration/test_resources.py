@@ -371,3 +371,33 @@ def test_bad_input_is_refused_in_one_line_and_changes_nothing(server: Server) ->
     assert server.http.get("/resources/Res_Bad").status_code == 400
     # (only this test's workflow is counted: other tests' schedules may add runs meanwhile)
     assert server.http.get("/runs", params={"workflow": "res-reader"}).json()["items"] == []
+
+
+SECRET_READER = """\
+name: res-secret-reader
+resources: {db: res-vault}
+steps:
+  connect:
+    env:
+      PASS: ${{ resources.db.data.password }}
+      HOST: ${{ resources.db.data.endpoint }}
+    run: |
+      test "$PASS" = "s3cret-res-value"
+      echo "connecting to $HOST with $PASS"
+"""
+
+
+def test_a_secret_reference_in_a_resource_reaches_the_step_as_a_masked_secret(
+    server: Server,
+) -> None:
+    put = server.http.put("/secrets/RES_VAULT_PASS", json={"value": "s3cret-res-value"})
+    assert put.status_code in (200, 201), put.text
+    data = {"endpoint": "https://db.example", "password": {"$secret": "RES_VAULT_PASS"}}
+    _create(server, "res-vault", data, SECRET_SCHEMA)
+    shown = server.http.get("/resources/res-vault")
+    assert shown.json()["version"]["data"] == data  # the reference, never the value
+    run = server.run_and_wait(SECRET_READER)
+    assert run["status"] == "succeeded", run
+    lines = [line["text"] for line in server.logs(run["id"], "connect")]
+    assert "connecting to https://db.example with ***" in lines
+    assert "s3cret" not in str(run) and "s3cret" not in str(lines)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import builtins
 import json
 from collections.abc import Callable, Mapping
-from typing import Any
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -24,15 +25,21 @@ from lockstep.records import (
     ResourceVersionRecord,
 )
 from lockstep.spec.resources import (
+    SECRET_KEY,
     check_data,
     check_name,
     diff,
+    is_secret_ref,
     parse_ref,
     secret_names,
 )
 from lockstep.storage import resources as store
 from lockstep.storage import secrets as secret_store
 from lockstep.storage.database import Database
+
+if TYPE_CHECKING:
+    from lockstep.engine.types import RunPlan
+    from lockstep.spec.documents import Loaded
 
 #: what a run records of each resource it reads: alias -> {"name", "version"}
 Pins = dict[str, dict[str, Any]]
@@ -176,6 +183,35 @@ class ResourceService:
 # -- what a run reads and writes (called by the run service, in its transaction)
 
 
+def written(loaded: Loaded) -> builtins.list[str]:
+    """The resources a workflow's steps write (a state machine: none)."""
+    spec = getattr(loaded, "spec", None)
+    steps = spec.all_steps().values() if spec is not None else []
+    return sorted({name for step in steps for name in step.writes})
+
+
+async def pin_run(db: Database, project: str, loaded: Loaded, pinned: Pins | None) -> Pins:
+    """Before a run is recorded: fix the version of each resource it reads (``pin``) and
+    check that every resource its steps write exists; one line when not."""
+    spec = getattr(loaded, "spec", None)
+    wanted = dict(getattr(spec, "resources", {}) or {})
+    writes = written(loaded)
+    if not wanted and not writes:
+        return {}
+    pins = await db.call(lambda s: pin(s, project, wanted, pinned))
+    await db.call(lambda s: loaded_for(s, project, {}, writes))
+    return pins
+
+
+async def planned(db: Database, project: str, plan: RunPlan, loaded: Loaded, pins: Pins) -> RunPlan:
+    """``plan`` with what it reads of its resources and the schemas of what it writes."""
+    writes = written(loaded)
+    if not pins and not writes:
+        return plan
+    reads, schemas = await db.call(lambda s: loaded_for(s, project, pins, writes))
+    return secret_env(replace(plan, resources=reads, resource_schemas=schemas))
+
+
 def pin(s: Session, project: str, wanted: Mapping[str, str], pinned: Pins | None = None) -> Pins:
     """Fix the version of every resource a run reads: ``NAME@N`` as written, ``NAME`` the
     latest now, unless ``pinned`` (a rerun's) already says which. Refuses, in one line, an
@@ -194,7 +230,7 @@ def pin(s: Session, project: str, wanted: Mapping[str, str], pinned: Pins | None
     return pins
 
 
-def loaded(
+def loaded_for(
     s: Session, project: str, pins: Pins, writes: builtins.list[str]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """What a run's plan carries: each read resource as ``${{ resources.ALIAS }}`` sees it
@@ -213,6 +249,37 @@ def loaded(
             )
         schemas[name] = store.get(s, project, name).schema
     return reads, schemas
+
+
+def secret_env(plan: RunPlan) -> RunPlan:
+    """A step env value that is exactly ``${{ resources.ALIAS.data.PATH }}`` naming a secret
+    reference (``{"$secret": NAME}``) becomes one of the step's secrets: the worker puts the
+    value in the step's environment and masks it, as for ``${{ secrets.NAME }}``; neither the
+    database nor the engine ever holds it."""
+    # loaded here: CEL is not for processes that only read records
+    from lockstep.spec.expressions import OPEN, ExpressionError, evaluate, whole_template
+
+    if not plan.resources:
+        return plan
+    ctx = {"resources": plan.resources}
+    steps = []
+    for step in plan.steps:
+        moved: dict[str, str] = {}
+        for var, text in step.env.items():
+            only = whole_template(text) if OPEN in text else None
+            if only is None or not only.source.strip().startswith("resources."):
+                continue
+            try:
+                value = evaluate(only.source, ctx)
+            except ExpressionError:
+                continue  # not a plain path into the data: rendered as usual
+            if is_secret_ref(value):
+                moved[var] = str(value[SECRET_KEY])
+        if moved:
+            env = {k: v for k, v in step.env.items() if k not in moved}
+            step = replace(step, env=env, secrets={**step.secrets, **moved})
+        steps.append(step)
+    return replace(plan, steps=steps)
 
 
 def pins_of(text: str | None) -> Pins:

@@ -10,7 +10,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -185,7 +185,7 @@ class RunLauncher(RunReuse):
         sources = lock.sources
         if sources is None:
             sources = await self._lock_sources(project, specs)
-        pins = await self._pin_resources(project, loaded, lock.resources)
+        pins = await resources.pin_run(self._db, project, loaded, lock.resources)
         run_id = new_run_id()
         workspace = Workspace(snapshot=snapshot, repo=lock.repo, sha=lock.sha, sources=sources)
         new = store.NewRun(
@@ -241,22 +241,6 @@ class RunLauncher(RunReuse):
                 self._launching.discard(run_id)
         return await self._record(project, stored_id), created
 
-    async def _pin_resources(
-        self, project: str, loaded: Loaded, pinned: dict[str, Any] | None
-    ) -> dict[str, Any]:
-        """Fix the version of each resource the workflow reads, and check that every resource
-        its steps write exists (before anything is recorded)."""
-        spec = getattr(loaded, "spec", None)
-        wanted = dict(getattr(spec, "resources", {}) or {})
-        writes = _written(loaded)
-        if not wanted and not writes:
-            return {}
-        pins: dict[str, Any] = await self._db.call(
-            lambda s: resources.pin(s, project, wanted, pinned)
-        )
-        await self._db.call(lambda s: resources.loaded(s, project, {}, writes))
-        return pins
-
     async def _lock_sources(self, project: str, specs: list[SourceSpec]) -> list[SourceCheckout]:
         if not specs:
             return []
@@ -307,11 +291,7 @@ class RunLauncher(RunReuse):
             sha=workspace.sha,
             no_cache=no_cache,
         )
-        if pins or _written(loaded):
-            reads, schemas = await self._db.call(
-                lambda s: resources.loaded(s, project, pins or {}, _written(loaded))
-            )
-            plan = replace(plan, resources=reads, resource_schemas=schemas)
+        plan = await resources.planned(self._db, project, plan, loaded, pins or {})
         if chosen is not None:
             plan = narrow(plan, chosen)
         await self._launch(RunWorkflow.run, plan, run_id)
@@ -417,13 +397,6 @@ class RunLauncher(RunReuse):
             except Exception:
                 log.exception("runs.reconcile_failed")
             await asyncio.sleep(every)
-
-
-def _written(loaded: Loaded) -> list[str]:
-    """The resources a workflow's steps write."""
-    spec = getattr(loaded, "spec", None)
-    steps = spec.all_steps().values() if spec is not None else []
-    return sorted({name for step in steps for name in step.writes})
 
 
 def _fail_unstarted(s: Session, run_id: str, error: str) -> None:
