@@ -347,6 +347,15 @@ def test_bad_input_is_refused_in_one_line_and_changes_nothing(server: Server) ->
         400,
         "schema of resource 'res-bad' is not a valid JSON Schema",
     )
+    deep = '{"a":' * 900 + "1" + "}" * 900
+    for body in (
+        '{"name": "res-deep", "data": {"x": ' + deep + "}}",
+        '{"name": "res-deep", "data": {}, "schema": ' + deep + "}",
+    ):
+        nested = server.http.post(
+            "/resources", content=body, headers={"content-type": "application/json"}
+        )
+        assert nested.status_code == 400 and "nests deeper than 64 levels" in nested.text
     # runs that read what does not exist are refused before they are recorded
     reads = "name: res-reader\nresources: {x: REF}\nsteps:\n  a:\n    run: 'true'\n"
     _refused(
@@ -368,6 +377,7 @@ def test_bad_input_is_refused_in_one_line_and_changes_nothing(server: Server) ->
 
     assert _history(server, "res-tag") == [1] and _history(server, "res-db") == [1]
     assert server.http.get("/resources/res-bad").status_code == 404
+    assert server.http.get("/resources/res-deep").status_code == 404
     assert server.http.get("/resources/Res_Bad").status_code == 400
     # (only this test's workflow is counted: other tests' schedules may add runs meanwhile)
     assert server.http.get("/runs", params={"workflow": "res-reader"}).json()["items"] == []

@@ -126,3 +126,11 @@ def test_a_steps_writes_render_its_own_outputs_and_refuse_a_value_stored_by_refe
 
 
 SCHEMA_TAG = {"type": "object", "properties": {"tag": {"pattern": "^v[0-9]+$"}}}
+
+
+def test_data_nested_too_deep_is_refused_without_recursing() -> None:
+    deep: dict[str, object] = {}
+    for _ in range(5000):
+        deep = {"a": deep}
+    with pytest.raises(InvalidRequest, match="nests deeper than 64 levels; flatten it"):
+        check_data("db", deep, SCHEMA)

@@ -10,7 +10,7 @@ from lockstep.engine.states import StepStatus
 from lockstep.engine.types import StepPlan
 from lockstep.outputs_by_reference import ref_keys
 from lockstep.spec.expressions import render
-from lockstep.spec.resources import MAX_DATA_BYTES, ResourceDataError, check_data
+from lockstep.spec.resources import MAX_DATA_BYTES, ResourceDataError, check_data, check_shape
 
 
 def deep_render(value: Any, ctx: dict[str, Any]) -> Any:
@@ -33,6 +33,7 @@ def rendered(
     here = {**ctx, "steps": {**ctx.get("steps", {}), step.id: own}}
     writes = {name: deep_render(template, here) for name, template in step.writes.items()}
     for name, data in writes.items():
+        check_shape(name, data)  # before anything walks it: a step's outputs are hostile
         for _, size in ref_keys(data):
             raise ResourceDataError(
                 f"resource '{name}' data holds an output stored by reference ({size} bytes); "

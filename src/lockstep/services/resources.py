@@ -25,11 +25,13 @@ from lockstep.records import (
     ResourceVersionRecord,
 )
 from lockstep.spec.resources import (
+    MAX_DEPTH,
     SECRET_KEY,
     check_data,
     check_name,
     diff,
     is_secret_ref,
+    nesting,
     parse_ref,
     secret_names,
 )
@@ -80,6 +82,8 @@ def _check_schema(name: str, schema: Any) -> None:
 
     if not isinstance(schema, dict):
         raise InvalidRequest(f"schema of resource '{name}' must be a JSON object (a JSON Schema)")
+    if nesting(schema) > MAX_DEPTH:  # before the validator recurses into it
+        raise InvalidRequest(f"schema of resource '{name}' nests deeper than {MAX_DEPTH} levels")
     try:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:

@@ -31,8 +31,9 @@ SECRET_REF_SCHEMA: dict[str, Any] = {
     "required": [SECRET_KEY],
     "additionalProperties": False,
 }
-#: the most a version's data may weigh, as compact JSON
+#: the most a version's data may weigh, as compact JSON, and how deep it may nest
 MAX_DATA_BYTES = 256 * 1024
+MAX_DEPTH = 64
 _NAME = re.compile(RESOURCE_NAME_PATTERN)
 _REF = re.compile(RESOURCE_REF_PATTERN)
 
@@ -103,20 +104,30 @@ def _at(data: Any, path: tuple[str, ...]) -> tuple[bool, Any]:
     return True, data
 
 
-def check_data(resource: str, data: Any, schema: dict[str, Any] | None) -> None:
-    """Refuse, in one line naming the JSON pointer and never quoting a value, data that is
-    not an object, too big, holds a value where the schema marks a secret, or breaks the
-    schema."""
-    from lockstep.spec.contracts import OutputError, check_contract
-
+def check_shape(resource: str, data: Any) -> None:
+    """Data is a JSON object, nested at most ``MAX_DEPTH`` levels, of at most
+    ``MAX_DATA_BYTES`` (checked first: what follows recurses into it)."""
     if not isinstance(data, dict):
         raise ResourceDataError(f"data of resource '{resource}' must be a JSON object")
+    if nesting(data) > MAX_DEPTH:
+        raise ResourceDataError(
+            f"data of resource '{resource}' nests deeper than {MAX_DEPTH} levels; flatten it"
+        )
     size = len(json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode())
     if size > MAX_DATA_BYTES:
         raise ResourceDataError(
             f"data of resource '{resource}' is {size} bytes, over {MAX_DATA_BYTES // 1024} KiB; "
             "keep big values in artifacts and write their names"
         )
+
+
+def check_data(resource: str, data: Any, schema: dict[str, Any] | None) -> None:
+    """Refuse, in one line naming the JSON pointer and never quoting a value, data that is
+    not an object, too big, holds a value where the schema marks a secret, or breaks the
+    schema."""
+    from lockstep.spec.contracts import OutputError, check_contract
+
+    check_shape(resource, data)
     for path in secret_paths(schema):
         present, value = _at(data, path)
         if present and not is_secret_ref(value):
@@ -136,6 +147,21 @@ def check_data(resource: str, data: Any, schema: dict[str, Any] | None) -> None:
         )
     except OutputError as exc:
         raise ResourceDataError(str(exc)) from None
+
+
+def nesting(data: Any) -> int:
+    """How deep ``data`` nests (without recursion: it may be hostile)."""
+    deepest, todo = 0, [(data, 1)]
+    while todo:
+        value, depth = todo.pop()
+        deepest = max(deepest, depth)
+        if depth > MAX_DEPTH:
+            break
+        if isinstance(value, dict):
+            todo += [(v, depth + 1) for v in value.values()]
+        elif isinstance(value, list):
+            todo += [(v, depth + 1) for v in value]
+    return deepest
 
 
 def secret_names(data: Any) -> list[str]:
