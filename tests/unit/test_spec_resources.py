@@ -97,7 +97,11 @@ def test_reads_and_writes_load_and_reach_the_plan() -> None:
         ),
         (
             "steps: {a: {wait: 1m, writes: {img: {x: 1}}}}",
-            "step 'a' is an 'wait' step, which writes no resource",
+            "step 'a' is a 'wait' step: it writes no resource",
+        ),
+        (
+            "steps: {a: {approval: {approvers: [ann]}, writes: {img: {x: 1}}}}",
+            "step 'a' is an 'approval' step: it writes no resource",
         ),
         (
             "steps: {a: {run: 'true', writes: {img: {x: '${{ steps.a.status }}'}}}}",

@@ -152,7 +152,8 @@ class ExpressionChecks(Checker):
             return
         for kind in ("approval", "wait"):
             if step.get(kind) is not None:
-                self.add(f"{scope.where} is an '{kind}' step, which writes no resource", ptr)
+                article = "an" if kind == "approval" else "a"
+                self.add(f"{scope.where} is {article} '{kind}' step: it writes no resource", ptr)
                 return
         own = replace(scope, own=True)
         for name, value in writes.items():
