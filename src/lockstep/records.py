@@ -173,6 +173,16 @@ class RunSelection(_Record):
     )
 
 
+class RunResource(_Record):
+    """A resource version a run read (fixed when it was created) or one of its steps wrote."""
+
+    access: str = Field(description="'read' or 'write'")
+    name: str
+    version: int
+    alias: str | None = Field(None, description="read: its name under `resources:`")
+    step: str | None = Field(None, description="write: the step that wrote it")
+
+
 class RunRecord(_Record):
     id: str
     project: str
@@ -199,6 +209,9 @@ class RunRecord(_Record):
     rerun_of: str | None = Field(None, description="the run this one reproduces")
     rerun_policy: str | None = Field(None, description="'same' commit or 'latest' ref")
     selection: RunSelection | None = Field(None, description="a run of part of its graph")
+    resources: list[RunResource] = Field(
+        default_factory=list, description="resource versions it read, then those it wrote"
+    )
     created_at: str
     started_at: str | None = None
     finished_at: str | None = None
@@ -258,3 +271,45 @@ class WorkerReport:
     version: str
     labels: dict[str, str] = field(default_factory=dict)
     stopped: bool = False
+
+
+class ResourceRecord(_Record):
+    """A project's named, versioned configuration (``lockstep resources``)."""
+
+    name: str
+    description: str | None = None
+    schema_: dict[str, Any] | None = Field(None, alias="schema", description="JSON Schema")
+    latest: int = Field(description="the newest version's number (0: none yet)")
+    created_at: str
+    created_by: str | None = None
+
+    model_config = ConfigDict(frozen=True, validate_by_name=True, serialize_by_alias=True)
+
+
+class ResourceVersionRecord(_Record):
+    """One immutable version: its data and who wrote it (a person, or a run's step)."""
+
+    resource: str
+    version: int
+    digest: str = Field(description="SHA-256 of the data as canonical JSON")
+    data: dict[str, Any]
+    message: str | None = None
+    author: str | None = Field(None, description="the person who wrote it")
+    run_id: str | None = Field(None, description="the run whose step wrote it")
+    step: str | None = None
+    attempt: int | None = None
+    created_at: str
+
+
+class ResourceChange(_Record):
+    op: str = Field(description="added, removed or changed")
+    path: str = Field(description="JSON pointer into the data")
+    old: Any = None
+    new: Any = None
+
+
+class ResourceDiff(_Record):
+    resource: str
+    old: int
+    new: int
+    changes: list[ResourceChange]

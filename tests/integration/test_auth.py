@@ -104,6 +104,12 @@ POLICY: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/projects/{project}/triggers/{definition}/{trigger}/fire"): "maintainer",
     ("POST", "/api/v1/projects/{project}/triggers/{definition}/{trigger}/backfill"): "maintainer",
     ("GET", "/api/v1/projects/{project}/triggers/{definition}/{trigger}/history"): "viewer",
+    ("GET", "/api/v1/projects/{project}/resources"): "viewer",
+    ("POST", "/api/v1/projects/{project}/resources"): "maintainer",
+    ("GET", "/api/v1/projects/{project}/resources/{name}"): "viewer",
+    ("GET", "/api/v1/projects/{project}/resources/{name}/versions"): "viewer",
+    ("POST", "/api/v1/projects/{project}/resources/{name}/versions"): "maintainer",
+    ("GET", "/api/v1/projects/{project}/resources/{name}/diff"): "viewer",
     ("GET", "/api/v1/projects/{project}/approvals"): "viewer",
     ("GET", "/api/v1/projects/{project}/runs/{run_id}/approvals/{step}"): "viewer",
     # any member may be named an approver: the step's own list decides (tested apart)

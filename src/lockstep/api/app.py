@@ -19,6 +19,7 @@ from lockstep.api.routers import (
     notifications,
     projects,
     registry,
+    resources,
     run_events,
     run_graph,
     runs,
@@ -66,6 +67,7 @@ def create_app(services: Services) -> FastAPI:
         approvals.router,
         workers.router,
         worker_api.router,
+        resources.router,
     )
     for router in routers:
         app.include_router(router, prefix=API)

@@ -24,6 +24,7 @@ from lockstep.services.instances import InstanceService
 from lockstep.services.notifications import NotificationService
 from lockstep.services.projects import ProjectService
 from lockstep.services.registry import Poller, RegistryService
+from lockstep.services.resources import ResourceService
 from lockstep.services.runs import RunService
 from lockstep.services.secrets import SecretService
 from lockstep.services.tokens import TokenService
@@ -64,6 +65,8 @@ class Services:
     #: channels, subscriptions, the delivery log; ``emit`` for events (``Notifier``)
     notifications: NotificationService
     approvals: ApprovalService
+    #: named, versioned configuration that runs read and steps write
+    resources: ResourceService
     auth: bool = True
     engine_address: str = ""  # host:port of Temporal, for workers on other hosts
 

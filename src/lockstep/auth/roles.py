@@ -33,6 +33,8 @@ PERMISSIONS: dict[str, Role] = {
     "instances:write": Role.maintainer,
     "notifications:read": Role.viewer,  # channels (secrets by name only), subscriptions, log
     "notifications:write": Role.maintainer,
+    "resources:read": Role.viewer,
+    "resources:write": Role.maintainer,  # create, write versions (runs write through steps)
     "secrets:read": Role.maintainer,  # names only: values are never readable
     "secrets:write": Role.maintainer,
     "members:read": Role.admin,

@@ -21,6 +21,7 @@ from lockstep.cli import (
     contexts,
     notifications,
     registry,
+    resources,
     runs,
     triggers,
     versions,
@@ -67,6 +68,7 @@ app.add_typer(workers.workers, name="workers")
 app.add_typer(triggers.triggers, name="triggers")
 app.add_typer(notifications.notifications, name="notifications")
 app.add_typer(approvals.approvals, name="approvals")
+app.add_typer(resources.resources, name="resources")
 app.add_typer(triggers.schedules, name="schedules")
 app.command("publish")(versions.publish_command)
 app.command("audit")(admin.audit_command)

@@ -122,6 +122,12 @@ def print_run(run: RunRecord) -> None:
         out.print(f"pool {escape(run.pool)}")
     for src in run.sources:
         out.print(f"source {escape(src.path)}: {escape(src.repo)} {escape(src.ref)} @ {src.sha}")
+    for used in run.resources:
+        at = f"{escape(used.name)}@{used.version}"
+        if used.access == "read":
+            out.print(f"reads resource {at} as {escape(used.alias or '')}")
+        else:
+            out.print(f"wrote resource {at} (step {escape(used.step or '')})")
     for child in run.children:
         out.print(
             f"child run {child.run_id} ({escape(child.workflow)}, {styled(child.status)}) "

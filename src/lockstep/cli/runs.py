@@ -237,12 +237,18 @@ def retry(
 def rerun(
     run_id: str,
     latest: Annotated[
-        bool, typer.Option("--latest", help="the instance's ref as it is now, same params")
+        bool,
+        typer.Option(
+            "--latest",
+            help="the instance's ref as it is now and the newest version of each resource "
+            "it reads; same params",
+        ),
     ] = False,
     watch_: Annotated[bool, typer.Option("--watch/--no-watch")] = False,
     as_json: AsJson = False,
 ) -> None:
-    """Reproduce a run: the same commit, version and params, even if the branch moved."""
+    """Reproduce a run: the same commit, version, params and resource versions, even if the
+    branch moved or the resources have newer versions."""
 
     async def _go() -> int:
         async with connect(context.settings(), engine=True) as client:

@@ -30,6 +30,9 @@ class Event:
     #: step_waiting of an approval: what it asks (``engine.types.ApprovalAsk`` as a dict);
     #: approval_decided: the decision (``engine.types.Decision`` as a dict)
     detail: dict[str, Any] | None = None
+    #: step_finished of a step with ``writes:``: resource name -> its next version's data,
+    #: recorded with the step's success (keyed by run, step and ``attempt``)
+    writes: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

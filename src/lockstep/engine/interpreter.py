@@ -38,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         StepResult,
         StepTask,
     )
+    from lockstep.engine.writes import deep_render, rendered
     from lockstep.outputs_by_reference import LOAD_MAX, ref_keys, with_values
     from lockstep.settings import child_queue, pool_queue
     from lockstep.spec.contracts import OutputError, check_contract
@@ -49,6 +50,7 @@ with workflow.unsafe.imports_passed_through():
         render,
         to_text,
     )
+    from lockstep.spec.resources import ResourceDataError
     from lockstep.spec.step_kinds import CHILD, ENGINE_KINDS, NOOP
 
 STEP_ACTIVITY = "lockstep.step"
@@ -68,17 +70,6 @@ WORKER_SHUTDOWN = "WorkerShutdown"
 INFRA_RETRIES = 3
 #: generous bound on one attempt when the step sets no timeout; liveness comes from heartbeats
 NO_TIMEOUT = timedelta(days=30)
-
-
-def _deep_render(value: Any, ctx: dict[str, Any]) -> Any:
-    """``with:`` values: every string rendered (a whole ``${{ }}`` keeps its JSON type)."""
-    if isinstance(value, str):
-        return render(value, ctx)
-    if isinstance(value, dict):
-        return {k: _deep_render(v, ctx) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_deep_render(v, ctx) for v in value]
-    return value
 
 
 class StepInterpreter:
@@ -123,6 +114,8 @@ class StepInterpreter:
         error: str | None = None,
         reused_from: str | None = None,
         cached_from: str | None = None,
+        attempt: int | None = None,
+        writes: dict[str, Any] | None = None,
     ) -> None:
         self._status[step] = status
         self._errors[step] = error
@@ -136,6 +129,33 @@ class StepInterpreter:
             error=error,
             reused_from=reused_from,
             cached_from=cached_from,
+            attempt=attempt,
+            writes=writes,
+        )
+
+    def _succeed(
+        self,
+        step: StepPlan,
+        outputs: Any,
+        ctx: dict[str, Any] | None,
+        *,
+        attempt: int | None = None,
+        **how: str | None,
+    ) -> None:
+        """Settle ``step`` succeeded with its ``writes:`` rendered (its own outputs readable)
+        and checked against each resource's schema; a write that does not render or check
+        fails the step instead, naming the JSON pointer, and writes nothing."""
+        writes: dict[str, Any] | None = None
+        if step.writes and ctx is not None:
+            assert self._plan is not None
+            try:
+                writes = rendered(step, outputs, ctx, self._plan.resource_schemas)
+            except (ExpressionError, ResourceDataError) as exc:
+                self._settle(step.id, StepStatus.FAILED, error=f"writes: {exc}", attempt=attempt)
+                self._maybe_continue(step)
+                return
+        self._settle(
+            step.id, StepStatus.SUCCEEDED, outputs=outputs, attempt=attempt, writes=writes, **how
         )
 
     async def _reading(
@@ -183,7 +203,7 @@ class StepInterpreter:
                 self._settle(step.id, StepStatus.SKIPPED, error="condition is false")
                 return
             argv, step_env = self._render(step, ctx)
-            data = _deep_render(step.inputs, ctx) if step.inputs or step.input_schema else None
+            data = deep_render(step.inputs, ctx) if step.inputs or step.input_schema else None
             extra = render(step.cache_key, ctx) if step.cache_key else None
             if any(OPEN in path for path in step.artifacts.values()):
                 paths = {k: to_text(render(v, ctx)) for k, v in step.artifacts.items()}
@@ -193,7 +213,7 @@ class StepInterpreter:
             self._maybe_continue(step)
             return
         if step.executor == NOOP.name:  # handed on in the engine: no worker needed
-            self._pass_on(step, data)
+            self._pass_on(step, data, ctx)
             return
         if step.executor in ENGINE_KINDS:  # people or a timer decide it: no worker held
             await self._gates.run(step, ctx)
@@ -212,17 +232,17 @@ class StepInterpreter:
             )
             if hit is not None:
                 self._artifacts[step.id] = list(hit.artifacts)
-                self._settle(
-                    step.id,
-                    StepStatus.SUCCEEDED,
-                    outputs=hit.outputs,
+                self._succeed(
+                    step,
+                    hit.outputs,
+                    ctx,
                     reused_from=hit.run_id,
                     cached_from=f"{hit.run_id}/{hit.step}/{hit.attempt}",
                 )
                 return
-        await self._attempts(plan, step, argv, step_env, data, cache=key)
+        await self._attempts(plan, step, argv, step_env, data, cache=key, ctx=ctx)
 
-    def _pass_on(self, step: StepPlan, data: Any) -> None:
+    def _pass_on(self, step: StepPlan, data: Any, ctx: dict[str, Any] | None = None) -> None:
         """A noop step is decided here, with no worker and no attempt: its input, checked
         against its contracts, becomes its outputs."""
         outputs = data if data is not None else {}
@@ -233,7 +253,7 @@ class StepInterpreter:
             self._settle(step.id, StepStatus.FAILED, error=str(exc))
             self._maybe_continue(step)
             return
-        self._settle(step.id, StepStatus.SUCCEEDED, outputs=outputs)
+        self._succeed(step, outputs, ctx)
 
     def _artifact_inputs(self, step: StepPlan) -> list[ArtifactRef]:
         return [
@@ -264,6 +284,7 @@ class StepInterpreter:
         *,
         settle: bool = True,
         cache: str | None = None,
+        ctx: dict[str, Any] | None = None,
     ) -> StepResult:
         """Run ``step`` until it succeeds or its retries are spent, then settle it (unless
         ``settle`` is False: a state machine settles a step once it has left it for good).
@@ -364,7 +385,7 @@ class StepInterpreter:
             if result.ok:
                 self._artifacts[step.id] = list(result.artifacts)
                 if settle:
-                    self._settle(step.id, StepStatus.SUCCEEDED, outputs=result.outputs)
+                    self._succeed(step, result.outputs, ctx, attempt=attempt)
                 return result
             if lost and infra < INFRA_RETRIES:
                 infra += 1

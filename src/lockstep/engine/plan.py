@@ -127,6 +127,7 @@ def _step_plan(spec: WorkflowSpec, step_id: str, step: StepSpec, is_finally: boo
         max_parallel=step.max_parallel,
         fail_fast=step.fail_fast is not False,
         result=step.result,
+        writes=dict(step.writes),
     )
 
 

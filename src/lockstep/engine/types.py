@@ -140,6 +140,8 @@ class StepPlan:
     fail_fast: bool = True
     #: "json" | "text": what the step prints on stdout is its output ``result``
     result: str | None = None
+    #: resource name -> template of its next version's data, recorded when the step succeeds
+    writes: dict[str, Any] = field(default_factory=dict)
 
     @property
     def fans_out(self) -> bool:
@@ -244,6 +246,10 @@ class RunPlan:
     start: str | None = None
     no_cache: bool = False  # the run asked to execute every step
     outputs_schema: dict[str, Any] | None = None
+    #: ``${{ resources.ALIAS }}``: alias -> {name, version, data}, versions fixed at creation
+    resources: dict[str, Any] = field(default_factory=dict)
+    #: the schema of each resource the steps write (None: any object), fixed at creation
+    resource_schemas: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

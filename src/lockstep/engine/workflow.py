@@ -97,7 +97,8 @@ class RunWorkflow(StepInterpreter):
             if "[" not in sid  # fan-out items are seen through their step
         }
         run = {"id": plan.run_id, "sha": plan.sha or "", "status": self._run_status}
-        return {"params": plan.params, "steps": steps, "run": run, "env": env}
+        ctx = {"params": plan.params, "steps": steps, "run": run, "env": env}
+        return {**ctx, "resources": plan.resources} if plan.resources else ctx
 
     def _satisfied(self, step: str) -> bool:
         st = self._status[step]

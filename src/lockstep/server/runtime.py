@@ -20,6 +20,7 @@ from lockstep.services.instances import InstanceService
 from lockstep.services.notifications import NotificationService
 from lockstep.services.projects import ProjectService
 from lockstep.services.registry import Poller, RegistryService
+from lockstep.services.resources import ResourceService
 from lockstep.services.runs import RunService
 from lockstep.services.secrets import SecretService
 from lockstep.services.tokens import TokenService
@@ -216,6 +217,7 @@ class ControlPlane:
             min_interval=settings.schedule_min_interval,
             instances=instances,
             repositories=self.services.registry,
+            resources=self.services.resources,
         )
         versions.on_tag_moved = registry.tag_moved
         cycles = ChildCycles(versions)
@@ -243,6 +245,7 @@ class ControlPlane:
         )
         pump = EventPump(triggers, upstream, ResourceSource(triggers, dispatcher))
         versions.on_event = pump.wake
+        self.services.resources.on_event = pump.wake
         self._tasks.append(asyncio.create_task(pump.run_forever()))
         self._tasks.append(asyncio.create_task(worker.run()))
         return [worker]
@@ -286,6 +289,7 @@ class ControlPlane:
             webhooks=Webhooks(triggers, secrets, dispatcher),
             notifications=NotificationService(db, OutboundPolicy(self.settings.outbound_allow)),
             approvals=ApprovalService(db, runs),
+            resources=ResourceService(db),
             auth=self.auth,
             engine_address=self.temporal_address,
         )

@@ -22,7 +22,7 @@ from lockstep.engine.states import RunStatus, StepStatus
 from lockstep.engine.types import ReusedStep, RunPlan, SourceCheckout, Workspace
 from lockstep.errors import EngineUnavailable, InvalidRequest, LockstepError
 from lockstep.records import Cause, RunRecord, RunSelection
-from lockstep.services import run_selection
+from lockstep.services import resources, run_selection
 from lockstep.services.ids import new_run_id
 from lockstep.services.run_selection import RunReuse
 from lockstep.settings import Settings
@@ -79,6 +79,9 @@ class Locked:
     sources: list[SourceCheckout] | None = None
     #: the worker pool for steps that name none (an instance's placement)
     pool: str | None = None
+    #: resource versions already fixed (a rerun's): alias -> {name, version}; None (or an
+    #: alias it lacks) reads each resource's latest version now
+    resources: dict[str, Any] | None = None
 
 
 #: locks a spec's ``sources:`` to commits for a project (the registry does it)
@@ -182,6 +185,7 @@ class RunLauncher(RunReuse):
         sources = lock.sources
         if sources is None:
             sources = await self._lock_sources(project, specs)
+        pins = await resources.pin_run(self._db, project, loaded, lock.resources)
         run_id = new_run_id()
         workspace = Workspace(snapshot=snapshot, repo=lock.repo, sha=lock.sha, sources=sources)
         new = store.NewRun(
@@ -205,6 +209,7 @@ class RunLauncher(RunReuse):
             pool=lock.pool,
             no_cache=no_cache,
             selection=None if selection is None else selection.model_dump(mode="json"),
+            resources=pins,
         )
 
         def _create(s: Session) -> tuple[str, bool]:
@@ -227,6 +232,7 @@ class RunLauncher(RunReuse):
                     lock.pool,
                     no_cache,
                     chosen,
+                    pins,
                 )
             except EngineDown as exc:
                 # accepted all the same: the run stays queued until the engine is back
@@ -253,6 +259,7 @@ class RunLauncher(RunReuse):
         pool: str | None,
         no_cache: bool = False,
         chosen: Chosen | None = None,
+        pins: dict[str, Any] | None = None,
     ) -> None:
         from lockstep.engine.machine import MachineWorkflow
         from lockstep.engine.plan import compile_machine, compile_plan
@@ -284,6 +291,7 @@ class RunLauncher(RunReuse):
             sha=workspace.sha,
             no_cache=no_cache,
         )
+        plan = await resources.planned(self._db, project, plan, loaded, pins or {})
         if chosen is not None:
             plan = narrow(plan, chosen)
         await self._launch(RunWorkflow.run, plan, run_id)
@@ -361,6 +369,7 @@ class RunLauncher(RunReuse):
                 row.pool,
                 bool(row.no_cache),
                 chosen,
+                resources.pins_of(row.resources_json),
             )
         except EngineUnavailable:
             raise

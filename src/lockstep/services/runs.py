@@ -9,8 +9,9 @@ import json
 
 from lockstep.engine.states import RUN_FINISHED, RunStatus
 from lockstep.engine.types import ReusedStep, Workspace
-from lockstep.errors import Conflict, EngineUnavailable
+from lockstep.errors import Conflict, EngineUnavailable, InvalidRequest
 from lockstep.records import Cause, CauseKind, RunRecord
+from lockstep.services import resources
 from lockstep.services.run_launch import Locked, RunLauncher
 from lockstep.storage import runs as store
 from lockstep.storage.rows import RunRow
@@ -47,13 +48,21 @@ class RunService(RunLauncher):
         cause = Cause.repeat(CauseKind.RETRY, run_id, user)
         return await self._again(old, row, cause=cause, reuse=reuse)
 
-    async def rerun(self, project: str, run_id: str, *, user: str | None = None) -> RunRecord:
+    async def rerun(
+        self, project: str, run_id: str, *, user: str | None = None, latest: bool = False
+    ) -> RunRecord:
         """A new run of exactly what ``run_id`` ran: the same spec (version), commit,
-        workspace and params, even if its branch has moved since; its cause is a rerun of
-        ``run_id`` asked for by ``user``."""
+        workspace, params and resource versions, even if its branch has moved or its
+        resources have newer versions since (``latest``: their newest versions, the rest the
+        same); its cause is a rerun of ``run_id`` asked for by ``user``."""
         old = await self._record(project, run_id)
         row = await self._db.call(lambda s: store.get_row(s, project, run_id))
-        return await self._again(old, row, cause=Cause.repeat(CauseKind.RERUN, run_id, user))
+        if latest and not row.resources_json:
+            raise InvalidRequest(
+                f"run {run_id} came from no instance and read no resources; `--latest` needs one"
+            )
+        cause = Cause.repeat(CauseKind.RERUN, run_id, user)
+        return await self._again(old, row, cause=cause, latest_resources=latest)
 
     async def _again(
         self,
@@ -62,9 +71,11 @@ class RunService(RunLauncher):
         *,
         cause: Cause,
         reuse: dict[str, ReusedStep] | None = None,
+        latest_resources: bool = False,
     ) -> RunRecord:
-        """Submit ``old``'s spec, params and workspace again, locked to the same commit, and
-        the same part of its graph if it ran part of it."""
+        """Submit ``old``'s spec, params and workspace again, locked to the same commit and
+        resource versions (``latest_resources``: their newest), and the same part of its
+        graph if it ran part of it."""
         workspace = json.loads(row.workspace_json)
         record, _ = await self.submit(
             project=old.project,
@@ -85,6 +96,7 @@ class RunService(RunLauncher):
                 rerun_policy="same" if cause.kind == CauseKind.RERUN else None,
                 sources=Workspace.from_dict(workspace).sources,
                 pool=old.pool,
+                resources=None if latest_resources else resources.pins_of(row.resources_json),
             ),
         )
         return record

@@ -18,7 +18,7 @@ from lockstep.errors import InvalidRequest
 from lockstep.spec._cel import cel
 
 #: names an expression may start with; ``item``, ``index`` and ``secrets`` are reserved
-ROOTS = frozenset({"params", "steps", "run", "env", "item", "index", "secrets"})
+ROOTS = frozenset({"params", "steps", "run", "env", "item", "index", "secrets", "resources"})
 
 OPEN = "${{"
 CLOSE = "}}"

@@ -268,6 +268,9 @@ def _translate(
     return diagnostics
 
 
+_RESOURCE_RULE = "lowercase letters, digits and '-', starting with a letter or digit"
+
+
 def _message(parts: list[str | int], errors: list[dict[str, Any]], key_error: bool) -> str:
     first = errors[0]
     kind = first["type"]
@@ -298,6 +301,13 @@ def _message(parts: list[str | int], errors: list[dict[str, Any]], key_error: bo
         value = first.get("input")
         if key_error and len(parts) == 2 and parent in ("steps", "finally"):
             return f"invalid step id '{value}'; {_ID_RULE}"
+        if key_error and parent == "writes":
+            return f"invalid resource name '{value}' in 'writes'; {_RESOURCE_RULE}"
+        if len(parts) == 2 and parent == "resources" and not key_error:
+            return (
+                f"resources.{name}: {value!r} is not a resource reference; write NAME or "
+                f"NAME@N (a version number); names: {_RESOURCE_RULE}"
+            )
         if key_error:
             noun = {"env": "env name", "outputs": "output name"}.get(parent, "name")
             return f"invalid {noun} '{value}'; {_NAME_RULE}"

@@ -23,6 +23,7 @@ from lockstep.spec.names import (
 )
 from lockstep.spec.notify import NotifySpec
 from lockstep.spec.quantities import Cpu, Image, Memory
+from lockstep.spec.resources import RESOURCE_NAME_PATTERN, RESOURCE_REF_PATTERN
 from lockstep.spec.step_kinds import HttpCall
 from lockstep.spec.triggers import TriggerId, TriggerSpec
 
@@ -38,6 +39,8 @@ CHILD_SELECTOR_PATTERN = (
     r"^([a-z0-9][a-z0-9-]*(@[^\s$]\S{0,254}|@\$[A-Z_]+)?|\.\.?/[^\s$\\]{1,254})$"
 )
 ChildSelector = Annotated[str, StringConstraints(pattern=CHILD_SELECTOR_PATTERN, max_length=320)]
+ResourceName = Annotated[str, StringConstraints(pattern=RESOURCE_NAME_PATTERN)]
+ResourceRef = Annotated[str, StringConstraints(pattern=RESOURCE_REF_PATTERN)]
 
 
 class _Model(BaseModel):
@@ -192,6 +195,12 @@ class StepSpec(_Model):
     schedule_timeout: Duration | None = Field(
         None, description="fail when no worker of the pool takes the step within this time"
     )
+    writes: dict[ResourceName, Any] = Field(
+        default_factory=dict,
+        max_length=20,
+        description="resource name -> its next version's data (an object; strings may hold "
+        "${{ }}, e.g. ${{ steps.THIS.outputs.tag }}), recorded when the step succeeds",
+    )
 
 
 class WorkflowSpec(_Model):
@@ -200,6 +209,12 @@ class WorkflowSpec(_Model):
     name: Annotated[str, StringConstraints(pattern=NAME_PATTERN, max_length=63)]
     description: str | None = None
     params: JsonSchema | None = Field(None, description="JSON Schema (type: object) of params")
+    resources: dict[EnvName, ResourceRef] = Field(
+        default_factory=dict,
+        max_length=50,
+        description="alias -> resource the run reads: NAME (its latest version when the run "
+        "is created) or NAME@N; read as ${{ resources.ALIAS.data.FIELD }}",
+    )
     env: dict[EnvName, EnvValue] = Field(default_factory=dict)
     sources: list[SourceSpec] = Field(
         default_factory=list, max_length=20, description="other repositories in the workspace"

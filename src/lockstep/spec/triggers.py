@@ -1,6 +1,6 @@
 """``triggers:`` in workflow.yaml: what starts a run by itself — a ``schedule``, a signed
 ``webhook`` delivery, a ``git`` push to a followed ref, an ``upstream`` run finishing, or a
-``resource`` (a tag, a definition's versions) changing.
+``resource`` (a tag, a definition's versions, a repository's ref, a named resource) changing.
 
 The models hold the shape; ``check_triggers`` adds what a type cannot say (a cron expression
 that parses, an IANA time zone that exists, exactly one of ``cron``/``every``, a window that
@@ -40,7 +40,7 @@ MIN_CATCHUP_SECONDS = 10.0
 TAG_PATTERN = r"^\$[A-Z_]+$"
 RunStatusName = Literal["succeeded", "failed", "cancelled"]
 #: what a resource trigger may watch, one of them
-WATCHES = ("tag", "versions_of", "repository")
+WATCHES = ("tag", "versions_of", "repository", "resource")
 
 
 class ScheduleTrigger(BaseModel):
@@ -158,6 +158,12 @@ class ResourceTrigger(_EventTrigger):
     )
     repository: RefWatch | None = Field(
         None, description="a connected repository's branch or tag that moves to a new commit"
+    )
+    resource: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9][a-z0-9-]{0,62}$",
+        description="a resource of the project that gets a new version "
+        "(${{ resource.name }}, .version, .previous)",
     )
 
 

@@ -28,6 +28,7 @@ from lockstep.spec.expressions import (
 from lockstep.spec.fanout_rules import check_step_shape, for_each_source
 from lockstep.spec.hints import did_you_mean
 from lockstep.spec.names import SECRET_NAME_PATTERN
+from lockstep.spec.resources import FIELDS as RESOURCE_FIELDS
 from lockstep.spec.shell import compile_shell
 from lockstep.spec.yamlsafe import pointer
 
@@ -46,6 +47,7 @@ class _Scope:
     run_status: bool = False
     env: bool = True
     items: bool = False  # may it read item and index (a for_each step)?
+    own: bool = False  # may it read its own step's outputs (its `writes:`)?
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -125,6 +127,7 @@ class ExpressionChecks(Checker):
             gated = _dict(step.get(key)).get(field)
             if gated is not None:
                 self._check_text(gated, pointer(group, sid, key, field), scope)
+        self._check_writes(group, sid, step, scope)
         child = step.get("workflow")
         if isinstance(child, str) and child.split("@", 1)[0] == self.data.get("name"):
             self.add(
@@ -132,6 +135,38 @@ class ExpressionChecks(Checker):
                 "another, without end; run a different definition",
                 pointer(group, sid, "workflow"),
             )
+
+    def _check_writes(self, group: str, sid: str, step: dict[str, Any], scope: _Scope) -> None:
+        """``writes:``: what the step records as resources' next versions when it succeeds;
+        its templates may read the step's own outputs."""
+        writes = _dict(step.get("writes"))
+        if not writes:
+            return
+        ptr = pointer(group, sid, "writes")
+        if step.get("for_each") is not None:
+            self.add(
+                f"{scope.where} has for_each and writes: its items would each write a version; "
+                "write from a step that needs it (e.g. with ${{ steps.ID.outputs[0] }})",
+                ptr,
+            )
+            return
+        for kind in ("approval", "wait"):
+            if step.get(kind) is not None:
+                article = "an" if kind == "approval" else "a"
+                self.add(f"{scope.where} is {article} '{kind}' step: it writes no resource", ptr)
+                return
+        own = replace(scope, own=True)
+        for name, value in writes.items():
+            at = pointer(group, sid, "writes", name)
+            if (isinstance(value, str) and OPEN not in value) or not isinstance(value, str | dict):
+                self.add(
+                    f"writes.{name} of {scope.where} must be a mapping (the resource's data) or "
+                    "a ${{ }} expression that gives one",
+                    at,
+                )
+                continue
+            for text, where in template_strings(value, at):
+                self._check_text(text, where, own)
 
     def _check_for_each(self, group: str, sid: str, step: dict[str, Any], scope: _Scope) -> None:
         """The list expression itself: no item or index yet (they come from it)."""
@@ -202,6 +237,8 @@ class ExpressionChecks(Checker):
             return f"'env' cannot be used in {scope.where}"
         if root == "params" and len(chain) > 1:
             return self._check_param(chain[1])
+        if root == "resources" and len(chain) > 1:
+            return self._check_resource(chain)
         if root == "run" and len(chain) > 1:
             field = chain[1]
             if field not in ("id", "sha", "status"):
@@ -227,6 +264,21 @@ class ExpressionChecks(Checker):
             return f"unknown param '{name}'{hint}"
         return None
 
+    def _check_resource(self, chain: tuple[str, ...]) -> str | None:
+        declared = _dict(self.data.get("resources"))
+        alias = chain[1]
+        if alias not in declared:
+            if not declared:
+                return "this workflow reads no resources; add 'resources: {ALIAS: NAME}'"
+            hint = did_you_mean(alias, declared) or f"; declared: {', '.join(declared)}"
+            return f"unknown resource '{alias}'{hint}"
+        if len(chain) > 2 and chain[2] not in RESOURCE_FIELDS:
+            return (
+                f"unknown field 'resources.{alias}.{chain[2]}'; "
+                "use .data.<field>, .version or .name"
+            )
+        return None
+
     def _check_step_reference(self, chain: tuple[str, ...], scope: _Scope) -> str | None:
         ref = chain[1]
         if ref not in self.main and ref not in self.fin:
@@ -237,6 +289,12 @@ class ExpressionChecks(Checker):
         if scope.step is None and ref in self.fin:
             return f"{scope.where} can only use main steps, not finally step '{ref}'"
         if scope.step is not None and (not scope.is_finally or ref in self.fin):
+            if ref == scope.step and scope.own:
+                return (
+                    None
+                    if len(chain) < 3 or chain[2] == "outputs"
+                    else (f"writes of {scope.where} can read its own outputs, not its status")
+                )
             if ref == scope.step:
                 return f"{scope.where} cannot use its own outputs or status"
             if ref in self.fin and not scope.is_finally:

@@ -22,7 +22,8 @@ from lockstep.engine.states import (
     run_can_move,
     step_can_move,
 )
-from lockstep.storage import approvals, trigger_events
+from lockstep.errors import NotFound
+from lockstep.storage import approvals, resources, trigger_events
 from lockstep.storage.cache import remember
 from lockstep.storage.notifications import happened, run_changed
 from lockstep.storage.rows import ArtifactRow, AttemptRow, RunRow, StepRow
@@ -147,6 +148,8 @@ def _apply(s: Session, run: RunRow, ev: Event) -> None:
         step.finished_at = ev.at
         if ev.status == StepStatus.SUCCEEDED:  # reused, cached or noop: done without an attempt
             step.started_at = step.started_at or ev.at
+            if ev.writes:
+                _write(s, run, step, ev)
         if step.parent is not None:
             return
         # items a fan-out never started (fail_fast, cancel) end with their step
@@ -156,6 +159,17 @@ def _apply(s: Session, run: RunRow, ev: Event) -> None:
             .where(StepRow.status == StepStatus.PENDING)
             .values(status=StepStatus.CANCELLED, error="not run", finished_at=ev.at)
         )
+
+
+def _write(s: Session, run: RunRow, step: StepRow, ev: Event) -> None:
+    """The resource versions a step wrote, with its success (the engine checked them against
+    the schemas fixed at the run's creation); keyed by run, step and attempt."""
+    writer = resources.Writer(run_id=run.id, step=step.step_id, attempt=ev.attempt)
+    for name, data in (ev.writes or {}).items():
+        try:
+            resources.append(s, run.project_id, name, data, writer)
+        except NotFound:  # checked when the run was created; nothing deletes a resource
+            log.warning("recorder.unknown_resource", extra={"run_id": run.id, "resource": name})
 
 
 _GATE_EVENTS = frozenset({"step_waiting", "approval_decided", "approval_closed"})

@@ -87,6 +87,8 @@ class RunRow(Base):
     no_cache: Mapped[int | None] = mapped_column(Integer, nullable=True)
     #: a run of part of its graph: ``records.RunSelection`` as JSON; None for a whole run
     selection_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: the resource versions the run reads, fixed at creation: alias -> {name, version}
+    resources_json: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[str] = mapped_column(String(32))
     started_at: Mapped[str | None] = mapped_column(String(32), nullable=True)
     finished_at: Mapped[str | None] = mapped_column(String(32), nullable=True)

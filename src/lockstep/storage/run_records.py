@@ -12,11 +12,13 @@ from lockstep.engine.states import RUN_STATES, STEP_STATES, StepStatus
 from lockstep.records import (
     AttemptRecord,
     RunRecord,
+    RunResource,
     RunSelection,
     RunSummary,
     SourceRecord,
     StepRecord,
 )
+from lockstep.storage import resources as resource_store
 from lockstep.storage import run_causes
 from lockstep.storage.damage import (
     CONVERSION_ERRORS,
@@ -58,7 +60,7 @@ def to_record(s: Session, row: RunRow) -> RunRecord:
         )
     }
     try:
-        return _run_record(row, steps)
+        return _run_record(row, steps, _resources(s, row))
     except CONVERSION_ERRORS as exc:
         # a field the reader does not check (e.g. text in an integer column): keep what is sure
         return RunRecord(
@@ -149,7 +151,24 @@ def _step_record(
         return StepRecord(status=DAMAGED, attempts=0, error=damaged_note(exc))
 
 
-def _run_record(row: RunRow, steps: dict[str, StepRecord]) -> RunRecord:
+def _resources(s: Session, row: RunRow) -> list[RunResource]:
+    """The versions the run read (fixed at creation), then those its steps wrote."""
+    read = FieldReader()
+    pins = read.json("resources", row.resources_json) or {}
+    used = [
+        RunResource(access="read", alias=alias, name=p["name"], version=p["version"])
+        for alias, p in pins.items()
+    ]
+    used += [
+        RunResource(access="write", name=v.resource, version=v.number, step=v.step)
+        for v in resource_store.written_by(s, row.id)
+    ]
+    return used
+
+
+def _run_record(
+    row: RunRow, steps: dict[str, StepRecord], used: list[RunResource] | None = None
+) -> RunRecord:
     read = FieldReader()
     started, finished = (
         read.ts("started_at", row.started_at),
@@ -185,6 +204,7 @@ def _run_record(row: RunRow, steps: dict[str, StepRecord]) -> RunRecord:
         rerun_of=row.rerun_of,
         rerun_policy=row.rerun_policy,
         selection=_selection(read, row.selection_json),
+        resources=used or [],
         created_at=created,
         started_at=started,
         finished_at=finished,

@@ -43,6 +43,8 @@ class NewRun:
     rerun_policy: str | None = None
     #: a run of part of its graph: the selection (``records.RunSelection``'s JSON form)
     selection: dict[str, Any] | None = None
+    #: the resource versions it reads, fixed now: alias -> {name, version}
+    resources: dict[str, Any] | None = None
 
 
 def _of(cause: Cause, kind: CauseKind) -> str | None:
@@ -90,6 +92,7 @@ def create_run(s: Session, new: NewRun) -> tuple[RunRow, bool]:
         rerun_of=_of(new.cause, CauseKind.RERUN),
         rerun_policy=new.rerun_policy,
         selection_json=None if new.selection is None else dump_json(new.selection),
+        resources_json=dump_json(new.resources) if new.resources else None,
         created_at=now,
         changed_at=now,
         **run_causes.columns(new.cause),

@@ -22,6 +22,8 @@ RUN = "run"
 TAG = "tag"
 #: a definition got a new version: ``{"definition", "old", "new"}``
 VERSION = "version"
+#: a resource got a new version: ``{"name", "version", "previous"}``
+RESOURCE = "resource"
 
 
 class TriggerEventRow(Base):

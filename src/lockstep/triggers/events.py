@@ -74,6 +74,8 @@ class EventPump:
                 await self._resources.tag_moved(event.project, event.data)
             elif event.kind == store.VERSION:
                 await self._resources.version_made(event.project, event.data)
+            elif event.kind == store.RESOURCE:
+                await self._resources.resource_written(event.project, event.data)
         except Unavailable:
             raise
         except Exception:

@@ -25,6 +25,7 @@ from lockstep.errors import EngineUnavailable, InvalidRequest, NotFound
 from lockstep.registry.selectors import LIVE
 from lockstep.services.instances import InstanceService
 from lockstep.services.registry import RegistryService
+from lockstep.services.resources import ResourceService
 from lockstep.services.triggers import Registered, TriggerService, Wanted
 from lockstep.services.versions import VersionService
 from lockstep.spec.cron import shortest_interval
@@ -48,6 +49,7 @@ class TriggerRegistry:
         min_interval: float = 60.0,
         instances: InstanceService | None = None,
         repositories: RegistryService | None = None,
+        resources: ResourceService | None = None,
     ) -> None:
         self._client = client
         self._queue = queue
@@ -56,6 +58,7 @@ class TriggerRegistry:
         self._min_interval = min_interval
         self._instances = instances
         self._repositories = repositories
+        self._resources = resources
 
     async def _triggers_of(self, project: str, definition: str, number: int) -> dict[str, Any]:
         got = await self._versions.resolve(project, f"{definition}@{number}")
@@ -125,6 +128,13 @@ class TriggerRegistry:
                         f"triggers.{tid}.{field} of {where}: definition '{named}' not found "
                         f"in project '{project}'; {outcome}"
                     )
+            resource = trigger.resource if isinstance(trigger, ResourceTrigger) else None
+            if resource is not None and not await self._resource_exists(project, resource):
+                raise InvalidRequest(
+                    f"triggers.{tid}.resource of {where}: resource '{resource}' not found in "
+                    f"project '{project}' (create it with `lockstep resources create "
+                    f"{resource} --data FILE`); {outcome}"
+                )
             watch = trigger.repository if isinstance(trigger, ResourceTrigger) else None
             if watch is not None and self._repositories is not None:
                 known = {r.name for r in await self._repositories.repositories(project)}
@@ -134,6 +144,11 @@ class TriggerRegistry:
                         f"'{watch.name}' is not connected to project '{project}' (connect it "
                         f"with `lockstep repos add URL`); {outcome}"
                     )
+
+    async def _resource_exists(self, project: str, name: str) -> bool:
+        if self._resources is None:
+            return True  # nothing to check against (a process without resources)
+        return name in {r.name for r in await self._resources.list(project)}
 
     async def _upstream_cycle(
         self, project: str, definition: str, triggers: dict[str, TriggerSpec]

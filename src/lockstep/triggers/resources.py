@@ -1,6 +1,7 @@
 """Resource triggers: a watched versioned input changed — a tag of a definition moved to
-another version (``tag: {definition, tag}``), or a definition got a new version
-(``versions_of: D``). The listening triggers of the same project fire with the change under
+another version (``tag: {definition, tag}``), a definition got a new version
+(``versions_of: D``), or a named resource got a new version (``resource: NAME``: ``name``,
+``version``, ``previous``). The listening triggers of the same project fire with the change under
 ``resource`` (``kind``, ``definition``, ``old`` and ``new`` version numbers, and ``tag``); one
 move or one version is one fire (its key), however often the change is handed on.
 """
@@ -43,6 +44,16 @@ class ResourceSource:
             return bool(spec.get("versions_of") == change["definition"])
 
         return await self._fire(project, listens, f"version:{change['new']}", data)
+
+    async def resource_written(self, project: str, change: dict[str, Any]) -> int:
+        """``change``: name, version (the new one), previous (None for the first)."""
+        data = {"kind": "resource", **{k: change.get(k) for k in ("name", "version", "previous")}}
+
+        def listens(spec: dict[str, Any]) -> bool:
+            return bool(spec.get("resource") == change["name"])
+
+        key = f"resource:{change['name']}:{change['version']}"
+        return await self._fire(project, listens, key, data)
 
     async def _fire(
         self,

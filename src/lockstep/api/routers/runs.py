@@ -320,7 +320,11 @@ async def retry_run(run_id: WriteRunId, svc: Svc, access: Write) -> RunRecord:
 
 class RerunIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    latest: bool = Field(False, description="the instance's ref as it is now, not the same commit")
+    latest: bool = Field(
+        False,
+        description="the instance's ref as it is now, not the same commit, and the newest "
+        "version of each resource the run read",
+    )
 
 
 @router.post(BASE + "/{run_id}/rerun", status_code=201, response_model=RunRecord)
@@ -328,6 +332,6 @@ async def rerun_run(run_id: WriteRunId, body: RerunIn, svc: Svc, access: Write) 
     """Reproduce a run: the same commit, version and params (or, with ``latest``, the same
     instance and params on its ref's current commit). The new run records which."""
     who = access.principal.name
-    if body.latest:
+    if body.latest and (await svc.runs.get(access.project, run_id)).instance is not None:
         return await svc.instances.rerun_latest(access.project, run_id, user=who)
-    return await svc.runs.rerun(access.project, run_id, user=who)
+    return await svc.runs.rerun(access.project, run_id, user=who, latest=body.latest)
