@@ -14,6 +14,7 @@ from lockstep.api.routers import (
     approvals,
     artifacts,
     audit,
+    deployments,
     health,
     hooks,
     notifications,
@@ -60,6 +61,7 @@ def create_app(services: Services) -> FastAPI:
         hooks.router,
         notifications.router,
         approvals.router,
+        deployments.router,
         workers.router,
         worker_api.router,
     )

@@ -20,6 +20,7 @@ from lockstep.errors import NotFound, PermissionDenied, Unauthenticated
 from lockstep.services.approvals import ApprovalService
 from lockstep.services.audit import AuditService
 from lockstep.services.blobs import Blobs
+from lockstep.services.deployments import DeploymentService
 from lockstep.services.instances import InstanceService
 from lockstep.services.notifications import NotificationService
 from lockstep.services.projects import ProjectService
@@ -64,6 +65,8 @@ class Services:
     #: channels, subscriptions, the delivery log; ``emit`` for events (``Notifier``)
     notifications: NotificationService
     approvals: ApprovalService
+    #: pipelines' deployments: plans, deploys, rollbacks (``docs/deployments.md``)
+    deployments: DeploymentService
     auth: bool = True
     engine_address: str = ""  # host:port of Temporal, for workers on other hosts
 

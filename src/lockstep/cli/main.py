@@ -19,6 +19,7 @@ from lockstep.cli import (
     artifacts,
     context,
     contexts,
+    deployments,
     notifications,
     registry,
     runs,
@@ -68,6 +69,10 @@ app.add_typer(triggers.triggers, name="triggers")
 app.add_typer(notifications.notifications, name="notifications")
 app.add_typer(approvals.approvals, name="approvals")
 app.add_typer(triggers.schedules, name="schedules")
+app.command("plan")(deployments.plan_command)
+app.command("deploy")(deployments.deploy_command)
+app.command("rollback")(deployments.rollback_command)
+app.add_typer(deployments.deployments, name="deployments")
 app.command("publish")(versions.publish_command)
 app.command("audit")(admin.audit_command)
 app.command("login")(admin.login_command)

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lockstep.errors import InvalidRequest
-from lockstep.spec.pipeline import MAX_REPLICAS, PipelineSpec
+from lockstep.spec.names import MAX_REPLICAS
+
+if TYPE_CHECKING:  # the models load only where a spec is read: listings stay light
+    from lockstep.spec.pipeline import PipelineSpec
 
 #: the pool a placement group runs on when neither the deployment nor the spec names one
 DEFAULT_POOL = "default"

@@ -272,7 +272,7 @@ def _channels(current: State | None, target: State) -> list[ChannelChange]:
         if was is None:
             out.append(ChannelChange(key, "create", None, edge.klass))
         elif was.klass != edge.klass:
-            why = f"class {was.klass} -> {edge.klass}: records queued on the old channel stay there"
+            why = f"records queued on the old {was.klass} channel are not moved to the new one"
             out.append(ChannelChange(key, "update", was.klass, edge.klass, why))
     for key, edge in old.items():
         if key not in new:

@@ -16,6 +16,7 @@ from lockstep.secrets.crypto import SecretBox
 from lockstep.server.home import HomeLock, bootstrap_admin
 from lockstep.services.approvals import ApprovalService
 from lockstep.services.audit import AuditService
+from lockstep.services.deployments import DeploymentService
 from lockstep.services.instances import InstanceService
 from lockstep.services.notifications import NotificationService
 from lockstep.services.projects import ProjectService
@@ -286,6 +287,7 @@ class ControlPlane:
             webhooks=Webhooks(triggers, secrets, dispatcher),
             notifications=NotificationService(db, OutboundPolicy(self.settings.outbound_allow)),
             approvals=ApprovalService(db, runs),
+            deployments=DeploymentService(db, versions),
             auth=self.auth,
             engine_address=self.temporal_address,
         )

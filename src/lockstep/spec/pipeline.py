@@ -14,11 +14,9 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, StringConstraints
 
 from lockstep.spec.models import EnvName, EnvValue, JsonSchema, PoolName, Resources, _Model
-from lockstep.spec.names import NAME_PATTERN, SECRET_NAME_PATTERN, STEP_ID_PATTERN
+from lockstep.spec.names import MAX_REPLICAS, NAME_PATTERN, SECRET_NAME_PATTERN, STEP_ID_PATTERN
 from lockstep.spec.quantities import Image
 
-#: the most replicas one placement group may have (a typo such as 1000 is refused)
-MAX_REPLICAS = 100
 #: the port a node has when it declares none (untyped: it joins any contract)
 DEFAULT_INPUT = "in"
 DEFAULT_OUTPUT = "out"

@@ -71,3 +71,8 @@ def list_workers(s: Session, *, include_gone: bool = False) -> list[dict[str, An
             }
         )
     return out
+
+
+def known_pools(s: Session) -> set[str]:
+    """Every pool a worker has ever served (live or not): the pools a placement may name."""
+    return set(s.scalars(select(WorkerRow.pool).distinct()))
