@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -157,3 +158,21 @@ def test_a_bad_pipeline_is_refused_with_one_located_line(text: str, expected: st
     found = _errors(text)
     assert any(expected in line for line in found), found
     assert all(line.startswith("p.yaml:") and "\n" not in line for line in found), found
+
+
+ROOT = Path(__file__).resolve().parents[2]
+SNIPPETS = [
+    block
+    for doc in (ROOT / "README.md", ROOT / "docs" / "deployments.md")
+    for block in re.findall(r"```yaml\n(.*?)```", doc.read_text(), re.S)
+    if block.lstrip().startswith("kind: pipeline")
+]
+
+
+def test_the_docs_have_pipeline_snippets() -> None:
+    assert len(SNIPPETS) >= 2  # the README's and the design's
+
+
+@pytest.mark.parametrize("snippet", SNIPPETS)
+def test_a_pipeline_snippet_of_the_docs_is_valid(snippet: str) -> None:
+    assert isinstance(load_workflow(snippet, "snippet.yaml"), LoadedPipeline)
