@@ -122,6 +122,24 @@ def _scenario(home: Path, tmp_path: Path) -> None:
         "enrich": {"group": "work", "pool": "default", "replicas": 2},
         "write": {"group": "work", "pool": "default", "replicas": 2},
     }
+    # the deployment's controller records desired against actual: pool ingest has no worker
+    waiting = "waiting: pool ingest has 0 free slots"
+    wait_for(
+        lambda: (_show(home).get("status") or {}).get("summary") == waiting,
+        timeout=60,
+        what="the controller to report the empty pool",
+    )
+    seen = _show(home)["status"]["nodes"]
+    assert seen["read"] == {
+        "pool": "ingest",
+        "desired": 1,
+        "actual": 0,
+        "state": "waiting",
+        "message": waiting,
+    }
+    assert seen["enrich"]["state"] == "pending" and seen["enrich"]["desired"] == 2
+    shown = _ok(cli(home, "deployments", "show", "prod")).stdout
+    assert f"  read: pool ingest, 1 replicas, 0 running: {waiting}" in shown
 
     # edit: version 2 is published; the plan shows exactly what changes, placement kept
     _publish(home, file, V2)
@@ -185,10 +203,11 @@ def _scenario(home: Path, tmp_path: Path) -> None:
     assert _show(home)["state"] == "paused"
     _ok(cli(home, "deployments", "resume", "prod"))
     events = json.loads(_ok(cli(home, "deployments", "events", "prod", "--json")).stdout)
-    kinds = [e["kind"] for e in events]
+    kinds = [e["kind"] for e in events if e["actor"] != "reconciler"]
     assert kinds.count("deployed") == 2 and kinds.count("rolled_back") == 2
     assert kinds[-2:] == ["paused", "resumed"] and "planned" in kinds
-    assert all(e["actor"] == "user:admin" for e in events)
+    assert {e["actor"] for e in events} == {"user:admin", "reconciler"}
+    assert any(e["kind"] == "status" and e["reason"] == waiting for e in events)
     assert {e["reason"] for e in events} >= {"go live", "enrich --fast drops rows", "maintenance"}
     audit = _ok(cli(home, "audit", "--json")).stdout
     assert "/deployments/prod/deploy" in audit and "/deployments/prod/rollback" in audit

@@ -185,3 +185,28 @@ def test_a_choice_must_name_a_placement_group() -> None:
     with pytest.raises(InvalidRequest, match="names 'nope', which is no node or group"):
         check_groups(spec, ["nope"], "placement")
     check_groups(spec, ["g", "read"], "placement")
+
+
+def test_the_status_says_why_replicas_are_not_running() -> None:
+    from lockstep.deployments.model import Placed
+    from lockstep.deployments.status import node_status
+
+    where = {
+        "read": Placed("read", "ingest", 1),
+        "enrich": Placed("work", "default", 2),
+        "off": Placed("off", "default", 0),
+    }
+    seen = node_status(where, {"default": (1, 4)}, {}, paused=False)
+    states = {n: (s["state"], s["desired"], s["actual"]) for n, s in seen["nodes"].items()}
+    assert states == {
+        "read": ("waiting", 1, 0),
+        "enrich": ("pending", 2, 0),
+        "off": ("stopped", 0, 0),
+    }
+    assert seen["summary"] == "waiting: pool ingest has 0 free slots"
+    busy = node_status(where, {"default": (1, 0), "ingest": (1, 1)}, {}, paused=False)
+    assert busy["summary"] == "waiting: pool default has 0 free slots"
+    paused = node_status(where, {}, {}, paused=True)
+    assert paused["summary"] == "paused" and paused["nodes"]["read"]["state"] == "paused"
+    done = node_status(where, {}, {"read": 1, "enrich": 2}, paused=False)
+    assert done["summary"] == "converged"

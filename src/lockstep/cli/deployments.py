@@ -150,8 +150,14 @@ def deployments_show(name: Name, as_json: AsJson = False) -> None:
             ),
             markup=False,
         )
+        seen = (row.get("status") or {}).get("nodes", {})
+        if row.get("status"):
+            out.print(visible(f"status: {row['status']['summary']} (at {row['observed_at']})"))
         for nid, where in row["nodes"].items():
             line = f"  {nid}: pool {where['pool']}, {where['replicas']} replicas"
+            if nid in seen:
+                line += f", {seen[nid]['actual']} running"
+                line += f": {seen[nid]['message']}" if seen[nid]["message"] else ""
             out.print(visible(line), markup=False)
         for rev in row["revisions"]:
             why = f": {rev['reason']}" if rev.get("reason") else ""

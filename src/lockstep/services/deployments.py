@@ -10,6 +10,8 @@ reconciler converges the running replicas to it (``docs/deployments.md``).
 from __future__ import annotations
 
 import hashlib
+import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from lockstep.deployments.model import (
@@ -32,12 +34,24 @@ if TYPE_CHECKING:
 
 #: how many events a listing returns at most
 MAX_EVENTS = 1000
+log = logging.getLogger(__name__)
 
 
 class DeploymentService:
     def __init__(self, db: Database, versions: SelectorResolver) -> None:
         self._db = db
         self._versions = versions
+        #: called after the desired state changed (project, name): the server tells the
+        #: deployment's controller (``services.deployment_control``) to look again
+        self.on_change: Callable[[str, str], Awaitable[object]] | None = None
+
+    async def _changed(self, project: str, name: str) -> None:
+        if self.on_change is None:
+            return  # no controller here (a one-shot CLI): the server's start-up catches up
+        try:
+            await self.on_change(project, name)
+        except Exception:  # the change is recorded; the controller's next round sees it
+            log.exception("deployment.controller_unreachable", extra={"deployment": name})
 
     # -- plan, deploy, rollback ---------------------------------------------------------------
 
@@ -170,6 +184,7 @@ class DeploymentService:
         generation = await self._db.call(
             lambda s: store.apply(s, project, plan, action=action, by=by, reason=why)
         )
+        await self._changed(project, name)
         return {
             "deployed": True,
             "generation": generation,
@@ -244,10 +259,37 @@ class DeploymentService:
     async def set_paused(
         self, project: str, name: str, paused: bool, *, by: str, reason: str | None
     ) -> dict[str, Any]:
-        return await self._db.call(lambda s: store.set_paused(s, project, name, paused, by, reason))
+        shown = await self._db.call(
+            lambda s: store.set_paused(s, project, name, paused, by, reason)
+        )
+        await self._changed(project, name)
+        return shown
 
     async def delete(self, project: str, name: str, *, by: str, reason: str | None) -> None:
         await self._db.call(lambda s: store.delete(s, project, name, by, reason))
+        await self._changed(project, name)
+
+    # -- the reconciler's side --------------------------------------------------------------------
+
+    async def observe(self, project: str, name: str) -> bool:
+        """Record desired against actual per node (and why they differ); False once the
+        deployment is deleted. Actual is 0 replicas everywhere until a node runner starts
+        them (``docs/deployments.md``)."""
+        from lockstep.deployments.status import node_status
+
+        row = await self._db.call(lambda s: store.find(s, project, name))
+        if row is None or row.deleted_at is not None:
+            return False
+        _, current = await self._current(project, name)
+        if current is None:
+            return False
+        capacity = await self._db.call(worker_store.pool_capacity)
+        where = placed(current.spec, current.desired)
+        status = node_status(where, capacity, {}, paused=bool(row.paused))
+        return await self._db.call(lambda s: store.record_status(s, project, name, status))
+
+    async def live_names(self) -> list[tuple[str, str]]:
+        return await self._db.call(store.live_names)
 
 
 def _pipeline(got: Resolved) -> PipelineSpec:

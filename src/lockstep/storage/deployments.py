@@ -16,6 +16,8 @@ from lockstep.storage.rows import Base
 
 PLANNED, DEPLOYED, ROLLED_BACK = "planned", "deployed", "rolled_back"
 PAUSED, RESUMED, DELETED = "paused", "resumed", "deleted"
+#: the reconciler's: the deployment's summary changed (e.g. now waiting for a pool)
+STATUS = "status"
 
 
 class DeploymentRow(Base):
@@ -32,6 +34,9 @@ class DeploymentRow(Base):
     created_at: Mapped[str] = mapped_column(String(32))
     updated_at: Mapped[str] = mapped_column(String(32))
     deleted_at: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    #: what the reconciler last saw, per node (``deployments.status``), and when
+    status_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+    observed_at: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
 
 class DeploymentPlanRow(Base):
@@ -105,6 +110,8 @@ def out(row: DeploymentRow) -> dict[str, Any]:
         "created_at": row.created_at,
         "updated_at": row.updated_at,
         "deleted_at": row.deleted_at,
+        "status": json.loads(row.status_json) if row.status_json else None,
+        "observed_at": row.observed_at,
     }
 
 
@@ -282,3 +289,26 @@ def delete(s: Session, project: str, name: str, by: str, reason: str | None) -> 
     row.desired_json = None
     row.generation += 1  # plans made before the delete are stale
     add_event(s, project, name, DELETED, by, reason, {"generation": row.generation})
+
+
+def record_status(s: Session, project: str, name: str, status: dict[str, Any]) -> bool:
+    """Keep what the reconciler saw; an event when its summary changed. Whether the deployment
+    is still there (False: deleted, its controller ends)."""
+    row = find(s, project, name)
+    if row is None or row.deleted_at is not None:
+        return False
+    before = json.loads(row.status_json) if row.status_json else {}
+    row.status_json = json.dumps(status, sort_keys=True)
+    row.observed_at = utcnow()
+    if before.get("summary") != status.get("summary"):
+        detail = {"generation": row.generation, "summary": status.get("summary")}
+        add_event(s, project, name, STATUS, "reconciler", status.get("summary"), detail)
+    return True
+
+
+def live_names(s: Session) -> list[tuple[str, str]]:
+    """(project, name) of every deployment not deleted: each has a controller."""
+    query = select(DeploymentRow.project_id, DeploymentRow.name).where(
+        DeploymentRow.deleted_at.is_(None)
+    )
+    return [(p, n) for p, n in s.execute(query)]

@@ -28,6 +28,8 @@ def upgrade() -> None:
         sa.Column("created_at", sa.String(32), nullable=False),
         sa.Column("updated_at", sa.String(32), nullable=False),
         sa.Column("deleted_at", sa.String(32), nullable=True),
+        sa.Column("status_json", sa.Text, nullable=True),
+        sa.Column("observed_at", sa.String(32), nullable=True),
         sa.PrimaryKeyConstraint("project_id", "name"),
     )
     op.create_table(
