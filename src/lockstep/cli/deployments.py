@@ -4,6 +4,7 @@ pools, changed only through a plan that was shown (``docs/deployments.md``)."""
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import typer
 
@@ -21,7 +22,7 @@ Why = Annotated[str | None, typer.Option("--reason", "-m", help="why: kept with 
 
 
 def _at(c: ApiClient, name: str) -> str:
-    return f"/projects/{c.project}/deployments/{name}"
+    return f"/projects/{c.project}/deployments/{quote(name, safe='')}"
 
 
 def _pairs(values: list[str] | None, option: str) -> dict[str, str]:

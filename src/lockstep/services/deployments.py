@@ -14,6 +14,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.exc import IntegrityError
+
 from lockstep.deployments.model import (
     DEFAULT_POOL,
     Desired,
@@ -181,9 +183,15 @@ class DeploymentService:
                 "generation": row.generation if row else 0,
                 "message": f"plan {plan['id']} changes nothing; nothing deployed",
             }
-        generation = await self._db.call(
-            lambda s: store.apply(s, project, plan, action=action, by=by, reason=why)
-        )
+        try:
+            generation = await self._db.call(
+                lambda s: store.apply(s, project, plan, action=action, by=by, reason=why)
+            )
+        except IntegrityError:  # another deploy of the same generation won the race
+            raise Conflict(
+                f"plan {plan['id']} is stale: another deploy of '{name}' happened at the same "
+                "time; make a new plan"
+            ) from None
         await self._changed(project, name)
         return {
             "deployed": True,

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from lockstep.api.deps import Access, Services, require, services
+from lockstep.spec.names import ENV_NAME_PATTERN
 
 router = APIRouter(tags=["deployments"])
 Svc = Annotated[Services, Depends(services)]
@@ -20,6 +21,7 @@ Write = Annotated[Access, Depends(require("deployments:write"))]
 NamePath = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
 PlanPath = Annotated[str, Path(pattern=r"^[0-9a-f]{16}$")]
 Short = Annotated[str, StringConstraints(max_length=63)]
+EnvName = Annotated[str, StringConstraints(pattern=ENV_NAME_PATTERN, max_length=128)]
 Reason = Field(None, max_length=2000, description="why: kept with the event")
 ONE = "/projects/{project}/deployments/{name}"
 
@@ -39,7 +41,7 @@ class PlanIn(BaseModel):
     replicas: dict[Short, int | Short] = Field(
         default_factory=dict, max_length=500, description="node or group -> replicas (0..100)"
     )
-    overrides: dict[Short, dict[Short, Annotated[str, StringConstraints(max_length=4096)]]] | (
+    overrides: dict[Short, dict[EnvName, Annotated[str, StringConstraints(max_length=4096)]]] | (
         None
     ) = Field(None, max_length=500, description="node -> env values over the version's")
     recompute: bool = Field(False, description="rebuild the state of changed stateful nodes")
