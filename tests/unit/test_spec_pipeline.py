@@ -176,3 +176,13 @@ def test_the_docs_have_pipeline_snippets() -> None:
 @pytest.mark.parametrize("snippet", SNIPPETS)
 def test_a_pipeline_snippet_of_the_docs_is_valid(snippet: str) -> None:
     assert isinstance(load_workflow(snippet, "snippet.yaml"), LoadedPipeline)
+
+
+def test_two_pipeline_versions_diff_by_node_field() -> None:
+    from lockstep.spec.diff import diff_specs
+    from lockstep.spec.documents import plain_data
+
+    old = load_workflow(GOOD, "p.yaml")
+    new = load_workflow(GOOD.replace("run: [enrich, --fast]", "run: [enrich, --slow]"), "p.yaml")
+    lines = diff_specs(plain_data(old), plain_data(new)).render()
+    assert any("nodes.enrich.run" in line and "--slow" in line for line in lines), lines
