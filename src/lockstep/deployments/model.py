@@ -6,7 +6,6 @@ them, the reconciler converges to one (``docs/deployments.md``).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -18,8 +17,6 @@ if TYPE_CHECKING:  # the models load only where a spec is read: listings stay li
 
 #: the pool a placement group runs on when neither the deployment nor the spec names one
 DEFAULT_POOL = "default"
-POOL_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-DEPLOYMENT_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 
 
 @dataclass(frozen=True)
@@ -86,17 +83,6 @@ def node_env(spec: PipelineSpec, desired: Desired, node: str) -> dict[str, str]:
     top (a deploy never edits the version)."""
     env = {k: str(v) for k, v in spec.nodes[node].env.items()}
     return {**env, **desired.overrides.get(node, {})}
-
-
-def parse_choices(pairs: list[str], what: str) -> dict[str, str]:
-    """``GROUP=VALUE`` pairs (``--placement``, ``--replicas``); a bad one is one clear line."""
-    out: dict[str, str] = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name.strip() or not value.strip():
-            raise InvalidRequest(f"--{what} {pair!r} must be NODE_OR_GROUP=VALUE")
-        out[name.strip()] = value.strip()
-    return out
 
 
 def check_replicas(values: dict[str, Any]) -> dict[str, int]:
