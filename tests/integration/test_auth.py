@@ -115,6 +115,16 @@ POLICY: dict[tuple[str, str], str] = {
     # any member may be named an approver: the step's own list decides (tested apart)
     ("POST", "/api/v1/projects/{project}/runs/{run_id}/approvals/{step}/approve"): "viewer",
     ("POST", "/api/v1/projects/{project}/runs/{run_id}/approvals/{step}/reject"): "viewer",
+    ("GET", "/api/v1/projects/{project}/deployments"): "viewer",
+    ("GET", "/api/v1/projects/{project}/deployments/{name}"): "viewer",
+    ("DELETE", "/api/v1/projects/{project}/deployments/{name}"): "maintainer",
+    ("POST", "/api/v1/projects/{project}/deployments/{name}/plans"): "maintainer",
+    ("GET", "/api/v1/projects/{project}/deployments/{name}/plans/{plan_id}"): "viewer",
+    ("POST", "/api/v1/projects/{project}/deployments/{name}/deploy"): "maintainer",
+    ("POST", "/api/v1/projects/{project}/deployments/{name}/rollback"): "maintainer",
+    ("POST", "/api/v1/projects/{project}/deployments/{name}/pause"): "maintainer",
+    ("POST", "/api/v1/projects/{project}/deployments/{name}/resume"): "maintainer",
+    ("GET", "/api/v1/projects/{project}/deployments/{name}/events"): "viewer",
 }
 BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/projects"): {"name": "made-by-matrix"},

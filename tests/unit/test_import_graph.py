@@ -20,6 +20,8 @@ ALLOWED: dict[str, set[str]] = {
     "engine": {"errors", "settings", "spec", "outputs_by_reference", "clock"},
     # the contract a user writes
     "spec": {"errors", "settings", "clock"},
+    # a deployment's desired state and plans: pure data over the spec
+    "deployments": {"errors", "settings", "spec", "clock"},
     # the guarded outbound client: layer 0-1, below everything that calls out
     "net": {"errors", "settings"},
 }

@@ -20,6 +20,7 @@ from lockstep.errors import NotFound, PermissionDenied, Unauthenticated
 from lockstep.services.approvals import ApprovalService
 from lockstep.services.audit import AuditService
 from lockstep.services.blobs import Blobs
+from lockstep.services.deployments import DeploymentService
 from lockstep.services.instances import InstanceService
 from lockstep.services.notifications import NotificationService
 from lockstep.services.projects import ProjectService
@@ -67,6 +68,8 @@ class Services:
     approvals: ApprovalService
     #: named, versioned configuration that runs read and steps write
     resources: ResourceService
+    #: pipelines' deployments: plans, deploys, rollbacks (``docs/deployments.md``)
+    deployments: DeploymentService
     auth: bool = True
     engine_address: str = ""  # host:port of Temporal, for workers on other hosts
 

@@ -40,6 +40,8 @@ PERMISSIONS: dict[str, Role] = {
     "members:read": Role.admin,
     "members:write": Role.admin,
     "audit:read": Role.admin,
+    "deployments:read": Role.viewer,
+    "deployments:write": Role.maintainer,  # plan, deploy, roll back, pause, resume, delete
 }
 
 

@@ -19,6 +19,7 @@ from lockstep.cli import (
     artifacts,
     context,
     contexts,
+    deployments,
     notifications,
     registry,
     resources,
@@ -70,6 +71,10 @@ app.add_typer(notifications.notifications, name="notifications")
 app.add_typer(approvals.approvals, name="approvals")
 app.add_typer(resources.resources, name="resources")
 app.add_typer(triggers.schedules, name="schedules")
+app.command("plan")(deployments.plan_command)
+app.command("deploy")(deployments.deploy_command)
+app.command("rollback")(deployments.rollback_command)
+app.add_typer(deployments.deployments, name="deployments")
 app.command("publish")(versions.publish_command)
 app.command("audit")(admin.audit_command)
 app.command("login")(admin.login_command)
@@ -107,9 +112,9 @@ def validate(
         typer.Option("--expand", help="print each workflow as it runs: blueprints expanded (YAML)"),
     ] = False,
 ) -> None:
-    """Check workflow files (workflow.yaml or the JSON state machine); print every problem as
-    file:line:col. Exit 1 if any is invalid."""
-    from lockstep.spec.documents import load_workflow_file, step_count
+    """Check workflow files (workflow.yaml, the JSON state machine, a pipeline); print every
+    problem as file:line:col. Exit 1 if any is invalid."""
+    from lockstep.spec.documents import load_workflow_file, step_count, unit_noun
     from lockstep.spec.load import LoadedSpec
 
     bad = 0
@@ -123,7 +128,8 @@ def validate(
             continue
         if expand:  # the document alone on stdout, so it can be piped or saved
             sys.stdout.write(loaded.text if loaded.text.endswith("\n") else loaded.text + "\n")
-        (err if expand else out).print(f"{loaded.file}: ok ({step_count(loaded)} steps)")
+        count = f"{step_count(loaded)} {unit_noun(loaded)}"
+        (err if expand else out).print(f"{loaded.file}: ok ({count})")
         if isinstance(loaded, LoadedSpec):
             _warn_unknown_pools(loaded)
     raise typer.Exit(FAILED if bad else OK)

@@ -16,6 +16,7 @@ from lockstep.secrets.crypto import SecretBox
 from lockstep.server.home import HomeLock, bootstrap_admin
 from lockstep.services.approvals import ApprovalService
 from lockstep.services.audit import AuditService
+from lockstep.services.deployments import DeploymentService
 from lockstep.services.instances import InstanceService
 from lockstep.services.notifications import NotificationService
 from lockstep.services.projects import ProjectService
@@ -159,6 +160,7 @@ class ControlPlane:
         self._tasks += [asyncio.create_task(pw.report_forever(report)) for pw in self._pool_workers]
         self.services = self._services(runs, blobs, logs, box, registry, poller)
         workers += self._triggers(client)
+        workers += self._deployments(client)
         workers.append(self._children(client, logs))
         self._workers = workers
         if self.auth:
@@ -190,6 +192,23 @@ class ControlPlane:
         worker = child_worker(client, settings.control_queue, children)
         self._tasks.append(asyncio.create_task(worker.run()))
         return worker
+
+    def _deployments(self, client: Client) -> list[Any]:
+        """In the server: the deployments' controllers, told of every change to a desired
+        state, and started at once for every deployment (``docs/deployments.md``)."""
+        if self.role != "server":
+            return []  # a one-shot CLI records desired state; the server's start takes it up
+        from lockstep.server.workers import deployment_worker
+        from lockstep.services.deployment_control import DeploymentControl, deployments_queue
+
+        assert self.services is not None
+        queue = deployments_queue(self.settings.control_queue)
+        control = DeploymentControl(client, queue, self.services.deployments)
+        self.services.deployments.on_change = control.poke
+        worker = deployment_worker(client, queue, control)
+        self._tasks.append(asyncio.create_task(worker.run()))
+        self._tasks.append(asyncio.create_task(control.reconcile()))
+        return [worker]
 
     def _triggers(self, client: Client) -> list[Any]:
         """Registration of triggers when ``$LIVE`` moves (checked before it moves); in the
@@ -290,6 +309,7 @@ class ControlPlane:
             notifications=NotificationService(db, OutboundPolicy(self.settings.outbound_allow)),
             approvals=ApprovalService(db, runs),
             resources=ResourceService(db),
+            deployments=DeploymentService(db, versions),
             auth=self.auth,
             engine_address=self.temporal_address,
         )

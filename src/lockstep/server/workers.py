@@ -10,7 +10,7 @@ import socket
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from temporalio.client import Client
 from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
@@ -45,6 +45,9 @@ from lockstep.storage.workers import REPORT_EVERY_S
 from lockstep.triggers.dispatch import Dispatcher
 from lockstep.triggers.firing import FireActivities
 from lockstep.worker.activities import SecretResolver, StepActivities, worker_identity
+
+if TYPE_CHECKING:
+    from lockstep.services.deployment_control import DeploymentControl
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +107,20 @@ def trigger_worker(
         task_queue=queue,
         workflows=[TriggerFiredWorkflow],
         activities=[fires.fire, fires.run_finished],
+        workflow_runner=_sandbox(),
+        no_remote_activities=True,
+    )
+
+
+def deployment_worker(client: Client, queue: str, control: DeploymentControl) -> Worker:
+    """The deployments' controllers (one workflow each) and their local observation."""
+    from lockstep.deployments.controller import DeploymentController
+
+    return Worker(
+        client,
+        task_queue=queue,
+        workflows=[DeploymentController],
+        activities=[control.observe],
         workflow_runner=_sandbox(),
         no_remote_activities=True,
     )

@@ -13,11 +13,11 @@ from typing import Any
 def graph_of(text: str) -> dict[str, Any]:
     """``{"dialect", "steps": {id: {"needs", "kind", "finally", "fan_out"}}}``; a state
     machine's ``needs`` are the steps that may go to it (its graph may have cycles)."""
-    from lockstep.spec.documents import load_workflow
+    from lockstep.spec.documents import load_workflow, runnable
     from lockstep.spec.machine import LoadedMachine
     from lockstep.spec.step_kinds import yaml_kind
 
-    loaded = load_workflow(text, "workflow.yaml")
+    loaded = runnable(load_workflow(text, "workflow.yaml"))
     steps: dict[str, dict[str, Any]] = {}
     if isinstance(loaded, LoadedMachine):
         for name, step in loaded.steps.items():

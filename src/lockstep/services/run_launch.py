@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
     from lockstep.engine.selection import Chosen
     from lockstep.spec.blueprint_fetch import ReadPublished
-    from lockstep.spec.documents import Loaded
+    from lockstep.spec.documents import Runnable
     from lockstep.spec.models import SourceSpec
 
 # Temporal's client, the workflows and the spec package are imported by the methods that
@@ -140,13 +140,13 @@ class RunLauncher(RunReuse):
         from lockstep.engine.plan import secret_names, step_order
         from lockstep.engine.selection import left_out
         from lockstep.spec.blueprint_fetch import load_published
-        from lockstep.spec.documents import params_schema, spec_name
+        from lockstep.spec.documents import params_schema, runnable, spec_name
         from lockstep.spec.machine import LoadedMachine
         from lockstep.spec.params import check_params, resolve_params
 
         read = self.published(project) if self.published is not None else None
         limit = self._settings.max_spec_bytes
-        loaded = await load_published(read, spec_text, file, max_bytes=limit)
+        loaded = runnable(await load_published(read, spec_text, file, max_bytes=limit))
         lock = locked or Locked()
         chosen: Chosen | None = None
         skipped: list[str] = []
@@ -250,7 +250,7 @@ class RunLauncher(RunReuse):
 
     async def _start(
         self,
-        loaded: Loaded,
+        loaded: Runnable,
         run_id: str,
         project: str,
         params: dict[str, Any],
@@ -340,14 +340,14 @@ class RunLauncher(RunReuse):
         return started
 
     async def _start_queued(self, run_id: str) -> bool:
-        from lockstep.spec.documents import load_workflow
+        from lockstep.spec.documents import load_workflow, runnable
         from lockstep.spec.load import LoadedSpec
 
         row = await self._db.call(lambda s: s.get(RunRow, run_id))
         if row is None or row.status != RunStatus.QUEUED:
             return False
         try:
-            loaded = load_workflow(row.spec_text, "workflow.yaml")
+            loaded = runnable(load_workflow(row.spec_text, "workflow.yaml"))
             reuse = await self._reuse_again(row.project_id, row.retry_of, loaded)
             chosen = None
             if row.selection_json is not None:

@@ -19,7 +19,7 @@ from lockstep.services.run_reads import RunReads
 
 if TYPE_CHECKING:
     from lockstep.engine.selection import Chosen
-    from lockstep.spec.documents import Loaded
+    from lockstep.spec.documents import Runnable
     from lockstep.spec.load import LoadedSpec
 
 
@@ -39,7 +39,7 @@ class RunReuse(RunReads):
             artifacts=[a for a in stored if a.step == step_id],
         )
 
-    async def _reuse(self, old: RunRecord, loaded: Loaded) -> dict[str, ReusedStep]:
+    async def _reuse(self, old: RunRecord, loaded: Runnable) -> dict[str, ReusedStep]:
         """The steps of ``old`` a retry takes as they are: those that succeeded, with every
         step they need."""
         from lockstep.engine.plan import step_order
@@ -61,7 +61,7 @@ class RunReuse(RunReads):
         return reuse
 
     async def _reuse_again(
-        self, project: str, retry_of: str | None, loaded: Loaded
+        self, project: str, retry_of: str | None, loaded: Runnable
     ) -> dict[str, ReusedStep]:
         """What a queued retry started late reuses: the same as when it was submitted."""
         if retry_of is None:

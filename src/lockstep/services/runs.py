@@ -36,7 +36,7 @@ class RunService(RunLauncher):
         """A new run of the same spec, params and workspace that reuses the steps that
         succeeded and re-executes the failed/cancelled ones and everything downstream; its
         cause is a retry of ``run_id`` asked for by ``user``."""
-        from lockstep.spec.documents import load_workflow
+        from lockstep.spec.documents import load_workflow, runnable
 
         old = await self._record(project, run_id)
         if old.status not in (RunStatus.FAILED, RunStatus.CANCELLED):
@@ -44,7 +44,7 @@ class RunService(RunLauncher):
                 f"run {run_id} is {old.status}; only failed or cancelled runs can be retried"
             )
         row = await self._db.call(lambda s: store.get_row(s, project, run_id))
-        reuse = await self._reuse(old, load_workflow(row.spec_text, "workflow.yaml"))
+        reuse = await self._reuse(old, runnable(load_workflow(row.spec_text, "workflow.yaml")))
         cause = Cause.repeat(CauseKind.RETRY, run_id, user)
         return await self._again(old, row, cause=cause, reuse=reuse)
 

@@ -169,7 +169,7 @@ def check_data(
     try:
         spec = WorkflowSpec.model_validate(data)
     except ValidationError as err:
-        model_diagnostics = _translate(err, data, positions, file)
+        model_diagnostics = translate_errors(err, data, positions, file)
     seen = {d.path for d in model_diagnostics}
     return spec, model_diagnostics + [
         d
@@ -248,9 +248,16 @@ def _walk(data: Any, loc: Sequence[int | str], kind: str) -> tuple[list[str | in
     return parts, key_error
 
 
-def _translate(
-    err: ValidationError, data: Any, positions: dict[str, Position], file: str
+def translate_errors(
+    err: ValidationError,
+    data: Any,
+    positions: dict[str, Position],
+    file: str,
+    *,
+    root: type[BaseModel] = WorkflowSpec,
 ) -> list[Diagnostic]:
+    """A model's validation errors as diagnostics at their positions (``root``: the model
+    validated, for key suggestions)."""
     groups: dict[tuple[str, bool], list[tuple[list[str | int], dict[str, Any]]]] = {}
     for error in err.errors(include_url=False):
         parts, key_error = _walk(data, error["loc"], error["type"])
@@ -262,7 +269,7 @@ def _translate(
         kept = [e for _, e in entries if not (deeper and e["type"] in _NOUNS)]
         if not kept:
             continue
-        message = _message(entries[0][0], kept, key_error)
+        message = _message(entries[0][0], kept, key_error, root)
         line, col = nearest_position(positions, ptr)
         diagnostics.append(Diagnostic(message, file, line, col, ptr))
     return diagnostics
@@ -271,7 +278,9 @@ def _translate(
 _RESOURCE_RULE = "lowercase letters, digits and '-', starting with a letter or digit"
 
 
-def _message(parts: list[str | int], errors: list[dict[str, Any]], key_error: bool) -> str:
+def _message(
+    parts: list[str | int], errors: list[dict[str, Any]], key_error: bool, root: type[BaseModel]
+) -> str:
     first = errors[0]
     kind = first["type"]
     name = str(parts[-1]) if parts else ""
@@ -280,11 +289,11 @@ def _message(parts: list[str | int], errors: list[dict[str, Any]], key_error: bo
     if kind == "missing":
         return f"missing required key '{name}' {_where(parts[:-1])}"
     if kind == "extra_forbidden":
-        model = _model_at(parts[:-1])
+        model = _model_at(parts[:-1], root)
         aliases = [f.alias or n for n, f in model.model_fields.items()] if model else []
         return f"unknown key '{name}'{did_you_mean(name, aliases)}"
     if all(e["type"] in _NOUNS for e in errors):
-        is_field = bool(parts) and _model_at(parts[:-1]) is not None
+        is_field = bool(parts) and _model_at(parts[:-1], root) is not None
         expected = _EXPECTED.get(name) if is_field else None
         if is_field and name == "outputs":
             expected = "a mapping (a JSON Schema)" if len(parts) > 1 else "a mapping of name: value"
@@ -378,9 +387,9 @@ def _type_name(value: Any) -> str:
     return type(value).__name__
 
 
-def _model_at(parts: Sequence[str | int]) -> type[BaseModel] | None:
+def _model_at(parts: Sequence[str | int], root: type[BaseModel]) -> type[BaseModel] | None:
     """The model that describes the mapping at ``parts``, for key suggestions."""
-    current: Any = WorkflowSpec
+    current: Any = root
     for part in parts:
         if isinstance(current, type) and issubclass(current, BaseModel):
             fields = {f.alias or n: f for n, f in current.model_fields.items()}

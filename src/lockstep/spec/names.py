@@ -14,3 +14,5 @@ ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 SECRET_NAME_PATTERN = r"^[A-Z_][A-Z0-9_]*$"  # noqa: S105 - a name pattern, not a secret
 #: the most items one for_each may expand to
 MAX_ITEMS = 50_000
+#: the most replicas one placement group of a pipeline may have (a typo such as 1000 is refused)
+MAX_REPLICAS = 100

@@ -71,3 +71,19 @@ def list_workers(s: Session, *, include_gone: bool = False) -> list[dict[str, An
             }
         )
     return out
+
+
+def known_pools(s: Session) -> set[str]:
+    """Every pool a worker has ever served (live or not): the pools a placement may name."""
+    return set(s.scalars(select(WorkerRow.pool).distinct()))
+
+
+def pool_capacity(s: Session) -> dict[str, tuple[int, int]]:
+    """Per pool with a live worker: (live workers, free slots = capacity - running)."""
+    now = datetime.fromisoformat(utcnow().replace("Z", "+00:00"))
+    found: dict[str, tuple[int, int]] = {}
+    for r in s.scalars(select(WorkerRow)):
+        if _live(r, now):
+            workers, free = found.get(r.pool, (0, 0))
+            found[r.pool] = (workers + 1, free + max(0, r.capacity - r.running))
+    return found

@@ -1,0 +1,59 @@
+"""The durable controller of one deployment: a Temporal workflow that, round after round,
+observes desired against actual and records it (``docs/deployments.md``, "The reconciler").
+
+One per deployment (workflow id ``deployment/<project>/<name>``), on the control plane's
+deployments queue. A deploy, rollback, pause, resume or delete signals it to look again at
+once; otherwise it looks every ``ROUND``. It continues as new after ``ROUNDS`` rounds, so its
+history stays bounded, and ends when the deployment is deleted. Starting replicas on pool
+workers belongs to the node runner (not in this build): the observation says so per node.
+"""
+
+# No `from __future__ import annotations`: Temporal's converter reads these hints at runtime.
+import contextlib
+from dataclasses import dataclass
+from datetime import timedelta
+
+from temporalio import workflow
+
+OBSERVE_ACTIVITY = "lockstep.deployment_observe"
+SIGNAL = "desired_changed"
+#: how often the controller looks without being told
+ROUND = timedelta(seconds=5)
+#: rounds per workflow run before continue-as-new
+ROUNDS = 500
+
+
+@dataclass(frozen=True)
+class ControllerInput:
+    project: str
+    name: str
+
+
+def controller_id(project: str, name: str) -> str:
+    return f"deployment/{project}/{name}"
+
+
+@workflow.defn(name="lockstep.Deployment")
+class DeploymentController:
+    def __init__(self) -> None:
+        self._told = False
+
+    @workflow.signal(name=SIGNAL)
+    def desired_changed(self) -> None:
+        self._told = True
+
+    @workflow.run
+    async def run(self, args: ControllerInput) -> None:
+        for _ in range(ROUNDS):
+            self._told = False  # a signal during the observation makes the next round at once
+            there: bool = await workflow.execute_local_activity(
+                OBSERVE_ACTIVITY,
+                args,
+                result_type=bool,
+                start_to_close_timeout=timedelta(seconds=30),
+            )
+            if not there:
+                return  # deleted
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(lambda: self._told, timeout=ROUND)
+        workflow.continue_as_new(args)

@@ -1,0 +1,53 @@
+"""What the reconciler reports per node: desired against actual replicas, and why they differ.
+
+Pure: the controller's activity hands in where each node should run and what each pool can
+take; this says, per node, ``running``, ``stopped`` (0 desired), ``paused``, ``waiting`` (its
+pool has no free slot) or ``pending`` (replicas not started: this build has no node runner; see
+``docs/deployments.md``), and one summary line for the deployment.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lockstep.deployments.model import Placed
+
+#: what a pool can take: (live workers, free slots)
+Capacity = dict[str, tuple[int, int]]
+
+
+def node_status(
+    placed: dict[str, Placed], capacity: Capacity, actual: dict[str, int], *, paused: bool
+) -> dict[str, Any]:
+    """Per node {pool, desired, actual, state, message}, and the deployment's summary."""
+    nodes: dict[str, dict[str, Any]] = {}
+    for nid, where in placed.items():
+        running = actual.get(nid, 0)
+        _, free = capacity.get(where.pool, (0, 0))
+        if where.replicas == running:
+            state, message = ("stopped", "0 replicas desired") if running == 0 else ("running", "")
+        elif paused:
+            state, message = "paused", "paused: replicas are left as they are"
+        elif free == 0:
+            state, message = "waiting", f"waiting: pool {where.pool} has 0 free slots"
+        else:
+            state, message = "pending", "pending: no node runner starts replicas in this build"
+        nodes[nid] = {
+            "pool": where.pool,
+            "desired": where.replicas,
+            "actual": running,
+            "state": state,
+            "message": message,
+        }
+    return {"nodes": nodes, "summary": _summary(nodes, paused)}
+
+
+def _summary(nodes: dict[str, dict[str, Any]], paused: bool) -> str:
+    waiting = sorted({n["message"] for n in nodes.values() if n["state"] == "waiting"})
+    if waiting:
+        return "; ".join(waiting)
+    if paused:
+        return "paused"
+    if any(n["state"] == "pending" for n in nodes.values()):
+        return "pending"
+    return "converged"
