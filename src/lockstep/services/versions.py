@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from lockstep.errors import Conflict, NotFound, SpecError
+from lockstep.errors import Conflict, InvalidRequest, NotFound, SpecError
 from lockstep.records import Cause, CauseKind, RunRecord, RunSelection
 from lockstep.registry.selectors import Selector, check_tag
 from lockstep.services.registry import RegistryService
@@ -142,7 +142,7 @@ class VersionService(SelectorResolver):
         shown = {**await self._db.call(_show), "selector": selector, "sha": resolved.sha}
         try:  # the form a person fills to run it (the web UI's)
             shown["params_schema"] = resolved.params_schema()
-        except SpecError:  # a version the loader no longer reads whole: no form, still shown
+        except (SpecError, InvalidRequest):  # unreadable now, or a pipeline: no form, still shown
             shown["params_schema"] = None
         return shown
 
