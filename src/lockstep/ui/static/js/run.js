@@ -20,6 +20,15 @@ function fact(term, value) {
 
 // why the run started, with the runs it names linked: the person, the trigger, the upstream run
 // that fired it, the run a retry/rerun repeats, the parent whose workflow: step started it
+// the resource versions a run read (fixed when it was created), then those its steps wrote
+function resourcesOf(used) {
+  if (!used || !used.length) return null;
+  return h("ul", { id: "resources", className: "plain" }, used.map((r) => h("li", {},
+    r.access === "read"
+      ? `read ${r.name}@${r.version} as ${r.alias}`
+      : `wrote ${r.name}@${r.version} (step ${r.step})`)));
+}
+
 function causeOf(c, name) {
   if (!c) return null;
   const runLink = (id) => link(id, "p", name, "runs", id);
@@ -100,6 +109,7 @@ export function runPage(main, name, runId, query, caller) {
       fact("Commit", run.sha ? h("span", { className: "mono" }, run.sha) : null),
       fact("Instance", run.instance),
       fact("Params", run.params && Object.keys(run.params).length ? h("pre", { className: "outputs", id: "params" }, JSON.stringify(run.params, null, 2)) : null),
+      fact("Resources", resourcesOf(run.resources)),
       fact("Created", when(run.created_at)),
       fact("Started", when(run.started_at)),
       fact("Finished", when(run.finished_at)),
