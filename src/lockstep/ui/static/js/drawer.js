@@ -7,6 +7,7 @@ import { duration, h, link, replace, status, when } from "./dom.js";
 import { itemCounts } from "./dag.js";
 import { itemsPanel } from "./items.js";
 import { logPanel } from "./logs.js";
+import { jsonBlock } from "./preview.js";
 
 const REF = "__lockstep_ref__";
 const FINISHED = new Set(["succeeded", "failed", "cancelled", "skipped", "upstream_failed"]);
@@ -64,11 +65,11 @@ export function stepDrawer(base, name) {
     const value = s.outputs;
     if (value === null || value === undefined) { replace(outputs, h("p", { className: "notice" }, "none")); return; }
     if (Array.isArray(value) || typeof value !== "object") { // a fan-out's list, in item order
-      replace(outputs, h("pre", { className: "outputs" }, JSON.stringify(value, null, 2)));
+      replace(outputs, jsonBlock(value, { limit: 100 }));
       return;
     }
     replace(outputs, h("dl", { className: "facts" }, Object.entries(value).flatMap(([key, v]) => {
-      if (!isRef(v)) return fact(key, h("pre", { className: "outputs" }, JSON.stringify(v, null, 2)));
+      if (!isRef(v)) return fact(key, jsonBlock(v, { limit: 100 }));
       const ref = v[REF];
       const href = `/api/v1${base}/outputs/${encodeURIComponent(key)}?step=${encodeURIComponent(step)}`;
       return fact(key, [h("pre", { className: "outputs" }, String(ref.preview ?? ""), "…"),
