@@ -5,11 +5,19 @@ A browser that cannot start fails the tests: install it with `scripts/system-dep
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Locator,
+    Page,
+    Playwright,
+    sync_playwright,
+)
 
 from tests.harness import Server
 
@@ -91,3 +99,22 @@ def screenshot(page: Page, tmp_path: Path, name: str) -> Path:
     page.screenshot(path=str(path), full_page=True)
     assert path.stat().st_size > 0
     return path
+
+
+#: set to write the README's screenshots (docs/img/*.png) when the tests that take them run
+DOCS_SHOTS = os.environ.get("UPDATE_DOCS_SCREENSHOTS") == "1"
+DOCS_IMG = Path(__file__).parents[2] / "docs" / "img"
+
+
+def docs_screenshot(page: Page, name: str, top: Locator | None = None) -> None:
+    """1100x700 of the page, from its top or from ``top``, as docs/img/NAME.png for the
+    README; only when UPDATE_DOCS_SCREENSHOTS=1 (the repository keeps them small)."""
+    if not DOCS_SHOTS:
+        return
+    page.set_viewport_size({"width": 1100, "height": 700})
+    if top is None:
+        page.evaluate("window.scrollTo(0, 0)")
+    else:
+        top.evaluate("el => el.scrollIntoView({ block: 'start' })")
+    DOCS_IMG.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(DOCS_IMG / f"{name}.png"))
