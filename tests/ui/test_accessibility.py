@@ -160,6 +160,10 @@ def test_every_control_on_the_run_definitions_and_approvals_pages_is_named_and_s
     page.get_by_role("button", name="step sim, succeeded, 2/2 ok; Enter opens its details").click()
     expect(page.locator("#drawer-items tbody tr")).to_have_count(2)
     expect(page.get_by_role("button", name="logs of sim[1]")).to_be_visible()
+    # the page's log search and the drawer's are told apart by name
+    expect(page.get_by_role("searchbox", name="search log lines", exact=True)).to_be_visible()
+    drawer_search = page.get_by_role("searchbox", name="search the step's log lines")
+    expect(drawer_search).to_be_visible()
     assert _every_control_named_and_focus_shown(page, "run page") >= 20
 
     page.goto("/#/p/default/definitions")
@@ -167,6 +171,7 @@ def test_every_control_on_the_run_definitions_and_approvals_pages_is_named_and_s
     assert _every_control_named_and_focus_shown(page, "definitions") >= 5
 
     page.goto("/#/p/default/definitions/ui-a11y-def")
+    expect(page.locator("#versions tbody tr")).to_have_count(2)  # the forms know the versions
     page.get_by_role("button", name="Compare").click()
     expect(page.locator("#diff tr.change").first).to_be_visible()
     page.get_by_label("Point it at version").select_option("1")  # $LIVE is at 2: a move

@@ -33,7 +33,7 @@ export function stepDrawer(base, name) {
   const outputs = h("div", { id: "drawer-outputs" });
   const artifacts = h("tbody");
   const artifactsNote = h("p", { className: "notice", id: "drawer-artifacts-note" });
-  const logs = logPanel();
+  const logs = logPanel({ lines: "the step's log lines" });
   const logsTitle = h("h3", { id: "drawer-logs-title" }, "Logs");
   const items = itemsPanel(base, (id) => { logsTitle.textContent = `Logs of ${id}`; logs.follow(base, id); });
   let step = null, opener = null, lastStatus = null;
