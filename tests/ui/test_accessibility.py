@@ -126,6 +126,9 @@ def test_a_keyboard_alone_goes_from_login_to_a_steps_logs_in_its_drawer_and_back
     expect(page.locator("#drawer-title")).to_be_focused()
     _tab_to(page, "#drawer .logs")
     expect(page.locator("#drawer .logs")).to_contain_text("said by talk", timeout=LIVE)
+    for _ in range(12):  # Tab goes round the drawer, never to the page it covers
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.getElementById('drawer').contains(document.activeElement)")
     page.keyboard.press("Escape")
     expect(drawer).to_be_hidden()
     expect(node).to_be_focused()  # back where the drawer was opened from
@@ -157,14 +160,14 @@ def test_every_control_on_the_run_definitions_and_approvals_pages_is_named_and_s
     expect(panel.get_by_role("button", name="Approve")).to_be_visible(timeout=LIVE)
     for field in ("percent", "region", "fast", "note", "extra", "Comment"):
         expect(panel.get_by_label(field)).to_be_visible()
+    expect(page.get_by_role("searchbox", name="search log lines", exact=True)).to_be_visible()
+    assert _every_control_named_and_focus_shown(page, "run page") >= 15
+    # the drawer is a modal dialog: while it is open, it is what a screen reader reads
     page.get_by_role("button", name="step sim, succeeded, 2/2 ok; Enter opens its details").click()
     expect(page.locator("#drawer-items tbody tr")).to_have_count(2)
     expect(page.get_by_role("button", name="logs of sim[1]")).to_be_visible()
-    # the page's log search and the drawer's are told apart by name
-    expect(page.get_by_role("searchbox", name="search log lines", exact=True)).to_be_visible()
-    drawer_search = page.get_by_role("searchbox", name="search the step's log lines")
-    expect(drawer_search).to_be_visible()
-    assert _every_control_named_and_focus_shown(page, "run page") >= 20
+    expect(page.get_by_role("searchbox", name="search the step's log lines")).to_be_visible()
+    assert _every_control_named_and_focus_shown(page, "a step's drawer") >= 20
 
     page.goto("/#/p/default/definitions")
     expect(page.get_by_role("link", name="ui-a11y-def")).to_be_visible()

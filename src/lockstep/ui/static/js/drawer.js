@@ -10,6 +10,7 @@ import { logPanel } from "./logs.js";
 import { jsonBlock } from "./preview.js";
 
 const REF = "__lockstep_ref__";
+const FOCUSABLE = "a[href], button, input, select, textarea, [tabindex='0']";
 const FINISHED = new Set(["succeeded", "failed", "cancelled", "skipped", "upstream_failed"]);
 
 function size(bytes) {
@@ -44,8 +45,18 @@ export function stepDrawer(base, name) {
     step = null;
     opener?.focus?.();
   }
-  const el = h("aside", { className: "drawer", id: "drawer", hidden: true, role: "dialog", ariaLabelledby: "drawer-title",
-    onkeydown: (e) => { if (e.key === "Escape") close(); } },
+  // Tab and Shift+Tab go round the drawer while it is open: it covers the right of the page,
+  // so a focus that left it would land on controls hidden under it
+  function keydown(e) {
+    if (e.key === "Escape") { close(); return; }
+    if (e.key !== "Tab") return;
+    const all = [...el.querySelectorAll(FOCUSABLE)].filter((n) => !n.disabled && n.getClientRects().length);
+    const at = document.activeElement;
+    if (!e.shiftKey && at === all.at(-1)) { e.preventDefault(); all[0].focus(); }
+    else if (e.shiftKey && (at === all[0] || at === title)) { e.preventDefault(); all.at(-1).focus(); }
+  }
+  const el = h("aside", { className: "drawer", id: "drawer", hidden: true, role: "dialog", ariaModal: "true",
+    ariaLabelledby: "drawer-title", onkeydown: keydown },
     h("div", { className: "drawer-head" }, title, h("button", { type: "button", id: "drawer-close", onclick: close }, "Close")),
     facts,
     h("h3", {}, "Attempts"),
