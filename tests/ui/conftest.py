@@ -10,7 +10,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Locator,
+    Page,
+    Playwright,
+    sync_playwright,
+)
 
 from tests.harness import Server
 
@@ -94,15 +101,20 @@ def screenshot(page: Page, tmp_path: Path, name: str) -> Path:
     return path
 
 
-#: where README's screenshots live; refreshed only when asked (UI_DOCS_SCREENSHOTS=1), so a
-#: test run leaves the work tree as it was
+#: set to write the README's screenshots (docs/img/*.png) when the tests that take them run
+DOCS_SHOTS = os.environ.get("UPDATE_DOCS_SCREENSHOTS") == "1"
 DOCS_IMG = Path(__file__).parents[2] / "docs" / "img"
 
 
-def docs_screenshot(page: Page, name: str) -> None:
-    """The viewport (1100x700) as ``docs/img/NAME.png``, when UI_DOCS_SCREENSHOTS=1."""
-    if os.environ.get("UI_DOCS_SCREENSHOTS") != "1":
+def docs_screenshot(page: Page, name: str, top: Locator | None = None) -> None:
+    """1100x700 of the page, from its top or from ``top``, as docs/img/NAME.png for the
+    README; only when UPDATE_DOCS_SCREENSHOTS=1 (the repository keeps them small)."""
+    if not DOCS_SHOTS:
         return
     page.set_viewport_size({"width": 1100, "height": 700})
+    if top is None:
+        page.evaluate("window.scrollTo(0, 0)")
+    else:
+        top.evaluate("el => el.scrollIntoView({ block: 'start' })")
     DOCS_IMG.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(DOCS_IMG / f"{name}.png"))

@@ -11,7 +11,7 @@ from pathlib import Path
 from playwright.sync_api import Page, expect
 
 from tests.harness import Server
-from tests.ui.conftest import screenshot
+from tests.ui.conftest import docs_screenshot, screenshot
 
 LIVE = 30_000  # ms a live change may take to show (the page refreshes with backoff ≤ 15 s)
 HOSTILE = "<img src=x onerror=alert(1)> javascript:alert(2)"
@@ -63,6 +63,7 @@ def test_approving_a_waiting_step_with_typed_input_finishes_the_run(
     panel.get_by_label("percent").fill("0")  # below the schema's minimum: the API says so
     panel.get_by_role("button", name="Approve").click()
     expect(panel.get_by_role("alert")).to_contain_text("less than the minimum of 1")
+    docs_screenshot(page, "ui-approval", top=panel)
     assert server.run(run_id)["steps"]["gate"]["status"] == "waiting"
     panel.get_by_label("extra").fill("{not json")
     panel.get_by_role("button", name="Approve").click()

@@ -11,7 +11,7 @@ from playwright.sync_api import Page, expect
 
 from tests.gitrepo import Repo, git
 from tests.harness import Server
-from tests.ui.conftest import screenshot
+from tests.ui.conftest import docs_screenshot, screenshot
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 SPEC = """\
@@ -110,6 +110,7 @@ def test_comparing_two_versions_shows_the_changed_field_side_by_side(
     expect(described.locator(".old")).to_have_text("plain v1")
     expect(described.locator(".new")).to_have_text("plain v2")
     screenshot(page, tmp_path, "compare")
+    docs_screenshot(page, "ui-diff")
 
 
 def test_a_maintainer_moves_a_tag_after_seeing_its_diff_and_a_viewer_sees_no_form(

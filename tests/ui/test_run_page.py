@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 import tarfile
 from collections.abc import Callable, Iterator
@@ -16,12 +15,9 @@ import pytest
 from playwright.sync_api import Page, Route, expect
 
 from tests.harness import Server
-from tests.ui.conftest import screenshot
+from tests.ui.conftest import docs_screenshot, screenshot
 
 LIVE = 30_000  # ms a live change may take to show (the page refreshes with backoff ≤ 15 s)
-#: set to write the README's screenshot (docs/img/ui-run.png) when the showcase test runs
-DOCS_SHOT = os.environ.get("UPDATE_DOCS_SCREENSHOTS") == "1"
-DOCS_IMG = Path(__file__).parents[2] / "docs" / "img" / "ui-run.png"
 
 GATED = """\
 name: ui-dag-live
@@ -187,10 +183,7 @@ def test_a_fan_out_is_one_node_with_counts_a_blueprint_is_grouped_and_a_child_ru
     page.set_viewport_size({"width": 1100, "height": 700})
     page.locator("#dag").scroll_into_view_if_needed()
     screenshot(page, tmp_path, "run-page-dag")
-    if DOCS_SHOT:
-        DOCS_IMG.parent.mkdir(parents=True, exist_ok=True)
-        page.evaluate("window.scrollTo(0, 0)")
-        page.screenshot(path=str(DOCS_IMG))
+    docs_screenshot(page, "ui-run")
     assert console == []
     # the fan-out's drawer lists its items; the failed one is found by status, with its logs
     sim.focus()

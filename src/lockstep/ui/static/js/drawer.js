@@ -7,8 +7,10 @@ import { duration, h, link, replace, status, when } from "./dom.js";
 import { itemCounts } from "./dag.js";
 import { itemsPanel } from "./items.js";
 import { logPanel } from "./logs.js";
+import { jsonBlock } from "./preview.js";
 
 const REF = "__lockstep_ref__";
+const FOCUSABLE = "a[href], button, input, select, textarea, [tabindex='0']";
 const FINISHED = new Set(["succeeded", "failed", "cancelled", "skipped", "upstream_failed"]);
 
 function size(bytes) {
@@ -32,7 +34,7 @@ export function stepDrawer(base, name) {
   const outputs = h("div", { id: "drawer-outputs" });
   const artifacts = h("tbody");
   const artifactsNote = h("p", { className: "notice", id: "drawer-artifacts-note" });
-  const logs = logPanel();
+  const logs = logPanel({ lines: "the step's log lines" });
   const logsTitle = h("h3", { id: "drawer-logs-title" }, "Logs");
   const items = itemsPanel(base, (id) => { logsTitle.textContent = `Logs of ${id}`; logs.follow(base, id); });
   let step = null, opener = null, lastStatus = null;
@@ -43,8 +45,18 @@ export function stepDrawer(base, name) {
     step = null;
     opener?.focus?.();
   }
-  const el = h("aside", { className: "drawer", id: "drawer", hidden: true, role: "dialog", ariaLabelledby: "drawer-title",
-    onkeydown: (e) => { if (e.key === "Escape") close(); } },
+  // Tab and Shift+Tab go round the drawer while it is open: it covers the right of the page,
+  // so a focus that left it would land on controls hidden under it
+  function keydown(e) {
+    if (e.key === "Escape") { close(); return; }
+    if (e.key !== "Tab") return;
+    const all = [...el.querySelectorAll(FOCUSABLE)].filter((n) => !n.disabled && n.getClientRects().length);
+    const at = document.activeElement;
+    if (!e.shiftKey && at === all.at(-1)) { e.preventDefault(); all[0].focus(); }
+    else if (e.shiftKey && (at === all[0] || at === title)) { e.preventDefault(); all.at(-1).focus(); }
+  }
+  const el = h("aside", { className: "drawer", id: "drawer", hidden: true, role: "dialog", ariaModal: "true",
+    ariaLabelledby: "drawer-title", onkeydown: keydown },
     h("div", { className: "drawer-head" }, title, h("button", { type: "button", id: "drawer-close", onclick: close }, "Close")),
     facts,
     h("h3", {}, "Attempts"),
@@ -64,11 +76,11 @@ export function stepDrawer(base, name) {
     const value = s.outputs;
     if (value === null || value === undefined) { replace(outputs, h("p", { className: "notice" }, "none")); return; }
     if (Array.isArray(value) || typeof value !== "object") { // a fan-out's list, in item order
-      replace(outputs, h("pre", { className: "outputs" }, JSON.stringify(value, null, 2)));
+      replace(outputs, jsonBlock(value, { limit: 100 }));
       return;
     }
     replace(outputs, h("dl", { className: "facts" }, Object.entries(value).flatMap(([key, v]) => {
-      if (!isRef(v)) return fact(key, h("pre", { className: "outputs" }, JSON.stringify(v, null, 2)));
+      if (!isRef(v)) return fact(key, jsonBlock(v, { limit: 100 }));
       const ref = v[REF];
       const href = `/api/v1${base}/outputs/${encodeURIComponent(key)}?step=${encodeURIComponent(step)}`;
       return fact(key, [h("pre", { className: "outputs" }, String(ref.preview ?? ""), "…"),

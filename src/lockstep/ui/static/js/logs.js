@@ -46,14 +46,16 @@ function matches(row, query) {
 }
 
 // a log panel: search box, state note and lines; ``ids`` names its elements for the run page
-// (one panel there has ids; a drawer's panel has classes only)
+// (one panel there has ids; a drawer's panel has classes only) and ``ids.lines`` what its
+// lines are, in the names a screen reader reads (the page's and the drawer's differ)
 export function logPanel(ids = {}) {
-  const box = h("div", { className: "logs mono", id: ids.box, tabIndex: 0, ariaLabel: "log lines" });
+  const what = ids.lines || "log lines";
+  const box = h("div", { className: "logs mono", id: ids.box, tabIndex: 0, ariaLabel: what });
   const note = h("p", { className: "notice log-state", id: ids.note, ariaLive: "polite" });
   const count = h("span", { className: "notice log-count", ariaLive: "polite" });
   let query = "";
   const search = h("input", { type: "search", className: "log-search", id: ids.search, placeholder: "filter loaded lines",
-    ariaLabel: "search log lines", oninput: () => { query = search.value.trim().toLowerCase(); filter(); } });
+    ariaLabel: `search ${what}`, oninput: () => { query = search.value.trim().toLowerCase(); filter(); } });
   let shown = 0; // rows the query lets through
   const counted = () => { count.textContent = query ? `${shown} of ${box.childElementCount} loaded lines match` : ""; };
   function filter() {

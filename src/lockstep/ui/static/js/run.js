@@ -5,13 +5,14 @@ import { logPanel } from "./logs.js";
 import { approvalPanel } from "./approvals.js";
 import { dagView } from "./dag.js";
 import { stepDrawer } from "./drawer.js";
+import { jsonBlock } from "./preview.js";
 
 const FINISHED = new Set(["succeeded", "failed", "cancelled"]);
 const OPERATOR = new Set(["operator", "maintainer", "admin"]);
 
 function outputs(value) {
   if (value === null || value === undefined) return "";
-  return h("pre", { className: "outputs" }, JSON.stringify(value, null, 2));
+  return jsonBlock(value);
 }
 
 function fact(term, value) {
@@ -108,7 +109,7 @@ export function runPage(main, name, runId, query, caller) {
       fact("Version", run.version),
       fact("Commit", run.sha ? h("span", { className: "mono" }, run.sha) : null),
       fact("Instance", run.instance),
-      fact("Params", run.params && Object.keys(run.params).length ? h("pre", { className: "outputs", id: "params" }, JSON.stringify(run.params, null, 2)) : null),
+      fact("Params", run.params && Object.keys(run.params).length ? jsonBlock(run.params, { id: "params" }) : null),
       fact("Resources", resourcesOf(run.resources)),
       fact("Created", when(run.created_at)),
       fact("Started", when(run.started_at)),
