@@ -214,3 +214,33 @@ def test_no_status_is_told_by_colour_alone(
     coloured = page.locator("[class*='s-']")
     assert coloured.count() >= 7  # run, 2 steps (table and graph), drawer title, attempt
     assert page.evaluate(UNWORDED) == []
+
+
+def test_the_focus_follows_a_page_change_and_stays_on_a_row_or_filter_that_re_renders(
+    open_ui: Callable[[str | None], Page], server: Server, tmp_path: Path
+) -> None:
+    gate = tmp_path / "gate"
+    try:
+        held = server.submit(
+            "name: ui-focus\nsteps:\n  wait:\n    run: |\n"
+            f"      while [ ! -e '{gate}' ]; do sleep 0.05; done\n"
+        )
+        page = open_ui(server.token)
+        link = page.locator(f"#runs tr[data-run='{held['id']}'] a")
+        expect(link).to_be_visible(timeout=LIVE)
+        _tab_to(page, f"#runs tr[data-run='{held['id']}'] a")
+        gate.touch()  # its row changes (running -> succeeded) and is drawn again
+        row = page.locator(f"#runs tr[data-run='{held['id']}']")
+        expect(row.locator(".run-status")).to_have_text(re.compile("succeeded"), timeout=LIVE)
+        expect(link).to_be_focused()  # a keyboard user is not thrown back to the page's top
+    finally:
+        gate.touch()
+    page.keyboard.press("Enter")  # a new page: the focus is on it, not lost on <body>
+    expect(page.locator("#dag")).to_be_visible(timeout=LIVE)
+    assert page.evaluate("document.getElementById('main').contains(document.activeElement)")
+    page.goto("/#/p/default/runs")
+    status = page.locator("#f-status")
+    status.focus()
+    page.keyboard.press("ArrowDown")  # a filter chosen from the keyboard re-renders the list
+    expect(page).to_have_url(re.compile("status="), timeout=LIVE)
+    expect(page.locator("#f-status")).to_be_focused()

@@ -45,7 +45,16 @@ function roleIn(name) {
   return me?.projects.find((p) => p.name === name)?.role || null;
 }
 
+// after a route change the focus goes back to the control of the same id when the new page
+// has one (a filter that re-rendered the list), else to the page itself, not to <body>
+function refocus(focusedId) {
+  const again = focusedId ? document.getElementById(focusedId) : null;
+  if (again && again !== document.activeElement) again.focus({ preventScroll: true });
+  else if (!again && (document.activeElement === document.body || !document.activeElement)) main.focus({ preventScroll: true });
+}
+
 async function show() {
+  const focusedId = document.activeElement?.id || null;
   stop();
   stop = () => {};
   const [path, search] = location.hash.replace(/^#\/?/, "").split("?");
@@ -82,6 +91,7 @@ async function show() {
   else if (section === "workers") stop = workersPage(main);
   else if (section === "audit") stop = auditPage(main, name, query);
   else stop = item ? runPage(main, name, item, query, caller) : runsPage(main, name, query);
+  refocus(focusedId);
 }
 
 window.addEventListener("hashchange", show);

@@ -95,7 +95,9 @@ export function runsPage(main, name, query) {
       note.className = "error";
       throw err;
     }
+    const focused = body.contains(document.activeElement) ? document.activeElement.closest("tr")?.dataset.run : null;
     replace(body, page.items.map((r) => row(name, r)));
+    if (focused) body.querySelector(`tr[data-run="${CSS.escape(focused)}"] a`)?.focus({ preventScroll: true });
     empty();
     replace(pager,
       first ? null : h("a", { href: here() }, "Newest runs"),
@@ -108,7 +110,12 @@ export function runsPage(main, name, query) {
   function changed(r) {
     const old = body.querySelector(`tr[data-run="${CSS.escape(r.id)}"]`);
     const fits = !wanted || r.status === wanted;
-    if (old && fits) old.replaceWith(row(name, r));
+    if (old && fits) {
+      const hadFocus = old.contains(document.activeElement);  // a keyboard user stays on it
+      const fresh = row(name, r);
+      old.replaceWith(fresh);
+      if (hadFocus) fresh.querySelector("a")?.focus({ preventScroll: true });
+    }
     else if (old) old.remove();
     else if (fits && first) {
       // rows are newest first: it goes before the first older one; after them all only while
