@@ -60,7 +60,8 @@ test: system-deps $(VENV)/.dev-installed lint typecheck
 unit: $(VENV)/.dev-installed
 	$(BIN)/pytest -q tests/unit
 
-bench: $(VENV)/.installed
+# the dev set: the UI bench drives Debian's chromium through Playwright
+bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/engine_overhead.py
 	$(BIN)/python bench/step_phases.py
 	$(BIN)/python bench/registry_scan.py
@@ -68,6 +69,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/artifact_throughput.py
 	$(BIN)/python bench/fan_out.py
 	$(BIN)/python bench/cli_reads.py
+	$(BIN)/python bench/ui_first_paint.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_HOME) .pytest_cache .mypy_cache .ruff_cache
