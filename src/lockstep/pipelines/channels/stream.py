@@ -1,0 +1,165 @@
+"""``stream``: NATS JetStream, one stream per edge.
+
+- The stream keeps work-queue retention: a record leaves it when the consuming node acks it, so
+  ``max_messages`` bounds the backlog (delivered-but-unacked records included). With the
+  discard-new policy a full stream refuses a publish; the publisher retries with backoff, so
+  the node upstream slows down instead of losing records.
+- One durable pull consumer per consuming node (named after it): every replica of the node
+  pulls from it, so replicas share the work; acks are explicit, and a record not acked within
+  ``ack_wait_s`` (its replica died) is handed to another replica (at-least-once).
+- Publishes carry a message id, so a retry after a lost reply is stored once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Sequence
+
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext, api
+
+from lockstep.errors import Unavailable
+from lockstep.pipelines.model import Edge
+
+DEFAULT_MAX_MESSAGES = 10_000
+DEFAULT_ACK_WAIT_S = 30.0
+#: how long a publish waits for the server's reply before it is retried
+_PUBLISH_TIMEOUT_S = 5.0
+_RETRY_FIRST_S = 0.005
+_RETRY_MAX_S = 0.5
+#: a full stream answers 503 "maximum messages exceeded" (err_code 10077)
+_FULL = 10077
+_NAME_IN_USE = 10058
+
+
+class BrokerUnavailable(Unavailable):
+    """The stream broker refused or could not be reached."""
+
+
+def subject(edge: Edge) -> str:
+    return f"lockstep.pipe.{edge.name}"
+
+
+def stream_name(edge: Edge) -> str:
+    return f"LOCKSTEP_PIPE_{edge.name}"
+
+
+async def ensure_stream(js: JetStreamContext, edge: Edge) -> None:
+    """Create (or bring to this configuration) the edge's stream; both sides call it."""
+    config = api.StreamConfig(
+        name=stream_name(edge),
+        subjects=[subject(edge)],
+        retention=api.RetentionPolicy.WORK_QUEUE,
+        max_msgs=int(edge.options.get("max_messages", DEFAULT_MAX_MESSAGES)),
+        discard=api.DiscardPolicy.NEW,
+        storage=api.StorageType.FILE,
+        duplicate_window=120.0,
+    )
+    try:
+        await js.add_stream(config)
+    except nats.js.errors.BadRequestError as exc:
+        if exc.err_code != _NAME_IN_USE:
+            raise BrokerUnavailable(f"cannot create the stream of edge {edge.name}: {exc}") from exc
+        await js.update_stream(config)
+
+
+class _StreamDelivery:
+    def __init__(self, msg: Msg) -> None:
+        self._msg = msg
+        self.payload = msg.data
+
+    async def ack(self) -> None:
+        await self._msg.ack()
+
+    async def nak(self) -> None:
+        await self._msg.nak()
+
+
+class StreamPublisher:
+    @classmethod
+    async def open(cls, js: JetStreamContext, edge: Edge) -> StreamPublisher:
+        await ensure_stream(js, edge)
+        return cls(js, edge)
+
+    def __init__(self, js: JetStreamContext, edge: Edge) -> None:
+        self._js = js
+        self._edge = edge
+        self._subject = subject(edge)
+        self._prefix = secrets.token_hex(8)
+        self._seq = 0
+        #: publishes refused because the stream was full (the back-pressure felt)
+        self.full_retries = 0
+
+    async def publish(self, payload: bytes) -> None:
+        self._seq += 1
+        headers = {"Nats-Msg-Id": f"{self._prefix}-{self._seq}"}
+        delay = _RETRY_FIRST_S
+        while True:
+            try:
+                await self._js.publish(
+                    self._subject, payload, timeout=_PUBLISH_TIMEOUT_S, headers=headers
+                )
+                return
+            except nats.js.errors.APIError as exc:
+                if exc.err_code != _FULL and exc.code != 503:
+                    raise BrokerUnavailable(
+                        f"the broker refused a record on edge {self._edge.name}: {exc}"
+                    ) from exc
+                self.full_retries += 1
+            except (nats.errors.TimeoutError, nats.js.errors.NoStreamResponseError):
+                pass  # the server is busy or restarting: the same message id is retried
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _RETRY_MAX_S)
+
+    async def flush(self) -> None:
+        return None  # a publish returns only once the stream has stored the record
+
+    async def close(self) -> None:
+        return None
+
+
+class StreamConsumer:
+    def __init__(self, sub: JetStreamContext.PullSubscription) -> None:
+        self._sub = sub
+
+    @classmethod
+    async def open(cls, js: JetStreamContext, edge: Edge) -> StreamConsumer:
+        await ensure_stream(js, edge)
+        config = api.ConsumerConfig(
+            durable_name=edge.target,
+            ack_policy=api.AckPolicy.EXPLICIT,
+            ack_wait=float(edge.options.get("ack_wait_s", DEFAULT_ACK_WAIT_S)),
+            max_ack_pending=-1,  # the stream's bound and each runner's in-flight cap suffice
+        )
+        sub = await js.pull_subscribe(
+            subject(edge), durable=edge.target, stream=stream_name(edge), config=config
+        )
+        return cls(sub)
+
+    async def fetch(self, max_records: int, timeout_s: float) -> Sequence[_StreamDelivery]:
+        try:
+            msgs = await self._sub.fetch(max_records, timeout=timeout_s)
+        except nats.errors.TimeoutError:
+            return []
+        return [_StreamDelivery(m) for m in msgs]
+
+    async def backlog(self) -> int:
+        info = await self._sub.consumer_info()
+        return int(info.num_pending or 0) + int(info.num_ack_pending or 0)
+
+    async def close(self) -> None:
+        await self._sub.unsubscribe()
+
+
+async def connect(url: str) -> Client:
+    """A connection to the broker at ``url``, or one clear error."""
+    try:
+        return await nats.connect(url, connect_timeout=5, max_reconnect_attempts=-1)
+    except (OSError, nats.errors.Error) as exc:
+        raise BrokerUnavailable(
+            f"cannot reach the stream broker at {url}: {exc}; start it or fix LOCKSTEP_NATS_URL"
+        ) from exc
