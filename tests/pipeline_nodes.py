@@ -41,6 +41,12 @@ def main() -> None:
                 f.flush()
                 out({"ack": record["id"]})
                 sys.stdout.flush()
+    elif mode == "adapt":
+        for n, line in enumerate(sys.stdin):
+            emitted = json.loads(line).get("emit")
+            if emitted is not None:
+                out({"id": str(n), "data": emitted["data"]})
+        sys.stdout.flush()
     elif mode == "hostile":
         sys.stderr.write("log with \x1b]0;owned\x07 escape\n" + "e" * 200_000 + "\n")
         sys.stderr.flush()

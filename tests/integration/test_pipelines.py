@@ -269,3 +269,55 @@ async def test_malformed_and_hostile_output_is_counted_not_fatal() -> None:
     assert "\\x1b]0;owned\\x07 escape" in log and "\x1b" not in log and "\x9b" not in log
     assert "(a log line longer than 64 KiB, not kept)" in log
     assert "emit to unknown output 'nowhere'" in log
+
+
+async def test_a_full_stream_slows_the_publisher_and_loses_nothing(
+    nats_url: str, tmp_path: Path
+) -> None:
+    n = 600
+    sink_file = tmp_path / "sink.txt"
+    src = Node("src", program("source", str(n)), NodeKind.SOURCE, outputs=("out",))
+    snk = Node("snk", program("transform", "0.002"), NodeKind.TRANSFORM, outputs=("out",))
+    keep = Node("keep", program("sink", str(sink_file)), NodeKind.SINK)
+    tag = uuid.uuid4().hex[:8]
+    graph = [
+        Edge(f"p{tag}", "src", "out", "snk", "stream", {"max_messages": 50}),
+        Edge(f"q{tag}", "snk", "out", "keep", "local"),
+    ]
+    nc = await nats.connect(nats_url)
+    try:
+        ctx = ChannelContext(js=nc.jetstream(), hub=LocalHub())
+        runners = []
+        for node in (keep, snk, src):
+            inputs, outputs = await open_channels(ctx, node, graph)
+            runners.append(NodeRunner(node, inputs, outputs, max_in_flight=8))
+        publisher = runners[2]._outputs["out"][0]
+        async with running(runners):
+            # while the slow node works, its backlog is visible as lag, bounded by the stream
+            lags = []
+            while len(received(sink_file)) < n // 2:
+                lags.append(await runners[1].refresh_lag())
+                await asyncio.sleep(0.05)
+            assert max(lags) > 0 and max(lags) <= 50
+            got = await await_for(
+                lambda: len(received(sink_file)) == n and received(sink_file), timeout=120
+            )
+    finally:
+        await nc.close()
+    assert got == Counter(range(n))  # nothing dropped by the full stream
+    assert publisher.full_retries > 0  # the source was held back: the stream refused when full
+
+
+async def test_stop_ends_every_process_of_the_program(tmp_path: Path) -> None:
+    pid_file = tmp_path / "daemon.pid"
+    script = f"setsid sleep 300 & echo $! > {pid_file}; exec sleep 300"
+    node = Node("d", ("/bin/sh", "-c", script), NodeKind.SINK)
+    runner = NodeRunner(node, [], {})
+    task = asyncio.create_task(runner.run_once())
+    daemon = await await_for(lambda: pid_file.exists() and pid_file.read_text().strip(), what="pid")
+    assert alive(int(daemon))
+    await runner.stop(grace_s=1)
+    exit_ = await task
+    assert exit_.stopped and exit_.reason == "stopped"
+    assert not alive(int(daemon))  # the daemon that left the program's group died with it
+    assert runner.counters.state is ReplicaState.STOPPED

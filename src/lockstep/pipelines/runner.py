@@ -18,6 +18,7 @@ import logging
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from lockstep.pipelines.channels.base import Consumer, Delivery, Publisher
 from lockstep.pipelines.contract import (
@@ -40,7 +41,7 @@ logger = logging.getLogger(__name__)
 LOG_LINE_BYTES = 64 * 1024
 #: how many of the node's last log lines (and malformed-line notes) the caller can read
 LOG_KEPT = 100
-_FETCH_BATCH = 64
+_FETCH_BATCH = 256
 _NOTED_PER_RUN = 20  # malformed lines logged one by one per program run; the rest only counted
 
 
@@ -74,7 +75,7 @@ class NodeRunner:
         outputs: Mapping[str, Sequence[Publisher]],
         *,
         replica: str = "0",
-        max_in_flight: int = 128,
+        max_in_flight: int = 512,
         fetch_wait_s: float = 0.5,
         max_line_bytes: int = MAX_LINE_BYTES,
     ) -> None:
@@ -111,12 +112,18 @@ class NodeRunner:
         reader = asyncio.create_task(self._read_stdout(proc))
         logs = asyncio.create_task(self._read_stderr(proc))
         ended = asyncio.create_task(proc.wait())
-        failure: BaseException | None = None
+        failure = ""
         try:
-            await asyncio.wait([ended, reader], return_when=asyncio.FIRST_COMPLETED)
-            if reader.done() and reader.exception() is not None:
-                failure = reader.exception()
-                await proc.stop(grace_s=DRAIN_S)
+            watched: set[asyncio.Task[Any]] = {ended, reader, *feeders}
+            while not ended.done():
+                done, watched = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    if task is not ended and not failure and (exc := task.exception()):
+                        # a channel failed: the program is stopped, its exit says why
+                        side = "output" if task is reader else "input"
+                        text = " ".join(str(exc).split())[:300] or type(exc).__name__
+                        failure = f"{side} failed: {text}"
+                        await proc.stop(grace_s=DRAIN_S)
             exit_ = await ended
             # The supervisor exits once no process of the program is left, so the pipes are
             # closed now: what is left in them is handled to the end (it may wait for a full
@@ -135,9 +142,8 @@ class NodeRunner:
                 await proc.stop(grace_s=DRAIN_S)
             await self._return_unacked()
             self._finished.set()
-        if failure is not None:
-            reason = " ".join(str(failure).split())[:300]
-            exit_ = Exit(exit_.code, f"output failed: {reason}", exit_.duration_s, False)
+        if failure:
+            exit_ = Exit(exit_.code, failure, exit_.duration_s, False)
         self.counters.last_exit = exit_
         if exit_.stopped:
             self.counters.state = ReplicaState.STOPPED
@@ -204,33 +210,60 @@ class NodeRunner:
                 return  # the program is gone; its records go back when its exit is handled
 
     async def _read_stdout(self, proc: NodeProcess) -> None:
-        all_publishers = [p for pubs in self._outputs.values() for p in pubs]
-        async for batch in read_lines(proc.stdout, self._max_line_bytes):
+        """Publish what the program emits as it comes; its acks go to ``_commit``, which
+        passes them upstream once the outputs hold everything emitted before them. Reading
+        goes on meanwhile, so a broker's round trip is paid per commit, not per record."""
+        commits: asyncio.Queue[list[str] | None] = asyncio.Queue()
+        committer = asyncio.create_task(self._commit(commits))
+        try:
+            async for batch in read_lines(proc.stdout, self._max_line_bytes):
+                if committer.done():
+                    break  # it failed: its error is raised below
+                commits.put_nowait(await self._handle(batch))
+            commits.put_nowait(None)
+            await committer
+        finally:
+            committer.cancel()
+
+    async def _handle(self, batch: list[bytes | None]) -> list[str]:
+        acks: list[str] = []
+        for line in batch:
+            if line is None:
+                self._malformed(f"a line longer than {self._max_line_bytes} bytes")
+                continue
+            if not line.strip():
+                continue
+            message = parse_output(line)
+            if isinstance(message, Emit):
+                publishers = self._outputs.get(message.to)
+                if publishers is None:
+                    self._malformed(f"emit to unknown output {message.to[:100]!r}")
+                    continue
+                for publisher in publishers:
+                    await publisher.publish(message.payload)
+                self.counters.records_out += 1
+            elif isinstance(message, Ack):
+                acks.append(message.id)
+            elif isinstance(message, Malformed):
+                self._malformed(message.reason)
+        return acks
+
+    async def _commit(self, commits: asyncio.Queue[list[str] | None]) -> None:
+        publishers = [p for pubs in self._outputs.values() for p in pubs]
+        ended = False
+        while not ended:
             acks: list[str] = []
-            emitted = False
-            for line in batch:
-                if line is None:
-                    self._malformed(f"a line longer than {self._max_line_bytes} bytes")
-                    continue
-                if not line.strip():
-                    continue
-                message = parse_output(line)
-                if isinstance(message, Emit):
-                    publishers = self._outputs.get(message.to)
-                    if publishers is None:
-                        self._malformed(f"emit to unknown output {message.to[:100]!r}")
-                        continue
-                    for publisher in publishers:
-                        await publisher.publish(message.payload)
-                    self.counters.records_out += 1
-                    emitted = True
-                elif isinstance(message, Ack):
-                    acks.append(message.id)
-                elif isinstance(message, Malformed):
-                    self._malformed(message.reason)
-            if emitted:
-                for publisher in all_publishers:
-                    await publisher.flush()
+            item = await commits.get()
+            while True:  # every batch read meanwhile is committed together
+                if item is None:
+                    ended = True
+                else:
+                    acks.extend(item)
+                if commits.empty():
+                    break
+                item = commits.get_nowait()
+            for publisher in publishers:
+                await publisher.flush()
             for record_id in acks:
                 delivery = self._pending.pop(record_id, None)
                 if delivery is None:

@@ -7,7 +7,8 @@
 - One durable pull consumer per consuming node (named after it): every replica of the node
   pulls from it, so replicas share the work; acks are explicit, and a record not acked within
   ``ack_wait_s`` (its replica died) is handed to another replica (at-least-once).
-- Publishes carry a message id, so a retry after a lost reply is stored once.
+- Publishes are pipelined (up to 256 unconfirmed; ``flush`` waits for the replies) and carry
+  a message id, so a retry after a lost reply is stored once.
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ DEFAULT_MAX_MESSAGES = 10_000
 DEFAULT_ACK_WAIT_S = 30.0
 #: how long a publish waits for the server's reply before it is retried
 _PUBLISH_TIMEOUT_S = 5.0
+#: records sent and not yet confirmed by the broker, at most
+_WINDOW = 256
+#: how long one pull waits for records
+_PULL_S = 0.05
 _RETRY_FIRST_S = 0.005
 _RETRY_MAX_S = 0.5
 #: a full stream answers 503 "maximum messages exceeded" (err_code 10077)
@@ -91,12 +96,50 @@ class StreamPublisher:
         self._subject = subject(edge)
         self._prefix = secrets.token_hex(8)
         self._seq = 0
+        self._unconfirmed: list[tuple[bytes, dict[str, str], asyncio.Task[api.PubAck]]] = []
         #: publishes refused because the stream was full (the back-pressure felt)
         self.full_retries = 0
 
     async def publish(self, payload: bytes) -> None:
+        """Sent at once without waiting for the broker's reply; ``flush`` collects the
+        replies (and retries what was refused), so records stream instead of one round trip
+        each."""
         self._seq += 1
         headers = {"Nats-Msg-Id": f"{self._prefix}-{self._seq}"}
+        # a request of its own per record, not publish_async: nats-py loses the broker's
+        # refusal of an async publish (its reply handler raises instead of failing the future)
+        reply = asyncio.create_task(
+            self._js.publish(self._subject, payload, timeout=_PUBLISH_TIMEOUT_S, headers=headers)
+        )
+        self._unconfirmed.append((payload, headers, reply))
+        if len(self._unconfirmed) >= _WINDOW:
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Returns once every record published so far is stored in the stream."""
+        unconfirmed, self._unconfirmed = self._unconfirmed, []
+        try:
+            for payload, headers, reply in unconfirmed:
+                try:
+                    await reply
+                    continue
+                except nats.js.errors.APIError as exc:
+                    self._check_refusal(exc)
+                except (nats.errors.TimeoutError, nats.js.errors.NoStreamResponseError):
+                    pass  # no reply: the same message id again is stored at most once
+                await self._publish_until_stored(payload, headers)
+        finally:
+            for _, _, reply in unconfirmed:
+                reply.cancel()
+
+    def _check_refusal(self, exc: nats.js.errors.APIError) -> None:
+        if exc.err_code != _FULL and exc.code != 503:
+            raise BrokerUnavailable(
+                f"the broker refused a record on edge {self._edge.name}: {exc}"
+            ) from exc
+        self.full_retries += 1
+
+    async def _publish_until_stored(self, payload: bytes, headers: dict[str, str]) -> None:
         delay = _RETRY_FIRST_S
         while True:
             try:
@@ -105,21 +148,14 @@ class StreamPublisher:
                 )
                 return
             except nats.js.errors.APIError as exc:
-                if exc.err_code != _FULL and exc.code != 503:
-                    raise BrokerUnavailable(
-                        f"the broker refused a record on edge {self._edge.name}: {exc}"
-                    ) from exc
-                self.full_retries += 1
+                self._check_refusal(exc)
             except (nats.errors.TimeoutError, nats.js.errors.NoStreamResponseError):
                 pass  # the server is busy or restarting: the same message id is retried
             await asyncio.sleep(delay)
             delay = min(delay * 2, _RETRY_MAX_S)
 
-    async def flush(self) -> None:
-        return None  # a publish returns only once the stream has stored the record
-
     async def close(self) -> None:
-        return None
+        await self.flush()
 
 
 class StreamConsumer:
@@ -141,10 +177,19 @@ class StreamConsumer:
         return cls(sub)
 
     async def fetch(self, max_records: int, timeout_s: float) -> Sequence[_StreamDelivery]:
-        try:
-            msgs = await self._sub.fetch(max_records, timeout=timeout_s)
-        except nats.errors.TimeoutError:
-            return []
+        # A pull for N records that finds fewer waits for more until its own expiry: short
+        # pulls, so a trickle is handed on within _PULL_S, not after the caller's timeout.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while True:
+            try:
+                msgs = await self._sub.fetch(
+                    max_records, timeout=max(0.001, min(_PULL_S, deadline - loop.time()))
+                )
+                break
+            except TimeoutError:  # nats-py raises its own or asyncio's, both TimeoutError
+                if loop.time() >= deadline:
+                    return []
         return [_StreamDelivery(m) for m in msgs]
 
     async def backlog(self) -> int:
