@@ -15,6 +15,8 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
+
 import nats
 from lockstep.pipelines.channels.landing import LandingConsumer, LandingPublisher
 from lockstep.pipelines.channels.local import LocalHub
@@ -321,3 +323,50 @@ async def test_stop_ends_every_process_of_the_program(tmp_path: Path) -> None:
     assert exit_.stopped and exit_.reason == "stopped"
     assert not alive(int(daemon))  # the daemon that left the program's group died with it
     assert runner.counters.state is ReplicaState.STOPPED
+
+
+async def test_the_embedded_broker_keeps_stored_records_across_a_restart(tmp_path: Path) -> None:
+    from lockstep.pipelines.channels.stream import (
+        BrokerUnavailable,
+        StreamConsumer,
+        StreamPublisher,
+    )
+    from lockstep.pipelines.nats_server import NatsServer, broker_url
+
+    home = tmp_path / "home"
+    edge = Edge("keep", "a", "out", "b", "stream")
+    url, server = await broker_url(None, home)
+    assert server is not None
+    nc = await nats.connect(url)
+    publisher = await StreamPublisher.open(nc.jetstream(), edge)
+    for n in range(5):
+        await publisher.publish(encode_data({"n": n}))
+    await publisher.flush()
+    await nc.close()
+    server.stop()
+
+    again = NatsServer(home)
+    assert await again.start() == url  # the same port: runners find it again
+    nc = await nats.connect(url)
+    try:
+        consumer = await StreamConsumer.open(nc.jetstream(), edge)
+        got = []
+        while len(got) < 5:
+            for delivery in await consumer.fetch(10, 5):
+                got.append(json.loads(delivery.payload)["n"])
+                await delivery.ack()
+        assert sorted(got) == list(range(5))
+        for _ in range(100):  # acks are sent without waiting: the broker counts them soon after
+            if await consumer.backlog() == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert await consumer.backlog() == 0
+    finally:
+        await nc.close()
+        again.stop()
+
+    with pytest.raises(
+        BrokerUnavailable,
+        match=r"cannot reach the stream broker at nats://127\.0\.0\.1:1: .*; start it or fix",
+    ):
+        await broker_url("nats://127.0.0.1:1", home)

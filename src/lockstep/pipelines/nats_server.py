@@ -19,9 +19,8 @@ import subprocess
 from pathlib import Path
 
 import nats.errors
-from nats.aio.client import Client
 
-from lockstep.pipelines.channels.stream import BrokerUnavailable, connect
+from lockstep.pipelines.channels.stream import BrokerUnavailable, connect, connect_once
 
 _CANDIDATES = ("nats-server", "/usr/sbin/nats-server", "/usr/bin/nats-server")
 
@@ -116,7 +115,7 @@ def _spawn(args: list[str]) -> subprocess.Popen[bytes]:
 
 async def _ready(url: str) -> bool:
     try:
-        nc = await asyncio.wait_for(connect_once(url), 2)
+        nc = await asyncio.wait_for(connect_once(url, timeout_s=1), 2)
     except (OSError, TimeoutError, nats.errors.Error, BrokerUnavailable):
         return False
     try:
@@ -126,13 +125,6 @@ async def _ready(url: str) -> bool:
         return False
     finally:
         await nc.close()
-
-
-async def connect_once(url: str) -> Client:
-    async def quiet(exc: Exception) -> None:
-        return None  # a broker still starting refuses connections: not worth a log line
-
-    return await nats.connect(url, connect_timeout=1, allow_reconnect=False, error_cb=quiet)
 
 
 async def broker_url(configured: str | None, home: Path) -> tuple[str, NatsServer | None]:

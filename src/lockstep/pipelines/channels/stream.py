@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 from collections.abc import Sequence
 
@@ -25,6 +26,8 @@ from nats.js import JetStreamContext, api
 
 from lockstep.errors import Unavailable
 from lockstep.pipelines.model import Edge
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_MESSAGES = 10_000
 DEFAULT_ACK_WAIT_S = 30.0
@@ -200,11 +203,34 @@ class StreamConsumer:
         await self._sub.unsubscribe()
 
 
+async def _quiet(exc: Exception) -> None:
+    logger.debug("pipeline.broker.error", extra={"error": str(exc)})
+
+
+async def connect_once(url: str, timeout_s: float = 5) -> Client:
+    """One connection attempt, no reconnects (nats-py would retry a first connect forever)."""
+    return await nats.connect(
+        url,
+        connect_timeout=timeout_s,
+        allow_reconnect=False,
+        # nats-py's first connect retries a server until it failed more than this many times
+        # (0 would mean forever), reconnect_time_wait apart
+        max_reconnect_attempts=1,
+        reconnect_time_wait=0.05,
+        error_cb=_quiet,
+    )
+
+
 async def connect(url: str) -> Client:
-    """A connection to the broker at ``url``, or one clear error."""
+    """A connection to the broker at ``url`` that reconnects by itself, or one clear error
+    when the broker cannot be reached now."""
     try:
-        return await nats.connect(url, connect_timeout=5, max_reconnect_attempts=-1)
+        await (await connect_once(url)).close()
+        return await nats.connect(
+            url, connect_timeout=5, max_reconnect_attempts=-1, error_cb=_quiet
+        )
     except (OSError, nats.errors.Error) as exc:
+        why = " ".join(str(exc).split()) or type(exc).__name__
         raise BrokerUnavailable(
-            f"cannot reach the stream broker at {url}: {exc}; start it or fix LOCKSTEP_NATS_URL"
+            f"cannot reach the stream broker at {url}: {why}; start it or fix LOCKSTEP_NATS_URL"
         ) from exc
