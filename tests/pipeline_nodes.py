@@ -34,9 +34,12 @@ def main() -> None:
             out({"ack": record["id"]})
             sys.stdout.flush()
     elif mode == "sink":
+        delay = float(args[1]) if len(args) > 1 else 0.0
         with open(args[0], "a") as f:
             for line in sys.stdin:
                 record = json.loads(line)
+                if delay:
+                    time.sleep(delay)
                 f.write(f"{record['data']['n']}\n")
                 f.flush()
                 out({"ack": record["id"]})
