@@ -23,6 +23,8 @@ case "$what" in
       need+=(busybox-static)
     # the web UI's tests drive Debian's Chromium through Playwright (no browser download)
     [ -x /usr/bin/chromium ] || need+=(chromium)
+    # the stream delivery class of pipelines: NATS JetStream (tests/nats.py starts it)
+    have nats-server || [ -x /usr/sbin/nats-server ] || need+=(nats-server)
     ;;
 esac
 if [ ${#need[@]} -gt 0 ]; then

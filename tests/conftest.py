@@ -10,6 +10,7 @@ import pytest
 
 from lockstep.storage.database import Database
 from tests.harness import Server
+from tests.nats import nats_broker
 from tests.old_schemas import database_at
 from tests.podman import Podman, podman_service
 from tests.postgres import Postgres, postgres_cluster
@@ -56,6 +57,14 @@ def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3]:
     """A real S3 API server (moto) with a bucket, started by the first test that asks."""
     with s3_server(tmp_path_factory.mktemp("s3")) as store:
         yield store
+
+
+@pytest.fixture(scope="session")
+def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real NATS JetStream broker (Debian's nats-server), started by the first test that
+    asks; fails (never skips) when it cannot start."""
+    with nats_broker(tmp_path_factory.mktemp("nats")) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,1 @@
+"""Delivery classes, one module each behind ``base``'s protocol; ``registry`` opens them."""
