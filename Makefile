@@ -70,6 +70,7 @@ bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/fan_out.py
 	$(BIN)/python bench/cli_reads.py
 	$(BIN)/python bench/ui_first_paint.py
+	$(BIN)/python bench/pipeline_throughput.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_HOME) .pytest_cache .mypy_cache .ruff_cache

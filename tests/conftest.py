@@ -10,7 +10,7 @@ import pytest
 
 from lockstep.storage.database import Database
 from tests.harness import Server
-from tests.nats import nats_broker
+from tests.nats_broker import nats_broker
 from tests.old_schemas import database_at
 from tests.podman import Podman, podman_service
 from tests.postgres import Postgres, postgres_cluster

@@ -15,9 +15,9 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import nats
 import pytest
 
-import nats
 from lockstep.pipelines.channels.landing import LandingConsumer, LandingPublisher
 from lockstep.pipelines.channels.local import LocalHub
 from lockstep.pipelines.channels.registry import ChannelContext, open_channels
