@@ -92,16 +92,16 @@ def test_another_projects_deployment_is_not_found(server: Server) -> None:
     _published(server, "ticker3")
     plan = _plan(server, "mine", version="ticker3@1")
     assert server.http.post("/deployments/mine/deploy", json={"plan": plan["id"]}).is_success
-    assert server.api.post("/projects", json={"name": "elsewhere"}).status_code == 201
-    other = server.api.get("/projects/elsewhere/deployments/mine")
+    assert server.api.post("/projects", json={"name": "deploy-other"}).status_code == 201
+    other = server.api.get("/projects/deploy-other/deployments/mine")
     assert other.status_code == 404
     assert (
         server.api.post(
-            "/projects/elsewhere/deployments/mine/deploy", json={"plan": plan["id"]}
+            "/projects/deploy-other/deployments/mine/deploy", json={"plan": plan["id"]}
         ).status_code
         == 404
     )
     assert (
-        server.api.get(f"/projects/elsewhere/deployments/mine/plans/{plan['id']}").status_code
+        server.api.get(f"/projects/deploy-other/deployments/mine/plans/{plan['id']}").status_code
         == 404
     )
