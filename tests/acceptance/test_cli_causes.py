@@ -32,6 +32,10 @@ def test_show_says_why_and_list_filters_by_cause(home: Path, tmp_path: Path) -> 
     assert [(r["id"], r["cause"]["of"]) for r in json.loads(only.stdout)] == [
         (retry["id"], original["id"])
     ]
+    by_id = cli(home, "runs", "list", "--prefix", retry["id"][:-2], "--user", user, "--json")
+    assert [r["id"] for r in json.loads(by_id.stdout)] == [retry["id"]], by_id.stderr
+    nobody = cli(home, "runs", "list", "--user", "nobody-at-all")
+    assert nobody.returncode == 0 and "no runs match" in nobody.stdout
     none = cli(home, "runs", "list", "--trigger", "nightly")
     assert none.returncode == 0 and "no runs match" in none.stdout
 

@@ -39,6 +39,13 @@ def list_runs(
     cause: Annotated[
         str | None, typer.Option(help=f"only runs started so: {', '.join(CauseKind)}")
     ] = None,
+    definition: Annotated[
+        str | None, typer.Option(help="only runs of versions of this definition")
+    ] = None,
+    user: Annotated[
+        str | None, typer.Option(help="only runs this person started, retried, reran or fired")
+    ] = None,
+    prefix: Annotated[str | None, typer.Option(help="only runs whose id starts so")] = None,
     limit: Annotated[int, typer.Option(min=1, max=500)] = 20,
     cursor: Annotated[str | None, typer.Option(help="next_cursor of a previous page")] = None,
     tree: Annotated[bool, typer.Option("--tree", help="child runs under their parents")] = False,
@@ -53,12 +60,17 @@ def list_runs(
                 workflow=workflow,
                 trigger=trigger,
                 cause=cause,
+                definition=definition,
+                user=user,
+                prefix=prefix,
                 limit=limit,
                 cursor=cursor,
             )
         if as_json:  # like every listing: an array of objects; the next page's cursor on stderr
             print_json([run.model_dump(mode="json") for run in page.items])
-        elif not page.items and (status or workflow or trigger or cause or cursor):
+        elif not page.items and any(
+            (status, workflow, trigger, cause, definition, user, prefix, cursor)
+        ):
             out.print("no runs match")
         elif not page.items:
             out.print("no runs yet; start one with `lockstep run workflow.yaml`")
