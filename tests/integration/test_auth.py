@@ -54,6 +54,7 @@ POLICY: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/projects/{project}/snapshots"): "operator",
     ("GET", "/api/v1/projects/{project}/audit"): "admin",
     ("GET", "/api/v1/audit"): "superuser",
+    ("GET", "/metrics"): "superuser",
     ("PUT", "/api/v1/projects/{project}/secrets/{name}"): "maintainer",
     ("GET", "/api/v1/projects/{project}/secrets"): "maintainer",
     ("DELETE", "/api/v1/projects/{project}/secrets/{name}"): "maintainer",

@@ -17,6 +17,7 @@ from lockstep.api.routers import (
     deployments,
     health,
     hooks,
+    metrics,
     notifications,
     projects,
     registry,
@@ -73,6 +74,7 @@ def create_app(services: Services) -> FastAPI:
     )
     for router in routers:
         app.include_router(router, prefix=API)
+    app.include_router(metrics.router)  # /metrics, where Prometheus looks
     ui.install(app)  # the web UI at / (another client of the same API)
     app.add_middleware(
         BodyLimit,

@@ -22,6 +22,7 @@ from lockstep.services.audit import AuditService
 from lockstep.services.blobs import Blobs
 from lockstep.services.deployments import DeploymentService
 from lockstep.services.instances import InstanceService
+from lockstep.services.metrics import MetricsService
 from lockstep.services.notifications import NotificationService
 from lockstep.services.projects import ProjectService
 from lockstep.services.registry import Poller, RegistryService
@@ -68,6 +69,8 @@ class Services:
     approvals: ApprovalService
     #: named, versioned configuration that runs read and steps write
     resources: ResourceService
+    #: ``/metrics`` (Prometheus)
+    metrics: MetricsService
     #: pipelines' deployments: plans, deploys, rollbacks (``docs/deployments.md``)
     deployments: DeploymentService
     auth: bool = True

@@ -18,6 +18,7 @@ from lockstep.services.approvals import ApprovalService
 from lockstep.services.audit import AuditService
 from lockstep.services.deployments import DeploymentService
 from lockstep.services.instances import InstanceService
+from lockstep.services.metrics import MetricsService
 from lockstep.services.notifications import NotificationService
 from lockstep.services.projects import ProjectService
 from lockstep.services.registry import Poller, RegistryService
@@ -309,6 +310,7 @@ class ControlPlane:
             notifications=NotificationService(db, OutboundPolicy(self.settings.outbound_allow)),
             approvals=ApprovalService(db, runs),
             resources=ResourceService(db),
+            metrics=MetricsService(db),
             deployments=DeploymentService(db, versions),
             auth=self.auth,
             engine_address=self.temporal_address,
