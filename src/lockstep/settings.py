@@ -106,6 +106,10 @@ class Settings(BaseSettings):
     #: how a worker starts each attempt's supervisor: forked by one zygote process per worker
     #: (fast), or a new interpreter per attempt
     spawner: Literal["zygote", "direct"] = "zygote"
+    #: how `lockstep server` and `lockstep worker` write their own log (stderr): ``text``
+    #: (``LEVEL event key=value …``) or ``json`` (one object a line: ts, level, event, fields)
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["debug", "info", "warning", "error"] = "warning"
     worker_concurrency: int = Field(16, ge=1, le=1000)
     max_spec_bytes: int = 1024 * 1024
     max_snapshot_bytes: int = 200 * 1024 * 1024

@@ -69,5 +69,8 @@ def _work(pool: str, concurrency: int | None, labels: dict[str, str]) -> None:
 
     from lockstep.cli import context
     from lockstep.cli.worker import work
+    from lockstep.server import log_setup
 
-    asyncio.run(work(context.settings(), pool, concurrency, labels))
+    settings = context.settings()
+    log_setup.configure(settings.log_format, settings.log_level)
+    asyncio.run(work(settings, pool, concurrency, labels))

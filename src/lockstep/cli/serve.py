@@ -15,6 +15,7 @@ from lockstep.api.app import create_app
 from lockstep.cli import context
 from lockstep.cli.output import err
 from lockstep.errors import ConfigError
+from lockstep.server import log_setup
 from lockstep.server.home import clear_server_info, write_server_info
 from lockstep.server.http_protocol import head_timed
 from lockstep.server.runtime import ControlPlane
@@ -37,7 +38,9 @@ def serve(host: str, port: int, worker: bool, *, auth: bool) -> None:
             f"refusing to listen on {host} without authentication; --no-auth is for loopback "
             "(127.0.0.1) only"
         )
-    asyncio.run(_serve(context.settings(), host, port, worker, auth))
+    settings = context.settings()
+    log_setup.configure(settings.log_format, settings.log_level)
+    asyncio.run(_serve(settings, host, port, worker, auth))
 
 
 async def _serve(settings: Settings, host: str, port: int, worker: bool, auth: bool) -> None:
