@@ -55,6 +55,7 @@ POLICY: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/projects/{project}/audit"): "admin",
     ("GET", "/api/v1/audit"): "superuser",
     ("GET", "/metrics"): "superuser",
+    ("GET", "/api/v1/doctor"): "superuser",
     ("PUT", "/api/v1/projects/{project}/secrets/{name}"): "maintainer",
     ("GET", "/api/v1/projects/{project}/secrets"): "maintainer",
     ("DELETE", "/api/v1/projects/{project}/secrets/{name}"): "maintainer",

@@ -15,6 +15,7 @@ from lockstep.api.routers import (
     artifacts,
     audit,
     deployments,
+    doctor,
     health,
     hooks,
     metrics,
@@ -69,6 +70,7 @@ def create_app(services: Services) -> FastAPI:
         approvals.router,
         deployments.router,
         workers.router,
+        doctor.router,
         worker_api.router,
         resources.router,
     )

@@ -21,6 +21,7 @@ from lockstep.services.approvals import ApprovalService
 from lockstep.services.audit import AuditService
 from lockstep.services.blobs import Blobs
 from lockstep.services.deployments import DeploymentService
+from lockstep.services.doctor import Doctor
 from lockstep.services.instances import InstanceService
 from lockstep.services.metrics import MetricsService
 from lockstep.services.notifications import NotificationService
@@ -71,6 +72,8 @@ class Services:
     resources: ResourceService
     #: ``/metrics`` (Prometheus)
     metrics: MetricsService
+    #: ``lockstep doctor``
+    doctor: Doctor
     #: pipelines' deployments: plans, deploys, rollbacks (``docs/deployments.md``)
     deployments: DeploymentService
     auth: bool = True

@@ -20,6 +20,7 @@ from lockstep.cli import (
     context,
     contexts,
     deployments,
+    doctor,
     notifications,
     registry,
     resources,
@@ -77,6 +78,7 @@ app.command("rollback")(deployments.rollback_command)
 app.add_typer(deployments.deployments, name="deployments")
 app.command("publish")(versions.publish_command)
 app.command("audit")(admin.audit_command)
+app.command("doctor")(doctor.doctor_command)
 app.command("login")(admin.login_command)
 app.command("logout")(contexts.logout_command)
 app.add_typer(contexts.contexts, name="context")

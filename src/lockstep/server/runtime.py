@@ -17,6 +17,7 @@ from lockstep.server.home import HomeLock, bootstrap_admin
 from lockstep.services.approvals import ApprovalService
 from lockstep.services.audit import AuditService
 from lockstep.services.deployments import DeploymentService
+from lockstep.services.doctor import Doctor
 from lockstep.services.instances import InstanceService
 from lockstep.services.metrics import MetricsService
 from lockstep.services.notifications import NotificationService
@@ -311,6 +312,13 @@ class ControlPlane:
             approvals=ApprovalService(db, runs),
             resources=ResourceService(db),
             metrics=MetricsService(db),
+            doctor=Doctor(
+                db=db,
+                runs=runs,
+                blobs=blobs,
+                address=self.temporal_address or "(none)",
+                namespace=self.settings.temporal_namespace,
+            ),
             deployments=DeploymentService(db, versions),
             auth=self.auth,
             engine_address=self.temporal_address,
