@@ -2,8 +2,8 @@
 
 Pure: the controller's activity hands in where each node should run and what each pool can
 take; this says, per node, ``running``, ``stopped`` (0 desired), ``paused``, ``waiting`` (its
-pool has no free slot) or ``pending`` (replicas not started: this build has no node runner; see
-``docs/deployments.md``), and one summary line for the deployment.
+pool has no free slot) or ``pending`` (replicas starting, or a reason they cannot), with the
+replicas' counters summed, and one summary line for the deployment.
 """
 
 from __future__ import annotations
@@ -17,12 +17,20 @@ Capacity = dict[str, tuple[int, int]]
 
 
 def node_status(
-    placed: dict[str, Placed], capacity: Capacity, actual: dict[str, int], *, paused: bool
+    placed: dict[str, Placed],
+    capacity: Capacity,
+    actual: dict[str, dict[str, Any]],
+    *,
+    paused: bool,
 ) -> dict[str, Any]:
-    """Per node {pool, desired, actual, state, message}, and the deployment's summary."""
+    """Per node {pool, desired, actual, state, message, restarts, records_in, records_out, lag,
+    last_error}, and the deployment's summary. ``actual``: per node its ``running`` replicas
+    and their counters."""
     nodes: dict[str, dict[str, Any]] = {}
     for nid, where in placed.items():
-        running = actual.get(nid, 0)
+        seen = actual.get(nid, {})
+        running = int(seen.get("running", 0))
+        error = seen.get("last_error")
         _, free = capacity.get(where.pool, (0, 0))
         if where.replicas == running:
             state, message = ("stopped", "0 replicas desired") if running == 0 else ("running", "")
@@ -31,13 +39,18 @@ def node_status(
         elif free == 0:
             state, message = "waiting", f"waiting: pool {where.pool} has 0 free slots"
         else:
-            state, message = "pending", "pending: no node runner starts replicas in this build"
+            state, message = "pending", f"pending: {error or 'replicas starting'}"
         nodes[nid] = {
             "pool": where.pool,
             "desired": where.replicas,
             "actual": running,
             "state": state,
             "message": message,
+            "restarts": int(seen.get("restarts", 0)),
+            "records_in": int(seen.get("records_in", 0)),
+            "records_out": int(seen.get("records_out", 0)),
+            "lag": int(seen.get("lag", 0)),
+            "last_error": error,
         }
     return {"nodes": nodes, "summary": _summary(nodes, paused)}
 

@@ -1,0 +1,177 @@
+"""A deployed pipeline really runs: its replicas are started on workers of their pools (separate
+`lockstep worker` processes), records move source -> transform x2 -> sink over `stream`
+channels (the server's embedded broker) with none lost, and a worker killed outright has its
+replicas started on another worker of the pool, still losing nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from tests.harness import BIN, Server, cli, env_for, wait_for
+
+FIRST, SECOND = 150, 150
+
+SOURCE = """\
+import json, os, sys, time
+from pathlib import Path
+here = Path(os.environ["DIR"])
+offset = here / "offset"
+start = int(offset.read_text()) if offset.exists() else 0
+def emit(n):
+    print(json.dumps({"emit": {"to": "out", "data": {"n": n}}}), flush=True)
+    offset.write_text(str(n + 1))
+for n in range(start, FIRST):
+    emit(n)
+while not (here / "go").exists():
+    time.sleep(0.05)
+for n in range(max(start, FIRST), FIRST + SECOND):
+    emit(n)
+while True:
+    time.sleep(3600)
+"""
+TRANSFORM = """\
+import json, sys
+for line in sys.stdin:
+    record = json.loads(line)
+    print(json.dumps({"emit": {"to": "out", "data": {"n": record["data"]["n"] * 10}}}))
+    print(json.dumps({"ack": record["id"]}), flush=True)
+"""
+SINK = """\
+import json, os, sys
+with open(os.environ["OUT"], "a") as out:
+    for line in sys.stdin:
+        record = json.loads(line)
+        out.write(json.dumps(record["data"]) + "\\n")
+        out.flush()
+        print(json.dumps({"ack": record["id"]}), flush=True)
+"""
+
+
+def _pipeline(d: Path) -> str:
+    (d / "source.py").write_text(f"FIRST, SECOND = {FIRST}, {SECOND}\n" + SOURCE)
+    (d / "transform.py").write_text(TRANSFORM)
+    (d / "sink.py").write_text(SINK)
+    return f"""\
+kind: pipeline
+name: moves
+nodes:
+  read:
+    kind: source
+    run: [python3, {d / "source.py"}]
+    env: {{DIR: "{d}"}}
+  fix:
+    kind: transform
+    run: [python3, {d / "transform.py"}]
+    from: [read]
+  write:
+    kind: sink
+    run: [python3, {d / "sink.py"}]
+    env: {{OUT: "{d / "out.jsonl"}"}}
+    from: [fix]
+placement: {{fix: work}}
+replicas: {{fix: 2}}
+"""
+
+
+def _ok(proc: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def _status(home: Path) -> dict[str, Any]:
+    shown = json.loads(_ok(cli(home, "deployments", "show", "prod", "--json")).stdout)
+    return shown.get("status") or {}
+
+
+def _received(d: Path) -> list[int]:
+    out = d / "out.jsonl"
+    lines = out.read_text().splitlines() if out.exists() else []
+    return [json.loads(line)["n"] for line in lines if line.endswith("}")]
+
+
+def _workers(server: Server, count: int) -> Iterator[subprocess.Popen[str]]:
+    for _ in range(count):
+        yield subprocess.Popen(
+            [str(BIN), "worker", "--pool", "work"],
+            env=env_for(server.home),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            start_new_session=True,
+        )
+
+
+def _fix_workers(home: Path) -> set[str]:
+    """The workers the transform's current replicas run on."""
+    replicas = _status(home).get("replicas", [])
+    return {r["worker"] for r in replicas if r["node"] == "fix" and r.get("state") == "running"}
+
+
+def test_replicas_move_records_and_survive_a_killed_worker(home: Path, tmp_path: Path) -> None:
+    # a short replica heartbeat timeout: a killed worker's replicas move within seconds
+    server = Server(home, LOCKSTEP_REPLICA_HEARTBEAT_TIMEOUT="6")
+    server.start()
+    workers = list(_workers(server, 2))
+    try:
+        wait_for(
+            lambda: sum(w["pool"] == "work" for w in server.api.get("/workers").json()) == 2,
+            timeout=60,
+            what="two workers of pool work",
+        )
+        d = tmp_path / "pipe"
+        d.mkdir()
+        (tmp_path / "moves.yaml").write_text(_pipeline(d))
+        _ok(cli(home, "publish", str(tmp_path / "moves.yaml")))
+        plan = _ok(cli(home, "plan", "prod", "--version", "moves@1"))
+        assert "  + fix: create on pool work, 2 replicas" in plan.stdout
+        plan_id = plan.stderr.split("--plan ")[1].split()[0]
+        _ok(cli(home, "deploy", "prod", "--plan", plan_id))
+
+        status = wait_for(
+            lambda: (s := _status(home)).get("summary") == "converged" and s,
+            timeout=90,
+            what="every replica running",
+        )
+        nodes = status["nodes"]
+        assert {n: (v["pool"], v["actual"]) for n, v in nodes.items()} == {
+            "read": ("default", 1),
+            "fix": ("work", 2),
+            "write": ("default", 1),
+        }
+        wait_for(lambda: len(set(_received(d))) == FIRST, timeout=60, what="the first records")
+
+        # kill -9 a worker running transform replicas, while the second half is flowing
+        busy = sorted(_fix_workers(home))[0]
+        victim = next(w for w in workers if busy.endswith(f"/{w.pid}"))
+        (d / "go").touch()
+        os.kill(victim.pid, signal.SIGKILL)
+        victim.wait(timeout=30)
+
+        def moved() -> bool:
+            on = _fix_workers(home)
+            return len(on) > 0 and busy not in on and _status(home)["nodes"]["fix"]["actual"] == 2
+
+        wait_for(moved, timeout=120, what="the transform's replicas on the other worker")
+        wait_for(
+            lambda: len(set(_received(d))) == FIRST + SECOND,
+            timeout=120,
+            what="every record at the sink",
+        )
+        got = _received(d)
+        assert set(got) == {n * 10 for n in range(FIRST + SECOND)}  # none lost
+        duplicates = len(got) - len(set(got))  # at-least-once: a killed replica's records again
+        print(f"{len(got)} records received, {duplicates} duplicates")
+        fix = _status(home)["nodes"]["fix"]
+        assert fix["restarts"] >= 1 and fix["records_in"] > 0
+    finally:
+        for w in workers:
+            if w.poll() is None:
+                w.terminate()
+                w.wait(timeout=30)
+        server.stop()
