@@ -107,10 +107,18 @@ def _workers(server: Server, count: int) -> Iterator[subprocess.Popen[str]]:
         )
 
 
+def _workloads(home: Path) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = json.loads(_ok(cli(home, "workloads", "--json")).stdout)
+    return rows
+
+
 def _fix_workers(home: Path) -> set[str]:
-    """The workers the transform's current replicas run on."""
-    replicas = _status(home).get("replicas", [])
-    return {r["worker"] for r in replicas if r["node"] == "fix" and r.get("state") == "running"}
+    """The workers the transform's current replicas run on (`lockstep workloads`)."""
+    return {
+        r["worker"]
+        for r in _workloads(home)
+        if r["node"] == "fix" and r["state"] == "running" and r["current"]
+    }
 
 
 def test_replicas_move_records_and_survive_a_killed_worker(home: Path, tmp_path: Path) -> None:
@@ -145,6 +153,22 @@ def test_replicas_move_records_and_survive_a_killed_worker(home: Path, tmp_path:
             "write": ("default", 1),
         }
         wait_for(lambda: len(set(_received(d))) == FIRST, timeout=60, what="the first records")
+        # what runs where: the source and sink on the server's worker, the transform on pool work
+        seen = sorted(_workloads(home), key=lambda r: (r["node"], r["replica"]))
+        assert sorted((r["deployment"], r["node"], r["pool"]) for r in seen) == [
+            ("prod", "fix", "work"),
+            ("prod", "fix", "work"),
+            ("prod", "read", "default"),
+            ("prod", "write", "default"),
+        ]
+        assert all(r["worker"] and r["since"] and r["state"] == "running" for r in seen)
+        wait_for(
+            lambda: sum(r["records_out"] for r in _workloads(home) if r["node"] == "read") == FIRST,
+            what="the source's records counted",
+        )
+        table = _ok(cli(home, "workloads", "--deployment", "prod")).stdout
+        assert f"prod read/0 running on {seen[2]['worker']} since " in table
+        assert f", pool default: restarts 0, records in 0 out {FIRST}, lag 0, errors 0" in table
 
         # kill -9 a worker running transform replicas, while the second half is flowing
         busy = sorted(_fix_workers(home))[0]

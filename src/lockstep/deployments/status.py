@@ -64,3 +64,32 @@ def _summary(nodes: dict[str, dict[str, Any]], paused: bool) -> str:
     if any(n["state"] == "pending" for n in nodes.values()):
         return "pending"
     return "converged"
+
+
+#: a workload's columns, in the order ``lockstep workloads`` shows them
+WORKLOAD_FIELDS = (
+    "deployment",
+    "node",
+    "replica",
+    "state",
+    "pool",
+    "worker",
+    "since",
+    "restarts",
+    "records_in",
+    "records_out",
+    "lag",
+    "errors",
+    "last_error",
+)
+
+
+def workloads(deployments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What runs where, from each deployment's recorded status: a row per replica the
+    reconciler started (``current`` False: of an older deploy, being rolled away)."""
+    rows: list[dict[str, Any]] = []
+    for d in deployments:
+        for r in (d.get("status") or {}).get("replicas", []):
+            row = {key: r.get(key) for key in WORKLOAD_FIELDS}
+            rows.append({**row, "deployment": d["name"], "current": bool(r.get("current"))})
+    return rows

@@ -244,6 +244,15 @@ class DeploymentService:
     async def list_all(self, project: str) -> list[dict[str, Any]]:
         return await self._db.call(lambda s: store.list_deployments(s, project))
 
+    async def workloads(self, project: str, name: str | None = None) -> list[dict[str, Any]]:
+        """Every replica of the project's deployments (or of ``name``), as last observed."""
+        from lockstep.deployments.status import workloads
+
+        rows = await self._db.call(lambda s: store.list_deployments(s, project))
+        if name is not None:
+            rows = [r for r in rows if r["name"] == name]
+        return workloads(rows)
+
     async def show(self, project: str, name: str) -> dict[str, Any]:
         """The deployment, where each node runs (desired), and every deploy."""
         row = await self._db.call(lambda s: store.out(store.live(s, project, name)))
