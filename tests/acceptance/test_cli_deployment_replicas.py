@@ -15,7 +15,7 @@ from typing import Any
 
 from tests.harness import BIN, Server, cli, env_for, wait_for
 
-FIRST, SECOND = 150, 150
+FIRST, SECOND, THIRD = 150, 150, 150
 
 SOURCE = """\
 import json, os, sys, time
@@ -31,6 +31,10 @@ for n in range(start, FIRST):
 while not (here / "go").exists():
     time.sleep(0.05)
 for n in range(max(start, FIRST), FIRST + SECOND):
+    emit(n)
+while not (here / "go3").exists():
+    time.sleep(0.05)
+for n in range(max(start, FIRST + SECOND), FIRST + SECOND + THIRD):
     emit(n)
 while True:
     time.sleep(3600)
@@ -53,8 +57,8 @@ with open(os.environ["OUT"], "a") as out:
 """
 
 
-def _pipeline(d: Path) -> str:
-    (d / "source.py").write_text(f"FIRST, SECOND = {FIRST}, {SECOND}\n" + SOURCE)
+def _pipeline(d: Path, version: int = 1) -> str:
+    (d / "source.py").write_text(f"FIRST, SECOND, THIRD = {FIRST}, {SECOND}, {THIRD}\n" + SOURCE)
     (d / "transform.py").write_text(TRANSFORM)
     (d / "sink.py").write_text(SINK)
     return f"""\
@@ -68,6 +72,7 @@ nodes:
   fix:
     kind: transform
     run: [python3, {d / "transform.py"}]
+    env: {{VERSION: "{version}"}}
     from: [read]
   write:
     kind: sink
@@ -193,9 +198,56 @@ def test_replicas_move_records_and_survive_a_killed_worker(home: Path, tmp_path:
         print(f"{len(got)} records received, {duplicates} duplicates")
         fix = _status(home)["nodes"]["fix"]
         assert fix["restarts"] >= 1 and fix["records_in"] > 0
+        _rolls_without_losing_records(home, tmp_path, d)
     finally:
         for w in workers:
             if w.poll() is None:
                 w.terminate()
                 w.wait(timeout=30)
         server.stop()
+
+
+def _rolls_without_losing_records(home: Path, tmp_path: Path, d: Path) -> None:
+    """Version 2 changes the transform: its new replicas start, then the old ones stop, while
+    the source sends the third batch; nothing is lost and only new replicas remain."""
+    before = {(r["node"], r["replica"]): r["worker"] for r in _workloads(home)}
+    (tmp_path / "moves.yaml").write_text(_pipeline(d, version=2))
+    _ok(cli(home, "publish", str(tmp_path / "moves.yaml")))
+    plan = _ok(cli(home, "plan", "prod", "--version", "moves@2"))
+    assert "  ~ fix: update" in plan.stdout and "read:" not in plan.stdout
+    _ok(cli(home, "deploy", "prod", "--plan", plan.stderr.split("--plan ")[1].split()[0]))
+    (d / "go3").touch()
+    wait_for(
+        lambda: len(set(_received(d))) == FIRST + SECOND + THIRD,
+        timeout=120,
+        what="the third batch at the sink",
+    )
+    assert set(_received(d)) == {n * 10 for n in range(FIRST + SECOND + THIRD)}
+
+    def rolled() -> list[dict[str, Any]] | None:
+        rows = _workloads(home)
+        fix = [r for r in rows if r["node"] == "fix"]
+        done = len(fix) == 2 and all(r["current"] and r["state"] == "running" for r in fix)
+        return rows if done and _status(home)["summary"] == "converged" else None
+
+    rows = wait_for(rolled, timeout=120, what="the transform rolled to version 2")
+    # the source and sink were not restarted by a deploy that did not change them
+    after = {(r["node"], r["replica"]): r["worker"] for r in rows}
+    assert after[("read", "0")] == before[("read", "0")]
+    events = json.loads(_ok(cli(home, "deployments", "events", "prod", "--json")).stdout)
+    kinds = [e["kind"] for e in events]
+    assert kinds.count("deployed") == 2
+    # node by node: the new transform replicas started before the old ones were stopped
+    rolled_at = len(kinds) - 1 - kinds[::-1].index("deployed")
+    fix = [
+        (e["kind"], e["reason"])
+        for e in events[rolled_at:]
+        if (e["reason"] or "").startswith("fix/")
+    ]
+    assert sorted(fix) == [
+        ("replica_started", "fix/0 on pool work"),
+        ("replica_started", "fix/1 on pool work"),
+        ("replica_stopped", "fix/0: replaced or no longer desired"),
+        ("replica_stopped", "fix/1: replaced or no longer desired"),
+    ]
+    assert [k for k, _ in fix] == ["replica_started"] * 2 + ["replica_stopped"] * 2

@@ -32,6 +32,8 @@ from lockstep.storage import workers as worker_store
 from lockstep.storage.database import Database
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from lockstep.deployments.plan import Plan, State
     from lockstep.services.replica_control import ReplicaControl
     from lockstep.spec.pipeline import PipelineSpec
@@ -310,13 +312,20 @@ class DeploymentService:
         paused = bool(row.paused)
         actual: dict[str, dict[str, Any]] = {}
         listed: list[dict[str, Any]] = []
+        done: list[tuple[str, str, dict[str, Any]]] = []
         if replicas is not None:
             seen = await replicas.converge(
                 project, name, current.spec, current.desired, paused=paused, known=known
             )
-            actual, listed = seen.nodes, seen.replicas
+            actual, listed, done = seen.nodes, seen.replicas, seen.events
         status = {**node_status(where, capacity, actual, paused=paused), "replicas": listed}
-        return await self._db.call(lambda s: store.record_status(s, project, name, status))
+
+        def record(s: Session) -> bool:
+            for kind, reason, detail in done:
+                store.add_event(s, project, name, kind, "reconciler", reason, detail)
+            return store.record_status(s, project, name, status)
+
+        return await self._db.call(record)
 
     async def live_names(self) -> list[tuple[str, str]]:
         return await self._db.call(store.live_names)

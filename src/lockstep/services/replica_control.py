@@ -43,6 +43,8 @@ class Seen:
 
     nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
     replicas: list[dict[str, Any]] = field(default_factory=list)
+    #: (kind, reason, detail) of what this round did: replica started / stopped
+    events: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
 
 
 class Broker:
@@ -103,9 +105,15 @@ class ReplicaControl:
         alive = {r["id"]: r for r in known}
         seen = {rid: await self._describe(rid) for rid in {*alive, *want}}
         alive = {rid: r for rid, r in alive.items() if seen[rid] is not None}
+        done: list[tuple[str, str, dict[str, Any]]] = []
         if not paused:
-            await self._roll(project, name, spec, runs, want, alive, seen)
-        return self._summary(where, want, alive, seen, blocked)
+            if want and needs_broker(runs):
+                # also after a server restart: running replicas need the embedded broker back
+                await self.broker.url()
+            await self._roll(project, name, spec, runs, want, alive, seen, done)
+        found = self._summary(where, want, alive, seen, blocked)
+        found.events = done
+        return found
 
     async def stop_all(self, known: list[dict[str, Any]]) -> None:
         for r in known:
@@ -120,6 +128,7 @@ class ReplicaControl:
         want: dict[str, tuple[str, str, str]],
         alive: dict[str, dict[str, Any]],
         seen: dict[str, dict[str, Any] | None],
+        done: list[tuple[str, str, dict[str, Any]]],
     ) -> None:
         order = _downstream_first(spec)
         order += sorted({r["node"] for r in alive.values()} - set(order))  # deleted nodes
@@ -130,10 +139,13 @@ class ReplicaControl:
                 if seen[rid] is None:
                     await self._start(project, name, runs[node], rid, replica, pool)
                     alive[rid] = {"id": rid, "node": node, "replica": replica, "pool": pool}
+                    done.append(("replica_started", f"{node}/{replica} on pool {pool}", _at(rid)))
             if all(_healthy(seen[rid]) for rid in mine):
                 for rid in old:
                     await self._cancel(rid)
-                    alive.pop(rid, None)
+                    gone = alive.pop(rid)
+                    why = f"{nid}/{gone['replica']}: replaced or no longer desired"
+                    done.append(("replica_stopped", why, _at(rid)))
             elif mine or old:
                 return  # the roll waits for this node's new replicas
 
@@ -212,6 +224,10 @@ class ReplicaControl:
                 node[key] += int(got.get(key, 0))
             node["last_error"] = node["last_error"] or got.get("last_error")
         return out
+
+
+def _at(rid: str) -> dict[str, Any]:
+    return {"replica": rid}
 
 
 def _healthy(seen: dict[str, Any] | None) -> bool:
