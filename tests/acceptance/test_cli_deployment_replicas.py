@@ -112,6 +112,19 @@ def _workers(server: Server, count: int) -> Iterator[subprocess.Popen[str]]:
         )
 
 
+def _programs(d: Path) -> list[int]:
+    """Processes running one of the pipeline's node programs, wherever they were started."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(a.startswith(str(d).encode()) and a.endswith(b".py") for a in argv):
+            found.append(int(proc.name))
+    return found
+
+
 def _workloads(home: Path) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = json.loads(_ok(cli(home, "workloads", "--json")).stdout)
     return rows
@@ -199,6 +212,10 @@ def test_replicas_move_records_and_survive_a_killed_worker(home: Path, tmp_path:
         fix = _status(home)["nodes"]["fix"]
         assert fix["restarts"] >= 1 and fix["records_in"] > 0
         _rolls_without_losing_records(home, tmp_path, d)
+        assert _programs(d), "the node programs run"
+        _ok(cli(home, "deployments", "delete", "prod"))
+        wait_for(lambda: not _programs(d), timeout=60, what="the replicas stopped on delete")
+        assert _workloads(home) == []
     finally:
         for w in workers:
             if w.poll() is None:
