@@ -105,6 +105,9 @@ class ReplicaControl:
         alive = {r["id"]: r for r in known}
         seen = {rid: await self._describe(rid) for rid in {*alive, *want}}
         alive = {rid: r for rid, r in alive.items() if seen[rid] is not None}
+        for rid, (nid, replica, pool) in want.items():  # started by a round never recorded
+            if seen[rid] is not None and rid not in alive:
+                alive[rid] = {"id": rid, "node": nid, "replica": replica, "pool": pool}
         done: list[tuple[str, str, dict[str, Any]]] = []
         if not paused:
             if want and needs_broker(runs):

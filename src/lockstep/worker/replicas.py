@@ -22,6 +22,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from lockstep.deployments.replica_workflow import REPLICA_ACTIVITY, ReplicaTask
+from lockstep.engine.interpreter import WORKER_SHUTDOWN
 
 #: how often the replica's status file is read and sent as a heartbeat
 BEAT_S = 1.0
@@ -70,6 +71,9 @@ class ReplicaActivities:
                     )
         except asyncio.CancelledError:
             await _stop(proc, self._grace)
+            if activity.is_worker_shutdown():
+                # not the controller's stop: the replica is started again on a worker
+                raise ApplicationError("worker shut down", type=WORKER_SHUTDOWN) from None
             raise
         finally:
             if proc.returncode is None:  # an error of ours: never leave it running
