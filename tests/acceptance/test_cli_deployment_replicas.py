@@ -189,7 +189,10 @@ def test_replicas_move_records_and_survive_a_killed_worker(home: Path, tmp_path:
         assert f", pool default: restarts 0, records in 0 out {FIRST}, lag 0, errors 0" in table
 
         # kill -9 a worker running transform replicas, while the second half is flowing
-        busy = sorted(_fix_workers(home))[0]
+        # (one that has taken records: both replicas share the stream's consumer)
+        fix_rows = [r for r in _workloads(home) if r["node"] == "fix"]
+        busy = max(fix_rows, key=lambda r: r["records_in"])["worker"]
+        assert max(r["records_in"] for r in fix_rows) > 0
         victim = next(w for w in workers if busy.endswith(f"/{w.pid}"))
         (d / "go").touch()
         os.kill(victim.pid, signal.SIGKILL)
@@ -268,3 +271,37 @@ def _rolls_without_losing_records(home: Path, tmp_path: Path, d: Path) -> None:
         ("replica_stopped", "fix/1: replaced or no longer desired"),
     ]
     assert [k for k, _ in fix] == ["replica_started"] * 2 + ["replica_stopped"] * 2
+
+
+CRASHING = """\
+kind: pipeline
+name: crashes
+nodes:
+  read:
+    kind: source
+    run: echo cannot start >&2; exit 3
+  write:
+    kind: sink
+    run: cat > /dev/null
+    from: [read]
+"""
+
+
+def test_a_crash_looping_node_is_degraded_not_restarted_forever(home: Path, tmp_path: Path) -> None:
+    server = Server(home)
+    server.start()
+    try:
+        (tmp_path / "crashes.yaml").write_text(CRASHING)
+        _ok(cli(home, "publish", str(tmp_path / "crashes.yaml")))
+        plan = _ok(cli(home, "plan", "prod", "--version", "crashes@1"))
+        _ok(cli(home, "deploy", "prod", "--plan", plan.stderr.split("--plan ")[1].split()[0]))
+        said = "read degraded: crash loop, last exit: exited with code 3"
+        wait_for(lambda: _status(home).get("summary") == said, timeout=120, what="degraded")
+        (read,) = [r for r in _workloads(home) if r["node"] == "read"]
+        # five quick exits: four restarts with backoff, then left stopped (no busy loop)
+        assert (read["state"], read["restarts"]) == ("degraded", 4)
+        assert read["last_error"] == "exited with code 3"
+        shown = _ok(cli(home, "deployments", "show", "prod")).stdout
+        assert f"status: {said}" in shown
+    finally:
+        server.stop()

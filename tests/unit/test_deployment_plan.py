@@ -216,3 +216,8 @@ def test_the_status_says_why_replicas_are_not_running() -> None:
     enrich = half["nodes"]["enrich"]
     assert (enrich["state"], enrich["message"]) == ("pending", "pending: exit 3")
     assert (enrich["actual"], enrich["records_in"], enrich["restarts"]) == (1, 7, 2)
+    # a replica in a crash loop makes its node degraded, first in the summary
+    looping = {"read": {"running": 0, "degraded": True, "last_error": "exit code 3"}}
+    bad = node_status(where, {"default": (1, 4), "ingest": (1, 4)}, looping, paused=False)
+    assert bad["nodes"]["read"]["state"] == "degraded"
+    assert bad["summary"] == "read degraded: crash loop, last exit: exit code 3"

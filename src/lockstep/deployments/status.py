@@ -1,9 +1,10 @@
 """What the reconciler reports per node: desired against actual replicas, and why they differ.
 
 Pure: the controller's activity hands in where each node should run and what each pool can
-take; this says, per node, ``running``, ``stopped`` (0 desired), ``paused``, ``waiting`` (its
-pool has no free slot) or ``pending`` (replicas starting, or a reason they cannot), with the
-replicas' counters summed, and one summary line for the deployment.
+take; this says, per node, ``degraded`` (a replica in a crash loop), ``running``, ``stopped``
+(0 desired), ``paused``, ``waiting`` (its pool has no free slot) or ``pending`` (replicas
+starting, or a reason they cannot), with the replicas' counters summed, and one summary line
+for the deployment.
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ def node_status(
         running = int(seen.get("running", 0))
         error = seen.get("last_error")
         _, free = capacity.get(where.pool, (0, 0))
-        if where.replicas == running:
+        if seen.get("degraded"):
+            state, message = "degraded", f"degraded: crash loop, last exit: {error}"
+        elif where.replicas == running:
             state, message = ("stopped", "0 replicas desired") if running == 0 else ("running", "")
         elif paused:
             state, message = "paused", "paused: replicas are left as they are"
@@ -56,6 +59,11 @@ def node_status(
 
 
 def _summary(nodes: dict[str, dict[str, Any]], paused: bool) -> str:
+    degraded = sorted(
+        f"{nid} {n['message']}" for nid, n in nodes.items() if n["state"] == "degraded"
+    )
+    if degraded:
+        return "; ".join(degraded)
     waiting = sorted({n["message"] for n in nodes.values() if n["state"] == "waiting"})
     if waiting:
         return "; ".join(waiting)

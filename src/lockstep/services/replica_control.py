@@ -223,6 +223,7 @@ class ReplicaControl:
             if node is None or rid not in want:
                 continue
             node["running"] += _healthy(got)
+            node["degraded"] = node.get("degraded", False) or got.get("state") == "degraded"
             for key in ("restarts", "records_in", "records_out", "lag"):
                 node[key] += int(got.get(key, 0))
             node["last_error"] = node["last_error"] or got.get("last_error")

@@ -63,6 +63,8 @@ class ReplicaActivities:
                     await asyncio.wait_for(proc.wait(), timeout=BEAT_S)
                 seen = _read(status)
                 activity.heartbeat({**seen, "worker": self._identity})
+                if proc.returncode is not None and seen.get("state") == "degraded":
+                    await _degraded(seen | {"worker": self._identity})
                 if proc.returncode is not None:
                     reason = seen.get("last_exit") or f"exit code {proc.returncode}"
                     raise ApplicationError(
@@ -78,6 +80,15 @@ class ReplicaActivities:
         finally:
             if proc.returncode is None:  # an error of ours: never leave it running
                 await _stop(proc, 0)
+
+
+async def _degraded(seen: dict[str, Any]) -> None:
+    """A crash loop: the program is not started again (no busy loop, not even through the
+    activity's retries); the replica stays ``degraded``, said on every heartbeat, until the
+    controller stops it (a deploy that changes the node, or a delete)."""
+    while True:
+        activity.heartbeat(seen)
+        await asyncio.sleep(BEAT_S)
 
 
 async def _stop(proc: asyncio.subprocess.Process, grace_s: float) -> None:
