@@ -305,3 +305,31 @@ def test_a_crash_looping_node_is_degraded_not_restarted_forever(home: Path, tmp_
         assert f"status: {said}" in shown
     finally:
         server.stop()
+
+
+def test_a_broker_that_cannot_be_reached_is_said_on_the_nodes(home: Path, tmp_path: Path) -> None:
+    # LOCKSTEP_NATS_URL names the broker; nothing listens on port 9 (discard) here
+    server = Server(home, LOCKSTEP_NATS_URL="nats://127.0.0.1:9")
+    server.start()
+    try:
+        (tmp_path / "crashes.yaml").write_text(CRASHING)
+        _ok(cli(home, "publish", str(tmp_path / "crashes.yaml")))
+        plan = _ok(cli(home, "plan", "prod", "--version", "crashes@1"))
+        _ok(cli(home, "deploy", "prod", "--plan", plan.stderr.split("--plan ")[1].split()[0]))
+        nodes = wait_for(
+            lambda: (
+                (_status(home).get("nodes") or {}).get("read", {}).get("state") == "pending"
+                and _status(home)["nodes"]
+            ),
+            timeout=60,
+            what="the nodes' status",
+        )
+        for node in ("read", "write"):
+            message = nodes[node]["message"]
+            assert message.startswith(
+                "pending: cannot reach the stream broker at nats://127.0.0.1:9"
+            )
+            assert "fix LOCKSTEP_NATS_URL" in message
+        assert _workloads(home) == []  # nothing was started
+    finally:
+        server.stop()

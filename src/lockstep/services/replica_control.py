@@ -30,6 +30,7 @@ from lockstep.deployments.replica_workflow import (
     replica_id,
 )
 from lockstep.deployments.wiring import NodeRun, needs_broker, node_runs, unsupported
+from lockstep.pipelines.channels.stream import BrokerUnavailable
 from lockstep.pipelines.nats_server import NatsServer, broker_url
 from lockstep.settings import Settings, pool_queue
 from lockstep.spec.pipeline import PipelineSpec, edges
@@ -109,11 +110,17 @@ class ReplicaControl:
             if seen[rid] is not None and rid not in alive:
                 alive[rid] = {"id": rid, "node": nid, "replica": replica, "pool": pool}
         done: list[tuple[str, str, dict[str, Any]]] = []
-        if not paused:
-            if want and needs_broker(runs):
-                # also after a server restart: running replicas need the embedded broker back
+        if (want or alive) and needs_broker(runs):
+            # also after a server restart: running replicas need the embedded broker back
+            try:
                 await self.broker.url()
-            await self._roll(project, name, spec, runs, want, alive, seen, done)
+            except BrokerUnavailable as exc:  # said on the nodes that need it; none started
+                for nid, run in runs.items():
+                    if needs_broker({nid: run}) and nid not in blocked:
+                        blocked[nid] = str(exc)
+                want = {rid: w for rid, w in want.items() if w[0] not in blocked}
+        if not paused:
+            await self._roll(project, name, spec, runs, want, alive, seen, done, set(blocked))
         found = self._summary(where, want, alive, seen, blocked)
         found.events = done
         return found
@@ -132,12 +139,17 @@ class ReplicaControl:
         alive: dict[str, dict[str, Any]],
         seen: dict[str, dict[str, Any] | None],
         done: list[tuple[str, str, dict[str, Any]]],
+        blocked: set[str],
     ) -> None:
         order = _downstream_first(spec)
         order += sorted({r["node"] for r in alive.values()} - set(order))  # deleted nodes
         for nid in order:
             mine = {rid: w for rid, w in want.items() if w[0] == nid}
             old = [rid for rid, r in alive.items() if r["node"] == nid and rid not in want]
+            if nid in blocked:
+                if old:
+                    return  # its old replicas keep running; the roll waits here
+                continue
             for rid, (node, replica, pool) in mine.items():
                 if seen[rid] is None:
                     await self._start(project, name, runs[node], rid, replica, pool)
