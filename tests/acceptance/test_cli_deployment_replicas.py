@@ -215,6 +215,7 @@ def test_replicas_move_records_and_survive_a_killed_worker(home: Path, tmp_path:
         fix = _status(home)["nodes"]["fix"]
         assert fix["restarts"] >= 1 and fix["records_in"] > 0
         _rolls_without_losing_records(home, tmp_path, d)
+        _scales_down(home)
         assert _programs(d), "the node programs run"
         _ok(cli(home, "deployments", "delete", "prod"))
         wait_for(lambda: not _programs(d), timeout=60, what="the replicas stopped on delete")
@@ -225,6 +226,30 @@ def test_replicas_move_records_and_survive_a_killed_worker(home: Path, tmp_path:
                 w.terminate()
                 w.wait(timeout=30)
         server.stop()
+
+
+def _scales_down(home: Path) -> None:
+    """--replicas fix=1: the replica beyond the count is stopped, the other left running."""
+
+    def fixes() -> set[tuple[str, str, str]]:
+        return {
+            (r["replica"], r["worker"], r["since"]) for r in _workloads(home) if r["node"] == "fix"
+        }
+
+    kept = {f for f in fixes() if f[0] == "0"}
+    plan = _ok(cli(home, "plan", "prod", "--version", "moves@2", "--replicas", "fix=1"))
+    assert "fix" in plan.stdout and "2 -> 1" in plan.stdout, plan.stdout
+    _ok(cli(home, "deploy", "prod", "--plan", plan.stderr.split("--plan ")[1].split()[0]))
+    wait_for(
+        lambda: fixes() == kept,
+        timeout=60,
+        what="the second transform replica stopped",
+    )
+    fix = wait_for(
+        lambda: (n := _status(home)["nodes"]["fix"])["state"] == "running" and n,
+        what="the node's status",
+    )
+    assert (fix["desired"], fix["actual"]) == (1, 1)
 
 
 def _rolls_without_losing_records(home: Path, tmp_path: Path, d: Path) -> None:
