@@ -86,6 +86,12 @@ class Settings(BaseSettings):
     #: default-pool step eagerly to the server's own worker (one round trip less a step)
     control_queue: str = "lockstep-pool-default"
     heartbeat_timeout: float = Field(30.0, gt=0, le=600, description="seconds")
+    #: the NATS JetStream broker of `stream` channels; unset: the server starts an embedded
+    #: one in its home when a deployment first needs a stream edge
+    nats_url: str | None = Field(None, pattern=r"^(nats|tls)://\S+$")
+    #: a deployment replica whose worker sends no heartbeat for this long is started again
+    #: on another worker of its pool
+    replica_heartbeat_timeout: float = Field(30.0, ge=2, le=600, description="seconds")
     #: slow or stalled HTTP clients: a request head must arrive within ``http_header_timeout``
     #: of its first byte, a body within ``http_body_timeout`` of the head plus a second per
     #: 64 KiB received (else 408, connection closed); past ``http_max_connections`` open

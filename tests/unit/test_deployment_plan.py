@@ -208,5 +208,16 @@ def test_the_status_says_why_replicas_are_not_running() -> None:
     assert busy["summary"] == "waiting: pool default has 0 free slots"
     paused = node_status(where, {}, {}, paused=True)
     assert paused["summary"] == "paused" and paused["nodes"]["read"]["state"] == "paused"
-    done = node_status(where, {}, {"read": 1, "enrich": 2}, paused=False)
+    done = node_status(where, {}, {"read": {"running": 1}, "enrich": {"running": 2}}, paused=False)
     assert done["summary"] == "converged"
+    # a node whose replicas cannot start says why, with the replicas' counters summed
+    seen = {"enrich": {"running": 1, "records_in": 7, "restarts": 2, "last_error": "exit 3"}}
+    half = node_status(where, {"default": (1, 4), "ingest": (1, 4)}, seen, paused=False)
+    enrich = half["nodes"]["enrich"]
+    assert (enrich["state"], enrich["message"]) == ("pending", "pending: exit 3")
+    assert (enrich["actual"], enrich["records_in"], enrich["restarts"]) == (1, 7, 2)
+    # a replica in a crash loop makes its node degraded, first in the summary
+    looping = {"read": {"running": 0, "degraded": True, "last_error": "exit code 3"}}
+    bad = node_status(where, {"default": (1, 4), "ingest": (1, 4)}, looping, paused=False)
+    assert bad["nodes"]["read"]["state"] == "degraded"
+    assert bad["summary"] == "read degraded: crash loop, last exit: exit code 3"

@@ -171,6 +171,36 @@ def deployments_show(name: Name, as_json: AsJson = False) -> None:
     go(run)
 
 
+def workloads_command(
+    deployment: Annotated[
+        str | None, typer.Option("--deployment", "-d", help="only this deployment's replicas")
+    ] = None,
+    as_json: AsJson = False,
+) -> None:
+    """What runs where: each replica's node, worker, since, restarts, records, lag, errors."""
+
+    async def run(c: ApiClient) -> None:
+        query = {"deployment": deployment} if deployment else {}
+        rows = await c.call("GET", f"/projects/{c.project}/workloads", params=query)
+        if as_json:
+            print_json(rows)
+            return
+        if not rows:
+            err.print("no replicas")
+        for r in rows:  # a line each: a table of 13 columns is unreadable in a terminal
+            where = f"on {r['worker']} since {r['since']}" if r["worker"] else "not placed yet"
+            old = "" if r["current"] else " (old deploy, stopping)"
+            line = (
+                f"{r['deployment']} {r['node']}/{r['replica']} {r['state']} {where}, "
+                f"pool {r['pool']}{old}: restarts {r['restarts']}, records in "
+                f"{r['records_in']} out {r['records_out']}, lag {r['lag']}, errors {r['errors']}"
+            )
+            line += f"; last error: {r['last_error']}" if r["last_error"] else ""
+            out.print(visible(line), markup=False, highlight=False, soft_wrap=True)
+
+    go(run)
+
+
 @deployments.command("events")
 def deployments_events(name: Name, as_json: AsJson = False) -> None:
     """What happened to a deployment, oldest first: who, when, what, why."""

@@ -280,7 +280,7 @@ def _channels(current: State | None, target: State) -> list[ChannelChange]:
     return out
 
 
-def _downstream_first(spec: PipelineSpec, channels: list[Edge]) -> list[str]:
+def downstream_first(spec: PipelineSpec, channels: list[Edge]) -> list[str]:
     """Nodes with every consumer before its producer (file order among equals)."""
     consumers: dict[str, set[str]] = {nid: set() for nid in spec.nodes}
     for e in channels:
@@ -301,12 +301,12 @@ def _roll_order(changes: list[NodeChange], current: State | None, target: State)
     actions = {c.node: c.action for c in changes}
     live = [
         n
-        for n in _downstream_first(target.spec, edges(target.spec))
+        for n in downstream_first(target.spec, edges(target.spec))
         if actions.get(n) in ("create", "update")
     ]
     gone: list[str] = []
     if current is not None:
-        order = _downstream_first(current.spec, edges(current.spec))
+        order = downstream_first(current.spec, edges(current.spec))
         gone = [n for n in reversed(order) if actions.get(n) == "delete"]
     return tuple(live + gone)
 

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from lockstep.server.temporal_dev import DevServer
     from lockstep.server.workers import PoolWorker
     from lockstep.services.notification_sender import Sender
+    from lockstep.services.replica_control import ReplicaControl
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,7 @@ class ControlPlane:
     started_at: str = ""
     _lock: HomeLock | None = None
     _dev: DevServer | None = None
+    _replicas: ReplicaControl | None = None
     _db: Database | None = None
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     _pool_workers: list[PoolWorker] = field(default_factory=list)
@@ -205,7 +207,13 @@ class ControlPlane:
 
         assert self.services is not None
         queue = deployments_queue(self.settings.control_queue)
-        control = DeploymentControl(client, queue, self.services.deployments)
+        from lockstep.services.replica_control import ReplicaControl
+
+        # a replica's `landing` channels need the artifact store as a directory its workers
+        # share (the home's, with a worker beside the server)
+        store = None if self.settings.artifacts else self.settings.home_dir / "blobs"
+        self._replicas = ReplicaControl(client, self.settings, queue, store)
+        control = DeploymentControl(client, queue, self.services.deployments, self._replicas)
         self.services.deployments.on_change = control.poke
         worker = deployment_worker(client, queue, control)
         self._tasks.append(asyncio.create_task(worker.run()))
@@ -344,6 +352,9 @@ class ControlPlane:
             if self._db is not None:
                 with contextlib.suppress(Exception):
                     await db_reporter(self._db)(pw.report(stopped=True))
+        if self._replicas is not None:
+            self._replicas.broker.stop()
+            self._replicas = None
         if self._dev is not None:
             await asyncio.to_thread(self._dev.stop, engine_grace_s)
             self._dev = None

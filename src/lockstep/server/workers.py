@@ -45,6 +45,7 @@ from lockstep.storage.workers import REPORT_EVERY_S
 from lockstep.triggers.dispatch import Dispatcher
 from lockstep.triggers.firing import FireActivities
 from lockstep.worker.activities import SecretResolver, StepActivities, worker_identity
+from lockstep.worker.replicas import ReplicaActivities
 
 if TYPE_CHECKING:
     from lockstep.services.deployment_control import DeploymentControl
@@ -115,11 +116,12 @@ def trigger_worker(
 def deployment_worker(client: Client, queue: str, control: DeploymentControl) -> Worker:
     """The deployments' controllers (one workflow each) and their local observation."""
     from lockstep.deployments.controller import DeploymentController
+    from lockstep.deployments.replica_workflow import ReplicaWorkflow
 
     return Worker(
         client,
         task_queue=queue,
-        workflows=[DeploymentController],
+        workflows=[DeploymentController, ReplicaWorkflow],
         activities=[control.observe],
         workflow_runner=_sandbox(),
         no_remote_activities=True,
@@ -190,7 +192,8 @@ class PoolWorker:
         _remove_dead_workers_dirs(work_root)
         # heartbeats carry cancellation back to the step: send them at least every 2 s so a
         # cancel or timeout reaches the process promptly whatever the heartbeat timeout is
-        served: list[Callable[..., Any]] = [activities.run_step]
+        self.replicas = ReplicaActivities(self.identity, self.work_dir, settings.kill_grace)
+        served: list[Callable[..., Any]] = [activities.run_step, self.replicas.run_replica]
         interpreter: dict[str, Any] = {}
         if interpreter_db is not None:
             recorder = Recorder(interpreter_db, blobs)
@@ -227,7 +230,7 @@ class PoolWorker:
             host=socket.gethostname(),
             pid=os.getpid(),
             capacity=self.capacity,
-            running=self.activities.running,
+            running=self.activities.running + self.replicas.running,
             version=__version__,
             labels=self.labels,
             stopped=stopped,

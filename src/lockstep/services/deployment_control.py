@@ -17,6 +17,7 @@ from lockstep.deployments.controller import (
     controller_id,
 )
 from lockstep.services.deployments import DeploymentService
+from lockstep.services.replica_control import ReplicaControl
 
 log = logging.getLogger(__name__)
 
@@ -27,10 +28,17 @@ def deployments_queue(control_queue: str) -> str:
 
 
 class DeploymentControl:
-    def __init__(self, client: Client, queue: str, service: DeploymentService) -> None:
+    def __init__(
+        self,
+        client: Client,
+        queue: str,
+        service: DeploymentService,
+        replicas: ReplicaControl | None = None,
+    ) -> None:
         self._client = client
         self._queue = queue
         self._service = service
+        self._replicas = replicas
 
     async def poke(self, project: str, name: str) -> None:
         """Start the deployment's controller, or signal the running one to look now."""
@@ -54,4 +62,4 @@ class DeploymentControl:
 
     @activity.defn(name=OBSERVE_ACTIVITY)
     async def observe(self, args: ControllerInput) -> bool:
-        return await self._service.observe(args.project, args.name)
+        return await self._service.observe(args.project, args.name, self._replicas)

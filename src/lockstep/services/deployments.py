@@ -10,6 +10,7 @@ reconciler converges the running replicas to it (``docs/deployments.md``).
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -31,7 +32,10 @@ from lockstep.storage import workers as worker_store
 from lockstep.storage.database import Database
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from lockstep.deployments.plan import Plan, State
+    from lockstep.services.replica_control import ReplicaControl
     from lockstep.spec.pipeline import PipelineSpec
 
 #: how many events a listing returns at most
@@ -242,6 +246,15 @@ class DeploymentService:
     async def list_all(self, project: str) -> list[dict[str, Any]]:
         return await self._db.call(lambda s: store.list_deployments(s, project))
 
+    async def workloads(self, project: str, name: str | None = None) -> list[dict[str, Any]]:
+        """Every replica of the project's deployments (or of ``name``), as last observed."""
+        from lockstep.deployments.status import workloads
+
+        rows = await self._db.call(lambda s: store.list_deployments(s, project))
+        if name is not None:
+            rows = [r for r in rows if r["name"] == name]
+        return workloads(rows)
+
     async def show(self, project: str, name: str) -> dict[str, Any]:
         """The deployment, where each node runs (desired), and every deploy."""
         row = await self._db.call(lambda s: store.out(store.live(s, project, name)))
@@ -279,25 +292,49 @@ class DeploymentService:
 
     # -- the reconciler's side --------------------------------------------------------------------
 
-    async def observe(self, project: str, name: str) -> bool:
-        """Record desired against actual per node (and why they differ); False once the
-        deployment is deleted. Actual is 0 replicas everywhere until a node runner starts
-        them (``docs/deployments.md``)."""
+    async def observe(self, project: str, name: str, replicas: ReplicaControl | None) -> bool:
+        """Converge the replicas (``replicas``: the server's hands; None: only record) and
+        record desired against actual per node (and why they differ); False once the
+        deployment is deleted, its replicas then stopped."""
         from lockstep.deployments.status import node_status
 
         row = await self._db.call(lambda s: store.find(s, project, name))
+        known = _replicas(row.status_json if row is not None else None)
         if row is None or row.deleted_at is not None:
+            if replicas is not None:
+                await replicas.stop_all(known)
             return False
         _, current = await self._current(project, name)
         if current is None:
             return False
         capacity = await self._db.call(worker_store.pool_capacity)
         where = placed(current.spec, current.desired)
-        status = node_status(where, capacity, {}, paused=bool(row.paused))
-        return await self._db.call(lambda s: store.record_status(s, project, name, status))
+        paused = bool(row.paused)
+        actual: dict[str, dict[str, Any]] = {}
+        listed: list[dict[str, Any]] = []
+        done: list[tuple[str, str, dict[str, Any]]] = []
+        if replicas is not None:
+            seen = await replicas.converge(
+                project, name, current.spec, current.desired, paused=paused, known=known
+            )
+            actual, listed, done = seen.nodes, seen.replicas, seen.events
+        status = {**node_status(where, capacity, actual, paused=paused), "replicas": listed}
+
+        def record(s: Session) -> bool:
+            for kind, reason, detail in done:
+                store.add_event(s, project, name, kind, "reconciler", reason, detail)
+            return store.record_status(s, project, name, status)
+
+        return await self._db.call(record)
 
     async def live_names(self) -> list[tuple[str, str]]:
         return await self._db.call(store.live_names)
+
+
+def _replicas(status_json: str | None) -> list[dict[str, Any]]:
+    """The replicas the reconciler started, as its last round recorded them."""
+    listed = json.loads(status_json).get("replicas", []) if status_json else []
+    return [r for r in listed if isinstance(r, dict) and "id" in r]
 
 
 def _pipeline(got: Resolved) -> PipelineSpec:

@@ -70,6 +70,16 @@ async def list_deployments(svc: Svc, access: Read) -> list[dict[str, Any]]:
     return await svc.deployments.list_all(access.project)
 
 
+@router.get("/projects/{project}/workloads")
+async def list_workloads(
+    svc: Svc,
+    access: Read,
+    deployment: Annotated[str | None, Query(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")] = None,
+) -> list[dict[str, Any]]:
+    """What runs where: a row per replica (deployment, node, worker, since, counters)."""
+    return await svc.deployments.workloads(access.project, deployment)
+
+
 @router.get(ONE)
 async def show_deployment(name: NamePath, svc: Svc, access: Read) -> dict[str, Any]:
     """The deployment's desired state, where each node runs, and every deploy."""

@@ -1,0 +1,122 @@
+"""The replica activity a pool worker serves: one deployment replica, run as its own process
+(``python -m lockstep.pipelines.replica``) until the activity is cancelled, its counters sent
+on every heartbeat (``docs/deployments.md``, "The reconciler").
+
+The process dies with the worker (``--pdeathsig``): a worker killed outright leaves no replica
+behind, its heartbeats stop, and the controller's replica is started on another worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import shutil
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from lockstep.deployments.replica_workflow import REPLICA_ACTIVITY, ReplicaTask
+from lockstep.engine.interpreter import WORKER_SHUTDOWN
+
+#: how often the replica's status file is read and sent as a heartbeat
+BEAT_S = 1.0
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+class ReplicaActivities:
+    def __init__(self, identity: str, work_root: Path, kill_grace_s: float) -> None:
+        self.running = 0  # replicas in progress: each takes a slot of the worker
+        self._identity = identity
+        self._root = work_root
+        self._grace = kill_grace_s
+
+    @activity.defn(name=REPLICA_ACTIVITY)
+    async def run_replica(self, task: ReplicaTask) -> None:
+        self.running += 1
+        unit = activity.info().workflow_id or f"{task.deployment}/{task.node}/{task.replica}"
+        where = self._root / _UNSAFE.sub("_", unit)
+        try:
+            await self._run(task, where)
+        finally:
+            self.running -= 1
+            shutil.rmtree(where, ignore_errors=True)
+
+    async def _run(self, task: ReplicaTask, where: Path) -> None:
+        status = _prepare(task, where)
+        args = [sys.executable, "-m", "lockstep.pipelines.replica", str(where / "spec.json")]
+        setpriv = shutil.which("setpriv")
+        if setpriv is not None:  # the replica must not outlive this worker
+            args = [setpriv, "--pdeathsig", "KILL", "--", *args]
+        with (where / "replica.log").open("ab") as log:
+            proc = await asyncio.create_subprocess_exec(
+                *args, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log, cwd=where
+            )
+        try:
+            while True:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(proc.wait(), timeout=BEAT_S)
+                seen = _read(status)
+                activity.heartbeat({**seen, "worker": self._identity})
+                if proc.returncode is not None and seen.get("state") == "degraded":
+                    await _degraded(seen | {"worker": self._identity})
+                if proc.returncode is not None:
+                    reason = seen.get("last_exit") or f"exit code {proc.returncode}"
+                    raise ApplicationError(
+                        f"replica {task.node}/{task.replica} stopped: {reason}",
+                        type="ReplicaExited",
+                    )
+        except asyncio.CancelledError:
+            await _stop(proc, self._grace)
+            if activity.is_worker_shutdown():
+                # not the controller's stop: the replica is started again on a worker
+                raise ApplicationError("worker shut down", type=WORKER_SHUTDOWN) from None
+            raise
+        finally:
+            if proc.returncode is None:  # an error of ours: never leave it running
+                await _stop(proc, 0)
+
+
+async def _degraded(seen: dict[str, Any]) -> None:
+    """A crash loop: the program is not started again (no busy loop, not even through the
+    activity's retries); the replica stays ``degraded``, said on every heartbeat, until the
+    controller stops it (a deploy that changes the node, or a delete)."""
+    while True:
+        activity.heartbeat(seen)
+        await asyncio.sleep(BEAT_S)
+
+
+async def _stop(proc: asyncio.subprocess.Process, grace_s: float) -> None:
+    """SIGTERM (the replica stops its program gracefully), then SIGKILL after the grace."""
+    if proc.returncode is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        proc.send_signal(signal.SIGTERM)
+    try:
+        await asyncio.wait_for(proc.wait(), timeout=grace_s + 5)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
+
+
+def _prepare(task: ReplicaTask, where: Path) -> Path:
+    """The replica's spec file in its own directory; the path its status will be written to."""
+    where.mkdir(parents=True, exist_ok=True)
+    status = where / "status.json"
+    spec = {**json.loads(task.spec_json), "status": str(status), "replica": task.replica}
+    (where / "spec.json").write_text(json.dumps(spec))
+    return status
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
