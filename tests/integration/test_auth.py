@@ -56,6 +56,7 @@ POLICY: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/audit"): "superuser",
     ("GET", "/metrics"): "superuser",
     ("GET", "/api/v1/doctor"): "superuser",
+    ("GET", "/api/v1/projects/{project}/workloads"): "viewer",
     ("PUT", "/api/v1/projects/{project}/secrets/{name}"): "maintainer",
     ("GET", "/api/v1/projects/{project}/secrets"): "maintainer",
     ("DELETE", "/api/v1/projects/{project}/secrets/{name}"): "maintainer",

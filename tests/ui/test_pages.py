@@ -209,7 +209,7 @@ def test_audit_is_shown_to_admins_only_and_its_text_is_inert(
     hostile = f"/instances/{EVIL}/runs"
     assert server.http.post(hostile, json={}).status_code in (404, 422)
     viewer = open_ui(user_token("aud-val", "viewer"))
-    expect(viewer.get_by_role("link", name="Runs")).to_be_visible()
+    expect(viewer.get_by_role("link", name="Runs", exact=True)).to_be_visible()
     expect(viewer.get_by_role("link", name="Audit")).to_have_count(0)
     viewer.goto("/#/p/default/audit")  # by URL: the API refuses, the page says so
     expect(viewer.locator("#audit-note")).to_contain_text("admin")

@@ -1,12 +1,12 @@
-"""A deployed pipeline mapped onto the data plane's nodes and edges (deployments.wiring)."""
+"""A deployed pipeline mapped onto the data plane's nodes and edges (pipelines.wiring)."""
 
 from __future__ import annotations
 
 import pytest
 
 from lockstep.deployments.model import Desired
-from lockstep.deployments.wiring import needs_broker, node_runs, unsupported
 from lockstep.pipelines.model import NodeKind
+from lockstep.pipelines.wiring import needs_broker, node_runs, unsupported
 from lockstep.spec.pipeline import PipelineSpec
 
 SPEC = {

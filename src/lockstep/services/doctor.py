@@ -11,8 +11,6 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
-
 from lockstep import __version__
 from lockstep.errors import LockstepError
 from lockstep.services.runs import RunService
@@ -52,6 +50,9 @@ class Doctor:
         return [*found, *self._pools(workers), self._versions(workers)]
 
     async def _engine(self) -> Check:
+        # imported here: the API is imported by light reads, which must not load the engine
+        from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
+
         began = time.perf_counter()
         try:
             client = self._runs.engine

@@ -29,9 +29,9 @@ from lockstep.deployments.replica_workflow import (
     ReplicaWorkflow,
     replica_id,
 )
-from lockstep.deployments.wiring import NodeRun, needs_broker, node_runs, unsupported
 from lockstep.pipelines.channels.stream import BrokerUnavailable
 from lockstep.pipelines.nats_server import NatsServer, broker_url
+from lockstep.pipelines.wiring import NodeRun, needs_broker, node_runs, unsupported
 from lockstep.settings import Settings, pool_queue
 from lockstep.spec.pipeline import PipelineSpec, edges
 
