@@ -4,11 +4,28 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
+import subprocess
 import sys
 from pathlib import Path
 
 #: the supervisor script, run by path with only the standard library (a fast start)
 SUPERVISOR = str(Path(__file__).with_name("supervisor.py"))
+
+
+def stop_group(proc: subprocess.Popen[bytes] | None, timeout_s: float) -> None:
+    """End a helper started in a session of its own (the embedded Temporal, nats-server):
+    SIGTERM to its group, SIGKILL after ``timeout_s``."""
+    if proc is None or proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    except ProcessLookupError:
+        pass
 
 
 def close_fds(*fds: int) -> None:

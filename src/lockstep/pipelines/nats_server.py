@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
-import signal
 import socket
 import subprocess
 from pathlib import Path
 
 import nats.errors
 
+from lockstep.executors.supervision import stop_group
 from lockstep.pipelines.channels.stream import BrokerUnavailable, connect, connect_once
 
 _CANDIDATES = ("nats-server", "/usr/sbin/nats-server", "/usr/bin/nats-server")
@@ -91,16 +90,7 @@ class NatsServer:
 
     def stop(self, timeout_s: float = 10.0) -> None:
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        except ProcessLookupError:
-            pass
+        stop_group(proc, timeout_s)
 
 
 def _spawn(args: list[str]) -> subprocess.Popen[bytes]:

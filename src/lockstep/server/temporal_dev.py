@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -15,6 +13,7 @@ from pathlib import Path
 from temporalio.client import Client
 
 from lockstep.errors import EngineUnavailable
+from lockstep.executors.supervision import stop_group
 from lockstep.server.telemetry import quiet_runtime
 
 
@@ -145,13 +144,4 @@ class DevServer:
         """SIGTERM, then SIGKILL after ``timeout_s``. Either way nothing committed is lost
         (WAL, see ``start``): 0 suits a one-shot run whose record is already final."""
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        except ProcessLookupError:
-            pass
+        stop_group(proc, timeout_s)
