@@ -73,12 +73,13 @@ nodes:
     kind: transform
     run: [python3, {d / "transform.py"}]
     env: {{VERSION: "{version}"}}
-    from: [read]
+    # a killed replica's unacked records go to the other one after 3s (default 30s)
+    from: [{{node: read, ack_wait: 3s}}]
   write:
     kind: sink
     run: [python3, {d / "sink.py"}]
     env: {{OUT: "{d / "out.jsonl"}"}}
-    from: [fix]
+    from: [{{node: fix, ack_wait: 3s}}]
 placement: {{fix: work}}
 replicas: {{fix: 2}}
 """
@@ -305,6 +306,7 @@ nodes:
   read:
     kind: source
     run: echo cannot start >&2; exit 3
+    restart: {backoff: 0.2s, crash_loop_after: 4}
   write:
     kind: sink
     run: cat > /dev/null
@@ -323,8 +325,9 @@ def test_a_crash_looping_node_is_degraded_not_restarted_forever(home: Path, tmp_
         said = "read degraded: crash loop, last exit: exited with code 3"
         wait_for(lambda: _status(home).get("summary") == said, timeout=120, what="degraded")
         (read,) = [r for r in _workloads(home) if r["node"] == "read"]
-        # five quick exits: four restarts with backoff, then left stopped (no busy loop)
-        assert (read["state"], read["restarts"]) == ("degraded", 4)
+        # four quick exits (its restart: crash_loop_after): three restarts with backoff, then
+        # left stopped (no busy loop)
+        assert (read["state"], read["restarts"]) == ("degraded", 3)
         assert read["last_error"] == "exited with code 3"
         shown = _ok(cli(home, "deployments", "show", "prod")).stdout
         assert f"status: {said}" in shown

@@ -121,6 +121,25 @@ def test_a_channel_class_change_is_disruptive() -> None:
     assert "    ! channel enrich.out -> write.in: " + change.disruptive in render(plan)
 
 
+def test_a_channel_settings_change_rolls_the_nodes_that_use_it() -> None:
+    v2 = V1.replace("from: [enrich]", "from: [{node: enrich, ack_wait: 5s}]")
+    plan = compute_plan("prod", 1, _state(V1), _state(v2, 2))
+    (change,) = plan.channels
+    assert (change.action, change.settings, change.disruptive) == (
+        "update",
+        "ack_wait default -> 5s",
+        None,
+    )
+    assert "  ~ channel enrich.out -> write.in: ack_wait default -> 5s" in render(plan)
+    # both ends restart to take it; the source does not
+    assert {n.node: n.action for n in plan.nodes} == {
+        "read": "unchanged",
+        "enrich": "update",
+        "write": "update",
+    }
+    assert [f.field for f in _node(plan, "write").fields] == ["channel settings"]
+
+
 def test_an_input_contract_change_is_disruptive_even_under_the_same_name() -> None:
     v2 = V1.replace("order: {type: object}", "order: {type: object, required: [id]}")
     plan = compute_plan("prod", 1, _state(V1), _state(v2, 2))

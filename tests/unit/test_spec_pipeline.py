@@ -67,6 +67,15 @@ def test_a_pipeline_loads_with_its_channels_normalised() -> None:
     }
 
 
+def test_a_stream_channel_takes_its_ack_wait_and_backlog_bound() -> None:
+    text = _with(
+        "from: [read.orders]", "from: [{node: read.orders, ack_wait: 1m30s, max_backlog: 500}]"
+    )
+    (tuned,) = [e for e in edges(load_workflow(text, "p.yaml").spec) if e.target == "enrich"]
+    assert tuned.options == {"ack_wait_s": 90.0, "max_messages": 500}
+    assert all(not e.options for e in edges(load_workflow(GOOD, "p.yaml").spec))
+
+
 def test_the_bundled_example_is_valid() -> None:
     loaded = load_workflow(EXAMPLE.read_text(), str(EXAMPLE))
     assert isinstance(loaded, LoadedPipeline) and loaded.name == "orders"
@@ -149,6 +158,17 @@ BAD = [
         "node 'read' has outputs orders, more; name one, e.g. read.orders",
     ),
     (_with("    run: cat\n", ""), "node 'audit' needs 'run' or 'image'"),
+    # channel settings: only a stream has them, and they are checked
+    (
+        _with("class: landing}", "class: landing, ack_wait: 5s}"),
+        "p.yaml:25:5: ack_wait and max_backlog tune stream channels; channel read.orders -> "
+        "audit.in is landing: remove them or use class stream",
+    ),
+    (
+        _with("from: [read.orders]", "from: [{node: read.orders, max_backlog: 0}]"),
+        "'max_backlog' must be >= 1, got 0",
+    ),
+    (_with("from: [read.orders]", "from: [{node: read.orders, ack_wait: soon}]"), "ack_wait"),
     (_with("kind: pipeline", "kind: pipline"), "'kind'"),
 ]
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from lockstep.deployments.model import Desired, Placed, node_env, placed
+from lockstep.spec.durations import format_duration
 from lockstep.spec.pipeline import Edge, PipelineSpec, edges
 
 #: node fields compared by a plan (``from`` shows as channel changes)
@@ -28,6 +30,7 @@ FIELDS = (
     "inputs",
     "outputs",
     "stateful",
+    "restart",
 )
 #: a change of one of these means the node runs another program
 PROGRAM = frozenset({"run", "image", "env", "secrets", "resources"})
@@ -76,6 +79,8 @@ class ChannelChange:
     old_class: str | None
     new_class: str | None
     disruptive: str | None = None
+    #: a stream channel's settings changed: "ack_wait 30s -> 3s" (its nodes roll to apply it)
+    settings: str | None = None
 
 
 @dataclass(frozen=True)
@@ -129,6 +134,7 @@ class Plan:
                     "old_class": c.old_class,
                     "new_class": c.new_class,
                     "disruptive": c.disruptive,
+                    "settings": c.settings,
                 }
                 for c in self.channels
             ],
@@ -227,6 +233,12 @@ def _node_data(state: State, nid: str) -> dict[str, Any]:
     return {k: data.get(k) for k in FIELDS}
 
 
+def _channel_settings(state: State, nid: str) -> dict[str, dict[str, float]]:
+    """The settings of the channels a node reads or writes, by channel."""
+    mine = (e for e in edges(state.spec) if nid in (e.source, e.target))
+    return {e.key: e.options for e in mine if e.options}
+
+
 def _contracts(state: State, nid: str) -> dict[str, Any]:
     """Each input port's contract as its schema (a changed schema is a changed contract)."""
     ports = state.spec.nodes[nid].input_ports()
@@ -238,6 +250,9 @@ def _update(
 ) -> NodeChange:
     before, after = _node_data(current, nid), _node_data(target, nid)
     fields = tuple(FieldChange(k, before[k], after[k]) for k in FIELDS if before[k] != after[k])
+    tuned = _channel_settings(current, nid), _channel_settings(target, nid)
+    if tuned[0] != tuned[1]:  # its replicas restart to take a channel's new settings
+        fields += (FieldChange("channel settings", *tuned),)
     disruptive: list[str] = []
     old_in, new_in = _contracts(current, nid), _contracts(target, nid)
     contract_changed = any(p in old_in and old_in[p] != new_in[p] for p in new_in)
@@ -274,10 +289,33 @@ def _channels(current: State | None, target: State) -> list[ChannelChange]:
         elif was.klass != edge.klass:
             why = f"records queued on the old {was.klass} channel are not moved to the new one"
             out.append(ChannelChange(key, "update", was.klass, edge.klass, why))
+        elif was.options != edge.options:
+            out.append(
+                ChannelChange(key, "update", was.klass, edge.klass, None, _settings(was, edge))
+            )
     for key, edge in old.items():
         if key not in new:
             out.append(ChannelChange(key, "delete", edge.klass, None))
     return out
+
+
+#: the data plane's option -> the workflow.yaml key it is written as, and how it reads
+_SETTINGS: dict[str, tuple[str, Callable[[float], str]]] = {
+    "ack_wait_s": ("ack_wait", format_duration),
+    "max_messages": ("max_backlog", lambda n: str(int(n))),
+}
+
+
+def _settings(was: Edge, now: Edge) -> str:
+    """What changed in a channel's settings, as written in workflow.yaml."""
+    said = []
+    for option, (key, shown) in _SETTINGS.items():
+        a, b = was.options.get(option), now.options.get(option)
+        if a != b:
+            old = "default" if a is None else shown(a)
+            new = "default" if b is None else shown(b)
+            said.append(f"{key} {old} -> {new}")
+    return ", ".join(said)
 
 
 def downstream_first(spec: PipelineSpec, channels: list[Edge]) -> list[str]:
@@ -340,6 +378,8 @@ def render(plan: Plan) -> list[str]:
             lines.append(f"  + channel {c.channel} ({c.new_class})")
         elif c.action == "delete":
             lines.append(f"  - channel {c.channel} ({c.old_class})")
+        elif c.settings:
+            lines.append(f"  ~ channel {c.channel}: {c.settings}")
         else:
             lines.append(f"  ~ channel {c.channel}: class {c.old_class} -> {c.new_class}")
         if c.disruptive:

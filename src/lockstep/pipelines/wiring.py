@@ -26,6 +26,8 @@ class NodeRun:
 
     node: Node
     edges: tuple[Edge, ...]
+    #: ``pipelines.restarts.RestartPolicy``'s fields
+    restart: dict[str, float]
 
     @property
     def digest(self) -> str:
@@ -53,6 +55,7 @@ class NodeRun:
                 }
                 for e in self.edges
             ],
+            "restart": dict(self.restart),
         }
 
 
@@ -73,13 +76,14 @@ def node_runs(
             output=e.output,
             target=e.target,
             klass=e.klass,
+            options=e.options,
         )
         for e in edges(spec)
     ]
     out: dict[str, NodeRun] = {}
     for nid in spec.nodes:
         mine = tuple(c for c in channels if nid in (c.source, c.target))
-        out[nid] = NodeRun(_node(nid, spec, desired), mine)
+        out[nid] = NodeRun(_node(nid, spec, desired), mine, spec.nodes[nid].restart.policy())
     return out
 
 

@@ -8,11 +8,12 @@ places its nodes on pools (``docs/deployments.md``). The graph rules live in
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints
 
+from lockstep.spec.durations import Duration
 from lockstep.spec.models import EnvName, EnvValue, JsonSchema, PoolName, Resources, _Model
 from lockstep.spec.names import MAX_REPLICAS, NAME_PATTERN, SECRET_NAME_PATTERN, STEP_ID_PATTERN
 from lockstep.spec.quantities import Image
@@ -34,7 +35,31 @@ NodeKind = Literal["source", "transform", "sink"]
 Replicas = Annotated[int, Field(ge=0, le=MAX_REPLICAS)]
 
 
-class FromSpec(_Model):
+class _ChannelSettings(_Model):
+    """What a ``stream`` channel may tune (refused on other classes by ``pipeline_checks``)."""
+
+    ack_wait: Duration | None = Field(
+        None,
+        description="stream: a record not acked this long after delivery (its replica died) "
+        "goes to another replica (default 30s)",
+    )
+    max_backlog: Annotated[int, Field(ge=1, le=10_000_000)] | None = Field(
+        None,
+        description="stream: records held at most; a full channel holds its publisher back "
+        "(default 10000)",
+    )
+
+    def options(self) -> dict[str, float]:
+        """The channel's settings as the data plane reads them."""
+        out: dict[str, float] = {}
+        if self.ack_wait is not None:
+            out["ack_wait_s"] = float(self.ack_wait)
+        if self.max_backlog is not None:
+            out["max_messages"] = self.max_backlog
+        return out
+
+
+class FromSpec(_ChannelSettings):
     """One input of a node, written on the node: where it comes from and by which class."""
 
     node: PortRef = Field(description="the upstream node, or node.output")
@@ -42,12 +67,34 @@ class FromSpec(_Model):
     class_: DeliveryClass = Field("stream", alias="class", description="the channel's class")
 
 
-class EdgeSpec(_Model):
+class EdgeSpec(_ChannelSettings):
     """A channel written apart from the nodes: ``{from: a.out, to: b.in, class: stream}``."""
 
     from_: PortRef = Field(alias="from")
     to: PortRef
     class_: DeliveryClass = Field("stream", alias="class")
+
+
+class RestartSpec(_Model):
+    """How a node's program is started again after it exits, and when it is given up on."""
+
+    backoff: Duration = Field(1.0, gt=0, description="wait before the first restart; doubles")
+    max_backoff: Duration = Field(60.0, gt=0, description="cap on the wait between restarts")
+    healthy_after: Duration = Field(
+        30.0, gt=0, description="a run this long is healthy: the count and wait start anew"
+    )
+    crash_loop_after: Annotated[int, Field(ge=1, le=100)] = Field(
+        5, description="exits in a row, each sooner than healthy_after, that make a crash loop"
+    )
+
+    def policy(self) -> dict[str, float]:
+        """As the data plane's ``RestartPolicy`` takes it."""
+        return {
+            "first_delay_s": self.backoff,
+            "max_delay_s": max(self.max_backoff, self.backoff),
+            "healthy_after_s": self.healthy_after,
+            "max_quick_exits": self.crash_loop_after,
+        }
 
 
 class NodeSpec(_Model):
@@ -78,6 +125,10 @@ class NodeSpec(_Model):
     )
     stateful: bool = Field(
         False, description="keeps state built from its input; a change may need --recompute"
+    )
+    restart: RestartSpec = Field(
+        default_factory=RestartSpec,
+        description="restarts after an exit, and when repeated quick exits are a crash loop",
     )
 
     def input_ports(self) -> dict[str, str | None]:
@@ -132,6 +183,7 @@ class Edge:
     input: str
     klass: str
     where: str
+    options: dict[str, float] = field(default_factory=dict, compare=False)
 
     @property
     def key(self) -> str:
@@ -172,6 +224,7 @@ def edges(spec: PipelineSpec) -> list[Edge]:
                     target_port,
                     given.class_,
                     f"/nodes/{nid}/from/{i}",
+                    given.options(),
                 )
             )
     for i, edge in enumerate(spec.edges):
@@ -181,6 +234,14 @@ def edges(spec: PipelineSpec) -> list[Edge]:
         if in_port is None and downstream is not None:
             in_port = only_port(downstream.input_ports())
         found.append(
-            Edge(source, out_port(source, port), target, in_port or "", edge.class_, f"/edges/{i}")
+            Edge(
+                source,
+                out_port(source, port),
+                target,
+                in_port or "",
+                edge.class_,
+                f"/edges/{i}",
+                edge.options(),
+            )
         )
     return found

@@ -154,6 +154,12 @@ class _PipelineChecker(Checker):
                 "must have the same contract",
                 edge.where,
             )
+        if edge.options and edge.klass != "stream":
+            self.add(
+                f"ack_wait and max_backlog tune stream channels; channel {edge.key} is "
+                f"{edge.klass}: remove them or use class stream",
+                edge.where,
+            )
         if edge.klass == "local" and self.spec.group_of(edge.source) != self.spec.group_of(
             edge.target
         ):

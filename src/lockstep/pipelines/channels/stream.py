@@ -170,10 +170,17 @@ class StreamConsumer:
         await ensure_stream(js, edge)
         config = api.ConsumerConfig(
             durable_name=edge.target,
+            filter_subject=subject(edge),
             ack_policy=api.AckPolicy.EXPLICIT,
             ack_wait=float(edge.options.get("ack_wait_s", DEFAULT_ACK_WAIT_S)),
             max_ack_pending=-1,  # the stream's bound and each runner's in-flight cap suffice
         )
+        # creates the consumer, or brings an existing one to this ack-wait (a redeploy that
+        # changed it); the same config from several replicas at once is idempotent
+        try:
+            await js.add_consumer(stream_name(edge), config)
+        except nats.js.errors.APIError as exc:
+            raise BrokerUnavailable(f"cannot open the consumer of edge {edge.name}: {exc}") from exc
         sub = await js.pull_subscribe(
             subject(edge), durable=edge.target, stream=stream_name(edge), config=config
         )
