@@ -19,6 +19,10 @@ OBSERVE_ACTIVITY = "lockstep.deployment_observe"
 SIGNAL = "desired_changed"
 #: how often the controller looks without being told
 ROUND = timedelta(seconds=5)
+#: after a change (and when it starts) it looks this often for ``SETTLE_ROUNDS`` rounds, so
+#: replicas starting or stopping are seen running or gone within a second, not a round
+QUICK_ROUND = timedelta(seconds=1)
+SETTLE_ROUNDS = 20
 #: rounds per workflow run before continue-as-new
 ROUNDS = 500
 
@@ -37,10 +41,12 @@ def controller_id(project: str, name: str) -> str:
 class DeploymentController:
     def __init__(self) -> None:
         self._told = False
+        self._settling = SETTLE_ROUNDS
 
     @workflow.signal(name=SIGNAL)
     def desired_changed(self) -> None:
         self._told = True
+        self._settling = SETTLE_ROUNDS
 
     @workflow.run
     async def run(self, args: ControllerInput) -> None:
@@ -54,6 +60,8 @@ class DeploymentController:
             )
             if not there:
                 return  # deleted
+            pause = QUICK_ROUND if self._settling > 0 else ROUND
+            self._settling -= 1
             with contextlib.suppress(TimeoutError):
-                await workflow.wait_condition(lambda: self._told, timeout=ROUND)
+                await workflow.wait_condition(lambda: self._told, timeout=pause)
         workflow.continue_as_new(args)
