@@ -126,6 +126,7 @@ POLICY: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/projects/{project}/deployments/{name}/deploy"): "maintainer",
     ("POST", "/api/v1/projects/{project}/deployments/{name}/rollback"): "maintainer",
     ("POST", "/api/v1/projects/{project}/deployments/{name}/pause"): "maintainer",
+    ("POST", "/api/v1/projects/{project}/deployments/{name}/policy"): "maintainer",
     ("POST", "/api/v1/projects/{project}/deployments/{name}/resume"): "maintainer",
     ("GET", "/api/v1/projects/{project}/deployments/{name}/events"): "viewer",
 }

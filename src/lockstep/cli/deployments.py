@@ -152,8 +152,12 @@ def deployments_show(name: Name, as_json: AsJson = False) -> None:
             markup=False,
         )
         seen = (row.get("status") or {}).get("nodes", {})
+        out.print(f"drift policy: {row.get('drift_policy', 'reconcile')}", markup=False)
         if row.get("status"):
-            out.print(visible(f"status: {row['status']['summary']} (at {row['observed_at']})"))
+            out.print(
+                visible(f"status: {row['status']['summary']} (at {row['observed_at']})"),
+                markup=False,
+            )
         for nid, where in row["nodes"].items():
             line = f"  {nid}: pool {where['pool']}, {where['replicas']} replicas"
             if nid in seen:
@@ -230,6 +234,28 @@ def deployments_pause(name: Name, reason: Why = None) -> None:
 def deployments_resume(name: Name, reason: Why = None) -> None:
     """The reconciler converges the replicas again."""
     _set(name, "resume", reason)
+
+
+@deployments.command("policy")
+def deployments_policy(
+    name: Name,
+    drift: Annotated[
+        str,
+        typer.Option(
+            "--drift",
+            help="reconcile: converge changes made outside lockstep back; report: record only",
+        ),
+    ],
+    reason: Why = None,
+) -> None:
+    """What the reconciler does with drift (a replica stopped or started outside lockstep)."""
+
+    async def run(c: ApiClient) -> None:
+        body = {"drift": drift, "reason": reason}
+        row = await c.call("POST", f"{_at(c, name)}/policy", json=body)
+        err.print(f"deployment {name}: drift policy {row['drift_policy']}")
+
+    go(run)
 
 
 @deployments.command("delete")

@@ -42,7 +42,11 @@ def replica_id(project: str, deployment: str, node: str, replica: str, digest: s
     return f"deployment/{project}/{deployment}/{node}/{replica}/{digest}"
 
 
-@workflow.defn(name="lockstep.DeploymentReplica")
+#: the replica workflow's type name, as the engine lists it
+REPLICA_TYPE = "lockstep.DeploymentReplica"
+
+
+@workflow.defn(name=REPLICA_TYPE)
 class ReplicaWorkflow:
     @workflow.run
     async def run(self, args: ReplicaInput) -> None:

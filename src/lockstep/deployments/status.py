@@ -1,10 +1,10 @@
 """What the reconciler reports per node: desired against actual replicas, and why they differ.
 
 Pure: the controller's activity hands in where each node should run and what each pool can
-take; this says, per node, ``degraded`` (a replica in a crash loop), ``running``, ``stopped``
-(0 desired), ``paused``, ``waiting`` (its pool has no free slot) or ``pending`` (replicas
-starting, or a reason they cannot), with the replicas' counters summed, and one summary line
-for the deployment.
+take; this says, per node, ``degraded`` (a replica in a crash loop), ``drift`` (a change made
+outside lockstep, reported), ``running``, ``stopped`` (0 desired), ``paused``, ``waiting`` (its
+pool has no free slot) or ``pending`` (replicas starting, or a reason they cannot), with the
+replicas' counters summed, and one summary line for the deployment.
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ def node_status(
         _, free = capacity.get(where.pool, (0, 0))
         if seen.get("degraded"):
             state, message = "degraded", f"degraded: crash loop, last exit: {error}"
+        elif seen.get("drift"):
+            state, message = "drift", str(seen["drift"])
         elif where.replicas == running:
             state, message = ("stopped", "0 replicas desired") if running == 0 else ("running", "")
         elif paused:
@@ -64,6 +66,9 @@ def _summary(nodes: dict[str, dict[str, Any]], paused: bool) -> str:
     )
     if degraded:
         return "; ".join(degraded)
+    drifted = sorted(n["message"] for n in nodes.values() if n["state"] == "drift")
+    if drifted:
+        return "; ".join(drifted)
     waiting = sorted({n["message"] for n in nodes.values() if n["state"] == "waiting"})
     if waiting:
         return "; ".join(waiting)

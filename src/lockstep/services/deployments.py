@@ -286,6 +286,19 @@ class DeploymentService:
         await self._changed(project, name)
         return shown
 
+    async def set_drift_policy(
+        self, project: str, name: str, policy: str, *, by: str, reason: str | None
+    ) -> dict[str, Any]:
+        if policy not in store.DRIFT_POLICIES:
+            raise InvalidRequest(
+                f"drift policy must be {' or '.join(store.DRIFT_POLICIES)}, got {policy!r}"
+            )
+        shown = await self._db.call(
+            lambda s: store.set_drift_policy(s, project, name, policy, by, reason)
+        )
+        await self._changed(project, name)
+        return shown
+
     async def delete(self, project: str, name: str, *, by: str, reason: str | None) -> None:
         await self._db.call(lambda s: store.delete(s, project, name, by, reason))
         await self._changed(project, name)
@@ -299,7 +312,8 @@ class DeploymentService:
         from lockstep.deployments.status import node_status
 
         row = await self._db.call(lambda s: store.find(s, project, name))
-        known = _replicas(row.status_json if row is not None else None)
+        before = json.loads(row.status_json) if row is not None and row.status_json else {}
+        known = _replicas(before)
         if row is None or row.deleted_at is not None:
             if replicas is not None:
                 await replicas.stop_all(known)
@@ -313,12 +327,24 @@ class DeploymentService:
         actual: dict[str, dict[str, Any]] = {}
         listed: list[dict[str, Any]] = []
         done: list[tuple[str, str, dict[str, Any]]] = []
+        drift: dict[str, Any] = before.get("drift") or {}
         if replicas is not None:
             seen = await replicas.converge(
-                project, name, current.spec, current.desired, paused=paused, known=known
+                project,
+                name,
+                current.spec,
+                current.desired,
+                paused=paused,
+                known=known,
+                policy=row.drift_policy,
+                drift_before=drift,
             )
-            actual, listed, done = seen.nodes, seen.replicas, seen.events
-        status = {**node_status(where, capacity, actual, paused=paused), "replicas": listed}
+            actual, listed, done, drift = seen.nodes, seen.replicas, seen.events, seen.drift
+        status = {
+            **node_status(where, capacity, actual, paused=paused),
+            "replicas": listed,
+            "drift": drift,
+        }
 
         def record(s: Session) -> bool:
             for kind, reason, detail in done:
@@ -331,9 +357,9 @@ class DeploymentService:
         return await self._db.call(store.live_names)
 
 
-def _replicas(status_json: str | None) -> list[dict[str, Any]]:
+def _replicas(status: dict[str, Any]) -> list[dict[str, Any]]:
     """The replicas the reconciler started, as its last round recorded them."""
-    listed = json.loads(status_json).get("replicas", []) if status_json else []
+    listed = status.get("replicas", [])
     return [r for r in listed if isinstance(r, dict) and "id" in r]
 
 

@@ -22,8 +22,10 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError
 
+from lockstep.deployments.drift import Drift, judge
 from lockstep.deployments.model import Desired, placed
 from lockstep.deployments.replica_workflow import (
+    REPLICA_TYPE,
     ReplicaInput,
     ReplicaTask,
     ReplicaWorkflow,
@@ -44,8 +46,10 @@ class Seen:
 
     nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
     replicas: list[dict[str, Any]] = field(default_factory=list)
-    #: (kind, reason, detail) of what this round did: replica started / stopped
+    #: (kind, reason, detail) of what this round did: replica started / stopped, drift
     events: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    #: ``Drift.to_json``: what the next round must remember (replicas held, foreign ones)
+    drift: dict[str, Any] = field(default_factory=dict)
 
 
 class Broker:
@@ -77,6 +81,10 @@ class ReplicaControl:
         self._heartbeat_s = settings.replica_heartbeat_timeout
         self._store = store
         self.broker = Broker(settings.nats_url, settings.home_dir)
+        #: replicas this server stopped (not drift when they are seen gone or still running)
+        self._cancelled: set[str] = set()
+        #: how a replica's workflow ended, from the last describe that found it not running
+        self._ended: dict[str, str] = {}
 
     async def converge(
         self,
@@ -87,6 +95,8 @@ class ReplicaControl:
         *,
         paused: bool,
         known: list[dict[str, Any]],
+        policy: str = "reconcile",
+        drift_before: dict[str, Any] | None = None,
     ) -> Seen:
         """Start what is missing and stop what is left over, node by node downstream first
         (a node's old replicas stop once its new ones run; a node not yet running holds the
@@ -105,7 +115,20 @@ class ReplicaControl:
                 want[rid] = (nid, str(i), at.pool)
         alive = {r["id"]: r for r in known}
         seen = {rid: await self._describe(rid) for rid in {*alive, *want}}
+        ended = {
+            rid: self._ended.get(rid, "stopped")
+            for rid in alive
+            if seen[rid] is None and rid not in self._cancelled
+        }
         alive = {rid: r for rid, r in alive.items() if seen[rid] is not None}
+        drift = judge(
+            policy=policy,
+            paused=paused,
+            before=drift_before or {},
+            want=want,
+            ended=ended,
+            unknown=await self._unknown(project, name, {*alive, *want}),
+        )
         for rid, (nid, replica, pool) in want.items():  # started by a round never recorded
             if seen[rid] is not None and rid not in alive:
                 alive[rid] = {"id": rid, "node": nid, "replica": replica, "pool": pool}
@@ -119,10 +142,16 @@ class ReplicaControl:
                     if needs_broker({nid: run}) and nid not in blocked:
                         blocked[nid] = str(exc)
                 want = {rid: w for rid, w in want.items() if w[0] not in blocked}
+        done.extend(("drift", why, {}) for why in drift.events)
+        for rid in sorted(drift.stop):
+            await self._cancel(rid)
         if not paused:
-            await self._roll(project, name, spec, runs, want, alive, seen, done, set(blocked))
-        found = self._summary(where, want, alive, seen, blocked)
+            await self._roll(
+                project, name, spec, runs, want, alive, seen, done, set(blocked), drift.held
+            )
+        found = self._summary(where, want, alive, seen, blocked, drift)
         found.events = done
+        found.drift = drift.to_json()
         return found
 
     async def stop_all(self, known: list[dict[str, Any]]) -> None:
@@ -140,6 +169,7 @@ class ReplicaControl:
         seen: dict[str, dict[str, Any] | None],
         done: list[tuple[str, str, dict[str, Any]]],
         blocked: set[str],
+        held: set[str],
     ) -> None:
         order = _downstream_first(spec)
         order += sorted({r["node"] for r in alive.values()} - set(order))  # deleted nodes
@@ -151,7 +181,7 @@ class ReplicaControl:
                     return  # its old replicas keep running; the roll waits here
                 continue
             for rid, (node, replica, pool) in mine.items():
-                if seen[rid] is None:
+                if seen[rid] is None and rid not in held:
                     await self._start(project, name, runs[node], rid, replica, pool)
                     alive[rid] = {"id": rid, "node": node, "replica": replica, "pool": pool}
                     done.append(("replica_started", f"{node}/{replica} on pool {pool}", _at(rid)))
@@ -183,6 +213,7 @@ class ReplicaControl:
         log.info("deployment.replica_started", extra={"replica": rid, "pool": pool})
 
     async def _cancel(self, rid: str) -> None:
+        self._cancelled.add(rid)
         with contextlib.suppress(RPCError):
             await self._client.get_workflow_handle(rid).cancel()
         log.info("deployment.replica_stopped", extra={"replica": rid})
@@ -192,9 +223,13 @@ class ReplicaControl:
         try:
             found = await self._client.get_workflow_handle(rid).describe()
         except RPCError:
+            self._ended[rid] = "removed"
             return None
         if found.status != WorkflowExecutionStatus.RUNNING:
+            status = found.status.name.lower().replace("_", " ") if found.status else "stopped"
+            self._ended[rid] = "cancelled" if status == "canceled" else status
             return None
+        self._ended.pop(rid, None)
         out: dict[str, Any] = {"state": "waiting", "restarts": 0}
         for act in found.raw_description.pending_activities:
             details: dict[str, Any] = {}
@@ -216,6 +251,21 @@ class ReplicaControl:
             }
         return out
 
+    async def _unknown(self, project: str, name: str, ours: set[str]) -> set[str]:
+        """Running replica workflows of this deployment that this reconciler did not start
+        (the engine's list is eventually consistent: each is described before it counts)."""
+        prefix = f"deployment/{project}/{name}/"
+        query = f"WorkflowType = '{REPLICA_TYPE}' AND ExecutionStatus = 'Running'"
+        found: set[str] = set()
+        try:
+            async for listed in self._client.list_workflows(query):
+                rid = listed.id
+                if rid.startswith(prefix) and rid not in ours | self._cancelled:
+                    found |= {rid} if await self._describe(rid) is not None else set()
+        except RPCError:
+            log.warning("deployment.list_replicas_failed", extra={"deployment": name})
+        return found
+
     def _summary(
         self,
         where: dict[str, Any],
@@ -223,11 +273,14 @@ class ReplicaControl:
         alive: dict[str, dict[str, Any]],
         seen: dict[str, dict[str, Any] | None],
         blocked: dict[str, str],
+        drift: Drift,
     ) -> Seen:
         out = Seen()
         for nid in where:
             out.nodes[nid] = {"running": 0, "restarts": 0, "records_in": 0, "records_out": 0}
             out.nodes[nid].update({"lag": 0, "last_error": blocked.get(nid)})
+            if nid in drift.nodes:
+                out.nodes[nid]["drift"] = drift.nodes[nid]
         for rid, r in sorted(alive.items()):
             got = seen.get(rid) or {"state": "starting", "restarts": 0}
             out.replicas.append({**r, **got, "current": rid in want})

@@ -16,6 +16,11 @@ from lockstep.storage.rows import Base
 
 PLANNED, DEPLOYED, ROLLED_BACK = "planned", "deployed", "rolled_back"
 PAUSED, RESUMED, DELETED = "paused", "resumed", "deleted"
+POLICY = "policy_changed"
+#: the reconciler's: a change made outside lockstep, and what it did about it
+DRIFT = "drift"
+#: what the reconciler does with drift
+DRIFT_POLICIES = ("reconcile", "report")
 #: the reconciler's: the deployment's summary changed (e.g. now waiting for a pool)
 STATUS = "status"
 
@@ -31,6 +36,7 @@ class DeploymentRow(Base):
     #: ``deployments.model.Desired`` as JSON; None once deleted
     desired_json: Mapped[str | None] = mapped_column(Text, nullable=True)
     paused: Mapped[int] = mapped_column(Integer, default=0)
+    drift_policy: Mapped[str] = mapped_column(String(16), default="reconcile")
     created_at: Mapped[str] = mapped_column(String(32))
     updated_at: Mapped[str] = mapped_column(String(32))
     deleted_at: Mapped[str | None] = mapped_column(String(32), nullable=True)
@@ -106,6 +112,7 @@ def out(row: DeploymentRow) -> dict[str, Any]:
         "generation": row.generation,
         "desired": json.loads(row.desired_json) if row.desired_json else None,
         "paused": bool(row.paused),
+        "drift_policy": row.drift_policy,
         "state": "deleted" if row.deleted_at else ("paused" if row.paused else "active"),
         "created_at": row.created_at,
         "updated_at": row.updated_at,
@@ -241,7 +248,9 @@ def apply(
     now = utcnow()
     desired = plan["desired"]
     if row is None:
-        row = DeploymentRow(project_id=project, name=name, created_at=now, paused=0)
+        row = DeploymentRow(
+            project_id=project, name=name, created_at=now, paused=0, drift_policy="reconcile"
+        )
         s.add(row)
     row.definition = desired["definition"]
     row.generation = generation + 1
@@ -279,6 +288,18 @@ def set_paused(
         row.paused = int(paused)
         row.updated_at = utcnow()
         add_event(s, project, name, PAUSED if paused else RESUMED, by, reason, {})
+    return out(row)
+
+
+def set_drift_policy(
+    s: Session, project: str, name: str, policy: str, by: str, reason: str | None
+) -> dict[str, Any]:
+    row = live(s, project, name)
+    if row.drift_policy != policy:
+        detail = {"from": row.drift_policy, "to": policy}
+        row.drift_policy = policy
+        row.updated_at = utcnow()
+        add_event(s, project, name, POLICY, by, reason or f"drift policy {policy}", detail)
     return out(row)
 
 

@@ -6,7 +6,7 @@ event of the deployment (who, when, why) and, as every mutating call, in the aud
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -146,6 +146,22 @@ async def pause(name: NamePath, body: ReasonIn, svc: Svc, access: Write) -> dict
 async def resume(name: NamePath, body: ReasonIn, svc: Svc, access: Write) -> dict[str, Any]:
     return await svc.deployments.set_paused(
         access.project, name, False, by=_who(access), reason=body.reason
+    )
+
+
+class PolicyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    drift: Literal["reconcile", "report"] = Field(
+        description="what the reconciler does with a change made outside lockstep"
+    )
+    reason: str | None = Reason
+
+
+@router.post(ONE + "/policy")
+async def set_policy(name: NamePath, body: PolicyIn, svc: Svc, access: Write) -> dict[str, Any]:
+    """Set the drift policy: ``reconcile`` (converge back) or ``report`` (record only)."""
+    return await svc.deployments.set_drift_policy(
+        access.project, name, body.drift, by=_who(access), reason=body.reason
     )
 
 
