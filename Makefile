@@ -71,6 +71,7 @@ bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/cli_reads.py
 	$(BIN)/python bench/ui_first_paint.py
 	$(BIN)/python bench/pipeline_throughput.py
+	$(BIN)/python bench/deploy_latency.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_HOME) .pytest_cache .mypy_cache .ruff_cache
