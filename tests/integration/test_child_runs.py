@@ -1,8 +1,9 @@
 """``workflow:`` steps: a child run of its own (record, version lock, logs), linked both ways
-with its parent step, whose run outputs become the step's outputs; cancel goes down to the
+with its parent step, whose run outputs become the step's outputs (beside a blueprint used
+under two aliases, whose steps run in the parent); cancel goes down to the
 child, a retry reuses a child that succeeded, a fan-out makes one child per item, a cycle of
 definitions stops at the depth limit, and a killed server neither loses the child nor starts a
-second one. The real server and engine."""
+second one; a publish or a tag move closing a cycle is refused. The real server and engine."""
 
 from __future__ import annotations
 
@@ -35,6 +36,36 @@ outputs:
 """
 
 
+#: a blueprint: a published definition whose steps a caller imports under an alias
+TAGGER = """\
+name: tagger
+params:
+  type: object
+  properties: {label: {type: string}, value: {type: string}}
+  required: [label, value]
+steps:
+  mark:
+    run: echo "tagged=${{ params.label }}:${{ params.value }}" >> "$LOCKSTEP_OUTPUTS"
+outputs:
+  tagged: ${{ steps.mark.outputs.tagged }}
+"""
+
+#: PARENT with the blueprint used twice, under two aliases, on the child's outputs
+COMPOSED = PARENT.replace(
+    "  show:\n    needs: [call]",
+    """  left:
+    uses: tagger@$LIVE
+    needs: [call]
+    with: {label: left, value: "${{ steps.call.outputs.twice }}"}
+  right:
+    uses: tagger@$LIVE
+    needs: [left]
+    with: {label: right, value: "${{ steps.left.outputs.tagged }}"}
+  show:
+    needs: [right]""",
+).replace("outputs:\n  got:", "outputs:\n  tagged: ${{ steps.right.outputs.tagged }}\n  got:")
+
+
 def _publish(server: Server, spec: str, *, live: bool = True) -> int:
     name = spec.split("\n", 1)[0].removeprefix("name: ").strip()
     made = server.http.post("/definitions", json={"name": name})
@@ -63,10 +94,14 @@ def test_a_child_run_hands_its_outputs_to_the_parent_and_both_name_each_other(
     server: Server,
 ) -> None:
     version = _publish(server, KID)
-    parent = server.run_and_wait(PARENT)
+    _publish(server, TAGGER)
+    parent = server.run_and_wait(COMPOSED)
     assert parent["status"] == "succeeded", parent
-    assert parent["outputs"] == {"got": "42"}
+    assert parent["outputs"] == {"tagged": "right:left:42", "got": "42"}
     assert parent["steps"]["call"]["outputs"] == {"twice": "42"}
+    # the blueprint's step, imported once per alias, ran in the parent (not as a child run)
+    assert parent["steps"]["left__mark"]["outputs"] == {"tagged": "left:42"}
+    assert parent["steps"]["right__mark"]["outputs"] == {"tagged": "right:left:42"}
     [child_ref] = parent["children"]
     assert (child_ref["step"], child_ref["workflow"]) == ("call", "kid")
     child = server.run(child_ref["run_id"])
