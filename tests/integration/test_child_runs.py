@@ -1,9 +1,9 @@
 """``workflow:`` steps: a child run of its own (record, version lock, logs), linked both ways
 with its parent step, whose run outputs become the step's outputs (beside a blueprint used
-under two aliases, whose steps run in the parent); cancel goes down to the
-child, a retry reuses a child that succeeded, a fan-out makes one child per item, a cycle of
-definitions stops at the depth limit, and a killed server neither loses the child nor starts a
-second one; a publish or a tag move closing a cycle is refused. The real server and engine."""
+under two aliases, whose steps run in the parent); cancel goes down to the child, a retry
+reuses a child that succeeded, a fan-out makes one child per item, a chain of children stops at
+the configured depth limit, a killed server neither loses the child nor starts a second one,
+and a publish or a tag move closing a cycle is refused. The real server and engine."""
 
 from __future__ import annotations
 
