@@ -50,6 +50,9 @@ class ChildCycles:
     ) -> None:
         """Refuse publishing ``loaded`` as version ``number`` of ``definition`` (one line
         naming the chain) when its children would run it again."""
+        first = child_selectors(loaded)
+        if not first:
+            return
         try:
             await self._versions.resolve(project, f"{definition}@{LIVE}")
             live = True
@@ -63,7 +66,7 @@ class ChildCycles:
             )
 
         start = (definition, number)
-        path = await self._cycle(project, start, child_selectors(loaded), is_start)
+        path = await self._cycle(project, start, first, is_start)
         if path:
             raise InvalidRequest(
                 f"workflow: steps would run each other without end: {' → '.join(path)}; "
