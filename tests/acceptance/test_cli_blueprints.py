@@ -142,6 +142,10 @@ def test_a_file_using_a_published_blueprint_is_expanded_by_the_server(
     shown = cli(home, "validate", "--expand", str(wf))
     assert shown.returncode == 0, shown.stderr
     assert yaml.safe_load(shown.stdout)["steps"]["greet"]["uses"] == "cli-greet"
+    assert (
+        "note: step 'greet' uses the published blueprint 'cli-greet', left as written: the "
+        "server expands it when the workflow is run or published"
+    ) in shown.stderr
 
     proc = cli(home, "run", str(wf), "--json", **_env(server))
     assert proc.returncode == 0, proc.stderr

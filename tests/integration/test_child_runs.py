@@ -1,8 +1,9 @@
 """``workflow:`` steps: a child run of its own (record, version lock, logs), linked both ways
-with its parent step, whose run outputs become the step's outputs; cancel goes down to the
-child, a retry reuses a child that succeeded, a fan-out makes one child per item, a cycle of
-definitions stops at the depth limit, and a killed server neither loses the child nor starts a
-second one. The real server and engine."""
+with its parent step, whose run outputs become the step's outputs (beside a blueprint used
+under two aliases, whose steps run in the parent); cancel goes down to the child, a retry
+reuses a child that succeeded, a fan-out makes one child per item, a chain of children stops at
+the configured depth limit, a killed server neither loses the child nor starts a second one,
+and a publish or a tag move closing a cycle is refused. The real server and engine."""
 
 from __future__ import annotations
 
@@ -35,6 +36,36 @@ outputs:
 """
 
 
+#: a blueprint: a published definition whose steps a caller imports under an alias
+TAGGER = """\
+name: tagger
+params:
+  type: object
+  properties: {label: {type: string}, value: {type: string}}
+  required: [label, value]
+steps:
+  mark:
+    run: echo "tagged=${{ params.label }}:${{ params.value }}" >> "$LOCKSTEP_OUTPUTS"
+outputs:
+  tagged: ${{ steps.mark.outputs.tagged }}
+"""
+
+#: PARENT with the blueprint used twice, under two aliases, on the child's outputs
+COMPOSED = PARENT.replace(
+    "  show:\n    needs: [call]",
+    """  left:
+    uses: tagger@$LIVE
+    needs: [call]
+    with: {label: left, value: "${{ steps.call.outputs.twice }}"}
+  right:
+    uses: tagger@$LIVE
+    needs: [left]
+    with: {label: right, value: "${{ steps.left.outputs.tagged }}"}
+  show:
+    needs: [right]""",
+).replace("outputs:\n  got:", "outputs:\n  tagged: ${{ steps.right.outputs.tagged }}\n  got:")
+
+
 def _publish(server: Server, spec: str, *, live: bool = True) -> int:
     name = spec.split("\n", 1)[0].removeprefix("name: ").strip()
     made = server.http.post("/definitions", json={"name": name})
@@ -63,10 +94,14 @@ def test_a_child_run_hands_its_outputs_to_the_parent_and_both_name_each_other(
     server: Server,
 ) -> None:
     version = _publish(server, KID)
-    parent = server.run_and_wait(PARENT)
+    _publish(server, TAGGER)
+    parent = server.run_and_wait(COMPOSED)
     assert parent["status"] == "succeeded", parent
-    assert parent["outputs"] == {"got": "42"}
+    assert parent["outputs"] == {"tagged": "right:left:42", "got": "42"}
     assert parent["steps"]["call"]["outputs"] == {"twice": "42"}
+    # the blueprint's step, imported once per alias, ran in the parent (not as a child run)
+    assert parent["steps"]["left__mark"]["outputs"] == {"tagged": "left:42"}
+    assert parent["steps"]["right__mark"]["outputs"] == {"tagged": "right:left:42"}
     [child_ref] = parent["children"]
     assert (child_ref["step"], child_ref["workflow"]) == ("call", "kid")
     child = server.run(child_ref["run_id"])
@@ -174,20 +209,30 @@ params: {type: object, properties: {items: {type: array}}}
     assert len({c["run_id"] for c in children}) == 100
 
 
-def test_definitions_that_run_each_other_stop_at_the_depth_limit(server: Server) -> None:
-    # no tag moves (a bare name is the latest version then), so no check saw the cycle
-    _publish(server, "name: ping\nsteps:\n  call:\n    workflow: pong\n", live=False)
-    _publish(server, "name: pong\nsteps:\n  call:\n    workflow: ping\n", live=False)
-    made = server.http.post("/runs", json={"selector": "ping@1"})
-    assert made.status_code == 201, made.text
-    top = server.wait(made.json()["id"], timeout=180)
-    assert top["status"] == "failed"
-    chain = [top]
-    while chain[-1]["children"]:
-        chain.append(server.run(chain[-1]["children"][0]["run_id"]))
-    assert len(chain) == 11  # the top run and ten children: the limit (10) holds
-    deepest = chain[-1]["steps"]["call"]["error"]
-    assert "11 runs deep, more than 10" in deepest and "cycle" in deepest
+def test_a_chain_of_children_stops_at_the_configured_depth_limit(home: Path) -> None:
+    # a limit of 2 (the default, 10, is a unit test): top -> first -> second, whose own child
+    # would be the third level; no cycle check sees a chain, only the limit stops it
+    server = Server(home, LOCKSTEP_CHILD_MAX_DEPTH="2")
+    server.start()
+    try:
+        for name, kid in [("deep-a", "deep-b"), ("deep-b", "deep-c"), ("deep-c", "deep-d")]:
+            _publish(server, f"name: {name}\nsteps:\n  call:\n    workflow: {kid}\n")
+        _publish(server, "name: deep-d\nsteps:\n  end:\n    run: 'true'\n")
+        made = server.http.post("/runs", json={"selector": "deep-a"})
+        assert made.status_code == 201, made.text
+        top = server.wait(made.json()["id"], timeout=120)
+        assert top["status"] == "failed"
+        chain = [top]
+        while chain[-1]["children"]:
+            chain.append(server.run(chain[-1]["children"][0]["run_id"]))
+        assert [r["definition"] for r in chain] == ["deep-a", "deep-b", "deep-c"]
+        assert chain[-1]["steps"]["call"]["error"] == (
+            "step 'call' would start a child run 3 runs deep, more than 2 "
+            "(LOCKSTEP_CHILD_MAX_DEPTH): do its workflows run each other in a cycle?"
+        )
+        assert _runs_of(server, "deep-d") == []
+    finally:
+        server.stop()
 
 
 def test_a_step_that_runs_its_own_workflow_is_refused_before_anything_runs(server: Server) -> None:
@@ -195,8 +240,40 @@ def test_a_step_that_runs_its_own_workflow_is_refused_before_anything_runs(serve
         "/runs", json={"spec": "name: selfish\nsteps:\n  again:\n    workflow: selfish@$LIVE\n"}
     )
     assert resp.status_code == 422, resp.text
-    assert "runs 'selfish@$LIVE', the workflow it is in" in resp.text
+    [problem] = resp.json()["diagnostics"]
+    assert (problem["line"], problem["col"], problem["path"]) == (4, 5, "/steps/again/workflow")
+    assert problem["message"].startswith("step 'again' runs 'selfish@$LIVE', the workflow it is in")
     assert _runs_of(server, "selfish") == []
+
+
+def test_a_child_of_another_project_is_refused_or_not_found(server: Server) -> None:
+    # a selector names a definition of the parent's own project: a project prefix is no name
+    resp = server.http.post(
+        "/runs", json={"spec": "name: reacher\nsteps:\n  call:\n    workflow: other/kid\n"}
+    )
+    assert resp.status_code == 422, resp.text
+    [problem] = resp.json()["diagnostics"]
+    assert (problem["line"], problem["col"], problem["path"]) == (4, 5, "/steps/call/workflow")
+    assert problem["message"].startswith(
+        "'workflow' 'other/kid' must name a definition of this project"
+    )
+    # a definition that only another project has is not found when the step starts
+    assert server.api.post("/projects", json={"name": "child-else"}).status_code in (201, 409)
+    assert server.api.post(
+        "/projects/child-else/definitions", json={"name": "elsewhere-kid"}
+    ).status_code in (201, 409)
+    draft = server.api.put(
+        "/projects/child-else/definitions/elsewhere-kid/draft",
+        content="name: elsewhere-kid\nsteps:\n  s:\n    run: 'true'\n",
+        headers={"content-type": "application/yaml"},
+    )
+    assert draft.status_code == 200, draft.text
+    published = server.api.post("/projects/child-else/definitions/elsewhere-kid/publish", json={})
+    assert published.status_code in (200, 201), published.text
+    parent = server.run_and_wait("name: homebound\nsteps:\n  call:\n    workflow: elsewhere-kid\n")
+    assert parent["status"] == "failed" and parent["children"] == []
+    error = parent["steps"]["call"]["error"]
+    assert "elsewhere-kid" in error and "not found" in error, error
 
 
 def test_a_server_killed_while_a_child_runs_loses_neither_and_starts_no_second(
@@ -241,3 +318,31 @@ def test_a_tag_move_that_closes_a_cycle_of_children_is_refused(server: Server) -
     # another tag may point there: only $LIVE is what `egg` follows
     staged = server.http.put("/definitions/hen/tags/$STAGING", json={"version": second})
     assert staged.status_code == 200, staged.text
+
+
+def test_a_publish_that_closes_a_cycle_of_numbered_children_is_refused(server: Server) -> None:
+    # rooster@1 would run chick@1, which runs rooster@1: seen before rooster@1 exists
+    _publish(server, "name: chick\nsteps:\n  grow:\n    workflow: rooster@1\n", live=False)
+    assert server.http.post("/definitions", json={"name": "rooster"}).status_code == 201
+    draft = server.http.put(
+        "/definitions/rooster/draft",
+        content="name: rooster\nsteps:\n  crow:\n    workflow: chick@1\n",
+        headers={"content-type": "application/yaml"},
+    )
+    assert draft.status_code == 200, draft.text
+    refused = server.http.post("/definitions/rooster/publish", json={})
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["detail"] == (
+        "workflow: steps would run each other without end: rooster@1 → chick@1 → rooster@1; "
+        "'rooster' was not published"
+    )
+    assert server.http.get("/definitions/rooster/versions").json() == []
+    # a bare name is the latest version while no $LIVE is set: the same cycle
+    _publish(server, "name: chick\nsteps:\n  grow:\n    workflow: rooster\n", live=False)
+    draft = server.http.put(
+        "/definitions/rooster/draft",
+        content="name: rooster\nsteps:\n  crow:\n    workflow: chick@2\n",
+        headers={"content-type": "application/yaml"},
+    )
+    refused = server.http.post("/definitions/rooster/publish", json={})
+    assert refused.status_code == 400 and "rooster@1 → chick@2 → rooster@1" in refused.text

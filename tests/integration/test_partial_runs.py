@@ -92,6 +92,16 @@ def test_from_with_reuse_takes_the_needed_steps_from_the_earlier_run(
         "reuse": whole["id"],
         "needed": ["a"],
     }
+    # an output the selected steps read that the reused run's step never wrote: refused
+    before = _count(server)
+    reads_y = _spec(marker).replace("steps.a.outputs.n }}-b", "steps.a.outputs.y }}-b")
+    resp = server.http.post("/runs", json={"spec": reads_y, "from": ["b"], "reuse": whole["id"]})
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["detail"] == (
+        f"--reuse {whole['id']}: step 'b' reads steps.a.outputs.y, but step 'a' of that run "
+        "succeeded without output 'y'; reuse a run that has it, or drop --reuse to run 'a' again"
+    )
+    assert _count(server) == before
     # a rerun runs the same part and reuses from the same run
     resp = server.http.post(f"/runs/{part['id']}/rerun", json={})
     assert resp.status_code == 201, resp.text

@@ -147,6 +147,33 @@ def test_nested_blueprints_expand_recursively_and_are_recorded() -> None:
     assert "# blueprint top__inner: lib/inner.yaml sha256:" in loaded.text
 
 
+def test_a_child_file_of_a_blueprint_is_named_from_the_callers_folder() -> None:
+    # the run resolves `workflow: ./x` from the caller's file: the blueprint's own children
+    # (and a nested blueprint's) must still name the files beside the blueprint that wrote them
+    outer = "name: outer\nsteps:\n  kid:\n    workflow: ./kid.yaml\n  in:\n    uses: ./deep/inner.yaml\n"
+    inner = "name: inner\nsteps:\n  up:\n    workflow: ../tools/up.yaml\n  here:\n    workflow: ./here.yaml\n"
+    files = {"lib/outer.yaml": outer, "lib/deep/inner.yaml": inner}
+    steps = steps_of(load("name: m\nsteps:\n  b:\n    uses: ./lib/outer.yaml\n", files))
+    assert steps["b__kid"]["workflow"] == "./lib/kid.yaml"
+    assert steps["b__in__up"]["workflow"] == "./lib/tools/up.yaml"
+    assert steps["b__in__here"]["workflow"] == "./lib/deep/here.yaml"
+    # a caller in a folder of its own reaches them with '../'
+    nested = steps_of(
+        load("name: m\nsteps:\n  b:\n    uses: ../lib/outer.yaml\n", files, "flows/m.yaml")
+    )
+    assert nested["b__kid"]["workflow"] == "../lib/kid.yaml"
+    # a path leading out of the repository is refused where the blueprint wrote it
+    found = problems(
+        "name: m\nsteps:\n  b:\n    uses: ./lib/outer.yaml\n",
+        {"lib/outer.yaml": "name: o\nsteps:\n  k:\n    workflow: ../../kid.yaml\n"},
+    )
+    assert found == [
+        "lib/outer.yaml:4:5: workflow: '../../kid.yaml' leads outside the repository from "
+        "lib/outer.yaml; use a path inside it, or workflow: DEF@SELECTOR "
+        "(used at workflow.yaml:4:5)"
+    ]
+
+
 def test_the_expanded_text_is_a_plain_workflow_that_loads_as_it_is() -> None:
     loaded = load(CALLER, {"blueprints/etl.yaml": ETL})
     again = load_spec(loaded.text, "workflow.yaml")  # no repository needed any more

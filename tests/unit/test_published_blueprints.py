@@ -146,6 +146,14 @@ def test_a_published_blueprints_own_expansions_are_recorded_under_the_alias() ->
             "expanded when it was published",
         ),
         (
+            "name: a\nsteps:\n  x:\n    uses: b@1\n",
+            {"b@1": ("b", 1, "name: b\nsteps:\n  y:\n    workflow: ./kid.yaml\n")},
+            None,
+            "b@1:4:5: published blueprint b@1 runs the file './kid.yaml' (step 'y'), which a "
+            "workflow using it cannot find; write workflow: DEF@SELECTOR there and publish it "
+            "again (used at main.yaml:4:5)",
+        ),
+        (
             "name: a\nsteps:\n  x:\n    uses: Etl@1\n",
             {},
             None,

@@ -131,11 +131,28 @@ def validate(
             continue
         if expand:  # the document alone on stdout, so it can be piped or saved
             sys.stdout.write(loaded.text if loaded.text.endswith("\n") else loaded.text + "\n")
+            if isinstance(loaded, LoadedSpec):
+                _note_published_uses(loaded)
         count = f"{step_count(loaded)} {unit_noun(loaded)}"
         (err if expand else out).print(f"{loaded.file}: ok ({count})")
         if isinstance(loaded, LoadedSpec):
             _warn_unknown_pools(loaded)
     raise typer.Exit(FAILED if bad else OK)
+
+
+def _note_published_uses(loaded: LoadedSpec) -> None:
+    """``--expand`` reads blueprint files, not the registry: say which published blueprints
+    (``DEF@SELECTOR``) stay as written, for the server to expand when the workflow is sent."""
+    from lockstep.spec.blueprint_files import is_published
+
+    for sid, step in loaded.spec.all_steps().items():
+        if is_published(step.uses):
+            err.print(
+                f"note: step '{escape(sid)}' uses the published blueprint "
+                f"'{escape(visible(str(step.uses)))}', left as written: the server expands it "
+                "when the workflow is run or published",
+                highlight=False,
+            )
 
 
 def _warn_unknown_pools(loaded: LoadedSpec) -> None:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from lockstep.engine.selection import Chosen
     from lockstep.spec.documents import Runnable
     from lockstep.spec.load import LoadedSpec
+    from lockstep.spec.models import StepSpec, WorkflowSpec
 
 
 class RunReuse(RunReads):
@@ -104,6 +105,7 @@ class RunReuse(RunReads):
             reuse_id = old.id
             missing = [sid for sid in chosen.needed if sid not in reuse]
             _check_succeeded(old, missing)
+            _check_outputs(old, spec, chosen.selected, missing)
             for sid in missing:
                 reuse[sid] = await self._reused_step(old, sid)
         recorded = RunSelection(
@@ -145,6 +147,46 @@ def _check_succeeded(old: RunRecord, needed: list[str]) -> None:
             f"--reuse {old.id}: the selection needs steps that did not succeed in that run: "
             f"{', '.join(bad)}; reuse a run where they succeeded, or drop --reuse to run them"
         )
+
+
+def _check_outputs(
+    old: RunRecord, spec: WorkflowSpec, selected: frozenset[str], taken: list[str]
+) -> None:
+    """Every output a selected step reads of a step taken from ``old`` must be there: a step
+    that succeeded without it (an older version, a branch that did not write it) would fail
+    the selected step only once it runs."""
+    for sid, step in spec.steps.items():
+        if sid not in selected:
+            continue
+        for dep, key in _outputs_read(step):
+            outputs = old.steps[dep].outputs if dep in taken else None
+            if isinstance(outputs, dict) and key not in outputs:
+                raise InvalidRequest(
+                    f"--reuse {old.id}: step '{sid}' reads steps.{dep}.outputs.{key}, but "
+                    f"step '{dep}' of that run succeeded without output '{key}'; reuse a run "
+                    f"that has it, or drop --reuse to run '{dep}' again"
+                )
+
+
+def _outputs_read(step: StepSpec) -> list[tuple[str, str]]:
+    """(step, key) of each ``steps.X.outputs.KEY`` that ``step``'s expressions read;
+    ``has(steps.X.outputs.KEY)`` asks whether it is there, so it is not a read."""
+    from lockstep.spec.contracts import template_strings
+    from lockstep.spec.expressions import OPEN, find_templates, reference_spans
+
+    data = step.model_dump(mode="json", by_alias=True, exclude_none=True)
+    condition = data.get("if")
+    sources = [condition] if isinstance(condition, str) and OPEN not in condition else []
+    for text, _ in template_strings(data, ""):
+        sources += [t.source for t in find_templates(text)] if OPEN in text else []
+    return [
+        (ref.chain[1], ref.chain[3])
+        for src in sources
+        for ref in reference_spans(src)
+        if len(ref.chain) >= 4
+        and (ref.chain[0], ref.chain[2]) == ("steps", "outputs")
+        and not src[: ref.start].rstrip().endswith("has(")
+    ]
 
 
 def not_selected(steps: list[str]) -> list[Event]:

@@ -93,6 +93,12 @@ class VersionService(SelectorResolver):
         text = await self._db.call(lambda s: store.get_draft(s, definition).spec_text)
         # re-validated here: the rules, and the versions its blueprints name, may have changed
         loaded = await self._expand(project, name, text)
+        number, new = await self._db.call(lambda s: store.number_for(s, definition, loaded.digest))
+        if new:  # its workflow: steps may not run it again (a racing publish may take the
+            # number first: the run-time depth limit still holds then)
+            from lockstep.services.child_cycles import ChildCycles
+
+            await ChildCycles(self).check_publish(project, name, number, loaded)
 
         def _publish(s: Session) -> tuple[dict[str, Any], bool]:
             if store.get_draft(s, definition).spec_text != text:

@@ -139,6 +139,15 @@ def resolve_path(caller: str, ref: str) -> str:
     return joined
 
 
+def rebase_path(blueprint: str, caller: str, ref: str) -> str:
+    """A ``./`` path written in ``blueprint`` (a ``workflow: ./kid.yaml`` child), rewritten
+    to name the same file from ``caller``, whose steps it becomes (both repository-relative);
+    ``ValueError`` when it leaves the repository."""
+    target = resolve_path(blueprint, ref)
+    moved = posixpath.relpath(target, posixpath.dirname(caller) or ".")
+    return moved if moved.startswith("../") else "./" + moved
+
+
 def display_path(caller_display: str, ref: str) -> str:
     """How to name a blueprint in messages: beside the caller as the user named it."""
     return posixpath.normpath(posixpath.join(posixpath.dirname(caller_display), ref))

@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from lockstep.errors import Diagnostic, SpecError
+from lockstep.spec.blueprint_children import rebase_children, unreachable_children
 from lockstep.spec.blueprint_files import (
     MAX_DEPTH,
     MAX_FILES,
@@ -80,6 +81,13 @@ class _Expansion:
     data: dict[str, Any]
     uses: list[BlueprintUse] = field(default_factory=list)
     origins: dict[str, _Origin] = field(default_factory=dict)
+
+    def origin(self, sid: str, used_at: str) -> _Origin:
+        """Where step ``sid`` of this expansion was written, seen through ``used_at``."""
+        inner = self.origins.get(sid)
+        if inner is None:
+            return _Origin(self.file, self.positions, pointer("steps", sid), (used_at,))
+        return replace(inner, used_at=(*inner.used_at, used_at))
 
 
 def _used_at(message: str, where: tuple[str, ...]) -> str:
@@ -173,6 +181,8 @@ class _Expander:
                 diagnostics.append(Diagnostic(
                     "blueprints can only be used in 'steps', not in 'finally'", file, line, col,
                     pointer("finally", sid, "uses")))  # fmt: skip
+        if chain[-1] in self.versions:  # a published blueprint, far from its repository
+            diagnostics += unreachable_children(chain[-1], steps, doc.positions, file)
         aliases = {
             s for s, v in steps.items() if isinstance(v, dict) and is_any_blueprint(v.get("uses"))
         }
@@ -262,6 +272,9 @@ class _Expander:
                 problems.append(_Origin(sub.file, sub.positions, "", (used_at,)).locate(
                     pointer(key), f"a blueprint cannot have '{key}' (it belongs to a whole "
                     "run); remove it from the blueprint"))  # fmt: skip
+        if target not in self.versions:
+            for sid, message in rebase_children(sub.data["steps"], target, chain[-1]):
+                problems.append(sub.origin(sid, used_at).locate("/workflow", message))
         values = check_params(ref, step.get("with"), sub.data.get("params"), fail)
         if problems:
             return None
@@ -285,13 +298,7 @@ class _Expander:
             if sid == alias:
                 out.origins[sid] = _Origin(sub.file, sub.positions, "/outputs", (used_at,), "/with")
                 continue
-            old = sid[len(alias) + len(SEPARATOR) :]
-            inner = sub.origins.get(old)
-            out.origins[sid] = (
-                replace(inner, used_at=(*inner.used_at, used_at))
-                if inner is not None
-                else _Origin(sub.file, sub.positions, pointer("steps", old), (used_at,))
-            )
+            out.origins[sid] = sub.origin(sid[len(alias) + len(SEPARATOR) :], used_at)
         return steps
 
     # -- where a blueprint comes from

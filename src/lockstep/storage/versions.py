@@ -99,17 +99,9 @@ def publish(
     s: Session, definition: DefinitionRow, text: str, digest: str, by: str, message: str | None
 ) -> tuple[int, bool]:
     """The version holding exactly ``text``: an existing one, or a new one (next number)."""
-    existing = s.scalar(
-        select(VersionRow.number).where(
-            VersionRow.definition_id == definition.id, VersionRow.digest == digest
-        )
-    )
-    if existing is not None:
-        return int(existing), False
-    last = s.scalar(
-        select(func.max(VersionRow.number)).where(VersionRow.definition_id == definition.id)
-    )
-    number = (last or 0) + 1
+    number, new = number_for(s, definition, digest)
+    if not new:
+        return number, False
     s.add(
         VersionRow(
             definition_id=definition.id,
@@ -123,6 +115,21 @@ def publish(
     )
     s.flush()
     return number, True
+
+
+def number_for(s: Session, definition: DefinitionRow, digest: str) -> tuple[int, bool]:
+    """The number of the version with content ``digest``, and whether it would be new."""
+    existing = s.scalar(
+        select(VersionRow.number).where(
+            VersionRow.definition_id == definition.id, VersionRow.digest == digest
+        )
+    )
+    if existing is not None:
+        return int(existing), False
+    last = s.scalar(
+        select(func.max(VersionRow.number)).where(VersionRow.definition_id == definition.id)
+    )
+    return (last or 0) + 1, True
 
 
 def version_row(s: Session, definition: DefinitionRow, number: int) -> VersionRow:
