@@ -34,8 +34,7 @@ def test_under_report_it_is_held_and_said_on_the_node_until_reconcile() -> None:
     )
     assert got.held == {A1}
     assert got.events == [
-        "write/1 was terminated outside lockstep; reported, not started again "
-        "(drift policy report)"
+        "write/1 was terminated outside lockstep; reported, not started again (drift policy report)"
     ]
     assert got.nodes == {"write": "drift: write/1 stopped outside lockstep (reported)"}
     # the next rounds remember it, without saying it again
