@@ -99,8 +99,8 @@ class ReplicaControl:
         drift_before: dict[str, Any] | None = None,
     ) -> Seen:
         """Start what is missing and stop what is left over, node by node downstream first
-        (a node's old replicas stop once its new ones run; a node not yet running holds the
-        roll there). Paused: only look."""
+        (a node's old replicas stop once its new ones run, and until then hold the roll there;
+        a node with none to replace does not hold it). Paused: only look."""
         runs = node_runs(project, name, spec, desired)
         where = placed(spec, desired)
         want: dict[str, tuple[str, str, str]] = {}  # id -> (node, replica, pool)
@@ -191,8 +191,8 @@ class ReplicaControl:
                     gone = alive.pop(rid)
                     why = f"{nid}/{gone['replica']}: replaced or no longer desired"
                     done.append(("replica_stopped", why, _at(rid)))
-            elif mine or old:
-                return  # the roll waits for this node's new replicas
+            elif old:
+                return  # the roll waits here: this node's new replicas replace running ones
 
     async def _start(
         self, project: str, name: str, run: NodeRun, rid: str, replica: str, pool: str

@@ -117,9 +117,15 @@ def out(row: DeploymentRow) -> dict[str, Any]:
         "created_at": row.created_at,
         "updated_at": row.updated_at,
         "deleted_at": row.deleted_at,
-        "status": json.loads(row.status_json) if row.status_json else None,
+        "status": _observed(row),
         "observed_at": row.observed_at,
     }
+
+
+def _observed(row: DeploymentRow) -> dict[str, Any] | None:
+    """What the reconciler last saw; None before its first round (of this deployment's life)."""
+    status: dict[str, Any] = json.loads(row.status_json) if row.status_json else {}
+    return status if "summary" in status else None
 
 
 def list_deployments(s: Session, project: str) -> list[dict[str, Any]]:
@@ -252,6 +258,11 @@ def apply(
             project_id=project, name=name, created_at=now, paused=0, drift_policy="reconcile"
         )
         s.add(row)
+    if row.deleted_at is not None:  # made again: no status of the deleted one is shown, but
+        # the replicas it still had are kept for the reconciler to stop (or adopt)
+        before = json.loads(row.status_json) if row.status_json else {}
+        row.status_json = json.dumps({"replicas": before.get("replicas", [])})
+        row.observed_at = None
     row.definition = desired["definition"]
     row.generation = generation + 1
     row.desired_json = json.dumps(desired, sort_keys=True)

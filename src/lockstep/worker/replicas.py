@@ -26,6 +26,8 @@ from lockstep.engine.interpreter import WORKER_SHUTDOWN
 
 #: how often the replica's status file is read and sent as a heartbeat
 BEAT_S = 1.0
+#: the longest the first heartbeat waits for the replica's program to run
+FIRST_BEAT_S = 10.0
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 
@@ -58,9 +60,10 @@ class ReplicaActivities:
                 *args, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log, cwd=where
             )
         try:
+            # the first heartbeat goes out at once (later ones are throttled): hold it until
+            # the program runs, so the controller's next round sees it running
+            await _first_state(proc, status)
             while True:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(proc.wait(), timeout=BEAT_S)
                 seen = _read(status)
                 activity.heartbeat({**seen, "worker": self._identity})
                 if proc.returncode is not None and seen.get("state") == "degraded":
@@ -71,6 +74,8 @@ class ReplicaActivities:
                         f"replica {task.node}/{task.replica} stopped: {reason}",
                         type="ReplicaExited",
                     )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(proc.wait(), timeout=BEAT_S)
         except asyncio.CancelledError:
             await _stop(proc, self._grace)
             if activity.is_worker_shutdown():
@@ -80,6 +85,17 @@ class ReplicaActivities:
         finally:
             if proc.returncode is None:  # an error of ours: never leave it running
                 await _stop(proc, 0)
+
+
+async def _first_state(proc: asyncio.subprocess.Process, status: Path) -> None:
+    """Until the replica reports a state past ``starting``, exits, or ``FIRST_BEAT_S`` pass."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + FIRST_BEAT_S
+    while loop.time() < deadline and proc.returncode is None:
+        if _read(status).get("state", "starting") != "starting":
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(proc.wait(), timeout=0.05)
 
 
 async def _degraded(seen: dict[str, Any]) -> None:
