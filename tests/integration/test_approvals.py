@@ -254,8 +254,8 @@ steps:
 
 @pytest.mark.slow
 def test_a_server_killed_while_a_run_waits_loses_nothing(home: Path) -> None:
-    """Killed while the run waits, and while ann's decision is on its way: resent after the
-    restart, her decision counts once, and the run finishes once."""
+    """Killed while the run waits, just after one decision and while another is on its way:
+    both sent again after the restart, each counts once, and the run finishes once."""
     server = Server(home, heartbeat_timeout=3)
     server.start()
     try:
@@ -268,13 +268,18 @@ def test_a_server_killed_while_a_run_waits_loses_nothing(home: Path) -> None:
         }
         run_id = server.submit(GATED)["id"]
         _waiting(server, run_id, "gate")
+        # ann's decision reaches the engine, and the server dies before it may have recorded
+        # it; bob's is on its way as the server dies
+        with _as(server, tokens["ann"]) as client:
+            sent = _decide(client, run_id, "gate", "approve", input={"percent": 40})
+        assert sent.status_code == 200, sent.text
         in_flight: list[object] = []
 
         def send() -> None:
-            with _as(server, tokens["ann"]) as client:
+            with _as(server, tokens["bob"]) as client:
                 try:
                     in_flight.append(
-                        _decide(client, run_id, "gate", "approve", input={"percent": 40})
+                        _decide(client, run_id, "gate", "approve", input={"percent": 50})
                     )
                 except httpx.TransportError as exc:
                     in_flight.append(exc)
@@ -288,14 +293,14 @@ def test_a_server_killed_while_a_run_waits_loses_nothing(home: Path) -> None:
         server.start()
 
         def landed(user: str, percent: int) -> bool:
-            # the engine may still be coming back: a decision that did not land says so
+            # the engine may still be coming back: a decision that did not land says so; one
+            # that did is refused as already made (or the approval is already complete)
             with _as(server, tokens[user]) as client:
                 got = _decide(client, run_id, "gate", "approve", input={"percent": percent})
-            return got.status_code == 200 or (
-                got.status_code == 409 and "already decided" in got.json()["detail"]
-            )
+            detail = got.json().get("detail", "") if got.status_code == 409 else ""
+            return got.status_code == 200 or "already decided" in detail or "is approved" in detail
 
-        for user, percent in (("ann", 40), ("bob", 50)):
+        for user, percent in (("ann", 40), ("bob", 50)):  # each one sent again
             wait_for(lambda u=user, p=percent: landed(u, p), timeout=60, what=f"{user}'s decision")
         run = server.wait(run_id)
         assert run["status"] == "succeeded", run
