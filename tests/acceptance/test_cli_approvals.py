@@ -45,6 +45,11 @@ def test_approve_and_reject_from_the_cli(home: Path, tmp_path: Path) -> None:
         shown = cli(home, "approvals", "show", first, "gate")
         assert shown.returncode == 0 and "Ship it?" in shown.stdout, shown.stdout
 
+        early = cli(home, "approvals", "approve", first, "ship", "-p", "percent=5")
+        assert early.returncode != 0 and early.stderr.count("\n") == 1, early.stderr
+        assert f"step 'ship' of run {first} is not waiting for approval: it is pending" in (
+            early.stderr
+        )
         bad = cli(home, "approvals", "approve", first, "gate", "-p", "percent=lots")
         assert bad.returncode != 0 and bad.stderr.count("\n") == 1, bad.stderr
         ok = cli(home, "approvals", "approve", first, "gate", "-p", "percent=25", "-m", "go")
