@@ -34,6 +34,16 @@ class AttemptRecord(_Record):
     waiting: str | None = Field(None, description="why a scheduled attempt has not started")
 
 
+class DecisionRecord(_Record):
+    """One person's decision on an approval step, as the run record keeps it."""
+
+    user: str
+    approve: bool
+    at: str = Field(description="when it was decided (UTC)")
+    comment: str | None = None
+    input: dict[str, Any] | None = Field(None, description="what an approval gave (its outputs)")
+
+
 class StepRecord(_Record):
     status: str
     attempts: int = Field(description="attempts made so far")
@@ -57,6 +67,9 @@ class StepRecord(_Record):
     stderr_tail: list[str] = Field(
         default_factory=list,
         description="a failed step: the last lines its last attempt wrote to stderr",
+    )
+    decisions: list[DecisionRecord] = Field(
+        default_factory=list, description="an approval step: each person's decision, in order"
     )
 
 

@@ -45,6 +45,11 @@ def test_approve_and_reject_from_the_cli(home: Path, tmp_path: Path) -> None:
         shown = cli(home, "approvals", "show", first, "gate")
         assert shown.returncode == 0 and "Ship it?" in shown.stdout, shown.stdout
 
+        early = cli(home, "approvals", "approve", first, "ship", "-p", "percent=5")
+        assert early.returncode != 0 and early.stderr.count("\n") == 1, early.stderr
+        assert f"step 'ship' of run {first} is not waiting for approval: it is pending" in (
+            early.stderr
+        )
         bad = cli(home, "approvals", "approve", first, "gate", "-p", "percent=lots")
         assert bad.returncode != 0 and bad.stderr.count("\n") == 1, bad.stderr
         ok = cli(home, "approvals", "approve", first, "gate", "-p", "percent=25", "-m", "go")
@@ -52,6 +57,13 @@ def test_approve_and_reject_from_the_cli(home: Path, tmp_path: Path) -> None:
         assert f"gate of run {first}: approved" in ok.stderr
         run = server.wait(first)
         assert run["status"] == "succeeded" and run["steps"]["gate"]["outputs"] == {"percent": 25}
+        # the decision, with its input, in `approvals show` and in the run's record
+        at = run["steps"]["gate"]["decisions"][0]["at"]
+        line = f'admin approved at {at}: go; input {{"percent": 25}}'
+        decided = cli(home, "approvals", "show", first, "gate", COLUMNS="200")
+        assert line in decided.stdout, decided.stdout
+        record = cli(home, "runs", "show", first, COLUMNS="200")
+        assert record.returncode == 0 and f"gate {line}" in record.stdout, record.stdout
 
         second = server.submit(SPEC)["id"]
         wait_for(lambda: len(_waiting(home)) == 1, what="the second approval to wait")

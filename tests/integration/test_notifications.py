@@ -153,6 +153,44 @@ async def test_a_slack_channel_gets_text_and_blocks_with_status_and_link(
     assert "*status:* failed" in blocks and f"<{link}|Open the run>" in blocks
 
 
+@pytest.mark.parametrize(
+    ("events", "wanted", "heard", "not_heard"),
+    [
+        (
+            ["run.failed"],
+            {"instance": "deploy-eu"},
+            {"instance": "deploy-eu"},
+            [{"instance": "deploy-us"}, {"instance": None}],
+        ),
+        (
+            ["run.succeeded", "run.failed"],
+            {"status": "failed"},
+            {"status": "failed"},
+            [{"status": "succeeded"}],
+        ),
+    ],
+    ids=["instance", "status"],
+)
+async def test_a_subscription_filters_on_instance_and_status(
+    notify: Notify,
+    receiver: HttpReceiver,
+    events: list[str],
+    wanted: dict[str, str],
+    heard: dict[str, Any],
+    not_heard: list[dict[str, Any]],
+) -> None:
+    await notify.service.add_channel("default", "chat", "slack", {"url": receiver.url}, by="ann")
+    await notify.service.subscribe("default", "chat", events, **wanted)
+    for n, fields in enumerate(not_heard):
+        event = f"run.{fields.get('status', 'failed')}"
+        subject = {**FAILED_RUN, **fields, "run_id": f"r-other-{n}"}
+        assert await notify.service.emit("default", event, subject) == 0
+    assert await notify.service.emit("default", "run.failed", {**FAILED_RUN, **heard}) == 1
+    await notify.deliver_until(lambda rows: rows and rows[0].status == "delivered")
+    (call,) = receiver.calls  # only the run the filter names
+    assert call.body["text"].startswith("Run r-20260101-abc of deploy failed")
+
+
 async def test_a_slack_url_kept_as_a_secret_is_used_to_send_and_shown_to_no_one(
     notify: Notify, receiver: HttpReceiver
 ) -> None:

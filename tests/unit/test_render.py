@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from lockstep.cli.output import visible
-from lockstep.cli.render import describe_cause
-from lockstep.records import Cause, CauseKind
+from lockstep.cli.render import describe_cause, describe_decision
+from lockstep.records import Cause, CauseKind, DecisionRecord
 
 
 @pytest.mark.parametrize(
@@ -59,3 +59,31 @@ def test_control_characters_are_spelled_out(text: str, shown: str) -> None:
 )
 def test_a_cause_reads_as_one_line(cause: Cause, line: str) -> None:
     assert describe_cause(cause) == line
+
+
+@pytest.mark.parametrize(
+    ("decision", "line"),
+    [
+        (
+            DecisionRecord(
+                user="ann",
+                approve=True,
+                at="2026-03-01T02:00:00.000000Z",
+                comment="canary first",
+                input={"percent": 25, "zone": "eu"},
+            ),
+            'ann approved at 2026-03-01T02:00:00.000000Z: canary first; input {"percent": 25, '
+            '"zone": "eu"}',
+        ),
+        (
+            DecisionRecord(user="bob", approve=False, at="2026-03-01T03:00:00.000000Z"),
+            "bob rejected at 2026-03-01T03:00:00.000000Z",
+        ),
+        (
+            DecisionRecord(user="eve", approve=False, at="t", comment="no\x1b[2J\nway"),
+            "eve rejected at t: no\\x1b[2J\\x0away",
+        ),
+    ],
+)
+def test_a_decision_reads_as_one_line(decision: DecisionRecord, line: str) -> None:
+    assert describe_decision(decision) == line

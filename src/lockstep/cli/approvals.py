@@ -5,10 +5,14 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from lockstep.cli.admin import AsJson, go, show
 from lockstep.cli.client import ApiClient
 from lockstep.cli.output import err, out, print_json, visible
+from lockstep.cli.render import describe_decision
+from lockstep.errors import NotFound
+from lockstep.records import DecisionRecord
 
 approvals = typer.Typer(
     help="Approvals: steps waiting for people to approve or reject them.", no_args_is_help=True
@@ -57,9 +61,7 @@ def approvals_show(run_id: RunId, step: Step, as_json: AsJson = False) -> None:
         if row.get("deadline"):
             out.print(f"deadline: {row['deadline']} (then {row['on_timeout']})")
         for d in row["decisions"]:
-            verdict = "approved" if d["approve"] else "rejected"
-            said = f": {visible(d['comment'])}" if d.get("comment") else ""
-            out.print(f"  {d['at']} {d['user']} {verdict}{said}")
+            out.print("  " + escape(describe_decision(DecisionRecord.model_validate(d))))
 
     go(run)
 
@@ -89,10 +91,13 @@ def _decide(run_id: str, step: str, verdict: str, pairs: list[str], message: str
         at = f"/projects/{c.project}/runs/{run_id}/approvals/{step}"
         given: dict[str, Any] = {}
         if pairs:
-            asked = await c.call("GET", at)
             from lockstep.spec.params import parse_cli_params  # reads of other commands stay light
 
-            given = parse_cli_params(pairs, asked.get("input_schema"))
+            try:
+                schema = (await c.call("GET", at)).get("input_schema")
+            except NotFound:
+                schema = {}  # never waited, or no such step: the decision itself says which
+            given = parse_cli_params(pairs, schema)
         body = {"input": given, "comment": message}
         answer = await c.call("POST", f"{at}/{verdict}", json=body)
         state = answer["state"]

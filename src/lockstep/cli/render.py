@@ -11,7 +11,7 @@ from rich.table import Table
 from lockstep.cli.output import out, styled, visible
 from lockstep.engine.states import StepStatus
 from lockstep.outputs_by_reference import is_ref, preview
-from lockstep.records import Cause, RunPage, RunRecord, RunSelection, RunSummary
+from lockstep.records import Cause, DecisionRecord, RunPage, RunRecord, RunSelection, RunSummary
 from lockstep.spec.durations import format_duration
 
 
@@ -52,6 +52,24 @@ def describe_selection(part: RunSelection) -> str:
         return visible(asked)
     source = f"reused from {part.reuse}" if part.reuse else "run too"
     return visible(f"{asked}; needs {', '.join(part.needed)} ({source})")
+
+
+def describe_decision(d: DecisionRecord) -> str:
+    """One decision on an approval in one line of plain text: who, verdict, when, comment,
+    input — "ann approved at 2026-…Z: canary first; input {"percent": 25}"."""
+    line = f"{d.user} {'approved' if d.approve else 'rejected'} at {d.at}"
+    if d.comment:
+        line += f": {d.comment}"
+    if d.input:
+        line += f"; input {json.dumps(d.input, ensure_ascii=False, sort_keys=True)}"
+    return visible(line)
+
+
+def print_decisions(run: RunRecord) -> None:
+    """Each approval step's decisions, one line each."""
+    for step_id, step in run.steps.items():
+        for d in step.decisions:
+            out.print(f"[bold]{escape(step_id)}[/] {escape(describe_decision(d))}")
 
 
 def run_table(run: RunRecord) -> Table:
@@ -108,6 +126,7 @@ def print_run(run: RunRecord) -> None:
             out.print(f"[bold]{escape(step_id)}[/] stderr, last lines:")
             for line in step.stderr_tail:
                 out.print(f"  [red]![/] {escape(visible(line))}")
+    print_decisions(run)
     if run.outputs:
         out.print("[bold]outputs[/]")
         for name, value in run.outputs.items():

@@ -57,7 +57,7 @@ class ApprovalService:
         from lockstep.engine.gates import DECIDE_UPDATE
         from lockstep.engine.types import Decision, GateAnswer
 
-        approval = await self.get(project, run_id, step)
+        approval = await self._db.call(lambda s: store.to_decide(s, project, run_id, step))
         if approval.status != store.WAITING:
             raise Conflict(
                 f"step '{step}' of run {run_id} is not waiting for approval: "

@@ -14,9 +14,18 @@ from sqlalchemy.orm import Session
 from lockstep.engine.states import RUN_FINISHED, StepStatus
 from lockstep.engine.types import ArtifactRef
 from lockstep.errors import NotFound
-from lockstep.records import ChildRun, RunFilter, RunPage, RunRecord, RunSummary, StepRecord
+from lockstep.records import (
+    ChildRun,
+    DecisionRecord,
+    RunFilter,
+    RunPage,
+    RunRecord,
+    RunSummary,
+    StepRecord,
+)
 from lockstep.services.failures import with_stderr_tails
 from lockstep.services.run_logs import read_logs
+from lockstep.storage import approvals as approval_store
 from lockstep.storage import artifacts as artifact_store
 from lockstep.storage import run_children
 from lockstep.storage import run_records as records
@@ -65,7 +74,22 @@ class RunReads:
                 for c in found
             ]
             run = run.model_copy(update={"children": kids})
-        return run
+        return await self._with_decisions(run)
+
+    async def _with_decisions(self, run: RunRecord) -> RunRecord:
+        """``run`` with each approval step's decisions (who, verdict, when, comment, input)."""
+        made = await self._db.call(lambda s: approval_store.decisions_of(s, run.id))
+        if not made:
+            return run
+        steps = {
+            sid: step.model_copy(
+                update={"decisions": [DecisionRecord.model_validate(d) for d in made[sid]]}
+            )
+            if sid in made
+            else step
+            for sid, step in run.steps.items()
+        }
+        return run.model_copy(update={"steps": steps})
 
     async def _record(self, project: str, run_id: str) -> RunRecord:
         return await self._db.call(

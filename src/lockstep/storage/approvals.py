@@ -11,8 +11,8 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from lockstep.errors import NotFound
-from lockstep.storage.rows import Base, RunRow
+from lockstep.errors import Conflict, NotFound
+from lockstep.storage.rows import Base, RunRow, StepRow
 
 WAITING = "waiting"
 
@@ -115,6 +115,28 @@ def get(s: Session, project: str, run_id: str, step: str) -> Approval:
             "`lockstep approvals list`"
         )
     return _out(row, run)
+
+
+def decisions_of(s: Session, run_id: str) -> dict[str, list[dict[str, Any]]]:
+    """The decisions on each approval step of ``run_id`` that has any, in the order made."""
+    query = select(ApprovalRow.step_id, ApprovalRow.decisions_json).where(
+        ApprovalRow.run_id == run_id
+    )
+    found = {step: json.loads(text) for step, text in s.execute(query)}
+    return {step: made for step, made in found.items() if made}
+
+
+def to_decide(s: Session, project: str, run_id: str, step: str) -> Approval:
+    """The approval a person means to decide: a step of the run that never waited (pending
+    behind its ``needs``, say) is a Conflict naming its state; no such step is NotFound."""
+    if s.get(ApprovalRow, (run_id, step)) is None:
+        run = s.get(RunRow, run_id)
+        row = s.get(StepRow, (run_id, step)) if run is not None else None
+        if run is not None and row is not None and run.project_id == project:
+            raise Conflict(
+                f"step '{step}' of run {run_id} is not waiting for approval: it is {row.status}"
+            )
+    return get(s, project, run_id, step)
 
 
 def _out(row: ApprovalRow, run: RunRow) -> Approval:
