@@ -140,6 +140,13 @@ def test_two_approvers_approve_with_input_and_the_run_finishes_with_it(
         if e["action"] == f"POST /api/v1/projects/default/runs/{run_id}/approvals/gate/approve"
     }
     assert {("ann", 200), ("bob", 200), ("carl", 403), ("ann", 409)} <= said, said
+    # with what each decided (the call's comment and input, never the whole body)
+    decided = [
+        e["detail"]
+        for e in audit
+        if e["user"] == "ann" and e["status"] == 200 and e["action"].endswith("/gate/approve")
+    ]
+    assert decided == [{"run": run_id, "step": "gate", "comment": "ok", "input": {"percent": 10}}]
     late = _decide(people["bob"], run_id, "gate", "reject")
     assert late.status_code == 409 and "it is approved" in late.json()["detail"]
 

@@ -1,11 +1,13 @@
 """Append every mutating call to the audit log: who, with which token, what, from where,
-and how it ended. Bodies are never recorded (they may hold secret values)."""
+and how it ended. Bodies are never recorded (they may hold secret values); a route may say
+what its call decided with ``audit_detail`` (an approval's comment and input)."""
 
 from __future__ import annotations
 
 import logging
 import re
 
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lockstep.auth.principal import Principal
@@ -16,6 +18,13 @@ _MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _PROJECT = re.compile(r"^/api/v1/projects/([a-z0-9][a-z0-9-]{0,62})(?:/|$)")
 #: a delivery to a project's webhook trigger (not ``/hooks/git``, which names no project)
 _HOOK = re.compile(r"^/api/v1/hooks/([a-z0-9][a-z0-9-]{0,62})/")
+#: the request state key a route sets to record what its call decided
+DETAIL = "audit_detail"
+
+
+def audit_detail(request: Request, **detail: object) -> None:
+    """Record ``detail`` with this call's audit entry (never a secret value)."""
+    request.state.audit_detail = detail
 
 
 class AuditLog:
@@ -43,7 +52,9 @@ class AuditLog:
     async def _append(self, scope: Scope, status: int) -> None:
         path: str = scope["path"]
         match = _PROJECT.match(path) or _HOOK.match(path)
-        who = scope.get("state", {}).get("principal")
+        state = scope.get("state", {})
+        who = state.get("principal")
+        detail = state.get(DETAIL)
         client = scope.get("client")
         try:
             await self.audit.append(
@@ -52,6 +63,7 @@ class AuditLog:
                 action=f"{scope['method']} {path}",
                 address=client[0] if client else None,
                 status=status,
+                detail=detail if isinstance(detail, dict) else None,
             )
         except Exception:
             log.exception("audit.append_failed")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import json
 import sys
 from typing import Annotated, Any
 
@@ -44,10 +45,14 @@ def _table(rows: list[dict[str, Any]], cols: list[str]) -> Table:
     for col in cols:
         table.add_column(col, overflow="fold")
     for row in rows:
-        table.add_row(
-            *(escape(visible(str(row.get(c) if row.get(c) is not None else ""))) for c in cols)
-        )
+        table.add_row(*(escape(visible(_cell(row.get(c)))) for c in cols))
     return table
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    return json.dumps(value, sort_keys=True) if isinstance(value, dict | list) else str(value)
 
 
 def show(data: Any, cols: list[str], as_json: bool) -> None:
@@ -206,7 +211,7 @@ def audit_command(
 
     async def run(c: ApiClient) -> None:
         path = "/audit" if all_projects else f"/projects/{c.project}/audit"
-        cols = ["at", "project", "user", "action", "status", "address"]
+        cols = ["at", "project", "user", "action", "status", "address", "detail"]
         show(await c.call("GET", path, params={"limit": limit}), cols, as_json)
 
     go(run)

@@ -22,6 +22,7 @@ class AuditService:
         action: str,
         address: str | None,
         status: int,
+        detail: dict[str, object] | None = None,
     ) -> None:
         await self._db.call(
             lambda s: identity.append_audit(
@@ -31,6 +32,7 @@ class AuditService:
                 action=action,
                 address=address,
                 status=status,
+                detail=detail,
             )
         )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets as _random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -215,6 +216,7 @@ def append_audit(
     action: str,
     address: str | None,
     status: int,
+    detail: dict[str, object] | None = None,
 ) -> None:
     s.add(
         AuditRow(
@@ -225,6 +227,7 @@ def append_audit(
             action=action[:200],
             address=address,
             status=status,
+            detail=json.dumps(detail, sort_keys=True) if detail else None,
         )
     )
 
@@ -249,6 +252,7 @@ def read_audit(
             "action": r.action,
             "address": r.address,
             "status": r.status,
+            "detail": json.loads(r.detail) if r.detail else None,
         }
         for r in rows
     ]

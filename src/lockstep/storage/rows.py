@@ -218,6 +218,8 @@ class AuditRow(Base):
     action: Mapped[str] = mapped_column(String(200))
     address: Mapped[str | None] = mapped_column(String(100), nullable=True)
     status: Mapped[int] = mapped_column(Integer)
+    #: what the call decided, as JSON, when its route records it (an approval's comment, input)
+    detail: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class SecretRow(Base):

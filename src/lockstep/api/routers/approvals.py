@@ -6,9 +6,10 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from lockstep.api.audit import audit_detail
 from lockstep.api.deps import Access, Services, require, services
 from lockstep.spec.names import STEP_ID_PATTERN
 
@@ -52,10 +53,16 @@ async def show_approval(
 
 @router.post(ONE + "/approve")
 async def approve(
-    run_id: RunIdPath, step: StepPath, body: DecisionIn, svc: Svc, access: Decide
+    run_id: RunIdPath,
+    step: StepPath,
+    body: DecisionIn,
+    svc: Svc,
+    access: Decide,
+    request: Request,
 ) -> dict[str, Any]:
     """Approve; with ``input`` when the step asks for it (checked against its schema)."""
     whole = await svc.runs.resolve_id(access.project, run_id)
+    audit_detail(request, run=whole, step=step, comment=body.comment, input=body.input)
     return await svc.approvals.decide(
         access.project,
         whole,
@@ -69,10 +76,16 @@ async def approve(
 
 @router.post(ONE + "/reject")
 async def reject(
-    run_id: RunIdPath, step: StepPath, body: DecisionIn, svc: Svc, access: Decide
+    run_id: RunIdPath,
+    step: StepPath,
+    body: DecisionIn,
+    svc: Svc,
+    access: Decide,
+    request: Request,
 ) -> dict[str, Any]:
     """Reject: the step fails (its run too, unless it may continue on error)."""
     whole = await svc.runs.resolve_id(access.project, run_id)
+    audit_detail(request, run=whole, step=step, comment=body.comment)
     return await svc.approvals.decide(
         access.project, whole, step, access.principal, approve=False, comment=body.comment
     )

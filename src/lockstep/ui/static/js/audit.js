@@ -11,7 +11,7 @@ export function auditPage(main, name, query) {
   const pager = h("nav", { className: "actions", id: "audit-pages", ariaLabel: "pages" });
   replace(main, h("h1", {}, "Audit log"),
     h("table", { id: "audit" },
-      h("thead", {}, h("tr", {}, ["When", "User", "Token", "Action", "Address", "Answer"].map((t) => h("th", { scope: "col" }, t)))),
+      h("thead", {}, h("tr", {}, ["When", "User", "Token", "Action", "Address", "Answer", "Detail"].map((t) => h("th", { scope: "col" }, t)))),
       body),
     note, pager);
   const before = query.get("before");
@@ -24,7 +24,8 @@ export function auditPage(main, name, query) {
       h("td", { className: "mono" }, a.token || ""),
       h("td", { className: "mono action" }, a.action),
       h("td", { className: "mono" }, a.address || ""),
-      h("td", {}, String(a.status ?? "")))));
+      h("td", {}, String(a.status ?? "")),
+      h("td", { className: "mono detail" }, a.detail ? JSON.stringify(a.detail) : ""))));
     note.textContent = items.length ? "" : before ? "No older entries." : "Nothing audited yet.";
     const older = items.length === PAGE ? h("a", { id: "older", href: route("p", name, "audit") + "?before=" + encodeURIComponent(items.at(-1).id) }, "Older entries") : null;
     replace(pager, before ? h("a", { href: route("p", name, "audit") }, "Newest entries") : null, older);
