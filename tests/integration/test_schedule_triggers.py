@@ -138,6 +138,14 @@ def test_a_version_that_disables_or_drops_a_trigger_stops_its_fires(server: Serv
     _go_live(server, _publish(server, again, name=name), name=name)
     _three_fires(server, 3, name)
 
+    # a version that changes the timing changes the Temporal Schedule: its next fire is the
+    # new cron's (at the start of next year), no longer two seconds away
+    yearly = spec.replace("ENABLED", "true").replace("every: 2s", "cron: '0 0 1 1 *'")
+    _go_live(server, _publish(server, yearly, name=name), name=name)
+    [listed] = _registered(server, name)
+    assert (listed["version"], listed["spec"]["cron"]) == (4, "0 0 1 1 *")
+    assert listed["next_fire"] == f"{datetime.now(UTC).year + 1}-01-01T00:00:00Z", listed
+
     # a version without the trigger removes it: no registration, no more fires
     _go_live(server, _publish(server, spec[: spec.index("triggers:")], name=name), name=name)
     assert _registered(server, name) == []
