@@ -15,7 +15,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import SearchAttributeKey
+from temporalio.common import RetryPolicy, SearchAttributeKey
+from temporalio.exceptions import ActivityError
 
 FIRE_ACTIVITY = "lockstep.trigger_fire"
 FINISHED_ACTIVITY = "lockstep.trigger_run_finished"
@@ -24,6 +25,8 @@ CANCEL_ACTIVITY = "lockstep.trigger_run_cancel"
 SCHEDULED_TIME = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
 #: how often a fire looks whether its run has finished
 POLL = timedelta(seconds=2)
+#: tries of a run's cancel before the fire gives up and lets the run end by itself
+CANCEL_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -78,12 +81,17 @@ class TriggerFiredWorkflow:
 
     async def _cancel(self, project: str, run_id: str) -> None:
         """The Schedule cancelled this fire (``overlap: cancel_other``): cancel its run the
-        way ``lockstep cancel`` does, and wait until it has ended."""
-        await workflow.execute_local_activity(
-            CANCEL_ACTIVITY,
-            args=[project, run_id],
-            start_to_close_timeout=timedelta(seconds=30),
-        )
+        way ``lockstep cancel`` does, and wait until it has ended. A cancel that keeps
+        failing (its engine away) is given up: the run then ends by itself."""
+        try:
+            await workflow.execute_local_activity(
+                CANCEL_ACTIVITY,
+                args=[project, run_id],
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=RetryPolicy(maximum_attempts=CANCEL_ATTEMPTS),
+            )
+        except ActivityError as exc:
+            workflow.logger.warning("trigger.run_cancel_failed %s: %s", run_id, exc.cause)
         await self._until_finished(project, run_id)
 
 
