@@ -33,6 +33,10 @@ triggers:
   broken:
     every: 1h
     params: {n: '${{ schedule.time }}'}
+  lone:
+    every: 1h
+    overlap: skip
+    params: {when: '${{ schedule.time }}'}
   hook:
     kind: webhook
     secret: HOOK_KEY
@@ -75,9 +79,10 @@ def _scheduled(home: Path) -> list[str]:
     )
 
 
-def _settled(home: Path, trigger: str, actions: int | None) -> None:
+def _settled(home: Path, trigger: str, actions: int | None) -> int:
     """Wait until the trigger's Schedule has taken ``actions`` actions (any number: None)
-    and none still runs: every fire it started has decided (a run, or none)."""
+    and none still runs: every fire it started has decided (a run, or none). Returns how many
+    fire times its overlap policy skipped."""
     address = json.loads((home / "server.json").read_text())["temporal"]
 
     async def state() -> tuple[int, int, int]:
@@ -98,6 +103,7 @@ def _settled(home: Path, trigger: str, actions: int | None) -> None:
         wait_for(settled, timeout=60, every=0.5, what=f"{actions} settled fires of {trigger}")
     except AssertionError as exc:
         raise AssertionError(f"{exc}: (actions, running, skipped) {seen[-1]}") from None
+    return seen[-1][2]
 
 
 def test_fire_backfill_and_history_from_the_cli(home: Path, tmp_path: Path) -> None:
@@ -147,6 +153,13 @@ def test_fire_backfill_and_history_from_the_cli(home: Path, tmp_path: Path) -> N
         table = cli(home, "triggers", "history", "hourly", "tick", COLUMNS="200")
         assert table.returncode == 0, table.stderr
         assert all(h in table.stdout for h in hours) and run_id in table.stdout
+
+        # a backfill follows the trigger's overlap policy: with `skip`, the times of the
+        # range that come while the first one's run runs make no run
+        lone = cli(home, "schedules", "backfill", "lone", *span)
+        assert lone.returncode == 0, lone.stderr
+        assert _settled(home, "lone", 1) == 2
+        assert [r["cause"]["schedule_time"] for r in _runs(home, "lone")] == hours[:1]
 
         # a schedule fire the run service refuses is in the history, and the list says why
         bad = cli(home, "schedules", "backfill", "broken", "--from", hours[0], "--to", hours[0])

@@ -138,6 +138,14 @@ def test_a_version_that_disables_or_drops_a_trigger_stops_its_fires(server: Serv
     _go_live(server, _publish(server, again, name=name), name=name)
     _three_fires(server, 3, name)
 
+    # a version that changes the timing changes the Temporal Schedule: its next fire is the
+    # new cron's (at the start of next year), no longer two seconds away
+    yearly = spec.replace("ENABLED", "true").replace("every: 2s", "cron: '0 0 1 1 *'")
+    _go_live(server, _publish(server, yearly, name=name), name=name)
+    [listed] = _registered(server, name)
+    assert (listed["version"], listed["spec"]["cron"]) == (4, "0 0 1 1 *")
+    assert listed["next_fire"] == f"{datetime.now(UTC).year + 1}-01-01T00:00:00Z", listed
+
     # a version without the trigger removes it: no registration, no more fires
     _go_live(server, _publish(server, spec[: spec.index("triggers:")], name=name), name=name)
     assert _registered(server, name) == []
@@ -212,3 +220,40 @@ def test_overlap_skip_starts_no_run_while_the_previous_one_runs(server: Server) 
             datetime.strptime(earlier["cause"]["schedule_time"], "%Y-%m-%dT%H:%M:%SZ")
         )
         assert gap >= timedelta(seconds=4), "a fire time during the slow run was not skipped"
+
+
+CANCELLING = """\
+name: cancel-tick
+steps:
+  a:
+    run: sleep 5
+triggers:
+  tick:
+    every: 2s
+    overlap: cancel_other
+    end_at: END
+"""
+
+
+def test_overlap_cancel_other_cancels_the_running_run_and_the_last_one_runs_to_the_end(
+    server: Server,
+) -> None:
+    name = "cancel-tick"
+    # the schedule ends by itself (a pause just as a fire cancels a run would leave that run
+    # cancelled with no successor: Temporal drops the start it held back)
+    end = datetime.now(UTC) + timedelta(seconds=12)
+    spec = CANCELLING.replace("END", f"{end:%Y-%m-%dT%H:%M:%SZ}")
+    assert server.http.post("/definitions", json={"name": name}).status_code == 201
+    _go_live(server, _publish(server, spec, name=name), name=name)
+
+    def settled() -> list[dict[str, Any]]:
+        runs = sorted(_fired(server, name), key=lambda r: r["cause"]["schedule_time"])
+        return runs if runs and runs[-1]["status"] == "succeeded" else []
+
+    runs = wait_for(settled, timeout=60, what="the last run of the ended schedule to succeed")
+    # each fire cancelled the run before it; the last one, with no fire after it, ran to the end
+    assert len(runs) >= 3, runs
+    assert [r["status"] for r in runs[:-1]] == ["cancelled"] * (len(runs) - 1), runs
+    for earlier, later in itertools.pairwise(runs):
+        # one run at a time: the next run was made once the cancelled one had ended
+        assert later["created_at"] >= earlier["finished_at"], (earlier, later)

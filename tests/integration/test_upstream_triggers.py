@@ -149,10 +149,16 @@ triggers:
     definition: up-flaky
     status: [failed]
     params: {ending: '${{ upstream.status }}'}
+  on-nightly:
+    kind: upstream
+    definition: up-flaky
+    instance: nightly
+    status: [failed]
+    params: {ending: '${{ upstream.instance }}'}
 """
 
 
-def test_a_failed_upstream_run_fires_only_the_triggers_listening_for_failures(
+def test_a_failed_upstream_run_fires_only_the_triggers_listening_for_failures_and_its_instance(
     server: Server,
 ) -> None:
     _define(server, "up-flaky", FLAKY)
@@ -169,6 +175,20 @@ def test_a_failed_upstream_run_fires_only_the_triggers_listening_for_failures(
     assert [r["cause"]["trigger"] for r in _runs(server, "up-watch")] == ["on-failure"]
     quiet = server.http.get("/triggers/up-watch/on-success/history")
     assert quiet.status_code == 200 and quiet.json() == [], quiet.text
+    # a plain run of the definition is no run of instance 'nightly': that trigger stayed quiet
+    assert server.http.get("/triggers/up-watch/on-nightly/history").json() == []
+
+    made = server.http.post(
+        "/instances", json={"name": "nightly", "definition": "up-flaky", "ref": "$LIVE"}
+    )
+    assert made.status_code == 201, made.text
+    through = server.http.post("/instances/nightly/runs", json={})
+    assert through.status_code == 201, through.text
+    nightly = server.wait(through.json()["id"])
+    assert (nightly["status"], nightly["instance"]) == ("failed", "nightly")
+    run = _one_run(server, "up-watch", "on-nightly")
+    assert run["params"] == {"ending": "nightly"}
+    assert run["cause"]["upstream_run"] == nightly["id"]
 
 
 LISTENS_TO = """\

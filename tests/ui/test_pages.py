@@ -7,10 +7,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.harness import Server
+from tests.harness import Server, wait_for
 from tests.ui.conftest import docs_screenshot, screenshot
 
 LIVE = 30_000
@@ -30,6 +31,10 @@ YEARLY = """\
 triggers:
   yearly:
     cron: "0 0 1 1 *"
+  hook:
+    kind: webhook
+    auth: token
+    secret: UI_HOOK
 """
 
 
@@ -170,10 +175,26 @@ def test_triggers_page_shows_a_schedules_next_fire_and_pause_by_role(
     user_token: Callable[[str, str], str],
     tmp_path: Path,
 ) -> None:
+    assert server.http.put("/secrets/UI_HOOK", json={"value": "ui-hook"}).status_code in (200, 201)
     _live(server, "ui-yearly", YEARLY)
     fired = server.http.post("/triggers/ui-yearly/yearly/fire", json={"params": {"who": EVIL}})
     assert fired.status_code == 200, fired.text
     fired_run = fired.json()["run_id"]
+    # a delivery whose id is markup: shown as text on its run's page
+    delivered = httpx.post(
+        f"{server.url}/api/v1/hooks/default/ui-yearly/hook",
+        content=b"{}",
+        headers={"authorization": "Bearer ui-hook", "x-request-id": EVIL},
+        timeout=30,
+    )
+    assert delivered.status_code == 202, delivered.text
+    [hooked] = wait_for(
+        lambda: server.http.get(
+            "/runs", params={"trigger": "hook", "workflow": "ui-yearly"}
+        ).json()["items"],
+        timeout=30,
+        what="the delivery's run",
+    )
 
     viewer = open_ui(user_token("trig-vic", "viewer"))
     viewer.goto("/#/p/default/triggers")
@@ -183,6 +204,12 @@ def test_triggers_page_shows_a_schedules_next_fire_and_pause_by_role(
     expect(viewer.get_by_role("button", name="pause ui-yearly yearly")).to_have_count(0)
     viewer.get_by_role("button", name="fires of ui-yearly yearly").click()
     expect(viewer.locator(f"#fires tr a[href$='{fired_run}']")).to_be_visible()
+    # the fired run's page says why it started: this trigger, fired by hand by admin
+    viewer.locator(f"#fires tr a[href$='{fired_run}']").click()
+    cause = viewer.locator("#facts dt:text-is('Cause') + dd")
+    expect(cause).to_have_text("manual · admin · trigger yearly")
+    viewer.goto(f"/#/p/default/runs/{hooked['id']}")
+    expect(cause).to_have_text(f"webhook · trigger hook · delivery {EVIL}")
 
     page = open_ui(user_token("trig-mia", "maintainer"))
     page.goto("/#/p/default/triggers")

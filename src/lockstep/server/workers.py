@@ -32,7 +32,7 @@ from lockstep.registry.urls import url_with_secret
 from lockstep.secrets.crypto import SecretBox
 from lockstep.services.child_runs import ChildRuns
 from lockstep.services.recording import Recorder, wait_briefly
-from lockstep.services.run_reads import RunReads
+from lockstep.services.runs import RunService
 from lockstep.services.triggers import TriggerService
 from lockstep.settings import Settings, child_queue, pool_queue
 from lockstep.spec.git_names import GitError, parse_remote
@@ -98,16 +98,16 @@ def child_worker(client: Client, control_queue: str, children: ChildRuns) -> Wor
 
 
 def trigger_worker(
-    client: Client, queue: str, dispatcher: Dispatcher, triggers: TriggerService, runs: RunReads
+    client: Client, queue: str, dispatcher: Dispatcher, triggers: TriggerService, runs: RunService
 ) -> Worker:
-    """The workflow a trigger's Schedule starts, and its two local activities."""
+    """The workflow a trigger's Schedule starts, and its local activities."""
     fires = FireActivities(dispatcher, triggers, runs)
     return Worker(
         client,
         build_id=BUILD_ID,
         task_queue=queue,
         workflows=[TriggerFiredWorkflow],
-        activities=[fires.fire, fires.run_finished],
+        activities=[fires.fire, fires.run_finished, fires.cancel_run],
         workflow_runner=_sandbox(),
         no_remote_activities=True,
     )

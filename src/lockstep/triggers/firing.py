@@ -1,6 +1,7 @@
 """The activities of a fire: hand the fire time to the dispatcher (the one path of every
 trigger: recorded in the trigger's history once per fire time, then a run through the run
-service with the schedule's cause), and tell whether that run has finished."""
+service with the schedule's cause), tell whether that run has finished, and cancel it when the
+Schedule cancels the fire (``overlap: cancel_other``)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from lockstep.engine.states import RUN_FINISHED
-from lockstep.engine.triggered import FINISHED_ACTIVITY, FIRE_ACTIVITY, Fire
-from lockstep.errors import NotFound
+from lockstep.engine.triggered import CANCEL_ACTIVITY, FINISHED_ACTIVITY, FIRE_ACTIVITY, Fire
+from lockstep.errors import Conflict, NotFound
 from lockstep.records import Cause, CauseKind
-from lockstep.services.run_reads import RunReads
+from lockstep.services.runs import RunService
 from lockstep.services.triggers import TriggerService
 from lockstep.services.triggers import fire_status as status
 from lockstep.triggers.dispatch import Dispatcher, Event
@@ -22,7 +23,7 @@ log = logging.getLogger(__name__)
 
 
 class FireActivities:
-    def __init__(self, dispatcher: Dispatcher, triggers: TriggerService, runs: RunReads) -> None:
+    def __init__(self, dispatcher: Dispatcher, triggers: TriggerService, runs: RunService) -> None:
         self._dispatcher = dispatcher
         self._triggers = triggers
         self._runs = runs
@@ -63,6 +64,14 @@ class FireActivities:
     async def run_finished(self, project: str, run_id: str) -> bool:
         record = await self._runs.get(project, run_id)
         return record.status in RUN_FINISHED
+
+    @activity.defn(name=CANCEL_ACTIVITY)
+    async def cancel_run(self, project: str, run_id: str) -> None:
+        try:
+            await self._runs.cancel(project, run_id)
+        except Conflict:
+            return  # it ended meanwhile: nothing to cancel
+        log.info("trigger.run_cancelled", extra={"run_id": run_id})
 
 
 def _refused(trigger: str, error: str) -> None:

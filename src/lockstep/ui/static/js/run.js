@@ -37,6 +37,7 @@ function causeOf(c, name) {
   if (c.user) parts.push(` · ${c.user}`);
   if (c.trigger) parts.push(" · trigger ", h("span", { className: "mono" }, c.trigger));
   if (c.schedule_time) parts.push(` (for ${when(c.schedule_time)})`);
+  if (c.delivery) parts.push(" · delivery ", h("span", { className: "mono" }, c.delivery));
   if (c.upstream_run) parts.push(" · after run ", runLink(c.upstream_run));
   if (c.of) parts.push(` · ${c.kind} of run `, runLink(c.of));
   if (c.parent_run) parts.push(" · from run ", runLink(c.parent_run), ` (step ${c.parent_step})`);
