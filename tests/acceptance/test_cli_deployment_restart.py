@@ -1,0 +1,151 @@
+"""A server killed -9 (with its embedded engine) while a deployment runs loses no record: the
+replicas on a worker of their pool keep moving records through the broker while no server
+runs, and once the server is back its reconciler takes the deployment up again — every record
+at the sink, one running copy of each replica, the deployment's record unchanged."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from tests.acceptance.test_cli_deployment_replicas import _programs, _received, _workers
+from tests.harness import Server, cli, wait_for
+
+FIRST, SECOND = 100, 100
+SOURCE = """\
+import json, os, time
+from pathlib import Path
+here = Path(os.environ["DIR"])
+offset = here / "offset"
+start = int(offset.read_text()) if offset.exists() else 0
+def emit(n):
+    print(json.dumps({"emit": {"to": "out", "data": {"n": n}}}), flush=True)
+    offset.write_text(str(n + 1))
+for n in range(start, FIRST):
+    emit(n)
+while not (here / "go").exists():
+    time.sleep(0.05)
+for n in range(max(start, FIRST), FIRST + SECOND):
+    emit(n)
+while True:
+    time.sleep(3600)
+"""
+SINK = """\
+import json, os, sys
+with open(os.environ["OUT"], "a") as out:
+    for line in sys.stdin:
+        record = json.loads(line)
+        out.write(json.dumps({"n": record["data"]["n"] * 10}) + "\\n")
+        out.flush()
+        print(json.dumps({"ack": record["id"]}), flush=True)
+"""
+
+
+def _pipeline(d: Path) -> str:
+    (d / "source.py").write_text(f"FIRST, SECOND = {FIRST}, {SECOND}\n" + SOURCE)
+    (d / "sink.py").write_text(SINK)
+    return f"""\
+kind: pipeline
+name: survives
+nodes:
+  read:
+    kind: source
+    run: [python3, {d / "source.py"}]
+    env: {{DIR: "{d}"}}
+  write:
+    kind: sink
+    run: [python3, {d / "sink.py"}]
+    env: {{OUT: "{d / "out.jsonl"}"}}
+    from: [{{node: read, ack_wait: 3s}}]
+placement: {{read: work, write: work}}
+"""
+
+
+def _copies(d: Path) -> dict[str, int]:
+    """How many copies of each node program run (the program itself, not its supervisor)."""
+    found: dict[str, int] = {}
+    for proc in Path("/proc").iterdir():
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if len(argv) >= 2 and argv[0] == b"python3" and argv[1].startswith(str(d).encode()):
+            name = Path(argv[1].decode()).name
+            found[name] = found.get(name, 0) + 1
+    return found
+
+
+def _ok(proc: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def _shown(home: Path) -> dict[str, Any]:
+    row: dict[str, Any] = json.loads(_ok(cli(home, "deployments", "show", "prod", "--json")).stdout)
+    return row
+
+
+def test_a_server_killed_while_replicas_run_loses_no_record(
+    home: Path, tmp_path: Path, nats_url: str
+) -> None:
+    # the broker outlives the server (LOCKSTEP_NATS_URL); a 2s replica heartbeat timeout runs
+    # out while no engine runs, so the engine starts each replica again when it is back: the
+    # old copy must stop (its heartbeat is refused) and the new one carry on without a loss
+    server = Server(home, LOCKSTEP_NATS_URL=nats_url, LOCKSTEP_REPLICA_HEARTBEAT_TIMEOUT="2")
+    server.start()
+    (worker,) = _workers(server, 1)
+    try:
+        wait_for(
+            lambda: any(w["pool"] == "work" for w in server.api.get("/workers").json()),
+            timeout=60,
+            what="a worker of pool work",
+        )
+        d = tmp_path / "pipe"
+        d.mkdir()
+        (tmp_path / "survives.yaml").write_text(_pipeline(d))
+        _ok(cli(home, "publish", str(tmp_path / "survives.yaml")))
+        plan = _ok(cli(home, "plan", "prod", "--version", "survives@1"))
+        _ok(cli(home, "deploy", "prod", "--plan", plan.stderr.split("--plan ")[1].split()[0]))
+        wait_for(lambda: len(set(_received(d))) == FIRST, timeout=90, what="the first records")
+        before = _shown(home)
+
+        server.kill9()
+        (d / "go").touch()  # the second batch is sent while no server runs
+        wait_for(
+            lambda: len(set(_received(d))) == FIRST + SECOND,
+            timeout=60,
+            what="records still moving without a server",
+        )
+        server.start()
+        wait_for(
+            lambda: (
+                (_shown(home).get("status") or {}).get("summary") == "converged"
+                and _shown(home)["observed_at"] > before["observed_at"]
+            ),
+            timeout=120,
+            what="the reconciler back",
+        )
+        got = _received(d)
+        assert set(got) == {n * 10 for n in range(FIRST + SECOND)}  # none lost
+        after = _shown(home)
+        assert (after["generation"], after["desired"]) == (before["generation"], before["desired"])
+        # one running copy of each replica, whatever the engine retried while it was down
+        wait_for(
+            lambda: _copies(d) == {"source.py": 1, "sink.py": 1},
+            timeout=60,
+            what="one copy of each program",
+        )
+        rows = json.loads(_ok(cli(home, "workloads", "--json")).stdout)
+        assert sorted((r["node"], r["state"]) for r in rows) == [
+            ("read", "running"),
+            ("write", "running"),
+        ]
+        _ok(cli(home, "deployments", "delete", "prod"))
+        wait_for(lambda: not _programs(d), timeout=60, what="the replicas stopped on delete")
+    finally:
+        if worker.poll() is None:
+            worker.terminate()
+            worker.wait(timeout=30)
+        server.stop()
