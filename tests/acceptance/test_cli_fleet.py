@@ -56,7 +56,7 @@ def test_fleet_lists_both_pools_and_what_each_worker_runs(home: Path, tmp_path: 
     )
     go = tmp_path / "go"
     try:
-        wait_for(lambda: "gpu" in _fleet(home), timeout=60, what="the gpu worker to join")
+        # the step waits for the gpu worker, which joins while the deployment is made
         run_id = server.submit(STEP.format(go=go))["id"]
         (tmp_path / "ticker.yaml").write_text(PIPELINE)
         _ok(cli(home, "publish", str(tmp_path / "ticker.yaml")))
