@@ -18,9 +18,9 @@ function pairs(text, label, number) {
 
 function planLines(lines) {
   return h("pre", { className: "plan-lines", id: "plan-lines" }, lines.map((line) => {
-    const disruptive = line.trimStart().startsWith("! ");
-    return h("span", { className: disruptive ? "line disruptive" : "line" },
-      disruptive ? h("strong", {}, "disruptive: ") : null, line, "\n");
+    const marked = /^(\s*)! (.*)$/.exec(line); // `lockstep plan` marks disruptive lines "!"
+    if (!marked) return h("span", { className: "line" }, line, "\n");
+    return h("span", { className: "line disruptive" }, marked[1], h("strong", {}, "! disruptive: "), marked[2], "\n");
   }));
 }
 
