@@ -14,6 +14,7 @@ from playwright.sync_api import Page, expect
 
 from tests.harness import Server, wait_for
 from tests.ui.conftest import docs_screenshot, screenshot
+from tests.ui.test_accessibility import _every_control_named_and_focus_shown
 
 LIVE = 30_000  # ms: the page refreshes the status every few seconds
 EVIL = "<img src=x onerror=alert(1)>"
@@ -134,6 +135,7 @@ def test_a_maintainer_previews_deploys_and_a_stale_plan_is_refused(
     expect(disruptive).to_contain_text("disruptive: ")
     expect(disruptive).to_contain_text("state built by the old program is kept")
     plan_id = page.locator("#deploy").get_attribute("data-plan")
+    assert _every_control_named_and_focus_shown(page, "a deployment's page") >= 6
     docs_screenshot(page, "ui-deployment")
     page.get_by_role("button", name=f"Deploy plan {plan_id}").click()
     expect(page.locator("#deployed")).to_contain_text("generation 2, version 2")

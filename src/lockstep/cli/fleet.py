@@ -45,7 +45,7 @@ def _pool_lines(pool: dict[str, Any]) -> list[str]:
         lines += [f"    {_step(s)}" for s in w["steps"]]
         lines += [f"    {_replica(r)}" for r in w["replicas"]]
         if w["other"]:
-            lines.append(f"    {w['other']} more of other projects")
+            lines.append(f"    {w['other']} more slots busy with work not listed here")
     if pool["unplaced_steps"] or pool["unplaced_replicas"]:
         lines.append("  on no known worker yet:")
         lines += [f"    {_step(s)}" for s in pool["unplaced_steps"]]

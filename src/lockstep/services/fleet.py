@@ -8,7 +8,8 @@ heartbeat from; when a run's running steps are spread over several workers (or t
 cannot say) its attempts are listed under their pool instead, never guessed.
 
 Workers are shared infrastructure (any signed-in user may list them); the work named here is
-only the project's own. What else a worker runs is a count, ``other``, naming nothing.
+only the project's own. What else a worker runs is a count, ``other``, naming nothing: other
+projects' work, and the project's steps listed under their pool.
 """
 
 from __future__ import annotations

@@ -24,6 +24,6 @@ Deployments = Annotated[Access, Depends(require("deployments:read"))]
 async def fleet(svc: Svc, access: Runs, _deployments: Deployments) -> dict[str, Any]:
     """Pools with their workers (live, or lost in the last hour: ``stale``), slots total and
     free over live workers, and per worker the project's step attempts and replicas on it
-    (``other``: how many more slots it uses, for other projects); attempts and replicas whose
-    worker is not known yet are listed under their pool."""
+    (``other``: how many more of its slots are busy, naming nothing); attempts and replicas
+    whose worker is not known are listed under their pool."""
     return await FleetService(svc.workers, svc.deployments, svc.runs).fleet(access.project)

@@ -152,7 +152,12 @@ export function deploymentPage(main, name, deployment, role) {
     }
     return { key: JSON.stringify([shown.generation, shown.state, shown.observed_at, happened.length]), more: true };
   }
+  let failed = false; // the last refresh's error is on show: the next good one clears it
   return refresh(async () => {
-    try { return await load(); } catch (err) { error.textContent = err.message; throw err; }
+    try {
+      const result = await load();
+      if (failed) { error.textContent = ""; failed = false; }
+      return result;
+    } catch (err) { error.textContent = err.message; failed = true; throw err; }
   }, { maxMs: EVERY_MS });
 }
