@@ -25,6 +25,10 @@ steps:
   train:
     runs_on: gpu
     run: while [ ! -e {go} ]; do sleep 0.1; done
+  spread:
+    runs_on: gpu
+    for_each: [a, b]
+    run: while [ ! -e {go} ]; do sleep 0.1; done
 """
 
 
@@ -65,7 +69,9 @@ def test_fleet_lists_both_pools_and_what_each_worker_runs(home: Path, tmp_path: 
 
         def both() -> dict[str, dict[str, Any]] | None:
             pools = _fleet(home)
-            steps = _runs(pools, "gpu", "steps")
+            on_gpu = pools.get("gpu", {})  # the worker reports its busy slots every 5 s
+            steps = bool(_runs(pools, "gpu", "steps")) and on_gpu.get("slots_free") == 0
+            steps = steps and len(on_gpu["unplaced_steps"]) == 2
             replicas = [
                 r for _, r in _runs(pools, "default", "replicas") if r["state"] == "running"
             ]
@@ -82,12 +88,18 @@ def test_fleet_lists_both_pools_and_what_each_worker_runs(home: Path, tmp_path: 
             "0",
         )
         gpu_pool = pools["gpu"]
+        # the fan-out's items run in child workflows: listed under their pool, not guessed
+        items = sorted((s["run"], s["step"]) for s in gpu_pool["unplaced_steps"])
+        assert items == [(run_id, "spread[0]"), (run_id, "spread[1]")]
         assert (gpu_pool["live_workers"], gpu_pool["slots_total"]) == (1, 3)
-        assert gpu_pool["slots_free"] == 2  # the step takes one of its three slots
+        assert gpu_pool["slots_free"] == 0  # the step and two items take its three slots
+        assert gpu_pool["workers"][0]["other"] == 2  # the items' slots, named under the pool
         assert not gpu_pool["workers"][0]["stale"]
 
         text = _ok(cli(home, "fleet")).stdout
-        assert "pool gpu: 1 live workers, 3 slots, 2 free" in text
+        assert "pool gpu: 1 live workers, 3 slots, 0 free" in text
+        assert f"  on no known worker yet:\n    step {run_id}/spread[0] attempt 1 since " in text
+        assert "    2 more slots busy with work not listed here" in text
         assert f"  worker {gpu_worker} on " in text
         assert f"    step {run_id}/train attempt 1 since " in text
         assert f"  worker {default_worker} on " in text

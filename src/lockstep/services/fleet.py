@@ -21,7 +21,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from lockstep.errors import LockstepError
-from lockstep.records import RunFilter
+from lockstep.records import RunFilter, StepRecord
 
 if TYPE_CHECKING:
     from lockstep.services.deployments import DeploymentService
@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 #: running runs looked at per call (the newest); more are counted, not listed
 MAX_RUNS = 50
+#: running items of one fan-out step listed
+MAX_ITEMS = 100
 #: how long the engine may take to say where one run's steps are
 DESCRIBE_TIMEOUT = timedelta(seconds=3)
 _AT_ONCE = 8
@@ -104,21 +106,19 @@ class FleetService:
             except LockstepError:  # finished and gone, or damaged: the next call shows it
                 continue
             for sid, step in sorted(record.steps.items()):
-                last = step.history[-1] if step.history else None
-                if step.status == "running" and last is not None and last.status == "running":
-                    found.append(
-                        {
-                            "run": record.id,
-                            "step": sid,
-                            "attempt": last.attempt,
-                            "since": last.started_at or last.scheduled_at,
-                            "pool": last.pool or record.pool or "default",
-                            "worker": None,
-                        }
+                if step.status != "running":
+                    continue
+                found += _running(record.id, sid, step, record.pool, item=False)
+                if step.items:  # a fan-out: its running items (each run by a child workflow)
+                    items = await self._runs.items(
+                        project, record.id, sid, status="running", offset=0, limit=MAX_ITEMS
                     )
+                    for i in items:
+                        found += _running(record.id, f"{sid}[{i.index}]", i, record.pool, True)
         where = await self._workers_of({a["run"] for a in found})
         for a in found:
-            a["worker"] = where.get(a["run"])
+            # an item's activity belongs to a child workflow, not to the run's own
+            a["worker"] = None if a["item"] else where.get(a["run"])
         return found, max(0, len(page.items) - MAX_RUNS)
 
     async def _workers_of(self, run_ids: set[str]) -> dict[str, str]:
@@ -156,6 +156,21 @@ class FleetService:
 
         await asyncio.gather(*(one(r) for r in sorted(run_ids)))
         return where
+
+
+def _running(
+    run_id: str, step_id: str, step: StepRecord, pool: str | None, item: bool
+) -> list[dict[str, Any]]:
+    """The step's attempt under way, if its last attempt runs."""
+    last = step.history[-1] if step.history else None
+    if step.status != "running" or last is None or last.status != "running":
+        return []
+    since = last.started_at or last.scheduled_at
+    where = last.pool or pool or "default"
+    return [
+        {"run": run_id, "step": step_id, "attempt": last.attempt, "since": since, "pool": where}
+        | {"worker": None, "item": item}
+    ]
 
 
 def _pool(name: str) -> dict[str, Any]:
