@@ -68,12 +68,17 @@ function workloadRows(rows) {
     h("td", { className: "error" }, r.last_error || "")));
 }
 
+const EVENT_FIELDS = new Set(["id", "at", "actor", "kind", "reason"]);
+
+// newest first; what an event names besides who, when, what and why (plan, version,
+// generation, replica…) as "key value" pairs
 function eventRows(events) {
   return events.slice().reverse().map((e) => h("tr", { dataset: { kind: e.kind } },
     h("td", {}, when(e.at)),
     h("td", { className: "mono" }, e.actor),
     h("td", {}, e.kind),
-    h("td", { className: "mono" }, [e.plan, e.version !== undefined ? `version ${e.version}` : null, e.generation !== undefined ? `generation ${e.generation}` : null].filter(Boolean).join(", ")),
+    h("td", { className: "mono detail" }, Object.entries(e).filter(([k, v]) => !EVENT_FIELDS.has(k) && v !== null && v !== undefined)
+      .map(([k, v]) => `${k} ${typeof v === "object" ? JSON.stringify(v) : v}`).join(", ")),
     h("td", { className: "reason" }, e.reason || "")));
 }
 
@@ -117,7 +122,7 @@ export function deploymentPage(main, name, deployment, role) {
     h("h2", {}, "Workloads"),
     table("workloads", ["Replica", "State", "Pool", "Worker", "Since", "Restarts", "Records in / out", "Lag", "Last error"], workloads),
     h("h2", {}, "Events"),
-    table("events", ["When", "Who", "What", "Plan", "Why"], events),
+    table("events", ["When", "Who", "What", "Detail", "Why"], events),
     h("h2", {}, "Revisions"),
     table("revisions", ["Generation", "Action", "Version", "Plan", "By", "When", "Why"], revisions));
 
