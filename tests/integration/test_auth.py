@@ -57,6 +57,7 @@ POLICY: dict[tuple[str, str], str] = {
     ("GET", "/metrics"): "superuser",
     ("GET", "/api/v1/doctor"): "superuser",
     ("GET", "/api/v1/projects/{project}/workloads"): "viewer",
+    ("GET", "/api/v1/projects/{project}/fleet"): "viewer",
     ("PUT", "/api/v1/projects/{project}/secrets/{name}"): "maintainer",
     ("GET", "/api/v1/projects/{project}/secrets"): "maintainer",
     ("DELETE", "/api/v1/projects/{project}/secrets/{name}"): "maintainer",

@@ -21,6 +21,7 @@ from lockstep.cli import (
     contexts,
     deployments,
     doctor,
+    fleet,
     notifications,
     registry,
     resources,
@@ -76,6 +77,7 @@ app.command("plan")(deployments.plan_command)
 app.command("deploy")(deployments.deploy_command)
 app.command("rollback")(deployments.rollback_command)
 app.command("workloads")(deployments.workloads_command)
+app.command("fleet")(fleet.fleet_command)
 app.add_typer(deployments.deployments, name="deployments")
 app.command("publish")(versions.publish_command)
 app.command("audit")(admin.audit_command)

@@ -27,7 +27,7 @@ def workers_list(
         if not as_json:
             for row in rows:
                 row["labels"] = ",".join(f"{k}={v}" for k, v in row["labels"].items())
-                row["last_seen"] = f"{_age(row['seen_ago_s'])} ago"
+                row["last_seen"] = f"{age(row['seen_ago_s'])} ago"
         cols = ["identity", "pool", "host", "labels", "capacity", "running", "last_seen"]
         show(rows, [*cols, "version", "state"], as_json)
 
@@ -52,7 +52,7 @@ def workers_token(
     go(run)
 
 
-def _age(seconds: int) -> str:
+def age(seconds: int) -> str:
     if seconds < 120:
         return f"{seconds}s"
     if seconds < 7200:

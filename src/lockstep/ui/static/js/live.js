@@ -2,13 +2,14 @@
 // changes (Server-Sent Events: one event per change, no polling; the browser reconnects by
 // itself, resuming with Last-Event-ID); if the stream cannot be had (an old server, a proxy
 // that refuses it) it falls back to ``refresh``. ``refresh`` asks again after 1 s while
-// things change, doubling to 15 s while nothing does, and not at all while the tab is hidden.
+// things change, doubling to 15 s (or ``maxMs``) while nothing does, and not at all while the
+// tab is hidden.
 // Both return ``stop()`` (the router calls it when the page changes).
 
 const FIRST_MS = 1000;
 const MAX_MS = 15000;
 
-export function refresh(load) {
+export function refresh(load, { maxMs = MAX_MS } = {}) {
   let delay = FIRST_MS;
   let timer = null;
   let stopped = false;
@@ -21,10 +22,10 @@ export function refresh(load) {
     try {
       const result = await load();
       more = result.more;
-      delay = result.key === last ? Math.min(delay * 2, MAX_MS) : FIRST_MS;
+      delay = result.key === last ? Math.min(delay * 2, maxMs) : FIRST_MS;
       last = result.key;
     } catch {
-      delay = Math.min(delay * 2, MAX_MS);
+      delay = Math.min(delay * 2, maxMs);
     }
     if (!stopped && more) timer = setTimeout(tick, delay);
   }

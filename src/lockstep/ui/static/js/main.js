@@ -1,6 +1,7 @@
 // The UI's router: the URL's fragment names the page (#/login, #/p/PROJECT/runs[/RUN],
 // #/p/PROJECT/definitions[/DEFINITION], #/p/PROJECT/instances, #/p/PROJECT/triggers,
-// #/p/PROJECT/approvals, #/p/PROJECT/workers, #/p/PROJECT/audit).
+// #/p/PROJECT/approvals, #/p/PROJECT/deployments[/DEPLOYMENT], #/p/PROJECT/workers,
+// #/p/PROJECT/audit).
 import { api, call } from "./api.js";
 import { h, replace, route } from "./dom.js";
 import { loginPage } from "./login.js";
@@ -12,13 +13,14 @@ import { definitionsPage } from "./definitions.js";
 import { instancesPage } from "./instances.js";
 import { triggersPage } from "./triggers.js";
 import { workersPage } from "./workers.js";
+import { deploymentPage, deploymentsPage } from "./deployments.js";
 import { auditPage } from "./audit.js";
 
 //: the sections of a project, in the nav's order; ``admin``: shown to admins only (the API
 //: refuses the others anyway)
 const SECTIONS = [
   ["runs", "Runs"], ["definitions", "Definitions"], ["instances", "Instances"], ["triggers", "Triggers"],
-  ["approvals", "Approvals"], ["workers", "Workers"], ["audit", "Audit", "admin"],
+  ["approvals", "Approvals"], ["deployments", "Deployments"], ["workers", "Workers"], ["audit", "Audit", "admin"],
 ];
 
 const main = document.getElementById("main");
@@ -88,6 +90,7 @@ async function show() {
   else if (section === "approvals") stop = approvalsPage(main, name);
   else if (section === "instances") stop = instancesPage(main, name, caller.role);
   else if (section === "triggers") stop = triggersPage(main, name, caller.role);
+  else if (section === "deployments") stop = item ? deploymentPage(main, name, item, caller.role) : deploymentsPage(main, name);
   else if (section === "workers") stop = workersPage(main);
   else if (section === "audit") stop = auditPage(main, name, query);
   else stop = item ? runPage(main, name, item, query, caller) : runsPage(main, name, query);
