@@ -1,7 +1,8 @@
 """A server killed -9 (with its embedded engine) while a deployment runs loses no record: the
-replicas on a worker of their pool keep moving records through the broker while no server
-runs, and once the server is back its reconciler takes the deployment up again — every record
-at the sink, one running copy of each replica, the deployment's record unchanged."""
+replicas on a worker of their pool keep moving records through the broker and the landing
+store while no server runs, and once the server is back its reconciler takes the deployment up
+again — every record at both sinks, each landed file taken once and finished, one running copy
+of each replica, the deployment's record unchanged."""
 
 from __future__ import annotations
 
@@ -59,7 +60,12 @@ nodes:
     run: [python3, {d / "sink.py"}]
     env: {{OUT: "{d / "out.jsonl"}"}}
     from: [{{node: read, ack_wait: 3s}}]
-placement: {{read: work, write: work}}
+  keep:
+    kind: sink
+    run: [python3, {d / "sink.py"}]
+    env: {{OUT: "{d / "kept.jsonl"}"}}
+    from: [{{node: read, class: landing}}]
+placement: {{read: work, write: work, keep: work}}
 """
 
 
@@ -75,6 +81,12 @@ def _copies(d: Path) -> dict[str, int]:
             name = Path(argv[1].decode()).name
             found[name] = found.get(name, 0) + 1
     return found
+
+
+def _kept(d: Path) -> list[int]:
+    out = d / "kept.jsonl"
+    lines = out.read_text().splitlines() if out.exists() else []
+    return [json.loads(line)["n"] for line in lines if line.endswith("}")]
 
 
 def _ok(proc: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
@@ -118,6 +130,8 @@ def test_a_server_killed_while_replicas_run_loses_no_record(
             timeout=60,
             what="records still moving without a server",
         )
+        every = {n * 10 for n in range(FIRST + SECOND)}
+        wait_for(lambda: set(_kept(d)) == every, timeout=60, what="the landed records kept")
         server.start()
         wait_for(
             lambda: (
@@ -127,18 +141,24 @@ def test_a_server_killed_while_replicas_run_loses_no_record(
             timeout=120,
             what="the reconciler back",
         )
-        got = _received(d)
-        assert set(got) == {n * 10 for n in range(FIRST + SECOND)}  # none lost
+        assert set(_received(d)) == every  # none lost
+        # landing: each landed file was taken once and finished, across the restart
+        manifest = sorted(home.rglob("landing/*/manifest/*.json"))
+        assert manifest and set(_kept(d)) == every
+        for entry in manifest:
+            edge = entry.parent.parent
+            assert (edge / "claims" / entry.name).exists() and (edge / "done" / entry.name).exists()
         after = _shown(home)
         assert (after["generation"], after["desired"]) == (before["generation"], before["desired"])
         # one running copy of each replica, whatever the engine retried while it was down
         wait_for(
-            lambda: _copies(d) == {"source.py": 1, "sink.py": 1},
+            lambda: _copies(d) == {"source.py": 1, "sink.py": 2},
             timeout=60,
             what="one copy of each program",
         )
         rows = json.loads(_ok(cli(home, "workloads", "--json")).stdout)
         assert sorted((r["node"], r["state"]) for r in rows) == [
+            ("keep", "running"),
             ("read", "running"),
             ("write", "running"),
         ]
