@@ -1,5 +1,5 @@
 """A deployed pipeline really runs: its replicas are started on workers of their pools (separate
-`lockstep worker` processes), records move source -> transform x2 -> sink over `stream`
+`lockstep worker` processes), records move source -> transform x3 -> sink over `stream`
 channels (the server's embedded broker) with none lost, and a worker killed outright has its
 replicas started on another worker of the pool, still losing nothing."""
 
@@ -81,7 +81,7 @@ nodes:
     env: {{OUT: "{d / "out.jsonl"}"}}
     from: [{{node: fix, ack_wait: 3s}}]
 placement: {{fix: work}}
-replicas: {{fix: 2}}
+replicas: {{fix: 3}}
 """
 
 
@@ -156,7 +156,7 @@ def test_replicas_move_records_and_survive_a_killed_worker(home: Path, tmp_path:
         (tmp_path / "moves.yaml").write_text(_pipeline(d))
         _ok(cli(home, "publish", str(tmp_path / "moves.yaml")))
         plan = _ok(cli(home, "plan", "prod", "--version", "moves@1"))
-        assert "  + fix: create on pool work, 2 replicas" in plan.stdout
+        assert "  + fix: create on pool work, 3 replicas" in plan.stdout
         plan_id = plan.stderr.split("--plan ")[1].split()[0]
         _ok(cli(home, "deploy", "prod", "--plan", plan_id))
 
@@ -168,13 +168,14 @@ def test_replicas_move_records_and_survive_a_killed_worker(home: Path, tmp_path:
         nodes = status["nodes"]
         assert {n: (v["pool"], v["actual"]) for n, v in nodes.items()} == {
             "read": ("default", 1),
-            "fix": ("work", 2),
+            "fix": ("work", 3),
             "write": ("default", 1),
         }
         wait_for(lambda: len(set(_received(d))) == FIRST, timeout=60, what="the first records")
         # what runs where: the source and sink on the server's worker, the transform on pool work
         seen = sorted(_workloads(home), key=lambda r: (r["node"], r["replica"]))
         assert sorted((r["deployment"], r["node"], r["pool"]) for r in seen) == [
+            ("prod", "fix", "work"),
             ("prod", "fix", "work"),
             ("prod", "fix", "work"),
             ("prod", "read", "default"),
@@ -186,7 +187,7 @@ def test_replicas_move_records_and_survive_a_killed_worker(home: Path, tmp_path:
             what="the source's records counted",
         )
         table = _ok(cli(home, "workloads", "--deployment", "prod")).stdout
-        assert f"prod read/0 running on {seen[2]['worker']} since " in table
+        assert f"prod read/0 running on {seen[3]['worker']} since " in table
         assert f", pool default: restarts 0, records in 0 out {FIRST}, lag 0, errors 0" in table
 
         # kill -9 a worker running transform replicas, while the second half is flowing
@@ -201,7 +202,7 @@ def test_replicas_move_records_and_survive_a_killed_worker(home: Path, tmp_path:
 
         def moved() -> bool:
             on = _fix_workers(home)
-            return len(on) > 0 and busy not in on and _status(home)["nodes"]["fix"]["actual"] == 2
+            return len(on) > 0 and busy not in on and _status(home)["nodes"]["fix"]["actual"] == 3
 
         wait_for(moved, timeout=120, what="the transform's replicas on the other worker")
         wait_for(
@@ -230,7 +231,7 @@ def test_replicas_move_records_and_survive_a_killed_worker(home: Path, tmp_path:
 
 
 def _scales_down(home: Path) -> None:
-    """--replicas fix=1: the replica beyond the count is stopped, the other left running."""
+    """--replicas fix=1: the replicas beyond the count are stopped, the first left running."""
 
     def fixes() -> set[tuple[str, str, str]]:
         return {
@@ -239,12 +240,12 @@ def _scales_down(home: Path) -> None:
 
     kept = {f for f in fixes() if f[0] == "0"}
     plan = _ok(cli(home, "plan", "prod", "--version", "moves@2", "--replicas", "fix=1"))
-    assert "fix" in plan.stdout and "2 -> 1" in plan.stdout, plan.stdout
+    assert "fix" in plan.stdout and "3 -> 1" in plan.stdout, plan.stdout
     _ok(cli(home, "deploy", "prod", "--plan", plan.stderr.split("--plan ")[1].split()[0]))
     wait_for(
         lambda: fixes() == kept,
         timeout=60,
-        what="the second transform replica stopped",
+        what="the transform replicas beyond the first stopped",
     )
     fix = wait_for(
         lambda: (n := _status(home)["nodes"]["fix"])["state"] == "running" and n,
@@ -273,7 +274,7 @@ def _rolls_without_losing_records(home: Path, tmp_path: Path, d: Path) -> None:
     def rolled() -> list[dict[str, Any]] | None:
         rows = _workloads(home)
         fix = [r for r in rows if r["node"] == "fix"]
-        done = len(fix) == 2 and all(r["current"] and r["state"] == "running" for r in fix)
+        done = len(fix) == 3 and all(r["current"] and r["state"] == "running" for r in fix)
         return rows if done and _status(home)["summary"] == "converged" else None
 
     rows = wait_for(rolled, timeout=120, what="the transform rolled to version 2")
@@ -293,10 +294,12 @@ def _rolls_without_losing_records(home: Path, tmp_path: Path, d: Path) -> None:
     assert sorted(fix) == [
         ("replica_started", "fix/0 on pool work"),
         ("replica_started", "fix/1 on pool work"),
+        ("replica_started", "fix/2 on pool work"),
         ("replica_stopped", "fix/0: replaced or no longer desired"),
         ("replica_stopped", "fix/1: replaced or no longer desired"),
+        ("replica_stopped", "fix/2: replaced or no longer desired"),
     ]
-    assert [k for k, _ in fix] == ["replica_started"] * 2 + ["replica_stopped"] * 2
+    assert [k for k, _ in fix] == ["replica_started"] * 3 + ["replica_stopped"] * 3
 
 
 CRASHING = """\
