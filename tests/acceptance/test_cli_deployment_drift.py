@@ -146,6 +146,12 @@ def test_replicas_changed_by_hand_are_reconciled_or_reported(home: Path, tmp_pat
         events = json.loads(_ok(cli(home, "deployments", "events", "prod", "--json")).stdout)
         changed = [(e["actor"], e["reason"]) for e in events if e["kind"] == "policy_changed"]
         assert changed == [("user:admin", "hands off"), ("user:admin", "drift policy reconcile")]
+        # the audit log has the people's calls and what the reconciler did by itself
+        audit = json.loads(_ok(cli(home, "audit", "--json", "--limit", "500")).stdout)
+        actions = {(a["user"], a["action"]) for a in audit}
+        assert (None, "RECONCILE /deployments/prod drift") in actions
+        assert ("admin", "POST /api/v1/projects/default/deployments/prod/policy") in actions
+        assert {"reason": said} in [a["detail"] for a in audit]
 
         # a policy lockstep does not know: one line, nothing changed
         bad = cli(home, "deployments", "policy", "prod", "--drift", "ignore")

@@ -28,6 +28,7 @@ from lockstep.deployments.model import (
 from lockstep.errors import Conflict, InvalidRequest
 from lockstep.services.selectors import Resolved, SelectorResolver
 from lockstep.storage import deployments as store
+from lockstep.storage import identity
 from lockstep.storage import workers as worker_store
 from lockstep.storage.database import Database
 
@@ -349,6 +350,16 @@ class DeploymentService:
         def record(s: Session) -> bool:
             for kind, reason, detail in done:
                 store.add_event(s, project, name, kind, "reconciler", reason, detail)
+                # what the reconciler did on its own is audited too (no person, no address)
+                identity.append_audit(
+                    s,
+                    project=project,
+                    principal=None,
+                    action=f"RECONCILE /deployments/{name} {kind}",
+                    address=None,
+                    status=200,
+                    detail={"reason": reason, **detail},
+                )
             return store.record_status(s, project, name, status)
 
         return await self._db.call(record)
