@@ -3,6 +3,7 @@ the alias, wired through its open ends, checked as a whole, errors at the bluepr
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -277,3 +278,22 @@ def test_a_blueprint_alone_validates_with_its_defaults_and_is_refused_as_a_deplo
     expanded = load_workflow_file(tmp_path / "main.yaml")  # files read from the working copy
     assert isinstance(expanded, LoadedPipeline)
     assert list(expanded.spec.nodes) == ["src", "etl__read", "etl__write", "sink"]
+
+
+def test_the_design_docs_blueprint_example_expands() -> None:
+    docs = Path(__file__).resolve().parents[2] / "docs" / "deployments.md"
+    (block,) = [
+        b
+        for b in re.findall(r"```yaml\n(.*?)```", docs.read_text(), re.S)
+        if b.startswith("# blueprints/etl.yaml")
+    ]
+    blueprint, caller = block.split("# pipeline.yaml\n")
+    loaded = load_workflow(
+        caller,
+        "pipeline.yaml",
+        files=MappingFiles({"blueprints/etl.yaml": blueprint}),
+        path="pipeline.yaml",
+    )
+    assert isinstance(loaded, LoadedPipeline)
+    assert list(loaded.spec.nodes) == ["src", "etl__read", "etl__write", "sink"]
+    assert loaded.spec.placement == {"etl__read": "heavy", "etl__work": "heavy"}
