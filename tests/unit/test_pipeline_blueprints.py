@@ -297,3 +297,15 @@ def test_the_design_docs_blueprint_example_expands() -> None:
     assert isinstance(loaded, LoadedPipeline)
     assert list(loaded.spec.nodes) == ["src", "etl__read", "etl__write", "sink"]
     assert loaded.spec.placement == {"etl__read": "heavy", "etl__work": "heavy"}
+
+
+def test_a_long_param_used_many_times_is_refused_before_it_grows() -> None:
+    many = ETL.replace("python3 write.py", "[" + ", ".join(['"${{ params.table }}"'] * 300) + "]")
+    caller = CALLER.replace("{table: users}", "{table: " + "x" * 5000 + "}")
+    errors = _errors(caller, **{"bp/etl.yaml": many})
+    assert any("params written into the blueprint pass" in e for e in errors), errors
+
+
+def test_an_alias_id_must_make_valid_node_ids() -> None:
+    (error,) = _errors(CALLER.replace("  etl:\n", "  9etl:\n").replace("[etl]", "[src]"))
+    assert "node id '9etl' cannot be a blueprint alias" in error

@@ -34,6 +34,7 @@ from lockstep.spec.blueprints import _Expander, _Expansion, _Keep, _Origin, _use
 from lockstep.spec.expressions import OPEN
 from lockstep.spec.hints import did_you_mean
 from lockstep.spec.load import parse_mapping, sort_diagnostics
+from lockstep.spec.names import STEP_ID_PATTERN
 from lockstep.spec.pipeline import PipelineSpec, open_ends
 from lockstep.spec.pipeline_checks import LoadedPipeline, check_document, load_pipeline
 from lockstep.spec.pipeline_wiring import End, Import, Wiring
@@ -46,6 +47,9 @@ _PARAM = re.compile(r"\$\{\{\s*params\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 #: top-level keys whose values are never substituted
 _AS_WRITTEN = ("kind", "name", "description", "params")
 _MAX_ID = 63
+#: an alias prefixes node ids and group names (``NodeId``)
+_ALIAS_ID = re.compile(STEP_ID_PATTERN)
+_ALIAS_RULE = "use letters, digits, '_' and '-', starting with a letter or '_'"
 
 
 def needs_expanding(data: Any) -> bool:
@@ -78,7 +82,7 @@ def load_expanded(
         given = {
             n: p["default"] for n, p in props.items() if isinstance(p, dict) and "default" in p
         }
-        doc = _with_params(doc, given, set(props), at, problems)
+        doc = _with_params(doc, given, set(props), at, problems, max_bytes, [0])
         if problems:
             raise SpecError(sort_diagnostics(problems))
     out = _PipelineExpander(files, max_bytes).expand_pipeline(doc, file, (path,))
@@ -114,6 +118,13 @@ class _Expanded(_Expansion):
 
 
 class _PipelineExpander(_Expander):
+    #: bytes of param values written into blueprints so far (``_with_params``)
+    spent: list[int]
+
+    def __init__(self, files: BlueprintFiles | None, max_bytes: int) -> None:
+        super().__init__(files, max_bytes)
+        self.spent = [0]
+
     def expand_pipeline(self, doc: YamlDocument, file: str, chain: tuple[str, ...]) -> _Expanded:
         """``doc`` with its blueprints imported and checked; ``SpecError`` lists every problem."""
         data: dict[str, Any] = dict(doc.data)
@@ -164,6 +175,9 @@ class _PipelineExpander(_Expander):
             line, col = nearest_position(out.positions, ptr)
             problems.append(Diagnostic(message, out.file, line, col, ptr))
 
+        if not _ALIAS_ID.fullmatch(alias):
+            fail(f"node id '{alias}' cannot be a blueprint alias: {_ALIAS_RULE}", "uses")
+            return None
         for key in node:
             if key not in ALIAS_KEYS:
                 fail(f"a node that uses a blueprint takes only {', '.join(ALIAS_KEYS)}; "
@@ -204,7 +218,7 @@ class _PipelineExpander(_Expander):
             if len(problems) > before:
                 return None
             at = _Origin(shown, doc.positions, "", (used_at,))
-            doc = _with_params(doc, values, set(values), at, problems)
+            doc = _with_params(doc, values, set(values), at, problems, self.max_bytes, self.spent)
             if len(problems) > before:
                 return None
             sub = self.expand_pipeline(doc, shown, (*chain, target))
@@ -246,10 +260,15 @@ def _with_params(
     declared: set[str],
     at: _Origin,
     problems: list[Diagnostic],
+    budget: int,
+    spent: list[int],
 ) -> YamlDocument:
     """``doc`` with each ``${{ params.NAME }}`` replaced by its value: a whole-value template by
     the value itself (a number stays a number), one inside text by the value as text. A param
-    declared without a value stays as written; an undeclared one is a problem (at ``at``)."""
+    declared without a value stays as written; an undeclared one is a problem (at ``at``).
+    The values written in may add up to ``budget`` bytes (a long value used many times would
+    otherwise grow without bound before the expansion's size is checked); ``spent`` counts
+    them across every blueprint of one expansion."""
 
     def unknown(name: str, ptr: str) -> None:
         hint = did_you_mean(name, declared) or (
@@ -262,7 +281,14 @@ def _with_params(
     def value_of(name: str, ptr: str) -> tuple[bool, Any]:
         if name not in declared:
             unknown(name, ptr)
-        return name in values, values.get(name)
+        if name not in values or spent[0] > budget:
+            return False, None
+        spent[0] += len(json.dumps(values[name]))
+        if spent[0] > budget:
+            too_long = f"params written into the blueprint pass {budget} bytes; shorten them"
+            problems.append(at.locate(ptr, too_long))
+            return False, None
+        return True, values[name]
 
     def substitute(value: Any, ptr: str) -> Any:
         if isinstance(value, str):
