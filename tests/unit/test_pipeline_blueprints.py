@@ -309,3 +309,10 @@ def test_a_long_param_used_many_times_is_refused_before_it_grows() -> None:
 def test_an_alias_id_must_make_valid_node_ids() -> None:
     (error,) = _errors(CALLER.replace("  etl:\n", "  9etl:\n").replace("[etl]", "[src]"))
     assert "node id '9etl' cannot be a blueprint alias" in error
+
+
+def test_an_alias_from_item_takes_what_a_node_from_item_takes() -> None:
+    (error,) = _errors(CALLER.replace("from: [src]", "from: [{node: src, to: x}]"))
+    assert error == "main.yaml:10:24: unknown key 'to' in a 'from' item"
+    (error,) = _errors(CALLER.replace("from: [src]", "from: [{node: src, class: locall}]"))
+    assert error == "main.yaml:10:24: 'class': input should be 'local', 'stream' or 'landing'"

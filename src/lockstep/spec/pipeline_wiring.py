@@ -12,6 +12,8 @@ from lockstep.spec.hints import did_you_mean
 from lockstep.spec.yamlsafe import pointer
 
 End = Literal["inputs", "outputs"]
+#: what an item of an alias's ``from:`` may say (as a node's ``from:`` item, ``FromSpec``)
+_FEED_KEYS = ("node", "input", "class", "ack_wait", "max_backlog")
 
 
 @dataclass
@@ -85,12 +87,7 @@ class Wiring:
             extra += got.edges + self._feeds(alias)
         edges = data.get("edges")
         if isinstance(edges, list):
-            edges = [
-                {**e, "from": self.end(e.get("from"), "outputs", pointer("edges", i, "from")),
-                 "to": self.end(e.get("to"), "inputs", pointer("edges", i, "to"))}
-                if isinstance(e, dict) else e
-                for i, e in enumerate(edges)
-            ]  # fmt: skip
+            edges = [self._edge(e, i) if isinstance(e, dict) else e for i, e in enumerate(edges)]
         if edges is None or isinstance(edges, list):
             base = edges or []
             for i, (_, origin) in enumerate(extra):
@@ -117,6 +114,14 @@ class Wiring:
             return {**item, "node": self.end(item.get("node"), "outputs", ptr + "/node")}
         return self.end(item, "outputs", ptr)
 
+    def _edge(self, edge: dict[str, Any], i: int) -> dict[str, Any]:
+        """A caller's edge with its ends at aliases rewritten (a missing end the model reports)."""
+        out = dict(edge)
+        for key, end in (("from", "outputs"), ("to", "inputs")):
+            if key in out:
+                out[key] = self.end(out[key], end, pointer("edges", i, key))  # type: ignore[arg-type]
+        return out
+
     def _feeds(self, alias: str) -> list[tuple[dict[str, Any], _Origin]]:
         """The alias's own ``from:`` items as edges into its open inputs."""
         items = self.written[alias].get("from")
@@ -130,7 +135,17 @@ class Wiring:
         for i, item in enumerate(items):
             ptr = pointer("nodes", alias, "from", i)
             given = dict(item) if isinstance(item, dict) else {"node": item}
-            source = self._source(given.pop("node", None), ptr)
+            wrong = [k for k in given if k not in _FEED_KEYS]
+            if wrong or "node" not in given:
+                self.broken.add(alias)
+                if wrong:
+                    hint = did_you_mean(wrong[0], _FEED_KEYS)
+                    self.fail(f"unknown key '{wrong[0]}' in a 'from' item{hint}",
+                              ptr + pointer(wrong[0]))  # fmt: skip
+                else:
+                    self.fail("a 'from' item needs 'node': the node[.output] it reads", ptr)
+                continue
+            source = self._source(given.pop("node"), ptr)
             name = given.pop("input", None)
             target = self.end(alias if name is None else f"{alias}.{name}", "inputs", ptr)
             where = _Origin(self.out.file, self.out.positions, ptr, ())
