@@ -265,7 +265,7 @@ def test_text_sent_without_its_repository_cannot_use_blueprint_files() -> None:
     assert error.startswith("main.yaml:8:5: node 'etl' uses a blueprint file, which is expanded")
 
 
-def test_a_blueprint_alone_validates_with_its_defaults_and_is_refused_as_a_deployment(
+def test_a_blueprint_alone_validates_with_its_defaults_and_a_caller_reads_it_from_disk(
     tmp_path: Path,
 ) -> None:
     (tmp_path / ".git").mkdir()
