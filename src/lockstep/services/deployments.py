@@ -384,6 +384,11 @@ def _pipeline(got: Resolved) -> PipelineSpec:
             f"{got.selector} is a workflow, not a pipeline (kind: pipeline); "
             f"run it with `lockstep run {got.selector}`"
         )
+    if loaded.spec.params is not None or loaded.spec.inputs:
+        raise InvalidRequest(
+            f"{got.selector} is a pipeline blueprint (it has params or open inputs): use it "
+            "from a pipeline's node (`uses: ./path.yaml`) and deploy that pipeline"
+        )
     return loaded.spec
 
 

@@ -126,11 +126,14 @@ def load_expanded(
     return replace(again, blueprints=tuple(expansion.uses))
 
 
-def expanded_text(data: Mapping[str, Any], uses: list[BlueprintUse], path: str) -> str:
-    """The expanded workflow as YAML: what a version stores and a run executes."""
+def expanded_text(
+    data: Mapping[str, Any], uses: list[BlueprintUse], path: str, *, unit: str = "steps"
+) -> str:
+    """The expanded workflow (or pipeline: ``unit`` nodes) as YAML: what a version stores and
+    a run executes."""
     head = [
         f"# {path} with its blueprints expanded by lockstep "
-        f"(their steps are <alias>{SEPARATOR}<step>)",
+        f"(their {unit} are <alias>{SEPARATOR}<{unit[:-1]}>)",
         *(f"# blueprint {u.alias}: {u.path} sha256:{u.digest}" for u in uses),
     ]
     body = yaml.dump(dict(data), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)

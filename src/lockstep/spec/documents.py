@@ -61,7 +61,7 @@ def load_workflow(
     if _looks_like_machine(data, file, max_bytes):
         return load_machine(data, file, max_bytes=max_bytes)
     if _looks_like_pipeline(data, max_bytes):
-        return load_pipeline(data, file, max_bytes=max_bytes)
+        return load_pipeline(data, file, max_bytes=max_bytes, files=files, path=path)
     return load_spec(
         data,
         file,

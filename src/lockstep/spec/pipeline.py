@@ -160,6 +160,17 @@ class PipelineSpec(_Model):
     replicas: dict[NodeId, Replicas] = Field(
         default_factory=dict, description="default replicas per node or group (0..100)"
     )
+    # a pipeline with these is a blueprint: another pipeline imports it with ``uses:``
+    # (``spec.pipeline_blueprints``); it is not deployed by itself
+    params: JsonSchema | None = Field(
+        None, description="blueprint: what `with:` gives, read as ${{ params.NAME }}"
+    )
+    inputs: dict[PortName, PortRef] = Field(
+        default_factory=dict, description="blueprint: open input name -> node.input it feeds"
+    )
+    outputs: dict[PortName, PortRef] = Field(
+        default_factory=dict, description="blueprint: open output name -> node.output it reads"
+    )
 
     def group_of(self, node: str) -> str:
         """The placement group of a node: its ``group``, or the node itself."""
@@ -171,6 +182,20 @@ class PipelineSpec(_Model):
         for nid in self.nodes:
             out.setdefault(self.group_of(nid), []).append(nid)
         return out
+
+
+def open_ends(spec: PipelineSpec, key: Literal["inputs", "outputs"]) -> dict[str, tuple[str, str]]:
+    """A blueprint's open inputs or outputs: name -> (node, port), a bare node meaning its only
+    port (an unresolvable one keeps an empty port; ``pipeline_checks`` reports it)."""
+    found: dict[str, tuple[str, str]] = {}
+    for name, ref in getattr(spec, key).items():
+        nid, port = split_ref(ref)
+        node = spec.nodes.get(nid)
+        if port is None and node is not None:
+            ports = node.input_ports() if key == "inputs" else node.output_ports()
+            port = only_port(ports)
+        found[name] = (nid, port or "")
+    return found
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from pydantic import ValidationError
 
 from lockstep.errors import SpecError
+from lockstep.spec.blueprint_files import BlueprintFiles, BlueprintUse
 from lockstep.spec.checker import Checker
 from lockstep.spec.graph import cycle_through, strongly_connected
 from lockstep.spec.hints import did_you_mean
-from lockstep.spec.pipeline import Edge, PipelineSpec, edges
+from lockstep.spec.pipeline import Edge, PipelineSpec, edges, open_ends
 from lockstep.spec.yamlsafe import MAX_BYTES, Position, YamlDocument, pointer
 
 PIPELINE_SHAPE = "a pipeline must be a mapping with keys such as 'kind', 'name' and 'nodes'"
@@ -32,6 +33,8 @@ class LoadedPipeline:
     file: str
     digest: str  # sha256 hex of the exact bytes
     positions: dict[str, Position] = field(default_factory=dict)
+    #: the blueprint files expanded into it (none: ``text`` is the file as written)
+    blueprints: tuple[BlueprintUse, ...] = ()
 
     @property
     def name(self) -> str:
@@ -45,12 +48,25 @@ def is_pipeline(data: object) -> bool:
 
 
 def load_pipeline(
-    data: str | bytes, file: str = "<input>", *, max_bytes: int = MAX_BYTES
+    data: str | bytes,
+    file: str = "<input>",
+    *,
+    max_bytes: int = MAX_BYTES,
+    files: BlueprintFiles | None = None,
+    path: str | None = None,
 ) -> LoadedPipeline:
-    """Parse and check a pipeline; raise ``SpecError`` listing every problem found."""
+    """Parse and check a pipeline; raise ``SpecError`` listing every problem found. With
+    ``files`` (its repository) and ``path`` (its place there) the blueprints its nodes use are
+    expanded first (``spec.pipeline_blueprints``); its ``text`` is then the expanded pipeline."""
     from lockstep.spec.load import parse_mapping
 
     text, raw, doc = parse_mapping(data, file, max_bytes, PIPELINE_SHAPE)
+    from lockstep.spec import pipeline_blueprints as blueprints  # imports this module
+
+    if blueprints.needs_expanding(doc.data):
+        return blueprints.load_expanded(
+            doc, file, path or file, files, max_bytes, text=text, raw=raw
+        )
     spec = check_document(doc, file)
     return LoadedPipeline(spec, text, file, hashlib.sha256(raw).hexdigest(), doc.positions)
 
@@ -84,6 +100,7 @@ class _PipelineChecker(Checker):
         self._check_duplicates(good)
         self._check_connected(good)
         self._check_cycles(good)
+        self._check_open_ends()
         for key in ("placement", "replicas"):
             for name in getattr(self.spec, key):
                 self._check_placement_ref(key, name)
@@ -195,6 +212,7 @@ class _PipelineChecker(Checker):
 
     def _check_connected(self, channels: list[Edge]) -> None:
         fed = {(e.target, e.input) for e in channels}
+        fed |= set(open_ends(self.spec, "inputs").values())  # a blueprint's caller feeds them
         for nid, node in self.spec.nodes.items():
             if node.kind == "source":
                 continue  # its inputs are reported as not allowed
@@ -219,6 +237,22 @@ class _PipelineChecker(Checker):
             start = min(component, key=order.__getitem__)
             path = cycle_through(start, graph, set(component))
             self.add("cycle: " + " <- ".join(path), where[(start, path[1])])
+
+    def _check_open_ends(self) -> None:
+        """A blueprint's ``inputs``/``outputs`` each name a real port of one of its nodes."""
+        for key in ("inputs", "outputs"):
+            what = key[:-1]
+            for name, (nid, port) in open_ends(self.spec, key).items():
+                node = self.spec.nodes.get(nid)
+                ptr = pointer(key, name)
+                if node is None:
+                    self.add(f"unknown node '{nid}'{did_you_mean(nid, self.spec.nodes)}", ptr)
+                    continue
+                ports = node.input_ports() if key == "inputs" else node.output_ports()
+                if not ports:
+                    self.add(f"{node.kind} node '{nid}' has no {what}s", ptr)
+                else:
+                    self._port(nid, port, ports, what, ptr)
 
     def _check_placement_ref(self, key: str, name: str) -> None:
         groups = self.spec.groups()
