@@ -59,7 +59,7 @@ _MAX_ID = 63
 
 
 @dataclass(frozen=True)
-class _Origin:
+class Origin:
     """Where an imported step was written, to report its problems there."""
 
     file: str
@@ -71,26 +71,26 @@ class _Origin:
     def locate(self, rest: str, message: str) -> Diagnostic:
         ptr = self.ptr + (rest.removeprefix(self.drop) if self.drop else rest)
         line, col = nearest_position(self.positions, ptr)
-        return Diagnostic(_used_at(message, self.used_at), self.file, line, col, ptr)
+        return Diagnostic(use_site(message, self.used_at), self.file, line, col, ptr)
 
 
 @dataclass
-class _Expansion:
+class Expansion:
     file: str
     positions: dict[str, Position]
     data: dict[str, Any]
     uses: list[BlueprintUse] = field(default_factory=list)
-    origins: dict[str, _Origin] = field(default_factory=dict)
+    origins: dict[str, Origin] = field(default_factory=dict)
 
-    def origin(self, sid: str, used_at: str) -> _Origin:
+    def origin(self, sid: str, used_at: str) -> Origin:
         """Where step ``sid`` of this expansion was written, seen through ``used_at``."""
         inner = self.origins.get(sid)
         if inner is None:
-            return _Origin(self.file, self.positions, pointer("steps", sid), (used_at,))
+            return Origin(self.file, self.positions, pointer("steps", sid), (used_at,))
         return replace(inner, used_at=(*inner.used_at, used_at))
 
 
-def _used_at(message: str, where: tuple[str, ...]) -> str:
+def use_site(message: str, where: tuple[str, ...]) -> str:
     if not where:
         return message
     joined = ", ".join(f"used at {w}" for w in where)
@@ -114,7 +114,7 @@ def load_expanded(
     is the expanded workflow, headed by the blueprints it read (path or ``D@<number>``, and
     sha256). A use with no source here stays as written (``published_later``: a published
     one is expanded by the server, where the text is sent)."""
-    expander = _Expander(files, max_bytes, published, owner, published_later)
+    expander = Expander(files, max_bytes, published, owner, published_later)
     expansion = expander.expand(doc, file, (path,))
     text = expanded_text(expansion.data, expansion.uses, path)
     size = len(text.encode())
@@ -153,7 +153,7 @@ def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _str)
 
 
-class _Expander:
+class Expander:
     def __init__(
         self,
         files: BlueprintFiles | None,
@@ -172,10 +172,10 @@ class _Expander:
         self.read_count = 0
         self.read_bytes = 0
 
-    def expand(self, doc: YamlDocument, file: str, chain: tuple[str, ...]) -> _Expansion:
+    def expand(self, doc: YamlDocument, file: str, chain: tuple[str, ...]) -> Expansion:
         """``doc`` with its blueprints imported and checked; ``SpecError`` lists every problem."""
         data: dict[str, Any] = dict(doc.data)
-        out = _Expansion(file, doc.positions, data)
+        out = Expansion(file, doc.positions, data)
         diagnostics: list[Diagnostic] = []
         steps, finals = mapping(data.get("steps")), mapping(data.get("finally"))
         for sid, step in finals.items():
@@ -231,7 +231,7 @@ class _Expander:
         self,
         alias: str,
         step: dict[str, Any],
-        out: _Expansion,
+        out: Expansion,
         chain: tuple[str, ...],
         owners: dict[str, str | None],
         problems: list[Diagnostic],
@@ -250,7 +250,7 @@ class _Expander:
         source = (self._published if is_published(ref) else self._file)(ref, chain, out, fail)
         if source is None:
             return None
-        if isinstance(source, _Keep):
+        if isinstance(source, Keep):
             return {alias: step}
         target, raw, shown, nested = source
         # the expansion must fit the size limit of one workflow; stop reading long before
@@ -267,12 +267,12 @@ class _Expander:
             sub = self.expand(doc, shown, (*chain, target))
         except SpecError as err:
             problems += [
-                replace(d, message=_used_at(d.message, (used_at,))) for d in err.diagnostics
+                replace(d, message=use_site(d.message, (used_at,))) for d in err.diagnostics
             ]
             return None
         for key in RUN_ONLY_KEYS:
             if sub.data.get(key):
-                problems.append(_Origin(sub.file, sub.positions, "", (used_at,)).locate(
+                problems.append(Origin(sub.file, sub.positions, "", (used_at,)).locate(
                     pointer(key), f"a blueprint cannot have '{key}' (it belongs to a whole "
                     "run); remove it from the blueprint"))  # fmt: skip
         if target not in self.versions:
@@ -299,14 +299,14 @@ class _Expander:
         out.uses += [replace(u, alias=alias + SEPARATOR + u.alias) for u in (*sub.uses, *nested)]
         for sid in steps:
             if sid == alias:
-                out.origins[sid] = _Origin(sub.file, sub.positions, "/outputs", (used_at,), "/with")
+                out.origins[sid] = Origin(sub.file, sub.positions, "/outputs", (used_at,), "/with")
                 continue
             out.origins[sid] = sub.origin(sid[len(alias) + len(SEPARATOR) :], used_at)
         return steps
 
     # -- where a blueprint comes from
 
-    def _file(self, ref: str, chain: tuple[str, ...], out: _Expansion, fail: Any) -> _Source:
+    def _file(self, ref: str, chain: tuple[str, ...], out: Expansion, fail: Any) -> _Source:
         """A blueprint file of the caller's repository: its path, bytes and display name."""
         if chain[-1] in self.versions:  # its stored text was expanded when it was published
             fail(
@@ -333,7 +333,7 @@ class _Expander:
             return None
         return target, raw, display_path(out.file, ref), ()
 
-    def _published(self, ref: str, chain: tuple[str, ...], out: _Expansion, fail: Any) -> _Source:
+    def _published(self, ref: str, chain: tuple[str, ...], out: Expansion, fail: Any) -> _Source:
         """A published definition's version, resolved once, here: ``D@<number>``, its stored
         text (already expanded) and the blueprints that text says it expanded."""
         if self.published is None:
@@ -370,13 +370,13 @@ class _Expander:
         return True
 
 
-class _Keep:
+class Keep:
     """A use left as written: no source to expand it from here."""
 
 
-_KEEP = _Keep()
+_KEEP = Keep()
 #: where a blueprint came from: its name in chains, bytes, display name, nested uses
-_Source = tuple[str, bytes, str, tuple[BlueprintUse, ...]] | _Keep | None
+_Source = tuple[str, bytes, str, tuple[BlueprintUse, ...]] | Keep | None
 
 
 def _stand_in(step: dict[str, Any]) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from lockstep.spec.blueprint_files import (
     is_published,
 )
 from lockstep.spec.blueprint_import import check_params, mapping
-from lockstep.spec.blueprints import _Expander, _Expansion, _Keep, _Origin, _used_at, expanded_text
+from lockstep.spec.blueprints import Expander, Expansion, Keep, Origin, expanded_text, use_site
 from lockstep.spec.expressions import OPEN
 from lockstep.spec.hints import did_you_mean
 from lockstep.spec.load import parse_mapping, sort_diagnostics
@@ -77,7 +77,7 @@ def load_expanded(
     schema = doc.data.get("params")
     if isinstance(schema, dict):  # a blueprint on its own: checked with its params' defaults
         problems: list[Diagnostic] = []
-        at = _Origin(file, doc.positions, "", ())
+        at = Origin(file, doc.positions, "", ())
         props = mapping(schema.get("properties"))
         given = {
             n: p["default"] for n, p in props.items() if isinstance(p, dict) and "default" in p
@@ -99,16 +99,16 @@ def load_expanded(
 
 
 @dataclass
-class _Expanded(_Expansion):
+class _Expanded(Expansion):
     """A pipeline expanded; ``origins`` maps a pointer (``/nodes/etl__read``, ``/edges/3``,
     ``/placement/etl__work``) to where that part was written."""
 
     spec: PipelineSpec | None = None
 
-    def origin_at(self, ptr: str, used_at: str) -> _Origin:
+    def origin_at(self, ptr: str, used_at: str) -> Origin:
         inner = self.origins.get(ptr)
         if inner is None:
-            return _Origin(self.file, self.positions, ptr, (used_at,))
+            return Origin(self.file, self.positions, ptr, (used_at,))
         return replace(inner, used_at=(*inner.used_at, used_at))
 
     def locate(self, diag: Diagnostic) -> Diagnostic:
@@ -117,7 +117,7 @@ class _Expanded(_Expansion):
         return diag if origin is None else origin.locate(diag.path[len(key) :], diag.message)
 
 
-class _PipelineExpander(_Expander):
+class _PipelineExpander(Expander):
     #: bytes of param values written into blueprints so far (``_with_params``)
     spent: list[int]
 
@@ -189,7 +189,7 @@ class _PipelineExpander(_Expander):
                  f"'./blueprints/etl.yaml'; got {str(ref)[:80]!r}")  # fmt: skip
             return None
         source = self._file(ref, chain, out, fail)
-        if isinstance(source, _Keep):
+        if isinstance(source, Keep):
             fail(f"node '{alias}' uses a blueprint file, which is expanded only where the "
                  "pipeline is read from its repository; validate or publish the file itself "
                  "(`lockstep publish FILE`)")  # fmt: skip
@@ -217,14 +217,14 @@ class _PipelineExpander(_Expander):
                          "not an expression", "with", name)  # fmt: skip
             if len(problems) > before:
                 return None
-            at = _Origin(shown, doc.positions, "", (used_at,))
+            at = Origin(shown, doc.positions, "", (used_at,))
             doc = _with_params(doc, values, set(values), at, problems, self.max_bytes, self.spent)
             if len(problems) > before:
                 return None
             sub = self.expand_pipeline(doc, shown, (*chain, target))
         except SpecError as err:
             problems += [
-                replace(d, message=_used_at(d.message, (used_at,))) for d in err.diagnostics
+                replace(d, message=use_site(d.message, (used_at,))) for d in err.diagnostics
             ]
             return None
         got = _rename(alias, sub, used_at)
@@ -258,7 +258,7 @@ def _with_params(
     doc: YamlDocument,
     values: dict[str, Any],
     declared: set[str],
-    at: _Origin,
+    at: Origin,
     problems: list[Diagnostic],
     budget: int,
     spent: list[int],

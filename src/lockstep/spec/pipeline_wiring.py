@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from lockstep.spec.blueprints import _Expansion, _Origin
+from lockstep.spec.blueprints import Expansion, Origin
 from lockstep.spec.hints import did_you_mean
 from lockstep.spec.yamlsafe import pointer
 
@@ -21,8 +21,8 @@ class Import:
     """What one alias brought in."""
 
     nodes: dict[str, Any]
-    edges: list[tuple[dict[str, Any], _Origin]]
-    defaults: dict[str, dict[str, tuple[Any, _Origin]]]  # placement/replicas, renamed
+    edges: list[tuple[dict[str, Any], Origin]]
+    defaults: dict[str, dict[str, tuple[Any, Origin]]]  # placement/replicas, renamed
     ends: dict[End, dict[str, str]]  # open end -> the inner ``node.port`` it is
     groups: list[str]
     contracts: dict[str, Any] = field(default_factory=dict)
@@ -36,7 +36,7 @@ class Wiring:
         data: dict[str, Any],
         written: dict[str, Any],
         imports: dict[str, Import],
-        out: _Expansion,
+        out: Expansion,
         fail: Callable[[str, str], None],
     ) -> None:
         self.data, self.written, self.imports, self.out = data, written, imports, out
@@ -82,7 +82,7 @@ class Wiring:
                 kept[nid] = {**node, "from": [
                     self._source(item, pointer("nodes", nid, "from", i))
                     for i, item in enumerate(node["from"])]}  # fmt: skip
-        extra: list[tuple[dict[str, Any], _Origin]] = []
+        extra: list[tuple[dict[str, Any], Origin]] = []
         for alias, got in self.imports.items():
             extra += got.edges + self._feeds(alias)
         edges = data.get("edges")
@@ -122,7 +122,7 @@ class Wiring:
                 out[key] = self.end(out[key], end, pointer("edges", i, key))  # type: ignore[arg-type]
         return out
 
-    def _feeds(self, alias: str) -> list[tuple[dict[str, Any], _Origin]]:
+    def _feeds(self, alias: str) -> list[tuple[dict[str, Any], Origin]]:
         """The alias's own ``from:`` items as edges into its open inputs."""
         items = self.written[alias].get("from")
         if items is None:
@@ -131,7 +131,7 @@ class Wiring:
             self.fail("'from' of a node that uses a blueprint must be a list",
                       pointer("nodes", alias, "from"))  # fmt: skip
             return []
-        out: list[tuple[dict[str, Any], _Origin]] = []
+        out: list[tuple[dict[str, Any], Origin]] = []
         for i, item in enumerate(items):
             ptr = pointer("nodes", alias, "from", i)
             given = dict(item) if isinstance(item, dict) else {"node": item}
@@ -148,7 +148,7 @@ class Wiring:
             source = self._source(given.pop("node"), ptr)
             name = given.pop("input", None)
             target = self.end(alias if name is None else f"{alias}.{name}", "inputs", ptr)
-            where = _Origin(self.out.file, self.out.positions, ptr, ())
+            where = Origin(self.out.file, self.out.positions, ptr, ())
             out.append(({"from": source, "to": target, **given}, where))
         return out
 
@@ -180,7 +180,7 @@ class Wiring:
                 self.out.origins[pointer(key, name)] = origin
         for name, value in (given or {}).items():
             if name in self.imports:
-                where = _Origin(self.out.file, self.out.positions, pointer(key, name), ())
+                where = Origin(self.out.file, self.out.positions, pointer(key, name), ())
                 for group in self.imports[name].groups:
                     merged[group] = value
                     self.out.origins[pointer(key, group)] = where
