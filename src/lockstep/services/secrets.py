@@ -39,6 +39,10 @@ class SecretService:
     async def delete(self, project: str, name: str) -> None:
         await self._db.call(lambda s: store.delete_secret(s, project, name))
 
+    async def missing(self, project: str, names: builtins.list[str]) -> builtins.list[str]:
+        """The names not set in ``project`` (nothing of any value is read)."""
+        return await self._db.call(lambda s: store.missing(s, project, names))
+
     async def verifier(self, project: str, name: str) -> str | None:
         """The value of ``name`` for checking a webhook delivery's signature or token against
         (None when it is not set). The caller compares and drops it: never returned, never
