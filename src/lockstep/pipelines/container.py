@@ -146,8 +146,8 @@ class ContainerProcess:
             await _end_watchdog(watchdog, ctl, keep=False)
             raise
         if problem is not None or sock is None:
-            await runtime.call("removing the container", partial(remove_container, cid=cid))
-            await _end_watchdog(watchdog, ctl, keep=True)
+            # the watchdog, not told "done", kills and removes it as it leaves
+            await _end_watchdog(watchdog, ctl, keep=False)
             raise ExecutionError(start_failure(" ".join(argv)[:100] or image, str(problem)))
         started = cls(box, cid, sock, (watchdog, ctl))
         if not with_stdin and started.stdin is not None:  # a source: end of file at once
@@ -196,16 +196,20 @@ class ContainerProcess:
             return
         watchdog, ctl = self._watchdog
         self._watchdog = None
+        removed = False
         try:
             await self._box.runtime.call(
                 "removing the container", partial(remove_container, cid=self._cid)
             )
+            removed = True
+        except ExecutionError:
+            pass  # the watchdog, not told "done", kills and removes it as it leaves
         finally:
-            # removed (or the watchdog, not told "done", removes it as it leaves)
-            await _end_watchdog(watchdog, ctl, keep=True)
+            await _end_watchdog(watchdog, ctl, keep=removed)
 
 
 async def _end_watchdog(proc: Supervisor, ctl: Control, *, keep: bool) -> None:
+    """``keep``: the container is gone or is ours to remove; else the watchdog removes it."""
     if keep:
         ctl.send("done")
     ctl.close()

@@ -67,7 +67,8 @@ def _status(runners: list[NodeRunner]) -> dict[str, Any]:
             break
     for r in runners:
         if r.counters.state == "degraded" and r.counters.last_exit is not None:
-            out["last_exit"] = f"{r.node.name}: {r.counters.last_exit.reason}"
+            said = r.counters.last_exit.reason
+            out["last_exit"] = f"{r.node.name}: {said}" if len(runners) > 1 else said
     return out
 
 
