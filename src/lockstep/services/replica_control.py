@@ -287,7 +287,6 @@ def _carry(found: Seen, carried: dict[str, str]) -> None:
                 continue
             for key in ("records_in", "records_out", "lag"):
                 node[key] += int(mine.get(key, 0))
-        node["runs_in"] = lead
 
 
 def _at(rid: str) -> dict[str, Any]:
