@@ -219,6 +219,12 @@ def test_an_image_node_with_a_secret_in_a_local_group(
         ]
         assert not [s for s in shown if TOKEN in s]
         assert _leaks(home, *homes) == []
+        # the server gives a replica's worker only what the deployed version names
+        (rid,) = [r["id"] for r in _status(home)["replicas"] if r["node"] == "read"]
+        asked = {"project": rid.split("/")[1], "run_id": rid, "names": ["TOKEN"]}
+        assert server.api.post("/worker/secrets", json=asked).json() == {"values": {"TOKEN": TOKEN}}
+        other = server.api.post("/worker/secrets", json={**asked, "names": ["OTHER"]})
+        assert other.status_code == 403 and "does not use OTHER" in other.text
 
         # the worker running the unit killed -9: its container goes, the unit runs elsewhere
         victim = next(w for w in workers if unit["worker"].endswith(f"/{w.pid}"))
@@ -237,6 +243,8 @@ def test_an_image_node_with_a_secret_in_a_local_group(
 
         _ok(cli(home, "deployments", "delete", "prod"))
         wait_for(lambda: _containers(podman) == [], timeout=60, what="no container after delete")
+        gone = server.api.post("/worker/secrets", json=asked)
+        assert gone.status_code == 403 and "is not deployed" in gone.text
 
         # an image that is not there: degraded with one line, not restarted in a loop
         (tmp_path / "bad.yaml").write_text(
