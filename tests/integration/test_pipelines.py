@@ -12,22 +12,26 @@ import subprocess
 import sys
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 
 import nats
 import pytest
 
+from lockstep.executors.container_runtime import ContainerRuntime
 from lockstep.pipelines.channels.landing import LandingConsumer, LandingPublisher
 from lockstep.pipelines.channels.local import LocalHub
 from lockstep.pipelines.channels.registry import ChannelContext, open_channels
+from lockstep.pipelines.container import Box, ContainerProcess
 from lockstep.pipelines.contract import encode_data
 from lockstep.pipelines.model import Edge, Node, NodeKind
+from lockstep.pipelines.process import Program
 from lockstep.pipelines.restarts import RestartPolicy, keep_running
 from lockstep.pipelines.runner import NodeRunner, ReplicaState
 from lockstep.secrets.masking import Masker
 from lockstep.storage.blobs import DirectoryBlobStore
 from tests.harness import await_for
+from tests.podman import Podman
 
 PROGRAM = str(Path(__file__).parents[1] / "pipeline_nodes.py")
 
@@ -435,3 +439,27 @@ async def test_a_programs_secrets_are_masked_in_its_kept_log() -> None:
     await runner.run_once()
     assert "the token is ***" in runner.counters.log
     assert not [line for line in runner.counters.log if secret in line]
+
+
+async def test_an_image_node_over_its_memory_limit_says_so_and_leaves_no_container(
+    podman: Podman,
+) -> None:
+    runtime = ContainerRuntime(podman.socket)
+    tag = uuid.uuid4().hex[:8]
+    box = Box(runtime, {"test": tag})
+
+    async def start(argv: Sequence[str], env: Mapping[str, str], with_stdin: bool) -> Program:
+        return await ContainerProcess.start(
+            box, podman.image, argv, env, with_stdin=with_stdin, memory_bytes=32 << 20
+        )
+
+    # `tail` keeps the current line in memory, and /dev/zero has no newline
+    node = Node("hog", ("tail", "/dev/zero"), NodeKind.SINK, image=podman.image)
+    exit_ = await NodeRunner(node, [], {}, start=start).run_once()
+    assert exit_.code == 137
+    assert exit_.reason.startswith("killed: out of memory (limit 32Mi")
+    left = await runtime.call(
+        "listing", lambda api: api.containers(all=True, filters={"label": f"lockstep.test={tag}"})
+    )
+    assert left == []
+    runtime.close()

@@ -18,7 +18,7 @@ import socket
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any, cast
 
@@ -26,6 +26,7 @@ from docker.api import APIClient
 from docker.utils.socket import STDERR, STDOUT, frames_iter_no_tty
 
 from lockstep.errors import ExecutionError
+from lockstep.executors.container import _verdict as verdict  # one OOM wording
 from lockstep.executors.container_runtime import (
     MANAGED_LABEL,
     ContainerRuntime,
@@ -105,6 +106,7 @@ class ContainerProcess:
             "node-container-wait",
         )
         self.stopping = False
+        self.memory_bytes: int | None = None  # its limit: a SIGKILL under it is likely an OOM
         #: what the caller can see of it: its watchdog's pid
         self.pid: int = getattr(watchdog[0], "pid", 0)
 
@@ -150,6 +152,7 @@ class ContainerProcess:
             await _end_watchdog(watchdog, ctl, keep=False)
             raise ExecutionError(start_failure(" ".join(argv)[:100] or image, str(problem)))
         started = cls(box, cid, sock, (watchdog, ctl))
+        started.memory_bytes = limits.get("memory_bytes")
         if not with_stdin and started.stdin is not None:  # a source: end of file at once
             started.stdin.close()
             started.stdin = None
@@ -167,16 +170,27 @@ class ContainerProcess:
             for reader in readers.values():
                 with contextlib.suppress(RuntimeError):
                     loop.call_soon_threadsafe(reader.feed_eof)
-            with contextlib.suppress(OSError):
-                sock.close()
+            if (response := getattr(sock, "_response", None)) is not None:
+                response.close()
+            for end in (sock, getattr(sock, "_sock", sock)):  # the wrapper, and its socket
+                with contextlib.suppress(OSError):
+                    end.close()
 
     async def wait(self) -> Exit:
         try:
             code = await asyncio.shield(self._exited)
         except ExecutionError:
             code = 137  # the runtime lost it: as if killed
+        ended = exit_of(code, time.monotonic() - self._started, self.stopping)
+        if self.memory_bytes is not None and not self.stopping and code == 128 + 9:
+            inspect = partial(APIClient.inspect_container, container=self._cid)
+            with contextlib.suppress(ExecutionError):
+                state = (await self._box.runtime.call("inspecting the container", inspect))["State"]
+                said, _, oom = verdict(code, False, None, state, self.memory_bytes)
+                if oom and said:
+                    ended = replace(ended, reason=said)
         await self._remove()
-        return exit_of(code, time.monotonic() - self._started, self.stopping)
+        return ended
 
     async def stop(self, grace_s: float) -> None:
         """SIGTERM to the container, SIGKILL after ``grace_s``; returns once it is removed."""
