@@ -90,9 +90,8 @@ class ReplicaActivities:
         host, pid = worker_host_pid()
         # the labels the worker's reaper looks for: a later life of it removes leftovers
         labels = {"worker": self._identity, "host": host, "pid": pid}
-        return {"url": self._containers.url, "user": self._containers.default_user} | {
-            "labels": labels
-        }
+        runtime = self._containers
+        return {"url": runtime.url, "user": runtime.default_user, "labels": labels}
 
     async def _run(self, task: ReplicaTask, where: Path, unit: str) -> None:
         values = await self._resolve(task, unit)
