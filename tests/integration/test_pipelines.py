@@ -12,21 +12,26 @@ import subprocess
 import sys
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 
 import nats
 import pytest
 
+from lockstep.executors.container_runtime import ContainerRuntime
 from lockstep.pipelines.channels.landing import LandingConsumer, LandingPublisher
 from lockstep.pipelines.channels.local import LocalHub
 from lockstep.pipelines.channels.registry import ChannelContext, open_channels
+from lockstep.pipelines.container import Box, ContainerProcess
 from lockstep.pipelines.contract import encode_data
 from lockstep.pipelines.model import Edge, Node, NodeKind
+from lockstep.pipelines.process import Program
 from lockstep.pipelines.restarts import RestartPolicy, keep_running
 from lockstep.pipelines.runner import NodeRunner, ReplicaState
+from lockstep.secrets.masking import Masker
 from lockstep.storage.blobs import DirectoryBlobStore
 from tests.harness import await_for
+from tests.podman import Podman
 
 PROGRAM = str(Path(__file__).parents[1] / "pipeline_nodes.py")
 
@@ -371,3 +376,90 @@ async def test_the_embedded_broker_keeps_stored_records_across_a_restart(tmp_pat
         match=r"cannot reach the stream broker at nats://127\.0\.0\.1:1: .*; start it or fix",
     ):
         await broker_url("nats://127.0.0.1:1", home)
+
+
+async def test_a_replica_process_runs_a_local_unit_with_its_secrets(tmp_path: Path) -> None:
+    """Three nodes joined by local channels in one replica process; the sink's secret comes
+    on stdin, reaches its program's environment, and is masked in what is kept of its log."""
+    n, secret = 300, "s3cret-of-the-sink-77"
+    sink_file = tmp_path / "sink.txt"
+    src, mid, _ = three_nodes(sink_file, n)
+    shows = (  # prints its secret to its log, then is the usual sink
+        "import os, sys; print('token', os.environ['TOKEN'], file=sys.stderr, flush=True); "
+        f"sys.argv = ['x', 'sink', {str(sink_file)!r}]; exec(open({PROGRAM!r}).read())"
+    )
+    sink = Node("snk", (sys.executable, "-c", shows), NodeKind.SINK, secrets=("TOKEN",))
+    spec = {
+        "node": src.to_json(),
+        "also": [mid.to_json(), sink.to_json()],
+        "edges": [{**e.__dict__, "options": dict(e.options)} for e in edges("local", "u")],
+        "status": str(tmp_path / "status.json"),
+    }
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    with (tmp_path / "replica.log").open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "lockstep.pipelines.replica", str(tmp_path / "spec.json")],
+            stdin=subprocess.PIPE,
+            stderr=log,
+            start_new_session=True,
+        )
+    try:
+        assert proc.stdin is not None
+        proc.stdin.write(json.dumps({"TOKEN": secret}).encode())
+        proc.stdin.close()
+        # the sink's program reads TOKEN from its environment: without it, nothing arrives
+        await await_for(lambda: len(received(sink_file)) == n, timeout=60, what="every record")
+        status = await await_for(
+            lambda: (
+                (
+                    (s := status_of(tmp_path / "status.json")).get("nodes", {}).get("snk", {})  # type: ignore[attr-defined]
+                ).get("records_in")
+                == n
+                and s
+            ),
+            what="the unit's status",
+        )
+        # the first node's counters name the unit; each node's are there too
+        nodes = status["nodes"]
+        assert isinstance(nodes, dict) and sorted(nodes) == ["mid", "snk", "src"]
+        assert nodes["mid"]["records_out"] == n and status["records_out"] == n
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert set(received(sink_file)) == set(range(n))  # none lost
+    assert secret.encode() not in (tmp_path / "replica.log").read_bytes()
+    assert secret not in (tmp_path / "spec.json").read_text()
+
+
+async def test_a_programs_secrets_are_masked_in_its_kept_log() -> None:
+    secret = "mask-me-please-123"
+    shows = "import sys; print('the token is', sys.argv[1], file=sys.stderr)"
+    node = Node("say", (sys.executable, "-c", shows, secret), NodeKind.SINK)
+    runner = NodeRunner(node, [], {}, masker=Masker([secret]))
+    await runner.run_once()
+    assert "the token is ***" in runner.counters.log
+    assert not [line for line in runner.counters.log if secret in line]
+
+
+async def test_an_image_node_over_its_memory_limit_says_so_and_leaves_no_container(
+    podman: Podman,
+) -> None:
+    runtime = ContainerRuntime(podman.socket)
+    tag = uuid.uuid4().hex[:8]
+    box = Box(runtime, {"test": tag})
+
+    async def start(argv: Sequence[str], env: Mapping[str, str], with_stdin: bool) -> Program:
+        return await ContainerProcess.start(
+            box, podman.image, argv, env, with_stdin=with_stdin, memory_bytes=32 << 20
+        )
+
+    # `tail` keeps the current line in memory, and /dev/zero has no newline
+    node = Node("hog", ("tail", "/dev/zero"), NodeKind.SINK, image=podman.image)
+    exit_ = await NodeRunner(node, [], {}, start=start).run_once()
+    assert exit_.code == 137
+    assert exit_.reason.startswith("killed: out of memory (limit 32Mi")
+    left = await runtime.call(
+        "listing", lambda api: api.containers(all=True, filters={"label": f"lockstep.test={tag}"})
+    )
+    assert left == []
+    runtime.close()

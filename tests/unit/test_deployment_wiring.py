@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-
 from lockstep.deployments.model import Desired
 from lockstep.pipelines.model import NodeKind
-from lockstep.pipelines.wiring import needs_broker, node_runs, unsupported
+from lockstep.pipelines.wiring import carried_by, needs_broker, node_runs
 from lockstep.spec.pipeline import PipelineSpec
 
 SPEC = {
@@ -42,7 +40,7 @@ def test_nodes_become_data_plane_nodes_with_their_channels() -> None:
         "stream",
     )
     assert needs_broker(runs)
-    assert all(unsupported(spec, n) is None for n in spec.nodes)
+    assert carried_by(spec) == {}  # no local channel: each node is a unit of its own
 
 
 def test_channels_are_per_deployment_and_digests_follow_changes() -> None:
@@ -56,24 +54,46 @@ def test_channels_are_per_deployment_and_digests_follow_changes() -> None:
     assert changed["write"].digest == prod["write"].digest
 
 
-@pytest.mark.parametrize(
-    ("change", "says"),
-    [
-        ({"image": "alpine:3", "run": ["true"]}, "runs an image"),
-        ({"secrets": ["TOKEN"]}, "uses secrets"),
-    ],
-)
-def test_nodes_this_build_cannot_run_say_why(change: dict[str, object], says: str) -> None:
-    doc = {**SPEC, "nodes": {**SPEC["nodes"], "read": {**SPEC["nodes"]["read"], **change}}}  # type: ignore[dict-item]
-    assert says in (unsupported(PipelineSpec.model_validate(doc), "read") or "")
+def test_an_image_node_carries_its_image_limits_and_secret_names() -> None:
+    read = {
+        **SPEC["nodes"]["read"],  # type: ignore[dict-item]
+        "image": "localhost/x:1",
+        "run": "echo hi",
+        "secrets": ["TOKEN"],
+        "resources": {"cpu": "500m", "memory": "64Mi"},
+    }
+    spec = PipelineSpec.model_validate({**SPEC, "nodes": {**SPEC["nodes"], "read": read}})  # type: ignore[dict-item]
+    run = node_runs("p", "prod", spec, _desired())["read"]
+    node = run.node
+    # a string runs with the image's sh; limits as the runtime takes them
+    assert (node.image, node.argv) == ("localhost/x:1", ("sh", "-c", "echo hi"))
+    assert (node.cpu, node.memory_bytes) == (0.5, 64 << 20)
+    assert node.secrets == ("TOKEN",) and run.secrets == ["TOKEN"]
+    assert "TOKEN" not in node.env  # only the name travels; the worker resolves its value
+    # what a worker is told is plain JSON a replica reads back
+    assert run.to_json()["node"]["secrets"] == ["TOKEN"]
 
 
-def test_a_local_channel_is_refused_with_what_to_use() -> None:
+def test_nodes_joined_by_local_channels_run_as_one_unit() -> None:
     doc = {
         **SPEC,
         "nodes": {
             **SPEC["nodes"],  # type: ignore[dict-item]
-            "write": {"kind": "sink", "run": "w", "from": [{"node": "fix", "class": "local"}]},
+            "fix": {**SPEC["nodes"]["fix"], "group": "work"},  # type: ignore[dict-item]
+            "write": {
+                "kind": "sink",
+                "group": "work",
+                "run": "w",
+                "secrets": ["TOKEN"],
+                "from": [{"node": "fix", "class": "local"}],
+            },
         },
     }
-    assert "use class: stream" in (unsupported(PipelineSpec.model_validate(doc), "write") or "")
+    spec = PipelineSpec.model_validate(doc)
+    runs = node_runs("p", "prod", spec, _desired())
+    assert sorted(runs) == ["fix", "read"]  # write runs in fix's replicas
+    assert carried_by(spec) == {"write": "fix"}
+    unit = runs["fix"]
+    assert [n.name for n in unit.nodes] == ["fix", "write"]
+    assert sorted(e.klass for e in unit.edges) == ["local", "stream"]
+    assert unit.secrets == ["TOKEN"] and set(unit.restarts) == {"fix", "write"}

@@ -3,9 +3,10 @@ observes desired against actual and records it (``docs/deployments.md``, "The re
 
 One per deployment (workflow id ``deployment/<project>/<name>``), on the control plane's
 deployments queue. A deploy, rollback, pause, resume or delete signals it to look again at
-once; otherwise it looks every ``ROUND``. It continues as new after ``ROUNDS`` rounds, so its
-history stays bounded, and ends when the deployment is deleted. Starting replicas on pool
-workers belongs to the node runner (not in this build): the observation says so per node.
+once; otherwise it looks every ``ROUND`` (``QUICK_ROUND`` for a while after a change). It
+continues as new after ``ROUNDS`` rounds, so its history stays bounded, and ends when the
+deployment is deleted. Each round's local activity converges the replicas (started, stopped,
+drift judged: ``services/replica_control``) and records what it saw.
 """
 
 # No `from __future__ import annotations`: Temporal's converter reads these hints at runtime.

@@ -18,8 +18,8 @@ reproduced as one). Only the standard library is imported, for a fast start.
 
 ``supervisor.py --container URL CID CTL_FD DEADLINE`` watches a container step instead: its
 processes belong to the container runtime, so on the same deadline, or at end of file on the
-control pipe, it kills container CID through the Docker API at URL; a ``done`` line ends it
-quietly.
+control pipe, it kills container CID through the Docker API at URL (at end of file, the worker
+being gone, it removes it too: nobody is left to); a ``done`` line ends it quietly.
 """
 
 from __future__ import annotations
@@ -275,7 +275,7 @@ def _zygote_child(req: dict, out: int, err: int, ctl: int, report: int) -> None:
     supervise(ctl, req["drain"], req["deadline"], [], req["argv"], req["env"], report)
 
 
-def _docker_kill(url: str, cid: str) -> None:
+def _docker_kill(url: str, cid: str, remove: bool = False) -> None:
     import http.client
     import socket
 
@@ -292,6 +292,10 @@ def _docker_kill(url: str, cid: str) -> None:
     try:
         conn.request("POST", f"/containers/{cid}/kill?signal=KILL")
         conn.getresponse().read()
+        if remove:
+            conn.close()  # a connection of its own (it opens again on the request)
+            conn.request("DELETE", f"/containers/{cid}?force=1&v=1")
+            conn.getresponse().read()
     except OSError as exc:
         os.write(2, f"supervisor: cannot kill container {cid[:12]}: {exc}\n".encode())
     finally:
@@ -299,7 +303,7 @@ def _docker_kill(url: str, cid: str) -> None:
 
 
 def watch_container(url: str, cid: str, ctl: int, deadline: float) -> None:
-    pending = b""
+    pending, gone = b"", False
     while True:
         wait = deadline - time.monotonic()
         if wait <= 0 or not select.select([ctl], [], [], min(wait, 3600.0))[0]:
@@ -314,7 +318,7 @@ def watch_container(url: str, cid: str, ctl: int, deadline: float) -> None:
                 deadline = float(arg)
             elif word == "done":
                 return
-    _docker_kill(url, cid)
+    _docker_kill(url, cid, remove=gone)
     os._exit(LOST_EXIT)
 
 

@@ -8,6 +8,7 @@ import enum
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from lockstep.errors import InvalidRequest
 
@@ -32,24 +33,57 @@ class NodeKind(enum.StrEnum):
 
 @dataclass(frozen=True)
 class Node:
-    """One long-running program. ``argv`` is run as given (never through a shell)."""
+    """One long-running program. ``argv`` is run as given (never through a shell); with an
+    ``image``, in a container of it (``cpu``/``memory_bytes`` its limits). ``secrets`` are
+    project secret names, given to the program as env vars of the same name."""
 
     name: str
     argv: tuple[str, ...]
     kind: NodeKind
     outputs: tuple[str, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
+    image: str | None = None
+    cpu: float | None = None
+    memory_bytes: int | None = None
+    secrets: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         check_name("node", self.name)
         for output in self.outputs:
             check_name("output", output)
-        if not self.argv:
+        if not self.argv and self.image is None:
             raise InvalidRequest(f"node {self.name!r} has no command; give it `run`")
         if self.kind is NodeKind.SINK and self.outputs:
             raise InvalidRequest(f"node {self.name!r} is a sink and cannot have outputs")
         if self.kind is not NodeKind.SINK and not self.outputs:
             raise InvalidRequest(f"node {self.name!r} is a {self.kind} and needs an output")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "argv": list(self.argv),
+            "kind": str(self.kind),
+            "outputs": list(self.outputs),
+            "env": dict(self.env),
+            "image": self.image,
+            "cpu": self.cpu,
+            "memory_bytes": self.memory_bytes,
+            "secrets": list(self.secrets),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Node:
+        return cls(
+            name=data["name"],
+            argv=tuple(data["argv"]),
+            kind=NodeKind(data["kind"]),
+            outputs=tuple(data.get("outputs", ())),
+            env=dict(data.get("env", {})),
+            image=data.get("image"),
+            cpu=data.get("cpu"),
+            memory_bytes=data.get("memory_bytes"),
+            secrets=tuple(data.get("secrets", ())),
+        )
 
 
 @dataclass(frozen=True)

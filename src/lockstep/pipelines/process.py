@@ -9,8 +9,9 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from lockstep.executors.supervision import Control, close_fds, supervised
 
@@ -26,6 +27,59 @@ class Exit:
     reason: str  # one line: "exited with code 3", "killed by signal SIGKILL", "stopped"
     duration_s: float
     stopped: bool  # ended because the runner stopped it
+
+
+class ProgramStdin(Protocol):
+    def write(self, data: bytes) -> None: ...
+
+    async def drain(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Program(Protocol):
+    """A running node program: a process (``NodeProcess``) or a container
+    (``container.ContainerProcess``)."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def stdin(self) -> ProgramStdin | None: ...
+
+    @property
+    def stdout(self) -> asyncio.StreamReader: ...
+
+    @property
+    def stderr(self) -> asyncio.StreamReader: ...
+
+    async def wait(self) -> Exit: ...
+
+    async def stop(self, grace_s: float) -> None: ...
+
+
+#: starts a node's program: (argv, env, with_stdin) -> the running program
+Starter = Callable[[Sequence[str], Mapping[str, str], bool], Awaitable[Program]]
+
+
+async def start_process(argv: Sequence[str], env: Mapping[str, str], with_stdin: bool) -> Program:
+    return await NodeProcess.start(argv, env, with_stdin=with_stdin)
+
+
+def exit_of(returncode: int, duration_s: float, stopping: bool) -> Exit:
+    """How a program ended, from its return code (negative: the signal that killed it)."""
+    if returncode < 0:
+        sig = -returncode
+        try:
+            name = signal.Signals(sig).name
+        except ValueError:
+            name = f"signal {sig}"
+        code, reason = 128 + sig, f"killed by signal {name}"
+    else:
+        code, reason = returncode, f"exited with code {returncode}"
+    if stopping:
+        reason = "stopped"
+    return Exit(code, reason, duration_s, stopping)
 
 
 class NodeProcess:
@@ -80,19 +134,7 @@ class NodeProcess:
     async def wait(self) -> Exit:
         returncode = await self._proc.wait()
         self._ctl.close()
-        duration = time.monotonic() - self._started
-        if returncode < 0:
-            sig = -returncode
-            try:
-                name = signal.Signals(sig).name
-            except ValueError:
-                name = f"signal {sig}"
-            code, reason = 128 + sig, f"killed by signal {name}"
-        else:
-            code, reason = returncode, f"exited with code {returncode}"
-        if self.stopping:
-            reason = "stopped"
-        return Exit(code, reason, duration, self.stopping)
+        return exit_of(returncode, time.monotonic() - self._started, self.stopping)
 
     async def stop(self, grace_s: float) -> None:
         """SIGTERM to every process of the program, SIGKILL to what is left after

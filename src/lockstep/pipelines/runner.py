@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from lockstep.errors import LockstepError
 from lockstep.pipelines.channels.base import Consumer, Delivery, Publisher
 from lockstep.pipelines.contract import (
     MAX_LINE_BYTES,
@@ -32,7 +33,8 @@ from lockstep.pipelines.contract import (
     read_lines,
 )
 from lockstep.pipelines.model import Node
-from lockstep.pipelines.process import DRAIN_S, Exit, NodeProcess
+from lockstep.pipelines.process import DRAIN_S, Exit, Program, Starter, start_process
+from lockstep.secrets.masking import Masker
 from lockstep.spec.hints import visible
 
 logger = logging.getLogger(__name__)
@@ -78,6 +80,8 @@ class NodeRunner:
         max_in_flight: int = 512,
         fetch_wait_s: float = 0.5,
         max_line_bytes: int = MAX_LINE_BYTES,
+        start: Starter = start_process,
+        masker: Masker | None = None,
     ) -> None:
         self.node = node
         self.replica = replica
@@ -94,7 +98,10 @@ class NodeRunner:
         self._given_up = asyncio.Event()  # a stop's grace ran out: drop the rest of stdout
         self._seq = 0
         self._noted = 0
-        self._proc: NodeProcess | None = None
+        self._proc: Program | None = None
+        self._start = start
+        #: the program's secrets, never kept nor logged as they are
+        self._masker = masker or Masker(())
         self.stopping = False
 
     @property
@@ -104,7 +111,14 @@ class NodeRunner:
 
     async def run_once(self) -> Exit:
         """Start the program and run it until it exits (or ``stop``); how it ended."""
-        proc = await NodeProcess.start(self.node.argv, self.node.env, with_stdin=bool(self._inputs))
+        self._noted = 0
+        try:
+            proc = await self._start(self.node.argv, self.node.env, bool(self._inputs))
+        except LockstepError as err:  # e.g. an image that is not there: an exit, restarted
+            exit_ = Exit(127, self._masker.mask(str(err)), 0.0, False)
+            self.counters.last_exit = exit_
+            self._note(f"program {exit_.reason}")
+            return exit_
         self._proc, self._noted = proc, 0
         self._finished.clear()
         self.counters.state = ReplicaState.RUNNING
@@ -170,6 +184,14 @@ class NodeRunner:
             await asyncio.wait_for(self._finished.wait(), max(0.0, deadline - loop.time()))
         self._given_up.set()
 
+    async def close_channels(self) -> None:
+        for consumer in self._inputs:
+            with contextlib.suppress(Exception):
+                await consumer.close()
+        for publisher in (p for pubs in self._outputs.values() for p in pubs):
+            with contextlib.suppress(Exception):
+                await publisher.close()
+
     async def refresh_lag(self) -> int:
         lag = 0
         for consumer in self._inputs:
@@ -177,7 +199,7 @@ class NodeRunner:
         self.counters.lag = lag
         return lag
 
-    async def _feed(self, consumer: Consumer, proc: NodeProcess) -> None:
+    async def _feed(self, consumer: Consumer, proc: Program) -> None:
         stdin = proc.stdin
         assert stdin is not None
         while not self.stopping:
@@ -209,7 +231,7 @@ class NodeRunner:
             except (BrokenPipeError, ConnectionResetError):
                 return  # the program is gone; its records go back when its exit is handled
 
-    async def _read_stdout(self, proc: NodeProcess) -> None:
+    async def _read_stdout(self, proc: Program) -> None:
         """Publish what the program emits as it comes; its acks go to ``_commit``, which
         passes them upstream once the outputs hold everything emitted before them. Reading
         goes on meanwhile, so a broker's round trip is paid per commit, not per record."""
@@ -276,13 +298,13 @@ class NodeRunner:
                 if not self._pending:
                     self._drained.set()
 
-    async def _read_stderr(self, proc: NodeProcess) -> None:
+    async def _read_stderr(self, proc: Program) -> None:
         async for batch in read_lines(proc.stderr, LOG_LINE_BYTES):
             for line in batch:
                 text = (
                     "(a log line longer than 64 KiB, not kept)"
                     if line is None
-                    else visible(line.decode("utf-8", "replace"))[:2000]
+                    else visible(self._masker.mask(line.decode("utf-8", "replace")))[:2000]
                 )
                 self.counters.log.append(text)
                 logger.info(
@@ -307,6 +329,7 @@ class NodeRunner:
         self._noted += 1
         if self._noted > _NOTED_PER_RUN:
             return
+        text = self._masker.mask(text)
         self.counters.log.append(f"[lockstep] {visible(text)}")
         logger.warning(
             "pipeline.node.note",

@@ -212,7 +212,8 @@ class ControlPlane:
         # a replica's `landing` channels need the artifact store as a directory its workers
         # share (the home's, with a worker beside the server)
         store = None if self.settings.artifacts else self.settings.home_dir / "blobs"
-        self._replicas = ReplicaControl(client, self.settings, queue, store)
+        missing = self.services.secrets.missing  # a node's secrets not set: it stays pending
+        self._replicas = ReplicaControl(client, self.settings, queue, store, missing)
         control = DeploymentControl(client, queue, self.services.deployments, self._replicas)
         self.services.deployments.on_change = control.poke
         worker = deployment_worker(client, queue, control)

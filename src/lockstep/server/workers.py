@@ -192,7 +192,13 @@ class PoolWorker:
         _remove_dead_workers_dirs(work_root)
         # heartbeats carry cancellation back to the step: send them at least every 2 s so a
         # cancel or timeout reaches the process promptly whatever the heartbeat timeout is
-        self.replicas = ReplicaActivities(self.identity, self.work_dir, settings.kill_grace)
+        self.replicas = ReplicaActivities(
+            self.identity,
+            self.work_dir,
+            settings.kill_grace,
+            secrets=secrets,
+            containers=self.containers,
+        )
         served: list[Callable[..., Any]] = [activities.run_step, self.replicas.run_replica]
         interpreter: dict[str, Any] = {}
         if interpreter_db is not None:

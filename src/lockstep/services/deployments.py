@@ -25,7 +25,7 @@ from lockstep.deployments.model import (
     check_replicas,
     placed,
 )
-from lockstep.errors import Conflict, InvalidRequest
+from lockstep.errors import Conflict, InvalidRequest, PermissionDenied
 from lockstep.services.selectors import Resolved, SelectorResolver
 from lockstep.storage import deployments as store
 from lockstep.storage import identity
@@ -204,6 +204,18 @@ class DeploymentService:
             "message": f"deployment {name}: generation {generation}, version "
             f"{plan['desired']['version']} ({plan['id']})",
         }
+
+    async def secrets_used(self, project: str, replica_id: str) -> list[str]:
+        """The secrets the deployed version of the deployment ``replica_id`` is a replica of
+        uses (``deployment/PROJECT/NAME/...``); refused for a deployment deleted or not there."""
+        parts = replica_id.split("/")
+        if len(parts) < 3 or parts[0] != "deployment" or parts[1] != project:
+            raise PermissionDenied(f"'{replica_id[:200]}' is no replica of project {project}")
+        row = await self._db.call(lambda s: store.find(s, project, parts[2]))
+        _, current = await self._current(project, parts[2])
+        if row is None or row.deleted_at is not None or current is None:
+            raise PermissionDenied(f"deployment '{parts[2]}' is not deployed")
+        return sorted({name for node in current.spec.nodes.values() for name in node.secrets})
 
     async def _current(self, project: str, name: str) -> tuple[int, State | None]:
         """The generation plans start from and the deployed state (None: nothing deployed)."""

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,11 +34,14 @@ from lockstep.deployments.replica_workflow import (
 )
 from lockstep.pipelines.channels.stream import BrokerUnavailable
 from lockstep.pipelines.nats_server import NatsServer, broker_url
-from lockstep.pipelines.wiring import NodeRun, needs_broker, node_runs, unsupported
+from lockstep.pipelines.wiring import NodeRun, carried_by, needs_broker, node_runs
 from lockstep.settings import Settings, pool_queue
 from lockstep.spec.pipeline import PipelineSpec, edges
 
 log = logging.getLogger(__name__)
+
+#: (project, secret names) -> the names not set in the project
+MissingSecrets = Callable[[str, list[str]], Awaitable[list[str]]]
 
 
 @dataclass
@@ -75,8 +79,16 @@ class Broker:
 
 
 class ReplicaControl:
-    def __init__(self, client: Client, settings: Settings, queue: str, store: Path | None):
+    def __init__(
+        self,
+        client: Client,
+        settings: Settings,
+        queue: str,
+        store: Path | None,
+        missing_secrets: MissingSecrets | None = None,
+    ):
         self._client = client
+        self._missing_secrets = missing_secrets
         self._queue = queue
         self._heartbeat_s = settings.replica_heartbeat_timeout
         self._store = store
@@ -105,8 +117,11 @@ class ReplicaControl:
         where = placed(spec, desired)
         want: dict[str, tuple[str, str, str]] = {}  # id -> (node, replica, pool)
         blocked: dict[str, str] = {}
+        carried = carried_by(spec)
         for nid, at in where.items():
-            reason = unsupported(spec, nid)
+            if nid in carried:
+                continue  # runs in the replicas of the unit its local channels join it to
+            reason = await self._missing(project, runs[nid])
             if reason is not None:
                 blocked[nid] = reason
                 continue
@@ -150,9 +165,22 @@ class ReplicaControl:
                 project, name, spec, runs, want, alive, seen, done, set(blocked), drift.held
             )
         found = self._summary(where, want, alive, seen, blocked, drift)
+        _carry(found, carried)
         found.events = done
         found.drift = drift.to_json()
         return found
+
+    async def _missing(self, project: str, run: NodeRun) -> str | None:
+        """Why the unit cannot start: a secret its nodes use is not set (None: it can)."""
+        if not run.secrets or self._missing_secrets is None:
+            return None
+        gone = await self._missing_secrets(project, run.secrets)
+        if not gone:
+            return None
+        return (
+            f"secret {', '.join(gone)} is not set in project {project}; "
+            f"set it with `lockstep secrets set {gone[0]}`"
+        )
 
     async def stop_all(self, known: list[dict[str, Any]]) -> None:
         for r in known:
@@ -249,6 +277,8 @@ class ReplicaControl:
                 "errors": int(details.get("errors", 0)),
                 "last_error": details.get("last_exit") or act.last_failure.message or None,
             }
+            if isinstance(details.get("nodes"), dict) and len(details["nodes"]) > 1:
+                out["nodes"] = details["nodes"]  # a unit of several nodes: each one's counters
         return out
 
     async def _unknown(self, project: str, name: str, ours: set[str]) -> set[str]:
@@ -293,6 +323,23 @@ class ReplicaControl:
                 node[key] += int(got.get(key, 0))
             node["last_error"] = node["last_error"] or got.get("last_error")
         return out
+
+
+def _carry(found: Seen, carried: dict[str, str]) -> None:
+    """A node run in another's unit: its replicas are the unit's, its counters its own."""
+    for nid, lead in carried.items():
+        node, unit = found.nodes.get(nid), found.nodes.get(lead)
+        if node is None or unit is None:
+            continue
+        for key in ("running", "restarts", "degraded", "last_error"):
+            if key in unit:
+                node[key] = unit[key]
+        for r in found.replicas:
+            mine = (r.get("nodes") or {}).get(nid)
+            if r["node"] != lead or not r.get("current") or not isinstance(mine, dict):
+                continue
+            for key in ("records_in", "records_out", "lag"):
+                node[key] += int(mine.get(key, 0))
 
 
 def _at(rid: str) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """Project secrets: write-only for users (a value goes in and is never returned, listed or
 logged); their values go out only to a worker executing a step of a running run that uses
-them."""
+them, or running a replica of a deployment whose deployed version uses them."""
 
 from __future__ import annotations
 
@@ -39,6 +39,10 @@ class SecretService:
     async def delete(self, project: str, name: str) -> None:
         await self._db.call(lambda s: store.delete_secret(s, project, name))
 
+    async def missing(self, project: str, names: builtins.list[str]) -> builtins.list[str]:
+        """The names not set in ``project`` (nothing of any value is read)."""
+        return await self._db.call(lambda s: store.missing(s, project, names))
+
     async def verifier(self, project: str, name: str) -> str | None:
         """The value of ``name`` for checking a webhook delivery's signature or token against
         (None when it is not set). The caller compares and drops it: never returned, never
@@ -58,13 +62,32 @@ class SecretService:
         run that is not running, and for a name its workflow does not use."""
 
         def resolve(s: Session) -> dict[str, str]:
-            allowed = set(_used_by(s, project, run_id))
-            refused = sorted(set(names) - allowed)
-            if refused:
-                raise PermissionDenied(f"run '{run_id}' does not use {', '.join(refused)}")
-            return store.resolve(s, self._box, project, sorted(set(names)))
+            used = _used_by(s, project, run_id)
+            return _allowed(s, self._box, project, names, used, f"run '{run_id}'")
 
         return await self._db.call(resolve)
+
+    async def for_replica(
+        self, project: str, replica_id: str, names: builtins.list[str], used: builtins.list[str]
+    ) -> dict[str, str]:
+        """The values of ``names`` for a worker running deployment replica ``replica_id``,
+        whose deployed version uses the secrets ``used``."""
+        who = f"deployment replica '{replica_id[:200]}'"
+        return await self._db.call(lambda s: _allowed(s, self._box, project, names, used, who))
+
+
+def _allowed(
+    s: Session,
+    box: SecretBox,
+    project: str,
+    names: builtins.list[str],
+    used: builtins.list[str],
+    who: str,
+) -> dict[str, str]:
+    refused = sorted(set(names) - set(used))
+    if refused:
+        raise PermissionDenied(f"{who} does not use {', '.join(refused)}")
+    return store.resolve(s, box, project, sorted(set(names)))
 
 
 def _used_by(s: Session, project: str, run_id: str) -> builtins.list[str]:

@@ -4,6 +4,10 @@ on every heartbeat (``docs/deployments.md``, "The reconciler").
 
 The process dies with the worker (``--pdeathsig``): a worker killed outright leaves no replica
 behind, its heartbeats stop, and the controller's replica is started on another worker.
+
+The nodes' secrets are resolved here, as a step's are (``worker.activities``): only their names
+cross Temporal; their values go to the replica process on its stdin, never to a file, a
+heartbeat or a log (the replica masks them in what it keeps of its programs' logs).
 """
 
 from __future__ import annotations
@@ -16,13 +20,19 @@ import shutil
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from lockstep.deployments.replica_workflow import REPLICA_ACTIVITY, ReplicaTask
 from lockstep.engine.interpreter import WORKER_SHUTDOWN
+from lockstep.errors import LockstepError
+from lockstep.executors.container import worker_host_pid
+from lockstep.executors.container_runtime import ContainerRuntime
+
+if TYPE_CHECKING:
+    from lockstep.worker.activities import SecretResolver
 
 #: how often the replica's status file is read and sent as a heartbeat
 BEAT_S = 1.0
@@ -32,11 +42,21 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 
 class ReplicaActivities:
-    def __init__(self, identity: str, work_root: Path, kill_grace_s: float) -> None:
+    def __init__(
+        self,
+        identity: str,
+        work_root: Path,
+        kill_grace_s: float,
+        *,
+        secrets: SecretResolver | None = None,
+        containers: ContainerRuntime | None = None,
+    ) -> None:
         self.running = 0  # replicas in progress: each takes a slot of the worker
         self._identity = identity
         self._root = work_root
         self._grace = kill_grace_s
+        self._secrets = secrets
+        self._containers = containers
 
     @activity.defn(name=REPLICA_ACTIVITY)
     async def run_replica(self, task: ReplicaTask) -> None:
@@ -44,21 +64,54 @@ class ReplicaActivities:
         unit = activity.info().workflow_id or f"{task.deployment}/{task.node}/{task.replica}"
         where = self._root / _UNSAFE.sub("_", unit)
         try:
-            await self._run(task, where)
+            await self._run(task, where, unit)
         finally:
             self.running -= 1
             shutil.rmtree(where, ignore_errors=True)
 
-    async def _run(self, task: ReplicaTask, where: Path) -> None:
-        status = _prepare(task, where)
+    async def _resolve(self, task: ReplicaTask, unit: str) -> dict[str, str]:
+        spec = json.loads(task.spec_json)
+        names = sorted({s for n in [spec["node"], *spec.get("also", [])] for s in n["secrets"]})
+        if not names:
+            return {}
+        if self._secrets is None:
+            raise ApplicationError(
+                f"replica {task.node}/{task.replica} uses secrets but worker "
+                f"{self._identity} cannot read them",
+                type="ReplicaSecrets",
+            )
+        try:
+            # the replica's workflow id stands where a step gives its run id
+            return await self._secrets(task.project, names, unit)
+        except LockstepError as exc:
+            raise ApplicationError(str(exc), type="ReplicaSecrets") from None
+
+    def _container(self) -> dict[str, Any] | None:
+        if self._containers is None:
+            return None
+        host, pid = worker_host_pid()
+        # the labels the worker's reaper looks for: a later life of it removes leftovers
+        labels = {"worker": self._identity, "host": host, "pid": pid}
+        runtime = self._containers
+        return {"url": runtime.url, "user": runtime.default_user, "labels": labels}
+
+    async def _run(self, task: ReplicaTask, where: Path, unit: str) -> None:
+        values = await self._resolve(task, unit)
+        status = _prepare(task, where, self._container())
         args = [sys.executable, "-m", "lockstep.pipelines.replica", str(where / "spec.json")]
         setpriv = shutil.which("setpriv")
         if setpriv is not None:  # the replica must not outlive this worker
             args = [setpriv, "--pdeathsig", "KILL", "--", *args]
         with (where / "replica.log").open("ab") as log:
             proc = await asyncio.create_subprocess_exec(
-                *args, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log, cwd=where
+                *args, stdin=asyncio.subprocess.PIPE, stdout=log, stderr=log, cwd=where
             )
+        assert proc.stdin is not None
+        with contextlib.suppress(OSError):  # it died at once: said below, by its exit
+            proc.stdin.write(json.dumps(values).encode())
+            await proc.stdin.drain()
+        proc.stdin.close()
+        del values
         try:
             # the first heartbeat goes out at once (later ones are throttled): hold it until
             # the program runs, so the controller's next round sees it running
@@ -121,11 +174,16 @@ async def _stop(proc: asyncio.subprocess.Process, grace_s: float) -> None:
         await proc.wait()
 
 
-def _prepare(task: ReplicaTask, where: Path) -> Path:
+def _prepare(task: ReplicaTask, where: Path, container: dict[str, Any] | None) -> Path:
     """The replica's spec file in its own directory; the path its status will be written to."""
     where.mkdir(parents=True, exist_ok=True)
     status = where / "status.json"
-    spec = {**json.loads(task.spec_json), "status": str(status), "replica": task.replica}
+    spec = {
+        **json.loads(task.spec_json),
+        "status": str(status),
+        "replica": task.replica,
+        "container": container,
+    }
     (where / "spec.json").write_text(json.dumps(spec))
     return status
 

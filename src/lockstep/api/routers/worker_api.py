@@ -53,7 +53,8 @@ class ReportIn(BaseModel):
 class SecretsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     project: str = Field(max_length=64)
-    run_id: str = Field(max_length=64)
+    #: a run's id, or a deployment replica's (``deployment/PROJECT/NAME/NODE/REPLICA/DIGEST``)
+    run_id: str = Field(max_length=300)
     names: list[str] = Field(max_length=100)
 
 
@@ -81,8 +82,13 @@ async def report(body: ReportIn, admin: Admin, svc: Svc) -> Response:
 
 @router.post("/secrets")
 async def secrets(body: SecretsIn, admin: Admin, svc: Svc) -> dict[str, dict[str, str]]:
-    """Values of the secrets a running run uses, for the worker executing one of its steps;
-    a name the run's workflow does not use, or a run that is not running, gets nothing."""
+    """Values of the secrets a running run uses, for the worker executing one of its steps (or
+    a deployment's, for a worker running one of its replicas); a name the run's workflow (the
+    deployed version) does not use, or a run that is not running, gets nothing."""
+    if body.run_id.startswith("deployment/"):
+        used = await svc.deployments.secrets_used(body.project, body.run_id)
+        values = await svc.secrets.for_replica(body.project, body.run_id, body.names, used)
+        return {"values": values}
     values = await svc.secrets.for_running_run(body.project, body.run_id, body.names)
     return {"values": values}
 
