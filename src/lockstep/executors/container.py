@@ -312,7 +312,7 @@ async def run_container(
             state = (await runtime.call("inspecting the container", inspect))["State"]
         if code is None:  # never seen to exit: the forced removal below ends it
             code = 128 + signal.SIGKILL
-        error, sig, oom = _verdict(code, timed_out, timeout_s, state, memory_bytes)
+        error, sig, oom = exit_verdict(code, timed_out, timeout_s, state, memory_bytes)
         outcome = ContainerOutcome(
             code, timed_out, sig, duration, error, sink.bytes, sink.truncated, image_id, oom
         )
@@ -335,7 +335,7 @@ async def run_container(
     return outcome
 
 
-def _verdict(
+def exit_verdict(
     code: int,
     timed_out: bool,
     timeout_s: float | None,

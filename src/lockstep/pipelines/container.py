@@ -26,7 +26,7 @@ from docker.api import APIClient
 from docker.utils.socket import STDERR, STDOUT, frames_iter_no_tty
 
 from lockstep.errors import ExecutionError
-from lockstep.executors.container import _verdict as verdict  # one OOM wording
+from lockstep.executors.container import exit_verdict as verdict  # one OOM wording
 from lockstep.executors.container_runtime import (
     MANAGED_LABEL,
     ContainerRuntime,
