@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from lockstep.storage.migrate import HEAD_REVISION
 from tests.harness import Server, cli
 
 
@@ -18,7 +19,7 @@ def test_doctor_passes_on_a_working_server_and_names_what_to_fix(home: Path) -> 
         assert ok.returncode == 0, ok.stdout + ok.stderr
         lines = ok.stdout.splitlines()
         assert any(line.startswith("✓ engine: Temporal at 127.0.0.1:") for line in lines), lines
-        assert "✓ database: migrated to 0028" in ok.stdout
+        assert f"✓ database: migrated to {HEAD_REVISION}" in ok.stdout
         assert "✓ artifact store: a probe was written, read back and removed" in ok.stdout
         assert "✓ pool default: 1 live worker(s)" in ok.stdout
         assert not any(line.startswith("✗") for line in lines)
