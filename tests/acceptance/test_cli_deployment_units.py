@@ -18,6 +18,7 @@ from typing import Any
 
 import docker
 
+from tests.acceptance.test_cli_deployment_replicas import SINK
 from tests.harness import BIN, Server, cli, env_for, wait_for
 from tests.podman import Podman
 
@@ -42,15 +43,6 @@ while IFS= read -r line; do
   echo "{\"emit\":{\"to\":\"out\",\"data\":{\"in\":$data,\"sum\":\"$sum\",\"host\":\"$(hostname)\"}}}"
   echo "{\"ack\":\"$id\"}"
 done
-"""
-SINK = """\
-import json, os, sys
-with open(os.environ["OUT"], "a") as out:
-    for line in sys.stdin:
-        record = json.loads(line)
-        out.write(json.dumps(record["data"]) + "\\n")
-        out.flush()
-        print(json.dumps({"ack": record["id"]}), flush=True)
 """
 
 
