@@ -70,6 +70,18 @@ def env_for(home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def api_get(home: Path, path: str, project: str = "default") -> Any:
+    """GET ``/api/v1/projects/PROJECT{path}`` as the admin of the server running on ``home``
+    (found from its server.json each time, so a restarted server is found again): what a test
+    polls, which through `cli` would start a process a try."""
+    info = json.loads((home / "server.json").read_text())
+    token = (home / "admin.token").read_text().strip()
+    with httpx.Client(timeout=30, headers={"authorization": f"Bearer {token}"}) as http:
+        answer = http.get(f"{info['url']}/api/v1/projects/{project}{path}")
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
 def cli(
     home: Path,
     *args: str,

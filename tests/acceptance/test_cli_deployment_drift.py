@@ -13,7 +13,7 @@ from typing import Any
 
 from temporalio.client import Client, WorkflowExecutionStatus
 
-from tests.harness import Server, cli, wait_for
+from tests.harness import Server, api_get, cli, wait_for
 
 PIPELINE = """\
 kind: pipeline
@@ -37,7 +37,7 @@ def _ok(proc: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[s
 
 
 def _shown(home: Path) -> dict[str, Any]:
-    row: dict[str, Any] = json.loads(_ok(cli(home, "deployments", "show", "prod", "--json")).stdout)
+    row: dict[str, Any] = api_get(home, "/deployments/prod")  # polled: no process a try
     return row
 
 
@@ -52,7 +52,7 @@ def _write_ids(home: Path) -> dict[str, str]:
 
 
 def _drift_events(home: Path) -> list[str]:
-    events = json.loads(_ok(cli(home, "deployments", "events", "prod", "--json")).stdout)
+    events = api_get(home, "/deployments/prod/events")
     return [e["reason"] for e in events if e["kind"] == "drift"]
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tests.harness import BIN, Server, cli, env_for, wait_for
+from tests.harness import BIN, Server, api_get, cli, env_for, wait_for
 
 FIRST, SECOND, THIRD = 150, 150, 150
 
@@ -91,7 +91,7 @@ def _ok(proc: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[s
 
 
 def _status(home: Path) -> dict[str, Any]:
-    shown = json.loads(_ok(cli(home, "deployments", "show", "prod", "--json")).stdout)
+    shown = api_get(home, "/deployments/prod")  # polled: no process a try
     return shown.get("status") or {}
 
 
@@ -127,7 +127,7 @@ def _programs(d: Path) -> list[int]:
 
 
 def _workloads(home: Path) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = json.loads(_ok(cli(home, "workloads", "--json")).stdout)
+    rows: list[dict[str, Any]] = api_get(home, "/workloads")
     return rows
 
 

@@ -21,7 +21,7 @@ from tests.acceptance.test_cli_deployment_replicas import (
     _received,
     _workers,
 )
-from tests.harness import Server, cli, wait_for
+from tests.harness import Server, api_get, cli, wait_for
 
 
 def _pipeline(d: Path) -> str:
@@ -76,7 +76,7 @@ def _ok(proc: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[s
 
 
 def _shown(home: Path) -> dict[str, Any]:
-    row: dict[str, Any] = json.loads(_ok(cli(home, "deployments", "show", "prod", "--json")).stdout)
+    row: dict[str, Any] = api_get(home, "/deployments/prod")  # polled: no process a try
     return row
 
 

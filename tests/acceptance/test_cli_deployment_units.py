@@ -19,7 +19,7 @@ from typing import Any
 import docker
 
 from tests.acceptance.test_cli_deployment_replicas import SINK
-from tests.harness import BIN, Server, cli, env_for, wait_for
+from tests.harness import BIN, Server, api_get, cli, env_for, wait_for
 from tests.podman import Podman
 
 N = 120
@@ -87,12 +87,12 @@ def _deploy(home: Path, name: str, version: str) -> None:
 
 
 def _status(home: Path, name: str = "prod") -> dict[str, Any]:
-    shown = json.loads(_ok(cli(home, "deployments", "show", name, "--json")).stdout)
+    shown = api_get(home, f"/deployments/{name}")  # polled: no process a try
     return shown.get("status") or {}
 
 
 def _workloads(home: Path) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = json.loads(_ok(cli(home, "workloads", "--json")).stdout)
+    rows: list[dict[str, Any]] = api_get(home, "/workloads")
     return rows
 
 

@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from tests.harness import BIN, Server, cli, env_for, wait_for
+from tests.harness import BIN, Server, api_get, cli, env_for, wait_for
 
 V1 = """\
 kind: pipeline
@@ -62,7 +62,7 @@ def _plan_id(proc: subprocess.CompletedProcess[str]) -> str:
 
 
 def _show(home: Path, name: str = "prod") -> dict[str, Any]:
-    shown: dict[str, Any] = json.loads(_ok(cli(home, "deployments", "show", name, "--json")).stdout)
+    shown: dict[str, Any] = api_get(home, f"/deployments/{name}")  # polled: no process a try
     return shown
 
 

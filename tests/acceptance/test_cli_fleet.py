@@ -4,12 +4,11 @@ slots, and what each worker runs (the step by run/step, the replica by deploymen
 
 from __future__ import annotations
 
-import json
 import subprocess
 from pathlib import Path
 from typing import Any
 
-from tests.harness import BIN, Server, cli, env_for, wait_for
+from tests.harness import BIN, Server, api_get, cli, env_for, wait_for
 
 PIPELINE = """\
 kind: pipeline
@@ -38,7 +37,7 @@ def _ok(proc: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[s
 
 
 def _fleet(home: Path) -> dict[str, dict[str, Any]]:
-    shown = json.loads(_ok(cli(home, "fleet", "--json")).stdout)
+    shown = api_get(home, "/fleet")  # polled: no process a try
     return {p["pool"]: p for p in shown["pools"]}
 
 

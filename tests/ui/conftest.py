@@ -16,6 +16,7 @@ from playwright.sync_api import (
     Locator,
     Page,
     Playwright,
+    expect,
     sync_playwright,
 )
 
@@ -33,6 +34,12 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+#: how long an expectation or an action waits for the page (a deadline, not a measurement: a
+#: loaded machine running the suite's other processes may take seconds to paint)
+DEADLINE_MS = 30_000
+expect.set_options(timeout=DEADLINE_MS)
 
 
 # package scope, not session: Playwright's sync API keeps an event loop running in the thread
@@ -62,6 +69,7 @@ def open_ui(browser: Browser, server: Server) -> Iterator[Callable[[str | None],
 
     def open_page(token: str | None) -> Page:
         context = browser.new_context(base_url=server.url)
+        context.set_default_timeout(DEADLINE_MS)
         contexts.append(context)
         page = context.new_page()
         dialogs: list[str] = []

@@ -60,7 +60,9 @@ class ReplicaWorkflow:
             retry_policy=RetryPolicy(
                 initial_interval=timedelta(seconds=1),
                 backoff_coefficient=2.0,
-                maximum_interval=timedelta(seconds=60),
+                # a lost worker or engine: back within seconds once it can be (a program
+                # that keeps crashing is the runner's crash loop, not retried here)
+                maximum_interval=timedelta(seconds=10),
             ),
             cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
         )
