@@ -101,7 +101,7 @@ def test_a_server_killed_while_replicas_run_loses_no_record(
         _ok(cli(home, "publish", str(tmp_path / "survives.yaml")))
         plan = _ok(cli(home, "plan", "prod", "--version", "survives@1"))
         _ok(cli(home, "deploy", "prod", "--plan", plan.stderr.split("--plan ")[1].split()[0]))
-        wait_for(lambda: len(set(_received(d))) == FIRST, timeout=90, what="the first records")
+        wait_for(lambda: len(set(_received(d))) == FIRST, timeout=180, what="the first records")
         before = _shown(home)
 
         server.kill9()
