@@ -22,10 +22,11 @@ import json, os, sys, time
 from pathlib import Path
 here = Path(os.environ["DIR"])
 offset = here / "offset"
-start = int(offset.read_text()) if offset.exists() else 0
+start = int(offset.read_text() or 0) if offset.exists() else 0
 def emit(n):
     print(json.dumps({"emit": {"to": "out", "data": {"n": n}}}), flush=True)
-    offset.write_text(str(n + 1))
+    (here / "offset.new").write_text(str(n + 1))  # atomic: a kill between never empties it
+    os.replace(here / "offset.new", offset)
 for n in range(start, FIRST):
     emit(n)
 while not (here / "go").exists():
