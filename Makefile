@@ -56,6 +56,7 @@ typecheck: $(VENV)/.dev-installed
 TEST_WORKERS ?= $(shell echo $$(( $$(nproc) * 2 )))
 test: system-deps $(VENV)/.dev-installed lint typecheck
 	@git status --porcelain --untracked-files=all > $(VENV)/.tree-before 2>/dev/null || true
+	@$(BIN)/python -m compileall -q src/lockstep >/dev/null  # sources edited since the install
 	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=20
 	@bash scripts/tree-unchanged.sh $(VENV)/.tree-before
 

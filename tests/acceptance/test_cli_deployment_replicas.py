@@ -143,7 +143,7 @@ def _fix_workers(home: Path) -> set[str]:
 
 def test_replicas_move_records_and_survive_a_killed_worker(home: Path, tmp_path: Path) -> None:
     # a short replica heartbeat timeout: a killed worker's replicas move within seconds
-    server = Server(home, LOCKSTEP_REPLICA_HEARTBEAT_TIMEOUT="6")
+    server = Server(home, LOCKSTEP_REPLICA_HEARTBEAT_TIMEOUT="10")
     server.start()
     workers = list(_workers(server, 2))
     try:
@@ -185,6 +185,7 @@ def test_replicas_move_records_and_survive_a_killed_worker(home: Path, tmp_path:
         assert all(r["worker"] and r["since"] and r["state"] == "running" for r in seen)
         wait_for(
             lambda: sum(r["records_out"] for r in _workloads(home) if r["node"] == "read") == FIRST,
+            timeout=90,
             what="the source's records counted",
         )
         table = _ok(cli(home, "workloads", "--deployment", "prod")).stdout

@@ -11,6 +11,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.acceptance.test_cli_deployment_replicas import (
     FIRST,
     SECOND,
@@ -80,6 +82,8 @@ def _shown(home: Path) -> dict[str, Any]:
     return row
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(360)  # a server, a worker, two engines' restarts and three programs
 def test_a_server_killed_while_replicas_run_loses_no_record(
     home: Path, tmp_path: Path, nats_url: str
 ) -> None:

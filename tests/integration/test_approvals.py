@@ -311,9 +311,12 @@ def test_a_server_killed_while_a_run_waits_loses_nothing(home: Path) -> None:
             wait_for(lambda u=user, p=percent: landed(u, p), timeout=60, what=f"{user}'s decision")
         run = server.wait(run_id)
         assert run["status"] == "succeeded", run
-        assert run["steps"]["deploy"]["attempts"] == 1
+        # if bob's first send landed before the kill, `deploy` may have started on the killed
+        # server's worker and run again (a second attempt, not a second decision): every attempt
+        # rolled out bob's 50%, never a value from a decision counted twice
+        assert run["steps"]["deploy"]["attempts"] in (1, 2)
         rolled = [line for line in server.logs(run_id, "deploy") if "rolling out" in line["text"]]
-        assert [line["text"] for line in rolled] == ["rolling out 50%"]
+        assert rolled and {line["text"] for line in rolled} == {"rolling out 50%"}
         assert run["outputs"] == {"percent": 50}
         record = server.http.get(f"/runs/{run_id}/approvals/gate").json()
         assert [d["user"] for d in record["decisions"]] == ["ann", "bob"]

@@ -120,6 +120,7 @@ def deployment_worker(client: Client, queue: str, control: DeploymentControl) ->
 
     return Worker(
         client,
+        build_id=BUILD_ID,
         task_queue=queue,
         workflows=[DeploymentController, ReplicaWorkflow],
         activities=[control.observe],
