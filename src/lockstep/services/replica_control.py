@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,8 +94,8 @@ class ReplicaControl:
         self._heartbeat_s = settings.replica_heartbeat_timeout
         self._store = store
         self.broker = Broker(settings.nats_url, settings.home_dir)
-        #: replicas this server stopped (not drift when they are seen gone or still running)
-        self._cancelled: set[str] = set()
+        #: replicas this server stopped, and when (not drift when seen gone or still running)
+        self._cancelled: dict[str, float] = {}
         #: how a replica's workflow ended, from the last describe that found it not running
         self._ended: dict[str, str] = {}
 
@@ -166,6 +167,7 @@ class ReplicaControl:
             )
         found = self._summary(where, want, alive, seen, blocked, drift)
         _carry(found, carried)
+        forget(self._cancelled, self._ended, f"deployment/{project}/{name}/", {*alive, *want})
         found.events = done
         found.drift = drift.to_json()
         return found
@@ -241,7 +243,7 @@ class ReplicaControl:
         log.info("deployment.replica_started", extra={"replica": rid, "pool": pool})
 
     async def _cancel(self, rid: str) -> None:
-        self._cancelled.add(rid)
+        self._cancelled[rid] = time.monotonic()
         with contextlib.suppress(RPCError):
             await self._client.get_workflow_handle(rid).cancel()
         log.info("deployment.replica_stopped", extra={"replica": rid})
@@ -290,7 +292,7 @@ class ReplicaControl:
         try:
             async for listed in self._client.list_workflows(query):
                 rid = listed.id
-                if rid.startswith(prefix) and rid not in ours | self._cancelled:
+                if rid.startswith(prefix) and rid not in ours | self._cancelled.keys():
                     found |= {rid} if await self._describe(rid) is not None else set()
         except RPCError:
             log.warning("deployment.list_replicas_failed", extra={"deployment": name})
@@ -323,6 +325,30 @@ class ReplicaControl:
                 node[key] += int(got.get(key, 0))
             node["last_error"] = node["last_error"] or got.get("last_error")
         return out
+
+
+#: how long a stopped replica is remembered once its deployment no longer lists it (the
+#: engine's list of running workflows may show it for a while after the cancel)
+REMEMBER_STOPPED_S = 600.0
+
+
+def forget(
+    cancelled: dict[str, float],
+    ended: dict[str, str],
+    prefix: str,
+    current: set[str],
+    now: float | None = None,
+) -> None:
+    """Drop what the rounds no longer need, so a long-lived server keeps no memory of
+    deployments' past: how a replica of this deployment (ids under ``prefix``) ended once it is
+    not ``current`` (each round describes its replicas again), and any stopped replica once it
+    was stopped ``REMEMBER_STOPPED_S`` ago and is not current (deleted deployments' too)."""
+    now = time.monotonic() if now is None else now
+    for rid in [r for r in ended if r.startswith(prefix) and r not in current]:
+        del ended[rid]
+    for rid in [r for r, at in cancelled.items() if now - at > REMEMBER_STOPPED_S]:
+        if rid not in current:
+            del cancelled[rid]
 
 
 def _carry(found: Seen, carried: dict[str, str]) -> None:
