@@ -32,11 +32,20 @@ def _scrape(server: Server) -> dict[tuple[str, str], float]:
 
 def test_metrics_count_runs_by_status_and_the_live_workers(server: Server) -> None:
     key = ("lockstep_runs", 'project="default",status="failed"')
-    before = _scrape(server).get(key, 0.0)
+    ran = ("lockstep_step_duration_seconds_count", 'pool="default"')
+    waited = ("lockstep_step_queue_wait_seconds_count", 'pool="default"')
+    first = _scrape(server)
     run = server.run_and_wait("name: metric-fail\nsteps:\n  a:\n    run: exit 4\n")
     assert run["status"] == "failed"
     after = _scrape(server)
-    assert after[key] == before + 1
+    assert after[key] == first.get(key, 0.0) + 1
+    # the attempt is timed in the pool's histograms: every bucket up to +Inf holds it
+    assert after[ran] == first.get(ran, 0.0) + 1 and after[waited] == first.get(waited, 0.0) + 1
+    inf = ("lockstep_step_duration_seconds_bucket", 'pool="default",le="+Inf"')
+    assert after[inf] == after[ran] >= after[("lockstep_step_duration_seconds_bucket",
+                                              'pool="default",le="3600"')]  # fmt: skip
+    assert after[("lockstep_step_duration_seconds_sum", 'pool="default"')] > 0
+    assert after[("lockstep_engine_probe_seconds", "")] >= 0  # the engine answered
     live = {labels: n for (name, labels), n in after.items() if name == "lockstep_workers_live"}
     assert live.get('pool="default"', 0) >= 1, live
     assert after[("lockstep_worker_slots", 'pool="default"')] >= 1

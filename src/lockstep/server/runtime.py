@@ -320,7 +320,7 @@ class ControlPlane:
             notifications=NotificationService(db, OutboundPolicy(self.settings.outbound_allow)),
             approvals=ApprovalService(db, runs),
             resources=ResourceService(db),
-            metrics=MetricsService(db),
+            metrics=MetricsService(db, lambda: runs.engine.service_client.check_health()),
             doctor=Doctor(
                 db=db,
                 runs=runs,

@@ -4,7 +4,9 @@ read took."""
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Awaitable, Callable
 
 from lockstep import __version__
 from lockstep.storage import metrics as store
@@ -23,8 +25,21 @@ class _Text:
         """``samples``: the label set (``k="v",…``, maybe empty) -> value."""
         self.lines += [f"# HELP {name} {about}", f"# TYPE {name} {kind}"]
         for labels, value in sorted(samples.items()):
-            shown = f"{name}{{{labels}}}" if labels else name
-            self.lines.append(f"{shown} {value:g}")
+            self._sample(name, labels, value)
+
+    def histograms(self, name: str, about: str, by_pool: dict[str, store.Histogram]) -> None:
+        self.lines += [f"# HELP {name} {about}", f"# TYPE {name} histogram"]
+        for pool, h in sorted(by_pool.items()):
+            labels = f'pool="{_label(pool)}"'
+            for bound, n in zip(store.BUCKETS, h.buckets, strict=True):
+                self._sample(f"{name}_bucket", f'{labels},le="{bound:g}"', n)
+            self._sample(f"{name}_bucket", f'{labels},le="+Inf"', h.count)
+            self._sample(f"{name}_sum", labels, h.total)
+            self._sample(f"{name}_count", labels, h.count)
+
+    def _sample(self, name: str, labels: str, value: float) -> None:
+        shown = f"{name}{{{labels}}}" if labels else name
+        self.lines.append(f"{shown} {value:g}")
 
 
 def _two(first: str, second: str, counted: dict[tuple[str, str], int]) -> dict[str, float]:
@@ -33,14 +48,33 @@ def _two(first: str, second: str, counted: dict[tuple[str, str], int]) -> dict[s
     }
 
 
+#: how long a scrape waits for the engine to answer before it says it did not (-1)
+ENGINE_PROBE_TIMEOUT_S = 5.0
+
+
 class MetricsService:
-    def __init__(self, db: Database) -> None:
+    def __init__(
+        self, db: Database, engine_probe: Callable[[], Awaitable[object]] | None = None
+    ) -> None:
         self._db = db
+        #: one cheap call to the engine (its health check), timed at each scrape
+        self._engine_probe = engine_probe
+
+    async def _engine_seconds(self) -> float:
+        if self._engine_probe is None:
+            return -1.0
+        began = time.perf_counter()
+        try:
+            await asyncio.wait_for(self._engine_probe(), ENGINE_PROBE_TIMEOUT_S)
+        except Exception:  # the engine's own errors, whatever their kind: it did not answer
+            return -1.0
+        return time.perf_counter() - began
 
     async def exposition(self) -> str:
         began = time.perf_counter()
         got = await self._db.call(store.counts)
         took = time.perf_counter() - began
+        engine = await self._engine_seconds()
         text = _Text()
         text.family(
             "lockstep_build_info",
@@ -90,5 +124,21 @@ class MetricsService:
             "gauge",
             "How long this scrape's database reads took.",
             {"": took},
+        )
+        text.family(
+            "lockstep_engine_probe_seconds",
+            "gauge",
+            "How long the engine took to answer this scrape's health check (-1: it did not).",
+            {"": engine},
+        )
+        text.histograms(
+            "lockstep_step_duration_seconds",
+            "Step attempts' run time on their worker, by pool.",
+            got.durations,
+        )
+        text.histograms(
+            "lockstep_step_queue_wait_seconds",
+            "Step attempts' wait from scheduled to started on a worker, by pool.",
+            got.queue_waits,
         )
         return "\n".join(text.lines) + "\n"
