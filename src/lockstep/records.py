@@ -284,6 +284,8 @@ class WorkerReport:
     version: str
     labels: dict[str, str] = field(default_factory=dict)
     stopped: bool = False
+    #: the worker's clock as it sent the report (a timestamp as the records write them)
+    sent_at: str | None = None
 
 
 class ResourceRecord(_Record):

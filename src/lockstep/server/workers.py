@@ -17,6 +17,7 @@ from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from lockstep import __version__
+from lockstep.clock import utcnow
 from lockstep.engine.fanout import FanOutWorkflow
 from lockstep.engine.machine import MachineWorkflow
 from lockstep.engine.triggered import TriggerFiredWorkflow
@@ -241,6 +242,7 @@ class PoolWorker:
             version=__version__,
             labels=self.labels,
             stopped=stopped,
+            sent_at=utcnow(),
         )
 
     async def report_forever(self, send: Callable[[WorkerReport], Awaitable[None]]) -> None:

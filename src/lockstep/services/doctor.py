@@ -1,7 +1,7 @@
 """``lockstep doctor``: a deployment checked end to end from the server's side — the engine and
-its namespace, the database's migrations, a live worker in every pool, workers' versions, and
-the artifact store written, read back and cleaned up — each check one line saying what was
-seen or what to fix."""
+its namespace, the database's migrations, a live worker in every pool, workers' versions,
+clocks (this server's against the database's and each live worker's), and the artifact store
+written, read back and cleaned up — each check one line saying what was seen or what to fix."""
 
 from __future__ import annotations
 
@@ -9,7 +9,11 @@ import asyncio
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from lockstep import __version__
 from lockstep.errors import LockstepError
@@ -20,6 +24,9 @@ from lockstep.storage.blobs import BlobStore
 from lockstep.storage.database import Database
 
 PROBE = b"lockstep doctor probe\n"
+#: clocks further apart than this fail the check: attempts are timed by their worker, leases
+#: and "last seen" by the server, schedules by the engine
+CLOCK_TOLERANCE_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -47,7 +54,8 @@ class Doctor:
         found = [await self._engine(), await self._database(), await self._store()]
         # live and lately lost workers: a pool whose workers left long ago is no longer asked for
         workers = await self._db.call(worker_store.list_workers)
-        return [*found, *self._pools(workers), self._versions(workers)]
+        clocks = await self._clocks(workers)
+        return [*found, *self._pools(workers), self._versions(workers), clocks]
 
     async def _engine(self) -> Check:
         # imported here: the API is imported by light reads, which must not load the engine
@@ -138,3 +146,45 @@ class Doctor:
                 "versions", False, f"server {__version__}, workers differ: {named}; upgrade them"
             )
         return Check("versions", True, f"every live worker runs {__version__}")
+
+    async def _clocks(self, workers: list[dict[str, Any]]) -> Check:
+        try:
+            db_skew = await self._db.call(_database_behind_s)
+        except Exception as exc:  # the database's own errors: said by its check already
+            return Check("clocks", False, f"cannot read the database's clock: {exc}")
+        off = [f"the database's clock is {_apart(-db_skew)}"]
+        if abs(db_skew) <= CLOCK_TOLERANCE_S:
+            off = []
+        live = [w for w in workers if w["state"] == "live" and w["clock_skew_ms"] is not None]
+        off += [
+            f"worker {w['identity']}'s clock is {_apart(w['clock_skew_ms'] / 1000)}"
+            for w in live
+            if abs(w["clock_skew_ms"]) > CLOCK_TOLERANCE_S * 1000
+        ][:5]
+        if off:
+            return Check(
+                "clocks",
+                False,
+                f"{'; '.join(off)}; sync the hosts' clocks (NTP, e.g. chrony)",
+            )
+        return Check(
+            "clocks",
+            True,
+            f"this server, the database and {len(live)} live worker(s) agree within "
+            f"{CLOCK_TOLERANCE_S:g} s",
+        )
+
+
+def _apart(seconds: float) -> str:
+    """How a clock ``seconds`` ahead of this server's (negative: behind) reads."""
+    return f"{abs(seconds):.1f} s {'ahead of' if seconds > 0 else 'behind'} this server's"
+
+
+def _database_behind_s(s: Session) -> float:
+    """This server's clock minus the database's, in seconds (SQLite: the same host's)."""
+    theirs = s.execute(select(func.current_timestamp())).scalar_one()
+    if isinstance(theirs, str):  # SQLite answers text, in UTC
+        theirs = datetime.fromisoformat(theirs)
+    if theirs.tzinfo is None:
+        theirs = theirs.replace(tzinfo=UTC)
+    return (datetime.now(UTC) - theirs).total_seconds()

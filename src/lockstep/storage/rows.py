@@ -390,6 +390,8 @@ class WorkerRow(Base):
     started_at: Mapped[str] = mapped_column(String(32))
     last_seen: Mapped[str] = mapped_column(String(32))
     stopped_at: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    #: the worker's clock minus the server's when its last report arrived (None: not said)
+    clock_skew_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class ArtifactRow(Base):

@@ -33,6 +33,25 @@ def report(s: Session, r: WorkerReport) -> None:
     row.capacity, row.running, row.version = r.capacity, r.running, r.version
     row.last_seen = now
     row.stopped_at = now if r.stopped else None
+    row.clock_skew_ms = _skew_ms(r.sent_at, now)
+
+
+#: a skew past this is recorded as this (a report's clock is the worker's word, nothing more)
+_MAX_SKEW_MS = 10 * 365 * 86_400_000
+
+
+def _skew_ms(sent_at: str | None, now: str) -> int | None:
+    if not sent_at:
+        return None
+    try:
+        sent = datetime.fromisoformat(sent_at.replace("Z", "+00:00"))
+        if sent.tzinfo is None:
+            return None
+        got = datetime.fromisoformat(now.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    ms = int((sent - got).total_seconds() * 1000)
+    return max(-_MAX_SKEW_MS, min(_MAX_SKEW_MS, ms))
 
 
 def _live(row: WorkerRow, now: datetime) -> bool:
@@ -67,6 +86,7 @@ def list_workers(s: Session, *, include_gone: bool = False) -> list[dict[str, An
                 "started_at": r.started_at,
                 "last_seen": r.last_seen,
                 "seen_ago_s": max(0, int(age.total_seconds())),
+                "clock_skew_ms": r.clock_skew_ms,
                 "state": state,
             }
         )

@@ -48,6 +48,8 @@ class ReportIn(BaseModel):
         Annotated[str, StringConstraints(pattern=r"^[\x20-\x7e]{0,200}$")],
     ] = Field(default_factory=dict, max_length=50)
     stopped: bool = False
+    #: the worker's clock as it sent this (doctor compares it with the server's)
+    sent_at: datetime | None = None
 
 
 class SecretsIn(BaseModel):
@@ -76,7 +78,8 @@ async def config(admin: Admin, svc: Svc) -> dict[str, Any]:
 
 @router.post("/report", status_code=204)
 async def report(body: ReportIn, admin: Admin, svc: Svc) -> Response:
-    await svc.workers.report(WorkerReport(**body.model_dump()))
+    sent = body.sent_at.isoformat() if body.sent_at and body.sent_at.tzinfo else None
+    await svc.workers.report(WorkerReport(**(body.model_dump() | {"sent_at": sent})))
     return Response(status_code=204)
 
 
