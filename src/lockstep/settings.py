@@ -127,6 +127,9 @@ class Settings(BaseSettings):
     artifacts: str | None = Field(None, pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,62}(/.*)?$")
     s3_endpoint: str | None = Field(None, description="an S3-compatible endpoint URL")
     max_log_bytes: int | None = None
+    #: where step logs are kept; unset: the home's `logs` directory. Several servers on one
+    #: database must share it (a shared filesystem): any server answers any run's logs
+    logs_dir: Path | None = None
     project: str = "default"
     #: git remotes: file:// and plain http are refused unless enabled (tests, trusted LANs)
     git_allow_file: bool = False
@@ -169,6 +172,10 @@ class Settings(BaseSettings):
     @property
     def home_dir(self) -> Path:
         return self.home.expanduser().resolve()
+
+    @property
+    def step_logs_dir(self) -> Path:
+        return self.logs_dir.expanduser().resolve() if self.logs_dir else self.home_dir / "logs"
 
     def container_url(self) -> str:
         # DOCKER_HOST is the convention every Docker client follows; honour it as they do

@@ -52,7 +52,7 @@ class LocalWorkerHost:
             secrets=db_secret_resolver(self._db, secret_box(settings)),
             mirrors=MirrorCache(home / "mirrors"),
             blobs=blob_store(settings, home / "blobs"),
-            logs=DirectoryLogStore(home / "logs"),
+            logs=DirectoryLogStore(settings.step_logs_dir),
             work_root=Path(home / "work"),
         )
 

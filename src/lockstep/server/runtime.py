@@ -111,7 +111,7 @@ class ControlPlane:
         self._db = Database(settings.sqlalchemy_url())
         await asyncio.to_thread(self._db.open)
         blobs = blob_store(settings, home / "blobs")
-        logs = DirectoryLogStore(home / "logs")
+        logs = DirectoryLogStore(settings.step_logs_dir)
         box = secret_box(settings)
         registry = RegistryService(settings=settings, db=self._db, box=box, root=home / "mirrors")
         poller = Poller(registry, self._db)
