@@ -67,14 +67,14 @@ class ExternalServer(Server):
     """A `lockstep server --temporal ADDR --namespace NS` process (the harness's `Server`
     starts the embedded kind)."""
 
-    def __init__(self, home: Path, address: str, **env: str) -> None:
-        super().__init__(home, **env)
+    def __init__(self, home: Path, address: str, *, worker: bool = True, **env: str) -> None:
+        super().__init__(home, worker=worker, **env)
         self.address = address
 
     def start(self, timeout: float = 60) -> None:
         info = self.home / "server.json"
         args = [str(BIN), "server", "--port", "0", "--temporal", self.address]
-        args += ["--namespace", NAMESPACE]
+        args += ["--namespace", NAMESPACE] + ([] if self.worker else ["--no-worker"])
         self.log = open(self.home / "server.out", "a")
         self.proc = subprocess.Popen(
             args,
@@ -128,8 +128,15 @@ def test_a_server_on_an_external_temporal_runs_in_its_namespace(
 ) -> None:
     home = tmp_path / "home"
     home.mkdir()
-    srv = ExternalServer(home, f"127.0.0.1:{engine}")
+    # no worker in the server: a remote worker told only the server's URL runs every step, so
+    # it must have taken the namespace from the server
+    srv = ExternalServer(home, f"127.0.0.1:{engine}", worker=False)
     srv.start()
+    env = env_for(tmp_path / "worker-home", LOCKSTEP_URL=srv.url, LOCKSTEP_TOKEN=srv.token)
+    with (tmp_path / "worker.out").open("w") as sink:
+        worker = subprocess.Popen(
+            [str(BIN), "worker"], env=env, stdout=sink, stderr=subprocess.STDOUT, text=True
+        )
     try:
         run_id = _runs_a_workflow(srv)
         assert run_id in _workflows(engine, NAMESPACE)
@@ -143,7 +150,10 @@ def test_a_server_on_an_external_temporal_runs_in_its_namespace(
         assert f"Temporal at 127.0.0.1:{engine}, namespace '{NAMESPACE}'" in doctor.stdout
         assert "plain gRPC, API key not set" in doctor.stdout
     finally:
+        worker.terminate()
+        worker.wait(30)
         srv.stop()
+    assert f"via 127.0.0.1:{engine}" in (tmp_path / "worker.out").read_text()
 
 
 def _one_line_failure(home: Path, address: str, says: str, *args: str, **env: str) -> None:
@@ -155,7 +165,10 @@ def _one_line_failure(home: Path, address: str, says: str, *args: str, **env: st
     assert not (home / "temporal.db").exists()
 
 
-def test_a_namespace_the_engine_lacks_is_one_line(engine: int, tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", ["server", "worker"])
+def test_a_namespace_the_engine_lacks_is_one_line(
+    engine: int, tmp_path: Path, command: str
+) -> None:
     _one_line_failure(
         tmp_path,
         f"127.0.0.1:{engine}",
@@ -163,6 +176,7 @@ def test_a_namespace_the_engine_lacks_is_one_line(engine: int, tmp_path: Path) -
         "`temporal operator namespace create nope` or pass --namespace",
         "--namespace",
         "nope",
+        command=command,
     )
 
 
