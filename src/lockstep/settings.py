@@ -72,7 +72,18 @@ class Settings(BaseSettings):
     url: str | None = Field(None, description="a lockstep server to talk to instead of embedded")
     database_url: str | None = Field(None, description="SQLAlchemy URL; SQLite in home if unset")
     temporal_address: str | None = Field(None, description="host:port of a Temporal cluster")
-    temporal_namespace: str = "default"
+    temporal_namespace: str = Field("default", min_length=1, max_length=255)
+    #: an external Temporal over TLS (a cluster, Temporal Cloud): unset means on when an API key
+    #: is set, off otherwise; the CA file verifies the server (else the system's CAs); a client
+    #: certificate and key (both or neither) are for mTLS; the server name overrides the host
+    #: the certificate must name. Built into the client in one place (``server/temporal_client``)
+    temporal_tls: bool | None = None
+    temporal_tls_ca: Path | None = Field(None, description="PEM file of the server's CA")
+    temporal_tls_cert: Path | None = Field(None, description="PEM client certificate (mTLS)")
+    temporal_tls_key: Path | None = Field(None, description="PEM key of the client certificate")
+    temporal_tls_server_name: str | None = None
+    #: a Temporal Cloud API key; a secret: never logged, printed or served by the API
+    temporal_api_key: SecretStr | None = None
     #: dev-server dynamic config; raising the transfer poll rate cuts per-step latency ~3x
     temporal_dynamic_config: list[str] = Field(
         default_factory=lambda: [

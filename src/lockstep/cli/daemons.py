@@ -7,6 +7,7 @@ stack costs seconds to import): the server process in ``cli/serve.py``, the work
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -14,6 +15,45 @@ import typer
 from lockstep.cli.output import fail
 from lockstep.errors import InvalidRequest, LockstepError
 from lockstep.settings import POOL_PATTERN
+
+#: an external Temporal's frontend: host:port, or [v6-address]:port
+_ADDRESS = r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]{1,253}):[0-9]{1,5}$"
+
+TemporalOption = Annotated[
+    str | None,
+    typer.Option(
+        "--temporal",
+        metavar="HOST:PORT",
+        help="an external Temporal (no embedded one); else LOCKSTEP_TEMPORAL_ADDRESS",
+    ),
+]
+NamespaceOption = Annotated[
+    str | None,
+    typer.Option(
+        "--namespace",
+        metavar="NS",
+        help="its namespace; else LOCKSTEP_TEMPORAL_NAMESPACE, else 'default'",
+    ),
+]
+TlsCaOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--temporal-tls-ca",
+        metavar="PATH",
+        help="PEM CA of Temporal's TLS certificate (turns TLS on); else LOCKSTEP_TEMPORAL_TLS_CA",
+    ),
+]
+
+
+def _engine_options(temporal: str | None, namespace: str | None, tls_ca: Path | None) -> None:
+    """Make the Temporal options the process's settings (as their LOCKSTEP_* variables)."""
+    from lockstep.cli import context
+
+    if temporal is not None and not re.fullmatch(_ADDRESS, temporal):
+        fail(InvalidRequest(f"--temporal {temporal[:80]!r} is not HOST:PORT, e.g. temporal:7233"))
+    context.override(
+        temporal_address=temporal, temporal_namespace=namespace, temporal_tls_ca=tls_ca
+    )
 
 
 def server_command(
@@ -25,10 +65,15 @@ def server_command(
     no_auth: Annotated[
         bool, typer.Option("--no-auth", help="no tokens: a loopback-only demo server")
     ] = False,
+    temporal: TemporalOption = None,
+    namespace: NamespaceOption = None,
+    temporal_tls_ca: TlsCaOption = None,
 ) -> None:
-    """Start the control plane: embedded Temporal, API, and a worker for pool 'default'."""
+    """Start the control plane: Temporal (embedded unless --temporal), API, and a worker for
+    pool 'default'."""
     from lockstep.cli import serve
 
+    _engine_options(temporal, namespace, temporal_tls_ca)
     try:
         serve.serve(host, port, worker, auth=not no_auth)
     except LockstepError as exc:
@@ -41,6 +86,9 @@ def worker_command(
     label: Annotated[
         list[str] | None, typer.Option("--label", help="k=v, shown in `workers list`")
     ] = None,
+    temporal: TemporalOption = None,
+    namespace: NamespaceOption = None,
+    temporal_tls_ca: TlsCaOption = None,
 ) -> None:
     """Join a worker pool and execute its steps until stopped."""
 
@@ -58,6 +106,7 @@ def worker_command(
                 "(at most 63 characters)"
             )
         )
+    _engine_options(temporal, namespace, temporal_tls_ca)
     try:
         _work(pool, concurrency, labels)
     except LockstepError as exc:

@@ -24,7 +24,7 @@ from lockstep.registry.mirror import MirrorCache
 from lockstep.server.home import read_json
 from lockstep.server.local_worker import LocalWorkerHost
 from lockstep.server.remote import RemoteServer
-from lockstep.server.runtime import connect
+from lockstep.server.temporal_client import connect
 from lockstep.server.workers import PoolWorker
 from lockstep.settings import Settings
 
@@ -45,6 +45,8 @@ async def work(
 ) -> None:
     home = settings.home_dir
     common = {"pool": pool, "concurrency": concurrency, "labels": labels}
+    #: the namespace to serve when it is not this worker's setting (a remote worker's server's)
+    served: dict[str, str] = {}
     if settings.url:
         # a worker on another host: no database and no shared disk; the server's API serves
         # what it needs (its engine address, secrets, snapshots, a log sink)
@@ -52,6 +54,9 @@ async def work(
 
         async def remote_engine() -> str:
             config = await asyncio.to_thread(remote.config)
+            if "temporal_namespace" not in settings.model_fields_set:
+                # the server's namespace unless this worker was told one (--namespace)
+                served["namespace"] = str(config.get("temporal_namespace") or "default")
             return settings.temporal_address or str(config["temporal_address"])
 
         def remote_worker(client: Client) -> PoolWorker:
@@ -67,7 +72,7 @@ async def work(
             )
 
         try:
-            await _follow(settings, remote_engine, remote_worker, remote.report)
+            await _follow(settings, remote_engine, remote_worker, remote.report, served)
         finally:
             remote.close()
         return
@@ -97,7 +102,11 @@ async def work(
 
 
 async def _follow(
-    settings: Settings, where: Callable[[], Awaitable[str]], make: MakeWorker, report: Report
+    settings: Settings,
+    where: Callable[[], Awaitable[str]],
+    make: MakeWorker,
+    report: Report,
+    namespace: dict[str, str] | None = None,
 ) -> None:
     """Serve the pool on the engine ``where`` names, and follow it when it moves."""
     stop = asyncio.Event()
@@ -106,7 +115,7 @@ async def _follow(
         loop.add_signal_handler(sig, stop.set)
     address = await where()
     while True:
-        client = await connect(address, settings.temporal_namespace)
+        client = await connect(address, settings, (namespace or {}).get("namespace"))
         moved = await _serve(make(client), client, address, where, report, stop)
         if moved is None:
             return

@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 from lockstep.api.deps import Services
 from lockstep.clock import utcnow
-from lockstep.errors import EngineUnavailable
+from lockstep.errors import ConfigError, EngineUnavailable
 from lockstep.net.addresses import OutboundPolicy
 from lockstep.secrets.crypto import SecretBox
 from lockstep.server.home import HomeLock, bootstrap_admin
+from lockstep.server.temporal_client import connect, describe_transport, tls_enabled
 from lockstep.services.approvals import ApprovalService
 from lockstep.services.audit import AuditService
 from lockstep.services.deployments import DeploymentService
@@ -55,19 +56,6 @@ log = logging.getLogger(__name__)
 def secret_box(settings: Settings) -> SecretBox:
     key = settings.secret_key.get_secret_value() if settings.secret_key else None
     return SecretBox.from_settings(key, settings.home_dir)
-
-
-async def connect(address: str, namespace: str) -> Client:
-    from temporalio.client import Client
-    from temporalio.service import RPCError
-
-    from lockstep.server.telemetry import quiet_runtime
-
-    quiet_runtime()
-    try:
-        return await Client.connect(address, namespace=namespace)
-    except (RPCError, RuntimeError) as exc:
-        raise EngineUnavailable(f"cannot reach Temporal at {address}: {exc}") from exc
 
 
 @dataclass
@@ -130,9 +118,14 @@ class ControlPlane:
         if settings.temporal_address:
             self.temporal_address = settings.temporal_address
         else:
+            if tls_enabled(settings):
+                raise ConfigError(
+                    "LOCKSTEP_TEMPORAL_TLS* or LOCKSTEP_TEMPORAL_API_KEY is set without a Temporal "
+                    "address: the embedded Temporal speaks plain gRPC; pass --temporal HOST:PORT"
+                )
             self._dev = DevServer(home, settings.temporal_dynamic_config)
             self.temporal_address = await self._dev.start()
-        client = await connect(self.temporal_address, settings.temporal_namespace)
+        client = await connect(self.temporal_address, settings)
         runs = RunService(
             settings=settings,
             db=self._db,
@@ -327,6 +320,7 @@ class ControlPlane:
                 blobs=blobs,
                 address=self.temporal_address or "(none)",
                 namespace=self.settings.temporal_namespace,
+                transport=describe_transport(self.settings),
             ),
             deployments=DeploymentService(db, versions),
             auth=self.auth,

@@ -42,13 +42,22 @@ def _ms(began: float) -> str:
 
 class Doctor:
     def __init__(
-        self, *, db: Database, runs: RunService, blobs: BlobStore, address: str, namespace: str
+        self,
+        *,
+        db: Database,
+        runs: RunService,
+        blobs: BlobStore,
+        address: str,
+        namespace: str,
+        transport: str = "",
     ) -> None:
         self._db = db
         self._runs = runs
         self._blobs = blobs
         self._address = address
         self._namespace = namespace
+        #: how the engine is reached (TLS, API key set or not): never the key itself
+        self._transport = transport
 
     async def checks(self) -> list[Check]:
         found = [await self._engine(), await self._database(), await self._store()]
@@ -78,6 +87,7 @@ class Doctor:
                 "LOCKSTEP_TEMPORAL_ADDRESS, LOCKSTEP_TEMPORAL_NAMESPACE and that the cluster is up",
             )
         where = f"Temporal at {self._address}, namespace {self._namespace!r}"
+        where += f" ({self._transport})" if self._transport else ""
         return Check("engine", True, f"{where} answers ({_ms(began)})")
 
     async def _database(self) -> Check:

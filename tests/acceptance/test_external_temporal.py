@@ -1,0 +1,230 @@
+"""`lockstep server --temporal HOST:PORT --namespace NS` on a Temporal of its own: runs land
+in that namespace, no embedded Temporal starts, and a wrong namespace, address or TLS set-up
+is one line — also through a real TLS terminator in front of the engine."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.harness import BIN, Server, cli, env_for, wait_for
+from tests.tls_proxy import Pki, make_ca, tls_proxy
+
+pytestmark = pytest.mark.slow
+
+TEMPORAL = BIN.parent / "temporal"
+NAMESPACE = "team-a"
+SPEC = """name: two-steps
+steps:
+  a:
+    run: echo "n=21" >> "$LOCKSTEP_OUTPUTS"
+  b:
+    needs: [a]
+    run: echo "got=${{ steps.a.outputs.n }}" >> "$LOCKSTEP_OUTPUTS"
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """A standalone Temporal dev server with namespace team-a; yields its port."""
+    root = tmp_path_factory.mktemp("external-temporal")
+    port = _free_port()
+    args = [str(TEMPORAL), "server", "start-dev", "--headless", "--ip", "127.0.0.1"]
+    args += ["--port", str(port), "--namespace", NAMESPACE, "--log-level", "error"]
+    args += ["--db-filename", str(root / "temporal.db")]
+    with (root / "temporal.log").open("ab") as log:
+        proc = subprocess.Popen(args, stdout=log, stderr=log, start_new_session=True)
+    wait_for(lambda: _listening(port), timeout=60, what="temporal to listen")
+    yield port
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(30)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    return make_ca(tmp_path_factory.mktemp("pki"))
+
+
+class ExternalServer(Server):
+    """A `lockstep server --temporal ADDR --namespace NS` process (the harness's `Server`
+    starts the embedded kind)."""
+
+    def __init__(self, home: Path, address: str, *, worker: bool = True, **env: str) -> None:
+        super().__init__(home, worker=worker, **env)
+        self.address = address
+
+    def start(self, timeout: float = 60) -> None:
+        info = self.home / "server.json"
+        args = [str(BIN), "server", "--port", "0", "--temporal", self.address]
+        args += ["--namespace", NAMESPACE] + ([] if self.worker else ["--no-worker"])
+        self.log = open(self.home / "server.out", "a")
+        self.proc = subprocess.Popen(
+            args,
+            env=env_for(self.home, **self.env),
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+
+        def ready() -> bool:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise AssertionError(f"server exited: {(self.home / 'server.out').read_text()}")
+            return info.exists()
+
+        wait_for(ready, timeout=timeout, what="server start")
+        self.url = json.loads(info.read_text())["url"]
+        self.token = (self.home / "admin.token").read_text().strip()
+        auth = {"authorization": f"Bearer {self.token}"}
+        self.http = httpx.Client(
+            base_url=self.url + "/api/v1/projects/default", timeout=30, headers=auth
+        )
+        self.api = httpx.Client(base_url=self.url + "/api/v1", timeout=30, headers=auth)
+
+
+def _workflows(port: int, namespace: str) -> str:
+    args = [str(TEMPORAL), "workflow", "list", "--namespace", namespace]
+    listed = subprocess.run(
+        [*args, "--address", f"127.0.0.1:{port}", "--output", "json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert listed.returncode == 0, listed.stderr
+    return listed.stdout
+
+
+def _children(pid: int) -> list[str]:
+    out = subprocess.run(["pgrep", "-a", "-P", str(pid)], capture_output=True, text=True)
+    return out.stdout.splitlines()
+
+
+def _runs_a_workflow(srv: Server) -> str:
+    run = srv.run_and_wait(SPEC, timeout=120)
+    assert run["status"] == "succeeded", run
+    return str(run["id"])
+
+
+def test_a_server_on_an_external_temporal_runs_in_its_namespace(
+    engine: int, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    # no worker in the server: a remote worker told only the server's URL runs every step, so
+    # it must have taken the namespace from the server
+    srv = ExternalServer(home, f"127.0.0.1:{engine}", worker=False)
+    srv.start()
+    env = env_for(tmp_path / "worker-home", LOCKSTEP_URL=srv.url, LOCKSTEP_TOKEN=srv.token)
+    with (tmp_path / "worker.out").open("w") as sink:
+        worker = subprocess.Popen(
+            [str(BIN), "worker"], env=env, stdout=sink, stderr=subprocess.STDOUT, text=True
+        )
+    try:
+        run_id = _runs_a_workflow(srv)
+        assert run_id in _workflows(engine, NAMESPACE)
+        assert run_id not in _workflows(engine, "default")
+        # no embedded Temporal: no history file in the home, no temporal child process
+        assert not (home / "temporal.db").exists()
+        assert srv.proc is not None
+        assert not [c for c in _children(srv.proc.pid) if "start-dev" in c]
+        assert srv.temporal_pid is None
+        doctor = cli(home, "doctor")
+        assert f"Temporal at 127.0.0.1:{engine}, namespace '{NAMESPACE}'" in doctor.stdout
+        assert "plain gRPC, API key not set" in doctor.stdout
+    finally:
+        worker.terminate()
+        worker.wait(30)
+        srv.stop()
+    assert f"via 127.0.0.1:{engine}" in (tmp_path / "worker.out").read_text()
+
+
+def _one_line_failure(home: Path, address: str, says: str, *args: str, **env: str) -> None:
+    done = cli(home, "server", "--port", "0", "--temporal", address, *args, **env, timeout=90)
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr + done.stdout
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and says in lines[0], done.stderr
+    assert not (home / "temporal.db").exists()
+
+
+@pytest.mark.parametrize("command", ["server", "worker"])
+def test_a_namespace_the_engine_lacks_is_one_line(
+    engine: int, tmp_path: Path, command: str
+) -> None:
+    _one_line_failure(
+        tmp_path,
+        f"127.0.0.1:{engine}",
+        f"Temporal at 127.0.0.1:{engine} has no namespace nope; create it with "
+        "`temporal operator namespace create nope` or pass --namespace",
+        "--namespace",
+        "nope",
+        command=command,
+    )
+
+
+def test_an_unreachable_engine_is_one_line(tmp_path: Path) -> None:
+    port = _free_port()
+    _one_line_failure(
+        tmp_path, f"127.0.0.1:{port}", f"cannot reach Temporal at 127.0.0.1:{port}: connection"
+    )
+
+
+def test_a_server_reaches_temporal_through_tls_with_its_ca(
+    engine: int, pki: Pki, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    with tls_proxy(pki, engine) as port:
+        srv = ExternalServer(home, f"127.0.0.1:{port}", LOCKSTEP_TEMPORAL_TLS_CA=str(pki.ca))
+        srv.start()
+        try:
+            run_id = _runs_a_workflow(srv)
+        finally:
+            srv.stop()
+    assert run_id in _workflows(engine, NAMESPACE)
+
+
+@pytest.mark.parametrize("ca", ["system", "wrong"])
+def test_a_server_without_the_right_ca_fails_the_tls_handshake_in_one_line(
+    engine: int, pki: Pki, tmp_path: Path, ca: str
+) -> None:
+    env = {"LOCKSTEP_TEMPORAL_TLS": "true"}
+    if ca == "wrong":
+        env["LOCKSTEP_TEMPORAL_TLS_CA"] = str(make_ca(tmp_path / "other", "other-ca").ca)
+    with tls_proxy(pki, engine) as port:
+        _one_line_failure(
+            tmp_path,
+            f"127.0.0.1:{port}",
+            f"Temporal at 127.0.0.1:{port}: TLS handshake failed: the server's certificate is "
+            "not signed by a CA this client trusts; check LOCKSTEP_TEMPORAL_TLS_CA",
+            **env,
+        )
+
+
+def test_tls_settings_without_an_external_temporal_start_no_embedded_one(tmp_path: Path) -> None:
+    done = cli(tmp_path, "server", "--port", "0", LOCKSTEP_TEMPORAL_API_KEY="k-123", timeout=90)
+    assert done.returncode != 0
+    assert done.stderr.strip().splitlines() == [
+        "error: LOCKSTEP_TEMPORAL_TLS* or LOCKSTEP_TEMPORAL_API_KEY is set without a Temporal "
+        "address: the embedded Temporal speaks plain gRPC; pass --temporal HOST:PORT"
+    ]
+    assert "k-123" not in done.stderr + done.stdout
+    assert not (tmp_path / "temporal.db").exists()
