@@ -8,6 +8,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from lockstep import tracing
 from lockstep.api.deps import Services
 from lockstep.clock import utcnow
 from lockstep.errors import EngineUnavailable
@@ -65,7 +66,9 @@ async def connect(address: str, namespace: str) -> Client:
 
     quiet_runtime()
     try:
-        return await Client.connect(address, namespace=namespace)
+        return await Client.connect(
+            address, namespace=namespace, interceptors=tracing.client_interceptors()
+        )
     except (RPCError, RuntimeError) as exc:
         raise EngineUnavailable(f"cannot reach Temporal at {address}: {exc}") from exc
 
@@ -127,6 +130,7 @@ class ControlPlane:
             db_secret_resolver,
         )
 
+        tracing.start("lockstep-server")  # first: a missing extra is said before anything starts
         if settings.temporal_address:
             self.temporal_address = settings.temporal_address
         else:
@@ -365,3 +369,4 @@ class ControlPlane:
         if self._lock is not None:
             self._lock.release()
             self._lock = None
+        tracing.shutdown()
