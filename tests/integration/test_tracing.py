@@ -20,7 +20,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from tests.harness import Server, cli, wait_for
+from tests.harness import BIN, Server, cli, env_for, wait_for
 
 SECRET = "tr4ce-s3cr3t-value"
 PARAM = "tr4ce-param-value"
@@ -41,6 +41,9 @@ steps:
   plain:
     env: {TOKEN: "${{ secrets.TRACE_TOKEN }}", WORD: "${{ params.word }}"}
     run: test -n "$TOKEN" && echo "$WORD"
+  away:
+    runs_on: edge
+    run: echo away
 """
 
 TICK = """\
@@ -123,6 +126,23 @@ def _server(home: Path, **env: str) -> Iterator[Server]:
         server.stop()
 
 
+@contextmanager
+def _worker(home: Path, pool: str, env: dict[str, str]) -> Iterator[None]:
+    """A `lockstep worker` process beside the server, as an operator starts one."""
+    proc = subprocess.Popen(
+        [str(BIN), "worker", "--pool", pool],
+        env=env_for(home, OTEL_BSP_SCHEDULE_DELAY="200", **env),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        yield
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 def _publish(server: Server, spec: str) -> None:
     name = spec.split("\n", 1)[0].removeprefix("name: ").strip()
     assert server.http.post("/definitions", json={"name": name}).status_code == 201
@@ -138,10 +158,9 @@ def _publish(server: Server, spec: str) -> None:
 
 
 def test_a_traced_run_names_its_steps_and_its_child_shares_its_trace(home: Path) -> None:
-    with (
-        Receiver().serving() as receiver,
-        _server(home, OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{receiver.port}") as server,
-    ):
+    receiver = Receiver()
+    otel = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{receiver.port}"}
+    with receiver.serving(), _server(home, **otel) as server, _worker(home, "edge", otel):
         assert server.http.put("/secrets/TRACE_TOKEN", json={"value": SECRET}).status_code in (
             200,
             201,
@@ -158,6 +177,7 @@ def test_a_traced_run_names_its_steps_and_its_child_shares_its_trace(home: Path)
             return next((s for s in spans if s["attributes"].get("lockstep.step") == step), None)
 
         plain = wait_for(lambda: attempt_of(parent["id"], "plain"), what="the step's span")
+        away = wait_for(lambda: attempt_of(parent["id"], "away"), what="the worker's span")
         hop = wait_for(lambda: attempt_of(child_id, "hop"), what="the child's step span")
         run_span = wait_for(
             lambda: next(
@@ -196,6 +216,9 @@ def test_a_traced_run_names_its_steps_and_its_child_shares_its_trace(home: Path)
     }
     assert plain["name"].startswith("RunActivity:") and plain["service"] == "lockstep-server"
     assert plain["path"] == "/v1/traces"
+    # the step the other process ran: its span is in the run's trace, named by its pool
+    assert away["service"] == "lockstep-worker" and away["trace"] == plain["trace"]
+    assert away["attributes"]["lockstep.pool"] == "edge"
     assert run_span["attributes"]["lockstep.workflow"] == "traced-kid"
     assert fire["attributes"]["lockstep.workflow"] == "traced-tick"
     assert fire["attributes"]["lockstep.trigger"] == "tick"
