@@ -39,38 +39,51 @@ _INPUT_NAMES = (
 )
 
 
+# The OTEL_* variables are OpenTelemetry's own (its exporter and batch processor read the rest
+# of them): they are read here, not in lockstep's Settings, so that they mean what they mean
+# everywhere else.
+def _exporters(env: Mapping[str, str]) -> list[str]:
+    return [e.strip().lower() for e in env.get("OTEL_TRACES_EXPORTER", "").split(",") if e.strip()]
+
+
 def wanted(env: Mapping[str, str] = os.environ) -> bool:
-    """Whether the standard variables ask for traces (``OTEL_SDK_DISABLED=true`` or
-    ``OTEL_TRACES_EXPORTER=none`` say no whatever else is set)."""
+    """Whether the standard variables ask for traces: ``OTEL_TRACES_EXPORTER`` set, or an
+    OTLP endpoint given (``OTEL_SDK_DISABLED=true`` or ``OTEL_TRACES_EXPORTER=none`` say no
+    whatever else is set)."""
     if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
         return False
-    exporter = env.get("OTEL_TRACES_EXPORTER", "").strip().lower()
-    if exporter == "none":
-        return False
-    endpoint = env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get(
-        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+    exporters = _exporters(env)
+    if exporters:
+        return exporters != ["none"]
+    return bool(
+        env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
     )
-    return exporter == "otlp" or bool(endpoint)
 
 
 def start(service: str) -> None:
     """Turn tracing on for this process if the environment asks for it (once; ``service`` is
     the service name unless ``OTEL_SERVICE_NAME`` gives one). Raises ConfigError, one line,
-    when traces are asked for but the ``otel`` extra is not installed or the protocol is not
-    OTLP/HTTP."""
+    when traces are asked for but the ``otel`` extra is not installed, or in a way lockstep
+    does not export (another exporter than OTLP, or OTLP over gRPC)."""
     global ON, _provider, _interceptor
     if ON or not wanted():
         return
-    protocol = (
-        os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
-        or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
-        or "http/protobuf"
-    )
-    if protocol.strip() != "http/protobuf":
+    env = os.environ
+    exporters = _exporters(env)
+    if exporters and exporters != ["otlp"]:
         raise ConfigError(
-            f"OTEL_EXPORTER_OTLP_PROTOCOL={protocol} is not supported: lockstep exports traces "
-            "over OTLP/HTTP only (unset it, or set it to http/protobuf)"
+            f"OTEL_TRACES_EXPORTER={env['OTEL_TRACES_EXPORTER']} is not supported: lockstep "
+            "exports traces over OTLP only (set it to otlp, or to none)"
         )
+    for var in ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"):
+        protocol = env.get(var, "").strip()
+        if protocol and protocol != "http/protobuf":
+            raise ConfigError(
+                f"{var}={protocol} is not supported: lockstep exports traces over OTLP/HTTP "
+                "only (unset it, or set it to http/protobuf)"
+            )
+        if protocol:
+            break  # the traces' own variable wins over the general one
     try:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         from opentelemetry.sdk.resources import SERVICE_NAME, Resource
@@ -81,7 +94,7 @@ def start(service: str) -> None:
             f"traces are turned on by OTEL_* variables but OpenTelemetry is not installed "
             f"({exc.name}): pip install 'lockstep[otel]', or unset them"
         ) from None
-    name = os.environ.get("OTEL_SERVICE_NAME") or service
+    name = env.get("OTEL_SERVICE_NAME") or service
     # not the global provider: a process's tracing stays lockstep's, and can be started again
     # after shutdown() (the tests' in-process control planes)
     provider = TracerProvider(resource=Resource.create({SERVICE_NAME: name}))

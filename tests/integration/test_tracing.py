@@ -6,6 +6,7 @@ imports nothing of OpenTelemetry's SDK. The real server and engine."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -15,11 +16,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
 
+from lockstep import tracing
+from lockstep.errors import ConfigError
 from tests.harness import BIN, Server, cli, env_for, wait_for
 
 SECRET = "tr4ce-s3cr3t-value"
@@ -55,6 +59,14 @@ triggers:
   tick:
     every: 2s
 """
+
+
+@pytest.fixture(autouse=True)
+def _no_otel_variables_of_the_developer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The servers and workers here inherit this process's environment: only the tests'
+    own OTEL_* variables count."""
+    for name in [n for n in os.environ if n.startswith("OTEL_")]:
+        monkeypatch.delenv(name)
 
 
 class Receiver:
@@ -279,3 +291,42 @@ def test_traces_asked_for_without_the_extra_are_refused_in_one_line(
     assert done.returncode != 0
     [line] = done.stderr.strip().splitlines()
     assert "pip install 'lockstep[otel]'" in line, done.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "on"),
+    [
+        ({}, False),
+        ({"OTEL_SERVICE_NAME": "x", "OTEL_BSP_SCHEDULE_DELAY": "200"}, False),
+        ({"OTEL_TRACES_EXPORTER": "otlp"}, True),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"}, True),
+        ({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://c:4318/v1/traces"}, True),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318", "OTEL_TRACES_EXPORTER": "none"}, False),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318", "OTEL_SDK_DISABLED": "true"}, False),
+    ],
+)
+def test_the_standard_variables_turn_traces_on(env: dict[str, str], on: bool) -> None:
+    assert tracing.wanted(env) is on
+
+
+@pytest.mark.parametrize(
+    ("env", "said"),
+    [
+        ({"OTEL_TRACES_EXPORTER": "console"}, "OTEL_TRACES_EXPORTER=console is not supported"),
+        (
+            {"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"},
+            "OTEL_EXPORTER_OTLP_PROTOCOL=grpc is not supported",
+        ),
+    ],
+)
+def test_traces_asked_for_in_a_way_lockstep_does_not_export_are_refused(
+    env: dict[str, str], said: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    try:
+        with pytest.raises(ConfigError, match=said):
+            tracing.start("lockstep-server")
+        assert tracing.client_interceptors() == []
+    finally:
+        tracing.shutdown()
