@@ -48,7 +48,8 @@ async def work(
     try:
         await _work(settings, pool, concurrency, labels)
     finally:
-        tracing.shutdown()  # the spans still batched leave before the process does
+        if tracing.ON:  # the spans still batched leave before the process does
+            await asyncio.to_thread(tracing.shutdown)
 
 
 async def _work(

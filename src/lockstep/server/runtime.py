@@ -369,4 +369,5 @@ class ControlPlane:
         if self._lock is not None:
             self._lock.release()
             self._lock = None
-        tracing.shutdown()
+        if tracing.ON:  # spans still batched leave (blocking up to the exporter's timeout)
+            await asyncio.to_thread(tracing.shutdown)
