@@ -1,6 +1,7 @@
 """Two lockstep servers, each with its own home (and its own engine), on one PostgreSQL
 database: the same webhook delivery sent to both, many times at once, makes one fire and one
-run — the fire's unique key and the run's idempotency key hold across processes."""
+run — the fire's unique key and the run's idempotency key hold across processes; and scans of
+one repository through both at once register each commit once and fire its git trigger once."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import httpx
 import pytest
 from cryptography.fernet import Fernet
 
+from tests.gitrepo import Repo
 from tests.harness import Server, wait_for
 from tests.integration.test_schedule_triggers import _go_live, _publish
 from tests.postgres import Postgres
@@ -39,6 +41,7 @@ def servers(postgres: Postgres, tmp_path: Path) -> Iterator[tuple[Server, Server
     shared = {
         "LOCKSTEP_DATABASE_URL": postgres.database(),
         "LOCKSTEP_SECRET_KEY": Fernet.generate_key().decode(),
+        "LOCKSTEP_GIT_ALLOW_FILE": "true",
     }
     first, second = tmp_path / "a", tmp_path / "b"
     first.mkdir()
@@ -96,3 +99,52 @@ def test_one_delivery_sent_to_two_servers_on_one_database_makes_one_run(
         what="the run to finish",
     )
     assert run["status"] == "succeeded" and run["cause"]["delivery"] == delivery
+
+
+PUSHED = """name: scanned-twice
+steps:
+  read:
+    run: echo "sha=${{ run.sha }}" >> "$LOCKSTEP_OUTPUTS"
+triggers:
+  on-push:
+    kind: git
+    branches: [main]
+"""
+
+
+def test_scans_through_two_servers_at_once_register_and_fire_each_commit_once(
+    servers: tuple[Server, Server], tmp_path: Path
+) -> None:
+    a, b = servers
+    repo = Repo(tmp_path / "repo")
+    repo.commit({"workflow.yaml": PUSHED}, message="first")
+    repo.push("main")
+    made = a.http.post("/repositories", json={"url": repo.url, "name": "twice", "poll_s": 86400})
+    assert made.status_code == 201, made.text
+
+    def scan(server: Server) -> httpx.Response:
+        return server.http.post("/repositories/twice/scan")
+
+    def scan_both() -> None:
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            answers = list(pool.map(scan, [a, b] * 3))
+        assert all(r.status_code == 200 for r in answers), [r.text for r in answers]
+        assert all(r.json()["repository"]["error"] is None for r in answers)
+
+    scan_both()  # the definition registered once, its first version once
+    assert a.http.put("/definitions/scanned-twice/tags/$LIVE", json={"version": 1}).is_success
+    sha = repo.commit({"workflow.yaml": PUSHED + "# a change\n"}, message="second")
+    repo.push("main")
+    scan_both()  # the new commit seen by six scans at once: one version, one fire, one run
+    for server in (a, b):
+        versions = server.http.get("/definitions/scanned-twice/versions").json()
+        assert [v["version"] for v in versions] == [2, 1], server.url
+    fired = wait_for(
+        lambda: a.http.get("/runs", params={"trigger": "on-push"}).json()["items"],
+        timeout=60,
+        what="the push's run",
+    )
+    run = a.wait(fired[0]["id"], timeout=60)
+    assert run["status"] == "succeeded" and run["steps"]["read"]["outputs"]["sha"] == sha
+    scan_both()  # nothing new: nothing more
+    assert len(b.http.get("/runs", params={"trigger": "on-push"}).json()["items"]) == 1

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from temporalio.client import Client
 
+from lockstep import tracing
 from lockstep.cli.output import err
 from lockstep.errors import EngineUnavailable, LockstepError
 from lockstep.records import WorkerReport
@@ -41,6 +42,17 @@ MakeWorker = Callable[[Client], PoolWorker]
 
 
 async def work(
+    settings: Settings, pool: str, concurrency: int | None, labels: dict[str, str]
+) -> None:
+    tracing.start("lockstep-worker")
+    try:
+        await _work(settings, pool, concurrency, labels)
+    finally:
+        if tracing.ON:  # the spans still batched leave before the process does
+            await asyncio.to_thread(tracing.shutdown)
+
+
+async def _work(
     settings: Settings, pool: str, concurrency: int | None, labels: dict[str, str]
 ) -> None:
     home = settings.home_dir

@@ -8,6 +8,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from lockstep import tracing
 from lockstep.api.deps import Services
 from lockstep.clock import utcnow
 from lockstep.errors import ConfigError, EngineUnavailable
@@ -115,6 +116,7 @@ class ControlPlane:
             db_secret_resolver,
         )
 
+        tracing.start("lockstep-server")  # first: a missing extra is said before anything starts
         if settings.temporal_address:
             self.temporal_address = settings.temporal_address
         else:
@@ -359,3 +361,5 @@ class ControlPlane:
         if self._lock is not None:
             self._lock.release()
             self._lock = None
+        if tracing.ON:  # spans still batched leave (blocking up to the exporter's timeout)
+            await asyncio.to_thread(tracing.shutdown)

@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lockstep import tracing
 from lockstep.errors import ConfigError, EngineUnavailable
 from lockstep.settings import Settings
 
@@ -148,7 +149,13 @@ async def connect(address: str, settings: Settings, namespace: str | None = None
     key = settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None
     quiet_runtime()
     try:
-        client = await Client.connect(address, namespace=namespace, tls=tls, api_key=key)
+        client = await Client.connect(
+            address,
+            namespace=namespace,
+            tls=tls,
+            api_key=key,
+            interceptors=tracing.client_interceptors(),
+        )
         await client.workflow_service.describe_namespace(
             DescribeNamespaceRequest(namespace=namespace)
         )

@@ -61,7 +61,7 @@ BUILD_ID = f"lockstep-{__version__}"
 def _sandbox() -> SandboxedWorkflowRunner:
     return SandboxedWorkflowRunner(
         restrictions=SandboxRestrictions.default.with_passthrough_modules(
-            "lockstep", "cel", "jsonschema"
+            "lockstep", "cel", "jsonschema", "opentelemetry"
         )
     )
 
@@ -185,6 +185,7 @@ class PoolWorker:
             workspaces=workspaces,
             logs=logs,
             identity=self.identity,
+            pool=pool,
             kill_grace_s=settings.kill_grace,
             spawner=settings.spawner,
             max_log_bytes=settings.max_log_bytes,

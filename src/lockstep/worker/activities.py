@@ -18,6 +18,7 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from lockstep import tracing
 from lockstep.engine.interpreter import STEP_ACTIVITY, WORKER_SHUTDOWN
 from lockstep.engine.types import StepResult, StepTask
 from lockstep.errors import ExecutionError, LockstepError
@@ -68,6 +69,7 @@ class StepActivities:
         logs: LogSink,
         identity: str,
         kill_grace_s: float,
+        pool: str = "",
         max_log_bytes: int | None = None,
         secrets: SecretResolver | None = None,
         containers: ContainerRuntime | None = None,
@@ -86,6 +88,7 @@ class StepActivities:
             spawner=spawner,
         )
         self._identity = identity
+        self._pool = pool
         self._secrets = secrets
 
     @activity.defn(name=STEP_ACTIVITY)
@@ -97,6 +100,16 @@ class StepActivities:
             self.running -= 1
 
     async def _run_step(self, task: StepTask) -> StepResult:
+        if tracing.ON:  # ids and names only: never an env value (a secret's) nor an input
+            tracing.annotate(
+                {
+                    "lockstep.run_id": task.run_id,
+                    "lockstep.project": task.project,
+                    "lockstep.step": task.step_id,
+                    "lockstep.attempt": task.attempt,
+                    "lockstep.pool": self._pool,
+                }
+            )
         tools = self._tools
         masker = Masker(())
         try:
