@@ -52,12 +52,13 @@ typecheck: $(VENV)/.dev-installed
 
 # Two test processes per core (most tests wait on an engine, a timer or a child process, so two
 # per core keep the cores busy), each test file kept whole in one (its fixtures are per file or
-# session); the suite must leave the tree as it found it (nothing generated in `git status`).
+# session), handed out longest first (tests/conftest.py LONGEST_FIRST); the suite must leave
+# the tree as it found it (nothing generated in `git status`).
 TEST_WORKERS ?= $(shell echo $$(( $$(nproc) * 2 )))
 test: system-deps $(VENV)/.dev-installed lint typecheck
 	@git status --porcelain --untracked-files=all > $(VENV)/.tree-before 2>/dev/null || true
 	@$(BIN)/python -m compileall -q src/lockstep >/dev/null  # sources edited since the install
-	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=20
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=20
 	@bash scripts/tree-unchanged.sh $(VENV)/.tree-before
 
 unit: $(VENV)/.dev-installed

@@ -20,6 +20,52 @@ from tests.s3 import S3, s3_server
 for _name in [n for n in os.environ if n.startswith("LOCKSTEP_")]:
     del os.environ[_name]
 
+#: The files that take longest (from `--durations`, longest first) start first, so that no long
+#: file is left to run alone at the end of a parallel run: `make test` hands files out in
+#: collection order (`--no-loadscope-reorder`; xdist's default gives out the files with the
+#: most tests first, which left the long one-test files for last). Refresh when it drifts.
+LONGEST_FIRST = (
+    "acceptance/test_cli_deployment_restart.py",
+    "acceptance/test_cli_first_hour.py",
+    "integration/test_schedule_triggers.py",
+    "integration/test_schedule_durability.py",
+    "acceptance/test_cli_deployments.py",
+    "integration/test_container_steps.py",
+    "acceptance/test_cli_deployment_replicas.py",
+    "acceptance/test_cli_run.py",
+    "acceptance/test_cli_http_steps.py",
+    "acceptance/test_cli_trigger_fires.py",
+    "integration/test_auth.py",
+    "acceptance/test_cli_deployment_units.py",
+    "acceptance/test_cli_causes.py",
+    "acceptance/test_make_demo.py",
+    "acceptance/test_external_temporal.py",
+    "integration/test_api_fuzz.py",
+    "integration/test_durability.py",
+    "acceptance/test_cli_init.py",
+    "acceptance/test_worker_follows_server.py",
+    "acceptance/test_cli_partial.py",
+    "integration/test_fan_out.py",
+    "acceptance/test_cli_deployment_drift.py",
+    "acceptance/test_home_and_contexts.py",
+    "integration/test_container_executor.py",
+    "acceptance/test_cli_notifications.py",
+    "integration/test_child_runs.py",
+    "acceptance/test_cli_fleet.py",
+    "acceptance/test_cli_dialects.py",
+    "integration/test_upstream_durability.py",
+    "integration/test_servers_take_over.py",
+    "integration/test_tracing.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    gone = [name for name in LONGEST_FIRST if not (Path(__file__).parent / name).is_file()]
+    if gone:
+        raise pytest.UsageError(f"tests/conftest.py LONGEST_FIRST names no file: {gone}")
+    rank = {f"tests/{name}": i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))  # stable
+
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import DatabaseError
 
 from lockstep.engine.events import Event
@@ -14,6 +17,8 @@ from lockstep.storage import run_records as records
 from lockstep.storage import runs as store
 from lockstep.storage.database import Database
 from lockstep.storage.rows import RunRow
+from tests.harness import wait_for
+from tests.postgres import Postgres
 
 
 def _new(run_id: str = "r1", key: str | None = None) -> store.NewRun:
@@ -140,3 +145,36 @@ def test_terminal_step_states_never_move() -> None:
         assert terminal not in STEP_TRANSITIONS
         assert not any(step_can_move(terminal, s) for s in ("running", "pending", "failed"))
     assert "succeeded" not in RUN_TRANSITIONS
+
+
+def test_a_submit_losing_the_idempotency_race_gets_the_winner(postgres: Postgres) -> None:
+    # two servers submit with one key at once: the loser's insert waits on the unique index
+    # until the winner commits, then gets the winner's run in a transaction still usable
+    db = Database(postgres.database())
+    db.open()
+    got: list[object] = []
+
+    def loser() -> None:
+        try:
+            with db.session() as s:
+                row, created = store.create_run(s, _new("r2", key="raced"))
+                got.append((row.id, created, s.scalar(select(func.count()).select_from(RunRow))))
+        except Exception as exc:  # what the race used to end in: a 500
+            got.append(exc)
+
+    def waiting_on_a_lock() -> bool:
+        with db.session() as s:
+            query = "select count(*) from pg_stat_activity where wait_event_type = 'Lock'"
+            return bool(s.scalar(text(query)))
+
+    try:
+        with db.session() as s:
+            store.create_run(s, _new("r1", key="raced"))
+            s.flush()
+            racer = threading.Thread(target=loser)
+            racer.start()
+            wait_for(waiting_on_a_lock, timeout=30, what="the second insert to wait")
+        racer.join(30)
+        assert got == [("r1", False, 1)]
+    finally:
+        db.close()

@@ -97,23 +97,24 @@ def create_run(s: Session, new: NewRun) -> tuple[RunRow, bool]:
         changed_at=now,
         **run_causes.columns(new.cause),
     )
-    s.add(row)
-    for position, (step_id, is_finally) in enumerate(new.steps):
-        s.add(
-            StepRow(
-                run_id=new.id,
-                step_id=step_id,
-                position=position,
-                is_finally=int(is_finally),
-                status=StepStatus.PENDING,
-                attempts=0,
-            )
-        )
     try:
-        s.flush()
+        # a savepoint: losing the race below leaves the caller's transaction usable
+        with s.begin_nested():
+            s.add(row)
+            for position, (step_id, is_finally) in enumerate(new.steps):
+                s.add(
+                    StepRow(
+                        run_id=new.id,
+                        step_id=step_id,
+                        position=position,
+                        is_finally=int(is_finally),
+                        status=StepStatus.PENDING,
+                        attempts=0,
+                    )
+                )
     except IntegrityError:
-        # a concurrent submit with the same idempotency key won the race
-        s.rollback()
+        # a concurrent submit with the same idempotency key won the race (on another server
+        # too: the key is unique in the database)
         existing = s.scalar(
             select(RunRow).where(
                 RunRow.project_id == new.project, RunRow.idempotency_key == new.idempotency_key

@@ -114,8 +114,11 @@ class ReplicaActivities:
         del values
         try:
             # the first heartbeat goes out at once (later ones are throttled): hold it until
-            # the program runs, so the controller's next round sees it running
-            await _first_state(proc, status)
+            # the program runs, so the controller's next round sees it running — but never
+            # past half the heartbeat timeout (a slow start on a loaded host was taken for a
+            # lost replica, again and again)
+            timeout = activity.info().heartbeat_timeout
+            await _first_state(proc, status, timeout.total_seconds() / 2 if timeout else None)
             while True:
                 seen = _read(status)
                 activity.heartbeat({**seen, "worker": self._identity})
@@ -140,10 +143,13 @@ class ReplicaActivities:
                 await _stop(proc, 0)
 
 
-async def _first_state(proc: asyncio.subprocess.Process, status: Path) -> None:
-    """Until the replica reports a state past ``starting``, exits, or ``FIRST_BEAT_S`` pass."""
+async def _first_state(
+    proc: asyncio.subprocess.Process, status: Path, at_most_s: float | None
+) -> None:
+    """Until the replica reports a state past ``starting``, exits, or ``FIRST_BEAT_S`` (or
+    ``at_most_s``, when less) pass."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + FIRST_BEAT_S
+    deadline = loop.time() + min(FIRST_BEAT_S, at_most_s or FIRST_BEAT_S)
     while loop.time() < deadline and proc.returncode is None:
         if _read(status).get("state", "starting") != "starting":
             return
