@@ -124,11 +124,14 @@ class Server:
         worker: bool = True,
         heartbeat_timeout: float = 5,
         port: int = 0,
+        args: tuple[str, ...] = (),
         **env: str,
     ) -> None:
         self.home = home
         self.worker = worker
         self.port = port
+        #: more options of `lockstep server` (e.g. --temporal ADDR --namespace NS)
+        self.args = args
         self.env = {"LOCKSTEP_HEARTBEAT_TIMEOUT": str(heartbeat_timeout), **env}
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
@@ -137,7 +140,7 @@ class Server:
         info = self.home / "server.json"
         info.unlink(missing_ok=True)
         args = [str(BIN), "server", "--port", str(self.port)]
-        args += [] if self.worker else ["--no-worker"]
+        args += [*([] if self.worker else ["--no-worker"]), *self.args]
         self.log = open(self.home / "server.out", "a")
         self.proc = subprocess.Popen(
             args,

@@ -4,17 +4,15 @@ is one line — also through a real TLS terminator in front of the engine."""
 
 from __future__ import annotations
 
-import json
 import signal
-import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.harness import BIN, Server, cli, env_for, wait_for
+from tests.integration.test_engine_outage import _free_port, _listening
 from tests.tls_proxy import Pki, make_ca, tls_proxy
 
 pytestmark = pytest.mark.slow
@@ -29,17 +27,6 @@ steps:
     needs: [a]
     run: echo "got=${{ steps.a.outputs.n }}" >> "$LOCKSTEP_OUTPUTS"
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _listening(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 @pytest.fixture(scope="module")
@@ -63,41 +50,11 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     return make_ca(tmp_path_factory.mktemp("pki"))
 
 
-class ExternalServer(Server):
-    """A `lockstep server --temporal ADDR --namespace NS` process (the harness's `Server`
-    starts the embedded kind)."""
-
-    def __init__(self, home: Path, address: str, *, worker: bool = True, **env: str) -> None:
-        super().__init__(home, worker=worker, **env)
-        self.address = address
-
-    def start(self, timeout: float = 60) -> None:
-        info = self.home / "server.json"
-        args = [str(BIN), "server", "--port", "0", "--temporal", self.address]
-        args += ["--namespace", NAMESPACE] + ([] if self.worker else ["--no-worker"])
-        self.log = open(self.home / "server.out", "a")
-        self.proc = subprocess.Popen(
-            args,
-            env=env_for(self.home, **self.env),
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
-
-        def ready() -> bool:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise AssertionError(f"server exited: {(self.home / 'server.out').read_text()}")
-            return info.exists()
-
-        wait_for(ready, timeout=timeout, what="server start")
-        self.url = json.loads(info.read_text())["url"]
-        self.token = (self.home / "admin.token").read_text().strip()
-        auth = {"authorization": f"Bearer {self.token}"}
-        self.http = httpx.Client(
-            base_url=self.url + "/api/v1/projects/default", timeout=30, headers=auth
-        )
-        self.api = httpx.Client(base_url=self.url + "/api/v1", timeout=30, headers=auth)
+def _external(home: Path, address: str, *, worker: bool = True, **env: str) -> Server:
+    """A `lockstep server --temporal ADDR --namespace NS` process (no embedded engine)."""
+    return Server(
+        home, worker=worker, args=("--temporal", address, "--namespace", NAMESPACE), **env
+    )
 
 
 def _workflows(port: int, namespace: str) -> str:
@@ -130,7 +87,7 @@ def test_a_server_on_an_external_temporal_runs_in_its_namespace(
     home.mkdir()
     # no worker in the server: a remote worker told only the server's URL runs every step, so
     # it must have taken the namespace from the server
-    srv = ExternalServer(home, f"127.0.0.1:{engine}", worker=False)
+    srv = _external(home, f"127.0.0.1:{engine}", worker=False)
     srv.start()
     env = env_for(tmp_path / "worker-home", LOCKSTEP_URL=srv.url, LOCKSTEP_TOKEN=srv.token)
     with (tmp_path / "worker.out").open("w") as sink:
@@ -193,7 +150,7 @@ def test_a_server_reaches_temporal_through_tls_with_its_ca(
     home = tmp_path / "home"
     home.mkdir()
     with tls_proxy(pki, engine) as port:
-        srv = ExternalServer(home, f"127.0.0.1:{port}", LOCKSTEP_TEMPORAL_TLS_CA=str(pki.ca))
+        srv = _external(home, f"127.0.0.1:{port}", LOCKSTEP_TEMPORAL_TLS_CA=str(pki.ca))
         srv.start()
         try:
             run_id = _runs_a_workflow(srv)
