@@ -331,6 +331,20 @@ async def test_stop_ends_every_process_of_the_program(tmp_path: Path) -> None:
     assert runner.counters.state is ReplicaState.STOPPED
 
 
+async def test_a_stop_while_the_program_starts_stops_it_too(tmp_path: Path) -> None:
+    # a stop that comes before the program is even up (the replica told to stop as it starts)
+    started = tmp_path / "started"
+    node = Node("s", ("/bin/sh", "-c", f"touch {started}; exec sleep 300"), NodeKind.SINK)
+    runner = NodeRunner(node, [], {})
+    task = asyncio.create_task(runner.run_once())
+    await asyncio.sleep(0)  # the start is in flight
+    await runner.stop(grace_s=1)
+    exit_ = await asyncio.wait_for(task, 60)  # used to run on: the stop had found nothing
+    assert exit_.stopped and exit_.reason == "stopped"
+    pid = runner.program_pid
+    assert pid is not None and not alive(pid)
+
+
 async def test_the_embedded_broker_keeps_stored_records_across_a_restart(tmp_path: Path) -> None:
     from lockstep.pipelines.channels.stream import (
         BrokerUnavailable,

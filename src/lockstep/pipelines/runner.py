@@ -99,6 +99,8 @@ class NodeRunner:
         self._seq = 0
         self._noted = 0
         self._proc: Program | None = None
+        #: set while a start of the program is in flight: a stop waits for it, then stops it
+        self._starting: asyncio.Event | None = None
         self._start = start
         #: the program's secrets, never kept nor logged as they are
         self._masker = masker or Masker(())
@@ -112,14 +114,20 @@ class NodeRunner:
     async def run_once(self) -> Exit:
         """Start the program and run it until it exits (or ``stop``); how it ended."""
         self._noted = 0
+        self._starting = starting = asyncio.Event()
         try:
             proc = await self._start(self.node.argv, self.node.env, bool(self._inputs))
-        except LockstepError as err:  # e.g. an image that is not there: an exit, restarted
+        except BaseException as err:
+            starting.set()
+            if not isinstance(err, LockstepError):
+                raise
+            # e.g. an image that is not there: an exit, restarted
             exit_ = Exit(127, self._masker.mask(str(err)), 0.0, False)
             self.counters.last_exit = exit_
             self._note(f"program {exit_.reason}")
             return exit_
         self._proc, self._noted = proc, 0
+        starting.set()
         self._finished.clear()
         self.counters.state = ReplicaState.RUNNING
         feeders = [asyncio.create_task(self._feed(c, proc)) for c in self._inputs]
@@ -168,6 +176,8 @@ class NodeRunner:
         """Stop feeding, give what is in flight ``grace_s`` to be acked, then end every
         process of the program (SIGTERM, then SIGKILL)."""
         self.stopping = True
+        if self._proc is None and self._starting is not None:
+            await self._starting.wait()  # a stop during the start: the program stops too
         proc = self._proc
         if proc is None:
             return
