@@ -2,13 +2,13 @@
 a run of its own: record, logs, version and commit lock) with the parent run and step as its
 cause, then follows it to its end; the child's run outputs are the step's outputs.
 
-One child per attempt: the child's idempotency key is the parent run, step and attempt, and an
-attempt that runs again after the control plane was lost (its heartbeat stopped) adopts the
-child it started instead of starting a second one. Cancelling the attempt (the parent run was
-cancelled) cancels the child. A child more than ``child_max_depth`` parents deep is refused,
-so a cycle through definitions (A runs B runs A) ends with a clear error. ``workflow:
-./kid.yaml`` names the definition of that file in the parent run's repository, run at the
-parent's commit; it is resolved when the step starts.
+One child per try: the child's idempotency key is the parent run, step and how many of the
+step's children ended without success, and an attempt that runs again after the control plane
+was lost (its heartbeat stopped) adopts the child it started instead of starting a second
+one. Cancelling the attempt (the parent run was cancelled) cancels the child. A child more
+than ``child_max_depth`` parents deep is refused, so a cycle through definitions (A runs B
+runs A) ends with a clear error. ``workflow: ./kid.yaml`` names the definition of that file in
+the parent run's repository, run at the parent's commit; it is resolved when the step starts.
 """
 
 from __future__ import annotations
@@ -120,12 +120,16 @@ class ChildRuns:
         selector = str(task.config["selector"])
         if selector.startswith(PATH_PREFIXES):
             selector = await self._db.call(lambda s: _at_parent_commit(s, task, selector))
+        # keyed by the children that ended without success, not by the attempt: an attempt the
+        # engine gave up on while its child was being created (slow, on a loaded host) and the
+        # attempt after it both count none, so the second gets the first's child, never a twin
+        failed = sum(c.status in RUN_FINISHED and c.status != RunStatus.SUCCEEDED for c in earlier)
         child, _ = await self._versions.run(
             project,
             selector,
             params=dict(task.input or {}),
             cause=cause,
-            idempotency_key=f"child:{parent}:{step}:{task.attempt}",
+            idempotency_key=f"child:{parent}:{step}:{failed}",
         )
         return child
 
