@@ -23,3 +23,9 @@ def format_ts(ts: datetime | None = None) -> str:
 def utcnow() -> str:
     """Now, in the one format."""
     return format_ts()
+
+
+def parse_ts(text: str) -> datetime:
+    """A timestamp as the records write them (or any ISO 8601 one), back to a datetime; a
+    ``Z`` suffix is UTC. ValueError when it is not one."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from urllib.parse import quote
 
-from lockstep.clock import format_ts, utcnow
+from lockstep.clock import format_ts, parse_ts, utcnow
 from lockstep.records import RunFilter
 from lockstep.services.blobs import Blobs
 from lockstep.services.runs import RunService
@@ -82,7 +82,7 @@ RUNS_LAG_S = 10.0
 
 
 def _back(ts: str, seconds: float) -> str:
-    return format_ts(datetime.fromisoformat(ts.replace("Z", "+00:00")) - timedelta(seconds=seconds))
+    return format_ts(parse_ts(ts) - timedelta(seconds=seconds))
 
 
 async def follow_runs(

@@ -162,9 +162,8 @@ class Doctor:
             db_skew = await self._db.call(_database_behind_s)
         except Exception as exc:  # the database's own errors: said by its check already
             return Check("clocks", False, f"cannot read the database's clock: {exc}")
-        off = [f"the database's clock is {_apart(-db_skew)}"]
-        if abs(db_skew) <= CLOCK_TOLERANCE_S:
-            off = []
+        far = abs(db_skew) > CLOCK_TOLERANCE_S
+        off = [f"the database's clock is {_apart(-db_skew)}"] if far else []
         live = [w for w in workers if w["state"] == "live" and w["clock_skew_ms"] is not None]
         off += [
             f"worker {w['identity']}'s clock is {_apart(w['clock_skew_ms'] / 1000)}"

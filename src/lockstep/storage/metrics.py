@@ -5,13 +5,12 @@ Each figure is one grouped query."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import TIMESTAMP, ColumnElement, case, cast, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from lockstep.clock import utcnow
+from lockstep.clock import parse_ts, utcnow
 from lockstep.storage.notify_rows import DeliveryRow
 from lockstep.storage.rows import AttemptRow, ProjectRow, RunRow, WorkerRow
 from lockstep.storage.trigger_rows import TriggerFireRow
@@ -90,7 +89,7 @@ def counts(s: Session) -> Counts:
     got.runs = _by_project(s, RunRow.status, RunRow.project_id)
     got.fires = _by_project(s, TriggerFireRow.status, TriggerFireRow.project_id)
     got.deliveries = _by_project(s, DeliveryRow.status, DeliveryRow.project_id)
-    now = datetime.fromisoformat(utcnow().replace("Z", "+00:00"))
+    now = parse_ts(utcnow())
     since = (now - LIVE_FOR).strftime("%Y-%m-%dT%H:%M:%S")
     live = s.execute(
         select(

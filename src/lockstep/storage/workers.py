@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lockstep.clock import utcnow
+from lockstep.clock import parse_ts, utcnow
 from lockstep.records import WorkerReport
 from lockstep.storage.rows import WorkerRow
 
@@ -44,10 +44,10 @@ def _skew_ms(sent_at: str | None, now: str) -> int | None:
     if not sent_at:
         return None
     try:
-        sent = datetime.fromisoformat(sent_at.replace("Z", "+00:00"))
+        sent = parse_ts(sent_at)
         if sent.tzinfo is None:
             return None
-        got = datetime.fromisoformat(now.replace("Z", "+00:00"))
+        got = parse_ts(now)
     except ValueError:
         return None
     ms = int((sent - got).total_seconds() * 1000)
@@ -55,21 +55,21 @@ def _skew_ms(sent_at: str | None, now: str) -> int | None:
 
 
 def _live(row: WorkerRow, now: datetime) -> bool:
-    seen = datetime.fromisoformat(row.last_seen.replace("Z", "+00:00"))
+    seen = parse_ts(row.last_seen)
     return row.stopped_at is None and now - seen <= LIVE_FOR
 
 
 def live_pools(s: Session) -> set[str]:
-    now = datetime.fromisoformat(utcnow().replace("Z", "+00:00"))
+    now = parse_ts(utcnow())
     return {r.pool for r in s.scalars(select(WorkerRow)) if _live(r, now)}
 
 
 def list_workers(s: Session, *, include_gone: bool = False) -> list[dict[str, Any]]:
-    now = datetime.fromisoformat(utcnow().replace("Z", "+00:00"))
+    now = parse_ts(utcnow())
     out = []
     for r in s.scalars(select(WorkerRow).order_by(WorkerRow.pool, WorkerRow.identity)):
         live = _live(r, now)
-        age = now - datetime.fromisoformat(r.last_seen.replace("Z", "+00:00"))
+        age = now - parse_ts(r.last_seen)
         state = "live" if live else ("stopped" if r.stopped_at else "lost")
         if not include_gone and (state == "stopped" or age > SHOW_LOST_FOR):
             continue
@@ -100,7 +100,7 @@ def known_pools(s: Session) -> set[str]:
 
 def pool_capacity(s: Session) -> dict[str, tuple[int, int]]:
     """Per pool with a live worker: (live workers, free slots = capacity - running)."""
-    now = datetime.fromisoformat(utcnow().replace("Z", "+00:00"))
+    now = parse_ts(utcnow())
     found: dict[str, tuple[int, int]] = {}
     for r in s.scalars(select(WorkerRow)):
         if _live(r, now):

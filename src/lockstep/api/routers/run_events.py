@@ -7,7 +7,6 @@ for a run id.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query
@@ -16,7 +15,7 @@ from fastapi.responses import StreamingResponse
 from lockstep.api.deps import Access, Services, require, services
 from lockstep.api.routers.runs import BASE, Filters
 from lockstep.api.streams import follow_runs
-from lockstep.clock import format_ts
+from lockstep.clock import format_ts, parse_ts
 from lockstep.errors import InvalidRequest
 
 router = APIRouter(tags=["runs"])
@@ -25,7 +24,7 @@ router = APIRouter(tags=["runs"])
 def _cursor(value: str) -> str:
     """A change time in the one format; anything else is refused (not silently "now")."""
     try:
-        return format_ts(datetime.fromisoformat(value.replace("Z", "+00:00")))
+        return format_ts(parse_ts(value))
     except ValueError:
         raise InvalidRequest(
             "invalid cursor; pass the id of the last event received (a time like "
