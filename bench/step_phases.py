@@ -41,18 +41,33 @@ from bench._server import start_server
 from bench.engine_overhead import RawChain, run_true
 
 TERMINAL = ("succeeded", "failed", "cancelled")
+COMPLETED = EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED
+SCHEDULED = EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+BEGAN = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED
 
 
 def _ms(a: datetime, b: datetime) -> float:
     return (b - a).total_seconds() * 1000
 
 
-Events = list[tuple[int, datetime]]
+#: (event type, time, whether the event is of a step's activity: not the recorder's)
+Events = list[tuple[int, datetime, bool]]
+STEPS = ("lockstep.step", "bench.true")
 
 
 async def _history(client: Client, workflow_id: str) -> Events:
     history = await client.get_workflow_handle(workflow_id).fetch_history()
-    return [(e.event_type, e.event_time.ToDatetime(tzinfo=UTC)) for e in history.events]
+    steps: set[int] = set()
+    events: Events = []
+    for e in history.events:
+        scheduled = e.activity_task_scheduled_event_attributes
+        if e.event_type == SCHEDULED and scheduled.activity_type.name in STEPS:
+            steps.add(e.event_id)
+        started = e.activity_task_started_event_attributes.scheduled_event_id
+        completed = e.activity_task_completed_event_attributes.scheduled_event_id
+        mine = e.event_id in steps or started in steps or completed in steps
+        events.append((e.event_type, e.event_time.ToDatetime(tzinfo=UTC), mine))
+    return events
 
 
 async def _histories(address: str, run_id: str, chain: int) -> tuple[Events, Events]:
@@ -77,7 +92,13 @@ def _phases(events: Events) -> dict[str, list[float]]:
     scheduled = started = completed = None
     wft_started: datetime | None = None
     marks_since = 0
-    for kind, at in events:
+    recorded = 0
+    for kind, at, step in events:
+        if kind == SCHEDULED and not step:
+            recorded += 1
+            continue
+        if kind in (EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED, COMPLETED) and not step:
+            continue
         if kind == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
             wft_started = at
         elif kind == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED and wft_started:
@@ -90,7 +111,7 @@ def _phases(events: Events) -> dict[str, list[float]]:
             scheduled = at
         elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
             started = at
-        elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+        elif kind == COMPLETED:
             completed = at
             if scheduled and started:
                 got["queue"].append(_ms(scheduled, started))
@@ -98,6 +119,7 @@ def _phases(events: Events) -> dict[str, list[float]]:
             markers.append(marks_since)
             marks_since = 0
     got["local activities per step"] = [float(m) for m in markers]
+    got["record activities per step"] = [recorded / max(len(markers), 1)]
     return got
 
 
@@ -144,8 +166,8 @@ def main() -> None:
         raws.append(raw)
         created = datetime.fromisoformat(run["created_at"])
         finished = datetime.fromisoformat(run["finished_at"])
-        began = next(at for k, at in events if k == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED)
-        done = [at for k, at in events if k == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED][-1]
+        began = next(at for k, at, _ in events if k == BEGAN)
+        done = [at for k, at, step in events if k == COMPLETED and step][-1]
         edges[spawner] = (_ms(created, began), _ms(done, finished))
         total = _ms(created, finished)
         print(f"  spawner={spawner}: {total:.0f} ms recorded, {total / args.chain:.1f} ms a step")
