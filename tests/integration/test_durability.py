@@ -42,14 +42,13 @@ steps:
     needs: [prepare]
     run: |
       echo "begin attempt $LOCKSTEP_ATTEMPT"
-      if [ "$LOCKSTEP_ATTEMPT" = 1 ]; then sleep 300; fi
+      # past the attempt's first heartbeat, which names its worker, before the kill
+      if [ "$LOCKSTEP_ATTEMPT" = 1 ]; then sleep 1; echo steady; sleep 300; fi
       echo "y=${{ steps.prepare.outputs.x }}" >> "$LOCKSTEP_OUTPUTS"
 """
         run_id = server.submit(spec)["id"]
         wait_for(
-            lambda: _logged(server, run_id, "long", "begin attempt 1"),
-            timeout=30,
-            what="the long step to start",
+            lambda: _logged(server, run_id, "long", "steady"), timeout=30, what="the long step"
         )
         first.send_signal(signal.SIGKILL)
         first.wait()

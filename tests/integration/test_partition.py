@@ -61,6 +61,7 @@ steps:
     run: |
       echo "start $LOCKSTEP_ATTEMPT $(date +%s.%N)" >> {ledger}
       if [ "$LOCKSTEP_ATTEMPT" = 1 ]; then
+        sleep 1  # past the attempt's first heartbeat, which names its worker
         echo $$ > {pidfile}
         # alive and visibly so until stopped: a tick after the retry started would be overlap
         while :; do echo "tick 1 $(date +%s.%N)" >> {ledger}; sleep 0.1; done

@@ -31,7 +31,8 @@ steps:
     run: |
       echo two-$LOCKSTEP_ATTEMPT >> {counter}
       echo "begin attempt $LOCKSTEP_ATTEMPT"
-      if [ "$LOCKSTEP_ATTEMPT" = 1 ]; then sleep 300; fi
+      # past the attempt's first heartbeat, which names its worker, before the kill
+      if [ "$LOCKSTEP_ATTEMPT" = 1 ]; then sleep 1; echo steady; sleep 300; fi
       echo "y=${{{{ steps.one.outputs.x }}}}" >> "$LOCKSTEP_OUTPUTS"
   three:
     needs: [two]
@@ -72,7 +73,7 @@ def test_a_server_killed_mid_run_is_taken_over_by_another(
     try:
         # only a runs while the run starts: its interpreter and step `two` are a's
         run_id = a.submit(_spec(counter))["id"]
-        wait_for(lambda: _logged(a, run_id, "two", "begin attempt 1"), timeout=60, what="two")
+        wait_for(lambda: _logged(a, run_id, "two", "steady"), timeout=60, what="two")
         assert not (first / "temporal.db").exists()  # no engine of its own: the shared one
         shutil.copy(first / "admin.token", second / "admin.token")  # one database, one admin
         b.start()

@@ -36,6 +36,8 @@ LINE_MAX_BYTES = 64 * 1024
 DRAIN_S = 1.0
 #: how long SIGKILLed processes get to disappear before we stop waiting for the supervisor
 _REAP_S = 2.0
+#: an attempt's first heartbeat is sent this long after it began (most steps end before)
+FIRST_BEAT_S = 0.25
 
 
 @dataclass(frozen=True)
@@ -355,6 +357,11 @@ def _outcome(
 
 
 async def beat_forever(heartbeat: Callable[[], None], every_s: float) -> None:
+    """Call ``heartbeat`` every ``every_s``, the first time after at most ``FIRST_BEAT_S``: a
+    beat is a call to the engine, which a step shorter than that does not need (the engine's
+    heartbeat timeout counts from the attempt's start). A worker lost before its first beat
+    is not named in the lost attempt's record."""
+    await asyncio.sleep(min(every_s, FIRST_BEAT_S))
     while True:
         try:
             heartbeat()
