@@ -13,7 +13,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from temporalio.client import Client
-from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
+from temporalio.worker import (
+    PollerBehaviorSimpleMaximum,
+    UnsandboxedWorkflowRunner,
+    Worker,
+    WorkflowRunner,
+)
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from lockstep import __version__
@@ -66,6 +71,13 @@ def _sandbox() -> SandboxedWorkflowRunner:
     )
 
 
+def _interpreter_runner(settings: Settings) -> WorkflowRunner:
+    """How the run interpreter's workflows execute: in the sandbox when
+    ``LOCKSTEP_WORKFLOW_SANDBOX`` asks (``tests/integration/test_workflow_sandbox.py`` runs
+    every kind of step in it), else directly, which costs less CPU per workflow task."""
+    return _sandbox() if settings.workflow_sandbox else UnsandboxedWorkflowRunner()
+
+
 def control_worker(client: Client, settings: Settings, db: Database, blobs: BlobStore) -> Worker:
     """The interpreter alone, for a server that runs no step of its own."""
     return Worker(
@@ -79,7 +91,7 @@ def control_worker(client: Client, settings: Settings, db: Database, blobs: Blob
             recorder.load_outputs,
             wait_briefly,
         ],
-        workflow_runner=_sandbox(),
+        workflow_runner=_interpreter_runner(settings),
         # the recorder is local-only: this worker must never take step tasks
         no_remote_activities=True,
         max_concurrent_local_activities=64,
@@ -209,7 +221,7 @@ class PoolWorker:
             served += [recorder.record, recorder.cache_lookup, recorder.load_outputs, wait_briefly]
             interpreter = {
                 "workflows": [RunWorkflow, MachineWorkflow, FanOutWorkflow],
-                "workflow_runner": _sandbox(),
+                "workflow_runner": _interpreter_runner(settings),
                 "max_concurrent_local_activities": 64,
             }
         self.worker = Worker(
