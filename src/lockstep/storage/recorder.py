@@ -9,6 +9,7 @@ transaction (``storage.notifications``: the outbox).
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
@@ -40,14 +41,38 @@ def apply_events(s: Session, run_id: str, events: list[Event]) -> None:
         return
     if run.status in RUN_FINISHED:
         return  # replay of a batch that already finished the run
+    rows = _Rows.of(s, run.id, events)
     for ev in events:
         before = run.status
-        _apply(s, run, ev)
+        _apply(s, run, ev, rows)
         if run.status != before:
             run_changed(s, run)
 
 
-def _apply(s: Session, run: RunRow, ev: Event) -> None:
+@dataclass
+class _Rows:
+    """The step and attempt rows a batch touches, read in two queries up front (one
+    ``Session.get`` each would flush and query once per event)."""
+
+    steps: dict[str, StepRow]
+    attempts: dict[tuple[str, int], AttemptRow]
+
+    @classmethod
+    def of(cls, s: Session, run_id: str, events: list[Event]) -> _Rows:
+        ids = sorted({ev.step for ev in events if ev.step is not None})
+        if not ids:
+            return cls({}, {})
+        steps = s.scalars(select(StepRow).where(StepRow.run_id == run_id, StepRow.step_id.in_(ids)))
+        attempts = s.scalars(
+            select(AttemptRow).where(AttemptRow.run_id == run_id, AttemptRow.step_id.in_(ids))
+        )
+        return cls(
+            {row.step_id: row for row in steps},
+            {(row.step_id, row.attempt): row for row in attempts},
+        )
+
+
+def _apply(s: Session, run: RunRow, ev: Event, rows: _Rows) -> None:
     if ev.kind == "run_started":
         if run_can_move(run.status, RunStatus.RUNNING):
             run.status, run.started_at, run.changed_at = RunStatus.RUNNING, ev.at, utcnow()
@@ -68,7 +93,7 @@ def _apply(s: Session, run: RunRow, ev: Event) -> None:
                 trigger_events.add(s, run.project_id, trigger_events.RUN, {"run_id": run.id})
         return
     assert ev.step is not None
-    step = s.get(StepRow, (run.id, ev.step))
+    step = rows.steps.get(ev.step) or s.get(StepRow, (run.id, ev.step))  # an item made here
     if step is None:
         log.warning("recorder.unknown_step", extra={"run_id": run.id, "step": ev.step})
         return
@@ -78,19 +103,18 @@ def _apply(s: Session, run: RunRow, ev: Event) -> None:
         _gate(s, run, step, ev)
     elif ev.kind == "attempt_started":
         assert ev.attempt is not None
-        if s.get(AttemptRow, (run.id, ev.step, ev.attempt)) is not None:
+        if (ev.step, ev.attempt) in rows.attempts:
             return
-        s.add(
-            AttemptRow(
-                run_id=run.id,
-                step_id=ev.step,
-                attempt=ev.attempt,
-                status=StepStatus.RUNNING,
-                scheduled_at=ev.at,
-                log_key=ev.log_key or "",
-                pool=ev.pool,
-            )
+        rows.attempts[ev.step, ev.attempt] = added = AttemptRow(
+            run_id=run.id,
+            step_id=ev.step,
+            attempt=ev.attempt,
+            status=StepStatus.RUNNING,
+            scheduled_at=ev.at,
+            log_key=ev.log_key or "",
+            pool=ev.pool,
         )
+        s.add(added)
         if step_can_move(step.status, StepStatus.RUNNING):
             step.status = StepStatus.RUNNING
             step.attempts = max(step.attempts, ev.attempt)
@@ -99,7 +123,7 @@ def _apply(s: Session, run: RunRow, ev: Event) -> None:
         if run_can_move(run.status, RunStatus.RUNNING):
             run.status, run.started_at = RunStatus.RUNNING, run.started_at or ev.at
     elif ev.kind == "attempt_finished":
-        attempt = s.get(AttemptRow, (run.id, ev.step, ev.attempt))
+        attempt = rows.attempts.get((ev.step, ev.attempt or 0))
         if attempt is None or attempt.status != StepStatus.RUNNING:
             return
         result = ev.result
@@ -158,6 +182,9 @@ def _apply(s: Session, run: RunRow, ev: Event) -> None:
             .where(StepRow.run_id == run.id, StepRow.parent == step.step_id)
             .where(StepRow.status == StepStatus.PENDING)
             .values(status=StepStatus.CANCELLED, error="not run", finished_at=ev.at)
+            # no item row of this batch is read after its step ended: nothing to bring up
+            # to date in the session (which costs a walk of every object in it)
+            .execution_options(synchronize_session=False)
         )
 
 
