@@ -159,6 +159,54 @@ def test_a_server_reaches_temporal_through_tls_with_its_ca(
     assert run_id in _workflows(engine, NAMESPACE)
 
 
+def test_a_server_and_a_worker_reach_temporal_through_mtls_with_their_certificate(
+    engine: int, pki: Pki, tmp_path: Path
+) -> None:
+    """The engine's side asks for a client certificate its CA signed (mTLS); the server and a
+    remote worker present theirs (LOCKSTEP_TEMPORAL_TLS_CERT/_KEY) and runs go through."""
+    home = tmp_path / "home"
+    home.mkdir()
+    mtls = {
+        "LOCKSTEP_TEMPORAL_TLS_CA": str(pki.ca),
+        "LOCKSTEP_TEMPORAL_TLS_CERT": str(pki.client_cert),
+        "LOCKSTEP_TEMPORAL_TLS_KEY": str(pki.client_key),
+    }
+    with tls_proxy(pki, engine, clients=pki.ca) as port:
+        srv = _external(home, f"127.0.0.1:{port}", worker=False, **mtls)
+        srv.start()
+        env = env_for(tmp_path / "w", LOCKSTEP_URL=srv.url, LOCKSTEP_TOKEN=srv.token, **mtls)
+        with (tmp_path / "worker.out").open("w") as sink:
+            worker = subprocess.Popen(
+                [str(BIN), "worker"], env=env, stdout=sink, stderr=subprocess.STDOUT, text=True
+            )
+        try:
+            run_id = _runs_a_workflow(srv)
+            doctor = cli(home, "doctor", **mtls)
+        finally:
+            worker.terminate()
+            worker.wait(30)
+            srv.stop()
+    assert run_id in _workflows(engine, NAMESPACE)
+    assert "(TLS (own CA), client certificate, API key not set) answers" in doctor.stdout
+
+
+@pytest.mark.parametrize("certificate", ["none", "another CA's"])
+def test_a_server_without_an_accepted_client_certificate_fails_in_one_line(
+    engine: int, pki: Pki, tmp_path: Path, certificate: str
+) -> None:
+    env = {"LOCKSTEP_TEMPORAL_TLS_CA": str(pki.ca)}
+    says = "the server asks for a client certificate"
+    if certificate != "none":
+        other = make_ca(tmp_path / "other", "other-ca")
+        env |= {
+            "LOCKSTEP_TEMPORAL_TLS_CERT": str(other.client_cert),
+            "LOCKSTEP_TEMPORAL_TLS_KEY": str(other.client_key),
+        }
+        says = "the server does not trust the client certificate's CA"
+    with tls_proxy(pki, engine, clients=pki.ca) as port:
+        _one_line_failure(tmp_path, f"127.0.0.1:{port}", says, **env)
+
+
 @pytest.mark.parametrize("ca", ["system", "wrong"])
 def test_a_server_without_the_right_ca_fails_the_tls_handshake_in_one_line(
     engine: int, pki: Pki, tmp_path: Path, ca: str

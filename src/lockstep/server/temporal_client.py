@@ -23,11 +23,14 @@ if TYPE_CHECKING:
     from temporalio.client import Client
     from temporalio.service import TLSConfig
 
-#: the transport's names of a TLS failure, as the SDK's core (rustls) words them
+#: the transport's names of a TLS failure, as the SDK's core (rustls) words them; an alert
+#: the server sends after the handshake (TLS 1.3 checks the client's certificate then)
+#: reaches it as "received fatal alert: NAME"
 _TLS_FAILURES = re.compile(
     r"\b(InvalidCertificate\(\w+\)|InvalidMessage\(\w+\)|AlertReceived\(\w+\)"
     r"|NoCertificatesPresented|PeerIncompatible\w*|PeerMisbehaved\w*|HandshakeFailure)"
 )
+_ALERT = re.compile(r"received fatal alert: (\w+)")
 _TLS_REASONS = {
     "InvalidCertificate(UnknownIssuer)": "the server's certificate is not signed by a CA "
     "this client trusts",
@@ -113,12 +116,17 @@ def describe_transport(settings: Settings) -> str:
 
 
 def _failure(address: str, exc: Exception) -> EngineUnavailable:
-    text = str(exc)
+    text = _ALERT.sub(r"AlertReceived(\1)", str(exc))
     if found := _TLS_FAILURES.search(text):
         reason = _TLS_REASONS.get(found.group(1), found.group(1))
+        check = (
+            "LOCKSTEP_TEMPORAL_TLS_CERT and LOCKSTEP_TEMPORAL_TLS_KEY"
+            if found.group(1).startswith("AlertReceived")  # the server refused this client
+            else "LOCKSTEP_TEMPORAL_TLS_CA, LOCKSTEP_TEMPORAL_TLS_SERVER_NAME and "
+            "LOCKSTEP_TEMPORAL_TLS"
+        )
         return EngineUnavailable(
-            f"Temporal at {address}: TLS handshake failed: {reason}; check "
-            "LOCKSTEP_TEMPORAL_TLS_CA, LOCKSTEP_TEMPORAL_TLS_SERVER_NAME and LOCKSTEP_TEMPORAL_TLS"
+            f"Temporal at {address}: TLS handshake failed: {reason}; check {check}"
         )
     if "Connection refused" in text or "ConnectionRefused" in text:
         why = "connection refused"
