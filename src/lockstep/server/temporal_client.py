@@ -150,6 +150,7 @@ async def connect(address: str, settings: Settings, namespace: str | None = None
     from temporalio.client import Client
     from temporalio.service import RPCError, RPCStatusCode
 
+    from lockstep.engine.payloads import DATA_CONVERTER
     from lockstep.server.telemetry import quiet_runtime
 
     namespace = namespace or settings.temporal_namespace
@@ -159,6 +160,7 @@ async def connect(address: str, settings: Settings, namespace: str | None = None
     try:
         client = await Client.connect(
             address,
+            data_converter=DATA_CONVERTER,
             namespace=namespace,
             tls=tls,
             api_key=key,
