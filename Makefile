@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_HOME ?= .lockstep-demo
+#: the peers `make bench` measures lockstep beside (Prefect), in a venv of their own
+PEERS_VENV ?= .venv-peers
 #: the installer; pinned so that a fresh machine resolves the lock as this one did
 UV_VERSION := 0.13.9
 UV := $(BIN)/uv
@@ -28,6 +30,13 @@ $(VENV)/.dev-installed: $(VENV)/.installed requirements/dev-lock.txt
 	@$(UV) pip install -q --python $(BIN)/python --compile-bytecode --require-hashes -r requirements/dev-lock.txt
 	@touch $@
 
+# Prefect's pins (pydantic, typer, httpx, sqlalchemy, fastapi, ...) would move lockstep's tested
+# set, so the peers live in their own venv, installed from their own hashed lock.
+$(PEERS_VENV)/.installed: $(UV) requirements/bench-peers.txt
+	@$(PYTHON) -m venv --without-pip $(PEERS_VENV)
+	@$(UV) pip install -q --python $(PEERS_VENV)/bin/python --compile-bytecode --require-hashes -r requirements/bench-peers.txt
+	@touch $@
+
 demo: $(VENV)/.installed
 	@LOCKSTEP_HOME=$(DEMO_HOME) $(BIN)/lockstep run examples/demo/workflow.yaml -p cases=3 --no-watch
 	@echo
@@ -39,6 +48,7 @@ demo: $(VENV)/.installed
 lock: $(UV)
 	$(UV) pip compile pyproject.toml $(LOCK_FLAGS) -o requirements/lock.txt
 	$(UV) pip compile pyproject.toml --extra dev $(LOCK_FLAGS) -o requirements/dev-lock.txt
+	$(UV) pip compile requirements/bench-peers.in $(LOCK_FLAGS) -o requirements/bench-peers.txt
 
 system-deps:
 	@bash scripts/system-deps.sh test
@@ -64,9 +74,10 @@ test: system-deps $(VENV)/.dev-installed lint typecheck
 unit: $(VENV)/.dev-installed
 	$(BIN)/pytest -q tests/unit
 
-# the dev set: the UI bench drives Debian's chromium through Playwright
-bench: $(VENV)/.dev-installed
-	$(BIN)/python bench/engine_overhead.py
+# the dev set: the UI bench drives Debian's chromium through Playwright; engine_overhead.py runs
+# bench/peers/ with the peers' venv's python
+bench: $(VENV)/.dev-installed $(PEERS_VENV)/.installed
+	$(BIN)/python bench/engine_overhead.py --peer-python $(PEERS_VENV)/bin/python
 	$(BIN)/python bench/step_phases.py
 	$(BIN)/python bench/registry_scan.py
 	$(BIN)/python bench/container_step.py
@@ -78,4 +89,4 @@ bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/deploy_latency.py
 
 clean:
-	rm -rf $(VENV) $(DEMO_HOME) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(PEERS_VENV) $(DEMO_HOME) .pytest_cache .mypy_cache .ruff_cache

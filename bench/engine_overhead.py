@@ -5,15 +5,20 @@ Runs, on one machine and one Temporal dev server:
     `lockstep server`, submitted over its API, timed from the run record: records, logs and
     outputs included),
   * the same shapes as raw Temporal Python SDK activities that spawn `true` (the engine alone),
-  * a plain loop of subprocess.run(["true"]) (the floor).
+  * a plain loop of subprocess.run(["true"]) (the floor),
+  * and, after lockstep's server has stopped, the same shapes as Prefect tasks
+    (bench/peers/prefect_shapes.py, run with the peers' venv's Python: .venv-peers, which
+    `make bench` installs; skipped with one line when it is missing).
 
     python bench/engine_overhead.py [--chain 100] [--width 200] [--repeat 3]
+                                    [--peer-python .venv-peers/bin/python]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import shutil
 import signal
 import statistics
@@ -24,6 +29,7 @@ import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 from temporalio import activity, workflow
@@ -32,6 +38,10 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._server import start_server, timed_run
+
+ROOT = Path(__file__).resolve().parents[1]
+PEER_PYTHON = ROOT / ".venv-peers" / "bin" / "python"
+PEER_SCRIPT = ROOT / "bench" / "peers" / "prefect_shapes.py"
 
 # -- raw Temporal --------------------------------------------------------------------------
 
@@ -115,11 +125,41 @@ def floor(n: int) -> float:
     return time.perf_counter() - t0
 
 
+# -- peers ---------------------------------------------------------------------------------
+
+
+def prefect(python: Path, chain: int, width: int, repeat: int) -> dict[str, Any] | None:
+    """The peer script's JSON line, or None (said why) when it could not run."""
+    if not python.exists():
+        print(
+            f"Prefect: not measured, {python} is missing (`make bench` installs .venv-peers, "
+            "or pass --peer-python PATH)"
+        )
+        return None
+    argv = [str(python), str(PEER_SCRIPT), f"--chain={chain}", f"--width={width}"]
+    proc = subprocess.run(
+        [*argv, f"--repeat={repeat}"], capture_output=True, text=True, timeout=1800
+    )
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
+        print(f"Prefect: not measured, {PEER_SCRIPT.name} exited {proc.returncode}:\n{tail}")
+        return None
+    result: dict[str, Any] = json.loads(lines[-1])
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chain", type=int, default=100)
     parser.add_argument("--width", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--peer-python",
+        type=Path,
+        default=PEER_PYTHON,
+        help="a Python with Prefect installed (default: .venv-peers/bin/python)",
+    )
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="lockstep-bench-"))
@@ -138,25 +178,50 @@ def main() -> None:
             rows["ls_chain"].append(lockstep_run(http, chain_spec(args.chain)))
             rows["ls_fan"].append(lockstep_run(http, fanout_spec(args.width)))
         med = {k: statistics.median(v) for k, v in rows.items()}
-        print(f"\nmedian of {args.repeat} (chain of {args.chain}, fan-out 1->{args.width}->1)")
-        print(f"{'what':<34}{'chain total':>13}{'per step':>11}{'fan-out':>10}")
-        print(
-            f"{'subprocess.run([true]) loop':<34}{med['floor']:>12.2f}s"
-            f"{med['floor'] / args.chain * 1000:>9.1f}ms{'':>10}"
-        )
-        print(
-            f"{'raw Temporal activities':<34}{med['raw_chain']:>12.2f}s"
-            f"{med['raw_chain'] / args.chain * 1000:>9.1f}ms{med['raw_fan']:>9.2f}s"
-        )
-        print(
-            f"{'lockstep (end to end)':<34}{med['ls_chain']:>12.2f}s"
-            f"{med['ls_chain'] / args.chain * 1000:>9.1f}ms{med['ls_fan']:>9.2f}s"
-        )
         http.close()
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(60)
         shutil.rmtree(home, ignore_errors=True)
+
+    # after lockstep's server and engine have stopped: Prefect starts a server of its own
+    peer = prefect(args.peer_python, args.chain, args.width, args.repeat)
+
+    print(f"\nmedian of {args.repeat} (chain of {args.chain}, fan-out 1->{args.width}->1)")
+    print(f"{'what':<34}{'chain total':>13}{'per step':>11}{'fan-out':>10}")
+    print(
+        f"{'subprocess.run([true]) loop':<34}{med['floor']:>12.2f}s"
+        f"{med['floor'] / args.chain * 1000:>9.1f}ms{'':>10}"
+    )
+    print(
+        f"{'raw Temporal activities':<34}{med['raw_chain']:>12.2f}s"
+        f"{med['raw_chain'] / args.chain * 1000:>9.1f}ms{med['raw_fan']:>9.2f}s"
+    )
+    if peer is not None:
+        # until the flow returned, then until Prefect's server had recorded every task run
+        for name, step_ms, fan_s in (
+            (f"Prefect {peer['version']} (in-process tasks)", "chain_per_step_ms", "fanout_s"),
+            (
+                "  same, until runs are recorded",
+                "chain_recorded_per_step_ms",
+                "fanout_recorded_s",
+            ),
+        ):
+            step, fan = peer[step_ms], peer[fan_s]
+            print(f"{name:<34}{step * args.chain / 1000:>12.2f}s{step:>9.1f}ms{fan:>9.2f}s")
+    ls_step_ms = med["ls_chain"] / args.chain * 1000
+    print(
+        f"{'lockstep (end to end)':<34}{med['ls_chain']:>12.2f}s"
+        f"{ls_step_ms:>9.1f}ms{med['ls_fan']:>9.2f}s"
+    )
+    if peer is not None:
+        print(
+            f"lockstep / Prefect {peer['version']} (below 1: lockstep is faster): chain per step "
+            f"{ls_step_ms / peer['chain_per_step_ms']:.2f}x "
+            f"({ls_step_ms / peer['chain_recorded_per_step_ms']:.2f}x to recorded), "
+            f"fan-out {med['ls_fan'] / peer['fanout_s']:.2f}x "
+            f"({med['ls_fan'] / peer['fanout_recorded_s']:.2f}x to recorded)"
+        )
 
 
 if __name__ == "__main__":
