@@ -7,6 +7,7 @@ local activities that never sit on the step path.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -87,6 +88,8 @@ class StepInterpreter:
         self._attempt_no: dict[str, int] = {}  # per step, across a state machine's visits
         self._artifacts: dict[str, list[ArtifactRef]] = {}  # what each succeeded step stored
         self._gates = GateKeeper(self._emit, self._settle, self._status)  # approvals, waits
+        #: told each time a step settles (a graph starts the steps that waited for it)
+        self._on_settled: Callable[[], None] | None = None
 
     def _emit(self, kind: str, at: str | None = None, **fields: Any) -> None:
         self._events.append(Event(kind=kind, at=at or format_ts(workflow.now()), **fields))
@@ -132,6 +135,8 @@ class StepInterpreter:
             attempt=attempt,
             writes=writes,
         )
+        if self._on_settled is not None:
+            self._on_settled()
 
     def _succeed(
         self,

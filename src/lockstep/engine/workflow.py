@@ -49,6 +49,11 @@ with workflow.unsafe.imports_passed_through():
     from lockstep.spec.names import MAX_ITEMS
 
 
+#: the patch that made one condition wake a graph's waiting steps (runs started before it
+#: replay with a condition per step)
+GRAPH_WAKES = "graph-wakes"
+
+
 def _reads_item(step: StepPlan) -> bool:
     return step.condition is not None and any(
         chain[0] in ("item", "index") for chain in references(step.condition)
@@ -106,10 +111,14 @@ class RunWorkflow(StepInterpreter):
             st == StepStatus.FAILED and step in self._continue
         )
 
-    async def _run_step(self, plan: RunPlan, step: StepPlan, env: dict[str, str]) -> None:
-        await workflow.wait_condition(
-            lambda: all(self._status.get(n) in STEP_FINISHED for n in step.needs)
-        )
+    def _needs_done(self, step: StepPlan) -> bool:
+        return all(self._status.get(n) in STEP_FINISHED for n in step.needs)
+
+    async def _run_step(
+        self, plan: RunPlan, step: StepPlan, env: dict[str, str], *, ready: bool = False
+    ) -> None:
+        if not ready:  # a run started before GRAPH_WAKES: each step waits for its own needs
+            await workflow.wait_condition(lambda: self._needs_done(step))
         blocked = [n for n in step.needs if not self._satisfied(n)]
         if blocked:
             why = ", ".join(f"{n} {self._status[n]}" for n in blocked)
@@ -148,8 +157,12 @@ class RunWorkflow(StepInterpreter):
             await self._fan_out(plan, step, ctx, items)
 
     async def _run_graph(self, plan: RunPlan, steps: list[StepPlan], env: dict[str, str]) -> None:
-        tasks = [asyncio.create_task(self._run_step(plan, s, env)) for s in steps]
+        tasks: list[asyncio.Task[None]] = []
         try:
+            if workflow.patched(GRAPH_WAKES):
+                await self._start_when_ready(plan, steps, env, tasks)
+            else:
+                tasks += [asyncio.create_task(self._run_step(plan, s, env)) for s in steps]
             # return_exceptions: on cancel, wait until every step has confirmed its own stop
             # (a running activity is only cancelled once its worker killed the process)
             results = await asyncio.gather(*tasks, return_exceptions=True)
@@ -160,6 +173,37 @@ class RunWorkflow(StepInterpreter):
         for result in results:
             if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
                 raise result  # a bug: fail the workflow task so it is retried, not hidden
+
+    async def _start_when_ready(
+        self,
+        plan: RunPlan,
+        steps: list[StepPlan],
+        env: dict[str, str],
+        tasks: list[asyncio.Task[None]],
+    ) -> None:
+        """Start each step's task (into ``tasks``) once its needs have finished: looked at
+        when a step settles, from inside the settling step, so the step started runs in the
+        same turn and its first events go in the same record batch. (A condition per waiting
+        step had every workflow task evaluate all of them, which grew with the graph.)"""
+        waiting = list(steps)
+
+        def start_ready() -> None:
+            for step in [s for s in waiting if self._needs_done(s)]:
+                waiting.remove(step)
+                tasks.append(asyncio.create_task(self._run_step(plan, step, env, ready=True)))
+
+        self._on_settled = start_ready
+        try:
+            start_ready()
+            await workflow.wait_condition(lambda: not waiting)
+        except asyncio.CancelledError:
+            self._on_settled = None  # nothing more starts
+            for task in tasks:  # the run is stopped: so are the steps already started
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+        finally:
+            self._on_settled = None
 
     async def _fan_out(
         self, plan: RunPlan, step: StepPlan, ctx: dict[str, Any], items: list[Any]
