@@ -68,6 +68,37 @@ outputs:
     assert run["steps"]["b"]["outputs"] == {"size": "[1,2]"}  # key=value: the text as written
 
 
+def test_the_run_env_reaches_every_step_and_the_outputs(server: Server) -> None:
+    """The run's env, rendered once from the params, is what each step's expressions and
+    process see, in the first step as in a later one and in finally (no step reads another
+    moment's context)."""
+    spec = """
+name: env-everywhere
+params: {type: object, properties: {who: {type: string, default: ann}}}
+env: {GREETING: "hi ${{ params.who }}"}
+steps:
+  first:
+    run: echo "said=${{ env.GREETING }}/$GREETING" >> "$LOCKSTEP_OUTPUTS"
+  later:
+    needs: [first]
+    run: echo "said=${{ env.GREETING }}/$GREETING" >> "$LOCKSTEP_OUTPUTS"
+finally:
+  last:
+    run: echo "said=${{ env.GREETING }} after ${{ run.status }}" >> "$LOCKSTEP_OUTPUTS"
+outputs:
+  said: ${{ env.GREETING }}
+"""
+    run = server.run_and_wait(spec, {"who": "bob"})
+    assert run["status"] == "succeeded", run
+    said = {sid: step["outputs"]["said"] for sid, step in run["steps"].items()}
+    assert said == {
+        "first": "hi bob/hi bob",
+        "later": "hi bob/hi bob",
+        "last": "hi bob after succeeded",
+    }
+    assert run["outputs"] == {"said": "hi bob"}
+
+
 def test_false_condition_skips_and_dependents_still_run(server: Server) -> None:
     spec = """
 name: cond

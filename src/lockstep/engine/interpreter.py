@@ -90,6 +90,7 @@ class StepInterpreter:
         self._gates = GateKeeper(self._emit, self._settle, self._status)  # approvals, waits
         #: told each time a step settles (a graph starts the steps that waited for it)
         self._on_settled: Callable[[], None] | None = None
+        self._settled = 0  # how many times a step (or item) settled
 
     def _emit(self, kind: str, at: str | None = None, **fields: Any) -> None:
         self._events.append(Event(kind=kind, at=at or format_ts(workflow.now()), **fields))
@@ -121,6 +122,7 @@ class StepInterpreter:
         writes: dict[str, Any] | None = None,
     ) -> None:
         self._status[step] = status
+        self._settled += 1
         self._errors[step] = error
         if outputs is not None:
             self._outputs[step] = outputs

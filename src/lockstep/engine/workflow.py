@@ -82,6 +82,9 @@ def _items(step: StepPlan, ctx: dict[str, Any]) -> list[Any]:
 
 @workflow.defn(name="lockstep.run")
 class RunWorkflow(StepInterpreter):
+    #: the last context built: for which settled count, run status and env, and itself
+    _ctx_cache: tuple[int, str, dict[str, str], dict[str, Any]] | None = None
+
     @workflow.query(name="status")
     def status(self) -> dict[str, str]:
         return dict(self._status)
@@ -96,6 +99,21 @@ class RunWorkflow(StepInterpreter):
         self._gates.check(decision)
 
     def _context(self, plan: RunPlan, env: dict[str, str]) -> dict[str, Any]:
+        """What expressions read. Built again only once a step has settled since (or the run's
+        status or the env changed): steps started together share one, where each used to
+        copy every step's state, which grew with the graph. A step reads only the steps it
+        needs, all settled before it starts, so no reader sees a state older than its own.
+        Readers copy what they change."""
+        cached = self._ctx_cache
+        # the very env object: the cache holds it, so no other env can take its identity
+        fresh = cached is not None and cached[:2] == (self._settled, self._run_status)
+        if fresh and cached is not None and cached[2] is env:
+            return cached[3]
+        ctx = self._built_context(plan, env)
+        self._ctx_cache = (self._settled, self._run_status, env, ctx)
+        return ctx
+
+    def _built_context(self, plan: RunPlan, env: dict[str, str]) -> dict[str, Any]:
         steps = {
             sid: {"status": st, "outputs": self._outputs.get(sid, {})}
             for sid, st in self._status.items()
