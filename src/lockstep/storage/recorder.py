@@ -56,19 +56,27 @@ class _Rows:
 
     steps: dict[str, StepRow]
     attempts: dict[tuple[str, int], AttemptRow]
+    #: the batch's steps that have fan-out items (only their end touches other rows)
+    parents: set[str]
 
     @classmethod
     def of(cls, s: Session, run_id: str, events: list[Event]) -> _Rows:
         ids = sorted({ev.step for ev in events if ev.step is not None})
         if not ids:
-            return cls({}, {})
+            return cls({}, {}, set())
         steps = s.scalars(select(StepRow).where(StepRow.run_id == run_id, StepRow.step_id.in_(ids)))
         attempts = s.scalars(
             select(AttemptRow).where(AttemptRow.run_id == run_id, AttemptRow.step_id.in_(ids))
         )
+        parents = s.scalars(
+            select(StepRow.parent)
+            .where(StepRow.run_id == run_id, StepRow.parent.in_(ids))
+            .distinct()
+        )
         return cls(
             {row.step_id: row for row in steps},
             {(row.step_id, row.attempt): row for row in attempts},
+            {parent for parent in parents if parent is not None},
         )
 
 
@@ -99,6 +107,7 @@ def _apply(s: Session, run: RunRow, ev: Event, rows: _Rows) -> None:
         return
     if ev.kind == "fanout_started":
         _add_items(s, run, step, ev)
+        rows.parents.add(step.step_id)
     elif ev.kind in _GATE_EVENTS:
         _gate(s, run, step, ev)
     elif ev.kind == "attempt_started":
@@ -174,8 +183,8 @@ def _apply(s: Session, run: RunRow, ev: Event, rows: _Rows) -> None:
             step.started_at = step.started_at or ev.at
             if ev.writes:
                 _write(s, run, step, ev)
-        if step.parent is not None:
-            return
+        if step.step_id not in rows.parents:
+            return  # an item, or a step without items
         # items a fan-out never started (fail_fast, cancel) end with their step
         s.execute(
             update(StepRow)
