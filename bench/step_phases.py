@@ -92,13 +92,9 @@ def _phases(events: Events) -> dict[str, list[float]]:
     scheduled = started = completed = None
     wft_started: datetime | None = None
     marks_since = 0
-    recorded = 0
     for kind, at, step in events:
-        if kind == SCHEDULED and not step:
-            recorded += 1
-            continue
-        if kind in (EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED, COMPLETED) and not step:
-            continue
+        if kind in (SCHEDULED, EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED, COMPLETED) and not step:
+            continue  # an activity of another kind (a child run's, say): not a step's phase
         if kind == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
             wft_started = at
         elif kind == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED and wft_started:
@@ -119,7 +115,6 @@ def _phases(events: Events) -> dict[str, list[float]]:
             markers.append(marks_since)
             marks_since = 0
     got["local activities per step"] = [float(m) for m in markers]
-    got["record activities per step"] = [recorded / max(len(markers), 1)]
     return got
 
 
