@@ -153,13 +153,27 @@ def _pump(tls: ssl.SSLSocket, plain: socket.socket) -> None:
                     ends[sock].setblocking(False)
 
 
+def _linger(tls: ssl.SSLSocket) -> None:
+    """Close a connection whose handshake failed once the client has read the alert sent:
+    closing with its bytes unread would reset the connection, and the client might see the
+    reset instead of the alert (a TLS 1.3 client sends its first request before the server
+    has checked its certificate)."""
+    with contextlib.suppress(OSError, ValueError):
+        socket.socket.shutdown(tls, socket.SHUT_WR)
+        tls.settimeout(2)
+        while socket.socket.recv(tls, 65536):
+            pass
+    tls.close()
+
+
 def _relay(context: ssl.SSLContext, client: socket.socket, backend_port: int) -> None:
     """One connection: the TLS handshake (blocking, so a refused client certificate is told
     with its alert, as a real server does), then the bytes both ways."""
+    tls = context.wrap_socket(client, server_side=True, do_handshake_on_connect=False)
     try:
-        tls = context.wrap_socket(client, server_side=True)
+        tls.do_handshake()
     except (ssl.SSLError, OSError):
-        client.close()
+        _linger(tls)
         return
     try:
         with socket.create_connection(("127.0.0.1", backend_port)) as plain:

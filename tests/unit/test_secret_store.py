@@ -60,9 +60,13 @@ def test_database_files_hold_no_plain_value(
     else:
         files = request.getfixturevalue("postgres").files(db.url)
     assert files
-    data = b"".join(p.read_bytes() for p in files)
-    assert b"TOKEN" in data  # the row really is in these files
-    assert VALUE.encode() not in data and b"hunter2" not in data
+    contents = {p: p.read_bytes() for p in files}
+    assert any(b"TOKEN" in data for data in contents.values())  # the row is in these files
+    for path, data in contents.items():
+        for plain in (VALUE.encode(), b"hunter2"):
+            at = data.find(plain)
+            # where, and what is around it, if it ever is there (seen once, on PostgreSQL)
+            assert at < 0, f"{plain!r} in {path} at {at}: {data[max(at - 300, 0) : at + 60]!r}"
 
 
 def test_ciphertext_copied_to_another_row_does_not_decrypt(db: Database, box: SecretBox) -> None:

@@ -115,7 +115,7 @@ def describe_transport(settings: Settings) -> str:
     return f"{how}, API key {'set' if settings.temporal_api_key else 'not set'}"
 
 
-def _failure(address: str, exc: Exception) -> EngineUnavailable:
+def _failure(address: str, exc: Exception, tls: bool) -> EngineUnavailable:
     text = _ALERT.sub(r"AlertReceived(\1)", str(exc))
     if found := _TLS_FAILURES.search(text):
         reason = _TLS_REASONS.get(found.group(1), found.group(1))
@@ -132,6 +132,13 @@ def _failure(address: str, exc: Exception) -> EngineUnavailable:
         why = "connection refused"
     elif "dns error" in text:
         why = "its host name does not resolve"
+    elif "get_system_info" in text and tls:
+        # a TLS 1.3 server checks the client's certificate after the handshake; its refusal
+        # may reach the client as a closed connection rather than as the alert it sent
+        why = (
+            "it closed the connection after the TLS handshake (does it want a client "
+            "certificate, or refuse this one? see LOCKSTEP_TEMPORAL_TLS_CERT and _KEY)"
+        )
     elif "get_system_info" in text:
         # a plain client talking to a TLS port sees its connection closed after the handshake
         why = "it closed the connection (does it speak TLS? then set LOCKSTEP_TEMPORAL_TLS=true)"
@@ -180,7 +187,7 @@ async def connect(address: str, settings: Settings, namespace: str | None = None
                 f"Temporal at {address} refused this client for namespace {namespace}: "
                 f"{exc.message}; check LOCKSTEP_TEMPORAL_API_KEY or the client certificate"
             ) from None
-        raise _failure(address, exc) from None
+        raise _failure(address, exc, tls is not False) from None
     except (RuntimeError, ValueError) as exc:
-        raise _failure(address, exc) from None
+        raise _failure(address, exc, tls is not False) from None
     return client
