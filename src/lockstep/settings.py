@@ -5,6 +5,7 @@ Nothing else in lockstep reads ``os.environ`` for its own options.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import os
 from pathlib import Path
@@ -199,6 +200,12 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.home_dir / 'lockstep.db'}"
+
+    def database_mark(self) -> str:
+        """Which database this process uses, shown without its address or password: a worker
+        beside a server compares it with the server's (``server.json``)."""
+        url = self.database_url or f"sqlite:///{self.home_dir.resolve() / 'lockstep.db'}"
+        return hashlib.sha256(url.encode()).hexdigest()[:16]
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -113,6 +113,45 @@ def test_a_server_on_an_external_temporal_runs_in_its_namespace(
     assert f"via 127.0.0.1:{engine}" in (tmp_path / "worker.out").read_text()
 
 
+def test_a_worker_beside_the_server_serves_its_engine_and_namespace(
+    engine: int, tmp_path: Path
+) -> None:
+    """A `lockstep worker` given only the server's home finds the engine and namespace the
+    server runs on (from the home, no embedded engine there); one pointed at another
+    metadata database is refused in one line instead of serving with the wrong one."""
+    home = tmp_path / "home"
+    home.mkdir()
+    srv = _external(home, f"127.0.0.1:{engine}", worker=False)
+    srv.start()
+    try:
+        wrong = cli(
+            home,
+            "worker",
+            "--pool",
+            "side",
+            LOCKSTEP_DATABASE_URL=f"sqlite:///{tmp_path / 'other.db'}",
+            timeout=60,
+        )
+        assert wrong.returncode != 0
+        assert wrong.stderr.strip().splitlines() == [
+            f"error: the server on {home} uses another metadata database than this worker; give "
+            "the worker the server's LOCKSTEP_DATABASE_URL (or LOCKSTEP_URL and a worker token)"
+        ]
+        with (tmp_path / "worker.out").open("w") as sink:
+            worker = subprocess.Popen(
+                [str(BIN), "worker"], env=env_for(home), stdout=sink, stderr=subprocess.STDOUT
+            )
+        try:
+            run_id = _runs_a_workflow(srv)
+        finally:
+            worker.terminate()
+            worker.wait(30)
+    finally:
+        srv.stop()
+    assert run_id in _workflows(engine, NAMESPACE)
+    assert f"via 127.0.0.1:{engine}" in (tmp_path / "worker.out").read_text()
+
+
 def _one_line_failure(home: Path, address: str, says: str, *args: str, **env: str) -> None:
     done = cli(home, "server", "--port", "0", "--temporal", address, *args, **env, timeout=90)
     assert done.returncode != 0

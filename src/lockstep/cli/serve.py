@@ -71,7 +71,10 @@ async def _serve(settings: Settings, host: str, port: int, worker: bool, auth: b
             loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
         if plane.sender is not None:
             plane.sender.api_url = url  # notifications link here without LOCKSTEP_PUBLIC_URL
-        write_server_info(home, {"url": url, "temporal": plane.temporal_address})
+        info = {"url": url, "temporal": plane.temporal_address}
+        # a worker beside this server (same home) serves the same engine and namespace
+        mark = settings.database_mark()
+        write_server_info(home, info | {"namespace": settings.temporal_namespace, "db": mark})
         err.print(f"lockstep server on {url} (home {home}, Temporal {plane.temporal_address})")
         if plane.initial_token:
             # shown once, like Jupyter's; the local CLI reads it from the owner-only file

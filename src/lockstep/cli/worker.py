@@ -19,10 +19,10 @@ from temporalio.client import Client
 
 from lockstep import tracing
 from lockstep.cli.output import err
-from lockstep.errors import EngineUnavailable, LockstepError
+from lockstep.errors import ConfigError, EngineUnavailable, LockstepError
 from lockstep.records import WorkerReport
 from lockstep.registry.mirror import MirrorCache
-from lockstep.server.home import read_json
+from lockstep.server.home import read_json, running_server
 from lockstep.server.local_worker import LocalWorkerHost
 from lockstep.server.remote import RemoteServer
 from lockstep.server.temporal_client import connect
@@ -93,14 +93,27 @@ async def _work(
         if settings.temporal_address:
             return settings.temporal_address
         port = read_json(home / "temporal.json").get("port")
-        if not port:
-            raise EngineUnavailable(
-                f"no Temporal address: set LOCKSTEP_TEMPORAL_ADDRESS or LOCKSTEP_URL, or start "
-                f"`lockstep server` with LOCKSTEP_HOME={home}"
-            )
-        return f"127.0.0.1:{port}"
+        if port:
+            return f"127.0.0.1:{port}"
+        # the home's server runs on a Temporal of its own choosing (--temporal): that one,
+        # in the server's namespace unless this worker was told one
+        server = running_server(home) or {}
+        if server.get("temporal"):
+            if "temporal_namespace" not in settings.model_fields_set:
+                served["namespace"] = str(server.get("namespace") or "default")
+            return str(server["temporal"])
+        raise EngineUnavailable(
+            f"no Temporal address: set LOCKSTEP_TEMPORAL_ADDRESS or LOCKSTEP_URL, or start "
+            f"`lockstep server` with LOCKSTEP_HOME={home}"
+        )
 
-    # a worker beside the server (same home) reads the metadata DB directly
+    # a worker beside the server (same home) reads the metadata DB directly: the server's
+    server = running_server(home) or {}
+    if server.get("db") not in (None, settings.database_mark()):
+        raise ConfigError(
+            f"the server on {home} uses another metadata database than this worker; give the "
+            "worker the server's LOCKSTEP_DATABASE_URL (or LOCKSTEP_URL and a worker token)"
+        )
     host = LocalWorkerHost(settings)
     await host.open()
 
@@ -108,7 +121,7 @@ async def _work(
         return host.worker(client, pool=pool, concurrency=concurrency, labels=labels)
 
     try:
-        await _follow(settings, local_engine, local_worker, host.report)
+        await _follow(settings, local_engine, local_worker, host.report, served)
     finally:
         host.close()
 
