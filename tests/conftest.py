@@ -35,6 +35,7 @@ LONGEST_FIRST = (
     "acceptance/test_cli_run.py",
     "acceptance/test_cli_http_steps.py",
     "acceptance/test_cli_trigger_fires.py",
+    "integration/test_deployments_on_two_servers.py",
     "integration/test_auth.py",
     "acceptance/test_cli_deployment_units.py",
     "acceptance/test_cli_causes.py",
