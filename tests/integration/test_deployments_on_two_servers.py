@@ -10,13 +10,12 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.acceptance.test_cli_deployment_replicas import FIRST, SECOND, SINK, SOURCE, THIRD
-from tests.acceptance.test_cli_deployment_restart import _copies
-from tests.harness import BIN, Server, api_get, cli, env_for, wait_for
+from tests.acceptance.test_cli_deployment_restart import _copies, _ok, _shown
+from tests.harness import BIN, Server, cli, env_for, wait_for
 from tests.integration.test_servers_take_over import shared  # noqa: F401 - a fixture
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(360)]
@@ -46,16 +45,6 @@ def _received(d: Path) -> set[int]:
     out = d / "out.jsonl"
     lines = out.read_text().splitlines() if out.exists() else []
     return {json.loads(line)["n"] for line in lines if line.endswith("}")}
-
-
-def _ok(proc: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
-    assert proc.returncode == 0, proc.stderr
-    return proc
-
-
-def _shown(home: Path) -> dict[str, Any]:
-    row: dict[str, Any] = api_get(home, "/deployments/prod")
-    return row
 
 
 def test_a_deployment_outlives_the_server_that_ran_its_controller(
