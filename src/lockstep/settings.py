@@ -204,8 +204,7 @@ class Settings(BaseSettings):
     def database_mark(self) -> str:
         """Which database this process uses, shown without its address or password: a worker
         beside a server compares it with the server's (``server.json``)."""
-        url = self.database_url or f"sqlite:///{self.home_dir.resolve() / 'lockstep.db'}"
-        return hashlib.sha256(url.encode()).hexdigest()[:16]
+        return hashlib.sha256(self.sqlalchemy_url().encode()).hexdigest()[:16]
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -105,9 +105,8 @@ class RunWorkflow(StepInterpreter):
         needs, all settled before it starts, so no reader sees a state older than its own.
         Readers copy what they change."""
         cached = self._ctx_cache
-        # the very env object: the cache holds it, so no other env can take its identity
-        fresh = cached is not None and cached[:2] == (self._settled, self._run_status)
-        if fresh and cached is not None and cached[2] is env:
+        # ``is env``: the very env object (the cache holds it, so none other takes its id)
+        if cached and cached[:2] == (self._settled, self._run_status) and cached[2] is env:
             return cached[3]
         ctx = self._built_context(plan, env)
         self._ctx_cache = (self._settled, self._run_status, env, ctx)
