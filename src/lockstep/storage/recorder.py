@@ -101,13 +101,18 @@ def _apply(s: Session, run: RunRow, ev: Event, rows: _Rows) -> None:
                 trigger_events.add(s, run.project_id, trigger_events.RUN, {"run_id": run.id})
         return
     assert ev.step is not None
-    step = rows.steps.get(ev.step) or s.get(StepRow, (run.id, ev.step))  # an item made here
+    step = rows.steps.get(ev.step)
     if step is None:
         log.warning("recorder.unknown_step", extra={"run_id": run.id, "step": ev.step})
         return
     if ev.kind == "fanout_started":
         _add_items(s, run, step, ev)
         rows.parents.add(step.step_id)
+        # its items' first events come in this batch too: read their rows once, here
+        items = s.scalars(
+            select(StepRow).where(StepRow.run_id == run.id, StepRow.parent == step.step_id)
+        )
+        rows.steps.update((item.step_id, item) for item in items)
     elif ev.kind in _GATE_EVENTS:
         _gate(s, run, step, ev)
     elif ev.kind == "attempt_started":
