@@ -82,6 +82,29 @@ def _shown(home: Path) -> dict[str, Any]:
     return row
 
 
+def taken_up_again(
+    home: Path, d: Path, before: dict[str, Any], copies: dict[str, int], nodes: list[str]
+) -> None:
+    """After a server was killed: deployment ``prod`` is observed converged again (later than
+    ``before``) with its desired state unchanged, runs ``copies`` of its programs (one copy
+    each, whatever was retried), lists ``nodes`` running, and its delete stops them all."""
+    wait_for(
+        lambda: (
+            (_shown(home).get("status") or {}).get("summary") == "converged"
+            and _shown(home)["observed_at"] > before["observed_at"]
+        ),
+        timeout=120,
+        what="the reconciler observing again",
+    )
+    after = _shown(home)
+    assert (after["generation"], after["desired"]) == (before["generation"], before["desired"])
+    wait_for(lambda: _copies(d) == copies, timeout=60, what="one copy of each program")
+    rows = json.loads(_ok(cli(home, "workloads", "--json")).stdout)
+    assert sorted((r["node"], r["state"]) for r in rows) == [(n, "running") for n in nodes]
+    _ok(cli(home, "deployments", "delete", "prod"))
+    wait_for(lambda: not _programs(d), timeout=60, what="the replicas stopped on delete")
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(360)  # a server, a worker, two engines' restarts and three programs
 def test_a_server_killed_while_replicas_run_loses_no_record(
@@ -114,14 +137,6 @@ def test_a_server_killed_while_replicas_run_loses_no_record(
         every = set(range(FIRST + SECOND))
         wait_for(lambda: set(_received(d)) == every, timeout=120, what="every streamed record")
         wait_for(lambda: set(_kept(d)) == every, timeout=120, what="every landed record")
-        wait_for(
-            lambda: (
-                (_shown(home).get("status") or {}).get("summary") == "converged"
-                and _shown(home)["observed_at"] > before["observed_at"]
-            ),
-            timeout=120,
-            what="the reconciler back",
-        )
         assert set(_received(d)) == every  # none lost
         # landing: each landed file was taken once and finished, across the restart
         manifest = sorted(home.rglob("landing/*/manifest/*.json"))
@@ -129,22 +144,8 @@ def test_a_server_killed_while_replicas_run_loses_no_record(
         for entry in manifest:
             edge = entry.parent.parent
             assert (edge / "claims" / entry.name).exists() and (edge / "done" / entry.name).exists()
-        after = _shown(home)
-        assert (after["generation"], after["desired"]) == (before["generation"], before["desired"])
         # one running copy of each replica, whatever the engine retried while it was down
-        wait_for(
-            lambda: _copies(d) == {"source.py": 1, "sink.py": 2},
-            timeout=60,
-            what="one copy of each program",
-        )
-        rows = json.loads(_ok(cli(home, "workloads", "--json")).stdout)
-        assert sorted((r["node"], r["state"]) for r in rows) == [
-            ("keep", "running"),
-            ("read", "running"),
-            ("write", "running"),
-        ]
-        _ok(cli(home, "deployments", "delete", "prod"))
-        wait_for(lambda: not _programs(d), timeout=60, what="the replicas stopped on delete")
+        taken_up_again(home, d, before, {"source.py": 1, "sink.py": 2}, ["keep", "read", "write"])
     finally:
         if worker.poll() is None:
             worker.terminate()

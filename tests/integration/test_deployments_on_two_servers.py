@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.acceptance.test_cli_deployment_replicas import FIRST, SECOND, SINK, SOURCE, THIRD
-from tests.acceptance.test_cli_deployment_restart import _copies, _ok, _shown
+from tests.acceptance.test_cli_deployment_restart import _ok, _shown, taken_up_again
 from tests.harness import BIN, Server, cli, env_for, wait_for
 from tests.integration.test_servers_take_over import shared  # noqa: F401 - a fixture
 
@@ -102,28 +102,7 @@ def test_a_deployment_outlives_the_server_that_ran_its_controller(
         (d / "go").touch()  # the second batch, while only the second server runs
         every = set(range(FIRST + SECOND))
         wait_for(lambda: _received(d) == every, timeout=120, what="every record")
-        wait_for(
-            lambda: (
-                (_shown(second).get("status") or {}).get("summary") == "converged"
-                and _shown(second)["observed_at"] > before["observed_at"]
-            ),
-            timeout=120,
-            what="the controller observing again on the surviving server",
-        )
-        after = _shown(second)
-        assert (after["generation"], after["desired"]) == (before["generation"], before["desired"])
-        wait_for(
-            lambda: _copies(d) == {"source.py": 1, "sink.py": 1},
-            timeout=60,
-            what="one copy of each program",
-        )
-        rows = json.loads(_ok(cli(second, "workloads", "--json")).stdout)
-        assert sorted((r["node"], r["state"]) for r in rows) == [
-            ("read", "running"),
-            ("write", "running"),
-        ]
-        _ok(cli(second, "deployments", "delete", "prod"))
-        wait_for(lambda: not _copies(d), timeout=60, what="the replicas stopped on delete")
+        taken_up_again(second, d, before, {"source.py": 1, "sink.py": 1}, ["read", "write"])
     finally:
         if worker.poll() is None:
             worker.terminate()
