@@ -10,7 +10,7 @@ import pytest
 from temporalio.service import TLSConfig
 
 from lockstep.errors import ConfigError
-from lockstep.server.temporal_client import describe_transport, tls_config
+from lockstep.server.temporal_client import _failure, describe_transport, tls_config
 from lockstep.settings import Settings, load_settings
 from tests.tls_proxy import make_ca
 
@@ -95,3 +95,31 @@ def test_the_api_key_is_never_shown(
     # the client still gets the key itself
     assert settings.temporal_api_key is not None
     assert settings.temporal_api_key.get_secret_value() == KEY
+
+
+#: what the SDK raised, word for word, for each refusal seen through the test terminator
+_SEEN = "Failed client connect: `get_system_info` call error after connection: Status {{ {} }}"
+ALERT = 'code: Unknown, message: "transport error", source: Some(... error: "received fatal alert: {}" ...)'
+CLOSED = 'code: Cancelled, message: "operation was canceled", source: Some(... "connection closed")'
+
+
+@pytest.mark.parametrize(
+    ("raised", "says"),
+    [
+        (ALERT.format("CertificateRequired"), "the server asks for a client certificate"),
+        (ALERT.format("UnknownCA"), "the server does not trust the client certificate's CA"),
+        (ALERT.format("BadCertificate"), "the server refused the client certificate"),
+        (CLOSED, "closed the connection after the TLS handshake"),
+    ],
+)
+def test_a_refused_client_certificate_is_one_line_naming_its_settings(
+    raised: str, says: str
+) -> None:
+    failure = str(_failure("t:7233", RuntimeError(_SEEN.format(raised)), tls=True))
+    assert says in failure and "LOCKSTEP_TEMPORAL_TLS_CERT" in failure
+    assert "\n" not in failure and "does it speak TLS" not in failure
+
+
+def test_a_connection_closed_without_tls_asks_whether_it_speaks_tls() -> None:
+    failure = str(_failure("t:7233", RuntimeError(_SEEN.format(CLOSED)), tls=False))
+    assert "does it speak TLS? then set LOCKSTEP_TEMPORAL_TLS=true" in failure
