@@ -51,8 +51,8 @@ def apply_events(s: Session, run_id: str, events: list[Event]) -> None:
 
 @dataclass
 class _Rows:
-    """The step and attempt rows a batch touches, read in two queries up front (one
-    ``Session.get`` each would flush and query once per event)."""
+    """The step and attempt rows a batch touches, and which of its steps have items, read
+    up front, a query each (a ``Session.get`` per event flushed and queried each time)."""
 
     steps: dict[str, StepRow]
     attempts: dict[tuple[str, int], AttemptRow]
